@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# build.sh: the one entry point for building, running, testing and measuring btspeed.
+#
+#   ./build.sh             build every command into dist/ (and the browser peer into dist/web/ once it exists)
+#   ./build.sh run         build, then start the product
+#   ./build.sh test        build, then run every test suite (what CI runs)
+#   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp
+#   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
+#   ./build.sh help
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$PWD
+DIST=$ROOT/dist
+
+# Packages whose tests also run as WebAssembly under Node (GOOS=js GOARCH=wasm).
+WASM_TEST_PKGS=(./shared/...)
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+# need TOOL HINT: a missing tool is one line naming it, not a stack of errors.
+need() {
+	command -v "$1" >/dev/null 2>&1 || die "$1 is not installed; $2"
+}
+
+need_go() {
+	need go "install Go 1.26 or newer from https://go.dev/dl/ (or run .ci/run, which checks the machine)"
+	local v
+	v=$(go env GOVERSION)
+	v=${v#go}
+	case $v in
+	1.2[6-9]* | 1.[3-9][0-9]* | [2-9].*) ;;
+	*) die "Go $v is too old; btspeed needs Go 1.26 or newer" ;;
+	esac
+}
+
+version() { git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev; }
+
+# main_pkgs lists the import paths of every native main package.
+main_pkgs() {
+	go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./... | grep -v '/wasm$' || true
+}
+
+build() {
+	need_go
+	mkdir -p "$DIST"
+	local pkgs
+	pkgs=$(main_pkgs)
+	say "building $(echo "$pkgs" | xargs -n1 basename | tr '\n' ' ')into dist/"
+	# shellcheck disable=SC2086
+	go build -trimpath -ldflags "-X main.version=$(version)" -o "$DIST/" $pkgs
+	if [ "$(GOOS=js GOARCH=wasm go list -f '{{.Name}}' ./wasm 2>/dev/null || true)" = main ]; then
+		say "building the browser peer into dist/web/"
+		mkdir -p "$DIST/web"
+		GOOS=js GOARCH=wasm go build -trimpath -ldflags "-s -w -X main.version=$(version)" -o "$DIST/web/btspeed.wasm" ./wasm
+		cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$DIST/web/"
+	fi
+	if compgen -G "web/*.html" >/dev/null; then
+		mkdir -p "$DIST/web"
+		cp -R web/. "$DIST/web/"
+		rm -f "$DIST/web/README.md"
+	fi
+}
+
+run_product() {
+	build
+	echo
+	echo "btspeed $(version): what exists so far"
+	for f in "$DIST"/*; do
+		[ -f "$f" ] && [ -x "$f" ] && printf '  dist/%-12s %s\n' "$(basename "$f")" "$(describe "$(basename "$f")")"
+	done
+	[ -d "$DIST/web" ] && echo "  dist/web/      the web app and browser peer"
+	echo
+	echo "The relay, ledger and web app arrive with their issues; until then './build.sh run' only lists the parts."
+	echo "Try: dist/btspeed wallet new"
+}
+
+describe() {
+	case $1 in
+	btspeed) echo "command-line tool: wallet (new, address, sign-message, verify-message, keystore)" ;;
+	*) echo "" ;;
+	esac
+}
+
+# npm_install DIR: install a test harness's npm packages from its lock file.
+npm_install() {
+	need node "install Node.js 18 or newer (Debian: apt-get install nodejs npm)"
+	need npm "install npm (Debian: apt-get install npm)"
+	local dir=$1
+	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+		say "installing npm packages in $dir"
+		(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+	fi
+}
+
+test_all() {
+	build
+	need gcc "the race detector needs cgo: install gcc (Debian: apt-get install gcc)"
+
+	say "gofmt"
+	local unformatted
+	unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+	[ -z "$unformatted" ] || die "these files need gofmt -w: $unformatted"
+
+	say "go vet (native and js/wasm)"
+	go vet ./...
+	GOOS=js GOARCH=wasm go vet "${WASM_TEST_PKGS[@]}"
+
+	# Cross-check oracles the Go tests call into; a missing one fails the test.
+	npm_install interop/tronweb
+	export BTSPEED_REQUIRE_INTEROP=1
+
+	say "go test -race ./..."
+	go test -race -count=1 ./...
+
+	say "wasm tests under Node: ${WASM_TEST_PKGS[*]}"
+	GOOS=js GOARCH=wasm go test -count=1 -exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec" "${WASM_TEST_PKGS[@]}"
+
+	say "all tests passed"
+}
+
+bench() {
+	need_go
+	local name=${1:-} pkgs
+	if [ -z "$name" ]; then
+		pkgs=$(go list ./...)
+		name=.
+	else
+		pkgs=$(go list ./... | grep -- "$name" || true)
+		if [ -n "$pkgs" ]; then
+			name=.
+		else
+			pkgs=$(go list ./...)
+		fi
+	fi
+	# shellcheck disable=SC2086
+	go test -run '^$' -bench "$name" -benchmem $pkgs
+}
+
+fuzz() {
+	need_go
+	local secs=${1:-30} pkg target
+	for pkg in $(go list ./...); do
+		for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+			say "fuzzing $pkg $target for ${secs}s"
+			go test "$pkg" -run '^$' -fuzz "^$target\$" -fuzztime "${secs}s"
+		done
+	done
+}
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+
+case ${1:-build} in
+build) build ;;
+run) run_product ;;
+test) test_all ;;
+bench) bench "${2:-}" ;;
+fuzz) fuzz "${2:-}" ;;
+help | -h | --help) usage ;;
+*)
+	usage >&2
+	die "unknown command '$1'"
+	;;
+esac

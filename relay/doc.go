@@ -1,0 +1,8 @@
+// Package relay is btspeed's self-hostable server: a WebTorrent-compatible
+// WebSocket tracker and signalling service, an HTTP tracker, a bridge from
+// browser peers to classic TCP/uTP swarms, a Speed provider seeding the
+// operator's content, gateways to the ledger and TRON, and the server of the
+// web app and its WebAssembly peer.
+//
+// The relay lands with issue 6; this file marks the package's place.
+package relay
