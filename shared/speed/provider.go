@@ -1,0 +1,331 @@
+package speed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// ProviderConfig configures a provider's side of the protocol. The zero
+// values of the durations and counts select the defaults.
+type ProviderConfig struct {
+	Key      *wallet.PrivateKey // the provider's account key, K2
+	Ledger   Ledger
+	LedgerID string
+	// MinTTL is how long a channel must have left before its deadline when
+	// first used (default 10 minutes): time to close it safely.
+	MinTTL time.Duration
+	// CloseMargin: a channel is closed once its deadline is this near
+	// (default 5 minutes, M19).
+	CloseMargin time.Duration
+	// PaymentTimeout is how long after the last block of a piece its payment
+	// may take (default 30 s, M20).
+	PaymentTimeout time.Duration
+	// MaxStrikes late payments or bogus payments get a requester banned
+	// (default 3).
+	MaxStrikes int
+	// Store keeps the latest state of each channel; it must be durable before
+	// it returns (architecture: flushed before acknowledging). Nil keeps
+	// states in memory only.
+	Store StateStore
+}
+
+// StateStore persists the latest payer-signed state of each channel, so a
+// provider that restarts can still close its channels.
+type StateStore interface {
+	SaveState(ch Channel, s State, payerSig wallet.Signature) error
+}
+
+// Default protocol timings.
+const (
+	DefaultMinTTL         = 10 * time.Minute
+	DefaultCloseMargin    = 5 * time.Minute
+	DefaultPaymentTimeout = 30 * time.Second
+	DefaultMaxStrikes     = 3
+	DefaultBanDuration    = time.Hour
+)
+
+func (c ProviderConfig) withDefaults() ProviderConfig {
+	if c.MinTTL <= 0 {
+		c.MinTTL = DefaultMinTTL
+	}
+	if c.CloseMargin <= 0 {
+		c.CloseMargin = DefaultCloseMargin
+	}
+	if c.MinTTL < c.CloseMargin {
+		c.MinTTL = c.CloseMargin
+	}
+	if c.PaymentTimeout <= 0 {
+		c.PaymentTimeout = DefaultPaymentTimeout
+	}
+	if c.MaxStrikes <= 0 {
+		c.MaxStrikes = DefaultMaxStrikes
+	}
+	return c
+}
+
+// ProviderSession is a provider's side of the protocol with one requester on
+// one connection: the rate in force, what each piece sent costs, the
+// requester's channels and their latest states, and its strikes. It is not
+// safe for concurrent use; the connection's owner serializes calls.
+//
+// Exposure (M22): CanServe admits blocks of at most one unpaid piece, so the
+// provider never has more than one piece of bandwidth outstanding with a
+// requester.
+type ProviderSession struct {
+	cfg       ProviderConfig
+	me        wallet.Address
+	requester wallet.Address
+
+	rate  uint64 // in force: applied to every block sent from now on
+	round uint64
+
+	owed     map[uint32]*owedPiece
+	channels map[ChannelID]*providerChannel
+
+	strikes int
+	banned  bool
+	earned  uint64
+}
+
+type owedPiece struct {
+	charge   Charge
+	lastSent time.Time
+	late     bool // a strike was counted for it
+}
+
+type providerChannel struct {
+	info    Channel
+	latest  State
+	sig     wallet.Signature // payer's signature over latest
+	closing bool
+}
+
+// NewProviderSession starts a session with the requester whose handshake
+// named account.
+func NewProviderSession(cfg ProviderConfig, requester wallet.Address) *ProviderSession {
+	cfg = cfg.withDefaults()
+	return &ProviderSession{
+		cfg:       cfg,
+		me:        cfg.Key.Address(),
+		requester: requester,
+		owed:      make(map[uint32]*owedPiece),
+		channels:  make(map[ChannelID]*providerChannel),
+	}
+}
+
+// Grant sets the rate for everything sent from now on, after the choker
+// unchoked the requester in round (rate 0 for a free slot), and returns the
+// bid response to send before the unchoke (M11).
+func (p *ProviderSession) Grant(round, rate uint64) BidResponse {
+	p.round, p.rate = round, min(rate, MaxRate)
+	return BidResponse{Round: round, Rate: p.rate, Payee: p.me, Ledger: p.cfg.LedgerID, MinTTL: uint32(p.cfg.MinTTL / time.Second)}
+}
+
+// Rate returns the rate in force.
+func (p *ProviderSession) Rate() uint64 { return p.rate }
+
+// CanServe reports whether a block of piece may be sent now: not after a
+// ban, and only if no other piece is sent and still unpaid.
+func (p *ProviderSession) CanServe(piece uint32) bool {
+	if p.banned {
+		return false
+	}
+	for idx, o := range p.owed {
+		if idx != piece && o.charge.Due() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Sent records a block of piece sent at the rate in force.
+func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes uint64) {
+	if p.rate == 0 {
+		return
+	}
+	o := p.owed[piece]
+	if o == nil {
+		o = &owedPiece{}
+		p.owed[piece] = o
+	}
+	o.charge.Add(p.rate, bytes)
+	o.lastSent = now
+}
+
+// Owed returns what the requester owes for pieces sent and not yet paid.
+func (p *ProviderSession) Owed() uint64 {
+	var sum uint64
+	for _, o := range p.owed {
+		sum += o.charge.Due()
+	}
+	return sum
+}
+
+// Earned returns the total of accepted payments.
+func (p *ProviderSession) Earned() uint64 { return p.earned }
+
+// Receive checks a payment. It returns nil when the payment is accepted, or
+// the rejection to send back. A non-nil error means the ledger could not be
+// asked; the rejection then says ReasonLedgerUnavailable.
+func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment) (*PaymentRejected, error) {
+	reject := func(r Reason, format string, args ...any) *PaymentRejected {
+		switch r {
+		case ReasonBadSignature, ReasonUnknownChannel, ReasonChannelMismatch:
+			p.strike() // bogus payments cost a ledger lookup or a signature check
+		}
+		return &PaymentRejected{Channel: m.State.Channel, Seq: m.State.Seq, Reason: r, Text: truncate(fmt.Sprintf(format, args...), MaxReasonText)}
+	}
+	if p.banned {
+		return reject(ReasonOther, "banned"), nil
+	}
+	// The signature is checked against the requester's account before any
+	// ledger lookup, so garbage costs the sender a signature.
+	if err := m.State.Verify(p.requester, m.Sig); err != nil {
+		return reject(ReasonBadSignature, "%v", err), nil
+	}
+	ch := p.channels[m.State.Channel]
+	if ch == nil {
+		info, err := p.cfg.Ledger.Channel(ctx, m.State.Channel)
+		switch {
+		case errors.Is(err, ErrChannelNotFound):
+			return reject(ReasonUnknownChannel, "channel %s not on the ledger", m.State.Channel), nil
+		case err != nil:
+			return reject(ReasonLedgerUnavailable, "ledger unavailable"), fmt.Errorf("speed: looking up channel %s: %w", m.State.Channel, err)
+		case info.Payer != p.requester || info.Payee != p.me:
+			return reject(ReasonChannelMismatch, "channel pays %s from %s", info.Payee, info.Payer), nil
+		case info.Closed:
+			return reject(ReasonChannelClosed, "channel closed"), nil
+		case info.Deadline.Sub(now) < p.cfg.MinTTL:
+			return reject(ReasonChannelExpiring, "channel has %s left, need %s", info.Deadline.Sub(now).Truncate(time.Second), p.cfg.MinTTL), nil
+		}
+		ch = &providerChannel{info: info, latest: State{Channel: info.ID}}
+		p.channels[info.ID] = ch
+	}
+	if ch.closing || ch.info.Closed {
+		return reject(ReasonChannelClosed, "channel closing"), nil
+	}
+	if m.State.Paid > ch.info.Deposit {
+		return reject(ReasonOverDeposit, "paid %d above deposit %d", m.State.Paid, ch.info.Deposit), nil
+	}
+	if m.State.Seq <= ch.latest.Seq || m.State.Paid < ch.latest.Paid {
+		return reject(ReasonStaleSequence, "seq %d paid %d after seq %d paid %d", m.State.Seq, m.State.Paid, ch.latest.Seq, ch.latest.Paid), nil
+	}
+	o := p.owed[m.Piece]
+	if o == nil || o.charge.Due() == 0 {
+		return reject(ReasonNotOwed, "nothing owed for piece %d", m.Piece), nil
+	}
+	due, inc := o.charge.Due(), m.State.Paid-ch.latest.Paid
+	if inc < due {
+		return reject(ReasonUnderpaid, "piece %d costs %d, paid %d", m.Piece, due, inc), nil
+	}
+	if p.cfg.Store != nil {
+		if err := p.cfg.Store.SaveState(ch.info, m.State, m.Sig); err != nil {
+			return reject(ReasonOther, "provider storage failed"), fmt.Errorf("speed: saving channel state: %w", err)
+		}
+	}
+	ch.latest, ch.sig = m.State, m.Sig
+	delete(p.owed, m.Piece)
+	p.earned += inc
+	return nil, nil
+}
+
+func (p *ProviderSession) strike() {
+	p.strikes++
+	if p.strikes >= p.cfg.MaxStrikes {
+		p.banned = true
+	}
+}
+
+// TickResult says what a provider must do about a requester now.
+type TickResult struct {
+	Choke bool // a payment is late: choke the requester (M20)
+	Ban   bool // strikes reached the limit: disconnect and refuse reconnects
+	// Close lists channels whose deadline is within the close margin.
+	Close []ChannelID
+}
+
+// Tick checks payment deadlines and channel deadlines at now.
+func (p *ProviderSession) Tick(now time.Time) TickResult {
+	var r TickResult
+	for _, o := range p.owed {
+		if o.charge.Due() > 0 && !o.late && now.Sub(o.lastSent) >= p.cfg.PaymentTimeout {
+			o.late = true
+			p.strike()
+		}
+		if o.late {
+			r.Choke = true
+		}
+	}
+	r.Ban = p.banned
+	for id, ch := range p.channels {
+		if !ch.closing && !ch.info.Closed && ch.info.Deadline.Sub(now) <= p.cfg.CloseMargin {
+			r.Close = append(r.Close, id)
+		}
+	}
+	return r
+}
+
+// Late reports whether a payment is overdue; the choker leaves such
+// requesters choked.
+func (p *ProviderSession) Late() bool {
+	for _, o := range p.owed {
+		if o.late {
+			return true
+		}
+	}
+	return false
+}
+
+// Banned reports whether the requester reached the strike limit.
+func (p *ProviderSession) Banned() bool { return p.banned }
+
+// Close countersigns the latest state of a channel and submits it to the
+// ledger (M18), returning the message that tells the requester. A channel
+// that never received a payment is left to time out back to its payer.
+func (p *ProviderSession) Close(ctx context.Context, id ChannelID) (*ChannelClosing, error) {
+	ch := p.channels[id]
+	if ch == nil {
+		return nil, fmt.Errorf("speed: closing %s: %w", id, ErrChannelNotFound)
+	}
+	ch.closing = true
+	if ch.latest.Seq == 0 {
+		return &ChannelClosing{Channel: id}, nil
+	}
+	sig, err := ch.latest.Sign(p.cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	info, err := p.cfg.Ledger.CloseChannel(ctx, CloseRequest{State: ch.latest, PayerSig: ch.sig, PayeeSig: sig})
+	if err != nil {
+		ch.closing = false // try again at the next tick
+		return nil, fmt.Errorf("speed: closing %s: %w", id, err)
+	}
+	ch.info = info
+	return &ChannelClosing{Channel: id, Seq: ch.latest.Seq}, nil
+}
+
+// CloseAll closes every channel that holds a payment, when the requester
+// disconnects or the provider stops. It returns the first error and goes on.
+func (p *ProviderSession) CloseAll(ctx context.Context) error {
+	var first error
+	for id, ch := range p.channels {
+		if ch.closing || ch.info.Closed {
+			continue
+		}
+		if _, err := p.Close(ctx, id); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

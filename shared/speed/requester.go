@@ -1,0 +1,282 @@
+package speed
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"time"
+
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// RequesterConfig configures a requester's side of the protocol.
+type RequesterConfig struct {
+	Key      *wallet.PrivateKey // the requester's account key, K1
+	Ledger   Ledger
+	LedgerID string
+	// DepositPieces sizes a new channel: this many pieces at the current
+	// piece's price (default 32), capped by MaxDeposit and the balance.
+	DepositPieces uint64
+	// MaxDeposit caps one channel's deposit; 0 means no cap beyond the
+	// balance.
+	MaxDeposit uint64
+	// ChannelTTL is how long new channels run before they time out (default
+	// 2 hours; at least twice the provider's MinTTL).
+	ChannelTTL time.Duration
+	// MaxRejections payments rejected for reasons an honest provider does
+	// not give make the requester stop paying that provider (default 3).
+	MaxRejections int
+	// Nonce returns a fresh channel-open nonce; nil uses crypto/rand.
+	Nonce func() uint64
+}
+
+// Requester errors.
+var (
+	// ErrCannotPay: the balance does not cover the piece; stop buying.
+	ErrCannotPay = errors.New("speed: balance does not cover the payment")
+	// ErrProviderMisbehaving: too many unjustified rejections, or a bid
+	// response for another account or ledger; stop paying this provider.
+	ErrProviderMisbehaving = errors.New("speed: provider misbehaving")
+)
+
+func (c RequesterConfig) withDefaults() RequesterConfig {
+	if c.DepositPieces == 0 {
+		c.DepositPieces = 32
+	}
+	if c.ChannelTTL <= 0 {
+		c.ChannelTTL = 2 * time.Hour
+	}
+	if c.MaxRejections <= 0 {
+		c.MaxRejections = 3
+	}
+	if c.Nonce == nil {
+		c.Nonce = func() uint64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+			return binary.BigEndian.Uint64(b[:])
+		}
+	}
+	return c
+}
+
+// RequesterSession is a requester's side of the protocol with one provider
+// on one connection: the rate the provider quoted, what each piece received
+// costs, the channel paying it, and what was spent. The requester pays only
+// for verified pieces (M15, M22) and pays exactly what the provider computes,
+// because both apply the same rates to the same blocks in stream order. It is
+// not safe for concurrent use; the connection's owner serializes calls.
+type RequesterSession struct {
+	cfg      RequesterConfig
+	provider wallet.Address
+
+	rate   uint64
+	minTTL time.Duration
+	quoted bool
+
+	pieces  map[uint32]*Charge
+	channel *requesterChannel
+	last    *lastPayment
+
+	spent      uint64
+	rejections int
+}
+
+type requesterChannel struct {
+	info Channel
+	seq  uint64
+	paid uint64
+}
+
+type lastPayment struct {
+	Payment
+	amount uint64
+	repaid bool
+}
+
+// NewRequesterSession starts a session with the provider whose handshake
+// named account.
+func NewRequesterSession(cfg RequesterConfig, provider wallet.Address) *RequesterSession {
+	return &RequesterSession{cfg: cfg.withDefaults(), provider: provider, pieces: make(map[uint32]*Charge)}
+}
+
+// Accept takes a bid response: blocks received from now on cost its rate.
+// A response for another account or another ledger is refused with
+// ErrProviderMisbehaving; the engine then stops buying from this peer.
+func (r *RequesterSession) Accept(m BidResponse) error {
+	if m.Payee != r.provider {
+		return fmt.Errorf("%w: bid response pays %s, handshake said %s", ErrProviderMisbehaving, m.Payee, r.provider)
+	}
+	if m.Ledger != r.cfg.LedgerID {
+		return fmt.Errorf("%w: provider uses ledger %q, we use %q", ErrProviderMisbehaving, m.Ledger, r.cfg.LedgerID)
+	}
+	r.rate, r.minTTL, r.quoted = m.Rate, time.Duration(m.MinTTL)*time.Second, true
+	return nil
+}
+
+// Rate returns the rate in force (0 before any bid response).
+func (r *RequesterSession) Rate() uint64 { return r.rate }
+
+// Received records a block of piece received from the provider.
+func (r *RequesterSession) Received(piece uint32, bytes uint64) {
+	if r.rate == 0 {
+		return
+	}
+	c := r.pieces[piece]
+	if c == nil {
+		c = &Charge{}
+		r.pieces[piece] = c
+	}
+	c.Add(r.rate, bytes)
+}
+
+// Due returns what the blocks of piece received so far cost.
+func (r *RequesterSession) Due(piece uint32) uint64 {
+	if c := r.pieces[piece]; c != nil {
+		return c.Due()
+	}
+	return 0
+}
+
+// Spent returns the total signed over to this provider.
+func (r *RequesterSession) Spent() uint64 { return r.spent }
+
+// Failed records that piece failed its hash check. The caller bans the
+// provider (M21) when it alone supplied the piece; nothing is paid.
+func (r *RequesterSession) Failed(piece uint32) {
+	delete(r.pieces, piece)
+}
+
+// Verified pays for a piece whose hash checked out: it returns the payment to
+// send, or nil when the piece was free. It opens a channel on the ledger
+// first when none has room (M14, M17).
+func (r *RequesterSession) Verified(ctx context.Context, now time.Time, piece uint32) (*Payment, error) {
+	c := r.pieces[piece]
+	if c == nil || c.Due() == 0 {
+		delete(r.pieces, piece)
+		return nil, nil
+	}
+	due := c.Due()
+	p, err := r.pay(ctx, now, piece, due)
+	if err != nil {
+		return nil, err
+	}
+	delete(r.pieces, piece)
+	return p, nil
+}
+
+func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32, due uint64) (*Payment, error) {
+	if r.rejections >= r.cfg.MaxRejections {
+		return nil, fmt.Errorf("%w: %d payments rejected", ErrProviderMisbehaving, r.rejections)
+	}
+	if !r.usable(now, due) {
+		if err := r.open(ctx, now, due); err != nil {
+			return nil, err
+		}
+	}
+	ch := r.channel
+	st := State{Channel: ch.info.ID, Seq: ch.seq + 1, Paid: ch.paid + due}
+	sig, err := st.Sign(r.cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	ch.seq, ch.paid = st.Seq, st.Paid
+	r.spent += due
+	p := Payment{State: st, Piece: piece, Sig: sig}
+	r.last = &lastPayment{Payment: p, amount: due}
+	return &p, nil
+}
+
+// usable reports whether the current channel can take a payment of due:
+// room left, and far enough from its deadline for the provider to close it.
+func (r *RequesterSession) usable(now time.Time, due uint64) bool {
+	ch := r.channel
+	if ch == nil || ch.info.Deposit-ch.paid < due {
+		return false
+	}
+	need := r.minTTL
+	if ch.seq > 0 {
+		need = r.minTTL / 2 // already accepted: the provider only needs its close margin
+	}
+	return ch.info.Deadline.Sub(now) > need
+}
+
+func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) error {
+	me := r.cfg.Key.Address()
+	balance, err := r.cfg.Ledger.Balance(ctx, me)
+	if err != nil {
+		return fmt.Errorf("speed: reading balance: %w", err)
+	}
+	if balance < due {
+		return fmt.Errorf("%w: balance %d, piece costs %d", ErrCannotPay, balance, due)
+	}
+	deposit := due
+	if hi, lo := bits.Mul64(due, r.cfg.DepositPieces); hi == 0 {
+		deposit = lo
+	} else {
+		deposit = ^uint64(0)
+	}
+	if r.cfg.MaxDeposit > 0 {
+		deposit = min(deposit, max(r.cfg.MaxDeposit, due))
+	}
+	deposit = min(deposit, balance)
+	ttl := max(r.cfg.ChannelTTL, 2*r.minTTL)
+	req := OpenRequest{Payer: me, Payee: r.provider, Deposit: deposit, Deadline: now.Add(ttl).Unix(), Nonce: r.cfg.Nonce()}
+	signed, err := req.Sign(r.cfg.Key)
+	if err != nil {
+		return err
+	}
+	info, err := r.cfg.Ledger.OpenChannel(ctx, signed)
+	if err != nil {
+		return fmt.Errorf("speed: opening a channel to %s: %w", r.provider, err)
+	}
+	r.channel = &requesterChannel{info: info}
+	return nil
+}
+
+// Rejected handles a payment rejection. When the provider provably cannot
+// use the rejected state (the channel is closed or unknown to the ledger, or
+// the signature did not verify), the same piece is paid again on a new
+// channel and that payment is returned. Other reasons never come from an
+// honest provider facing an honest requester; they count toward
+// MaxRejections, after which paying stops with ErrProviderMisbehaving.
+func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m PaymentRejected) (*Payment, error) {
+	l := r.last
+	if l == nil || l.State.Channel != m.Channel || l.State.Seq != m.Seq || l.repaid {
+		r.rejections++
+		return nil, nil
+	}
+	switch m.Reason {
+	case ReasonChannelClosed, ReasonUnknownChannel, ReasonChannelExpiring, ReasonBadSignature:
+		l.repaid = true
+		r.channel = nil
+		if m.Reason != ReasonChannelExpiring {
+			// The provider cannot redeem that state: it does not count.
+			r.spent -= l.amount
+		} else {
+			r.rejections++
+		}
+		return r.pay(ctx, now, l.Piece, l.amount)
+	case ReasonLedgerUnavailable:
+		// The provider could not look the channel up: send the same
+		// payment again (the caller may wait a little first).
+		p := l.Payment
+		return &p, nil
+	default:
+		r.rejections++
+		if r.rejections >= r.cfg.MaxRejections {
+			return nil, fmt.Errorf("%w: payment rejected: %s", ErrProviderMisbehaving, m.Reason)
+		}
+		return nil, nil
+	}
+}
+
+// Closing handles the provider's notice that it closes a channel: further
+// payments go to a new one.
+func (r *RequesterSession) Closing(m ChannelClosing) {
+	if r.channel != nil && r.channel.info.ID == m.Channel {
+		r.channel = nil
+	}
+}
