@@ -1,11 +1,25 @@
-// Package speed is the BitTorrent Speed protocol as both peers run it: the
-// BEP 10 extension messages (bid, bid response, payment, payment rejected),
-// the requester's auto-bidder, the provider's auction choker, and the payment
-// channel state machines of requester and provider, written against a Ledger
-// interface (mechanics M3-M22). docs/speed-protocol.md is its wire spec.
+// Package speed is the BitTorrent Speed protocol as both peers run it, with
+// no I/O of its own: docs/speed-protocol.md is its specification.
 //
-// It knows no sockets, HTTP or ledger code: only interfaces, an injected
-// clock, and shared/wallet for signatures. It builds for GOOS=js GOARCH=wasm.
+//   - Wire: the BEP 10 extension "bt_speed" (Handshake, ParseHandshake) and its
+//     messages, a closed set of types (Bid, BidResponse, Payment,
+//     PaymentRejected, ChannelClosing) with Encode and Decode. Payloads are
+//     capped at MaxMessageSize before parsing; unknown keys are ignored and
+//     unknown types reported as ErrUnknownType for the caller to skip.
+//   - Money: integer base units and rates per MiB (Price, Charge); no floats.
+//   - Channels: OpenRequest, State and CloseRequest with their canonical,
+//     domain-separated signed encodings, and the Ledger interface the ledger
+//     package serves (memledger implements it in memory for tests).
+//   - State machines: RequesterSession pays for verified pieces only, opening
+//     channels as needed (M14-M17, M21); ProviderSession prices what it sends,
+//     serves at most one unpaid piece per requester, checks payments against
+//     the ledger, chokes late payers, bans repeat offenders and closes
+//     channels before their deadline (M16, M18-M20, M22). BanList keeps bans.
 //
-// The protocol lands with issue 3; this file marks the package's place.
+// The auction choker (M8-M13) is package choker and the auto-bidder (M3, M5,
+// M6) package bidder; package sim runs all of them together in a
+// deterministic swarm simulation.
+//
+// Callers pass the time in (now arguments), so every timeout is tested
+// without sleeping. The package builds for GOOS=js GOARCH=wasm.
 package speed

@@ -22,10 +22,11 @@ type ProviderConfig struct {
 	// (default 5 minutes, M19).
 	CloseMargin time.Duration
 	// PaymentTimeout is how long after the last block of a piece its payment
-	// may take (default 30 s, M20).
+	// may take (default 30 s, M20). A late payment chokes the requester and
+	// costs a strike, and so does every further PaymentTimeout it stays late.
 	PaymentTimeout time.Duration
-	// MaxStrikes late payments or bogus payments get a requester banned
-	// (default 3).
+	// MaxStrikes strikes (late payments, bogus payments) get a requester
+	// banned (default 3).
 	MaxStrikes int
 	// Store keeps the latest state of each channel; it must be durable before
 	// it returns (architecture: flushed before acknowledging). Nil keeps
@@ -92,9 +93,12 @@ type ProviderSession struct {
 }
 
 type owedPiece struct {
-	charge   Charge
-	lastSent time.Time
-	late     bool // a strike was counted for it
+	charge Charge
+	// due is when the payment must have arrived: PaymentTimeout after the
+	// last block sent, then every further PaymentTimeout it stays unpaid
+	// costs another strike.
+	due  time.Time
+	late bool
 }
 
 type providerChannel struct {
@@ -153,7 +157,7 @@ func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes uint64) {
 		p.owed[piece] = o
 	}
 	o.charge.Add(p.rate, bytes)
-	o.lastSent = now
+	o.due = now.Add(p.cfg.PaymentTimeout)
 }
 
 // Owed returns what the requester owes for pieces sent and not yet paid.
@@ -252,8 +256,9 @@ type TickResult struct {
 func (p *ProviderSession) Tick(now time.Time) TickResult {
 	var r TickResult
 	for _, o := range p.owed {
-		if o.charge.Due() > 0 && !o.late && now.Sub(o.lastSent) >= p.cfg.PaymentTimeout {
+		for o.charge.Due() > 0 && !now.Before(o.due) && !p.banned {
 			o.late = true
+			o.due = o.due.Add(p.cfg.PaymentTimeout)
 			p.strike()
 		}
 		if o.late {

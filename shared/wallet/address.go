@@ -49,6 +49,9 @@ func (a Address) String() string {
 // form TRON's HTTP API and keystore files use.
 func (a Address) Hex() string { return hex.EncodeToString(a[:]) }
 
+// Bytes returns a copy of the 21 address bytes.
+func (a Address) Bytes() []byte { return append([]byte(nil), a[:]...) }
+
 // IsZero reports whether a is the zero value.
 func (a Address) IsZero() bool { return a == Address{} }
 

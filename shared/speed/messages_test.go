@@ -1,0 +1,248 @@
+package speed
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+func testKey(t testing.TB, seed byte) *wallet.PrivateKey {
+	t.Helper()
+	b := bytes.Repeat([]byte{seed}, 32)
+	k, err := wallet.PrivateKeyFromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func sampleMessages(t testing.TB) []Message {
+	k := testKey(t, 7)
+	st := State{Channel: ChannelID{1, 2, 3}, Seq: 9, Paid: 123456}
+	sig, err := st.Sign(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []Message{
+		Bid{Rate: 0},
+		Bid{Rate: 1},
+		Bid{Rate: MaxRate},
+		BidResponse{Round: 3, Rate: 250, Payee: k.Address(), Ledger: "btspeed-devnet", MinTTL: 600},
+		BidResponse{Round: 0, Rate: 0, Payee: k.Address(), Ledger: "x"},
+		Payment{State: st, Piece: 42, Sig: sig},
+		Payment{State: State{Channel: ChannelID{9}, Seq: 1 << 62, Paid: 1<<64 - 1}, Piece: 1<<32 - 1, Sig: sig},
+		PaymentRejected{Channel: st.Channel, Seq: 9, Reason: ReasonUnderpaid, Text: "piece 42 costs 10"},
+		PaymentRejected{Channel: st.Channel, Reason: Reason(200)},
+		ChannelClosing{Channel: st.Channel, Seq: 9},
+	}
+}
+
+func TestMessagesRoundTrip(t *testing.T) {
+	for _, m := range sampleMessages(t) {
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatalf("Encode(%#v): %v", m, err)
+		}
+		if len(b) > MaxMessageSize {
+			t.Fatalf("%T encodes to %d bytes", m, len(b))
+		}
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("Decode(%q): %v", b, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Fatalf("round trip: got %#v, want %#v", got, m)
+		}
+	}
+}
+
+func TestPaymentWireLayout(t *testing.T) {
+	// The spec's example: keys in bencode's sorted order.
+	k := testKey(t, 7)
+	st := State{Channel: ChannelID{1}, Seq: 2, Paid: 30}
+	sig, _ := st.Sign(k)
+	b, err := Encode(Payment{State: st, Piece: 5, Sig: sig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "d2:ch32:" + string(st.Channel[:]) + "4:paidi30e5:piecei5e3:seqi2e3:sig65:" + string(sig[:]) + "1:ti3ee"
+	if string(b) != want {
+		t.Fatalf("payment encodes as\n%q\nwant\n%q", b, want)
+	}
+}
+
+func TestDecodeTolerance(t *testing.T) {
+	// Unknown keys (even nested) are ignored; unknown types are skippable.
+	m, err := Decode([]byte("d4:futuli1ei2ee4:ratei77e1:ti1e1:zd1:ai1eee"))
+	if err != nil || m != (Bid{Rate: 77}) {
+		t.Fatalf("unknown keys: %#v, %v", m, err)
+	}
+	if _, err := Decode([]byte("d1:ti99e4:ratei1ee")); !errors.Is(err, ErrUnknownType) {
+		t.Fatalf("unknown type: %v", err)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	k := testKey(t, 1)
+	ch32 := strings.Repeat("c", 32)
+	sig65 := strings.Repeat("s", 65)
+	addr := k.Address()
+	cases := map[string]string{
+		"empty":              "",
+		"not a dict":         "i5e",
+		"truncated":          "d1:ti1e4:rate",
+		"no type":            "d4:ratei1ee",
+		"negative rate":      "d1:ti1e4:ratei-1ee",
+		"rate too high":      "d1:ti1e4:ratei1099511627777ee",
+		"rate overflow":      "d1:ti1e4:ratei99999999999999999999999ee",
+		"rate as string":     "d1:ti1e4:rate1:5e",
+		"trailing bytes":     "d1:ti1e4:ratei1eeXX",
+		"payment short ch":   "d2:ch3:abc3:seqi1e3:sig65:" + sig65 + "1:ti3ee",
+		"payment seq 0":      "d2:ch32:" + ch32 + "3:seqi0e3:sig65:" + sig65 + "1:ti3ee",
+		"payment no sig":     "d2:ch32:" + ch32 + "3:seqi1e1:ti3ee",
+		"payment short sig":  "d2:ch32:" + ch32 + "3:seqi1e3:sig3:abc1:ti3ee",
+		"payment piece big":  "d2:ch32:" + ch32 + "5:piecei4294967296e3:seqi1e3:sig65:" + sig65 + "1:ti3ee",
+		"response no payee":  "d6:ledger1:x1:ti2ee",
+		"response bad payee": "d6:ledger1:x5:payee21:" + "\x42" + string(addr[1:]) + "1:ti2ee",
+		"response no ledger": "d5:payee21:" + string(addr[:]) + "1:ti2ee",
+		"response ledger sp": "d6:ledger3:a b5:payee21:" + string(addr[:]) + "1:ti2ee",
+		"response ttl":       "d6:ledger1:x5:payee21:" + string(addr[:]) + "1:ti2e3:ttli99999999ee",
+		"rejected long text": "d2:ch32:" + ch32 + "1:ti4e4:text201:" + strings.Repeat("x", 201) + "e",
+		"closing no ch":      "d1:ti5ee",
+		"too large":          "d1:ti1e4:junk" + "2000:" + strings.Repeat("j", 2000) + "e",
+	}
+	for name, in := range cases {
+		_, err := Decode([]byte(in))
+		if err == nil || errors.Is(err, ErrUnknownType) {
+			t.Errorf("%s: Decode(%.40q) = %v, want a malformed/too-large error", name, in, err)
+		}
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: error %v is neither ErrMalformed nor ErrTooLarge", name, err)
+		}
+	}
+}
+
+func TestEncodeRefusesInvalid(t *testing.T) {
+	for _, m := range []Message{
+		Bid{Rate: MaxRate + 1},
+		BidResponse{Ledger: "x"}, // zero payee
+		BidResponse{Payee: testKey(t, 2).Address(), Ledger: ""},
+		Payment{State: State{Seq: 0}},
+		PaymentRejected{Text: strings.Repeat("x", MaxReasonText+1)},
+	} {
+		if _, err := Encode(m); err == nil {
+			t.Errorf("Encode(%#v) succeeded", m)
+		}
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	k := testKey(t, 3)
+	h := Handshake{Version: Version, Account: k.Address(), Ledger: "btspeed-devnet"}
+	ext, err := bencode.Marshal(map[string]any{
+		"m":           map[string]int{"ut_metadata": 3, ExtensionName: 7},
+		"v":           "btspeed 0.1",
+		"reqq":        250,
+		ExtensionName: h,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := ParseHandshake(ext)
+	if err != nil || !ok || got != h {
+		t.Fatalf("ParseHandshake = %+v, %v, %v", got, ok, err)
+	}
+	// A newer peer is spoken to in our version.
+	newer, _ := bencode.Marshal(map[string]any{"m": map[string]int{ExtensionName: 1},
+		ExtensionName: map[string]any{"v": 9, "acct": k.Address().Bytes(), "ledger": "l", "extra": "x"}})
+	if got, ok, err := ParseHandshake(newer); err != nil || !ok || got.Version != Version {
+		t.Fatalf("newer peer: %+v %v %v", got, ok, err)
+	}
+	// Legacy peers: no entry, or not in "m".
+	for _, legacy := range []any{
+		map[string]any{"m": map[string]int{"ut_metadata": 1}},
+		map[string]any{"m": map[string]int{"ut_metadata": 1}, ExtensionName: h},
+		map[string]any{"m": map[string]int{ExtensionName: 0}, ExtensionName: h},
+	} {
+		b, _ := bencode.Marshal(legacy)
+		if _, ok, err := ParseHandshake(b); ok || err != nil {
+			t.Errorf("legacy %v: ok=%v err=%v", legacy, ok, err)
+		}
+	}
+	for name, bad := range map[string]any{
+		"version 0":  map[string]any{"v": 0, "acct": k.Address().Bytes(), "ledger": "l"},
+		"short acct": map[string]any{"v": 1, "acct": "abc", "ledger": "l"},
+		"no ledger":  map[string]any{"v": 1, "acct": k.Address().Bytes()},
+		"not a dict": "hello",
+	} {
+		b, _ := bencode.Marshal(map[string]any{"m": map[string]int{ExtensionName: 1}, ExtensionName: bad})
+		if _, ok, err := ParseHandshake(b); ok || err == nil {
+			t.Errorf("%s: ok=%v err=%v", name, ok, err)
+		}
+	}
+	if _, _, err := ParseHandshake(make([]byte, MaxHandshakeSize+1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized handshake: %v", err)
+	}
+}
+
+func TestPriceAndCharge(t *testing.T) {
+	if got := Price(1_000_000, MiB); got != 1_000_000 {
+		t.Fatalf("1 BTT per MiB for a MiB = %d", got)
+	}
+	if got := Price(3, 256<<10); got != 0 { // 0.75 rounds down
+		t.Fatalf("3 per MiB for 256 KiB = %d", got)
+	}
+	var c Charge
+	for range 4 {
+		c.Add(3, 256<<10)
+	}
+	if c.Due() != 3 {
+		t.Fatalf("four quarter-MiB blocks at 3 = %d, want 3 (rounded once, at the end)", c.Due())
+	}
+	var big Charge
+	big.Add(MaxRate, 1<<63)
+	big.Add(MaxRate, 1<<63)
+	if big.Due() != ^uint64(0) {
+		t.Fatalf("saturation: %d", big.Due())
+	}
+}
+
+func TestStateAndOpenSignatures(t *testing.T) {
+	payer, payee := testKey(t, 4), testKey(t, 5)
+	o := OpenRequest{Payer: payer.Address(), Payee: payee.Address(), Deposit: 100, Deadline: 1_800_000_000, Nonce: 1}
+	so, err := o.Sign(payer)
+	if err != nil || so.Verify() != nil {
+		t.Fatalf("open signature: %v", err)
+	}
+	if _, err := o.Sign(payee); err == nil {
+		t.Fatal("payee signed the payer's open request")
+	}
+	o2 := o
+	o2.Nonce++
+	if o2.ID() == o.ID() {
+		t.Fatal("different requests, same channel id")
+	}
+	st := State{Channel: o.ID(), Seq: 1, Paid: 10}
+	sig, _ := st.Sign(payer)
+	if err := st.Verify(payer.Address(), sig); err != nil {
+		t.Fatal(err)
+	}
+	for name, other := range map[string]State{
+		"other channel": {Channel: o2.ID(), Seq: 1, Paid: 10},
+		"other seq":     {Channel: o.ID(), Seq: 2, Paid: 10},
+		"other amount":  {Channel: o.ID(), Seq: 1, Paid: 11},
+	} {
+		if err := other.Verify(payer.Address(), sig); !errors.Is(err, wallet.ErrSignatureMismatch) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A channel-state signature is not an open signature and vice versa.
+	if err := DomainChannelOpen.Verify(payer.Address(), st.Bytes(), sig); err == nil {
+		t.Error("state signature verifies as an open request")
+	}
+}
