@@ -1,7 +1,7 @@
 // Package choker is the provider side's auction choker of BitTorrent Speed:
 // once per choking round it decides which connected peers to unchoke, which
-// of them pay, and the one price they all pay. It implements the matchmaking
-// mechanics M8-M13 of the team handbook (docs/mechanics.md):
+// of them pay, and the one price they all pay. It implements the provider's
+// matchmaking, section 5.2 of docs/speed-protocol.md, mechanics M8-M13:
 //
 //   - M8: the caller runs Round every 10-15 s. A provider has Config.Slots
 //     regular unchoke slots plus Config.Optimistic optimistic slots.
@@ -67,9 +67,14 @@
 // peer stays choked. Peers that must stay choked whatever they bid (a late
 // payment, M20; a ban) should be left out or passed as not interested.
 //
-// Round keeps no state, allocates only in proportion to the number of peers
-// and selects the top k of each ranking with a k-element heap, never sorting
-// all peers: one round over 10,000 peers takes well under a millisecond.
+// # Cost
+//
+// Round keeps no state between calls. It reads the peers twice: once to
+// group accounts (an open-addressing table, one hash per peer with an
+// account) and once to feed three small heaps that keep only the best few of
+// each ranking; it never sorts all peers. It allocates O(n) bytes in a
+// constant number of allocations. One round over 10,000 peers takes about
+// 0.3 ms on one core of a current server (BenchmarkRound10000).
 package choker
 
 import (
@@ -119,7 +124,9 @@ type Config struct {
 	// less) means none.
 	Optimistic int
 	// Reserve is the lowest rate, base units per MiB, the provider sells a
-	// regular slot for. Bids below it (and bids of 0) are not eligible.
+	// regular slot for. Bids below it (and bids of 0) are not eligible. It is
+	// the price when no eligible bid loses, so with Reserve 0 and no
+	// competition the winners pay 0.
 	Reserve uint64
 }
 
