@@ -21,9 +21,10 @@ type ProviderConfig struct {
 	// CloseMargin: a channel is closed once its deadline is this near
 	// (default 5 minutes, M19).
 	CloseMargin time.Duration
-	// PaymentTimeout is how long after the last block of a piece its payment
-	// may take (default 30 s, M20). A late payment chokes the requester and
-	// costs a strike, and so does every further PaymentTimeout it stays late.
+	// PaymentTimeout is how long after the provider sent the whole of a piece
+	// its payment may take (default 30 s, M20). A late payment chokes the
+	// requester and costs a strike, and so does every further PaymentTimeout
+	// it stays late.
 	PaymentTimeout time.Duration
 	// MaxStrikes strikes (late payments, bogus payments) get a requester
 	// banned (default 3).
@@ -94,9 +95,12 @@ type ProviderSession struct {
 
 type owedPiece struct {
 	charge Charge
+	sent   uint64 // bytes of the piece sent, duplicates included
 	// due is when the payment must have arrived: PaymentTimeout after the
-	// last block sent, then every further PaymentTimeout it stays unpaid
-	// costs another strike.
+	// provider sent the whole piece, then every further PaymentTimeout it
+	// stays unpaid costs another strike. Zero while the piece is incomplete:
+	// a piece cut short by a choke is never late, but it still blocks every
+	// other piece (CanServe) until it is paid.
 	due  time.Time
 	late bool
 }
@@ -146,8 +150,10 @@ func (p *ProviderSession) CanServe(piece uint32) bool {
 	return true
 }
 
-// Sent records a block of piece sent at the rate in force.
-func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes uint64) {
+// Sent records a block of bytes of piece sent at the rate in force;
+// pieceLen is the piece's length, so the session knows when it has sent all of
+// it and the payment falls due.
+func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes, pieceLen uint64) {
 	if p.rate == 0 {
 		return
 	}
@@ -157,7 +163,10 @@ func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes uint64) {
 		p.owed[piece] = o
 	}
 	o.charge.Add(p.rate, bytes)
-	o.due = now.Add(p.cfg.PaymentTimeout)
+	o.sent += bytes
+	if o.sent >= pieceLen {
+		o.due = now.Add(p.cfg.PaymentTimeout)
+	}
 }
 
 // Owed returns what the requester owes for pieces sent and not yet paid.
@@ -180,6 +189,8 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 		switch r {
 		case ReasonBadSignature, ReasonUnknownChannel, ReasonChannelMismatch:
 			p.strike() // bogus payments cost a ledger lookup or a signature check
+		case ReasonLedgerUnavailable:
+			p.extend(m.Piece, now)
 		}
 		return &PaymentRejected{Channel: m.State.Channel, Seq: m.State.Seq, Reason: r, Text: truncate(fmt.Sprintf(format, args...), MaxReasonText)}
 	}
@@ -210,6 +221,9 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 		p.channels[info.ID] = ch
 	}
 	if ch.closing || ch.info.Closed {
+		// This session closed it, racing the payment: a fresh timeout
+		// to pay again on a new channel.
+		p.extend(m.Piece, now)
 		return reject(ReasonChannelClosed, "channel closing"), nil
 	}
 	if m.State.Paid > ch.info.Deposit {
@@ -256,7 +270,7 @@ type TickResult struct {
 func (p *ProviderSession) Tick(now time.Time) TickResult {
 	var r TickResult
 	for _, o := range p.owed {
-		for o.charge.Due() > 0 && !now.Before(o.due) && !p.banned {
+		for o.charge.Due() > 0 && !o.due.IsZero() && !now.Before(o.due) && !p.banned {
 			o.late = true
 			o.due = o.due.Add(p.cfg.PaymentTimeout)
 			p.strike()
@@ -326,6 +340,16 @@ func (p *ProviderSession) CloseAll(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// extend gives the payment for piece a fresh PaymentTimeout when the
+// provider's side (its own close, its ledger) made a payment fail.
+func (p *ProviderSession) extend(piece uint32, now time.Time) {
+	if o := p.owed[piece]; o != nil && !o.due.IsZero() {
+		if d := now.Add(p.cfg.PaymentTimeout); d.After(o.due) {
+			o.due = d
+		}
+	}
 }
 
 func truncate(s string, n int) string {

@@ -18,7 +18,9 @@ type RequesterConfig struct {
 	Ledger   Ledger
 	LedgerID string
 	// DepositPieces sizes a new channel: this many pieces at the current
-	// piece's price (default 32), capped by MaxDeposit and the balance.
+	// piece's price (default 8), capped by MaxDeposit and by a quarter of
+	// the balance (but never below one piece), so that deposits do not lock
+	// up money the requester needs for other providers.
 	DepositPieces uint64
 	// MaxDeposit caps one channel's deposit; 0 means no cap beyond the
 	// balance.
@@ -44,7 +46,7 @@ var (
 
 func (c RequesterConfig) withDefaults() RequesterConfig {
 	if c.DepositPieces == 0 {
-		c.DepositPieces = 32
+		c.DepositPieces = 8
 	}
 	if c.ChannelTTL <= 0 {
 		c.ChannelTTL = 2 * time.Hour
@@ -190,17 +192,43 @@ func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32,
 }
 
 // usable reports whether the current channel can take a payment of due:
-// room left, and far enough from its deadline for the provider to close it.
+// room left, and more than the provider's ttl before its deadline. The
+// provider closes a channel only within its close margin (less than ttl) of
+// the deadline, so payments stop well before a close can race them.
 func (r *RequesterSession) usable(now time.Time, due uint64) bool {
 	ch := r.channel
 	if ch == nil || ch.info.Deposit-ch.paid < due {
 		return false
 	}
-	need := r.minTTL
-	if ch.seq > 0 {
-		need = r.minTTL / 2 // already accepted: the provider only needs its close margin
+	return ch.info.Deadline.Sub(now) > r.minTTL
+}
+
+// Unspent returns what is left of the current channel's deposit while the
+// channel can still take payments: money the requester can spend with this
+// provider on top of its ledger balance. The bidder's balance is the ledger
+// balance plus Unspent over all sessions.
+func (r *RequesterSession) Unspent(now time.Time) uint64 {
+	if !r.usable(now, 0) {
+		return 0
 	}
-	return ch.info.Deadline.Sub(now) > need
+	return r.channel.info.Deposit - r.channel.paid
+}
+
+// CanBuy reports whether a piece of pieceLen bytes bought now, at the rate in
+// force, could be paid for: free, or room in the current channel, or enough
+// ledger balance to open a new one. The engine requests a piece from a
+// charging provider only when it can pay for it, so an honest requester is
+// never late for lack of money.
+func (r *RequesterSession) CanBuy(ctx context.Context, now time.Time, pieceLen uint64) (bool, error) {
+	price := Price(r.rate, pieceLen)
+	if price == 0 || r.usable(now, price) {
+		return true, nil
+	}
+	balance, err := r.cfg.Ledger.Balance(ctx, r.cfg.Key.Address())
+	if err != nil {
+		return false, fmt.Errorf("speed: reading balance: %w", err)
+	}
+	return balance >= price, nil
 }
 
 func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) error {
@@ -221,7 +249,7 @@ func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) 
 	if r.cfg.MaxDeposit > 0 {
 		deposit = min(deposit, max(r.cfg.MaxDeposit, due))
 	}
-	deposit = min(deposit, balance)
+	deposit = min(deposit, max(balance/4, due))
 	ttl := max(r.cfg.ChannelTTL, 2*r.minTTL)
 	req := OpenRequest{Payer: me, Payee: r.provider, Deposit: deposit, Deadline: now.Add(ttl).Unix(), Nonce: r.cfg.Nonce()}
 	signed, err := req.Sign(r.cfg.Key)

@@ -84,7 +84,7 @@ func (p *pair) deliver(piece uint32) {
 		if !p.prov.CanServe(piece) {
 			p.t.Fatalf("provider refuses piece %d at offset %d", piece, off)
 		}
-		p.prov.Sent(p.now, piece, blockLen)
+		p.prov.Sent(p.now, piece, blockLen, pieceLen)
 		p.req.Received(piece, blockLen)
 	}
 }
@@ -161,7 +161,7 @@ func TestRateChangesApplyFromTheResponseOn(t *testing.T) {
 		if off == pieceLen/2 {
 			p.grant(2, 800_000)
 		}
-		p.prov.Sent(p.now, 0, blockLen)
+		p.prov.Sent(p.now, 0, blockLen, pieceLen)
 		p.req.Received(0, blockLen)
 	}
 	if due := p.req.Due(0); due != 50_000+100_000 {
@@ -181,7 +181,7 @@ func TestRateChangesApplyFromTheResponseOn(t *testing.T) {
 func TestExposureIsOnePiece(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	p.prov.Sent(p.now, 0, blockLen)
+	p.prov.Sent(p.now, 0, blockLen, pieceLen)
 	if !p.prov.CanServe(0) {
 		t.Fatal("the piece in flight must stay servable")
 	}
@@ -328,7 +328,7 @@ func TestPaymentForAnotherProviderIsRefused(t *testing.T) {
 	// A second provider the requester also talks to sees the state.
 	other := speed.NewProviderSession(speed.ProviderConfig{Key: key(t, "provider2"), Ledger: p.ledger, LedgerID: ledgerID}, p.rk.Address())
 	other.Grant(1, 400_000)
-	other.Sent(p.now, 0, pieceLen)
+	other.Sent(p.now, 0, pieceLen, pieceLen)
 	rej, err := other.Receive(p.ctx, p.now, *pm)
 	if err != nil || rej == nil || rej.Reason != speed.ReasonChannelMismatch {
 		t.Fatalf("state for another payee: %+v %v", rej, err)
@@ -469,5 +469,127 @@ func TestBanList(t *testing.T) {
 	}
 	if b.Len() != 0 {
 		t.Fatal("expired ban kept")
+	}
+}
+
+func TestPieceCutShortByChokeIsNeverLate(t *testing.T) {
+	p := newPair(t, 10_000_000)
+	p.grant(1, 400_000)
+	for off := 0; off < pieceLen/2; off += blockLen { // choked halfway
+		p.prov.Sent(p.now, 0, blockLen, pieceLen)
+		p.req.Received(0, blockLen)
+	}
+	for _, after := range []time.Duration{time.Minute, time.Hour} {
+		if r := p.prov.Tick(p.now.Add(after)); r.Choke || r.Ban || p.prov.Late() {
+			t.Fatalf("half-sent piece counted late after %s: %+v", after, r)
+		}
+	}
+	// It still holds the provider's exposure: no other piece until it is paid.
+	if p.prov.CanServe(1) || !p.prov.CanServe(0) {
+		t.Fatal("exposure rule broken for a partial piece")
+	}
+	// Unchoked later, the rest arrives, and the payment falls due from then.
+	p.now = p.now.Add(time.Hour)
+	for off := pieceLen / 2; off < pieceLen; off += blockLen {
+		p.prov.Sent(p.now, 0, blockLen, pieceLen)
+		p.req.Received(0, blockLen)
+	}
+	if r := p.prov.Tick(p.now.Add(speed.DefaultPaymentTimeout)); !r.Choke {
+		t.Fatal("a complete unpaid piece must fall due")
+	}
+	if rej := p.pay(0); rej != nil {
+		t.Fatal(rej)
+	}
+}
+
+func TestCanBuyAndUnspent(t *testing.T) {
+	p := newPair(t, 1_000_000)
+	p.grant(1, 400_000) // 100,000 per piece
+	if ok, err := p.req.CanBuy(p.ctx, p.now, pieceLen); !ok || err != nil {
+		t.Fatalf("can buy with 10 pieces' balance: %v %v", ok, err)
+	}
+	p.deliver(0)
+	if rej := p.pay(0); rej != nil {
+		t.Fatal(rej)
+	}
+	// Deposit: 4 pieces wanted, but at most a quarter of the balance.
+	ch := p.ledger.Channels()[0]
+	if ch.Deposit != 250_000 {
+		t.Fatalf("deposit %d, want a quarter of the balance (250000)", ch.Deposit)
+	}
+	if u := p.req.Unspent(p.now); u != 150_000 {
+		t.Fatalf("unspent %d, want 150000", u)
+	}
+	if p.req.Unspent(ch.Deadline.Add(-speed.DefaultMinTTL)) != 0 {
+		t.Fatal("a channel too near its deadline still counts as spendable")
+	}
+	poor := newPair(t, 50_000)
+	poor.grant(1, 400_000)
+	if ok, _ := poor.req.CanBuy(poor.ctx, poor.now, pieceLen); ok {
+		t.Fatal("CanBuy with less than one piece's price")
+	}
+	if ok, _ := poor.req.CanBuy(poor.ctx, poor.now, 16<<10); !ok {
+		t.Fatal("a small enough piece is affordable")
+	}
+	poor.grant(2, 0)
+	if ok, _ := poor.req.CanBuy(poor.ctx, poor.now, pieceLen); !ok {
+		t.Fatal("a free piece is always affordable")
+	}
+}
+
+func TestRequesterLeavesChannelBeforeProviderCloses(t *testing.T) {
+	p := newPair(t, 10_000_000)
+	p.grant(1, 400_000)
+	p.deliver(0)
+	if rej := p.pay(0); rej != nil {
+		t.Fatal(rej)
+	}
+	first := p.ledger.Channels()[0]
+	// Just inside the provider's ttl: the requester opens a new channel
+	// rather than racing the provider's close.
+	p.now = first.Deadline.Add(-speed.DefaultMinTTL)
+	if r := p.prov.Tick(p.now); len(r.Close) != 0 {
+		t.Fatal("provider closes before its margin")
+	}
+	p.deliver(1)
+	if rej := p.pay(1); rej != nil {
+		t.Fatal(rej)
+	}
+	if n := len(p.ledger.Channels()); n != 2 {
+		t.Fatalf("%d channels: the requester kept paying on a channel about to close", n)
+	}
+}
+
+func TestOwnCloseGivesRequesterTimeToRepay(t *testing.T) {
+	p := newPair(t, 10_000_000)
+	p.grant(1, 400_000)
+	p.deliver(0)
+	if rej := p.pay(0); rej != nil {
+		t.Fatal(rej)
+	}
+	id := p.ledger.Channels()[0].ID
+	p.deliver(1)
+	pm, _ := p.req.Verified(p.ctx, p.now, 1)
+	if _, err := p.prov.Close(p.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// The payment, in flight during the close, arrives 25 s later.
+	p.now = p.now.Add(25 * time.Second)
+	rej, _ := p.prov.Receive(p.ctx, p.now, *pm)
+	if rej == nil || rej.Reason != speed.ReasonChannelClosed {
+		t.Fatalf("%+v", rej)
+	}
+	// The re-payment takes another 25 s: past the original 30 s, but the
+	// provider's own close earned the requester a fresh timeout.
+	p.now = p.now.Add(25 * time.Second)
+	if r := p.prov.Tick(p.now); r.Choke {
+		t.Fatal("struck for a race the provider caused")
+	}
+	again, err := p.req.Rejected(p.ctx, p.now, *rej)
+	if err != nil || again == nil {
+		t.Fatal(err)
+	}
+	if rej, _ := p.prov.Receive(p.ctx, p.now, *again); rej != nil {
+		t.Fatal(rej)
 	}
 }

@@ -62,6 +62,13 @@
 // partial piece reserved for that provider (its blocks cannot be paid for
 // until the piece completes).
 //
+// A requester may join late (RequesterSpec.JoinAt), which lets a new high
+// bidder displace paid winners mid-download. Honest requesters give their
+// bidder what they can still spend, as the spec says: the free ledger
+// balance plus what is left of the deposits of their usable channels
+// (RequesterSession.Unspent). They bid to, and start a piece from, a charging
+// provider only when RequesterSession.CanBuy says they can pay for it.
+//
 // All money is on one memledger.Ledger: requesters are minted their balances
 // at the start, providers start at 0. Finish delivers what is still queued,
 // closes every provider's channels (CloseAll) and moves the clock past every
@@ -159,6 +166,8 @@ type RequesterSpec struct {
 	SpendingRate uint32
 	// FixedBid is what a NonPayer bids to every Speed provider.
 	FixedBid uint64
+	// JoinAt is the step at which it connects to the swarm (0: at once).
+	JoinAt int
 }
 
 // Scenario is one simulation's parameters. Zero fields take the defaults
@@ -349,6 +358,8 @@ type provRequest struct {
 type download struct {
 	piece    uint32
 	received int // blocks received
+	rate     uint64
+	mixed    bool // blocks arrived at more than one rate
 }
 
 type provider struct {
@@ -381,6 +392,7 @@ type requester struct {
 	have       []bool
 	haveCount  int
 	reserved   []bool // piece in flight or partially held from some provider
+	joined     bool
 	cannotPay  bool
 	completed  int // step, 0 = not yet
 	sessions   []*speed.RequesterSession
@@ -395,6 +407,26 @@ type requester struct {
 	bidSum, bidCount    uint64 // bids sent (nonzero), for the summary
 	maxBid              uint64
 	expectedSpend       uint64 // sum of what verified pieces cost at the provider
+	bids                []BidSent
+	chPaid              map[speed.ChannelID]uint64 // latest state signed per channel
+}
+
+// BidSent is one bid a requester sent, with its free ledger balance then.
+type BidSent struct {
+	Step     int
+	Provider string
+	Rate     uint64
+	Free     uint64
+}
+
+// Bids returns every bid requester sent, in order.
+func (s *Sim) Bids(requester string) []BidSent {
+	for _, r := range s.reqs {
+		if r.spec.Name == requester {
+			return r.bids
+		}
+	}
+	return nil
 }
 
 // Sim is one running simulation.
@@ -476,6 +508,7 @@ func New(sc Scenario) (*Sim, error) {
 			have:     make([]bool, sc.Pieces),
 			reserved: make([]bool, sc.Pieces),
 			recvFrom: make([]uint64, len(sc.Providers)),
+			chPaid:   make(map[speed.ChannelID]uint64),
 		}
 		if rs.Kind == HonestRequester {
 			set := bidder.DefaultSettings()
@@ -510,8 +543,6 @@ func New(sc Scenario) (*Sim, error) {
 			p.conns = append(p.conns, c)
 			r.conns = append(r.conns, c)
 			s.conns = append(s.conns, c)
-			// Every provider is a seed: every requester is interested.
-			s.sendToProv(c, item{kind: itInterested})
 		}
 	}
 	return s, nil
@@ -835,6 +866,9 @@ func (s *Sim) chokeRound(p *provider) {
 			continue
 		}
 		c.chokedRounds = 0
+		if d.Kind == choker.Paid && (d.Rate > c.bid || d.Rate < p.spec.Reserve) {
+			s.anomaly(c, "paid slot at %d: bid %d, reserve %d", d.Rate, c.bid, p.spec.Reserve)
+		}
 		switch d.Kind {
 		case choker.Paid:
 			c.r.paidRounds++
@@ -901,7 +935,7 @@ func (s *Sim) sendBlock(c *conn) {
 	rq := c.req
 	bl := s.sc.BlockLen
 	if c.psess != nil {
-		c.psess.Sent(s.now, rq.piece, bl)
+		c.psess.Sent(s.now, rq.piece, bl, s.sc.PieceLen)
 		if rate := c.psess.Rate(); rate > 0 {
 			u := c.owed[rq.piece]
 			if u == nil {
@@ -1028,6 +1062,10 @@ func (s *Sim) requesterBlock(c *conn, it item) {
 			ch.Add(c.reqRate, it.n)
 		}
 	}
+	if d.received > 0 && c.reqRate != d.rate {
+		d.mixed = true
+	}
+	d.rate = c.reqRate
 	d.received++
 	r.received += it.n
 	r.recvFrom[c.p.idx] += it.n
@@ -1070,7 +1108,11 @@ func (s *Sim) requesterBlock(c *conn, it item) {
 	if c.rsess != nil && c.rsess.Due(piece) != providerCharge {
 		s.anomaly(c, "piece %d: RequesterSession.Due %d, provider charged %d", piece, c.rsess.Due(piece), providerCharge)
 	}
-	s.record(Event{Kind: EvVerified, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(piece), Amount: providerCharge})
+	detail := ""
+	if d.mixed {
+		detail = "mixed rates"
+	}
+	s.record(Event{Kind: EvVerified, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(piece), Amount: providerCharge, Detail: detail})
 	vk := [2]int{r.idx, c.p.idx}
 	if s.verifiedFrom[vk] == nil {
 		s.verifiedFrom[vk] = map[uint32]bool{}
@@ -1129,6 +1171,7 @@ func (s *Sim) afterPay(c *conn, pm *speed.Payment, err error, before uint64, pie
 	if piece >= 0 && amount != charge {
 		s.anomaly(c, "piece %d paid %d, provider charged %d", piece, amount, charge)
 	}
+	r.chPaid[pm.State.Channel] = max(r.chPaid[pm.State.Channel], pm.State.Paid)
 	s.record(Event{Kind: EvPayment, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(pm.Piece), Amount: amount,
 		Detail: fmt.Sprintf("seq=%d paid=%d", pm.State.Seq, pm.State.Paid)})
 	s.sendSpeed(c, false, *pm)
@@ -1175,6 +1218,16 @@ func (s *Sim) balance(a wallet.Address) uint64 {
 }
 
 func (s *Sim) requesterStep(r *requester) {
+	if !r.joined {
+		if s.step < r.spec.JoinAt {
+			return
+		}
+		r.joined = true
+		for _, c := range r.conns {
+			// Every provider is a seed: the requester is interested in all.
+			s.sendToProv(c, item{kind: itInterested})
+		}
+	}
 	complete := r.haveCount == s.sc.Pieces
 	// Bids.
 	switch r.spec.Kind {
@@ -1187,10 +1240,14 @@ func (s *Sim) requesterStep(r *requester) {
 			if c.closed || !c.speed || c.noBuy {
 				continue
 			}
-			peers = append(peers, bidder.Peer{ID: c.p.spec.Name, Speed: true, HasWanted: !complete})
+			peers = append(peers, bidder.Peer{ID: c.p.spec.Name, Speed: true, HasWanted: !complete && s.canBuy(c)})
 		}
 		remaining := uint64(s.sc.Pieces-r.haveCount) * s.sc.PieceLen
-		bids := r.bid.Update(bidder.Input{Now: s.now, Balance: s.balance(r.acct), Remaining: remaining, Peers: peers})
+		balance := s.balance(r.acct)
+		for _, rs := range r.sessions {
+			balance += rs.Unspent(s.now)
+		}
+		bids := r.bid.Update(bidder.Input{Now: s.now, Balance: balance, Remaining: remaining, Peers: peers})
 		for _, b := range bids {
 			c := r.connTo(b.Peer)
 			if c == nil {
@@ -1219,6 +1276,9 @@ func (s *Sim) requesterStep(r *requester) {
 			continue
 		}
 		if c.inflight == nil {
+			if r.spec.Kind == HonestRequester && !s.canBuy(c) {
+				continue // it could not pay for a new piece here
+			}
 			piece, ok := r.pick()
 			if !ok {
 				continue
@@ -1231,9 +1291,23 @@ func (s *Sim) requesterStep(r *requester) {
 	}
 }
 
+// canBuy reports whether r could pay c's provider for a new piece now.
+func (s *Sim) canBuy(c *conn) bool {
+	if c.rsess == nil {
+		return true
+	}
+	ok, err := c.rsess.CanBuy(s.ctx, s.now, s.sc.PieceLen)
+	if err != nil {
+		s.anomaly(nil, "CanBuy: %v", err)
+		return false
+	}
+	return ok
+}
+
 func (s *Sim) sendBid(c *conn, rate uint64) {
 	r := c.r
 	c.lastBidOut = rate
+	r.bids = append(r.bids, BidSent{Step: s.step, Provider: c.p.spec.Name, Rate: rate, Free: s.balance(r.acct)})
 	if rate > 0 {
 		r.bidSum += rate
 		r.bidCount++
