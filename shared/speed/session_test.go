@@ -89,6 +89,15 @@ func (p *pair) deliver(piece uint32) {
 	}
 }
 
+// buy delivers piece and pays for it, failing the test on a rejection.
+func (p *pair) buy(piece uint32) {
+	p.t.Helper()
+	p.deliver(piece)
+	if rej := p.pay(piece); rej != nil {
+		p.t.Fatalf("piece %d: payment rejected: %+v", piece, rej)
+	}
+}
+
 // pay verifies piece at the requester and hands the payment to the provider.
 func (p *pair) pay(piece uint32) *speed.PaymentRejected {
 	p.t.Helper()
@@ -351,10 +360,7 @@ func TestRequesterNeverPaysForUnverifiedPieces(t *testing.T) {
 func TestChannelClosedBeforeDeadline(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	p.deliver(0)
-	if rej := p.pay(0); rej != nil {
-		t.Fatal(rej)
-	}
+	p.buy(0)
 	ch := p.ledger.Channels()[0]
 	// Nothing to close while the deadline is far.
 	if r := p.prov.Tick(ch.Deadline.Add(-time.Hour)); len(r.Close) != 0 {
@@ -374,10 +380,7 @@ func TestChannelClosedBeforeDeadline(t *testing.T) {
 	}
 	// The requester moves to a new channel for the next piece.
 	p.req.Closing(*cc)
-	p.deliver(1)
-	if rej := p.pay(1); rej != nil {
-		t.Fatal(rej)
-	}
+	p.buy(1)
 	if n := len(p.ledger.Channels()); n != 2 {
 		t.Fatalf("%d channels, want a new one after the close", n)
 	}
@@ -386,10 +389,7 @@ func TestChannelClosedBeforeDeadline(t *testing.T) {
 func TestRepayAfterChannelClosedRace(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	p.deliver(0)
-	if rej := p.pay(0); rej != nil {
-		t.Fatal(rej)
-	}
+	p.buy(0)
 	id := p.ledger.Channels()[0].ID
 	if _, err := p.prov.Close(p.ctx, id); err != nil {
 		t.Fatal(err)
@@ -508,10 +508,7 @@ func TestCanBuyAndUnspent(t *testing.T) {
 	if ok, err := p.req.CanBuy(p.ctx, p.now, pieceLen); !ok || err != nil {
 		t.Fatalf("can buy with 10 pieces' balance: %v %v", ok, err)
 	}
-	p.deliver(0)
-	if rej := p.pay(0); rej != nil {
-		t.Fatal(rej)
-	}
+	p.buy(0)
 	// Deposit: 4 pieces wanted, but at most a quarter of the balance.
 	ch := p.ledger.Channels()[0]
 	if ch.Deposit != 250_000 {
@@ -540,10 +537,7 @@ func TestCanBuyAndUnspent(t *testing.T) {
 func TestRequesterLeavesChannelBeforeProviderCloses(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	p.deliver(0)
-	if rej := p.pay(0); rej != nil {
-		t.Fatal(rej)
-	}
+	p.buy(0)
 	first := p.ledger.Channels()[0]
 	// Just inside the provider's ttl: the requester opens a new channel
 	// rather than racing the provider's close.
@@ -551,10 +545,7 @@ func TestRequesterLeavesChannelBeforeProviderCloses(t *testing.T) {
 	if r := p.prov.Tick(p.now); len(r.Close) != 0 {
 		t.Fatal("provider closes before its margin")
 	}
-	p.deliver(1)
-	if rej := p.pay(1); rej != nil {
-		t.Fatal(rej)
-	}
+	p.buy(1)
 	if n := len(p.ledger.Channels()); n != 2 {
 		t.Fatalf("%d channels: the requester kept paying on a channel about to close", n)
 	}
@@ -563,10 +554,7 @@ func TestRequesterLeavesChannelBeforeProviderCloses(t *testing.T) {
 func TestOwnCloseGivesRequesterTimeToRepay(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	p.deliver(0)
-	if rej := p.pay(0); rej != nil {
-		t.Fatal(rej)
-	}
+	p.buy(0)
 	id := p.ledger.Channels()[0].ID
 	p.deliver(1)
 	pm, _ := p.req.Verified(p.ctx, p.now, 1)
