@@ -32,11 +32,13 @@ func (id ChannelID) String() string { return hex.EncodeToString(id[:]) }
 // IsZero reports whether id is the zero value.
 func (id ChannelID) IsZero() bool { return id == ChannelID{} }
 
-// OpenRequest asks the ledger to move Deposit from Payer's balance into a new
-// channel that pays Payee, closing by itself at Deadline (everything back to
-// the payer) unless the payee closes it first (M14, M19). Nonce makes every
-// request unique for its payer.
+// OpenRequest asks the ledger named Ledger to move Deposit from Payer's
+// balance into a new channel that pays Payee, closing by itself at Deadline
+// (everything back to the payer) unless the payee closes it first (M14, M19).
+// Nonce makes every request unique for its payer; Ledger makes it worthless
+// on any other ledger.
 type OpenRequest struct {
+	Ledger   string // the ledger id, 1..MaxLedgerIDLen printable ASCII bytes
 	Payer    wallet.Address
 	Payee    wallet.Address
 	Deposit  uint64 // base units
@@ -44,14 +46,14 @@ type OpenRequest struct {
 	Nonce    uint64
 }
 
-// openRequestLen is the length of OpenRequest.Bytes.
-const openRequestLen = 2*wallet.AddressLen + 3*8
-
 // Bytes is the canonical encoding that is signed and hashed:
 //
-//	payer (21) | payee (21) | deposit (8, big endian) | deadline (8) | nonce (8)
+//	len(ledger) (1) | ledger | payer (21) | payee (21) | deposit (8, big endian)
+//	| deadline (8) | nonce (8)
 func (o OpenRequest) Bytes() []byte {
-	b := make([]byte, 0, openRequestLen)
+	b := make([]byte, 0, 1+len(o.Ledger)+2*wallet.AddressLen+3*8)
+	b = append(b, byte(len(o.Ledger)))
+	b = append(b, o.Ledger...)
 	b = append(b, o.Payer[:]...)
 	b = append(b, o.Payee[:]...)
 	b = binary.BigEndian.AppendUint64(b, o.Deposit)
@@ -65,8 +67,26 @@ func (o OpenRequest) ID() ChannelID {
 	return sha256.Sum256(append([]byte("btspeed/channel-id/v1"), o.Bytes()...))
 }
 
+// Validate checks what a ledger checks before anything else: a valid ledger
+// id, distinct payer and payee, a non-zero deposit.
+func (o OpenRequest) Validate() error {
+	if err := validLedgerID(o.Ledger); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if o.Payer == o.Payee {
+		return fmt.Errorf("%w: payer and payee are the same account", ErrBadRequest)
+	}
+	if o.Deposit == 0 {
+		return fmt.Errorf("%w: zero deposit", ErrBadRequest)
+	}
+	return nil
+}
+
 // Sign signs the request with the payer's key.
 func (o OpenRequest) Sign(k *wallet.PrivateKey) (SignedOpen, error) {
+	if err := o.Validate(); err != nil {
+		return SignedOpen{}, err
+	}
 	if k.Address() != o.Payer {
 		return SignedOpen{}, fmt.Errorf("speed: open request for payer %s signed by %s", o.Payer, k.Address())
 	}
@@ -83,8 +103,11 @@ type SignedOpen struct {
 	Sig     wallet.Signature
 }
 
-// Verify checks the payer's signature.
+// Verify checks the request's fields and the payer's signature.
 func (s SignedOpen) Verify() error {
+	if err := s.Request.Validate(); err != nil {
+		return err
+	}
 	return DomainChannelOpen.Verify(s.Request.Payer, s.Request.Bytes(), s.Sig)
 }
 

@@ -214,7 +214,7 @@ func TestPriceAndCharge(t *testing.T) {
 
 func TestStateAndOpenSignatures(t *testing.T) {
 	payer, payee := testKey(t, 4), testKey(t, 5)
-	o := OpenRequest{Payer: payer.Address(), Payee: payee.Address(), Deposit: 100, Deadline: 1_800_000_000, Nonce: 1}
+	o := OpenRequest{Ledger: "l1", Payer: payer.Address(), Payee: payee.Address(), Deposit: 100, Deadline: 1_800_000_000, Nonce: 1}
 	so, err := o.Sign(payer)
 	if err != nil || so.Verify() != nil {
 		t.Fatalf("open signature: %v", err)
@@ -224,8 +224,14 @@ func TestStateAndOpenSignatures(t *testing.T) {
 	}
 	o2 := o
 	o2.Nonce++
-	if o2.ID() == o.ID() {
+	o3 := o
+	o3.Ledger = "l2"
+	if o2.ID() == o.ID() || o3.ID() == o.ID() {
 		t.Fatal("different requests, same channel id")
+	}
+	s3, _ := o3.Sign(payer)
+	if err := DomainChannelOpen.Verify(payer.Address(), o.Bytes(), s3.Sig); err == nil {
+		t.Fatal("an open signed for one ledger verifies for another")
 	}
 	st := State{Channel: o.ID(), Seq: 1, Paid: 10}
 	sig, _ := st.Sign(payer)

@@ -251,7 +251,7 @@ func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) 
 	}
 	deposit = min(deposit, max(balance/4, due))
 	ttl := max(r.cfg.ChannelTTL, 2*r.minTTL)
-	req := OpenRequest{Payer: me, Payee: r.provider, Deposit: deposit, Deadline: now.Add(ttl).Unix(), Nonce: r.cfg.Nonce()}
+	req := OpenRequest{Ledger: r.cfg.LedgerID, Payer: me, Payee: r.provider, Deposit: deposit, Deadline: now.Add(ttl).Unix(), Nonce: r.cfg.Nonce()}
 	signed, err := req.Sign(r.cfg.Key)
 	if err != nil {
 		return err

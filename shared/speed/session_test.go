@@ -43,7 +43,7 @@ type pair struct {
 
 func newPair(t *testing.T, balance uint64) *pair {
 	p := &pair{t: t, now: time.Unix(1_800_000_000, 0), rk: key(t, "requester"), pk: key(t, "provider"), ctx: context.Background()}
-	p.ledger = memledger.New(func() time.Time { return p.now })
+	p.ledger = memledger.New(ledgerID, func() time.Time { return p.now })
 	p.ledger.Mint(p.rk.Address(), balance)
 	p.minted = balance
 	p.req = speed.NewRequesterSession(speed.RequesterConfig{

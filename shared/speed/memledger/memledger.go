@@ -27,6 +27,7 @@ var ErrUnavailable = errors.New("memledger: unavailable")
 
 // Ledger is safe for concurrent use.
 type Ledger struct {
+	id  string           // static after construction
 	now func() time.Time // static after construction
 
 	mu          sync.Mutex
@@ -44,9 +45,10 @@ type nonceKey struct {
 
 var _ speed.Ledger = (*Ledger)(nil)
 
-// New returns an empty ledger reading time from now.
-func New(now func() time.Time) *Ledger {
+// New returns an empty ledger named id, reading time from now.
+func New(id string, now func() time.Time) *Ledger {
 	return &Ledger{
+		id:       id,
 		now:      now,
 		balances: make(map[wallet.Address]uint64),
 		channels: make(map[speed.ChannelID]*speed.Channel),
@@ -102,8 +104,11 @@ func (l *Ledger) OpenChannel(_ context.Context, req speed.SignedOpen) (speed.Cha
 		return speed.Channel{}, err
 	}
 	o := req.Request
+	if o.Ledger != l.id {
+		return speed.Channel{}, fmt.Errorf("%w: request for ledger %q, this is %q", speed.ErrBadRequest, o.Ledger, l.id)
+	}
 	if err := req.Verify(); err != nil {
-		return speed.Channel{}, fmt.Errorf("%w: open signature: %v", speed.ErrBadRequest, err)
+		return speed.Channel{}, fmt.Errorf("%w: open request: %v", speed.ErrBadRequest, err)
 	}
 	id := o.ID()
 	if prev, ok := l.nonces[nonceKey{o.Payer, o.Nonce}]; ok {
@@ -115,10 +120,6 @@ func (l *Ledger) OpenChannel(_ context.Context, req speed.SignedOpen) (speed.Cha
 	now := l.now()
 	deadline := time.Unix(o.Deadline, 0)
 	switch {
-	case o.Deposit == 0:
-		return speed.Channel{}, fmt.Errorf("%w: zero deposit", speed.ErrBadRequest)
-	case o.Payer == o.Payee:
-		return speed.Channel{}, fmt.Errorf("%w: payer and payee are the same account", speed.ErrBadRequest)
 	case !deadline.After(now):
 		return speed.Channel{}, fmt.Errorf("%w: deadline %s is not in the future", speed.ErrBadRequest, deadline)
 	case deadline.Sub(now) > MaxChannelTTL:

@@ -30,7 +30,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, now: time.Unix(1_800_000_000, 0), payer: key(t, "payer"), payee: key(t, "payee"), ctx: context.Background()}
-	f.l = New(func() time.Time { return f.now })
+	f.l = New("test-ledger", func() time.Time { return f.now })
 	f.l.Mint(f.payer.Address(), 1000)
 	t.Cleanup(func() {
 		if err := f.l.Check(); err != nil {
@@ -41,12 +41,22 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) open(deposit uint64, ttl time.Duration, nonce uint64) (speed.Channel, error) {
-	o := speed.OpenRequest{Payer: f.payer.Address(), Payee: f.payee.Address(), Deposit: deposit, Deadline: f.now.Add(ttl).Unix(), Nonce: nonce}
+	o := speed.OpenRequest{Ledger: "test-ledger", Payer: f.payer.Address(), Payee: f.payee.Address(), Deposit: deposit, Deadline: f.now.Add(ttl).Unix(), Nonce: nonce}
 	so, err := o.Sign(f.payer)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return f.l.OpenChannel(f.ctx, so)
+}
+
+// openUnchecked signs without OpenRequest's own validation, as an attacker would.
+func (f *fixture) openUnchecked(o speed.OpenRequest) error {
+	sig, err := f.payer.Sign(speed.DomainChannelOpen, o.Bytes())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	_, err = f.l.OpenChannel(f.ctx, speed.SignedOpen{Request: o, Sig: sig})
+	return err
 }
 
 func (f *fixture) closeReq(id speed.ChannelID, seq, paid uint64) speed.CloseRequest {
@@ -83,7 +93,6 @@ func TestOpenRules(t *testing.T) {
 	}{
 		"nonce reused":       {300, time.Hour, 1, speed.ErrNonceUsed},
 		"insufficient funds": {601, time.Hour, 2, speed.ErrInsufficientFunds},
-		"zero deposit":       {0, time.Hour, 3, speed.ErrBadRequest},
 		"past deadline":      {1, -time.Second, 4, speed.ErrBadRequest},
 		"deadline too far":   {1, MaxChannelTTL + time.Hour, 5, speed.ErrBadRequest},
 	} {
@@ -91,8 +100,20 @@ func TestOpenRules(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
 	}
+	base := speed.OpenRequest{Ledger: "test-ledger", Payer: f.payer.Address(), Payee: f.payee.Address(), Deposit: 1, Deadline: f.now.Add(time.Hour).Unix(), Nonce: 20}
+	zero := base
+	zero.Deposit = 0
+	other := base
+	other.Ledger = "other-ledger"
+	self := base
+	self.Payee = self.Payer
+	for name, o := range map[string]speed.OpenRequest{"zero deposit": zero, "another ledger": other, "payer is payee": self} {
+		if err := f.openUnchecked(o); !errors.Is(err, speed.ErrBadRequest) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 	// Signed by the payee instead of the payer.
-	o := speed.OpenRequest{Payer: f.payer.Address(), Payee: f.payee.Address(), Deposit: 1, Deadline: f.now.Add(time.Hour).Unix(), Nonce: 9}
+	o := speed.OpenRequest{Ledger: "test-ledger", Payer: f.payer.Address(), Payee: f.payee.Address(), Deposit: 1, Deadline: f.now.Add(time.Hour).Unix(), Nonce: 9}
 	sig, _ := f.payee.Sign(speed.DomainChannelOpen, o.Bytes())
 	if _, err := f.l.OpenChannel(f.ctx, speed.SignedOpen{Request: o, Sig: sig}); !errors.Is(err, speed.ErrBadRequest) {
 		t.Errorf("forged open: %v", err)

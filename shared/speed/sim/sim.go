@@ -477,7 +477,7 @@ func New(sc Scenario) (*Sim, error) {
 		blocksPerPc:  int(sc.PieceLen / sc.BlockLen),
 		verifiedFrom: make(map[[2]int]map[uint32]bool),
 	}
-	s.led = memledger.New(func() time.Time { return s.now })
+	s.led = memledger.New(LedgerID, func() time.Time { return s.now })
 	names := map[string]bool{}
 	for i, ps := range sc.Providers {
 		if names[ps.Name] {
