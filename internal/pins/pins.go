@@ -10,7 +10,9 @@ import (
 	_ "github.com/anacrolix/torrent"
 	_ "github.com/fbsobreira/gotron-sdk/pkg/client"
 	_ "github.com/gorilla/websocket"
+	_ "github.com/jackc/pgx/v5"
 	_ "github.com/pion/webrtc/v4"
 	_ "github.com/syumai/workers"
+	_ "go.etcd.io/bbolt"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 )

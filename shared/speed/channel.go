@@ -32,6 +32,20 @@ func (id ChannelID) String() string { return hex.EncodeToString(id[:]) }
 // IsZero reports whether id is the zero value.
 func (id ChannelID) IsZero() bool { return id == ChannelID{} }
 
+// MarshalText encodes the id as 64 hex digits.
+func (id ChannelID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses 64 hex digits.
+func (id *ChannelID) UnmarshalText(b []byte) error {
+	if len(b) != 2*len(id) {
+		return fmt.Errorf("speed: channel id of %d hex digits, want %d", len(b), 2*len(id))
+	}
+	if _, err := hex.Decode(id[:], b); err != nil {
+		return fmt.Errorf("speed: channel id: %w", err)
+	}
+	return nil
+}
+
 // OpenRequest asks the ledger named Ledger to move Deposit from Payer's
 // balance into a new channel that pays Payee, closing by itself at Deadline
 // (everything back to the payer) unless the payee closes it first (M14, M19).

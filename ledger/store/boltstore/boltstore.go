@@ -1,0 +1,472 @@
+// Package boltstore is the ledger's embedded storage backend, the default: a
+// single bbolt file. Every Update is one bbolt read-write transaction synced
+// to disk before it returns; concurrent Updates are grouped into one
+// transaction and one fsync by bbolt's Batch (group commit), which is what
+// lets one process apply thousands of ledger operations a second.
+//
+// Buckets and keys (all integers big endian):
+//
+//	meta      name -> value ("schema" holds the schema version)
+//	accounts  address(21) -> balance(8)
+//	channels  id(32) -> channel record (see encodeChannel)
+//	open      deadline(8) | id(32) -> empty, for open channels only
+//	byacct    address(21) | opened(8) | id(32) -> empty, for payer and payee
+//	records   key -> value
+//	entries   address(21) | seq(8) -> entry (see encodeEntry)
+//	entryseq  address(21) -> last seq(8)
+//
+// Times are stored as Unix nanoseconds with the sign bit flipped, so byte
+// order is time order; the zero time is stored as 0.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this code reads and writes. History:
+//
+//	1: the buckets above.
+const SchemaVersion = 1
+
+var (
+	bMeta     = []byte("meta")
+	bAccounts = []byte("accounts")
+	bChannels = []byte("channels")
+	bOpen     = []byte("open")
+	bByAcct   = []byte("byacct")
+	bRecords  = []byte("records")
+	bEntries  = []byte("entries")
+	bEntrySeq = []byte("entryseq")
+)
+
+// migrations[i] takes a store from schema version i to i+1.
+var migrations = []func(tx *bolt.Tx) error{
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bMeta, bAccounts, bChannels, bOpen, bByAcct, bRecords, bEntries, bEntrySeq} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+// Options tune the store; the zero value is the default.
+type Options struct {
+	// MaxBatchDelay is how long an Update may wait for others to share its
+	// commit (default 2 ms).
+	MaxBatchDelay time.Duration
+	// MaxBatchSize caps Updates per commit (default 1000).
+	MaxBatchSize int
+}
+
+// Store is a bbolt-backed store.Store.
+type Store struct {
+	db   *bolt.DB // static after Open
+	path string   // static after Open
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store at path, migrating it to SchemaVersion.
+// A file written by a newer version is refused.
+func Open(path string, opts Options) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
+	}
+	db.MaxBatchDelay = 2 * time.Millisecond
+	if opts.MaxBatchDelay > 0 {
+		db.MaxBatchDelay = opts.MaxBatchDelay
+	}
+	if opts.MaxBatchSize > 0 {
+		db.MaxBatchSize = opts.MaxBatchSize
+	}
+	if err := db.Update(migrate); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+func migrate(tx *bolt.Tx) error {
+	version := 0
+	if m := tx.Bucket(bMeta); m != nil {
+		if v := m.Get([]byte("schema")); len(v) == 8 {
+			version = int(binary.BigEndian.Uint64(v))
+		}
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("schema version %d is newer than this program's %d", version, SchemaVersion)
+	}
+	for ; version < SchemaVersion; version++ {
+		if err := migrations[version](tx); err != nil {
+			return fmt.Errorf("migrating to schema %d: %w", version+1, err)
+		}
+	}
+	return tx.Bucket(bMeta).Put([]byte("schema"), u64(SchemaVersion))
+}
+
+// Update implements store.Store with bbolt's Batch: fn may run more than once.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&tx{tx: btx, write: true}) })
+}
+
+// View implements store.Store.
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&tx{tx: btx}) })
+}
+
+// Path returns the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+type tx struct {
+	tx    *bolt.Tx
+	write bool
+}
+
+func (t *tx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+
+func (t *tx) ro() error {
+	if !t.write {
+		return store.ErrReadOnly
+	}
+	return nil
+}
+
+func (t *tx) Balance(a wallet.Address) (uint64, error) {
+	v := t.b(bAccounts).Get(a[:])
+	if v == nil {
+		return 0, nil
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func (t *tx) SetBalance(a wallet.Address, v uint64) error {
+	if err := t.ro(); err != nil {
+		return err
+	}
+	return t.b(bAccounts).Put(a[:], u64(v))
+}
+
+func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
+	v := t.b(bChannels).Get(id[:])
+	if v == nil {
+		return store.Channel{}, fmt.Errorf("%w: channel %s", store.ErrNotFound, id)
+	}
+	return decodeChannel(v)
+}
+
+func (t *tx) PutChannel(ch store.Channel) error {
+	if err := t.ro(); err != nil {
+		return err
+	}
+	if old := t.b(bChannels).Get(ch.ID[:]); old != nil {
+		prev, err := decodeChannel(old)
+		if err != nil {
+			return err
+		}
+		if err := t.b(bOpen).Delete(openKey(prev)); err != nil {
+			return err
+		}
+		for _, a := range []wallet.Address{prev.Payer, prev.Payee} {
+			if err := t.b(bByAcct).Delete(acctKey(a, prev)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.b(bChannels).Put(ch.ID[:], encodeChannel(ch)); err != nil {
+		return err
+	}
+	if !ch.Closed {
+		if err := t.b(bOpen).Put(openKey(ch), nil); err != nil {
+			return err
+		}
+	}
+	for _, a := range []wallet.Address{ch.Payer, ch.Payee} {
+		if err := t.b(bByAcct).Put(acctKey(a, ch), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) ChannelsOf(a wallet.Address, limit int) ([]store.Channel, error) {
+	var out []store.Channel
+	end := append(append([]byte(nil), a[:]...), bytes.Repeat([]byte{0xff}, 40)...)
+	c := t.b(bByAcct).Cursor()
+	for k, _ := lastBelow(c, end); k != nil && bytes.HasPrefix(k, a[:]) && len(out) < limit; k, _ = c.Prev() {
+		var id speed.ChannelID
+		copy(id[:], k[wallet.AddressLen+8:])
+		ch, err := t.Channel(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+// lastBelow positions c on the last key below bound and returns it.
+func lastBelow(c *bolt.Cursor, bound []byte) (k, v []byte) {
+	if k, _ = c.Seek(bound); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+func (t *tx) Expired(now time.Time, limit int) ([]speed.ChannelID, error) {
+	var out []speed.ChannelID
+	max := timeKey(now)
+	c := t.b(bOpen).Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		if binary.BigEndian.Uint64(k[:8]) > max {
+			break
+		}
+		var id speed.ChannelID
+		copy(id[:], k[8:])
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func checkKey(key []byte) error {
+	if len(key) == 0 || len(key) > store.MaxRecordKey {
+		return fmt.Errorf("boltstore: record key of %d bytes (1..%d)", len(key), store.MaxRecordKey)
+	}
+	return nil
+}
+
+func (t *tx) Record(key []byte) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	v := t.b(bRecords).Get(key)
+	if v == nil {
+		return nil, store.ErrNotFound
+	}
+	return append([]byte(nil), v...), nil
+}
+
+func (t *tx) PutRecord(key, value []byte) error {
+	if err := t.ro(); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return t.b(bRecords).Put(key, append([]byte(nil), value...))
+}
+
+func (t *tx) AddEntry(e store.Entry) (uint64, error) {
+	if err := t.ro(); err != nil {
+		return 0, err
+	}
+	seq := uint64(1)
+	if v := t.b(bEntrySeq).Get(e.Account[:]); v != nil {
+		seq = binary.BigEndian.Uint64(v) + 1
+	}
+	e.Seq = seq
+	enc, err := encodeEntry(e)
+	if err != nil {
+		return 0, err
+	}
+	if err := t.b(bEntries).Put(entryKey(e.Account, seq), enc); err != nil {
+		return 0, err
+	}
+	return seq, t.b(bEntrySeq).Put(e.Account[:], u64(seq))
+}
+
+func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry, error) {
+	if before == 0 {
+		before = ^uint64(0)
+	}
+	var out []store.Entry
+	c := t.b(bEntries).Cursor()
+	for k, v := lastBelow(c, entryKey(a, before)); k != nil && bytes.HasPrefix(k, a[:]) && len(out) < limit; k, v = c.Prev() {
+		e, err := decodeEntry(a, binary.BigEndian.Uint64(k[wallet.AddressLen:]), v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (t *tx) Totals() (balances, escrow uint64, err error) {
+	err = t.b(bAccounts).ForEach(func(_, v []byte) error {
+		balances += binary.BigEndian.Uint64(v)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	err = t.b(bOpen).ForEach(func(k, _ []byte) error {
+		var id speed.ChannelID
+		copy(id[:], k[8:])
+		ch, err := t.Channel(id)
+		if err != nil {
+			return err
+		}
+		escrow += ch.Deposit
+		return nil
+	})
+	return balances, escrow, err
+}
+
+func (t *tx) Meta(key string) ([]byte, error) {
+	v := t.b(bMeta).Get([]byte("m/" + key))
+	if v == nil {
+		return nil, fmt.Errorf("%w: meta %q", store.ErrNotFound, key)
+	}
+	return append([]byte(nil), v...), nil
+}
+
+func (t *tx) PutMeta(key string, value []byte) error {
+	if err := t.ro(); err != nil {
+		return err
+	}
+	return t.b(bMeta).Put([]byte("m/"+key), append([]byte(nil), value...))
+}
+
+// Encodings.
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func timeKey(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.UnixNano()) ^ 1<<63
+}
+
+func keyTime(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(v^1<<63)).UTC()
+}
+
+func openKey(ch store.Channel) []byte {
+	return append(u64(timeKey(ch.Deadline)), ch.ID[:]...)
+}
+
+func acctKey(a wallet.Address, ch store.Channel) []byte {
+	k := append([]byte(nil), a[:]...)
+	k = binary.BigEndian.AppendUint64(k, timeKey(ch.OpenedAt))
+	return append(k, ch.ID[:]...)
+}
+
+func entryKey(a wallet.Address, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), a[:]...), seq)
+}
+
+const channelRecordLen = 1 + 32 + 2*wallet.AddressLen + 8 + 8 + 1 + 8 + 8 + 8 + 8 + 8 + 1
+
+// encodeChannel: version(1)=1 | id | payer | payee | deposit | deadline |
+// closed | seq | paid | nonce | opened | closedAt | kind.
+func encodeChannel(ch store.Channel) []byte {
+	b := make([]byte, 0, channelRecordLen)
+	b = append(b, 1)
+	b = append(b, ch.ID[:]...)
+	b = append(b, ch.Payer[:]...)
+	b = append(b, ch.Payee[:]...)
+	b = binary.BigEndian.AppendUint64(b, ch.Deposit)
+	b = binary.BigEndian.AppendUint64(b, timeKey(ch.Deadline))
+	closed := byte(0)
+	if ch.Closed {
+		closed = 1
+	}
+	b = append(b, closed)
+	b = binary.BigEndian.AppendUint64(b, ch.Seq)
+	b = binary.BigEndian.AppendUint64(b, ch.Paid)
+	b = binary.BigEndian.AppendUint64(b, ch.Nonce)
+	b = binary.BigEndian.AppendUint64(b, timeKey(ch.OpenedAt))
+	b = binary.BigEndian.AppendUint64(b, timeKey(ch.ClosedAt))
+	return append(b, byte(ch.CloseKind))
+}
+
+var errCorrupt = errors.New("boltstore: corrupt record")
+
+func decodeChannel(b []byte) (store.Channel, error) {
+	var ch store.Channel
+	if len(b) != channelRecordLen || b[0] != 1 {
+		return ch, fmt.Errorf("%w: channel record of %d bytes", errCorrupt, len(b))
+	}
+	r := b[1:]
+	take := func(n int) []byte { v := r[:n]; r = r[n:]; return v }
+	u := func() uint64 { return binary.BigEndian.Uint64(take(8)) }
+	copy(ch.ID[:], take(32))
+	copy(ch.Payer[:], take(wallet.AddressLen))
+	copy(ch.Payee[:], take(wallet.AddressLen))
+	ch.Deposit = u()
+	ch.Deadline = keyTime(u())
+	ch.Closed = take(1)[0] == 1
+	ch.Seq, ch.Paid, ch.Nonce = u(), u(), u()
+	ch.OpenedAt, ch.ClosedAt = keyTime(u()), keyTime(u())
+	ch.CloseKind = store.CloseKind(take(1)[0])
+	return ch, nil
+}
+
+// encodeEntry: version(1)=1 | time(8) | credit(8) | debit(8) | balance(8) |
+// counterparty(21) | len(kind)(1) | kind | len(ref)(1) | ref.
+func encodeEntry(e store.Entry) ([]byte, error) {
+	if len(e.Kind) > 255 || len(e.Ref) > 255 {
+		return nil, fmt.Errorf("boltstore: entry kind or ref longer than 255 bytes")
+	}
+	b := []byte{1}
+	b = binary.BigEndian.AppendUint64(b, timeKey(e.Time))
+	b = binary.BigEndian.AppendUint64(b, e.Credit)
+	b = binary.BigEndian.AppendUint64(b, e.Debit)
+	b = binary.BigEndian.AppendUint64(b, e.Balance)
+	b = append(b, e.Counterparty[:]...)
+	b = append(b, byte(len(e.Kind)))
+	b = append(b, e.Kind...)
+	b = append(b, byte(len(e.Ref)))
+	return append(b, e.Ref...), nil
+}
+
+func decodeEntry(a wallet.Address, seq uint64, b []byte) (store.Entry, error) {
+	e := store.Entry{Account: a, Seq: seq}
+	const fixed = 1 + 4*8 + wallet.AddressLen
+	if len(b) < fixed+2 || b[0] != 1 {
+		return e, fmt.Errorf("%w: entry of %d bytes", errCorrupt, len(b))
+	}
+	e.Time = keyTime(binary.BigEndian.Uint64(b[1:]))
+	e.Credit = binary.BigEndian.Uint64(b[9:])
+	e.Debit = binary.BigEndian.Uint64(b[17:])
+	e.Balance = binary.BigEndian.Uint64(b[25:])
+	copy(e.Counterparty[:], b[33:33+wallet.AddressLen])
+	r := b[fixed:]
+	n := int(r[0])
+	if len(r) < 1+n+1 {
+		return e, fmt.Errorf("%w: entry kind", errCorrupt)
+	}
+	e.Kind = string(r[1 : 1+n])
+	r = r[1+n:]
+	m := int(r[0])
+	if len(r) != 1+m {
+		return e, fmt.Errorf("%w: entry ref", errCorrupt)
+	}
+	e.Ref = string(r[1:])
+	return e, nil
+}
