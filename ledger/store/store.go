@@ -58,7 +58,12 @@ type Entry struct {
 }
 
 // Tx is a transaction. Its methods are only valid inside the Update or View
-// call that provided it; in View, the writing methods return an error.
+// call that provided it, from that call's goroutine; in View, the writing
+// methods return ErrReadOnly. Limits every backend enforces: amounts and
+// balances below 2^63, times between 1678 and 2262 (kept as instants, read
+// back in UTC), strings valid UTF-8 without NUL bytes, Record keys of 1 to
+// MaxRecordKey bytes, limits of at least 1. Ties are ordered by id: ChannelsOf
+// by (OpenedAt, id) descending, Expired by (Deadline, id) ascending.
 type Tx interface {
 	// Balance returns an account's balance, 0 for an account never seen.
 	Balance(a wallet.Address) (uint64, error)
@@ -88,7 +93,8 @@ type Tx interface {
 	History(a wallet.Address, before uint64, limit int) ([]Entry, error)
 
 	// Totals returns the sum of all balances and of open channels'
-	// deposits, scanning everything.
+	// deposits, scanning everything. Call it in View: inside Update it
+	// conflicts with every concurrent writer.
 	Totals() (balances, escrow uint64, err error)
 
 	Meta(key string) ([]byte, error)
@@ -102,6 +108,9 @@ type Store interface {
 	// returns an error nothing is written. Backends may run fn more than
 	// once (to batch concurrent updates into one commit, or to retry a
 	// serialization conflict), so fn must have no effects outside tx.
+	// An error from the commit itself (a dropped database connection) leaves
+	// the outcome unknown: callers make their writes idempotent, as the
+	// ledger's request records do, and retry.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction over a consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
