@@ -1,0 +1,304 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// Body limits: single requests are under a kilobyte; a full batch of
+// closes is about 100 KiB.
+const (
+	maxBody      = 16 << 10
+	maxBatchBody = 1 << 20
+)
+
+// Handler serves the HTTP JSON API (docs/ledger-api.md) under /v1/.
+func (l *Ledger) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/info", l.handle(func(r *http.Request) (any, error) {
+		inv, err := l.Check(r.Context())
+		return api.Info{Ledger: l.cfg.ID, Version: l.cfg.Version, Supply: inv.Supply, Time: l.cfg.Now().Unix()}, err
+	}))
+	mux.HandleFunc("GET /v1/invariant", l.handle(func(r *http.Request) (any, error) {
+		inv, err := l.Check(r.Context())
+		if err == nil && !inv.OK {
+			l.cfg.Logger.Error("supply invariant broken", "supply", inv.Supply, "balances", inv.Balances, "escrow", inv.Escrow)
+		}
+		return inv, storeErr(err)
+	}))
+	mux.HandleFunc("GET /v1/accounts/{address}", l.handle(func(r *http.Request) (any, error) {
+		a, err := pathAddress(r)
+		if err != nil {
+			return nil, err
+		}
+		return l.Account(r.Context(), a)
+	}))
+	mux.HandleFunc("GET /v1/accounts/{address}/history", l.handle(func(r *http.Request) (any, error) {
+		a, err := pathAddress(r)
+		if err != nil {
+			return nil, err
+		}
+		before, err := queryUint(r, "before", 0)
+		if err != nil {
+			return nil, err
+		}
+		limit, err := queryUint(r, "limit", 100)
+		if err != nil {
+			return nil, err
+		}
+		return l.History(r.Context(), a, before, int(min(limit, MaxPage)))
+	}))
+	mux.HandleFunc("GET /v1/accounts/{address}/channels", l.handle(func(r *http.Request) (any, error) {
+		a, err := pathAddress(r)
+		if err != nil {
+			return nil, err
+		}
+		limit, err := queryUint(r, "limit", 100)
+		if err != nil {
+			return nil, err
+		}
+		chs, err := l.ChannelsOf(r.Context(), a, int(min(limit, MaxPage)))
+		out := make([]api.Channel, len(chs))
+		for i, ch := range chs {
+			out[i] = channelJSON(ch)
+		}
+		return out, err
+	}))
+	mux.HandleFunc("POST /v1/transfers", l.handle(func(r *http.Request) (any, error) {
+		var req api.TransferRequest
+		if err := decodeBody(r, maxBody, &req); err != nil {
+			return nil, err
+		}
+		return l.Transfer(r.Context(), req)
+	}))
+	mux.HandleFunc("POST /v1/channels", l.handle(func(r *http.Request) (any, error) {
+		var req api.OpenRequest
+		if err := decodeBody(r, maxBody, &req); err != nil {
+			return nil, err
+		}
+		ch, err := l.Open(r.Context(), req.Signed())
+		return channelJSON(ch), err
+	}))
+	mux.HandleFunc("GET /v1/channels/{id}", l.handle(func(r *http.Request) (any, error) {
+		id, err := pathChannel(r)
+		if err != nil {
+			return nil, err
+		}
+		ch, err := l.ChannelRecord(r.Context(), id)
+		return channelJSON(ch), err
+	}))
+	mux.HandleFunc("POST /v1/channels/{id}/close", l.handle(func(r *http.Request) (any, error) {
+		id, err := pathChannel(r)
+		if err != nil {
+			return nil, err
+		}
+		var req api.CloseRequest
+		if err := decodeBody(r, maxBody, &req); err != nil {
+			return nil, err
+		}
+		ch, err := l.Close(r.Context(), closeRequest(id, req))
+		return channelJSON(ch), err
+	}))
+	mux.HandleFunc("GET /v1/faucet", l.handle(func(*http.Request) (any, error) { return l.FaucetInfo() }))
+	mux.HandleFunc("POST /v1/faucet", l.handle(func(r *http.Request) (any, error) {
+		var req api.FaucetRequest
+		if err := decodeBody(r, maxBody, &req); err != nil {
+			return nil, err
+		}
+		return l.Faucet(r.Context(), req, remoteAddr(r))
+	}))
+	mux.HandleFunc("POST /v1/batch", l.handle(func(r *http.Request) (any, error) {
+		var b api.Batch
+		if err := decodeBody(r, maxBatchBody, &b); err != nil {
+			return nil, err
+		}
+		if len(b.Ops) > api.MaxBatch {
+			return nil, badRequest("%d operations, at most %d per batch", len(b.Ops), api.MaxBatch)
+		}
+		return l.batch(r.Context(), b.Ops), nil
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := l.Check(r.Context()); err != nil && !errors.Is(err, errUninitialized) {
+			http.Error(w, "storage unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiErr(http.StatusNotFound, api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// batchWorkers bounds the goroutines one batch uses.
+const batchWorkers = 8
+
+// batch applies each operation on its own, in parallel, answering in order.
+// Concurrent storage updates share commits (group commit), and signatures
+// are checked on all cores.
+func (l *Ledger) batch(ctx context.Context, ops []api.BatchOp) []api.BatchResult {
+	out := make([]api.BatchResult, len(ops))
+	sem := make(chan struct{}, batchWorkers)
+	var wg sync.WaitGroup
+	for i, op := range ops {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = l.batchOp(ctx, op)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (l *Ledger) batchOp(ctx context.Context, op api.BatchOp) api.BatchResult {
+	var res api.BatchResult
+	var err error
+	switch {
+	case op.Transfer != nil && op.Open == nil && op.Close == nil:
+		var t api.TransferResult
+		t, err = l.Transfer(ctx, *op.Transfer)
+		res.Transfer = &t
+	case op.Open != nil && op.Transfer == nil && op.Close == nil:
+		c, e := l.Open(ctx, op.Open.Signed())
+		ch := channelJSON(c)
+		res.Channel, err = &ch, e
+	case op.Close != nil && op.Transfer == nil && op.Open == nil:
+		c, e := l.Close(ctx, closeRequest(op.Close.Channel, op.Close.CloseRequest))
+		ch := channelJSON(c)
+		res.Channel, err = &ch, e
+	default:
+		err = badRequest("each batch operation sets exactly one of transfer, open, close")
+	}
+	if err != nil {
+		e := asAPIError(err)
+		return api.BatchResult{Status: e.Status, Error: &api.ErrorBody{Code: e.Code, Message: e.Message}}
+	}
+	res.Status = http.StatusOK
+	return res
+}
+
+func closeRequest(id speed.ChannelID, r api.CloseRequest) speed.CloseRequest {
+	return speed.CloseRequest{State: speed.State{Channel: id, Seq: uint64(r.Seq), Paid: uint64(r.Paid)}, PayerSig: r.PayerSig, PayeeSig: r.PayeeSig}
+}
+
+func channelJSON(ch store.Channel) api.Channel {
+	out := api.Channel{ID: ch.ID, Payer: ch.Payer, Payee: ch.Payee, Deposit: api.U64(ch.Deposit), Deadline: ch.Deadline.Unix(),
+		Closed: ch.Closed, Seq: api.U64(ch.Seq), Paid: api.U64(ch.Paid), OpenedAt: ch.OpenedAt.Unix()}
+	switch ch.CloseKind {
+	case store.ByState:
+		out.CloseKind = "state"
+	case store.ByTimeout:
+		out.CloseKind = "timeout"
+	}
+	if !ch.ClosedAt.IsZero() {
+		out.ClosedAt = ch.ClosedAt.Unix()
+	}
+	return out
+}
+
+// handle adapts an API function to HTTP: JSON out, errors as
+// {"error": {"code", "message"}} with their status.
+func (l *Ledger) handle(fn func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r)
+		if err != nil {
+			e := asAPIError(err)
+			if e.Status >= 500 {
+				l.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeError(w, e)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+func asAPIError(err error) *api.Error {
+	var e *api.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return apiErr(http.StatusServiceUnavailable, api.CodeUnavailable, "request cancelled")
+	}
+	return apiErr(http.StatusServiceUnavailable, api.CodeUnavailable, "%v", err)
+}
+
+func writeError(w http.ResponseWriter, e *api.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	json.NewEncoder(w).Encode(api.ErrorResponse{Error: api.ErrorBody{Code: e.Code, Message: e.Message}})
+}
+
+// decodeBody reads one JSON value of at most limit bytes into v.
+func decodeBody(r *http.Request, limit int64, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return badRequest("reading body: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return apiErr(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "body larger than %d bytes", limit)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return badRequest("invalid JSON: %v", err)
+	}
+	return nil
+}
+
+func pathAddress(r *http.Request) (wallet.Address, error) {
+	a, err := wallet.ParseAddress(r.PathValue("address"))
+	if err != nil {
+		return a, badRequest("%v", err)
+	}
+	return a, nil
+}
+
+func pathChannel(r *http.Request) (speed.ChannelID, error) {
+	var id speed.ChannelID
+	if err := id.UnmarshalText([]byte(r.PathValue("id"))); err != nil {
+		return id, badRequest("%v", err)
+	}
+	return id, nil
+}
+
+func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, badRequest("query %s=%q is not a number", name, truncate(s, 24))
+	}
+	return v, nil
+}
+
+// remoteAddr is the client's address as the connection shows it. Behind a
+// reverse proxy this is the proxy; the relay passes the real client on.
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
