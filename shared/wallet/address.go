@@ -56,11 +56,20 @@ func (a Address) Bytes() []byte { return append([]byte(nil), a[:]...) }
 func (a Address) IsZero() bool { return a == Address{} }
 
 // MarshalText encodes the address in base58check, so addresses read naturally
-// in JSON.
-func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+// in JSON. The zero Address (no address) encodes as "".
+func (a Address) MarshalText() ([]byte, error) {
+	if a.IsZero() {
+		return []byte{}, nil
+	}
+	return []byte(a.String()), nil
+}
 
-// UnmarshalText parses a base58check address.
+// UnmarshalText parses a base58check address; "" is the zero Address.
 func (a *Address) UnmarshalText(text []byte) error {
+	if len(text) == 0 {
+		*a = Address{}
+		return nil
+	}
 	parsed, err := ParseAddress(string(text))
 	if err != nil {
 		return err

@@ -420,10 +420,14 @@ func decodeChannel(b []byte) (store.Channel, error) {
 	copy(ch.Payee[:], take(wallet.AddressLen))
 	ch.Deposit = u()
 	ch.Deadline = keyTime(u())
-	ch.Closed = take(1)[0] == 1
+	closed := take(1)[0]
 	ch.Seq, ch.Paid, ch.Nonce = u(), u(), u()
 	ch.OpenedAt, ch.ClosedAt = keyTime(u()), keyTime(u())
-	ch.CloseKind = store.CloseKind(take(1)[0])
+	kind := take(1)[0]
+	if closed > 1 || kind > byte(store.ByTimeout) {
+		return ch, fmt.Errorf("%w: channel flags %d/%d", errCorrupt, closed, kind)
+	}
+	ch.Closed, ch.CloseKind = closed == 1, store.CloseKind(kind)
 	return ch, nil
 }
 
