@@ -64,22 +64,16 @@ build() {
 
 run_product() {
 	build
+	local state=${BTSPEED_STATE:-$ROOT/.btspeed} listen=${BTSPEED_LEDGER_LISTEN:-127.0.0.1:8500}
+	mkdir -p "$state"
 	echo
-	echo "btspeed $(version): what exists so far"
-	for f in "$DIST"/*; do
-		[ -f "$f" ] && [ -x "$f" ] && printf '  dist/%-12s %s\n' "$(basename "$f")" "$(describe "$(basename "$f")")"
-	done
-	[ -d "$DIST/web" ] && echo "  dist/web/      the web app and browser peer"
+	echo "btspeed $(version)"
+	echo "  ledger   http://$listen   (dev genesis, faucet on; data in $state/ledger.db)"
+	echo "           try: curl http://$listen/v1/info   or   curl http://$listen/v1/faucet"
+	echo "  wallet   dist/btspeed wallet new"
+	echo "The relay, the web app and the TRON devnet arrive with their issues. Ctrl-C stops."
 	echo
-	echo "The relay, ledger and web app arrive with their issues; until then './build.sh run' only lists the parts."
-	echo "Try: dist/btspeed wallet new"
-}
-
-describe() {
-	case $1 in
-	btspeed) echo "command-line tool: wallet (new, address, sign-message, verify-message, keystore)" ;;
-	*) echo "" ;;
-	esac
+	exec "$DIST/ledger" -listen "$listen" -db "$state/ledger.db"
 }
 
 # npm_install DIR: install a test harness's npm packages from its lock file.
