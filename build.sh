@@ -13,7 +13,7 @@ ROOT=$PWD
 DIST=$ROOT/dist
 
 # Packages whose tests also run as WebAssembly under Node (GOOS=js GOARCH=wasm).
-WASM_TEST_PKGS=(./shared/...)
+WASM_TEST_PKGS=(./shared/... ./ledger/api ./ledger/client ./ledger/faucet ./ledger/genesis)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }

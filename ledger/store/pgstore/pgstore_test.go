@@ -4,17 +4,23 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/ledger/store/pgstore/pgtest"
 	"github.com/btspeed/btspeed/ledger/store/storetest"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/jackc/pgx/v5"
 )
+
+// The tests run against a real PostgreSQL server: see pgtest for which one,
+// and for how they skip (or, with BTSPEED_REQUIRE_PG set, fail) without one.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // openAt opens the store at u, closed when t ends.
 func openAt(t testing.TB, u string) *Store {
@@ -27,20 +33,20 @@ func openAt(t testing.TB, u string) *Store {
 	return s
 }
 
-func openFresh(t *testing.T) store.Store { return openAt(t, newDB(t)) }
+func openFresh(t *testing.T) store.Store { return openAt(t, pgtest.NewDB(t)) }
 
 func TestConformance(t *testing.T) {
-	requirePG(t)
+	pgtest.Require(t)
 	storetest.Run(t, openFresh)
 }
 
 func TestReopen(t *testing.T) {
-	requirePG(t)
+	pgtest.Require(t)
 	var mu sync.Mutex
 	urls := map[store.Store]string{}
 	storetest.RunReopen(t,
 		func(t *testing.T) store.Store {
-			u := newDB(t)
+			u := pgtest.NewDB(t)
 			s := openAt(t, u)
 			mu.Lock()
 			urls[s] = u
@@ -65,7 +71,7 @@ func schemaVersion(t *testing.T, s *Store) int {
 }
 
 func TestMigrateFresh(t *testing.T) {
-	s := openAt(t, newDB(t))
+	s := openAt(t, pgtest.NewDB(t))
 	if v := schemaVersion(t, s); v != len(migrations) {
 		t.Errorf("schema version %d, want %d", v, len(migrations))
 	}
@@ -84,7 +90,7 @@ func TestMigrateFresh(t *testing.T) {
 }
 
 func TestReopenIsNoop(t *testing.T) {
-	u := newDB(t)
+	u := pgtest.NewDB(t)
 	s := openAt(t, u)
 	a := addr(1)
 	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.SetBalance(a, 42) }); err != nil {
@@ -115,9 +121,9 @@ func TestReopenIsNoop(t *testing.T) {
 }
 
 func TestFutureVersionRefused(t *testing.T) {
-	u := newDB(t)
+	u := pgtest.NewDB(t)
 	openAt(t, u).Close()
-	sqlOn(t, u, `UPDATE schema_version SET version = $1`, len(migrations)+1)
+	pgtest.Exec(t, u, `UPDATE schema_version SET version = $1`, len(migrations)+1)
 	s, err := Open(context.Background(), u)
 	if err == nil {
 		s.Close()
@@ -130,7 +136,7 @@ func TestFutureVersionRefused(t *testing.T) {
 }
 
 func TestConcurrentOpen(t *testing.T) {
-	u := newDB(t)
+	u := pgtest.NewDB(t)
 	const n = 6
 	var wg sync.WaitGroup
 	stores := make([]*Store, n)
@@ -167,7 +173,7 @@ func addr(n byte) wallet.Address {
 // isolation would let both commit; serializable makes one run again, see 1,
 // and take nothing.
 func TestWriteSkew(t *testing.T) {
-	s := openAt(t, newDB(t))
+	s := openAt(t, pgtest.NewDB(t))
 	a, b := addr(1), addr(2)
 	ctx := context.Background()
 	if err := s.Update(ctx, func(tx store.Tx) error {
@@ -248,7 +254,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // TestLimits checks the values the schema cannot hold are refused, not
 // wrapped or truncated.
 func TestLimits(t *testing.T) {
-	s := openAt(t, newDB(t))
+	s := openAt(t, pgtest.NewDB(t))
 	ctx := context.Background()
 	a := addr(1)
 	now := time.Now()
@@ -314,7 +320,7 @@ func TestLimits(t *testing.T) {
 // statement, the transaction is aborted and Update must say so rather than
 // report success.
 func TestFailedStatementIgnored(t *testing.T) {
-	s := openAt(t, newDB(t))
+	s := openAt(t, pgtest.NewDB(t))
 	a := addr(1)
 	err := s.Update(context.Background(), func(st store.Tx) error {
 		_ = st.SetBalance(a, 5)
@@ -337,7 +343,7 @@ func TestFailedStatementIgnored(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	s := openAt(t, newDB(t))
+	s := openAt(t, pgtest.NewDB(t))
 	s.Close()
 	if err := s.Update(context.Background(), func(tx store.Tx) error { return nil }); err == nil {
 		t.Error("Update after Close succeeded")
@@ -353,7 +359,7 @@ func TestClosed(t *testing.T) {
 // TestSynchronousCommit: the store's connections commit durably even where
 // the database default says otherwise.
 func TestSynchronousCommit(t *testing.T) {
-	u := newDB(t)
+	u := pgtest.NewDB(t)
 	c, err := pgx.Connect(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +369,7 @@ func TestSynchronousCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close(context.Background())
-	sqlOn(t, u, `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` SET synchronous_commit = off`)
+	pgtest.Exec(t, u, `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` SET synchronous_commit = off`)
 	s := openAt(t, u)
 	var v string
 	if err := s.pool.QueryRow(context.Background(), `SHOW synchronous_commit`).Scan(&v); err != nil {
@@ -377,7 +383,7 @@ func TestSynchronousCommit(t *testing.T) {
 // TestTxAfterReturn: a Tx kept past its Update fails instead of touching
 // another transaction.
 func TestTxAfterReturn(t *testing.T) {
-	s := openAt(t, newDB(t))
+	s := openAt(t, pgtest.NewDB(t))
 	var kept store.Tx
 	if err := s.Update(context.Background(), func(tx store.Tx) error { kept = tx; return nil }); err != nil {
 		t.Fatal(err)

@@ -69,10 +69,18 @@
 // (RequesterSession.Unspent). They bid to, and start a piece from, a charging
 // provider only when RequesterSession.CanBuy says they can pay for it.
 //
-// All money is on one memledger.Ledger: requesters are minted their balances
-// at the start, providers start at 0. Finish delivers what is still queued,
-// closes every provider's channels (CloseAll) and moves the clock past every
-// channel's deadline so the leftovers time out back to their payers.
+// All money is on one ledger, a Bank: by default an in-memory
+// memledger.Ledger named LedgerID that reads the simulated clock, on which
+// requesters are minted their balances at the start (providers start at 0).
+// Scenario.Bank plugs in another ledger, such as a real ledger process
+// (cmd/ledger's tests do that); Bank.Fund then moves the balances from a
+// funded account, and the ledger keeps its own clock: such a scenario starts
+// the simulated clock at the real time (Scenario.Start) and stays short
+// enough for the channels' deadlines, simulated now plus their ttl, to remain
+// valid in real time. Finish delivers what is still queued, closes every
+// provider's channels (CloseAll) and moves the clock past every channel's
+// deadline so the leftovers time out back to their payers (on a memledger;
+// a real ledger times them out on its own clock).
 //
 // The simulator records everything the tests assert on: per-step exposure
 // (bytes a provider sent at a nonzero rate for pieces not yet paid, per
@@ -102,8 +110,71 @@ import (
 // LedgerID is the ledger every Speed peer of the simulation uses.
 const LedgerID = "sim-ledger"
 
-// Start is the simulated time at step 0.
+// Start is the simulated time at step 0 unless Scenario.Start says
+// otherwise.
 var Start = time.Unix(1_800_000_000, 0)
+
+// Bank is the ledger a simulation runs on: the speed.Ledger every Speed
+// session uses, plus what the simulator itself needs to set up and audit the
+// books. The package knows no ledger implementation but memledger (the
+// default); a real ledger is plugged in through Scenario.Bank.
+type Bank interface {
+	speed.Ledger
+	// ID is the ledger id every Speed peer names in its requests.
+	ID() string
+	// Fund credits amount base units to account: a mint, or a transfer
+	// from an account the bank controls.
+	Fund(ctx context.Context, account wallet.Address, amount uint64) error
+	// Check verifies the books: balances plus open deposits equal the
+	// supply.
+	Check(ctx context.Context) error
+	// Channels returns every channel, open and closed, whose payer or
+	// payee is one of accounts.
+	Channels(ctx context.Context, accounts []wallet.Address) ([]speed.Channel, error)
+}
+
+// memBank is the default Bank: a memledger.Ledger.
+type memBank struct {
+	id string
+	l  *memledger.Ledger
+}
+
+var _ Bank = memBank{}
+
+func (b memBank) ID() string { return b.id }
+
+func (b memBank) Balance(ctx context.Context, a wallet.Address) (uint64, error) {
+	return b.l.Balance(ctx, a)
+}
+
+func (b memBank) OpenChannel(ctx context.Context, req speed.SignedOpen) (speed.Channel, error) {
+	return b.l.OpenChannel(ctx, req)
+}
+
+func (b memBank) Channel(ctx context.Context, id speed.ChannelID) (speed.Channel, error) {
+	return b.l.Channel(ctx, id)
+}
+
+func (b memBank) CloseChannel(ctx context.Context, req speed.CloseRequest) (speed.Channel, error) {
+	return b.l.CloseChannel(ctx, req)
+}
+
+func (b memBank) Fund(_ context.Context, a wallet.Address, amount uint64) error {
+	b.l.Mint(a, amount)
+	return nil
+}
+
+func (b memBank) Check(context.Context) error { return b.l.Check() }
+
+func (b memBank) Channels(_ context.Context, accounts []wallet.Address) ([]speed.Channel, error) {
+	var out []speed.Channel
+	for _, ch := range b.l.Channels() {
+		if slices.Contains(accounts, ch.Payer) || slices.Contains(accounts, ch.Payee) {
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
 
 // ProviderKind is what kind of seed a provider is.
 type ProviderKind int
@@ -198,8 +269,35 @@ type Scenario struct {
 	PaymentTimeout time.Duration
 	MaxStrikes     int
 
+	// Start is the simulated time at step 0 (zero: the package's Start).
+	// A scenario on a real ledger starts at the real time, so that channel
+	// deadlines (simulated now plus their ttl) are valid on the ledger's
+	// clock.
+	Start time.Time
+	// Bank builds the ledger the run uses, given the simulated clock; nil
+	// means a memledger.Ledger named LedgerID reading that clock.
+	Bank func(now func() time.Time) (Bank, error)
+
 	Providers  []ProviderSpec
 	Requesters []RequesterSpec
+}
+
+// TwoPeers is the smallest market that moves money: one honest Speed
+// provider "S" with a reserve price of 200,000 base units per MiB and one
+// Speed requester "R" of kind (HonestRequester or NonPayer) holding 100 BTT,
+// over the default torrent (48 pieces of 256 KiB). The honest requester wins
+// a paid slot every round at the reserve price and pays for every piece on
+// channels it opens; a non-payer bids 1 BTT per MiB, gets one piece, never
+// pays and is banned. Either is over within minutes of simulated time, so the
+// scenario also runs on a real ledger (cmd/ledger's tests).
+func TwoPeers(seed uint64, kind RequesterKind) Scenario {
+	return Scenario{
+		Seed:               seed,
+		FinishPieceOnChoke: true,
+		Providers:          []ProviderSpec{{Name: "S", Kind: HonestProvider, Reserve: 200_000}},
+		Requesters: []RequesterSpec{{Name: "R", Kind: kind, Balance: 100 * speed.BaseUnitsPerBTT,
+			FixedBid: speed.BaseUnitsPerBTT}},
+	}
 }
 
 func (sc Scenario) withDefaults() Scenario {
@@ -226,6 +324,9 @@ func (sc Scenario) withDefaults() Scenario {
 	}
 	if sc.Slots == 0 {
 		sc.Slots = 4
+	}
+	if sc.Start.IsZero() {
+		sc.Start = Start
 	}
 	switch {
 	case sc.Optimistic == 0:
@@ -408,7 +509,58 @@ type requester struct {
 	maxBid              uint64
 	expectedSpend       uint64 // sum of what verified pieces cost at the provider
 	bids                []BidSent
-	chPaid              map[speed.ChannelID]uint64 // latest state signed per channel
+}
+
+// ChannelRecord is the simulator's account of one channel a requester's
+// session opened: what the ledger answered the open with, the latest state
+// the requester signed on it and the latest state the provider accepted.
+// After an honest run has finished, the ledger must show the channel closed
+// with exactly Accepted (or timed out, all to the payer, when Accepted.Seq
+// is 0).
+type ChannelRecord struct {
+	ID        speed.ChannelID
+	Provider  string
+	Requester string
+	Deposit   uint64
+	Deadline  time.Time
+	Step      int         // when it was opened
+	Signed    speed.State // Seq 0: nothing signed
+	Accepted  speed.State // Seq 0: nothing accepted
+}
+
+// recordingLedger is the ledger as one requester session sees it: every
+// channel it opens is recorded.
+type recordingLedger struct {
+	speed.Ledger
+	s *Sim
+	c *conn
+}
+
+func (l recordingLedger) OpenChannel(ctx context.Context, req speed.SignedOpen) (speed.Channel, error) {
+	ch, err := l.Ledger.OpenChannel(ctx, req)
+	if err == nil {
+		l.s.recordOpen(l.c, ch)
+	}
+	return ch, err
+}
+
+func (s *Sim) recordOpen(c *conn, ch speed.Channel) {
+	if _, ok := s.chanByID[ch.ID]; ok {
+		s.anomaly(c, "channel %s opened twice", ch.ID)
+		return
+	}
+	rec := &ChannelRecord{ID: ch.ID, Provider: c.p.spec.Name, Requester: c.r.spec.Name, Deposit: ch.Deposit, Deadline: ch.Deadline, Step: s.step}
+	s.chanByID[ch.ID] = rec
+	s.chans = append(s.chans, rec)
+}
+
+// Channels returns every channel a requester opened, in the order opened.
+func (s *Sim) Channels() []ChannelRecord {
+	out := make([]ChannelRecord, len(s.chans))
+	for i, c := range s.chans {
+		out[i] = *c
+	}
+	return out
 }
 
 // BidSent is one bid a requester sent, with its free ledger balance then.
@@ -435,7 +587,8 @@ type Sim struct {
 	ctx   context.Context
 	now   time.Time
 	step  int
-	led   *memledger.Ledger
+	bank  Bank
+	mem   *memledger.Ledger // the bank when it is the default
 	provs []*provider
 	reqs  []*requester
 	conns []*conn // provider-major order
@@ -447,6 +600,8 @@ type Sim struct {
 	speedToLeg   int // Speed messages queued toward legacy peers
 	finished     bool
 	verifiedFrom map[[2]int]map[uint32]bool // [req, prov] -> pieces verified
+	chans        []*ChannelRecord
+	chanByID     map[speed.ChannelID]*ChannelRecord
 }
 
 // key derives a deterministic account key from the seed and a name.
@@ -473,11 +628,23 @@ func New(sc Scenario) (*Sim, error) {
 	s := &Sim{
 		sc:           sc,
 		ctx:          context.Background(),
-		now:          Start,
+		now:          sc.Start,
 		blocksPerPc:  int(sc.PieceLen / sc.BlockLen),
 		verifiedFrom: make(map[[2]int]map[uint32]bool),
+		chanByID:     make(map[speed.ChannelID]*ChannelRecord),
 	}
-	s.led = memledger.New(LedgerID, func() time.Time { return s.now })
+	clock := func() time.Time { return s.now }
+	if sc.Bank == nil {
+		s.mem = memledger.New(LedgerID, clock)
+		s.bank = memBank{id: LedgerID, l: s.mem}
+	} else {
+		b, err := sc.Bank(clock)
+		if err != nil {
+			return nil, fmt.Errorf("sim: bank: %w", err)
+		}
+		s.bank = b
+	}
+	ledgerID := s.bank.ID()
 	names := map[string]bool{}
 	for i, ps := range sc.Providers {
 		if names[ps.Name] {
@@ -508,7 +675,6 @@ func New(sc Scenario) (*Sim, error) {
 			have:     make([]bool, sc.Pieces),
 			reserved: make([]bool, sc.Pieces),
 			recvFrom: make([]uint64, len(sc.Providers)),
-			chPaid:   make(map[speed.ChannelID]uint64),
 		}
 		if rs.Kind == HonestRequester {
 			set := bidder.DefaultSettings()
@@ -518,7 +684,9 @@ func New(sc Scenario) (*Sim, error) {
 			r.bid = bidder.New(set)
 		}
 		if rs.Kind != LegacyRequester && rs.Balance > 0 {
-			s.led.Mint(r.acct, rs.Balance)
+			if err := s.bank.Fund(s.ctx, r.acct, rs.Balance); err != nil {
+				return nil, fmt.Errorf("sim: funding %s: %w", rs.Name, err)
+			}
 			s.minted += rs.Balance
 		}
 		s.reqs = append(s.reqs, r)
@@ -529,13 +697,13 @@ func New(sc Scenario) (*Sim, error) {
 			c.speed = p.spec.Kind != LegacySeed && r.spec.Kind != LegacyRequester
 			if c.speed {
 				c.psess = speed.NewProviderSession(speed.ProviderConfig{
-					Key: p.key, Ledger: s.led, LedgerID: LedgerID,
+					Key: p.key, Ledger: s.bank, LedgerID: ledgerID,
 					PaymentTimeout: sc.PaymentTimeout, MaxStrikes: sc.MaxStrikes,
 				}, r.acct)
 				p.sessions = append(p.sessions, c.psess)
 				r := r
 				c.rsess = speed.NewRequesterSession(speed.RequesterConfig{
-					Key: r.key, Ledger: s.led, LedgerID: LedgerID, DepositPieces: sc.DepositPieces,
+					Key: r.key, Ledger: recordingLedger{Ledger: s.bank, s: s, c: c}, LedgerID: ledgerID, DepositPieces: sc.DepositPieces,
 					Nonce: func() uint64 { r.nonce++; return r.nonce },
 				}, p.acct)
 				r.sessions = append(r.sessions, c.rsess)
@@ -554,8 +722,25 @@ func (s *Sim) Now() time.Time { return s.now }
 // StepCount returns the number of steps run.
 func (s *Sim) StepCount() int { return s.step }
 
-// Ledger returns the simulation's ledger.
-func (s *Sim) Ledger() *memledger.Ledger { return s.led }
+// Ledger returns the simulation's in-memory ledger, or nil when
+// Scenario.Bank supplied another.
+func (s *Sim) Ledger() *memledger.Ledger { return s.mem }
+
+// Bank returns the ledger the simulation runs on.
+func (s *Sim) Bank() Bank { return s.bank }
+
+// Accounts returns the ledger account of every provider, then of every
+// requester.
+func (s *Sim) Accounts() []wallet.Address {
+	var out []wallet.Address
+	for _, p := range s.provs {
+		out = append(out, p.acct)
+	}
+	for _, r := range s.reqs {
+		out = append(out, r.acct)
+	}
+	return out
+}
 
 // Events returns every event recorded so far.
 func (s *Sim) Events() []Event { return s.events }
@@ -766,6 +951,11 @@ func (s *Sim) providerPayment(c *conn, m speed.Payment) {
 		return
 	}
 	inc := c.psess.Earned() - before
+	if rec := s.chanByID[m.State.Channel]; rec == nil {
+		s.anomaly(c, "provider accepted a payment on channel %s no requester opened", m.State.Channel)
+	} else {
+		rec.Accepted = m.State
+	}
 	s.record(Event{Kind: EvPaymentOK, Provider: c.p.spec.Name, Requester: c.r.spec.Name, Piece: int(m.Piece), Amount: inc})
 	delete(c.owed, m.Piece)
 }
@@ -1171,7 +1361,11 @@ func (s *Sim) afterPay(c *conn, pm *speed.Payment, err error, before uint64, pie
 	if piece >= 0 && amount != charge {
 		s.anomaly(c, "piece %d paid %d, provider charged %d", piece, amount, charge)
 	}
-	r.chPaid[pm.State.Channel] = max(r.chPaid[pm.State.Channel], pm.State.Paid)
+	if rec := s.chanByID[pm.State.Channel]; rec == nil {
+		s.anomaly(c, "payment on channel %s the requester did not open", pm.State.Channel)
+	} else if pm.State.Seq > rec.Signed.Seq {
+		rec.Signed = pm.State
+	}
 	s.record(Event{Kind: EvPayment, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(pm.Piece), Amount: amount,
 		Detail: fmt.Sprintf("seq=%d paid=%d", pm.State.Seq, pm.State.Paid)})
 	s.sendSpeed(c, false, *pm)
@@ -1210,7 +1404,7 @@ func (s *Sim) abandon(c *conn) {
 }
 
 func (s *Sim) balance(a wallet.Address) uint64 {
-	b, err := s.led.Balance(s.ctx, a)
+	b, err := s.bank.Balance(s.ctx, a)
 	if err != nil {
 		s.anomaly(nil, "Balance: %v", err)
 	}
@@ -1377,7 +1571,7 @@ func (s *Sim) Finish() error {
 		}
 	}
 	var last time.Time
-	for _, ch := range s.led.Channels() {
+	for _, ch := range s.bankChannels() {
 		if !ch.Closed && ch.Deadline.After(last) {
 			last = ch.Deadline
 		}
@@ -1385,8 +1579,77 @@ func (s *Sim) Finish() error {
 	if last.After(s.now) {
 		s.now = last.Add(time.Second)
 	}
-	s.balance(wallet.Address{}) // any ledger call expires due channels
+	if accts := s.Accounts(); len(accts) > 0 {
+		s.balance(accts[0]) // any memledger call expires due channels
+	}
 	return first
+}
+
+// Reconcile audits the ledger against the simulator's own account, after
+// Finish: the books balance; the ledger holds exactly the channels the
+// requesters opened, each closed with exactly the state its provider last
+// accepted (or timed out, seq 0 and paid 0, when it accepted none); each
+// provider's balance is the sum paid over its channels, which is what its
+// sessions earned; each requester's balance is what it was funded minus the
+// sum paid over its channels, which is what its sessions spent. Every
+// account starts the run empty. It returns every discrepancy found.
+func (s *Sim) Reconcile() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := s.bank.Check(s.ctx); err != nil {
+		bad("books: %v", err)
+	}
+	chs, err := s.bank.Channels(s.ctx, s.Accounts())
+	if err != nil {
+		return fmt.Errorf("listing channels: %w", err)
+	}
+	onLedger := make(map[speed.ChannelID]speed.Channel, len(chs))
+	for _, ch := range chs {
+		onLedger[ch.ID] = ch
+		if s.chanByID[ch.ID] == nil {
+			bad("channel %s (payer %s, payee %s, deposit %d) is on the ledger but no requester opened it", ch.ID, ch.Payer, ch.Payee, ch.Deposit)
+		}
+	}
+	paidTo := map[string]uint64{}
+	paidBy := map[string]uint64{}
+	for _, rec := range s.chans {
+		ch, ok := onLedger[rec.ID]
+		switch {
+		case !ok:
+			bad("channel %s from %s to %s is not on the ledger", rec.ID, rec.Requester, rec.Provider)
+			continue
+		case !ch.Closed:
+			bad("channel %s from %s to %s is still open (deposit %d, deadline %s)", rec.ID, rec.Requester, rec.Provider, ch.Deposit, ch.Deadline.UTC().Format(time.RFC3339))
+		case ch.Seq != rec.Accepted.Seq || ch.Paid != rec.Accepted.Paid:
+			bad("channel %s from %s to %s closed with seq %d paid %d; the provider last accepted seq %d paid %d (the requester signed seq %d paid %d)",
+				rec.ID, rec.Requester, rec.Provider, ch.Seq, ch.Paid, rec.Accepted.Seq, rec.Accepted.Paid, rec.Signed.Seq, rec.Signed.Paid)
+		}
+		if ch.Deposit != rec.Deposit {
+			bad("channel %s: deposit %d on the ledger, %d when opened", rec.ID, ch.Deposit, rec.Deposit)
+		}
+		paidTo[rec.Provider] += ch.Paid
+		paidBy[rec.Requester] += ch.Paid
+	}
+	for _, p := range s.Providers() {
+		if p.Balance != paidTo[p.Name] || p.Earned != paidTo[p.Name] {
+			bad("provider %s: balance %d, paid on its channels %d, its sessions earned %d", p.Name, p.Balance, paidTo[p.Name], p.Earned)
+		}
+	}
+	for _, r := range s.Requesters() {
+		if r.Balance != r.Minted-paidBy[r.Name] || r.Spent != paidBy[r.Name] {
+			bad("requester %s: balance %d, funded %d, paid on its channels %d, its sessions spent %d", r.Name, r.Balance, r.Minted, paidBy[r.Name], r.Spent)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// bankChannels returns the ledger's channels of the simulation's accounts.
+func (s *Sim) bankChannels() []speed.Channel {
+	chs, err := s.bank.Channels(s.ctx, s.Accounts())
+	if err != nil {
+		s.anomaly(nil, "Channels: %v", err)
+	}
+	return chs
 }
 
 // ---- results ----
@@ -1524,7 +1787,13 @@ func (s *Sim) Count(kind EventKind) int {
 // per-peer results and every event, for comparing two runs.
 func (s *Sim) Fingerprint() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "steps=%d now=%d escrow=%d\n", s.step, s.now.Unix(), s.led.Escrow())
+	var escrow uint64
+	for _, ch := range s.bankChannels() {
+		if !ch.Closed {
+			escrow += ch.Deposit
+		}
+	}
+	fmt.Fprintf(&b, "steps=%d now=%d escrow=%d\n", s.step, s.now.Unix(), escrow)
 	for _, r := range s.Requesters() {
 		keys := make([]string, 0, len(r.From))
 		for k := range r.From {
