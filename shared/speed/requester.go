@@ -142,7 +142,9 @@ func (r *RequesterSession) Due(piece uint32) uint64 {
 	return 0
 }
 
-// Spent returns the total signed over to this provider.
+// Spent returns the total signed over to this provider that it could redeem:
+// a state rejected for a reason that leaves it redeemable (channel expiring)
+// stays counted even when the piece is paid again on a new channel.
 func (r *RequesterSession) Spent() uint64 { return r.spent }
 
 // Failed records that piece failed its hash check. The caller bans the
@@ -284,6 +286,9 @@ func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m Paymen
 			// The provider cannot redeem that state: it does not count.
 			r.spent -= l.amount
 		} else {
+			// It could still close the channel with it before the
+			// deadline, so it stays counted in Spent (the worst case)
+			// and counts against the provider.
 			r.rejections++
 		}
 		return r.pay(ctx, now, l.Piece, l.amount)

@@ -287,13 +287,15 @@ type Scenario struct {
 // Speed requester "R" of kind (HonestRequester or NonPayer) holding 100 BTT,
 // over the default torrent (48 pieces of 256 KiB). The honest requester wins
 // a paid slot every round at the reserve price and pays for every piece on
-// channels it opens; a non-payer bids 1 BTT per MiB, gets one piece, never
-// pays and is banned. Either is over within minutes of simulated time, so the
-// scenario also runs on a real ledger (cmd/ledger's tests).
+// channels of 10 pieces' deposit it opens (the last one is left with 2
+// pieces' worth to refund); a non-payer bids 1 BTT per MiB, gets one piece,
+// never pays and is banned. Either is over within minutes of simulated time,
+// so the scenario also runs on a real ledger (cmd/ledger's tests).
 func TwoPeers(seed uint64, kind RequesterKind) Scenario {
 	return Scenario{
 		Seed:               seed,
 		FinishPieceOnChoke: true,
+		DepositPieces:      10,
 		Providers:          []ProviderSpec{{Name: "S", Kind: HonestProvider, Reserve: 200_000}},
 		Requesters: []RequesterSpec{{Name: "R", Kind: kind, Balance: 100 * speed.BaseUnitsPerBTT,
 			FixedBid: speed.BaseUnitsPerBTT}},
