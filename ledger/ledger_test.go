@@ -47,13 +47,15 @@ const btt = 1_000_000
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvWith(t, func(t *testing.T) store.Store {
-		st, err := boltstore.Open(filepath.Join(t.TempDir(), "ledger.db"), boltstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	})
+	return newEnvWith(t, openStore)
+}
+
+func openBolt(t *testing.T) store.Store {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "ledger.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func newEnvWith(t *testing.T, open func(t *testing.T) store.Store) *env {

@@ -1,8 +1,13 @@
 // Package boltstore is the ledger's embedded storage backend, the default: a
 // single bbolt file. Every Update is one bbolt read-write transaction synced
 // to disk before it returns; concurrent Updates are grouped into one
-// transaction and one fsync by bbolt's Batch (group commit), which is what
-// lets one process apply thousands of ledger operations a second.
+// transaction and one fsync (group commit), which is what lets one process
+// apply thousands of ledger operations a second: while one commit is being
+// written, the Updates that arrive queue up, and the next commit takes them
+// all (up to MaxBatchSize), so commits grow with the load without a fixed
+// delay. A failing Update does not fail the others: if it wrote nothing (a
+// refused request) its error is final once the others commit; otherwise the
+// transaction is rolled back, run again without it, and it runs alone.
 //
 // Buckets and keys (all integers big endian):
 //
@@ -25,6 +30,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/store"
@@ -63,8 +70,10 @@ var migrations = []func(tx *bolt.Tx) error{
 
 // Options tune the store; the zero value is the default.
 type Options struct {
-	// MaxBatchDelay is how long an Update may wait for others to share its
-	// commit (default 2 ms).
+	// MaxBatchDelay is how long an Update arriving at an idle store waits
+	// for others to share its commit (default 0: it commits at once).
+	// Updates arriving while a commit is being written always share the
+	// next one, so under load commits grow without any delay.
 	MaxBatchDelay time.Duration
 	// MaxBatchSize caps Updates per commit (default 1000).
 	MaxBatchSize int
@@ -72,9 +81,25 @@ type Options struct {
 
 // Store is a bbolt-backed store.Store.
 type Store struct {
-	db   *bolt.DB // static after Open
-	path string   // static after Open
+	db       *bolt.DB      // static after Open
+	path     string        // static after Open
+	maxBatch int           // static after Open
+	delay    time.Duration // static after Open
+
+	mu      sync.Mutex
+	queue   []*call // Updates waiting for the next commit
+	running bool    // a committer goroutine runs (it empties queue)
 }
+
+// call is a queued Update; err receives its outcome, or errTrySolo.
+type call struct {
+	fn  func(store.Tx) error
+	err chan error
+}
+
+// errTrySolo tells an Update that its fn failed (or panicked) in a group
+// commit, which went on without it: it runs alone, in its own goroutine.
+var errTrySolo = errors.New("boltstore: run alone")
 
 var _ store.Store = (*Store)(nil)
 
@@ -85,18 +110,15 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
 	}
-	db.MaxBatchDelay = 2 * time.Millisecond
-	if opts.MaxBatchDelay > 0 {
-		db.MaxBatchDelay = opts.MaxBatchDelay
-	}
+	s := &Store{db: db, path: path, maxBatch: 1000, delay: max(opts.MaxBatchDelay, 0)}
 	if opts.MaxBatchSize > 0 {
-		db.MaxBatchSize = opts.MaxBatchSize
+		s.maxBatch = opts.MaxBatchSize
 	}
 	if err := db.Update(migrate); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return s, nil
 }
 
 func migrate(tx *bolt.Tx) error {
@@ -117,12 +139,104 @@ func migrate(tx *bolt.Tx) error {
 	return tx.Bucket(bMeta).Put([]byte("schema"), u64(SchemaVersion))
 }
 
-// Update implements store.Store with bbolt's Batch: fn may run more than once.
+// Update implements store.Store with group commit: fn may run more than
+// once.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&tx{tx: btx, write: true}) })
+	c := &call{fn: fn, err: make(chan error, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, c)
+	if !s.running {
+		s.running = true
+		go s.commit()
+	}
+	s.mu.Unlock()
+	err := <-c.err
+	if err == errTrySolo {
+		err = s.db.Update(func(btx *bolt.Tx) error { return fn(&tx{tx: btx, write: true}) })
+	}
+	return err
+}
+
+// commit applies the queued Updates, up to maxBatch per transaction, until
+// the queue is empty.
+func (s *Store) commit() {
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
+	for {
+		s.mu.Lock()
+		calls := s.queue
+		if len(calls) > s.maxBatch {
+			calls = calls[:s.maxBatch:s.maxBatch]
+			s.queue = append([]*call(nil), s.queue[s.maxBatch:]...)
+		} else {
+			s.queue = nil
+		}
+		if len(calls) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.apply(calls)
+	}
+}
+
+// apply runs calls in one transaction. A call that fails without having
+// written anything leaves the transaction as it was: its error is its answer
+// once the others commit (it saw their writes, so it is serialized after
+// them). When a call fails after writing, or panics, the transaction is
+// rolled back, that call is told to run alone, and the others run again
+// without it.
+func (s *Store) apply(calls []*call) {
+	refused := make([]error, len(calls))
+	for len(calls) > 0 {
+		failed := -1
+		refused = refused[:len(calls)]
+		clear(refused)
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			for i, c := range calls {
+				t := &tx{tx: btx, write: true}
+				panicked, err := safely(c.fn, t)
+				switch {
+				case err == nil:
+				case !t.wrote && !panicked:
+					refused[i] = err
+				default:
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			calls[failed].err <- errTrySolo
+			calls = slices.Delete(calls, failed, failed+1)
+			continue
+		}
+		for i, c := range calls {
+			if err == nil && refused[i] != nil {
+				c.err <- refused[i]
+			} else {
+				c.err <- err // nil, or the commit's error
+			}
+		}
+		return
+	}
+}
+
+// safely runs fn, turning a panic into an error (the call then panics again
+// when it runs alone, in its caller's goroutine).
+func safely(fn func(store.Tx) error, t *tx) (panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked, err = true, fmt.Errorf("boltstore: panic: %v", p)
+		}
+	}()
+	return false, fn(t)
 }
 
 // View implements store.Store.
@@ -142,14 +256,17 @@ func (s *Store) Close() error { return s.db.Close() }
 type tx struct {
 	tx    *bolt.Tx
 	write bool
+	wrote bool // a writing method was called
 }
 
 func (t *tx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
+// ro is called first by every writing method.
 func (t *tx) ro() error {
 	if !t.write {
 		return store.ErrReadOnly
 	}
+	t.wrote = true
 	return nil
 }
 
@@ -180,31 +297,52 @@ func (t *tx) PutChannel(ch store.Channel) error {
 	if err := t.ro(); err != nil {
 		return err
 	}
+	// The index entries are keyed by fields that rarely change (a close
+	// changes none but the open index's): only those that differ are
+	// deleted and written, since every page a commit touches is written.
+	var oldOpen, oldAcct [][]byte
 	if old := t.b(bChannels).Get(ch.ID[:]); old != nil {
 		prev, err := decodeChannel(old)
 		if err != nil {
 			return err
 		}
-		if err := t.b(bOpen).Delete(openKey(prev)); err != nil {
-			return err
+		if !prev.Closed {
+			oldOpen = [][]byte{openKey(prev)}
 		}
-		for _, a := range []wallet.Address{prev.Payer, prev.Payee} {
-			if err := t.b(bByAcct).Delete(acctKey(a, prev)); err != nil {
+		oldAcct = [][]byte{acctKey(prev.Payer, prev), acctKey(prev.Payee, prev)}
+	}
+	var newOpen [][]byte
+	if !ch.Closed {
+		newOpen = [][]byte{openKey(ch)}
+	}
+	newAcct := [][]byte{acctKey(ch.Payer, ch), acctKey(ch.Payee, ch)}
+	if err := t.b(bChannels).Put(ch.ID[:], encodeChannel(ch)); err != nil {
+		return err
+	}
+	if err := replaceKeys(t.b(bOpen), oldOpen, newOpen); err != nil {
+		return err
+	}
+	return replaceKeys(t.b(bByAcct), oldAcct, newAcct)
+}
+
+// replaceKeys deletes the keys of old that are not in new and puts (with
+// empty values) those of new that are not in old.
+func replaceKeys(b *bolt.Bucket, old, new [][]byte) error {
+	has := func(keys [][]byte, k []byte) bool {
+		return slices.ContainsFunc(keys, func(x []byte) bool { return bytes.Equal(x, k) })
+	}
+	for _, k := range old {
+		if !has(new, k) {
+			if err := b.Delete(k); err != nil {
 				return err
 			}
 		}
 	}
-	if err := t.b(bChannels).Put(ch.ID[:], encodeChannel(ch)); err != nil {
-		return err
-	}
-	if !ch.Closed {
-		if err := t.b(bOpen).Put(openKey(ch), nil); err != nil {
-			return err
-		}
-	}
-	for _, a := range []wallet.Address{ch.Payer, ch.Payee} {
-		if err := t.b(bByAcct).Put(acctKey(a, ch), nil); err != nil {
-			return err
+	for _, k := range new {
+		if !has(old, k) {
+			if err := b.Put(k, nil); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
