@@ -95,9 +95,8 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 }
 
 func validID(id string) error {
-	o := speed.OpenRequest{Ledger: id, Payer: wallet.Address{0x41, 1}, Payee: wallet.Address{0x41, 2}, Deposit: 1}
-	if err := o.Validate(); err != nil {
-		return fmt.Errorf("ledger: id %q: must be 1..%d printable ASCII bytes", id, speed.MaxLedgerIDLen)
+	if err := speed.ValidateLedgerID(id); err != nil {
+		return fmt.Errorf("ledger: id %q: %w", id, err)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ func (o OpenRequest) ID() ChannelID {
 // Validate checks what a ledger checks before anything else: a valid ledger
 // id, distinct payer and payee, a non-zero deposit.
 func (o OpenRequest) Validate() error {
-	if err := validLedgerID(o.Ledger); err != nil {
+	if err := ValidateLedgerID(o.Ledger); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if o.Payer == o.Payee {

@@ -45,7 +45,7 @@ func FuzzParseHandshake(f *testing.F) {
 		if err != nil || !ok {
 			return
 		}
-		if h.Version < 1 || h.Version > Version || validLedgerID(h.Ledger) != nil || h.Account[0] != 0x41 {
+		if h.Version < 1 || h.Version > Version || ValidateLedgerID(h.Ledger) != nil || h.Account[0] != 0x41 {
 			t.Fatalf("accepted an invalid handshake %+v", h)
 		}
 		enc, err := h.MarshalBencode()

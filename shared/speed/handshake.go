@@ -71,7 +71,7 @@ func ParseHandshake(extHandshake []byte) (h Handshake, ok bool, err error) {
 	if err != nil {
 		return h, false, err
 	}
-	if err := validLedgerID(w.Ledger); err != nil {
+	if err := ValidateLedgerID(w.Ledger); err != nil {
 		return h, false, err
 	}
 	v := int(min(w.V, Version))

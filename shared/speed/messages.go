@@ -220,7 +220,7 @@ func fromWire(w wireMsg) (Message, error) {
 			return nil, err
 		}
 		m.Payee = a
-		if err := validLedgerID(w.Ledger); err != nil {
+		if err := ValidateLedgerID(w.Ledger); err != nil {
 			return nil, err
 		}
 		if w.TTL > MaxTTL {
@@ -287,7 +287,9 @@ func channelID(b []byte) (ChannelID, error) {
 	return id, nil
 }
 
-func validLedgerID(s string) error {
+// ValidateLedgerID checks a ledger id: 1..MaxLedgerIDLen printable ASCII
+// bytes (0x21-0x7e). Errors wrap ErrMalformed.
+func ValidateLedgerID(s string) error {
 	if len(s) == 0 || len(s) > MaxLedgerIDLen {
 		return malformed("ledger id of %d bytes", len(s))
 	}

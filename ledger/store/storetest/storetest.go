@@ -169,13 +169,18 @@ func sameTime(a, b time.Time) bool {
 	return a.Equal(b)
 }
 
-func diffChannel(got, want store.Channel) string {
-	var d []string
-	f := func(name string, ok bool, g, w any) {
-		if !ok {
-			d = append(d, fmt.Sprintf("%s = %v, want %v", name, g, w))
-		}
+// fieldDiff collects the fields that differ between a got and a want.
+type fieldDiff []string
+
+func (d *fieldDiff) check(name string, ok bool, got, want any) {
+	if !ok {
+		*d = append(*d, fmt.Sprintf("%s = %v, want %v", name, got, want))
 	}
+}
+
+func diffChannel(got, want store.Channel) string {
+	var d fieldDiff
+	f := d.check
 	f("ID", got.ID == want.ID, got.ID, want.ID)
 	f("Payer", got.Payer == want.Payer, got.Payer, want.Payer)
 	f("Payee", got.Payee == want.Payee, got.Payee, want.Payee)
@@ -195,12 +200,8 @@ func diffChannel(got, want store.Channel) string {
 }
 
 func diffEntry(got, want store.Entry) string {
-	var d []string
-	f := func(name string, ok bool, g, w any) {
-		if !ok {
-			d = append(d, fmt.Sprintf("%s = %v, want %v", name, g, w))
-		}
-	}
+	var d fieldDiff
+	f := d.check
 	f("Account", got.Account == want.Account, got.Account, want.Account)
 	f("Seq", got.Seq == want.Seq, got.Seq, want.Seq)
 	f("Time", sameTime(got.Time, want.Time), got.Time, want.Time)
