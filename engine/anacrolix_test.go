@@ -1,0 +1,213 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	alog "github.com/anacrolix/log"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+)
+
+// newAnacrolix starts an anacrolix/torrent Client on loopback with DHT,
+// trackers and uTP off, storing data in dir.
+func newAnacrolix(t *testing.T, dir string) *torrent.Client {
+	t.Helper()
+	cfg := torrent.NewDefaultClientConfig()
+	cfg.DataDir = dir
+	cfg.ListenHost = func(string) string { return "127.0.0.1" }
+	cfg.ListenPort = 0
+	cfg.NoDHT = true
+	cfg.DisableTrackers = true
+	cfg.DisableUTP = true
+	cfg.DisableIPv6 = true
+	cfg.Seed = true
+	cfg.DisableWebtorrent = true
+	cfg.DisableWebseeds = true
+	cfg.Logger = alog.Default.FilterLevel(alog.Critical)
+	cfg.HeaderObfuscationPolicy.Preferred = false
+	cl, err := torrent.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// makeContent writes a random file of size bytes and returns its torrent.
+func makeContent(t *testing.T, dir, name string, size int, pieceLen int64, seed uint64) (*metainfo.MetaInfo, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info := metainfo.Info{PieceLength: pieceLen}
+	if err := info.BuildFromFilePath(path); err != nil {
+		t.Fatal(err)
+	}
+	mi := &metainfo.MetaInfo{}
+	var err error
+	if mi.InfoBytes, err = encodeInfo(info); err != nil {
+		t.Fatal(err)
+	}
+	return mi, data
+}
+
+func waitComplete(t *testing.T, tor *engine.Torrent, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-tor.Complete():
+	case <-time.After(timeout):
+		t.Fatalf("download incomplete after %v: %+v", timeout, tor.Stats())
+	}
+}
+
+func listen(t *testing.T, cl *engine.Client, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go cl.Serve(ln)
+	return ln.Addr().String()
+}
+
+func TestDownloadFromAnacrolix(t *testing.T) {
+	seedDir := t.TempDir()
+	mi, data := makeContent(t, seedDir, "file.bin", 3<<20+12345, 64<<10, 1)
+	ac := newAnacrolix(t, seedDir)
+	at, err := ac.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAnacrolixSeed(t, at)
+
+	cl := engine.New(engine.Config{})
+	defer cl.Close()
+	st := &memStorage{}
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage = st.open
+	spec.Peers = []string{ac.ListenAddrs()[0].String()}
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, tor, 60*time.Second)
+	if got := st.bytes(); sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("downloaded data differs (%d bytes, want %d)", len(got), len(data))
+	}
+}
+
+func TestAnacrolixDownloadsFromUs(t *testing.T) {
+	seedDir := t.TempDir()
+	mi, data := makeContent(t, seedDir, "file.bin", 2<<20+777, 32<<10, 2)
+	cl := engine.New(engine.Config{})
+	defer cl.Close()
+	st := &memStorage{data: bytes.Clone(data)}
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage = st.open
+	spec.Check = true
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	default:
+		t.Fatalf("seed is not complete after the check: %+v", tor.Stats())
+	}
+	addr := listen(t, cl, "127.0.0.1")
+
+	leechDir := t.TempDir()
+	ac := newAnacrolix(t, leechDir)
+	at, err := ac.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, _ := net.ResolveTCPAddr("tcp", addr)
+	at.AddPeers([]torrent.PeerInfo{{Addr: tcp, Trusted: true}})
+	<-at.GotInfo()
+	at.DownloadAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for !at.Complete().Bool() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("anacrolix got %d of %d bytes", at.BytesCompleted(), at.Length())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(leechDir, "file.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("anacrolix's copy differs")
+	}
+	if tor.Stats().Uploaded < int64(len(data)) {
+		t.Fatalf("uploaded %d bytes, want at least %d", tor.Stats().Uploaded, len(data))
+	}
+}
+
+func TestMagnetFromAnacrolix(t *testing.T) {
+	seedDir := t.TempDir()
+	mi, data := makeContent(t, seedDir, "file.bin", 1<<20+5, 16<<10, 3)
+	ac := newAnacrolix(t, seedDir)
+	at, err := ac.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAnacrolixSeed(t, at)
+	cl := engine.New(engine.Config{})
+	defer cl.Close()
+	st := &memStorage{}
+	spec, err := engine.SpecFromMagnet("magnet:?xt=urn:btih:" + mi.HashInfoBytes().HexString() + "&dn=file.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Storage = st.open
+	spec.Peers = []string{ac.ListenAddrs()[0].String()}
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.GotInfo():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no metadata")
+	}
+	waitComplete(t, tor, 60*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("data differs")
+	}
+}
+
+// waitAnacrolixSeed hash-checks an anacrolix torrent's data and waits for
+// it to be complete.
+func waitAnacrolixSeed(t *testing.T, at *torrent.Torrent) {
+	t.Helper()
+	<-at.GotInfo()
+	if err := at.VerifyData(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !at.Complete().Bool() {
+		if time.Now().After(deadline) {
+			t.Fatalf("anacrolix seed has %d of %d bytes", at.BytesCompleted(), at.Length())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/anacrolix/torrent/tracker"
+	trHttp "github.com/anacrolix/torrent/tracker/http"
+)
+
+// maxTrackers caps the tracker URLs a torrent announces to.
+const maxTrackers = 16
+
+// announceLoop announces to every tracker of the torrent (BEP 3 HTTP, BEP
+// 15 UDP) through anacrolix's tracker clients, and dials the peers they
+// return.
+func (t *Torrent) announceLoop() {
+	defer t.wg.Done()
+	done := make(chan struct{})
+	n := 0
+	for _, tier := range t.spec.Trackers {
+		for _, u := range tier {
+			if n == maxTrackers {
+				break
+			}
+			n++
+			go func() {
+				defer func() { done <- struct{}{} }()
+				t.announceTo(u)
+			}()
+		}
+	}
+	for range n {
+		<-done
+	}
+}
+
+// announceTo announces to one tracker until the torrent closes.
+func (t *Torrent) announceTo(url string) {
+	opts := tracker.NewClientOpts{Http: trHttp.NewClientOpts{DialContext: t.cfg.trackerDial()}}
+	cl, err := tracker.NewClient(url, opts)
+	if err != nil {
+		t.log.Info("unusable tracker", "url", url, "err", err)
+		return
+	}
+	defer cl.Close()
+	key := rand.Int32()
+	event := tracker.Started
+	completedSent := false
+	failures := 0
+	for {
+		req := t.announceRequest(event, key)
+		ctx, cancel := context.WithTimeout(t.ctx, 30*time.Second)
+		res, err := cl.Announce(ctx, req, tracker.AnnounceOpt{UserAgent: t.cfg.UserAgent})
+		cancel()
+		wait := 30 * time.Second
+		if err != nil {
+			failures++
+			wait = min(time.Duration(failures)*30*time.Second, 10*time.Minute)
+			t.log.Debug("announce failed", "url", url, "err", err)
+		} else {
+			failures = 0
+			event = tracker.None
+			if req.Left == 0 {
+				completedSent = true
+			}
+			wait = time.Duration(min(max(res.Interval, 30), 1800)) * time.Second
+			t.mu.Lock()
+			for _, p := range res.Peers {
+				if p.Port > 0 && p.Port < 65536 && p.IP != nil {
+					t.addCandidateLocked(net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), "tracker")
+				}
+			}
+			t.mu.Unlock()
+			t.dialSome()
+		}
+		select {
+		case <-t.ctx.Done():
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			cl.Announce(ctx, t.announceRequest(tracker.Stopped, key), tracker.AnnounceOpt{UserAgent: t.cfg.UserAgent})
+			cancel()
+			return
+		case <-t.complete:
+			if !completedSent {
+				completedSent = true
+				event = tracker.Completed
+				continue
+			}
+			select {
+			case <-t.ctx.Done():
+				continue
+			case <-time.After(wait):
+			}
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (t *Torrent) announceRequest(event tracker.AnnounceEvent, key int32) tracker.AnnounceRequest {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	left := int64(-1)
+	if t.lay != nil {
+		left = t.lay.total - t.statsCompletedLocked()
+	}
+	return tracker.AnnounceRequest{
+		InfoHash:   t.ih,
+		PeerId:     t.cfg.PeerID,
+		Downloaded: t.stats.Downloaded,
+		Uploaded:   t.stats.Uploaded,
+		Left:       left,
+		Event:      event,
+		Key:        key,
+		NumWant:    50,
+		Port:       uint16(t.cfg.ListenPort),
+	}
+}
+
+// statsCompletedLocked returns the bytes of verified pieces.
+func (t *Torrent) statsCompletedLocked() int64 {
+	done := int64(t.have.Count()) * t.lay.pieceLength
+	if t.have.Get(t.lay.numPieces - 1) {
+		done -= t.lay.pieceLength - t.lay.pieceLen(t.lay.numPieces-1)
+	}
+	return done
+}
+
+// trackerDial returns the dial function for HTTP trackers.
+func (c Config) trackerDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c.TrackerDialer != nil {
+		return c.TrackerDialer.DialContext
+	}
+	return (&net.Dialer{}).DialContext
+}

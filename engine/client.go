@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// Errors returned by Client methods.
+var (
+	ErrClosed         = errors.New("engine: closed")
+	ErrDuplicate      = errors.New("engine: torrent already added")
+	ErrUnknownTorrent = errors.New("engine: no such torrent")
+)
+
+// Storage holds a torrent's bytes, addressed as its files concatenated
+// (engine/storage has memory and file implementations). It must be safe for
+// concurrent use on distinct ranges.
+type Storage interface {
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error)
+	Flush() error
+	Close() error
+}
+
+// Client is one BitTorrent peer: a set of torrents sharing a peer id,
+// transports and limits.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops
+
+	mu        sync.Mutex
+	torrents  map[metainfo.Hash]*Torrent
+	listeners []net.Listener
+	closed    bool
+}
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		ctx:      ctx,
+		cancel:   cancel,
+		torrents: make(map[metainfo.Hash]*Torrent),
+	}
+}
+
+// PeerID returns the client's peer id.
+func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
+
+// Torrent returns the torrent with info hash ih, if added.
+func (c *Client) Torrent(ih metainfo.Hash) (*Torrent, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.torrents[ih]
+	return t, ok
+}
+
+// Torrents returns the added torrents.
+func (c *Client) Torrents() []*Torrent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Serve accepts peer connections on ln until ln fails or the client
+// closes; the client closes ln on Close.
+func (c *Client) Serve(ln net.Listener) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	c.listeners = append(c.listeners, ln)
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("engine: accept: %w", err)
+		}
+		go c.HandleConn(nc)
+	}
+}
+
+// HandleConn runs the BitTorrent handshake on an incoming connection and,
+// if the peer asks for a torrent this client has, adds it to that torrent.
+// It returns once the handshake is done; the connection then belongs to the
+// torrent (or is closed).
+func (c *Client) HandleConn(nc net.Conn) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
+	defer cancel()
+	nc.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+	res, err := pp.Handshake(ctx, nc, nil, c.cfg.PeerID, ourExtensionBits())
+	if err != nil {
+		c.log.Debug("incoming handshake failed", "remote", nc.RemoteAddr(), "err", err)
+		nc.Close()
+		return
+	}
+	t, ok := c.Torrent(res.Hash)
+	if !ok {
+		c.log.Debug("incoming connection for an unknown torrent", "remote", nc.RemoteAddr(), "infohash", res.Hash.HexString())
+		nc.Close()
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	if err := t.addConn(nc, res, false); err != nil {
+		c.log.Debug("incoming connection refused", "remote", nc.RemoteAddr(), "err", err)
+		nc.Close()
+	}
+}
+
+func ourExtensionBits() pp.PeerExtensionBits {
+	return pp.NewPeerExtensionBytes(pp.ExtensionBitLtep, pp.ExtensionBitFast)
+}
+
+// dial connects to addr with the configured transports, in order, and runs
+// the handshake for ih.
+func (c *Client) dial(ctx context.Context, addr string, ih metainfo.Hash) (net.Conn, pp.HandshakeResult, string, error) {
+	var errs []error
+	for _, tr := range c.cfg.Transports {
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+		nc, err := tr.Dialer.DialContext(dctx, tr.Network, addr)
+		if err != nil {
+			cancel()
+			errs = append(errs, fmt.Errorf("%s: %w", tr.Name, err))
+			continue
+		}
+		res, err := handshakeOut(dctx, nc, ih, c.cfg.PeerID)
+		cancel()
+		if err != nil {
+			nc.Close()
+			errs = append(errs, fmt.Errorf("%s handshake: %w", tr.Name, err))
+			continue
+		}
+		return nc, res, tr.Name, nil
+	}
+	return nil, pp.HandshakeResult{}, "", fmt.Errorf("engine: dial %s: %w", addr, errors.Join(errs...))
+}
+
+// handshakeOut runs the outgoing handshake on nc.
+func handshakeOut(ctx context.Context, nc net.Conn, ih metainfo.Hash, peerID [20]byte) (pp.HandshakeResult, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+		defer nc.SetDeadline(time.Time{})
+	}
+	res, err := pp.Handshake(ctx, nc, &ih, peerID, ourExtensionBits())
+	if err != nil {
+		return res, err
+	}
+	if res.Hash != ih {
+		return res, fmt.Errorf("peer answered for info hash %s", res.Hash.HexString())
+	}
+	return res, nil
+}
+
+// AddConn runs the outgoing handshake for torrent ih on an established
+// connection (a WebRTC data channel, a bridged socket) and adds it.
+func (c *Client) AddConn(ctx context.Context, nc net.Conn, ih metainfo.Hash) error {
+	t, ok := c.Torrent(ih)
+	if !ok {
+		nc.Close()
+		return ErrUnknownTorrent
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	res, err := handshakeOut(ctx, nc, ih, c.cfg.PeerID)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("engine: handshake: %w", err)
+	}
+	if err := t.addConn(nc, res, true); err != nil {
+		nc.Close()
+		return err
+	}
+	return nil
+}
+
+// AddTorrent adds a torrent and starts it: it dials spec.Peers, announces
+// to its trackers and, without metadata, fetches the info from peers.
+func (c *Client) AddTorrent(spec TorrentSpec) (*Torrent, error) {
+	if spec.Storage == nil {
+		return nil, errors.New("engine: TorrentSpec.Storage is required")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := c.torrents[spec.InfoHash]; ok {
+		return nil, ErrDuplicate
+	}
+	t, err := newTorrent(c, spec)
+	if err != nil {
+		return nil, err
+	}
+	c.torrents[spec.InfoHash] = t
+	t.start()
+	return t, nil
+}
+
+// Remove stops a torrent and closes its connections and storage.
+func (c *Client) Remove(ih metainfo.Hash) error {
+	c.mu.Lock()
+	t, ok := c.torrents[ih]
+	delete(c.torrents, ih)
+	c.mu.Unlock()
+	if !ok {
+		return ErrUnknownTorrent
+	}
+	return t.close()
+}
+
+// Close stops every torrent and listener and waits for their goroutines.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ts := c.torrents
+	c.torrents = nil
+	for _, ln := range c.listeners {
+		ln.Close()
+	}
+	c.mu.Unlock()
+	c.cancel()
+	var errs []error
+	for _, t := range ts {
+		if err := t.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Protocol limits.
+const (
+	// BlockSize is the request size the engine asks peers for (BEP 3's
+	// customary 16 KiB).
+	BlockSize = 16 << 10
+	// MaxRequestLength is the largest request the engine serves; longer
+	// requests close the connection.
+	MaxRequestLength = 128 << 10
+	// MaxMessageLength caps one wire message, checked before it is read:
+	// a piece message of MaxRequestLength plus its header, or a bitfield of
+	// 1M pieces, whichever is larger.
+	MaxMessageLength = 256 << 10
+	// MaxMetadataSize caps the info dictionary fetched from peers (BEP 9).
+	MaxMetadataSize = 16 << 20
+	// metadataPieceSize is BEP 9's metadata block.
+	metadataPieceSize = 16 << 10
+	// maxCandidates caps the peer addresses a torrent keeps for dialing.
+	maxCandidates = 2000
+)
+
+// Dialer opens a connection to a peer; net.Dialer.DialContext is one, a uTP
+// socket's DialContext another.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Transport is a named way to reach peers: "tcp" or "utp".
+type Transport struct {
+	// Name is the network given to Dialer ("tcp", "udp" for uTP sockets)
+	// and shown in logs and stats.
+	Name    string
+	Network string
+	Dialer  Dialer
+}
+
+// Config configures a Client. The zero value works: a random peer id, TCP
+// dialing, the default limits, logs discarded.
+type Config struct {
+	// PeerID is the BitTorrent peer id; zero picks a random one with the
+	// prefix "-BS0100-".
+	PeerID [20]byte
+	// Logger receives the engine's logs; nil discards them. Nothing a peer
+	// sends is logged above Info.
+	Logger *slog.Logger
+	// Now is the clock the Speed machines and timers read; nil is time.Now.
+	Now func() time.Time
+	// Transports are tried in order when dialing a peer; empty means TCP
+	// with a plain net.Dialer.
+	Transports []Transport
+	// TrackerDialer dials HTTP trackers; nil is a plain net.Dialer. Tests
+	// bind it to the client's loopback address so a tracker records the
+	// address the client listens on.
+	TrackerDialer Dialer
+	// ListenPort is announced to peers in the extended handshake (BEP 10
+	// "p") and to trackers; 0 when not listening.
+	ListenPort int
+	// MaxConnsPerTorrent caps the connections of one torrent (default 50).
+	MaxConnsPerTorrent int
+	// MaxRequests caps the requests the engine keeps outstanding with one
+	// peer (default 250); the peer's own "reqq" lowers it.
+	MaxRequests int
+	// MaxPeerRequests caps the requests a peer may queue with us (default
+	// 500, advertised as "reqq"); more are rejected.
+	MaxPeerRequests int
+	// UploadSlots and OptimisticSlots are the choker's slots per torrent
+	// (defaults 4 and 1).
+	UploadSlots     int
+	OptimisticSlots int
+	// ChokeInterval is the choking round (default 10 s).
+	ChokeInterval time.Duration
+	// DialTimeout bounds one dial plus handshake (default 10 s).
+	DialTimeout time.Duration
+	// IdleTimeout closes a connection that sent nothing, not even a
+	// keep-alive, for this long (default 3 min).
+	IdleTimeout time.Duration
+	// UserAgent is sent as BEP 10 "v" (default "btspeed").
+	UserAgent string
+}
+
+func (c Config) withDefaults() Config {
+	if c.PeerID == ([20]byte{}) {
+		copy(c.PeerID[:], "-BS0100-")
+		rand.Read(c.PeerID[8:])
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []Transport{{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}}}
+	}
+	if c.MaxConnsPerTorrent <= 0 {
+		c.MaxConnsPerTorrent = 50
+	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = 250
+	}
+	if c.MaxPeerRequests <= 0 {
+		c.MaxPeerRequests = 500
+	}
+	if c.UploadSlots <= 0 {
+		c.UploadSlots = 4
+	}
+	if c.OptimisticSlots < 0 {
+		c.OptimisticSlots = 0
+	} else if c.OptimisticSlots == 0 {
+		c.OptimisticSlots = 1
+	}
+	if c.ChokeInterval <= 0 {
+		c.ChokeInterval = 10 * time.Second
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 3 * time.Minute
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "btspeed"
+	}
+	return c
+}

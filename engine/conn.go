@@ -1,0 +1,371 @@
+package engine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/bits"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// blockKey names a block: piece index and block index within the piece.
+type blockKey uint64
+
+func mkBlockKey(piece, block int) blockKey { return blockKey(uint64(piece)<<32 | uint64(block)) }
+func (k blockKey) piece() int              { return int(k >> 32) }
+func (k blockKey) block() int              { return int(uint32(k)) }
+
+func bitsTrailing(w uint64) int { return bits.TrailingZeros64(w) }
+
+// request is a request a peer made of us.
+type request struct {
+	piece, begin, length uint32
+}
+
+// Our extension ids (BEP 10 "m"). Peers send to these.
+const (
+	extMetadata = 1
+	extPex      = 2
+	extSpeed    = 3
+)
+
+// piecePool recycles block buffers for incoming piece messages.
+var piecePool = sync.Pool{New: func() any { b := make([]byte, MaxRequestLength); return &b }}
+
+// conn is one peer connection of a torrent. Fields under "owned by t.mu"
+// are guarded by the torrent's mutex.
+type conn struct {
+	t        *Torrent
+	nc       net.Conn
+	addr     string
+	outgoing bool
+	peerID   [20]byte
+	fast     bool // both sides support BEP 6
+	ltep     bool // the peer supports BEP 10
+	log      *slog.Logger
+	wake     chan struct{} // nudges the writer; capacity 1
+	done     chan struct{} // closed by closeLocked
+
+	// owned by t.mu
+	closed         bool
+	amChoking      bool
+	amInterested   bool
+	peerChoking    bool
+	peerInterested bool
+	peerHave       bitfield // empty until the info is known
+	pendingHave    []int    // haves received before the info
+	pendingAll     bool
+	gotBitfield    bool
+	reqs           map[blockKey]time.Time // our outstanding requests
+	maxReqs        int
+	queue          []request // the peer's requests we will serve
+	allowedFast    map[int]bool
+	ext            map[string]int // the peer's extension ids
+	metadataSize   int
+	userAgent      string
+	listenAddr     string       // an incoming peer's listening address (BEP 10 "p")
+	out            []pp.Message // control messages for the writer
+	chokedRounds   int
+	roundBytes     uint64 // bytes exchanged this choking round
+	downloaded     int64
+	uploaded       int64
+	lastPiece      time.Time
+	unexpected     int   // blocks received that we did not ask for
+	hashFailures   int   // pieces this peer sent data for that failed
+	owned          []int // partial pieces assigned to this peer
+	pexSent        map[string]bool
+	speed          *speedPeer // nil for legacy peers or with Speed off
+}
+
+func newConn(t *Torrent, nc net.Conn, res pp.HandshakeResult, outgoing bool) *conn {
+	addr := nc.RemoteAddr().String()
+	c := &conn{
+		t:           t,
+		nc:          nc,
+		addr:        addr,
+		outgoing:    outgoing,
+		peerID:      res.PeerID,
+		fast:        res.PeerExtensionBits.SupportsFast(),
+		ltep:        res.PeerExtensionBits.SupportsExtended(),
+		log:         t.log.With("peer", addr),
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		amChoking:   true,
+		peerChoking: true,
+		reqs:        make(map[blockKey]time.Time),
+		maxReqs:     t.cfg.MaxRequests,
+		allowedFast: make(map[int]bool),
+		ext:         make(map[string]int),
+	}
+	if t.lay != nil {
+		c.peerHave = newBitfield(t.lay.numPieces)
+	}
+	return c
+}
+
+// sendLocked queues a control message for the writer.
+func (c *conn) sendLocked(m pp.Message) {
+	if c.closed {
+		return
+	}
+	c.out = append(c.out, m)
+	c.nudge()
+}
+
+func (c *conn) nudge() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendInitialLocked queues the extended handshake and our pieces.
+func (c *conn) sendInitialLocked() {
+	t := c.t
+	if c.ltep {
+		c.sendLocked(pp.Message{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID, ExtendedPayload: t.extHandshakeLocked(c)})
+	}
+	if t.lay == nil {
+		if c.fast {
+			c.sendLocked(pp.Message{Type: pp.HaveNone})
+		}
+		return
+	}
+	c.sendHavesLocked()
+}
+
+// sendHavesLocked sends our bitfield (or have all/none).
+func (c *conn) sendHavesLocked() {
+	t := c.t
+	switch {
+	case c.fast && t.have.Full():
+		c.sendLocked(pp.Message{Type: pp.HaveAll})
+	case c.fast && t.have.Count() == 0:
+		c.sendLocked(pp.Message{Type: pp.HaveNone})
+	case t.have.Count() > 0:
+		c.sendLocked(pp.Message{Type: pp.Bitfield, Bitfield: boolsOf(&t.have)})
+	}
+}
+
+func boolsOf(b *bitfield) []bool {
+	out := make([]bool, b.n)
+	for i := range out {
+		out[i] = b.Get(i)
+	}
+	return out
+}
+
+// extHandshakeLocked builds our BEP 10 handshake for c.
+func (t *Torrent) extHandshakeLocked(c *conn) []byte {
+	m := map[string]int{"ut_metadata": extMetadata}
+	if t.lay == nil || !t.lay.private() {
+		m["ut_pex"] = extPex
+	}
+	h := map[string]any{
+		"m":    m,
+		"v":    t.cfg.UserAgent,
+		"reqq": t.cfg.MaxPeerRequests,
+	}
+	if t.infoBytes != nil {
+		h["metadata_size"] = len(t.infoBytes)
+	}
+	if t.cfg.ListenPort > 0 {
+		h["p"] = t.cfg.ListenPort
+	}
+	if ip := remoteIP(c.nc); ip != nil {
+		if v4 := ip.To4(); v4 != nil {
+			h["yourip"] = string(v4)
+		} else {
+			h["yourip"] = string(ip)
+		}
+	}
+	t.speedHandshakeLocked(m, h)
+	b, err := bencode.Marshal(h)
+	if err != nil {
+		panic(err) // our own map of strings and ints always encodes
+	}
+	return b
+}
+
+func remoteIP(nc net.Conn) net.IP {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP
+	}
+	if a, ok := nc.RemoteAddr().(*net.UDPAddr); ok {
+		return a.IP
+	}
+	return nil
+}
+
+// closeLocked closes the connection; the reader and writer exit and the
+// torrent forgets it.
+func (c *conn) closeLocked(why error) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if why != nil {
+		c.log.Debug("closing connection", "err", why)
+	}
+	close(c.done)
+	c.nc.Close()
+	c.t.removeConnLocked(c)
+}
+
+// protocolError closes c for breaking the protocol.
+func (c *conn) protocolError(format string, args ...any) error {
+	return &ProtocolError{Peer: c.addr, Err: fmt.Errorf(format, args...)}
+}
+
+// ProtocolError is why the engine dropped a peer that broke the protocol.
+type ProtocolError struct {
+	Peer string
+	Err  error
+}
+
+func (e *ProtocolError) Error() string { return "peer " + e.Peer + ": " + e.Err.Error() }
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// readLoop decodes the peer's messages until the connection ends.
+func (c *conn) readLoop() {
+	t := c.t
+	defer t.wg.Done()
+	d := pp.Decoder{
+		R:         bufio.NewReaderSize(c.nc, 64<<10),
+		MaxLength: MaxMessageLength,
+		Pool:      &piecePool,
+	}
+	var err error
+	for err == nil {
+		c.nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
+		var m pp.Message
+		if err = d.Decode(&m); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				err = c.protocolError("reading: %w", err)
+			}
+			break
+		}
+		if m.Keepalive {
+			continue
+		}
+		err = c.handle(&m)
+		if m.Type == pp.Piece && m.Piece != nil {
+			b := m.Piece[:cap(m.Piece)]
+			piecePool.Put(&b)
+		}
+	}
+	t.mu.Lock()
+	c.closeLocked(err)
+	t.mu.Unlock()
+}
+
+// writeLoop sends queued messages and serves the peer's requests.
+func (c *conn) writeLoop() {
+	t := c.t
+	defer t.wg.Done()
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	keepalive := time.NewTicker(90 * time.Second)
+	defer keepalive.Stop()
+	buf := make([]byte, MaxRequestLength)
+	var hdr [13]byte
+	fail := func(err error) {
+		t.mu.Lock()
+		c.closeLocked(fmt.Errorf("writing: %w", err))
+		t.mu.Unlock()
+	}
+	for {
+		wrote := false
+		for {
+			t.mu.Lock()
+			if c.closed {
+				t.mu.Unlock()
+				return
+			}
+			msgs := c.out
+			c.out = nil
+			var serve []request
+			if len(msgs) == 0 && len(c.queue) > 0 && t.st != nil {
+				n := min(len(c.queue), 8)
+				serve = append(serve, c.queue[:n]...)
+				c.queue = c.queue[n:]
+				if len(c.queue) == 0 {
+					c.queue = nil
+				}
+			}
+			st := t.st
+			t.mu.Unlock()
+			if len(msgs) == 0 && len(serve) == 0 {
+				break
+			}
+			wrote = true
+			c.nc.SetWriteDeadline(time.Now().Add(t.cfg.IdleTimeout))
+			for i := range msgs {
+				if err := msgs[i].WriteTo(w); err != nil {
+					fail(err)
+					return
+				}
+			}
+			for _, r := range serve {
+				b := buf[:r.length]
+				if _, err := st.ReadAt(b, t.lay.pieceOff(int(r.piece))+int64(r.begin)); err != nil {
+					t.mu.Lock()
+					t.failLocked(fmt.Errorf("engine: reading piece %d: %w", r.piece, err))
+					t.mu.Unlock()
+					return
+				}
+				putPieceHeader(hdr[:], r)
+				if _, err := w.Write(hdr[:]); err != nil {
+					fail(err)
+					return
+				}
+				if _, err := w.Write(b); err != nil {
+					fail(err)
+					return
+				}
+				t.mu.Lock()
+				c.uploaded += int64(r.length)
+				c.roundBytes += uint64(r.length)
+				t.stats.Uploaded += int64(r.length)
+				t.speedSentLocked(c, r)
+				t.mu.Unlock()
+			}
+		}
+		if wrote {
+			if err := w.Flush(); err != nil {
+				fail(err)
+				return
+			}
+			keepalive.Reset(90 * time.Second)
+		}
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		case <-keepalive.C:
+			c.nc.SetWriteDeadline(time.Now().Add(t.cfg.IdleTimeout))
+			if _, err := c.nc.Write([]byte{0, 0, 0, 0}); err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+}
+
+// putPieceHeader writes the 13-byte header of a BEP 3 piece message:
+//
+//	<len=9+n uint32><id=7><index uint32><begin uint32>
+func putPieceHeader(hdr []byte, r request) {
+	be32(hdr[0:], 9+r.length)
+	hdr[4] = byte(pp.Piece)
+	be32(hdr[5:], r.piece)
+	be32(hdr[9:], r.begin)
+}
+
+func be32(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }

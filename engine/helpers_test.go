@@ -1,0 +1,54 @@
+package engine_test
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+)
+
+func encodeInfo(info metainfo.Info) ([]byte, error) { return bencode.Marshal(info) }
+
+// memStorage is a byte-slice Storage for tests.
+type memStorage struct {
+	mu   sync.Mutex
+	data []byte
+}
+
+func (m *memStorage) open(info *metainfo.Info) (engine.Storage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := info.TotalLength(); int64(len(m.data)) != n {
+		m.data = append(m.data, make([]byte, n-int64(len(m.data)))...)
+	}
+	return m, nil
+}
+
+func (m *memStorage) bytes() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]byte(nil), m.data...)
+}
+
+func (m *memStorage) ReadAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if off < 0 || off+int64(len(p)) > int64(len(m.data)) {
+		return 0, fmt.Errorf("out of range")
+	}
+	return copy(p, m.data[off:]), nil
+}
+
+func (m *memStorage) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if off < 0 || off+int64(len(p)) > int64(len(m.data)) {
+		return 0, fmt.Errorf("out of range")
+	}
+	return copy(m.data[off:], p), nil
+}
+
+func (m *memStorage) Flush() error { return nil }
+func (m *memStorage) Close() error { return nil }

@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// fillRequestsLocked tops up c's request pipeline: first the blocks of
+// pieces assigned to c, then pieces nobody is finishing, then a new piece
+// picked rarest first; when nothing is left to start (the endgame), blocks
+// already requested from slower peers.
+func (t *Torrent) fillRequestsLocked(c *conn) {
+	if c.closed || t.lay == nil || t.have.Full() || !c.amInterested {
+		return
+	}
+	if c.peerChoking && len(c.allowedFast) == 0 {
+		return
+	}
+	room := c.maxReqs - len(c.reqs)
+	if room <= 0 {
+		return
+	}
+	// 1. Pieces assigned to c.
+	for _, i := range c.owned {
+		if room = t.requestBlocksLocked(c, t.partial[i], room, 0); room == 0 {
+			return
+		}
+	}
+	// 2. Pieces whose owner left or choked us.
+	for _, p := range t.partial {
+		if p.owner != nil && p.owner != c && !p.owner.closed && !p.owner.peerChoking {
+			continue
+		}
+		if !c.peerHave.Get(p.index) || !c.mayRequest(p.index) || !t.speedMayStartLocked(c, p.index) {
+			continue
+		}
+		if p.owner != c {
+			if p.owner != nil {
+				p.owner.dropOwnedLocked(p.index)
+			}
+			p.owner = c
+			c.owned = append(c.owned, p.index)
+		}
+		if room = t.requestBlocksLocked(c, p, room, 0); room == 0 {
+			return
+		}
+	}
+	// 3. New pieces, rarest first.
+	for room > 0 {
+		i := t.pickPieceLocked(c)
+		if i < 0 {
+			break
+		}
+		p := &partialPiece{
+			index:     i,
+			blocks:    t.lay.numBlocks(i),
+			received:  newBitfield(t.lay.numBlocks(i)),
+			owner:     c,
+			from:      make(map[*conn]bool, 1),
+			requested: make([]uint8, t.lay.numBlocks(i)),
+		}
+		t.partial[i] = p
+		c.owned = append(c.owned, i)
+		room = t.requestBlocksLocked(c, p, room, 0)
+	}
+	if room == 0 {
+		return
+	}
+	// 4. Endgame: every wanted piece is in progress; ask c too for blocks
+	// still outstanding elsewhere (at most two requests per block).
+	for _, p := range t.partial {
+		if !c.peerHave.Get(p.index) || !c.mayRequest(p.index) || !t.speedMayStartLocked(c, p.index) {
+			continue
+		}
+		if room = t.requestBlocksLocked(c, p, room, 2); room == 0 {
+			return
+		}
+	}
+}
+
+// mayRequest says whether c will serve piece i now: it is not choking us,
+// or the piece is allowed fast (BEP 6).
+func (c *conn) mayRequest(i int) bool { return !c.peerChoking || c.allowedFast[i] }
+
+// dropOwnedLocked removes piece i from c's assigned pieces.
+func (c *conn) dropOwnedLocked(i int) {
+	if j := slices.Index(c.owned, i); j >= 0 {
+		c.owned = slices.Delete(c.owned, j, j+1)
+	}
+}
+
+// requestBlocksLocked requests up to room blocks of p from c: blocks with
+// no outstanding request, or, with dup > 0, blocks with fewer than dup
+// requests that c has not been asked for. It returns the room left.
+func (t *Torrent) requestBlocksLocked(c *conn, p *partialPiece, room, dup int) int {
+	if p == nil || !c.mayRequest(p.index) {
+		return room
+	}
+	limit := uint8(max(dup, 1))
+	for b := 0; b < p.blocks && room > 0; b++ {
+		if p.received.Get(b) || p.requested[b] >= limit {
+			continue
+		}
+		if dup == 0 && p.requested[b] > 0 {
+			continue
+		}
+		k := mkBlockKey(p.index, b)
+		if _, ok := c.reqs[k]; ok {
+			continue
+		}
+		c.reqs[k] = time.Now()
+		p.requested[b]++
+		room--
+		c.sendLocked(pp.Message{
+			Type:   pp.Request,
+			Index:  pp.Integer(p.index),
+			Begin:  pp.Integer(b * BlockSize),
+			Length: pp.Integer(t.lay.blockLen(p.index, b)),
+		})
+	}
+	return room
+}
+
+// pickPieceLocked picks the rarest piece c has that we lack and nobody is
+// downloading, breaking ties from a random start; -1 if there is none.
+func (t *Torrent) pickPieceLocked(c *conn) int {
+	n := len(t.have.words)
+	if n == 0 {
+		return -1
+	}
+	best, bestAvail := -1, math.MaxInt
+	start := t.rng.IntN(n)
+	for j := range n {
+		k := (start + j) % n
+		w := c.peerHave.words[k] &^ t.have.words[k]
+		for w != 0 {
+			i := k*64 + bitsTrailing(w)
+			w &= w - 1
+			if t.partial[i] != nil || t.hashing[i] || !c.mayRequest(i) || !t.speedMayStartLocked(c, i) {
+				continue
+			}
+			if a := t.avail[i]; a < bestAvail {
+				best, bestAvail = i, a
+				if a <= 1 {
+					return best
+				}
+			}
+		}
+	}
+	return best
+}
+
+// verify hashes a piece whose blocks are all written.
+func (t *Torrent) verify(p *partialPiece) {
+	defer t.wg.Done()
+	select {
+	case t.hashSem <- struct{}{}:
+	case <-t.ctx.Done():
+		return
+	}
+	buf := make([]byte, t.lay.pieceLength)
+	good, err := t.hashPiece(p.index, buf)
+	<-t.hashSem
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.hashing, p.index)
+	if t.closed {
+		return
+	}
+	if err != nil {
+		t.failLocked(err)
+		return
+	}
+	if !good {
+		t.stats.HashFailures++
+		t.stats.Wasted += t.lay.pieceLen(p.index)
+		for c := range p.from {
+			c.hashFailures++
+			t.speedFailedLocked(c, p.index)
+			if len(p.from) == 1 || c.hashFailures >= 3 {
+				c.closeLocked(c.protocolError("sent data for piece %d that fails its hash", p.index))
+			}
+		}
+		t.requestFromAllLocked()
+		return
+	}
+	t.have.Set(p.index)
+	for c := range t.conns {
+		c.sendLocked(pp.Message{Type: pp.Have, Index: pp.Integer(p.index)})
+		if c.amInterested && !c.peerHave.AnyNotIn(&t.have) {
+			c.amInterested = false
+			c.sendLocked(pp.Message{Type: pp.NotInterested})
+		}
+	}
+	for c := range p.from {
+		t.speedVerifiedLocked(c, p.index)
+	}
+	if t.have.Full() {
+		close(t.complete)
+		if err := t.st.Flush(); err != nil {
+			t.failLocked(fmt.Errorf("engine: flushing storage: %w", err))
+		}
+		t.log.Info("download complete", "pieces", t.lay.numPieces)
+	}
+}
