@@ -95,8 +95,7 @@ func TestDownloadFromAnacrolix(t *testing.T) {
 	}
 	waitAnacrolixSeed(t, at)
 
-	cl := engine.New(engine.Config{})
-	defer cl.Close()
+	cl := newClient(t, engine.Config{})
 	st := &memStorage{}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage = st.open
@@ -114,8 +113,7 @@ func TestDownloadFromAnacrolix(t *testing.T) {
 func TestAnacrolixDownloadsFromUs(t *testing.T) {
 	seedDir := t.TempDir()
 	mi, data := makeContent(t, seedDir, "file.bin", 2<<20+777, 32<<10, 2)
-	cl := engine.New(engine.Config{})
-	defer cl.Close()
+	cl := newClient(t, engine.Config{})
 	st := &memStorage{data: bytes.Clone(data)}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage = st.open
@@ -171,8 +169,7 @@ func TestMagnetFromAnacrolix(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAnacrolixSeed(t, at)
-	cl := engine.New(engine.Config{})
-	defer cl.Close()
+	cl := newClient(t, engine.Config{})
 	st := &memStorage{}
 	spec, err := engine.SpecFromMagnet("magnet:?xt=urn:btih:" + mi.HashInfoBytes().HexString() + "&dn=file.bin")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/btspeed/btspeed/shared/speed/bidder"
 )
 
 // Errors returned by Client methods.
@@ -39,23 +40,85 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loops
 
+	speed     *clientSpeed // nil with Speed off; static after New
+
 	mu        sync.Mutex
 	torrents  map[metainfo.Hash]*Torrent
 	listeners []net.Listener
 	closed    bool
 }
 
-// New returns a Client.
-func New(cfg Config) *Client {
+// New returns a Client. With cfg.Speed set it reads the ledger balance in
+// the background until Close.
+func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
+	sp, err := newClientSpeed(cfg.Speed)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Client{
+	c := &Client{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		ctx:      ctx,
 		cancel:   cancel,
+		speed:    sp,
 		torrents: make(map[metainfo.Hash]*Torrent),
 	}
+	if sp != nil {
+		c.wg.Add(1)
+		go c.balanceLoop()
+	}
+	return c, nil
+}
+
+// balanceLoop keeps the Speed balance the bidder reads fresh.
+func (c *Client) balanceLoop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		if err := c.speed.refreshBalance(ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Info("reading the ledger balance", "err", err)
+		}
+		cancel()
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// SetSpeed changes the client's Speed settings (the global switch, spending
+// rate, budget and reserve price); torrents without their own follow it.
+func (c *Client) SetSpeed(s SpeedSettings) error {
+	if c.speed == nil {
+		return errors.New("engine: Speed is not configured")
+	}
+	c.speed.mu.Lock()
+	c.speed.set = s
+	c.speed.mu.Unlock()
+	for _, t := range c.Torrents() {
+		t.mu.Lock()
+		if t.sp != nil {
+			set := t.speedSettingsLocked()
+			t.sp.bidder.SetSettings(bidder.Settings{Enabled: set.Enabled, SpendingRate: set.SpendingRate})
+			t.speedBidLocked()
+		}
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// SpeedTotals returns what Speed spent and earned over all torrents since
+// the client started, and the last ledger balance read.
+func (c *Client) SpeedTotals() (spent, earned, balance uint64) {
+	if c.speed == nil {
+		return 0, 0, 0
+	}
+	return c.speed.spent.Load(), c.speed.earned.Load(), c.speed.balance.Load()
 }
 
 // PeerID returns the client's peer id.

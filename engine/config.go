@@ -85,6 +85,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// UserAgent is sent as BEP 10 "v" (default "btspeed").
 	UserAgent string
+	// Speed turns BitTorrent Speed on; nil makes the engine a legacy peer.
+	Speed *SpeedConfig
 }
 
 func (c Config) withDefaults() Config {

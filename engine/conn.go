@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"slices"
 	"errors"
 	"fmt"
 	"io"
@@ -71,7 +72,7 @@ type conn struct {
 	metadataSize   int
 	userAgent      string
 	listenAddr     string       // an incoming peer's listening address (BEP 10 "p")
-	out            []pp.Message // control messages for the writer
+	out            []outItem // control messages for the writer, in stream order
 	chokedRounds   int
 	roundBytes     uint64 // bytes exchanged this choking round
 	downloaded     int64
@@ -110,12 +111,31 @@ func newConn(t *Torrent, nc net.Conn, res pp.HandshakeResult, outgoing bool) *co
 	return c
 }
 
+// outItem is a message queued for the writer: a wire message, or a Speed
+// grant, which the writer turns into a bid response at its place in the
+// stream so that both sides price the same blocks at the same rate.
+type outItem struct {
+	m     pp.Message
+	grant bool
+	round uint64
+	rate  uint64
+}
+
 // sendLocked queues a control message for the writer.
 func (c *conn) sendLocked(m pp.Message) {
 	if c.closed {
 		return
 	}
-	c.out = append(c.out, m)
+	c.out = append(c.out, outItem{m: m})
+	c.nudge()
+}
+
+// grantLocked queues a Speed grant (see outItem).
+func (c *conn) grantLocked(round, rate uint64) {
+	if c.closed {
+		return
+	}
+	c.out = append(c.out, outItem{grant: true, round: round, rate: rate})
 	c.nudge()
 }
 
@@ -291,23 +311,50 @@ func (c *conn) writeLoop() {
 			msgs := c.out
 			c.out = nil
 			var serve []request
+			var pending []request // a Speed peer's queue, filtered below
 			if len(msgs) == 0 && len(c.queue) > 0 && t.st != nil {
-				n := min(len(c.queue), 8)
-				serve = append(serve, c.queue[:n]...)
-				c.queue = c.queue[n:]
-				if len(c.queue) == 0 {
-					c.queue = nil
+				if c.speed == nil {
+					n := min(len(c.queue), 8)
+					serve = append(serve, c.queue[:n]...)
+					c.queue = c.queue[n:]
+					if len(c.queue) == 0 {
+						c.queue = nil
+					}
+				} else {
+					pending = append(pending, c.queue...)
 				}
 			}
 			st := t.st
 			t.mu.Unlock()
+			if pending != nil {
+				// Speed: serve only what CanServe admits (one unpaid
+				// piece at a time, M22); the rest waits for a payment.
+				ok, _ := c.speedFilterServe(pending)
+				t.mu.Lock()
+				for _, r := range ok {
+					if len(serve) == 8 {
+						break
+					}
+					if i := slices.Index(c.queue, r); i >= 0 {
+						c.queue = slices.Delete(c.queue, i, i+1)
+						serve = append(serve, r)
+					}
+				}
+				t.mu.Unlock()
+			}
 			if len(msgs) == 0 && len(serve) == 0 {
 				break
 			}
 			wrote = true
 			c.nc.SetWriteDeadline(time.Now().Add(t.cfg.IdleTimeout))
 			for i := range msgs {
-				if err := msgs[i].WriteTo(w); err != nil {
+				var err error
+				if msgs[i].grant {
+					err = c.writeGrant(w, msgs[i])
+				} else {
+					err = msgs[i].m.WriteTo(w)
+				}
+				if err != nil {
 					fail(err)
 					return
 				}
@@ -329,11 +376,11 @@ func (c *conn) writeLoop() {
 					fail(err)
 					return
 				}
+				c.speedSent(t.cfg.Now(), r, t.lay.pieceLen(int(r.piece)))
 				t.mu.Lock()
 				c.uploaded += int64(r.length)
 				c.roundBytes += uint64(r.length)
 				t.stats.Uploaded += int64(r.length)
-				t.speedSentLocked(c, r)
 				t.mu.Unlock()
 			}
 		}

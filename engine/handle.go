@@ -106,6 +106,7 @@ func (c *conn) gotHaveLocked(i int) error {
 	if c.peerHave.Set(i) {
 		t.avail[i]++
 		if !c.amInterested && !t.have.Get(i) {
+			t.speedBidLocked() // the bid goes before interested (M3)
 			c.amInterested = true
 			c.sendLocked(pp.Message{Type: pp.Interested})
 		}
@@ -169,6 +170,9 @@ func (c *conn) setPeerHaveLocked(bf bitfield) {
 			w &= w - 1
 		}
 	}
+	// Bid before saying interested, so the provider's next round sees the
+	// bid (M3).
+	t.speedBidLocked()
 	t.updateInterestLocked(c)
 	t.fillRequestsLocked(c)
 }

@@ -3,11 +3,23 @@ package engine_test
 import (
 	"fmt"
 	"sync"
+	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 )
+
+// newClient returns an engine client closed when the test ends.
+func newClient(t testing.TB, cfg engine.Config) *engine.Client {
+	t.Helper()
+	cl, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
 
 func encodeInfo(info metainfo.Info) ([]byte, error) { return bencode.Marshal(info) }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/btspeed/btspeed/shared/speed/bidder"
+	"github.com/btspeed/btspeed/shared/wallet"
 )
 
 // TorrentSpec says what to download or seed.
@@ -35,6 +37,9 @@ type TorrentSpec struct {
 	// Check hash-checks the data already in storage when the info is known,
 	// so existing content is seeded; otherwise storage starts empty.
 	Check bool
+	// Speed overrides the client's Speed settings for this torrent; nil
+	// follows the client.
+	Speed *SpeedSettings
 }
 
 // SpecFromMetaInfo returns the spec of a .torrent file (storage left to
@@ -95,6 +100,7 @@ type Torrent struct {
 	dialing   int
 	rng       *rand.Rand
 	stats     Stats
+	sp        *torrentSpeed // nil with Speed off
 	closed    bool  // no new work: closing, or stopped by a fatal error
 	shutdown  bool  // close has run
 	err       error // fatal storage error
@@ -175,6 +181,18 @@ func newTorrent(c *Client, spec TorrentSpec) (*Torrent, error) {
 	}
 	for _, a := range spec.Peers {
 		t.known[a] = candidate{source: "user"}
+	}
+	if c.speed != nil {
+		t.sp = &torrentSpeed{peers: make(map[wallet.Address]*PeerSpeed)}
+		if spec.Speed != nil {
+			o := *spec.Speed
+			if o.SpendingRate == 0 {
+				o.SpendingRate = bidder.PPM
+			}
+			t.sp.override = &o
+		}
+		set := t.speedSettingsLocked()
+		t.sp.bidder = bidder.New(bidder.Settings{Enabled: set.Enabled, SpendingRate: set.SpendingRate})
 	}
 	return t, nil
 }
@@ -431,6 +449,9 @@ func (t *Torrent) addConn(nc net.Conn, res pp.HandshakeResult, outgoing bool) er
 	}
 	if res.PeerID == t.cfg.PeerID {
 		return errors.New("connected to ourselves")
+	}
+	if t.c.speed != nil && t.c.speed.banned(hostOf(nc.RemoteAddr().String()), t.cfg.Now()) {
+		return errors.New("peer address is banned")
 	}
 	if len(t.conns) >= t.cfg.MaxConnsPerTorrent+5 {
 		return errors.New("too many connections")

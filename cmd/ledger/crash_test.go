@@ -19,6 +19,7 @@ import (
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/genesis"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -46,7 +47,7 @@ func TestCrashConsistency(t *testing.T) {
 	var cycles []crashCycleStats
 	for cycle := range crashCycles {
 		cstart := time.Now()
-		p := startLedger(t, "-db", db, "-faucet-difficulty", "0")
+		p := ledgertest.Start(t, "-db", db, "-faucet-difficulty", "0")
 		c, hc := crashClient(p.URL)
 		if cycle == 0 {
 			r.fund(c)
@@ -73,7 +74,7 @@ func TestCrashConsistency(t *testing.T) {
 	// The last restart: check, then re-send everything ever sent in the
 	// original order (opens before the closes that need them), so that every
 	// request is applied exactly once, and check again against the model.
-	p := startLedger(t, "-db", db, "-faucet-difficulty", "0")
+	p := ledgertest.Start(t, "-db", db, "-faucet-difficulty", "0")
 	c, hc := crashClient(p.URL)
 	defer hc.CloseIdleConnections()
 	r.check(c, "after the last kill", false)
@@ -395,7 +396,7 @@ type crashCycleStats struct {
 
 // load runs crashWorkers goroutines sending requests until, after delay,
 // the ledger is killed with SIGKILL.
-func (r *crashRun) load(c *client.Client, p *ledgerProcess, cycle int, delay time.Duration) crashCycleStats {
+func (r *crashRun) load(c *client.Client, p *ledgertest.Process, cycle int, delay time.Duration) crashCycleStats {
 	var stop atomic.Bool
 	var inFlight, sent, acked atomic.Int64
 	var wg sync.WaitGroup

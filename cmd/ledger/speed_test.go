@@ -14,6 +14,7 @@ import (
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/genesis"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/speed/sim"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -101,7 +102,7 @@ func TestSpeedTwoPeersOnRealLedger(t *testing.T) {
 }
 
 func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
-	p := startLedger(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
+	p := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := client.New(p.URL, nil)

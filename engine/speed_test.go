@@ -1,0 +1,159 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// speedClient returns an engine client with Speed on, paying and paid
+// through the ledger at lc.
+func speedClient(t *testing.T, lc *client.Client, ledgerID string, key *wallet.PrivateKey, set engine.SpeedSettings) *engine.Client {
+	t.Helper()
+	return newClient(t, engine.Config{
+		ChokeInterval: 2 * time.Second,
+		Logger:        testLogger(t),
+		Speed: &engine.SpeedConfig{
+			Key:      key,
+			Ledger:   lc,
+			LedgerID: ledgerID,
+			Settings: set,
+		},
+	})
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("BTSPEED_ENGINE_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Two btspeed peers with Speed on, through a real ledger process, and a
+// legacy peer in the same swarm: the provider sells its slots at its reserve
+// price (the lone bidder's clearing price), the requester pays for every
+// piece exactly floor(price x piece length / MiB), the ledger moves exactly
+// that once the provider closes the channel, and the legacy peer downloads
+// everything without paying.
+func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
+	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lc := client.New(lp.URL, nil)
+	info, err := lc.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provKey, _ := wallet.GenerateKey()
+	reqKey, _ := wallet.GenerateKey()
+	const funded = 100_000_000 // 100 BTT
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{reqKey.Address()}, funded); err != nil {
+		t.Fatal(err)
+	}
+
+	const price = 50_000 // base units per MiB: the provider's reserve
+	const pieceLen = 64 << 10
+	dir := t.TempDir()
+	mi, data := makeContent(t, dir, "paid.bin", 40*pieceLen+1000, pieceLen, 7)
+
+	prov := speedClient(t, lc, info.Ledger, provKey, engine.SpeedSettings{Enabled: true, Reserve: price})
+	pst := &memStorage{data: bytes.Clone(data)}
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Check = pst.open, true
+	ptor, err := prov.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := listen(t, prov, "127.0.0.1")
+
+	req := speedClient(t, lc, info.Ledger, reqKey, engine.SpeedSettings{Enabled: true})
+	rst := &memStorage{}
+	spec = engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Peers = rst.open, []string{addr}
+	rtor, err := req.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	legacy := newClient(t, engine.Config{})
+	lst := &memStorage{}
+	spec = engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Peers = lst.open, []string{addr}
+	ltor, err := legacy.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	waitComplete(t, rtor, 60*time.Second)
+	waitComplete(t, ltor, 60*time.Second)
+	if !bytes.Equal(rst.bytes(), data) || !bytes.Equal(lst.bytes(), data) {
+		t.Fatal("downloaded data differs")
+	}
+
+	// What the auction priced: every piece at the clearing price.
+	var want uint64
+	for i := range (len(data) + pieceLen - 1) / pieceLen {
+		n := min(pieceLen, len(data)-i*pieceLen)
+		want += speed.Price(price, uint64(n))
+	}
+	// The requester pays for the last piece once it verifies; wait for the
+	// payment to reach the provider.
+	deadline := time.Now().Add(20 * time.Second)
+	for ptor.SpeedStats().Earned < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	rs, ps := rtor.SpeedStats(), ptor.SpeedStats()
+	if rs.Spent != want || ps.Earned != want {
+		t.Fatalf("requester spent %d, provider earned %d; the auction priced %d", rs.Spent, ps.Earned, want)
+	}
+	t.Logf("requester paid %d base units for %d bytes at %d per MiB; legacy peer downloaded %d bytes free", rs.Spent, len(data), price, ltor.Stats().Downloaded)
+	for _, p := range ps.Peers {
+		if p.Account != reqKey.Address() {
+			t.Errorf("provider earned from %s: %+v", p.Account, p)
+		}
+	}
+	if got := ltor.Stats().Downloaded; got < int64(len(data)) {
+		t.Fatalf("legacy peer downloaded %d bytes", got)
+	}
+
+	// The requester leaves; the provider closes the channel on the ledger
+	// with the last state (M19), and the ledger pays exactly that.
+	if err := req.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		bal, err := lc.Balance(ctx, provKey.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bal == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("provider balance %d on the ledger, want %d", bal, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rbal, err := lc.Balance(ctx, reqKey.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rbal != funded-want {
+		t.Fatalf("requester balance %d, want %d", rbal, funded-want)
+	}
+	inv, err := lc.Invariant(ctx)
+	if err != nil || !inv.OK {
+		t.Fatalf("ledger invariant: %+v %v", inv, err)
+	}
+}
