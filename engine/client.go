@@ -40,7 +40,7 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loops
 
-	speed     *clientSpeed // nil with Speed off; static after New
+	speed *clientSpeed // nil with Speed off; static after New
 
 	mu        sync.Mutex
 	torrents  map[metainfo.Hash]*Torrent

@@ -2,13 +2,13 @@ package engine
 
 import (
 	"bufio"
-	"slices"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/bits"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,7 +71,7 @@ type conn struct {
 	ext            map[string]int // the peer's extension ids
 	metadataSize   int
 	userAgent      string
-	listenAddr     string       // an incoming peer's listening address (BEP 10 "p")
+	listenAddr     string    // an incoming peer's listening address (BEP 10 "p")
 	out            []outItem // control messages for the writer, in stream order
 	chokedRounds   int
 	roundBytes     uint64 // bytes exchanged this choking round

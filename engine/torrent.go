@@ -101,9 +101,9 @@ type Torrent struct {
 	rng       *rand.Rand
 	stats     Stats
 	sp        *torrentSpeed // nil with Speed off
-	closed    bool  // no new work: closing, or stopped by a fatal error
-	shutdown  bool  // close has run
-	err       error // fatal storage error
+	closed    bool          // no new work: closing, or stopped by a fatal error
+	shutdown  bool          // close has run
+	err       error         // fatal storage error
 }
 
 // candidate is a peer address the torrent may dial.
