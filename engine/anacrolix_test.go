@@ -208,3 +208,39 @@ func waitAnacrolixSeed(t *testing.T, at *torrent.Torrent) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Over uTP, both ways between two btspeed clients.
+func TestUTPBetweenEngines(t *testing.T) {
+	dir := t.TempDir()
+	mi, data := makeContent(t, dir, "u.bin", 1<<20+99, 32<<10, 9)
+	seedSock, err := engine.ListenUTP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := newClient(t, engine.Config{})
+	go seed.Serve(seedSock)
+	st := &memStorage{data: bytes.Clone(data)}
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Check = st.open, true
+	if _, err := seed.AddTorrent(spec); err != nil {
+		t.Fatal(err)
+	}
+
+	sock, err := engine.ListenUTP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech := newClient(t, engine.Config{Transports: []engine.Transport{sock.Transport()}})
+	go leech.Serve(sock)
+	lst := &memStorage{}
+	spec = engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Peers = lst.open, []string{seedSock.Addr().String()}
+	tor, err := leech.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, tor, 60*time.Second)
+	if !bytes.Equal(lst.bytes(), data) {
+		t.Fatal("data differs")
+	}
+}

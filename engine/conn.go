@@ -257,14 +257,19 @@ func (e *ProtocolError) Unwrap() error { return e.Err }
 func (c *conn) readLoop() {
 	t := c.t
 	defer t.wg.Done()
+	br := bufio.NewReaderSize(c.nc, 64<<10)
 	d := pp.Decoder{
-		R:         bufio.NewReaderSize(c.nc, 64<<10),
+		R:         br,
 		MaxLength: MaxMessageLength,
 		Pool:      &piecePool,
 	}
 	var err error
 	for err == nil {
 		c.nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
+		var skipped bool
+		if skipped, err = skipUnknown(br); err != nil || skipped {
+			continue
+		}
 		var m pp.Message
 		if err = d.Decode(&m); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -284,6 +289,31 @@ func (c *conn) readLoop() {
 	t.mu.Lock()
 	c.closeLocked(err)
 	t.mu.Unlock()
+}
+
+// skipUnknown discards the next message if its type is one the engine does
+// not know (BEP 3: unknown messages are ignored; anacrolix's decoder would
+// fail on them), after checking its length against MaxMessageLength.
+func skipUnknown(br *bufio.Reader) (bool, error) {
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return false, nil // let Decode report it
+	}
+	n := uint32(hdr[0])<<24 | uint32(hdr[1])<<16 | uint32(hdr[2])<<8 | uint32(hdr[3])
+	if n == 0 || n > MaxMessageLength {
+		return false, nil // a keep-alive, or too long: Decode handles both
+	}
+	if hdr, err = br.Peek(5); err != nil {
+		return false, nil
+	}
+	switch pp.MessageType(hdr[4]) {
+	case pp.Choke, pp.Unchoke, pp.Interested, pp.NotInterested, pp.Have, pp.Bitfield,
+		pp.Request, pp.Piece, pp.Cancel, pp.Port, pp.Suggest, pp.HaveAll, pp.HaveNone,
+		pp.Reject, pp.AllowedFast, pp.Extended:
+		return false, nil
+	}
+	_, err = br.Discard(4 + int(n))
+	return true, err
 }
 
 // writeLoop sends queued messages and serves the peer's requests.
