@@ -24,8 +24,8 @@ func (s *fuzzStorage) ReadAt(p []byte, off int64) (int, error) {
 	return copy(p, s.data[off:]), nil
 }
 func (s *fuzzStorage) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
-func (s *fuzzStorage) Flush() error                              { return nil }
-func (s *fuzzStorage) Close() error                              { return nil }
+func (s *fuzzStorage) Flush() error                             { return nil }
+func (s *fuzzStorage) Close() error                             { return nil }
 
 // FuzzWire feeds arbitrary bytes, after a valid handshake, to a seeding
 // engine's connection: whatever they are, the engine must not panic, and
