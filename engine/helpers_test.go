@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -64,3 +65,12 @@ func (m *memStorage) WriteAt(p []byte, off int64) (int, error) {
 
 func (m *memStorage) Flush() error { return nil }
 func (m *memStorage) Close() error { return nil }
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
