@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -70,6 +71,71 @@ func TestDownloadFromTransmission(t *testing.T) {
 			if !bytes.Equal(got, data) {
 				t.Fatal("downloaded file differs")
 			}
+			network := map[string]string{"utp": "udp", "tcp": "tcp"}[transport]
+			if c := tor.Stats().Connections; c[network] == 0 || len(c) != 1 {
+				t.Fatalf("connections %v, want only %s", c, network)
+			}
 		})
+	}
+}
+
+// seedFromDir seeds the content of a .torrent from dir with a btspeed
+// client listening on a fresh loopback address, TCP and uTP on one port.
+func seedFromDir(t *testing.T, torrentFile, dir string, cfg engine.Config) (*engine.Torrent, string) {
+	t.Helper()
+	ip := btclients.LoopbackIP(t)
+	port := btclients.FreePort(t, ip)
+	addr := net.JoinHostPort(ip, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := engine.ListenUTP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ListenPort = port
+	cl := newClient(t, cfg)
+	go cl.Serve(ln)
+	go cl.Serve(sock)
+	spec := specFromFile(t, torrentFile)
+	spec.Storage, spec.Check = filesStorage(dir), true
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	default:
+		t.Fatalf("the seed's check found %+v", tor.Stats())
+	}
+	return tor, addr
+}
+
+// qBittorrent downloads a torrent btspeed seeds, over uTP and over TCP.
+func TestQbittorrentDownloadsFromUs(t *testing.T) {
+	btclients.Require(t, "qbittorrent-nox", "transmission-create")
+	seedDir := t.TempDir()
+	data := btclients.WriteRandomFile(t, filepath.Join(seedDir, "qb.bin"), 5<<20+77, 22)
+	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(seedDir, "qb.bin"), 64)
+	tor, addr := seedFromDir(t, torrentFile, seedDir, engine.Config{Logger: testLogger(t)})
+	for _, proto := range []string{"UTP", "TCP"} { // uTP first: the TCP count must come from the TCP run
+		t.Run(proto, func(t *testing.T) {
+			q := btclients.StartQbittorrent(t, proto)
+			out := t.TempDir()
+			q.Add(t, torrentFile, out)
+			q.AddPeers(t, ih, addr)
+			q.WaitComplete(t, ih, 60*time.Second)
+			network := map[string]string{"UTP": "udp", "TCP": "tcp"}[proto]
+			if n := tor.Stats().Connections[network]; n == 0 {
+				t.Fatalf("no %s connection reached the seed: %v", network, tor.Stats().Connections)
+			}
+			if !bytes.Equal(readFile(t, filepath.Join(out, "qb.bin")), data) {
+				t.Fatal("qBittorrent's copy differs")
+			}
+		})
+	}
+	if up := tor.Stats().Uploaded; up < 2*int64(len(data)) {
+		t.Fatalf("uploaded %d bytes, want at least %d", up, 2*len(data))
 	}
 }

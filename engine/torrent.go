@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -136,9 +137,12 @@ type Stats struct {
 	Uploaded       int64 // piece bytes sent
 	Wasted         int64 // bytes received twice or in pieces that failed
 	HashFailures   int
-	Peers          int
-	Seeds          int
-	Known          int
+	// Connections counts the connections established, by network ("tcp";
+	// "udp" for uTP; whatever net.Conn.LocalAddr says for others).
+	Connections map[string]int
+	Peers       int
+	Seeds       int
+	Known       int
 }
 
 func newTorrent(c *Client, spec TorrentSpec) (*Torrent, error) {
@@ -228,6 +232,7 @@ func (t *Torrent) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.stats
+	s.Connections = maps.Clone(t.stats.Connections)
 	s.Peers = len(t.conns)
 	s.Known = len(t.known)
 	s.Name = t.spec.DisplayName
@@ -463,11 +468,16 @@ func (t *Torrent) addConn(nc net.Conn, res pp.HandshakeResult, outgoing bool) er
 	}
 	c := newConn(t, nc, res, outgoing)
 	t.conns[c] = struct{}{}
+	if t.stats.Connections == nil {
+		t.stats.Connections = make(map[string]int)
+	}
+	t.stats.Connections[nc.LocalAddr().Network()]++
 	if !outgoing {
 		// Remember where it came from only for stats; its port is not
 		// its listening port.
 		t.stats.Known = len(t.known)
 	}
+	c.log.Debug("peer connected", "outgoing", outgoing, "fast", c.fast, "ltep", c.ltep)
 	c.sendInitialLocked()
 	t.wg.Add(2)
 	go c.readLoop()
