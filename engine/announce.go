@@ -21,11 +21,13 @@ func (t *Torrent) announceLoop() {
 	defer t.wg.Done()
 	done := make(chan struct{})
 	n := 0
+	seen := make(map[string]bool)
 	for _, tier := range t.spec.Trackers {
 		for _, u := range tier {
-			if n == maxTrackers {
-				break
+			if n == maxTrackers || seen[u] {
+				continue
 			}
+			seen[u] = true
 			n++
 			go func() {
 				defer func() { done <- struct{}{} }()
@@ -77,25 +79,44 @@ func (t *Torrent) announceTo(url string) {
 			t.mu.Unlock()
 			t.dialSome()
 		}
-		select {
-		case <-t.ctx.Done():
+		if !t.sleepAnnounce(wait, completedSent) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			cl.Announce(ctx, t.announceRequest(tracker.Stopped, key), tracker.AnnounceOpt{UserAgent: t.cfg.UserAgent})
 			cancel()
 			return
-		case <-t.complete:
-			if !completedSent {
-				completedSent = true
-				event = tracker.Completed
-				continue
-			}
-			select {
-			case <-t.ctx.Done():
-				continue
-			case <-time.After(wait):
-			}
-		case <-time.After(wait):
 		}
+		if !completedSent && t.isComplete() {
+			completedSent = true
+			event = tracker.Completed
+		}
+	}
+}
+
+// sleepAnnounce waits wait, or less when the download completes and the
+// tracker has not heard of it; false when the torrent closes.
+func (t *Torrent) sleepAnnounce(wait time.Duration, completedSent bool) bool {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	complete := t.complete
+	if completedSent {
+		complete = nil
+	}
+	select {
+	case <-t.ctx.Done():
+		return false
+	case <-complete:
+		return true
+	case <-timer.C:
+		return true
+	}
+}
+
+func (t *Torrent) isComplete() bool {
+	select {
+	case <-t.complete:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -52,9 +52,6 @@ func (c *conn) handle(m *pp.Message) error {
 		if !c.fast {
 			return c.protocolError("have none without the fast extension")
 		}
-		if c.gotBitfield {
-			return c.protocolError("second bitfield")
-		}
 		c.gotBitfield = true
 	case pp.Request:
 		return c.gotRequestLocked(request{m.Index.Uint32(), m.Begin.Uint32(), m.Length.Uint32()})
@@ -117,11 +114,11 @@ func (c *conn) gotHaveLocked(i int) error {
 
 func (c *conn) gotBitfieldLocked(bools []bool) error {
 	t := c.t
-	if c.gotBitfield {
-		return c.protocolError("second bitfield")
-	}
+	// BEP 3 allows one bitfield, first; some clients (aria2) send have none
+	// and then a bitfield: a later one replaces what we knew.
 	c.gotBitfield = true
 	if t.lay == nil {
+		c.pendingHave, c.pendingAll = nil, false
 		// Keep it as haves until the info says how long it should be.
 		for i, v := range bools {
 			if v && len(c.pendingHave) < maxPendingHaves {
@@ -140,9 +137,6 @@ func (c *conn) gotBitfieldLocked(bools []bool) error {
 
 func (c *conn) gotHaveAllLocked() error {
 	t := c.t
-	if c.gotBitfield {
-		return c.protocolError("second bitfield")
-	}
 	c.gotBitfield = true
 	if t.lay == nil {
 		c.pendingAll = true

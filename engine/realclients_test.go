@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -95,6 +96,8 @@ func seedFromDir(t *testing.T, torrentFile, dir string, cfg engine.Config) (*eng
 		t.Fatal(err)
 	}
 	cfg.ListenPort = port
+	// Announce from our own address, so the tracker hands it out.
+	cfg.TrackerDialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 	cl := newClient(t, cfg)
 	go cl.Serve(ln)
 	go cl.Serve(sock)
@@ -137,5 +140,29 @@ func TestQbittorrentDownloadsFromUs(t *testing.T) {
 	}
 	if up := tor.Stats().Uploaded; up < 2*int64(len(data)) {
 		t.Fatalf("uploaded %d bytes, want at least %d", up, 2*len(data))
+	}
+}
+
+// aria2 downloads a torrent btspeed seeds; it finds the seed through a real
+// tracker (opentracker) that the seed announced to.
+func TestAria2DownloadsFromUs(t *testing.T) {
+	btclients.Require(t, "aria2c", "opentracker", "transmission-create")
+	seedDir := t.TempDir()
+	data := btclients.WriteRandomFile(t, filepath.Join(seedDir, "a2.bin"), 3<<20+5, 23)
+	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(seedDir, "a2.bin"), 32)
+	tracker := btclients.StartOpentracker(t, ih)
+	torrentFile = btclients.WithTracker(t, torrentFile, tracker.AnnounceURL())
+	tor, _ := seedFromDir(t, torrentFile, seedDir, engine.Config{Logger: testLogger(t)})
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := btclients.Aria2Download(ctx, t, torrentFile, out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readFile(t, filepath.Join(out, "a2.bin")), data) {
+		t.Fatal("aria2's copy differs")
+	}
+	if up := tor.Stats().Uploaded; up < int64(len(data)) {
+		t.Fatalf("uploaded %d bytes, want at least %d", up, len(data))
 	}
 }

@@ -107,6 +107,9 @@ type Torrent struct {
 	err       error         // fatal storage error
 }
 
+// errSelf: a tracker or PEX handed us our own address.
+var errSelf = errors.New("connected to ourselves")
+
 // candidate is a peer address the torrent may dial.
 type candidate struct {
 	source    string // "user", "tracker", "pex", "incoming"
@@ -396,7 +399,7 @@ func (t *Torrent) dialSome() {
 		if len(t.conns)+t.dialing >= t.cfg.MaxConnsPerTorrent || t.dialing >= 8 {
 			return
 		}
-		if cand.connected || (!cand.lastTried.IsZero() && now.Sub(cand.lastTried) < backoff(cand.failures)) {
+		if cand.connected || cand.source == "self" || (!cand.lastTried.IsZero() && now.Sub(cand.lastTried) < backoff(cand.failures)) {
 			continue
 		}
 		if cand.failures >= 8 {
@@ -434,6 +437,11 @@ func (t *Torrent) dialOne(addr string) {
 	if err := t.addConn(nc, res, true); err != nil {
 		t.log.Debug("connection refused", "addr", addr, "via", via, "err", err)
 		nc.Close()
+		if errors.Is(err, errSelf) {
+			t.mu.Lock()
+			t.known[addr] = candidate{source: "self", failures: 1 << 10, lastTried: time.Now()}
+			t.mu.Unlock()
+		}
 		return
 	}
 	t.mu.Lock()
@@ -453,7 +461,7 @@ func (t *Torrent) addConn(nc net.Conn, res pp.HandshakeResult, outgoing bool) er
 		return ErrClosed
 	}
 	if res.PeerID == t.cfg.PeerID {
-		return errors.New("connected to ourselves")
+		return errSelf
 	}
 	if t.c.speed != nil && t.c.speed.banned(hostOf(nc.RemoteAddr().String()), t.cfg.Now()) {
 		return errors.New("peer address is banned")

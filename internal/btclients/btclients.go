@@ -205,3 +205,24 @@ func poll(ctx context.Context, timeout time.Duration, what string, fn func() (bo
 }
 
 func trimLines(s string) string { return strings.TrimSpace(s) }
+
+// WithTracker writes a copy of torrentFile announcing to url (trackers are
+// outside the info dictionary: the info hash stays the same).
+func WithTracker(t testing.TB, torrentFile, url string) string {
+	t.Helper()
+	mi, err := metainfo.LoadFromFile(torrentFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi.Announce, mi.AnnounceList = url, [][]string{{url}}
+	out := filepath.Join(t.TempDir(), filepath.Base(torrentFile))
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := mi.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+//go:build !js
+
+package btclients
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Tracker is an opentracker on its own loopback address.
+type Tracker struct {
+	addr string
+	p    *process
+}
+
+// StartOpentracker starts opentracker (HTTP and UDP on one port) serving
+// the listed torrents: Debian builds it in whitelist mode.
+func StartOpentracker(t testing.TB, infoHashes ...metainfo.Hash) *Tracker {
+	t.Helper()
+	Require(t, "opentracker")
+	ip := LoopbackIP(t)
+	port := strconv.Itoa(FreePort(t, ip))
+	tr := &Tracker{addr: net.JoinHostPort(ip, port)}
+	dir := t.TempDir()
+	var list strings.Builder
+	for _, ih := range infoHashes {
+		list.WriteString(ih.HexString() + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// -w is read inside the chroot that -d makes.
+	tr.p = start(t, "opentracker", []string{"-i", ip, "-p", port, "-P", port, "-d", dir, "-w", "whitelist"})
+	err := poll(context.Background(), 10*time.Second, "opentracker", func() (bool, error) {
+		resp, err := http.Get("http://" + tr.addr + "/stats")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// AnnounceURL is the tracker's HTTP announce URL.
+func (tr *Tracker) AnnounceURL() string { return "http://" + tr.addr + "/announce" }
+
+// Aria2Download runs aria2c on its own loopback address until it has
+// downloaded torrentFile into dir (it finds peers through the torrent's
+// trackers), or ctx ends.
+func Aria2Download(ctx context.Context, t testing.TB, torrentFile, dir string) error {
+	t.Helper()
+	Require(t, "aria2c")
+	ip := LoopbackIP(t)
+	port := strconv.Itoa(FreePort(t, ip))
+	logPath := dir + ".aria2.log"
+	cmd := exec.CommandContext(ctx, "aria2c", "--interface="+ip, "--listen-port="+port,
+		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+		"--seed-time=0", "--check-integrity=true", "--bt-require-crypto=false", "--summary-interval=0",
+		"--console-log-level=warn", "--log="+logPath, "--log-level=info",
+		"--dir="+dir, torrentFile)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		log, _ := os.ReadFile(logPath)
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
+		}
+		return fmt.Errorf("aria2c: %v\n%s\nlog tail:\n%s", err, out, log)
+	}
+	return nil
+}
