@@ -13,7 +13,7 @@ ROOT=$PWD
 DIST=$ROOT/dist
 
 # Packages whose tests also run as WebAssembly under Node (GOOS=js GOARCH=wasm).
-WASM_TEST_PKGS=(./shared/... ./ledger/api ./ledger/client ./ledger/faucet ./ledger/genesis)
+WASM_TEST_PKGS=(./shared/... ./ledger/api ./ledger/client ./ledger/faucet ./ledger/genesis ./engine/storage)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -106,6 +106,9 @@ test_all() {
 	# The PostgreSQL tests start their own throwaway server (ledger/store/pgstore);
 	# without PostgreSQL installed they fail here instead of skipping.
 	export BTSPEED_REQUIRE_PG=1
+	# The engine's interoperability tests need Transmission, qBittorrent, aria2 and opentracker (.ci/run installs
+	# them); without them they fail here instead of skipping.
+	export BTSPEED_REQUIRE_CLIENTS=1
 
 	say "go test -race ./..."
 	go test -race -count=1 ./...

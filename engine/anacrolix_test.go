@@ -19,7 +19,7 @@ import (
 
 // newAnacrolix starts an anacrolix/torrent Client on loopback with DHT,
 // trackers and uTP off, storing data in dir.
-func newAnacrolix(t *testing.T, dir string) *torrent.Client {
+func newAnacrolix(t testing.TB, dir string) *torrent.Client {
 	t.Helper()
 	cfg := torrent.NewDefaultClientConfig()
 	cfg.DataDir = dir
@@ -75,7 +75,7 @@ func waitComplete(t *testing.T, tor *engine.Torrent, timeout time.Duration) {
 	}
 }
 
-func listen(t *testing.T, cl *engine.Client, ip string) string {
+func listen(t testing.TB, cl *engine.Client, ip string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
@@ -194,7 +194,7 @@ func TestMagnetFromAnacrolix(t *testing.T) {
 
 // waitAnacrolixSeed hash-checks an anacrolix torrent's data and waits for
 // it to be complete.
-func waitAnacrolixSeed(t *testing.T, at *torrent.Torrent) {
+func waitAnacrolixSeed(t testing.TB, at *torrent.Torrent) {
 	t.Helper()
 	<-at.GotInfo()
 	if err := at.VerifyData(); err != nil {

@@ -25,12 +25,22 @@ package engine_test
 import (
 	"context"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/shared/wallet"
 )
 
 var benchSize = flag.Int64("engine.size", 1<<30, "bytes BenchmarkTransfer moves")
@@ -100,4 +110,160 @@ func benchContent(b *testing.B) (dir, path string) {
 	return dir, path
 }
 
-var _ = context.Background
+func BenchmarkTransfer(b *testing.B) {
+	dir, path := benchContent(b)
+	// 1 MiB pieces: what transmission-create and libtorrent pick for 1 GiB.
+	info := metainfo.Info{PieceLength: 1 << 20}
+	if err := info.BuildFromFilePath(path); err != nil {
+		b.Fatal(err)
+	}
+	infoBytes, err := bencode.Marshal(info)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mi := &metainfo.MetaInfo{InfoBytes: infoBytes}
+
+	b.Run("btspeed", func(b *testing.B) { benchEngines(b, mi, dir, nil) })
+	b.Run("btspeed-speed", func(b *testing.B) {
+		lp := ledgertest.Start(b, "-db", filepath.Join(b.TempDir(), "l.db"), "-faucet-difficulty", "0")
+		lc := client.New(lp.URL, nil)
+		ctx := context.Background()
+		info, err := lc.Info(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		prov, _ := wallet.GenerateKey()
+		req, _ := wallet.GenerateKey()
+		if err := ledgertest.Fund(ctx, lc, []wallet.Address{req.Address()}, 1_000_000_000); err != nil {
+			b.Fatal(err)
+		}
+		benchEngines(b, mi, dir, &benchSpeed{lc: lc, id: info.Ledger, prov: prov, req: req})
+	})
+	b.Run("anacrolix", func(b *testing.B) { benchAnacrolix(b, mi, dir) })
+	b.Run("transmission", func(b *testing.B) { benchTransmission(b, mi, dir, path) })
+}
+
+// benchSpeed is the Speed setup of btspeed-speed.
+type benchSpeed struct {
+	lc        *client.Client
+	id        string
+	prov, req *wallet.PrivateKey
+}
+
+func (s *benchSpeed) config(key *wallet.PrivateKey, set engine.SpeedSettings) engine.Config {
+	if s == nil {
+		return engine.Config{}
+	}
+	return engine.Config{Speed: &engine.SpeedConfig{Key: key, Ledger: s.lc, LedgerID: s.id, Settings: set}}
+}
+
+func benchEngines(b *testing.B, mi *metainfo.MetaInfo, dir string, sp *benchSpeed) {
+	var provKey, reqKey *wallet.PrivateKey
+	if sp != nil {
+		provKey, reqKey = sp.prov, sp.req
+	}
+	seed := newClient(b, sp.config(provKey, engine.SpeedSettings{Enabled: true, Reserve: 1000}))
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Check = filesStorage(dir), true
+	if _, err := seed.AddTorrent(spec); err != nil {
+		b.Fatal(err)
+	}
+	addr := listen(b, seed, "127.0.0.1")
+	var peak uint64
+	var wall time.Duration
+	for b.Loop() {
+		out := b.TempDir()
+		stop := peakHeap()
+		start := time.Now()
+		cl := newClient(b, sp.config(reqKey, engine.SpeedSettings{Enabled: true}))
+		spec := engine.SpecFromMetaInfo(mi)
+		spec.Storage, spec.Peers = filesStorage(out), []string{addr}
+		tor, err := cl.AddTorrent(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		<-tor.Complete()
+		wall += time.Since(start)
+		peak = max(peak, stop())
+		if sp != nil {
+			st := tor.SpeedStats()
+			if st.Spent == 0 {
+				b.Fatal("Speed on, but the download paid nothing")
+			}
+			b.ReportMetric(float64(st.Spent), "base-units-paid")
+		}
+		cl.Close()
+		os.RemoveAll(out)
+	}
+	report(b, *benchSize, wall/time.Duration(b.N), peak)
+}
+
+func benchAnacrolix(b *testing.B, mi *metainfo.MetaInfo, dir string) {
+	seed := newAnacrolix(b, dir)
+	at, err := seed.AddTorrent(mi)
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitAnacrolixSeed(b, at)
+	addr, _ := net.ResolveTCPAddr("tcp", seed.ListenAddrs()[0].String())
+	var peak uint64
+	var wall time.Duration
+	for b.Loop() {
+		out := b.TempDir()
+		stop := peakHeap()
+		start := time.Now()
+		cl := newAnacrolix(b, out)
+		lt, err := cl.AddTorrent(mi)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lt.AddPeers([]torrent.PeerInfo{{Addr: addr, Trusted: true}})
+		<-lt.GotInfo()
+		lt.DownloadAll()
+		for !lt.Complete().Bool() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		wall += time.Since(start)
+		peak = max(peak, stop())
+		cl.Close()
+		os.RemoveAll(out)
+	}
+	report(b, *benchSize, wall/time.Duration(b.N), peak)
+}
+
+func benchTransmission(b *testing.B, mi *metainfo.MetaInfo, dir, path string) {
+	btclients.Require(b, "transmission-daemon")
+	torrentFile := filepath.Join(b.TempDir(), "bench.torrent")
+	f, err := os.Create(torrentFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := mi.Write(f); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	tr := btclients.StartTransmission(b)
+	tr.Add(b, torrentFile, dir)
+	tr.WaitSeeding(b, mi.HashInfoBytes(), 5*time.Minute)
+	var peak uint64
+	var wall time.Duration
+	for b.Loop() {
+		out := b.TempDir()
+		ip := btclients.LoopbackIP(b) // Transmission refuses addresses it saw finish
+		stop := peakHeap()
+		start := time.Now()
+		cl := newClient(b, engine.Config{Transports: []engine.Transport{{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}}}})
+		spec := engine.SpecFromMetaInfo(mi)
+		spec.Storage, spec.Peers = filesStorage(out), []string{tr.PeerAddr()}
+		tor, err := cl.AddTorrent(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		<-tor.Complete()
+		wall += time.Since(start)
+		peak = max(peak, stop())
+		cl.Close()
+		os.RemoveAll(out)
+	}
+	report(b, *benchSize, wall/time.Duration(b.N), peak)
+}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"crypto/sha1"
 	"fmt"
 	"math"
 	"slices"
@@ -154,7 +156,8 @@ func (t *Torrent) pickPieceLocked(c *conn) int {
 	return best
 }
 
-// verify hashes a piece whose blocks are all written.
+// verify finishes hashing a piece whose blocks are all written but did not
+// all arrive in order: it reads the rest from storage.
 func (t *Torrent) verify(p *partialPiece) {
 	defer t.wg.Done()
 	select {
@@ -162,8 +165,7 @@ func (t *Torrent) verify(p *partialPiece) {
 	case <-t.ctx.Done():
 		return
 	}
-	buf := make([]byte, t.lay.pieceLength)
-	good, err := t.hashPiece(p.index, buf)
+	good, err := p.hashRest(t.lay, t.st)
 	<-t.hashSem
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -175,6 +177,11 @@ func (t *Torrent) verify(p *partialPiece) {
 		t.failLocked(err)
 		return
 	}
+	t.pieceCheckedLocked(p, good)
+}
+
+// pieceCheckedLocked applies a piece's hash check.
+func (t *Torrent) pieceCheckedLocked(p *partialPiece, good bool) {
 	if !good {
 		t.stats.HashFailures++
 		t.stats.Wasted += t.lay.pieceLen(p.index)
@@ -206,4 +213,52 @@ func (t *Torrent) verify(p *partialPiece) {
 		}
 		t.log.Info("download complete", "pieces", t.lay.numPieces)
 	}
+}
+
+// hashBlock feeds a written block to the piece's running SHA-1 if it is the
+// next one in order (out-of-order blocks are read back by hashRest).
+func (p *partialPiece) hashBlock(begin int64, data []byte) {
+	p.hmu.Lock()
+	defer p.hmu.Unlock()
+	if p.h == nil {
+		p.h = sha1.New()
+	}
+	if begin == p.hashedTo {
+		p.h.Write(data)
+		p.hashedTo += int64(len(data))
+	}
+}
+
+// hashDone says, when every byte was hashed in order, whether the piece
+// matches its hash.
+func (p *partialPiece) hashDone(lay *layout) (good, done bool) {
+	p.hmu.Lock()
+	defer p.hmu.Unlock()
+	if p.h == nil || p.hashedTo != lay.pieceLen(p.index) {
+		return false, false
+	}
+	want := lay.hash(p.index)
+	return bytes.Equal(p.h.Sum(nil), want[:]), true
+}
+
+// hashRest hashes what hashBlock missed, reading it from storage.
+func (p *partialPiece) hashRest(lay *layout, st Storage) (bool, error) {
+	p.hmu.Lock()
+	defer p.hmu.Unlock()
+	if p.h == nil {
+		p.h = sha1.New()
+	}
+	n := lay.pieceLen(p.index) - p.hashedTo
+	buf := make([]byte, min(n, 1<<20))
+	for off := p.hashedTo; off < lay.pieceLen(p.index); {
+		k := min(int64(len(buf)), lay.pieceLen(p.index)-off)
+		if _, err := st.ReadAt(buf[:k], lay.pieceOff(p.index)+off); err != nil {
+			return false, fmt.Errorf("engine: reading piece %d: %w", p.index, err)
+		}
+		p.h.Write(buf[:k])
+		off += k
+	}
+	p.hashedTo = lay.pieceLen(p.index)
+	want := lay.hash(p.index)
+	return bytes.Equal(p.h.Sum(nil), want[:]), nil
 }

@@ -409,6 +409,11 @@ func (t *Torrent) speedCheckBuy(c *conn) {
 		price := speed.Price(rate, pieceLen)
 		ok = price <= left
 		if ok {
+			// Open the next channel while the current one still pays, so
+			// no payment waits for the ledger.
+			if err := s.req.Prefund(t.ctx, t.cfg.Now(), pieceLen); err != nil && !errors.Is(err, speed.ErrCannotPay) {
+				c.log.Info("opening the next channel", "err", err)
+			}
 			var err error
 			ok, err = s.req.CanBuy(t.ctx, t.cfg.Now(), pieceLen)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -127,6 +128,10 @@ type partialPiece struct {
 	written   int
 	owner     *conn // the peer the piece was assigned to
 	from      map[*conn]bool
+
+	hmu      sync.Mutex // guards h and hashedTo (hashing runs outside Torrent.mu)
+	h        hash.Hash  // SHA-1 of the bytes [0, hashedTo)
+	hashedTo int64
 }
 
 // Stats is a snapshot of a torrent's progress.

@@ -266,6 +266,24 @@ func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) 
 	return nil
 }
 
+// Prefund opens the next channel before the current one runs out, so that
+// paying for a piece never waits for the ledger: when the channel in use
+// could not pay for two more pieces of pieceLen at the rate in force (or
+// there is none), it opens a new one now, sized as a payment would size it.
+// What the old channel still holds goes back to the requester when the
+// provider closes it. It does nothing at rate 0, and returns ErrCannotPay
+// (changing nothing) when the balance cannot cover a piece.
+func (r *RequesterSession) Prefund(ctx context.Context, now time.Time, pieceLen uint64) error {
+	price := Price(r.rate, pieceLen)
+	if price == 0 || r.rejections >= r.cfg.MaxRejections {
+		return nil
+	}
+	if hi, lo := bits.Mul64(price, 2); hi == 0 && r.usable(now, lo) {
+		return nil
+	}
+	return r.open(ctx, now, price)
+}
+
 // Rejected handles a payment rejection. When the provider provably cannot
 // use the rejected state (the channel is closed or unknown to the ledger, or
 // the signature did not verify), the same piece is paid again on a new

@@ -581,3 +581,45 @@ func TestOwnCloseGivesRequesterTimeToRepay(t *testing.T) {
 		t.Fatal(rej)
 	}
 }
+
+func TestPrefundOpensTheNextChannelEarly(t *testing.T) {
+	p := newPair(t, 100_000_000)
+	p.grant(1, 400_000) // 100,000 per piece
+	if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.ledger.Channels()); n != 1 {
+		t.Fatalf("%d channels after prefunding with none, want 1", n)
+	}
+	// 4 pieces' deposit (newPair's config): prefunding does nothing while
+	// two pieces fit.
+	for piece := range uint32(2) {
+		p.buy(piece)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(p.ledger.Channels()); n != 1 {
+			t.Fatalf("after piece %d: %d channels, want 1", piece, n)
+		}
+	}
+	p.buy(2) // one piece left in the channel: the next is opened now
+	if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+		t.Fatal(err)
+	}
+	chs := p.ledger.Channels()
+	if len(chs) != 2 {
+		t.Fatalf("%d channels, want 2", len(chs))
+	}
+	p.buy(3) // paid from the new channel, without opening another
+	if n := len(p.ledger.Channels()); n != 2 {
+		t.Fatalf("%d channels after paying, want 2", n)
+	}
+	if spent := p.req.Spent(); spent != 4*100_000 {
+		t.Fatalf("spent %d, want 400000", spent)
+	}
+	poor := newPair(t, 50_000)
+	poor.grant(1, 400_000)
+	if err := poor.req.Prefund(poor.ctx, poor.now, pieceLen); !errors.Is(err, speed.ErrCannotPay) {
+		t.Fatalf("prefund beyond the balance: %v", err)
+	}
+}
