@@ -36,6 +36,9 @@ var errFalse = errors.New("false")
 func topCommands() []command {
 	return []command{
 		{"wallet", "keys, recovery phrases, keystore files and message signatures", runWallet},
+		{"get", "download a torrent (magnet link, .torrent file or URL), paying with Speed", runGet},
+		{"seed", "make a torrent of a file or directory, print its magnet link and seed it, earning with Speed", runSeed},
+		{"create-torrent", "make a .torrent of a file or directory", runCreateTorrent},
 		{"version", "print the version", func(c *cli, _ []string) error {
 			fmt.Fprintln(c.out, "btspeed", version)
 			return nil

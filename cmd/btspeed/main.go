@@ -1,5 +1,5 @@
-// Command btspeed is btspeed's command-line tool: the wallet today, and
-// downloading and seeding torrents with BitTorrent Speed as the engine lands.
+// Command btspeed is btspeed's command-line tool: the wallet, and
+// downloading and seeding torrents with BitTorrent Speed.
 //
 // Usage:
 //
@@ -8,6 +8,14 @@
 //	btspeed wallet sign-message (--mnemonic WORDS|- | --keystore FILE) [--index N] --message TEXT
 //	btspeed wallet verify-message --address T... --message TEXT --signature 0x...
 //	btspeed wallet keystore export|import|unlock --file FILE
+//	btspeed get MAGNET|FILE.torrent|URL [--out DIR] [--peer HOST:PORT ...] [--speed on|off|auto] [--budget BTT]
+//	btspeed seed FILE|DIR [--tracker URL ...] [--reserve BTT_PER_MIB]
+//	btspeed create-torrent PATH [--out FILE] [--tracker URL ...] [--web-seed URL ...]
+//
+// get and seed use BitTorrent Speed when a wallet is installed (or --speed
+// on): they pay and are paid through the ledger at --ledger (default
+// $BTSPEED_LEDGER, else the one ./build.sh run starts). Ctrl-C stops them
+// cleanly: the providers' channels are closed on the ledger first.
 //
 // Secrets stay out of shell history: the phrase can come from BTSPEED_MNEMONIC
 // or standard input (--mnemonic -), passwords from BTSPEED_PASSWORD or a

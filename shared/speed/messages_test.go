@@ -252,3 +252,22 @@ func TestStateAndOpenSignatures(t *testing.T) {
 		t.Error("state signature verifies as an open request")
 	}
 }
+
+func TestParseAndFormatBTT(t *testing.T) {
+	good := map[string]uint64{"0": 0, "1": 1_000_000, "0.25": 250_000, ".5": 500_000, "12.000001": 12_000_001,
+		"18446744073709.551615": 1<<64 - 1}
+	for s, want := range good {
+		got, err := ParseBTT(s)
+		if err != nil || got != want {
+			t.Errorf("ParseBTT(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", ".", "1.", "-1", "+1", "1e3", "0.0000001", "1,5", " 1", "18446744073709.551616", "99999999999999999999"} {
+		if v, err := ParseBTT(s); err == nil {
+			t.Errorf("ParseBTT(%q) = %d, want an error", s, v)
+		}
+	}
+	if s := FormatBTT(12_000_001); s != "12.000001" {
+		t.Errorf("FormatBTT = %q", s)
+	}
+}

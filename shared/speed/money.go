@@ -1,6 +1,11 @@
 package speed
 
-import "math/bits"
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+)
 
 // Money is integer base units of BTT (1 BTT = 1,000,000 base units, M7).
 // Rates are base units per MiB (1,048,576 bytes) of piece data. The total BTT
@@ -49,4 +54,51 @@ func Price(rate, bytes uint64) uint64 {
 	var c Charge
 	c.Add(rate, bytes)
 	return c.Due()
+}
+
+// ParseBTT parses a decimal amount of BTT ("1", "0.25", "12.000001") into
+// base units, exactly: at most 6 decimals, no sign, no exponent, no
+// overflow.
+func ParseBTT(s string) (uint64, error) {
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" && (!dot || frac == "") {
+		return 0, fmt.Errorf("speed: %q is not an amount of BTT", s)
+	}
+	if len(frac) > 6 {
+		return 0, fmt.Errorf("speed: %q has more than 6 decimals (1 base unit = 0.000001 BTT)", s)
+	}
+	digits := func(d string) bool {
+		for _, r := range d {
+			if r < '0' || r > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if !digits(whole) || !digits(frac) || (dot && frac == "") {
+		return 0, fmt.Errorf("speed: %q is not an amount of BTT", s)
+	}
+	var w uint64
+	if whole != "" {
+		var err error
+		if w, err = strconv.ParseUint(whole, 10, 64); err != nil {
+			return 0, fmt.Errorf("speed: %q: %w", s, err)
+		}
+	}
+	f := uint64(0)
+	if frac != "" {
+		v, _ := strconv.ParseUint(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
+		f = v
+	}
+	hi, lo := bits.Mul64(w, BaseUnitsPerBTT)
+	sum, carry := bits.Add64(lo, f, 0)
+	if hi != 0 || carry != 0 {
+		return 0, fmt.Errorf("speed: %q BTT overflows", s)
+	}
+	return sum, nil
+}
+
+// FormatBTT formats base units as BTT with six decimals ("0.125000").
+func FormatBTT(units uint64) string {
+	return fmt.Sprintf("%d.%06d", units/BaseUnitsPerBTT, units%BaseUnitsPerBTT)
 }

@@ -1,0 +1,543 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/storage"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/bidder"
+)
+
+// envLedger is the ledger the Speed commands use by default.
+const envLedger = "BTSPEED_LEDGER"
+
+// defaultLedger is the ledger ./build.sh run starts.
+const defaultLedger = "http://127.0.0.1:8500"
+
+// parseMixed parses flags that may come before or after the positional
+// arguments ("btspeed get MAGNET --out DIR"), returning the positionals.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// peerFlags are what get and seed share: how to reach peers, and Speed.
+type peerFlags struct {
+	listen  string
+	noUTP   bool
+	peers   multiFlag
+	speedOn string
+	ledger  string
+	wallet  string
+	budget  string
+	reserve string
+	verbose bool
+}
+
+func (p *peerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.listen, "listen", ":0", "address to accept peers on, TCP and uTP (port 0: any free port)")
+	fs.BoolVar(&p.noUTP, "no-utp", false, "TCP only (uTP yields to other traffic on the link; it is on by default)")
+	fs.Var(&p.peers, "peer", "HOST:PORT of a peer to connect to (repeatable)")
+	fs.StringVar(&p.speedOn, "speed", "auto", "BitTorrent Speed: on, off, or auto (on when a wallet is installed)")
+	fs.StringVar(&p.ledger, "ledger", "", "ledger URL for Speed (default $"+envLedger+" or "+defaultLedger+")")
+	fs.StringVar(&p.wallet, "wallet", "", "keystore file paying and paid (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.BoolVar(&p.verbose, "v", false, "log what the engine does to standard error")
+}
+
+// client builds the engine client and starts listening.
+func (p *peerFlags) client(c *cli, ctx context.Context) (*engine.Client, string, error) {
+	cfg := engine.Config{UserAgent: "btspeed/" + version}
+	if p.verbose {
+		cfg.Logger = newLogger(c.err)
+	}
+	ln, err := net.Listen("tcp", p.listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("--listen: %w", err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	cfg.ListenPort = addr.Port
+	var sock *engine.UTPSocket
+	if !p.noUTP {
+		if sock, err = engine.ListenUTP(net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port))); err != nil {
+			ln.Close()
+			return nil, "", err
+		}
+		cfg.Transports = append(cfg.Transports, sock.Transport())
+	}
+	cfg.Transports = append(cfg.Transports, engine.Transport{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}})
+	sp, err := p.speedConfig(c, ctx)
+	if err != nil {
+		ln.Close()
+		if sock != nil {
+			sock.Close()
+		}
+		return nil, "", err
+	}
+	cfg.Speed = sp
+	cl, err := engine.New(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	go cl.Serve(ln)
+	if sock != nil {
+		go cl.Serve(sock)
+	}
+	return cl, ln.Addr().String(), nil
+}
+
+// speedConfig unlocks the wallet and reaches the ledger when Speed is on.
+func (p *peerFlags) speedConfig(c *cli, ctx context.Context) (*engine.SpeedConfig, error) {
+	switch p.speedOn {
+	case "on", "off", "auto":
+	default:
+		return nil, usageError{fmt.Sprintf("--speed %q: want on, off or auto", p.speedOn)}
+	}
+	if p.speedOn == "off" {
+		return nil, nil
+	}
+	path, err := c.walletPath(p.wallet)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		if p.speedOn == "auto" {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("Speed needs a wallet: %s: %w (create one with 'btspeed wallet keystore export')", path, err)
+	}
+	key, err := unlockFile(c, path)
+	if err != nil {
+		return nil, err
+	}
+	url := p.ledger
+	if url == "" {
+		url = c.getenv(envLedger)
+	}
+	if url == "" {
+		url = defaultLedger
+	}
+	lc := client.New(url, nil)
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := lc.Info(ictx)
+	if err != nil {
+		return nil, fmt.Errorf("Speed needs the ledger at %s: %w (or use --speed off)", url, err)
+	}
+	set := engine.SpeedSettings{Enabled: true, SpendingRate: bidder.PPM}
+	if p.budget != "" {
+		if set.Budget, err = speed.ParseBTT(p.budget); err != nil {
+			return nil, usageError{"--budget: " + err.Error()}
+		}
+	}
+	if p.reserve != "" {
+		if set.Reserve, err = speed.ParseBTT(p.reserve); err != nil {
+			return nil, usageError{"--reserve: " + err.Error()}
+		}
+	}
+	fmt.Fprintf(c.err, "Speed on: account %s on ledger %s (%s)\n", key.Address(), info.Ledger, url)
+	return &engine.SpeedConfig{Key: key, Ledger: lc, LedgerID: info.Ledger, Settings: set}, nil
+}
+
+// interruptible returns a context cancelled by Ctrl-C or SIGTERM.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runGet(c *cli, args []string) error {
+	fs := c.newFlags("get", "btspeed get MAGNET|FILE.torrent|URL [--out DIR] [--peer HOST:PORT ...] [--speed on|off] [--budget BTT]")
+	var pf peerFlags
+	pf.register(fs)
+	out := fs.String("out", ".", "directory to save into")
+	seed := fs.Bool("seed", false, "keep seeding after the download completes, until interrupted")
+	fs.StringVar(&pf.budget, "budget", "", "most BTT to spend on this download (default: no cap beyond the balance)")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give one magnet link, .torrent file or URL"}
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	spec, err := specFor(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	cl, _, err := pf.client(c, ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	spec.Peers = append(spec.Peers, pf.peers...)
+	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(*out, info) }
+	spec.Check = true // resume: what is already on disk counts
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		return err
+	}
+	p := progress{w: c.err, start: time.Now()}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			p.show(tor, true)
+			cl.Close()
+			return fmt.Errorf("interrupted with %s of %s", size(tor.Stats().BytesCompleted), size(tor.Stats().Length))
+		case <-tor.Complete():
+			done = true
+		case <-tick.C:
+			if err := tor.Err(); err != nil {
+				return err
+			}
+			p.show(tor, false)
+		}
+	}
+	p.show(tor, true)
+	name := tor.Stats().Name
+	fmt.Fprintf(c.out, "%s\n", filepath.Join(*out, name))
+	if *seed {
+		fmt.Fprintln(c.err, "seeding; Ctrl-C to stop")
+		return seedUntilDone(ctx, c, tor)
+	}
+	return cl.Close()
+}
+
+// progress draws a one-line progress bar.
+type progress struct {
+	w     io.Writer
+	start time.Time
+	last  int64
+	lastT time.Time
+}
+
+func (p *progress) show(t *engine.Torrent, final bool) {
+	s := t.Stats()
+	now := time.Now()
+	rate := 0.0
+	if !p.lastT.IsZero() {
+		rate = float64(s.Downloaded-p.last) / now.Sub(p.lastT).Seconds()
+	}
+	p.last, p.lastT = s.Downloaded, now
+	if final {
+		rate = float64(s.Downloaded) / max(now.Sub(p.start).Seconds(), 1e-3)
+	}
+	frac := 0.0
+	if s.Length > 0 {
+		frac = float64(s.BytesCompleted) / float64(s.Length)
+	}
+	const width = 24
+	n := int(frac * width)
+	bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
+	sp := t.SpeedStats()
+	line := fmt.Sprintf("\r[%s] %5.1f%% %s/%s %s/s peers %d", bar, 100*frac, size(s.BytesCompleted), size(s.Length), size(int64(rate)), s.Peers)
+	if sp.Enabled || sp.Spent > 0 {
+		line += " spent " + speed.FormatBTT(sp.Spent) + " BTT"
+	}
+	if s.Name == "" {
+		line = "\rfetching the torrent's info from peers..."
+	}
+	fmt.Fprint(p.w, line+"  ")
+	if final {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// size formats a byte count.
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// maxTorrentFile caps a .torrent read from disk or the web.
+const maxTorrentFile = engine.MaxMetadataSize + 1<<20
+
+// specFor reads a magnet link, a .torrent file or a .torrent URL.
+func specFor(ctx context.Context, arg string) (engine.TorrentSpec, error) {
+	if strings.HasPrefix(arg, "magnet:") {
+		return engine.SpecFromMagnet(arg)
+	}
+	var r io.Reader
+	if strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://") {
+		req, err := http.NewRequestWithContext(ctx, "GET", arg, nil)
+		if err != nil {
+			return engine.TorrentSpec{}, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return engine.TorrentSpec{}, fmt.Errorf("fetching %s: %w", arg, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return engine.TorrentSpec{}, fmt.Errorf("fetching %s: %s", arg, resp.Status)
+		}
+		r = resp.Body
+	} else {
+		f, err := os.Open(arg)
+		if err != nil {
+			return engine.TorrentSpec{}, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxTorrentFile+1))
+	if err != nil {
+		return engine.TorrentSpec{}, err
+	}
+	if len(b) > maxTorrentFile {
+		return engine.TorrentSpec{}, fmt.Errorf("%s: larger than %d bytes", arg, maxTorrentFile)
+	}
+	var mi metainfo.MetaInfo
+	if err := bencode.Unmarshal(b, &mi); err != nil {
+		return engine.TorrentSpec{}, fmt.Errorf("%s is not a torrent file: %w", arg, err)
+	}
+	if len(mi.InfoBytes) == 0 {
+		return engine.TorrentSpec{}, fmt.Errorf("%s has no info dictionary", arg)
+	}
+	return engine.SpecFromMetaInfo(&mi), nil
+}
+
+// buildTorrent makes a torrent of path (a file or a directory).
+func buildTorrent(path string, pieceLength int64, trackers, webSeeds []string, private bool) (*metainfo.MetaInfo, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if pieceLength == 0 {
+		pieceLength = autoPieceLength(path, st)
+	}
+	info := metainfo.Info{PieceLength: pieceLength}
+	if private {
+		t := true
+		info.Private = &t
+	}
+	if err := info.BuildFromFilePath(path); err != nil {
+		return nil, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	if info.TotalLength() == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	mi := &metainfo.MetaInfo{CreatedBy: "btspeed/" + version, CreationDate: time.Now().Unix(), UrlList: webSeeds}
+	if len(trackers) > 0 {
+		mi.Announce = trackers[0]
+		for _, tr := range trackers {
+			mi.AnnounceList = append(mi.AnnounceList, []string{tr})
+		}
+	}
+	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+		return nil, err
+	}
+	return mi, nil
+}
+
+// autoPieceLength picks a piece length giving about 1,000 to 2,000 pieces,
+// a power of two from 16 KiB to 16 MiB (what Transmission does).
+func autoPieceLength(path string, st os.FileInfo) int64 {
+	total := st.Size()
+	if st.IsDir() {
+		total = 0
+		filepath.Walk(path, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				total += fi.Size()
+			}
+			return nil
+		})
+	}
+	pl := int64(16 << 10)
+	for pl < 16<<20 && total/pl > 2000 {
+		pl *= 2
+	}
+	return pl
+}
+
+func magnetOf(mi *metainfo.MetaInfo) (string, error) {
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return "", err
+	}
+	ih := mi.HashInfoBytes()
+	m := mi.Magnet(&ih, &info)
+	return m.String(), nil
+}
+
+func runCreateTorrent(c *cli, args []string) error {
+	fs := c.newFlags("create-torrent", "btspeed create-torrent PATH [--out FILE] [--tracker URL ...] [--web-seed URL ...] [--piece-length BYTES] [--private]")
+	var trackers, seeds multiFlag
+	fs.Var(&trackers, "tracker", "announce URL (repeatable)")
+	fs.Var(&seeds, "web-seed", "BEP 19 web seed URL (repeatable)")
+	outPath := fs.String("out", "", "where to write the .torrent (default PATH.torrent)")
+	pieceLength := fs.Int64("piece-length", 0, "piece length in bytes, a power of two (default: chosen by size)")
+	private := fs.Bool("private", false, "private torrent (BEP 27): peers only from trackers")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give one file or directory"}
+	}
+	if pl := *pieceLength; pl != 0 && (pl < 16<<10 || pl > 64<<20 || pl&(pl-1) != 0) {
+		return usageError{fmt.Sprintf("--piece-length %d: want a power of two from 16384 to 67108864", pl)}
+	}
+	path := filepath.Clean(pos[0])
+	mi, err := buildTorrent(path, *pieceLength, trackers, seeds, *private)
+	if err != nil {
+		return err
+	}
+	if *outPath == "" {
+		*outPath = path + ".torrent"
+	}
+	if err := writeTorrent(*outPath, mi); err != nil {
+		return err
+	}
+	magnet, err := magnetOf(mi)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.err, "wrote %s (info hash %s)\n", *outPath, mi.HashInfoBytes().HexString())
+	fmt.Fprintln(c.out, magnet)
+	return nil
+}
+
+// writeTorrent writes a .torrent without clobbering an existing file.
+func writeTorrent(path string, mi *metainfo.MetaInfo) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := mi.Write(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+func runSeed(c *cli, args []string) error {
+	fs := c.newFlags("seed", "btspeed seed FILE|DIR [--tracker URL ...] [--reserve BTT_PER_MIB] [--torrent FILE]")
+	var pf peerFlags
+	pf.register(fs)
+	var trackers multiFlag
+	fs.Var(&trackers, "tracker", "announce URL (repeatable)")
+	fs.StringVar(&pf.reserve, "reserve", "", "lowest price, BTT per MiB, upload slots are sold for (M29; default 0)")
+	torrentOut := fs.String("torrent-out", "", "also write the .torrent here")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give one file or directory"}
+	}
+	path, err := filepath.Abs(pos[0])
+	if err != nil {
+		return err
+	}
+	mi, err := buildTorrent(path, 0, trackers, nil, false)
+	if err != nil {
+		return err
+	}
+	if *torrentOut != "" {
+		if err := writeTorrent(*torrentOut, mi); err != nil {
+			return err
+		}
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	cl, addr, err := pf.client(c, ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(filepath.Dir(path), info) }
+	spec.Check = true
+	spec.Peers = pf.peers
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-tor.Complete():
+	default:
+		return fmt.Errorf("%s changed while it was hashed: try again", path)
+	}
+	magnet, err := magnetOf(mi)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, magnet)
+	fmt.Fprintf(c.err, "seeding %s on %s; Ctrl-C to stop\n", filepath.Base(path), addr)
+	return seedUntilDone(ctx, c, tor)
+}
+
+// seedUntilDone reports uploads and earnings until ctx ends.
+func seedUntilDone(ctx context.Context, c *cli, tor *engine.Torrent) error {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	var last string
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(c.err)
+			return nil
+		case <-tick.C:
+			if err := tor.Err(); err != nil {
+				return err
+			}
+			s, sp := tor.Stats(), tor.SpeedStats()
+			line := fmt.Sprintf("\rpeers %d, uploaded %s", s.Peers, size(s.Uploaded))
+			if sp.Enabled || sp.Earned > 0 {
+				line += ", earned " + speed.FormatBTT(sp.Earned) + " BTT"
+			}
+			if line != last {
+				fmt.Fprint(c.err, line+"  ")
+				last = line
+			}
+		}
+	}
+}
+
+// newLogger logs text to w at debug level (--v).
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
