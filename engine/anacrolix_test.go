@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -241,6 +243,27 @@ func TestUTPBetweenEngines(t *testing.T) {
 	}
 	waitComplete(t, tor, 60*time.Second)
 	if !bytes.Equal(lst.bytes(), data) {
+		t.Fatal("data differs")
+	}
+}
+
+// A torrent with only a web seed (BEP 19): everything comes over HTTP,
+// every piece verified.
+func TestWebSeedOnly(t *testing.T) {
+	dir := t.TempDir()
+	mi, data := makeContent(t, dir, "web.bin", 1<<20+4321, 32<<10, 13)
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	cl := newClient(t, engine.Config{HTTPClient: srv.Client()})
+	st := &memStorage{}
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.WebSeeds = st.open, []string{srv.URL + "/"}
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("data differs")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// Transports are tried in order when dialing a peer; empty means TCP
 	// with a plain net.Dialer.
 	Transports []Transport
+	// HTTPClient fetches from web seeds (BEP 19); nil is a client with a
+	// two-minute timeout.
+	HTTPClient *http.Client
 	// TrackerDialer dials HTTP trackers; nil is a plain net.Dialer. Tests
 	// bind it to the client's loopback address so a tracker records the
 	// address the client listens on.

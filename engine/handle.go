@@ -337,7 +337,7 @@ func (c *conn) handlePiece(m *pp.Message) error {
 			t.pieceCheckedLocked(p, good)
 			return nil
 		}
-		t.hashing[piece] = true
+		t.busy[piece] = true
 		t.wg.Add(1)
 		go t.verify(p)
 	}

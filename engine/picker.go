@@ -142,7 +142,7 @@ func (t *Torrent) pickPieceLocked(c *conn) int {
 		for w != 0 {
 			i := k*64 + bitsTrailing(w)
 			w &= w - 1
-			if t.partial[i] != nil || t.hashing[i] || !c.mayRequest(i) || !t.speedMayStartLocked(c, i) {
+			if t.partial[i] != nil || t.busy[i] || !c.mayRequest(i) || !t.speedMayStartLocked(c, i) {
 				continue
 			}
 			if a := t.avail[i]; a < bestAvail {
@@ -169,7 +169,7 @@ func (t *Torrent) verify(p *partialPiece) {
 	<-t.hashSem
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.hashing, p.index)
+	delete(t.busy, p.index)
 	if t.closed {
 		return
 	}

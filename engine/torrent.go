@@ -95,8 +95,8 @@ type Torrent struct {
 	st        Storage
 	have      bitfield
 	partial   map[int]*partialPiece
-	hashing   map[int]bool
-	avail     []int // peers having each piece
+	busy      map[int]bool // pieces being hashed, or fetched from a web seed: not for peers
+	avail     []int        // peers having each piece
 	conns     map[*conn]struct{}
 	known     map[string]candidate // addresses to dial
 	dialing   int
@@ -168,7 +168,7 @@ func newTorrent(c *Client, spec TorrentSpec) (*Torrent, error) {
 		gotInfo:  make(chan struct{}),
 		complete: make(chan struct{}),
 		partial:  make(map[int]*partialPiece),
-		hashing:  make(map[int]bool),
+		busy:     make(map[int]bool),
 		conns:    make(map[*conn]struct{}),
 		known:    make(map[string]candidate),
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
