@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"math/rand/v2"
 	"net"
@@ -265,5 +266,68 @@ func TestWebSeedOnly(t *testing.T) {
 	waitComplete(t, tor, 30*time.Second)
 	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("data differs")
+	}
+}
+
+// Peer exchange (BEP 11): a downloader that knows only the seed learns of
+// another downloader from it, and connects to it; a private torrent (BEP
+// 27) exchanges no peers.
+func TestPeerExchange(t *testing.T) {
+	for _, private := range []bool{false, true} {
+		t.Run(map[bool]string{false: "public", true: "private"}[private], func(t *testing.T) {
+			data := make([]byte, 256<<10)
+			info := metainfo.Info{Name: "pex.bin", PieceLength: 16 << 10, Length: int64(len(data))}
+			for off := 0; off < len(data); off += 16 << 10 {
+				h := sha1.Sum(data[off : off+16<<10])
+				info.Pieces = append(info.Pieces, h[:]...)
+			}
+			if private {
+				info.Private = &private
+			}
+			ib, _ := encodeInfo(info)
+			mi := &metainfo.MetaInfo{InfoBytes: ib}
+			cfg := engine.Config{PEXInterval: 200 * time.Millisecond}
+			seed := newClient(t, cfg)
+			sst := &memStorage{data: bytes.Clone(data)}
+			spec := engine.SpecFromMetaInfo(mi)
+			spec.Storage, spec.Check = sst.open, true
+			if _, err := seed.AddTorrent(spec); err != nil {
+				t.Fatal(err)
+			}
+			seedAddr := listen(t, seed, "127.0.0.1")
+
+			// A listens and tells the seed its port; B only knows the seed.
+			lnA, err := net.Listen("tcp", "127.0.0.2:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfgA := cfg
+			cfgA.ListenPort = lnA.Addr().(*net.TCPAddr).Port
+			a := newClient(t, cfgA)
+			go a.Serve(lnA)
+			spec = engine.SpecFromMetaInfo(mi)
+			spec.Storage, spec.Peers = (&memStorage{}).open, []string{seedAddr}
+			if _, err := a.AddTorrent(spec); err != nil {
+				t.Fatal(err)
+			}
+			b := newClient(t, cfg)
+			spec = engine.SpecFromMetaInfo(mi)
+			spec.Storage, spec.Peers = (&memStorage{}).open, []string{seedAddr}
+			tb, err := b.AddTorrent(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for tb.Stats().Known < 2 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			known := tb.Stats().Known
+			if private && known != 1 {
+				t.Fatalf("private torrent: B knows %d peers, want only the seed", known)
+			}
+			if !private && known < 2 {
+				t.Fatalf("B never learnt of A through PEX: knows %d peers", known)
+			}
+		})
 	}
 }

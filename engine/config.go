@@ -82,6 +82,9 @@ type Config struct {
 	OptimisticSlots int
 	// ChokeInterval is the choking round (default 10 s).
 	ChokeInterval time.Duration
+	// PEXInterval is how often peers are told of each other (BEP 11;
+	// default 1 min, the least BEP 11 allows).
+	PEXInterval time.Duration
 	// DialTimeout bounds one dial plus handshake (default 10 s).
 	DialTimeout time.Duration
 	// IdleTimeout closes a connection that sent nothing, not even a
@@ -126,6 +129,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ChokeInterval <= 0 {
 		c.ChokeInterval = 10 * time.Second
+	}
+	if c.PEXInterval <= 0 {
+		c.PEXInterval = time.Minute
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = 10 * time.Second

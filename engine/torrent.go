@@ -382,12 +382,21 @@ func (t *Torrent) dialLoop() {
 	defer t.wg.Done()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
+	pex := time.NewTicker(t.cfg.PEXInterval)
+	defer pex.Stop()
 	for {
 		t.dialSome()
 		select {
 		case <-t.ctx.Done():
 			return
 		case <-tick.C:
+			t.mu.Lock()
+			t.requestMetadataLocked() // re-ask for metadata pieces that timed out
+			t.mu.Unlock()
+		case <-pex.C:
+			t.mu.Lock()
+			t.pexLocked()
+			t.mu.Unlock()
 		}
 	}
 }
