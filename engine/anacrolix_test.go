@@ -69,7 +69,7 @@ func makeContent(t *testing.T, dir, name string, size int, pieceLen int64, seed 
 	return mi, data
 }
 
-func waitComplete(t *testing.T, tor *engine.Torrent, timeout time.Duration) {
+func waitComplete(t testing.TB, tor *engine.Torrent, timeout time.Duration) {
 	t.Helper()
 	select {
 	case <-tor.Complete():
@@ -91,23 +91,14 @@ func listen(t testing.TB, cl *engine.Client, ip string) string {
 func TestDownloadFromAnacrolix(t *testing.T) {
 	seedDir := t.TempDir()
 	mi, data := makeContent(t, seedDir, "file.bin", 3<<20+12345, 64<<10, 1)
-	ac := newAnacrolix(t, seedDir)
-	at, err := ac.AddTorrent(mi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitAnacrolixSeed(t, at)
+	ac := anacrolixSeed(t, seedDir, mi)
 
 	cl := newClient(t, engine.Config{})
 	st := &memStorage{}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage = st.open
 	spec.Peers = []string{ac.ListenAddrs()[0].String()}
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitComplete(t, tor, 60*time.Second)
+	mustGet(t, cl, spec, 60*time.Second)
 	if got := st.bytes(); sha256.Sum256(got) != sha256.Sum256(data) {
 		t.Fatalf("downloaded data differs (%d bytes, want %d)", len(got), len(data))
 	}
@@ -121,15 +112,7 @@ func TestAnacrolixDownloadsFromUs(t *testing.T) {
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage = st.open
 	spec.Check = true
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor.Complete():
-	default:
-		t.Fatalf("seed is not complete after the check: %+v", tor.Stats())
-	}
+	tor := mustSeed(t, cl, spec)
 	addr := listen(t, cl, "127.0.0.1")
 
 	leechDir := t.TempDir()
@@ -166,12 +149,7 @@ func TestAnacrolixDownloadsFromUs(t *testing.T) {
 func TestMagnetFromAnacrolix(t *testing.T) {
 	seedDir := t.TempDir()
 	mi, data := makeContent(t, seedDir, "file.bin", 1<<20+5, 16<<10, 3)
-	ac := newAnacrolix(t, seedDir)
-	at, err := ac.AddTorrent(mi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitAnacrolixSeed(t, at)
+	ac := anacrolixSeed(t, seedDir, mi)
 	cl := newClient(t, engine.Config{})
 	st := &memStorage{}
 	spec, err := engine.SpecFromMagnet("magnet:?xt=urn:btih:" + mi.HashInfoBytes().HexString() + "&dn=file.bin")
@@ -180,10 +158,7 @@ func TestMagnetFromAnacrolix(t *testing.T) {
 	}
 	spec.Storage = st.open
 	spec.Peers = []string{ac.ListenAddrs()[0].String()}
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tor := mustAdd(t, cl, spec)
 	select {
 	case <-tor.GotInfo():
 	case <-time.After(30 * time.Second):
@@ -195,21 +170,27 @@ func TestMagnetFromAnacrolix(t *testing.T) {
 	}
 }
 
-// waitAnacrolixSeed hash-checks an anacrolix torrent's data and waits for
-// it to be complete.
-func waitAnacrolixSeed(t testing.TB, at *torrent.Torrent) {
+// anacrolixSeed starts an anacrolix client seeding mi from dir: it
+// hash-checks the data and waits until the torrent is complete.
+func anacrolixSeed(t testing.TB, dir string, mi *metainfo.MetaInfo) *torrent.Client {
 	t.Helper()
+	ac := newAnacrolix(t, dir)
+	at, err := ac.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
 	<-at.GotInfo()
 	if err := at.VerifyData(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Minute)
 	for !at.Complete().Bool() {
 		if time.Now().After(deadline) {
 			t.Fatalf("anacrolix seed has %d of %d bytes", at.BytesCompleted(), at.Length())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return ac
 }
 
 // Over uTP, both ways between two btspeed clients.
@@ -225,9 +206,7 @@ func TestUTPBetweenEngines(t *testing.T) {
 	st := &memStorage{data: bytes.Clone(data)}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Check = st.open, true
-	if _, err := seed.AddTorrent(spec); err != nil {
-		t.Fatal(err)
-	}
+	mustAdd(t, seed, spec)
 
 	sock, err := engine.ListenUTP("127.0.0.1:0")
 	if err != nil {
@@ -238,11 +217,7 @@ func TestUTPBetweenEngines(t *testing.T) {
 	lst := &memStorage{}
 	spec = engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Peers = lst.open, []string{seedSock.Addr().String()}
-	tor, err := leech.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitComplete(t, tor, 60*time.Second)
+	mustGet(t, leech, spec, 60*time.Second)
 	if !bytes.Equal(lst.bytes(), data) {
 		t.Fatal("data differs")
 	}
@@ -259,11 +234,7 @@ func TestWebSeedOnly(t *testing.T) {
 	st := &memStorage{}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.WebSeeds = st.open, []string{srv.URL + "/"}
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitComplete(t, tor, 30*time.Second)
+	mustGet(t, cl, spec, 30*time.Second)
 	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("data differs")
 	}
@@ -291,9 +262,7 @@ func TestPeerExchange(t *testing.T) {
 			sst := &memStorage{data: bytes.Clone(data)}
 			spec := engine.SpecFromMetaInfo(mi)
 			spec.Storage, spec.Check = sst.open, true
-			if _, err := seed.AddTorrent(spec); err != nil {
-				t.Fatal(err)
-			}
+			mustAdd(t, seed, spec)
 			seedAddr := listen(t, seed, "127.0.0.1")
 
 			// A listens and tells the seed its port; B only knows the seed.
@@ -307,16 +276,11 @@ func TestPeerExchange(t *testing.T) {
 			go a.Serve(lnA)
 			spec = engine.SpecFromMetaInfo(mi)
 			spec.Storage, spec.Peers = (&memStorage{}).open, []string{seedAddr}
-			if _, err := a.AddTorrent(spec); err != nil {
-				t.Fatal(err)
-			}
+			mustAdd(t, a, spec)
 			b := newClient(t, cfg)
 			spec = engine.SpecFromMetaInfo(mi)
 			spec.Storage, spec.Peers = (&memStorage{}).open, []string{seedAddr}
-			tb, err := b.AddTorrent(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tb := mustAdd(t, b, spec)
 			deadline := time.Now().Add(5 * time.Second)
 			for tb.Stats().Known < 2 && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)

@@ -169,22 +169,9 @@ func benchEngines(b *testing.B, mi *metainfo.MetaInfo, dir string, sp *benchSpee
 		b.Fatal(err)
 	}
 	addr := listen(b, seed, "127.0.0.1")
-	var peak uint64
-	var wall time.Duration
-	for b.Loop() {
-		out := b.TempDir()
-		stop := peakHeap()
-		start := time.Now()
-		cl := newClient(b, sp.config(reqKey, engine.SpeedSettings{Enabled: true}))
-		spec := engine.SpecFromMetaInfo(mi)
-		spec.Storage, spec.Peers = filesStorage(out), []string{addr}
-		tor, err := cl.AddTorrent(spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		<-tor.Complete()
-		wall += time.Since(start)
-		peak = max(peak, stop())
+	timeDownloads(b, mi, addr, func() engine.Config {
+		return sp.config(reqKey, engine.SpeedSettings{Enabled: true})
+	}, func(tor *engine.Torrent) {
 		if sp != nil {
 			st := tor.SpeedStats()
 			if st.Spent == 0 {
@@ -192,6 +179,27 @@ func benchEngines(b *testing.B, mi *metainfo.MetaInfo, dir string, sp *benchSpee
 			}
 			b.ReportMetric(float64(st.Spent), "base-units-paid")
 		}
+	})
+}
+
+// timeDownloads downloads mi from addr into fresh directories, b.N times,
+// with a btspeed client configured by cfg, and reports the figures; check
+// runs on each finished torrent.
+func timeDownloads(b *testing.B, mi *metainfo.MetaInfo, addr string, cfg func() engine.Config, check func(*engine.Torrent)) {
+	var peak uint64
+	var wall time.Duration
+	for b.Loop() {
+		out := b.TempDir()
+		stop := peakHeap()
+		start := time.Now()
+		cl := newClient(b, cfg())
+		spec := engine.SpecFromMetaInfo(mi)
+		spec.Storage, spec.Peers = filesStorage(out), []string{addr}
+		tor := mustAdd(b, cl, spec)
+		<-tor.Complete()
+		wall += time.Since(start)
+		peak = max(peak, stop())
+		check(tor)
 		cl.Close()
 		os.RemoveAll(out)
 	}
@@ -199,12 +207,7 @@ func benchEngines(b *testing.B, mi *metainfo.MetaInfo, dir string, sp *benchSpee
 }
 
 func benchAnacrolix(b *testing.B, mi *metainfo.MetaInfo, dir string) {
-	seed := newAnacrolix(b, dir)
-	at, err := seed.AddTorrent(mi)
-	if err != nil {
-		b.Fatal(err)
-	}
-	waitAnacrolixSeed(b, at)
+	seed := anacrolixSeed(b, dir, mi)
 	addr, _ := net.ResolveTCPAddr("tcp", seed.ListenAddrs()[0].String())
 	var peak uint64
 	var wall time.Duration
@@ -245,25 +248,9 @@ func benchTransmission(b *testing.B, mi *metainfo.MetaInfo, dir, path string) {
 	tr := btclients.StartTransmission(b)
 	tr.Add(b, torrentFile, dir)
 	tr.WaitSeeding(b, mi.HashInfoBytes(), 5*time.Minute)
-	var peak uint64
-	var wall time.Duration
-	for b.Loop() {
-		out := b.TempDir()
+	timeDownloads(b, mi, tr.PeerAddr(), func() engine.Config {
 		ip := btclients.LoopbackIP(b) // Transmission refuses addresses it saw finish
-		stop := peakHeap()
-		start := time.Now()
-		cl := newClient(b, engine.Config{Transports: []engine.Transport{{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}}}})
-		spec := engine.SpecFromMetaInfo(mi)
-		spec.Storage, spec.Peers = filesStorage(out), []string{tr.PeerAddr()}
-		tor, err := cl.AddTorrent(spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		<-tor.Complete()
-		wall += time.Since(start)
-		peak = max(peak, stop())
-		cl.Close()
-		os.RemoveAll(out)
-	}
-	report(b, *benchSize, wall/time.Duration(b.N), peak)
+		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return engine.Config{Transports: []engine.Transport{{Name: "tcp", Network: "tcp", Dialer: dialer}}}
+	}, func(*engine.Torrent) {})
 }

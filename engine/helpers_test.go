@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -73,4 +74,35 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// mustAdd adds spec to cl.
+func mustAdd(t testing.TB, cl *engine.Client, spec engine.TorrentSpec) *engine.Torrent {
+	t.Helper()
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tor
+}
+
+// mustSeed adds spec, whose storage holds the whole content, and checks the
+// hash check found every piece.
+func mustSeed(t testing.TB, cl *engine.Client, spec engine.TorrentSpec) *engine.Torrent {
+	t.Helper()
+	tor := mustAdd(t, cl, spec)
+	select {
+	case <-tor.Complete():
+	default:
+		t.Fatalf("the seed's check found %+v", tor.Stats())
+	}
+	return tor
+}
+
+// mustGet adds spec and waits for the download to complete.
+func mustGet(t testing.TB, cl *engine.Client, spec engine.TorrentSpec, timeout time.Duration) *engine.Torrent {
+	t.Helper()
+	tor := mustAdd(t, cl, spec)
+	waitComplete(t, tor, timeout)
+	return tor
 }

@@ -61,10 +61,7 @@ func TestHostileInputClosesOnlyThatConnection(t *testing.T) {
 	st := &memStorage{data: bytes.Clone(data)}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Check = st.open, true
-	tor, err := seed.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tor := mustAdd(t, seed, spec)
 	addr := listen(t, seed, "127.0.0.1")
 	ih := mi.HashInfoBytes()
 
@@ -115,11 +112,7 @@ func TestHostileInputClosesOnlyThatConnection(t *testing.T) {
 	lst := &memStorage{}
 	spec = engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Peers = lst.open, []string{addr}
-	ltor, err := leech.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitComplete(t, ltor, 30*time.Second)
+	mustGet(t, leech, spec, 30*time.Second)
 	if !bytes.Equal(lst.bytes(), data) {
 		t.Fatal("data differs")
 	}
@@ -143,9 +136,7 @@ func TestBadDataSeedIsDropped(t *testing.T) {
 	spec := engine.SpecFromMetaInfo(mi)
 	swap := &swapStorage{memStorage: memStorage{data: bytes.Clone(data)}, later: bad}
 	spec.Storage, spec.Check = swap.open, true
-	if _, err := liar.AddTorrent(spec); err != nil {
-		t.Fatal(err)
-	}
+	mustAdd(t, liar, spec)
 	swap.swap()
 	liarAddr := listen(t, liar, "127.0.0.2")
 
@@ -153,19 +144,14 @@ func TestBadDataSeedIsDropped(t *testing.T) {
 	hst := &memStorage{data: bytes.Clone(data)}
 	spec = engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Check = hst.open, true
-	if _, err := honest.AddTorrent(spec); err != nil {
-		t.Fatal(err)
-	}
+	mustAdd(t, honest, spec)
 	honestAddr := listen(t, honest, "127.0.0.3")
 
 	leech := newClient(t, engine.Config{})
 	out := &memStorage{}
 	spec = engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Peers = out.open, []string{liarAddr}
-	tor, err := leech.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tor := mustAdd(t, leech, spec)
 	deadline := time.Now().Add(20 * time.Second)
 	for tor.Stats().HashFailures == 0 {
 		if time.Now().After(deadline) {

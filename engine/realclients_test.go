@@ -63,11 +63,7 @@ func TestDownloadFromTransmission(t *testing.T) {
 			spec := specFromFile(t, torrentFile)
 			spec.Storage = filesStorage(out)
 			spec.Peers = []string{tr.PeerAddr()}
-			tor, err := cl.AddTorrent(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			waitComplete(t, tor, 60*time.Second)
+			tor := mustGet(t, cl, spec, 60*time.Second)
 			got := readFile(t, filepath.Join(out, "tr.bin"))
 			if !bytes.Equal(got, data) {
 				t.Fatal("downloaded file differs")
@@ -103,15 +99,7 @@ func seedFromDir(t *testing.T, torrentFile, dir string, cfg engine.Config) (*eng
 	go cl.Serve(sock)
 	spec := specFromFile(t, torrentFile)
 	spec.Storage, spec.Check = filesStorage(dir), true
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor.Complete():
-	default:
-		t.Fatalf("the seed's check found %+v", tor.Stats())
-	}
+	tor := mustSeed(t, cl, spec)
 	return tor, addr
 }
 

@@ -70,29 +70,20 @@ func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
 	pst := &memStorage{data: bytes.Clone(data)}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Check = pst.open, true
-	ptor, err := prov.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ptor := mustAdd(t, prov, spec)
 	addr := listen(t, prov, "127.0.0.1")
 
 	req := speedClient(t, lc, info.Ledger, reqKey, engine.SpeedSettings{Enabled: true})
 	rst := &memStorage{}
 	spec = engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Peers = rst.open, []string{addr}
-	rtor, err := req.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rtor := mustAdd(t, req, spec)
 
 	legacy := newClient(t, engine.Config{})
 	lst := &memStorage{}
 	spec = engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Peers = lst.open, []string{addr}
-	ltor, err := legacy.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ltor := mustAdd(t, legacy, spec)
 
 	waitComplete(t, rtor, 60*time.Second)
 	waitComplete(t, ltor, 60*time.Second)

@@ -71,18 +71,25 @@ func (m *Memory) ReadAt(p []byte, off int64) (int, error) {
 	if err := checkRange(off, len(p), m.total); err != nil {
 		return 0, err
 	}
-	n := 0
-	for n < len(p) {
-		c, o := (off+int64(n))/chunkSize, (off+int64(n))%chunkSize
-		k := min(len(p)-n, int(chunkSize-o))
+	m.chunksOf(off, len(p), func(c, o int64, lo, hi int) {
 		if ch := m.chunks[c]; ch != nil {
-			copy(p[n:n+k], ch[o:])
+			copy(p[lo:hi], ch[o:])
 		} else {
-			clear(p[n : n+k])
+			clear(p[lo:hi])
 		}
-		n += k
+	})
+	return len(p), nil
+}
+
+// chunksOf calls fn for each chunk piece of [off, off+n): chunk c from
+// offset o holds p[lo:hi].
+func (m *Memory) chunksOf(off int64, n int, fn func(c, o int64, lo, hi int)) {
+	for done := 0; done < n; {
+		c, o := (off+int64(done))/chunkSize, (off+int64(done))%chunkSize
+		k := min(n-done, int(chunkSize-o))
+		fn(c, o, done, done+k)
+		done += k
 	}
-	return n, nil
 }
 
 // WriteAt implements io.WriterAt.
@@ -95,15 +102,13 @@ func (m *Memory) WriteAt(p []byte, off int64) (int, error) {
 	if err := checkRange(off, len(p), m.total); err != nil {
 		return 0, err
 	}
-	n := 0
-	for n < len(p) {
-		c, o := (off+int64(n))/chunkSize, (off+int64(n))%chunkSize
+	m.chunksOf(off, len(p), func(c, o int64, lo, hi int) {
 		if m.chunks[c] == nil {
 			m.chunks[c] = make([]byte, min(chunkSize, m.total-c*chunkSize))
 		}
-		n += copy(m.chunks[c][o:], p[n:])
-	}
-	return n, nil
+		copy(m.chunks[c][o:], p[lo:hi])
+	})
+	return len(p), nil
 }
 
 // Flush does nothing: memory is as durable as it gets.
