@@ -153,18 +153,20 @@ type speedPeer struct {
 	prov *speed.ProviderSession
 
 	// guarded by Torrent.mu
-	peerBid   uint64 // its bid to us
-	rate      uint64 // the rate it charges us (bid responses applied by the worker)
-	rateSeen  uint64 // the rate of the last bid response received, not yet applied
-	canBuy    bool   // we may start a piece from it at its rate
-	charged   uint64 // the rate we granted it last
-	unspent   uint64 // what our channel to it still holds
-	spent     uint64
-	earned    uint64
-	stopPay   bool // it misbehaved as a provider: buy nothing more from it
-	jobs      []func(ctx context.Context)
-	jobsWake  chan struct{}
-	workerRun bool
+	peerBid    uint64 // its bid to us
+	rate       uint64 // the rate it charges us (bid responses applied by the worker)
+	rateSeen   uint64 // the rate of the last bid response received, not yet applied
+	canBuy     bool   // we may start a piece from it at its rate
+	charged    uint64 // the rate we granted it last
+	unspent    uint64 // what our channel to it still holds
+	spent      uint64 // not yet moved to the torrent's account
+	earned     uint64
+	spentSeen  uint64 // the sessions' totals last recorded
+	earnedSeen uint64
+	stopPay    bool // it misbehaved as a provider: buy nothing more from it
+	jobs       []func(ctx context.Context)
+	jobsWake   chan struct{}
+	workerRun  bool
 }
 
 // maxSpeedJobs caps a connection's queued Speed work; a peer that floods
@@ -340,7 +342,6 @@ func (t *Torrent) speedMessageLocked(c *conn, payload []byte) error {
 		}
 		return c.protocolError("speed message: %w", err)
 	}
-	now := t.cfg.Now()
 	switch m := msg.(type) {
 	case speed.Bid:
 		s.peerBid = m.Rate
@@ -360,7 +361,6 @@ func (t *Torrent) speedMessageLocked(c *conn, payload []byte) error {
 	case speed.ChannelClosing:
 		c.enqueueLocked(func(ctx context.Context) { s.req.Closing(m) })
 	}
-	_ = now
 	return nil
 }
 
@@ -470,15 +470,36 @@ func (t *Torrent) speedAfterPay(c *conn, p *speed.Payment, err error) {
 	}
 	spent := s.req.Spent()
 	t.mu.Lock()
-	delta := spent - min(spent, s.spent)
-	s.spent = spent
-	t.c.speed.spent.Add(delta)
+	t.speedAccountLocked(c, spent, 0)
 	if p != nil {
 		c.speedSendLocked(*p)
 	}
 	t.mu.Unlock()
 	if err == nil {
 		t.speedCheckBuy(c)
+	}
+}
+
+// speedAccountLocked records the totals c's sessions report (spent by our
+// requester session, earned by our provider session; 0 leaves one as it
+// is). Work finishing after the connection closed goes straight to the
+// torrent's account.
+func (t *Torrent) speedAccountLocked(c *conn, spent, earned uint64) {
+	s := c.speed
+	ds, de := spent-min(spent, s.spentSeen), earned-min(earned, s.earnedSeen)
+	s.spentSeen, s.earnedSeen = max(s.spentSeen, spent), max(s.earnedSeen, earned)
+	t.c.speed.spent.Add(ds)
+	t.c.speed.earned.Add(de)
+	if !c.closed {
+		s.spent += ds
+		s.earned += de
+		return
+	}
+	t.sp.spent += ds
+	t.sp.earned += de
+	if p := t.sp.peers[s.hs.Account]; p != nil {
+		p.Spent += ds
+		p.Earned += de
 	}
 }
 
@@ -494,9 +515,7 @@ func (t *Torrent) speedPaid(ctx context.Context, c *conn, m speed.Payment) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delta := earned - min(earned, s.earned)
-	s.earned = earned
-	t.c.speed.earned.Add(delta)
+	t.speedAccountLocked(c, 0, earned)
 	if rej != nil {
 		c.speedSendLocked(*rej)
 	}
@@ -706,12 +725,10 @@ func (t *Torrent) speedConnClosedLocked(c *conn) {
 		defer cancel()
 		s.pmu.Lock()
 		err := s.prov.CloseAll(ctx)
-		earned := s.prov.Earned()
 		s.pmu.Unlock()
 		if err != nil {
 			t.log.Info("closing channels of a departed peer", "account", s.hs.Account, "err", err)
 		}
-		_ = earned
 	}()
 }
 
