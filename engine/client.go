@@ -66,6 +66,12 @@ func New(cfg Config) (*Client, error) {
 		torrents: make(map[metainfo.Hash]*Torrent),
 	}
 	if sp != nil {
+		// Read the balance once before any torrent bids on it.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := sp.refreshBalance(ctx); err != nil {
+			c.log.Info("reading the ledger balance", "err", err)
+		}
+		cancel()
 		c.wg.Add(1)
 		go c.balanceLoop()
 	}
@@ -78,16 +84,16 @@ func (c *Client) balanceLoop() {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-		if err := c.speed.refreshBalance(ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Info("reading the ledger balance", "err", err)
-		}
-		cancel()
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-tick.C:
 		}
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		if err := c.speed.refreshBalance(ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Info("reading the ledger balance", "err", err)
+		}
+		cancel()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
@@ -147,4 +148,85 @@ func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
 	if err != nil || !inv.OK {
 		t.Fatalf("ledger invariant: %+v %v", inv, err)
 	}
+}
+
+// speedSwarm is a ledger process, a funded requester key and a provider
+// seeding a torrent at a reserve price.
+type speedSwarm struct {
+	lc       *client.Client
+	ledgerID string
+	reqKey   *wallet.PrivateKey
+	mi       *metainfo.MetaInfo
+	data     []byte
+	addr     string
+}
+
+func newSpeedSwarm(t *testing.T, reserve uint64, pieces int) *speedSwarm {
+	t.Helper()
+	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
+	ctx := context.Background()
+	s := &speedSwarm{lc: client.New(lp.URL, nil)}
+	info, err := s.lc.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ledgerID = info.Ledger
+	provKey, _ := wallet.GenerateKey()
+	s.reqKey, _ = wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, s.lc, []wallet.Address{s.reqKey.Address()}, 100_000_000); err != nil {
+		t.Fatal(err)
+	}
+	s.mi, s.data = makeContent(t, t.TempDir(), "s.bin", pieces*(64<<10), 64<<10, 8)
+	prov := speedClient(t, s.lc, s.ledgerID, provKey, engine.SpeedSettings{Enabled: true, Reserve: reserve})
+	spec := engine.SpecFromMetaInfo(s.mi)
+	spec.Storage, spec.Check = (&memStorage{data: bytes.Clone(s.data)}).open, true
+	mustSeed(t, prov, spec)
+	s.addr = listen(t, prov, "127.0.0.1")
+	return s
+}
+
+// Per-torrent settings (M29): with Speed off for one torrent the requester
+// bids nothing and is served free by throughput; with a budget it never
+// spends more than the budget, and stops buying from a provider it cannot
+// afford.
+func TestSpeedTorrentSettings(t *testing.T) {
+	const price = 1_000_000 // 1 BTT per MiB: 15,625 base units per 64 KiB piece
+	t.Run("off", func(t *testing.T) {
+		s := newSpeedSwarm(t, price, 16)
+		req := speedClient(t, s.lc, s.ledgerID, s.reqKey, engine.SpeedSettings{Enabled: true})
+		st := &memStorage{}
+		spec := engine.SpecFromMetaInfo(s.mi)
+		spec.Storage, spec.Peers = st.open, []string{s.addr}
+		spec.Speed = &engine.SpeedSettings{Enabled: false}
+		tor := mustGet(t, req, spec, 30*time.Second)
+		if !bytes.Equal(st.bytes(), s.data) {
+			t.Fatal("data differs")
+		}
+		if sp := tor.SpeedStats(); sp.Enabled || sp.Spent != 0 {
+			t.Fatalf("Speed off for the torrent, yet %+v", sp)
+		}
+	})
+	t.Run("budget", func(t *testing.T) {
+		// Five pieces' worth spread over 32 pieces bids below the reserve:
+		// not an eligible bid, so the lone requester is served by
+		// throughput, for free, and never spends beyond its budget.
+		s := newSpeedSwarm(t, price, 32)
+		req := speedClient(t, s.lc, s.ledgerID, s.reqKey, engine.SpeedSettings{Enabled: true})
+		st := &memStorage{}
+		spec := engine.SpecFromMetaInfo(s.mi)
+		spec.Storage, spec.Peers = st.open, []string{s.addr}
+		const budget = 5 * 15_625
+		spec.Speed = &engine.SpeedSettings{Enabled: true, Budget: budget}
+		tor := mustGet(t, req, spec, 30*time.Second)
+		if !bytes.Equal(st.bytes(), s.data) {
+			t.Fatal("data differs")
+		}
+		sp := tor.SpeedStats()
+		if !sp.Enabled || sp.Spent > budget {
+			t.Fatalf("spent %d with a budget of %d (%+v)", sp.Spent, budget, sp)
+		}
+		if len(sp.Peers) != 1 || sp.Peers[0].Rate >= price {
+			t.Fatalf("the provider charged the requester its reserve: %+v", sp.Peers)
+		}
+	})
 }
