@@ -295,3 +295,31 @@ func TestPeerExchange(t *testing.T) {
 		})
 	}
 }
+
+// The engine runs over any net.Conn (here an in-memory pipe, as a WebRTC
+// data channel or a bridged socket would be): AddConn on one side,
+// HandleConn on the other.
+func TestOverAnyConn(t *testing.T) {
+	mi, data := makeContent(t, t.TempDir(), "pipe.bin", 700<<10, 32<<10, 14)
+	seed := newClient(t, engine.Config{})
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Check = (&memStorage{data: bytes.Clone(data)}).open, true
+	mustSeed(t, seed, spec)
+	leech := newClient(t, engine.Config{})
+	st := &memStorage{}
+	spec = engine.SpecFromMetaInfo(mi)
+	spec.Storage = st.open
+	tor := mustAdd(t, leech, spec)
+	a, b := net.Pipe()
+	go seed.HandleConn(a)
+	if err := leech.AddConn(context.Background(), b, mi.HashInfoBytes()); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("data differs")
+	}
+	if c := tor.Stats().Connections; c["pipe"] != 1 {
+		t.Fatalf("connections %v, want one over the pipe", c)
+	}
+}
