@@ -90,6 +90,10 @@ func (t *Torrent) webSeedLoop(url string) {
 		if t.ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, webseed.ErrInvalid) || errors.Is(err, webseed.ErrBadResponse) || errors.Is(err, webseed.ErrNoRange) {
+			t.log.Info("web seed unusable", "url", url, "err", err)
+			return // retrying cannot help
+		}
 		failures++
 		wait := time.Duration(min(1<<min(failures, 6), 60)) * time.Second
 		var se *webseed.StatusError

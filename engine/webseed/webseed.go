@@ -41,7 +41,7 @@ var (
 // StatusError is an HTTP status other than 200 or 206. The engine backs
 // off on it, for RetryAfter when the server said.
 type StatusError struct {
-	Code       int
+	Code       int           // the HTTP status code
 	RetryAfter time.Duration // from a Retry-After header (capped at MaxRetryAfter); 0 if none
 }
 
