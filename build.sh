@@ -102,6 +102,7 @@ test_all() {
 
 	# Cross-check oracles the Go tests call into; a missing one fails the test.
 	npm_install interop/tronweb
+	npm_install interop/bittorrent-tracker
 	export BTSPEED_REQUIRE_INTEROP=1
 	# The PostgreSQL tests start their own throwaway server (ledger/store/pgstore);
 	# without PostgreSQL installed they fail here instead of skipping.

@@ -1,0 +1,385 @@
+package tracker
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// The WebSocket protocol is bittorrent-tracker's (WebTorrent's): JSON text
+// messages; info hashes, peer ids and offer ids are 20-character "binary
+// strings", one character per byte (code points 0-255).
+//
+//	client: {"action":"announce","info_hash":IH,"peer_id":ID,"numwant":N,"left":L,"event":E,
+//	         "offers":[{"offer":{"type":"offer","sdp":...},"offer_id":OID},...]}
+//	server: {"action":"announce","interval":S,"info_hash":IH,"complete":C,"incomplete":I}
+//	server, to up to len(offers) other WebSocket peers of the swarm, one offer each:
+//	        {"action":"announce","offer":...,"offer_id":OID,"peer_id":ID,"info_hash":IH}
+//	client: {"action":"announce","info_hash":IH,"peer_id":ID2,"to_peer_id":ID,"answer":{...},"offer_id":OID}
+//	server, to ID: {"action":"announce","answer":...,"offer_id":OID,"peer_id":ID2,"info_hash":IH}
+//	client: {"action":"scrape","info_hash":IH or [IH,...]}
+//	server: {"action":"scrape","files":{IH:{"complete":C,"incomplete":I,"downloaded":D}}}
+//	errors: {"action":A,"failure reason":"...","info_hash":IH}
+
+// binString encodes bytes as a binary string.
+func binString(b []byte) string {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
+}
+
+// fromBinString decodes a binary string of exactly n characters.
+func fromBinString(s string, n int) ([]byte, error) {
+	if utf8.RuneCountInString(s) != n {
+		return nil, fmt.Errorf("want %d characters, got %d", n, utf8.RuneCountInString(s))
+	}
+	out := make([]byte, 0, n)
+	for _, r := range s {
+		if r > 0xff {
+			return nil, errors.New("character above U+00FF in a binary string")
+		}
+		out = append(out, byte(r))
+	}
+	return out, nil
+}
+
+type wsOffer struct {
+	Offer   json.RawMessage `json:"offer"`
+	OfferID string          `json:"offer_id"`
+}
+
+type wsRequest struct {
+	Action   string          `json:"action"`
+	InfoHash json.RawMessage `json:"info_hash"`
+	PeerID   string          `json:"peer_id"`
+	Numwant  json.RawMessage `json:"numwant"`
+	Left     json.RawMessage `json:"left"`
+	Event    string          `json:"event"`
+	Offers   []wsOffer       `json:"offers"`
+	Answer   json.RawMessage `json:"answer"`
+	ToPeerID string          `json:"to_peer_id"`
+	OfferID  string          `json:"offer_id"`
+}
+
+// wsConn is one WebSocket client. The reader goroutine owns the
+// connection's reads; the writer goroutine, its writes.
+type wsConn struct {
+	s      *Server
+	ws     *websocket.Conn
+	ip     netip.Addr
+	out    chan []byte
+	done   chan struct{}
+	closer sync.Once
+
+	// guarded by Server.mu
+	joined map[[20]byte]string // info hash -> peer key in that swarm
+}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	ip, err := s.clientIP(r)
+	if err != nil {
+		http.Error(w, "cannot tell your address", http.StatusBadRequest)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	c := &wsConn{s: s, ws: ws, ip: ip, out: make(chan []byte, 128), done: make(chan struct{}), joined: make(map[[20]byte]string)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ws.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	go c.writeLoop()
+	c.readLoop() // on the request's goroutine, which the HTTP server owns
+}
+
+func (c *wsConn) close() {
+	c.closer.Do(func() {
+		close(c.done)
+		c.ws.Close()
+		s := c.s
+		s.mu.Lock()
+		delete(s.conns, c)
+		for ih, key := range c.joined {
+			if sw := s.swarms[ih]; sw != nil {
+				if p := sw.peers[key]; p != nil && p.conn == c {
+					sw.remove(key)
+				}
+				if len(sw.peers) == 0 {
+					delete(s.swarms, ih)
+				}
+			}
+		}
+		s.mu.Unlock()
+	})
+}
+
+// send queues a message; a client too slow to take its messages is
+// dropped.
+func (c *wsConn) send(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	select {
+	case c.out <- b:
+	case <-c.done:
+	default:
+		go c.close()
+	}
+}
+
+func (c *wsConn) writeLoop() {
+	ping := time.NewTicker(30 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case b := <-c.out:
+			c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				c.close()
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)); err != nil {
+				c.close()
+				return
+			}
+		}
+	}
+}
+
+func (c *wsConn) readLoop() {
+	defer c.close()
+	s := c.s
+	c.ws.SetReadLimit(MaxMessage)
+	idle := 3 * s.cfg.Interval / 5
+	c.ws.SetPongHandler(func(string) error { c.ws.SetReadDeadline(time.Now().Add(idle)); return nil })
+	rate := float64(s.cfg.MessagesPerSecond)
+	tokens, last := 2*rate, time.Now()
+	for {
+		c.ws.SetReadDeadline(time.Now().Add(idle))
+		kind, b, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		tokens = min(2*rate, tokens+now.Sub(last).Seconds()*rate)
+		last = now
+		if tokens < 1 {
+			s.log.Info("websocket client over its message rate", "ip", c.ip)
+			return
+		}
+		tokens--
+		if kind != websocket.TextMessage {
+			c.fail("", nil, "binary messages are not part of the protocol")
+			continue
+		}
+		var req wsRequest
+		if err := json.Unmarshal(b, &req); err != nil {
+			c.fail("", nil, "malformed JSON: "+err.Error())
+			continue
+		}
+		switch req.Action {
+		case "announce":
+			c.announce(&req)
+		case "scrape":
+			c.scrape(&req)
+		default:
+			c.fail(req.Action, nil, "unknown action "+strconv.Quote(req.Action))
+		}
+	}
+}
+
+// fail answers an error and counts it.
+func (c *wsConn) fail(action string, ih []byte, reason string) {
+	c.s.mu.Lock()
+	c.s.stats.Refused++
+	c.s.mu.Unlock()
+	m := map[string]any{"failure reason": reason}
+	if action != "" {
+		m["action"] = action
+	}
+	if ih != nil {
+		m["info_hash"] = binString(ih)
+	}
+	c.send(m)
+}
+
+// jsonString decodes a JSON string value.
+func jsonString(raw json.RawMessage) (string, bool) {
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
+}
+
+// jsonInt decodes a JSON number (or numeric string); ok false when absent.
+func jsonInt(raw json.RawMessage) (int64, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, false
+		}
+		n = json.Number(s)
+	}
+	v, err := n.Int64()
+	if err != nil {
+		f, err := n.Float64()
+		if err != nil || f < 0 || f > 1<<62 {
+			return 0, false
+		}
+		v = int64(f)
+	}
+	return v, true
+}
+
+func (c *wsConn) announce(req *wsRequest) {
+	s := c.s
+	ihs, _ := jsonString(req.InfoHash)
+	ihb, err := fromBinString(ihs, 20)
+	if err != nil {
+		c.fail("announce", nil, "invalid info_hash: "+err.Error())
+		return
+	}
+	idb, err := fromBinString(req.PeerID, 20)
+	if err != nil {
+		c.fail("announce", ihb, "invalid peer_id: "+err.Error())
+		return
+	}
+	var ih, id [20]byte
+	copy(ih[:], ihb)
+	copy(id[:], idb)
+	ev, ok := parseEvent(req.Event)
+	if !ok {
+		c.fail("announce", ihb, "invalid event")
+		return
+	}
+	if len(req.Offers) > MaxOffers {
+		req.Offers = req.Offers[:MaxOffers]
+	}
+	left, ok := jsonInt(req.Left)
+	if !ok {
+		left = -1
+	}
+	if !s.allowed(ih) {
+		c.fail("announce", ihb, "torrent not served by this tracker")
+		return
+	}
+	key := hex.EncodeToString(id[:])
+	s.mu.Lock()
+	sw := s.swarmLocked(ih, ev != evStopped)
+	if sw == nil {
+		s.mu.Unlock()
+		if ev != evStopped {
+			c.fail("announce", ihb, "tracker full")
+		}
+		return
+	}
+	if other := sw.peers[key]; other != nil && other.conn != nil && other.conn != c {
+		s.mu.Unlock()
+		c.fail("announce", ihb, "peer_id already in use on another connection")
+		return
+	}
+	s.stats.Announces++
+	if p := sw.announce(key, peer{id: id, conn: c}, ev, left, s.cfg.Now(), s.cfg.MaxPeers); p != nil {
+		c.joined[ih] = key
+	} else {
+		delete(c.joined, ih)
+	}
+	complete, incomplete := sw.complete, sw.incomplete
+	var targets []*peer
+	if len(req.Offers) > 0 {
+		targets = sw.pick(len(req.Offers), key, func(p *peer) bool { return p.conn != nil }, s.rng)
+		s.stats.OffersRelayed += uint64(len(targets))
+	}
+	var to *wsConn
+	if len(req.Answer) > 0 {
+		if tp := sw.peers[hexOf(req.ToPeerID)]; tp != nil {
+			to = tp.conn
+			s.stats.AnswersRelayed++
+		}
+	}
+	s.mu.Unlock()
+
+	if len(req.Answer) == 0 {
+		c.send(map[string]any{"action": "announce", "interval": int(s.cfg.Interval.Seconds() / 5),
+			"info_hash": binString(ih[:]), "complete": complete, "incomplete": incomplete})
+	}
+	for i, p := range targets {
+		o := req.Offers[i]
+		if len(o.Offer) == 0 || utf8.RuneCountInString(o.OfferID) > 64 {
+			continue
+		}
+		p.conn.send(map[string]any{"action": "announce", "offer": o.Offer, "offer_id": o.OfferID,
+			"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
+	}
+	if len(req.Answer) > 0 {
+		if to == nil {
+			c.fail("announce", ihb, "no peer with that to_peer_id")
+			return
+		}
+		to.send(map[string]any{"action": "announce", "answer": req.Answer, "offer_id": req.OfferID,
+			"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
+	}
+}
+
+// hexOf is the swarm key of a binary-string peer id ("" if invalid).
+func hexOf(binary string) string {
+	b, err := fromBinString(binary, 20)
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(b)
+}
+
+func (c *wsConn) scrape(req *wsRequest) {
+	s := c.s
+	var list []string
+	if one, ok := jsonString(req.InfoHash); ok {
+		list = []string{one}
+	} else if json.Unmarshal(req.InfoHash, &list) != nil || len(list) == 0 || len(list) > maxScrape {
+		c.fail("scrape", nil, "give 1 to 100 info hashes")
+		return
+	}
+	files := make(map[string]any, len(list))
+	s.mu.Lock()
+	s.stats.Scrapes++
+	for _, h := range list {
+		b, err := fromBinString(h, 20)
+		if err != nil {
+			s.mu.Unlock()
+			c.fail("scrape", nil, "invalid info_hash: "+err.Error())
+			return
+		}
+		var ih [20]byte
+		copy(ih[:], b)
+		st := map[string]int{"complete": 0, "incomplete": 0, "downloaded": 0}
+		if sw := s.swarms[ih]; sw != nil {
+			st["complete"], st["incomplete"], st["downloaded"] = sw.complete, sw.incomplete, sw.downloaded
+		}
+		files[h] = st
+	}
+	s.mu.Unlock()
+	c.send(map[string]any{"action": "scrape", "files": files})
+}
