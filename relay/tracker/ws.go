@@ -193,19 +193,24 @@ func (c *wsConn) readLoop() {
 			c.fail("", nil, "binary messages are not part of the protocol")
 			continue
 		}
-		var req wsRequest
-		if err := json.Unmarshal(b, &req); err != nil {
-			c.fail("", nil, "malformed JSON: "+err.Error())
-			continue
-		}
-		switch req.Action {
-		case "announce":
-			c.announce(&req)
-		case "scrape":
-			c.scrape(&req)
-		default:
-			c.fail(req.Action, nil, "unknown action "+strconv.Quote(req.Action))
-		}
+		c.handle(b)
+	}
+}
+
+// handle answers one text message.
+func (c *wsConn) handle(b []byte) {
+	var req wsRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		c.fail("", nil, "malformed JSON: "+err.Error())
+		return
+	}
+	switch req.Action {
+	case "announce":
+		c.announce(&req)
+	case "scrape":
+		c.scrape(&req)
+	default:
+		c.fail(req.Action, nil, "unknown action "+strconv.Quote(req.Action))
 	}
 }
 
