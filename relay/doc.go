@@ -4,5 +4,6 @@
 // operator's content, gateways to the ledger and TRON, and the server of the
 // web app and its WebAssembly peer.
 //
-// The relay lands with issue 6; this file marks the package's place.
+// The relay lands with issue 6. Its first part is in place: relay/tracker,
+// the HTTP and WebTorrent WebSocket tracker.
 package relay
