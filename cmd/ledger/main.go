@@ -17,17 +17,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/btspeed/btspeed/ledger"
-	"github.com/btspeed/btspeed/ledger/faucet"
-	"github.com/btspeed/btspeed/ledger/genesis"
-	"github.com/btspeed/btspeed/ledger/store"
-	"github.com/btspeed/btspeed/ledger/store/boltstore"
-	"github.com/btspeed/btspeed/ledger/store/pgstore"
-	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/btspeed/btspeed/ledger/server"
 )
 
 // version is set by build.sh.
@@ -82,48 +75,15 @@ func run(args []string) error {
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
-	var st store.Store
-	var err error
-	if c.postgres != "" {
-		st, err = pgstore.Open(ctx, c.postgres)
-	} else {
-		st, err = boltstore.Open(c.db, boltstore.Options{})
-	}
+	l, err := server.Open(ctx, server.Config{ID: c.id, DB: c.db, Postgres: c.postgres, Genesis: c.genesis,
+		FaucetBits: c.faucetBits, Version: version, Logger: log})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-
-	cfg := ledger.Config{ID: c.id, Store: st, Logger: log, Version: version}
-	var allocs []genesis.Allocation
-	if c.genesis == "dev" {
-		if allocs, err = genesis.Dev(); err != nil {
-			return err
-		}
-		if c.faucetBits > 0 {
-			p := faucet.DefaultParams()
-			p.Difficulty = uint8(c.faucetBits)
-			cfg.Faucet = &p
-			cfg.FaucetAccount = ecosystem(allocs)
-		}
-	} else if c.genesis != "none" {
-		return fmt.Errorf("-genesis %q: want dev or none", c.genesis)
-	}
-	l, err := ledger.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if allocs != nil {
-		if err := l.Init(ctx, allocs); err != nil {
-			return err
-		}
-	}
+	defer l.Close()
 	inv, err := l.Check(ctx)
 	if err != nil {
-		return fmt.Errorf("checking the books: %w", err)
-	}
-	if !inv.OK {
-		return fmt.Errorf("books do not balance: balances %d + escrow %d != supply %d", inv.Balances, inv.Escrow, inv.Supply)
+		return err
 	}
 
 	ln, err := net.Listen("tcp", c.listen)
@@ -131,7 +91,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	srv := &http.Server{Handler: l.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("ledger serving", "id", c.id, "addr", ln.Addr().String(), "supply", uint64(inv.Supply), "storage", storageName(c))
+	log.Info("ledger serving", "id", c.id, "addr", ln.Addr().String(), "supply", uint64(inv.Supply), "storage", l.Storage)
 	// Print the address on stdout for scripts and tests that listen on :0.
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 
@@ -144,7 +104,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	go func() {
 		defer close(runDone)
-		if err := l.Run(ctx, time.Second); err != nil {
+		if err := l.Run(ctx); err != nil {
 			log.Error("expiry loop", "err", err)
 		}
 	}()
@@ -168,20 +128,4 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return nil
 	}
 	return err2
-}
-
-func ecosystem(allocs []genesis.Allocation) wallet.Address {
-	for _, al := range allocs {
-		if al.Name == genesis.FaucetAllocation {
-			return al.Account
-		}
-	}
-	return wallet.Address{}
-}
-
-func storageName(c config) string {
-	if c.postgres != "" {
-		return "postgres"
-	}
-	return "bbolt:" + strings.TrimSpace(c.db)
 }

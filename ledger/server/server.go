@@ -1,0 +1,129 @@
+//go:build !js
+
+// Package server opens and runs a complete ledger: storage (a bbolt file or
+// PostgreSQL), the development genesis and faucet when asked, the books
+// checked at start-up, and the expiry loop. cmd/ledger serves it alone; the
+// relay embeds it behind its /ledger/ gateway.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger"
+	"github.com/btspeed/btspeed/ledger/faucet"
+	"github.com/btspeed/btspeed/ledger/genesis"
+	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/ledger/store/boltstore"
+	"github.com/btspeed/btspeed/ledger/store/pgstore"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// Config says which ledger to open.
+type Config struct {
+	ID       string // the ledger id requests must name
+	DB       string // bbolt file (embedded storage, the default)
+	Postgres string // PostgreSQL URL; replaces DB
+	Genesis  string // "dev": write the development genesis into an empty store; "none"
+	// FaucetBits is the faucet's proof-of-work difficulty (0: no faucet);
+	// only with the dev genesis, whose ecosystem account pays it.
+	FaucetBits uint
+	Version    string
+	Logger     *slog.Logger
+}
+
+// Ledger is an open ledger and its storage.
+type Ledger struct {
+	*ledger.Ledger
+	Storage string // "bbolt:FILE" or "postgres"
+	st      store.Store
+}
+
+// Open opens the storage, writes the genesis into an empty store and checks
+// that the books balance.
+func Open(ctx context.Context, c Config) (*Ledger, error) {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	var st store.Store
+	var err error
+	name := "bbolt:" + strings.TrimSpace(c.DB)
+	if c.Postgres != "" {
+		st, err = pgstore.Open(ctx, c.Postgres)
+		name = "postgres"
+	} else {
+		st, err = boltstore.Open(c.DB, boltstore.Options{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	l, err := open(ctx, c, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Ledger{Ledger: l, Storage: name, st: st}, nil
+}
+
+func open(ctx context.Context, c Config, st store.Store) (*ledger.Ledger, error) {
+	cfg := ledger.Config{ID: c.ID, Store: st, Logger: c.Logger, Version: c.Version}
+	var allocs []genesis.Allocation
+	var err error
+	switch c.Genesis {
+	case "dev":
+		if allocs, err = genesis.Dev(); err != nil {
+			return nil, err
+		}
+		if c.FaucetBits > 0 {
+			p := faucet.DefaultParams()
+			p.Difficulty = uint8(c.FaucetBits)
+			cfg.Faucet = &p
+			cfg.FaucetAccount = ecosystem(allocs)
+		}
+	case "none", "":
+	default:
+		return nil, fmt.Errorf("genesis %q: want dev or none", c.Genesis)
+	}
+	l, err := ledger.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if allocs != nil {
+		if err := l.Init(ctx, allocs); err != nil {
+			return nil, err
+		}
+	}
+	inv, err := l.Check(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checking the books: %w", err)
+	}
+	if !inv.OK {
+		return nil, fmt.Errorf("books do not balance: balances %d + escrow %d != supply %d", inv.Balances, inv.Escrow, inv.Supply)
+	}
+	return l, nil
+}
+
+func ecosystem(allocs []genesis.Allocation) wallet.Address {
+	for _, al := range allocs {
+		if al.Name == genesis.FaucetAllocation {
+			return al.Account
+		}
+	}
+	return wallet.Address{}
+}
+
+// Run expires channels every interval until ctx ends.
+func (l *Ledger) Run(ctx context.Context) error {
+	err := l.Ledger.Run(ctx, time.Second)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Close closes the storage.
+func (l *Ledger) Close() error { return l.st.Close() }
