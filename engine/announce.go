@@ -45,7 +45,8 @@ func (t *Torrent) announceTo(url string) {
 	opts := tracker.NewClientOpts{Http: trHttp.NewClientOpts{DialContext: t.cfg.trackerDial()}}
 	cl, err := tracker.NewClient(url, opts)
 	if err != nil {
-		t.log.Info("unusable tracker", "url", url, "err", err)
+		// WebSocket trackers (WebTorrent) are for browser peers.
+		t.log.Debug("unusable tracker", "url", url, "err", err)
 		return
 	}
 	defer cl.Close()

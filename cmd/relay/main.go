@@ -1,0 +1,186 @@
+// Command relay runs btspeed's relay (package relay): the HTTP and WebTorrent
+// WebSocket tracker, the /ledger/ gateway to an embedded ledger (or -ledger
+// URL), the web app from -web, and seeds for -seed paths, earning BTT with
+// Speed for the wallet in -wallet (password from $BTSPEED_PASSWORD).
+//
+// Every flag can also be set by an environment variable, shown in -h. It
+// prints "listening on http://ADDR" and a magnet link per seed on standard
+// output, logs JSON to standard error, and stops gracefully on SIGINT or
+// SIGTERM (closing the channels that pay it first).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// version is set by build.sh.
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(2)
+	}
+}
+
+// envFlag registers a string flag whose default comes from an environment
+// variable.
+func envFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, usage+" ($"+env+")")
+}
+
+type config struct {
+	listen, data, ledgerURL, ledgerID, genesis, faucet string
+	web, seeds, wallet, reserve, peerListen, publicURL string
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	var c config
+	envFlag(fs, &c.listen, "listen", "BTSPEED_RELAY_LISTEN", "127.0.0.1:8080", "address to serve HTTP and WebSocket on")
+	envFlag(fs, &c.data, "data", "BTSPEED_RELAY_DATA", ".btspeed/relay", "directory for the embedded ledger's file")
+	envFlag(fs, &c.ledgerURL, "ledger", "BTSPEED_RELAY_LEDGER", "", "URL of a ledger to gateway to instead of the embedded one")
+	envFlag(fs, &c.ledgerID, "ledger-id", "BTSPEED_LEDGER_ID", "btspeed-devnet", "the embedded ledger's id")
+	envFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty embedded ledger: dev, or none")
+	envFlag(fs, &c.faucet, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", "16", "faucet proof-of-work bits (0: no faucet)")
+	envFlag(fs, &c.web, "web", "BTSPEED_RELAY_WEB", "", "directory of the web app to serve at / (e.g. dist/web)")
+	envFlag(fs, &c.seeds, "seed", "BTSPEED_RELAY_SEED", "", "files or directories to seed, comma-separated")
+	envFlag(fs, &c.wallet, "wallet", "BTSPEED_RELAY_WALLET", "", "keystore file of the account seeding earns for (password from $BTSPEED_PASSWORD)")
+	envFlag(fs, &c.reserve, "reserve", "BTSPEED_RELAY_RESERVE", "0", "reserve price for the relay's upload slots, BTT per MiB")
+	envFlag(fs, &c.peerListen, "peer-listen", "BTSPEED_RELAY_PEER_LISTEN", ":0", "where the seeder accepts BitTorrent peers, TCP and uTP")
+	envFlag(fs, &c.publicURL, "public-url", "BTSPEED_RELAY_PUBLIC_URL", "", "the relay's public base URL, announced in its torrents (default http://LISTEN)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, c, log)
+}
+
+func serve(ctx context.Context, c config, log *slog.Logger) error {
+	reserve, err := speed.ParseBTT(c.reserve)
+	if err != nil {
+		return fmt.Errorf("-reserve: %w", err)
+	}
+	var bits uint
+	if _, err := fmt.Sscan(c.faucet, &bits); err != nil || bits > 40 {
+		return fmt.Errorf("-faucet-difficulty %q: want 0..40", c.faucet)
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if c.publicURL == "" {
+		c.publicURL = "http://" + ln.Addr().String()
+	}
+	cfg := relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
+		Reserve: reserve, Logger: log, Version: version}
+	if c.ledgerURL == "" {
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return err
+		}
+		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
+			FaucetBits: bits, Version: version, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		cfg.Ledger = l
+	}
+	if c.seeds != "" {
+		cfg.Seed = strings.Split(c.seeds, ",")
+	}
+	if c.wallet != "" {
+		data, err := wallet.ReadKeystoreFile(c.wallet)
+		if err != nil {
+			return err
+		}
+		k, err := wallet.DecryptKeystore(data, []byte(os.Getenv("BTSPEED_PASSWORD")))
+		if err != nil {
+			return fmt.Errorf("%s: %w (password from $BTSPEED_PASSWORD)", c.wallet, err)
+		}
+		cfg.Key = k
+	}
+	rl, err := relay.New(cfg)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: rl, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+	for _, s := range rl.Seeds() {
+		fmt.Printf("seeding %s: %s\n", s.Path, s.Magnet)
+	}
+	log.Info("relay serving", "addr", ln.Addr().String(), "ledger", ledgerName(cfg), "seeds", len(cfg.Seed), "speed", cfg.Key != nil)
+
+	// Owned here: the HTTP server, the ledger's expiry loop, the tracker's.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	loops := make(chan struct{}, 2)
+	go func() { rl.Expire(ctx, time.Minute); loops <- struct{}{} }()
+	go func() {
+		if cfg.Ledger != nil {
+			if err := cfg.Ledger.Run(ctx); err != nil {
+				log.Error("ledger expiry loop", "err", err)
+			}
+		}
+		loops <- struct{}{}
+	}()
+	var err2 error
+	select {
+	case <-ctx.Done():
+	case err2 = <-serveErr:
+	}
+	log.Info("relay stopping")
+	cancel()
+	shut, stopShut := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stopShut()
+	if err := srv.Shutdown(shut); err != nil && err2 == nil {
+		err2 = err
+	}
+	if err := rl.Close(); err != nil {
+		log.Warn("closing the seeder", "err", err)
+	}
+	<-loops
+	<-loops
+	if err2 == nil {
+		err2 = <-serveErr
+	}
+	if errors.Is(err2, http.ErrServerClosed) {
+		return nil
+	}
+	return err2
+}
+
+func ledgerName(c relay.Config) string {
+	if c.Ledger != nil {
+		return "embedded " + c.Ledger.Storage
+	}
+	return c.LedgerURL
+}

@@ -1,0 +1,394 @@
+//go:build !js
+
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/storage"
+	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/relay/tracker"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// Config configures a relay. Zero values pick the defaults noted.
+type Config struct {
+	// Ledger is an embedded ledger to serve under /ledger/ (and to pay the
+	// seeder through); LedgerURL proxies /ledger/ to a ledger elsewhere
+	// instead. One of them is needed for Speed.
+	Ledger    *server.Ledger
+	LedgerURL string
+	// WebDir is served at / (the web app and its wasm); "" serves nothing.
+	WebDir string
+	// Seed lists files or directories the relay seeds, with Speed when Key
+	// is set (earning for its account), and Reserve as its reserve price.
+	Seed    []string
+	Key     *wallet.PrivateKey
+	Reserve uint64
+	// PeerListen is where the seeder accepts BitTorrent peers, TCP and uTP
+	// (default ":0"); PublicURL is the relay's own base URL, used in the
+	// magnet links it prints (default from the HTTP listener).
+	PeerListen string
+	PublicURL  string
+	// LedgerRate caps /ledger/ requests per client address per second
+	// (default 20, bursts of 40).
+	LedgerRate int
+	Tracker    tracker.Config
+	Logger     *slog.Logger
+	Version    string
+}
+
+// Relay is the relay: tracker, gateways, web server and seeder.
+type Relay struct {
+	cfg     Config
+	log     *slog.Logger
+	tracker *tracker.Server
+	ledger  http.Handler
+	engine  *engine.Client
+	seeds   []Seeded
+	limiter *limiter
+	mux     *http.ServeMux
+	peer    string // the seeder's peer address
+
+	requests atomic.Uint64
+}
+
+// Seeded is a torrent the relay seeds.
+type Seeded struct {
+	Path    string
+	Magnet  string
+	Torrent *engine.Torrent
+}
+
+// New builds the relay and starts seeding.
+func New(cfg Config) (*Relay, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LedgerRate <= 0 {
+		cfg.LedgerRate = 20
+	}
+	if cfg.PeerListen == "" {
+		cfg.PeerListen = ":0"
+	}
+	cfg.Tracker.Logger = cfg.Logger
+	r := &Relay{cfg: cfg, log: cfg.Logger, tracker: tracker.New(cfg.Tracker), limiter: newLimiter(float64(cfg.LedgerRate))}
+	switch {
+	case cfg.Ledger != nil:
+		r.ledger = http.StripPrefix("/ledger", cfg.Ledger.Handler())
+	case cfg.LedgerURL != "":
+		u, err := url.Parse(cfg.LedgerURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("relay: ledger URL %q", cfg.LedgerURL)
+		}
+		p := httputil.NewSingleHostReverseProxy(u)
+		r.ledger = http.StripPrefix("/ledger", p)
+	}
+	r.mux = http.NewServeMux()
+	r.mux.Handle("/announce", r.tracker)
+	r.mux.Handle("/scrape", r.tracker)
+	r.mux.HandleFunc("/healthz", r.healthz)
+	r.mux.HandleFunc("/metrics", r.metrics)
+	if r.ledger != nil {
+		r.mux.HandleFunc("/ledger/", r.serveLedger)
+	}
+	if cfg.WebDir != "" {
+		r.mux.Handle("/", r.static(cfg.WebDir))
+	}
+	if len(cfg.Seed) > 0 {
+		if err := r.startSeeding(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// ServeHTTP serves the relay: WebSocket upgrades go to the tracker.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.requests.Add(1)
+	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") {
+		r.tracker.ServeHTTP(w, req)
+		return
+	}
+	r.mux.ServeHTTP(w, req)
+}
+
+// Seeds returns what the relay seeds.
+func (r *Relay) Seeds() []Seeded { return r.seeds }
+
+// PeerAddr is where the seeder accepts peers ("" when not seeding).
+func (r *Relay) PeerAddr() string { return r.peer }
+
+// Close stops seeding (closing the channels that pay the relay) and the
+// tracker's connections.
+func (r *Relay) Close() error {
+	r.tracker.Close()
+	if r.engine != nil {
+		return r.engine.Close()
+	}
+	return nil
+}
+
+// Expire runs the tracker's expiry every interval until ctx ends.
+func (r *Relay) Expire(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.tracker.Expire()
+		}
+	}
+}
+
+func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.cfg.Ledger != nil {
+		if _, err := r.cfg.Ledger.Check(req.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, `{"ok":false,"error":%q}`+"\n", err.Error())
+			return
+		}
+	}
+	fmt.Fprintln(w, `{"ok":true}`)
+}
+
+// metrics writes Prometheus' text exposition format.
+func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	st := r.tracker.Stats()
+	m := func(name, help, kind string, v uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, kind, name, v)
+	}
+	m("btspeed_relay_http_requests_total", "HTTP requests served.", "counter", r.requests.Load())
+	m("btspeed_tracker_swarms", "Swarms the tracker knows.", "gauge", uint64(st.Swarms))
+	m("btspeed_tracker_peers", "Peers in the tracker's swarms.", "gauge", uint64(st.Peers))
+	m("btspeed_tracker_websockets", "Open WebSocket connections.", "gauge", uint64(st.WebSockets))
+	m("btspeed_tracker_announces_total", "Announces answered.", "counter", st.Announces)
+	m("btspeed_tracker_scrapes_total", "Scrapes answered.", "counter", st.Scrapes)
+	m("btspeed_tracker_offers_relayed_total", "WebRTC offers handed to peers.", "counter", st.OffersRelayed)
+	m("btspeed_tracker_answers_relayed_total", "WebRTC answers handed back.", "counter", st.AnswersRelayed)
+	m("btspeed_tracker_refused_total", "Malformed or refused tracker requests.", "counter", st.Refused)
+	m("btspeed_ledger_gateway_limited_total", "Ledger gateway requests refused by the rate limit.", "counter", r.limiter.refused.Load())
+	var peers, up uint64
+	for _, s := range r.seeds {
+		ts := s.Torrent.Stats()
+		peers += uint64(ts.Peers)
+		up += uint64(ts.Uploaded)
+	}
+	m("btspeed_seeder_peers", "Peers connected to the relay's seeds.", "gauge", peers)
+	m("btspeed_seeder_uploaded_bytes_total", "Piece bytes the relay's seeds sent.", "counter", up)
+	if r.engine != nil {
+		_, earned, _ := r.engine.SpeedTotals()
+		m("btspeed_seeder_earned_base_units_total", "What Speed peers paid the relay, in base units.", "counter", earned)
+	}
+}
+
+// serveLedger forwards /ledger/ to the ledger, rate-limited per client.
+func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
+	host, _, _ := net.SplitHostPort(req.RemoteAddr)
+	ip, _ := netip.ParseAddr(host)
+	if !r.limiter.allow(ip.Unmap(), time.Now()) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error":{"code":"rate_limited","message":"too many ledger requests from your address"}}`, http.StatusTooManyRequests)
+		return
+	}
+	cors(w)
+	if req.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	r.ledger.ServeHTTP(w, req)
+}
+
+// cors lets pages on any origin use the relay (publishers embed it).
+func cors(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+}
+
+// static serves dir with CORS headers and the right types (wasm included).
+func (r *Relay) static(dir string) http.Handler {
+	mime.AddExtensionType(".wasm", "application/wasm")
+	mime.AddExtensionType(".mjs", "text/javascript")
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		cors(w)
+		w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
+		files.ServeHTTP(w, req)
+	})
+}
+
+// startSeeding makes a torrent of each seed path and seeds it.
+func (r *Relay) startSeeding() error {
+	ln, err := net.Listen("tcp", r.cfg.PeerListen)
+	if err != nil {
+		return fmt.Errorf("relay: peer listener: %w", err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	sock, err := engine.ListenUTP(net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port)))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	cfg := engine.Config{Logger: r.log, ListenPort: addr.Port, UserAgent: "btspeed-relay/" + r.cfg.Version,
+		Transports: []engine.Transport{sock.Transport(), {Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}}}}
+	if r.cfg.Key != nil && r.cfg.Ledger != nil {
+		cfg.Speed = &engine.SpeedConfig{Key: r.cfg.Key, Ledger: r.cfg.Ledger, LedgerID: r.cfg.Ledger.ID(),
+			Settings: engine.SpeedSettings{Enabled: true, Reserve: r.cfg.Reserve}}
+	}
+	cl, err := engine.New(cfg)
+	if err != nil {
+		ln.Close()
+		sock.Close()
+		return err
+	}
+	r.engine, r.peer = cl, ln.Addr().String()
+	if addr.IP.IsUnspecified() {
+		// Listening on every address: peers reach it at the public host.
+		host := "127.0.0.1"
+		if u, err := url.Parse(r.cfg.PublicURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		r.peer = net.JoinHostPort(host, strconv.Itoa(addr.Port))
+	}
+	go cl.Serve(ln)
+	go cl.Serve(sock)
+	for _, p := range r.cfg.Seed {
+		s, err := r.seed(p)
+		if err != nil {
+			cl.Close()
+			return err
+		}
+		r.seeds = append(r.seeds, s)
+	}
+	return nil
+}
+
+// seed makes a torrent of path and seeds it.
+func (r *Relay) seed(path string) (Seeded, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Seeded{}, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return Seeded{}, fmt.Errorf("relay: seed %s: %w", path, err)
+	}
+	info := metainfo.Info{PieceLength: pieceLength(abs, st)}
+	if err := info.BuildFromFilePath(abs); err != nil {
+		return Seeded{}, fmt.Errorf("relay: hashing %s: %w", path, err)
+	}
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		return Seeded{}, err
+	}
+	mi := &metainfo.MetaInfo{InfoBytes: ib}
+	if r.cfg.PublicURL != "" {
+		base := strings.TrimSuffix(r.cfg.PublicURL, "/")
+		ws := "ws" + strings.TrimPrefix(base, "http")
+		mi.Announce = base + "/announce"
+		mi.AnnounceList = [][]string{{base + "/announce"}, {ws}}
+	}
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage = func(i *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(filepath.Dir(abs), i) }
+	spec.Check = true
+	tor, err := r.engine.AddTorrent(spec)
+	if err != nil {
+		return Seeded{}, err
+	}
+	ih := mi.HashInfoBytes()
+	m := mi.Magnet(&ih, &info)
+	m.Params = url.Values{"x.pe": {r.peer}}
+	r.log.Info("seeding", "path", abs, "infohash", ih.HexString(), "speed", r.engine != nil && r.cfg.Key != nil)
+	return Seeded{Path: abs, Magnet: m.String(), Torrent: tor}, nil
+}
+
+// pieceLength picks about 1,000-2,000 pieces, 16 KiB to 16 MiB.
+func pieceLength(path string, st os.FileInfo) int64 {
+	total := st.Size()
+	if st.IsDir() {
+		total = 0
+		filepath.Walk(path, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				total += fi.Size()
+			}
+			return nil
+		})
+	}
+	pl := int64(16 << 10)
+	for pl < 16<<20 && total/pl > 2000 {
+		pl *= 2
+	}
+	return pl
+}
+
+// limiter is a token bucket per client address, with a bounded table.
+type limiter struct {
+	rate    float64
+	mu      sync.Mutex
+	buckets map[netip.Addr]*bucket
+	refused atomic.Uint64
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+const maxBuckets = 100_000
+
+func newLimiter(rate float64) *limiter {
+	return &limiter{rate: rate, buckets: make(map[netip.Addr]*bucket)}
+}
+
+func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[ip]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			for k, v := range l.buckets { // drop idle buckets
+				if now.Sub(v.last) > time.Minute {
+					delete(l.buckets, k)
+				}
+			}
+			if len(l.buckets) >= maxBuckets {
+				l.refused.Add(1)
+				return false
+			}
+		}
+		b = &bucket{tokens: 2 * l.rate, last: now}
+		l.buckets[ip] = b
+	}
+	b.tokens = min(2*l.rate, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		l.refused.Add(1)
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,140 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, string(b)
+}
+
+// The relay with its embedded ledger: it seeds a file with Speed; a
+// btspeed peer downloads it, paying through the relay's /ledger/ gateway;
+// /healthz, /metrics, the tracker and the web files answer.
+func TestRelayServesSeedsAndGateways(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := server.Open(ctx, server.Config{ID: "btspeed-devnet", DB: filepath.Join(dir, "ledger.db"), Genesis: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	web := filepath.Join(dir, "web")
+	os.MkdirAll(web, 0o755)
+	os.WriteFile(filepath.Join(web, "btspeed.wasm"), []byte("\x00asm\x01\x00\x00\x00"), 0o644)
+	os.WriteFile(filepath.Join(web, "index.html"), []byte("<!doctype html><title>btspeed</title>"), 0o644)
+	content := filepath.Join(dir, "demo.bin")
+	data := make([]byte, 1<<20+77)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	os.WriteFile(content, data, 0o644)
+	opKey, _ := wallet.GenerateKey()
+
+	rl, err := relay.New(relay.Config{Ledger: l, WebDir: web, Seed: []string{content}, Key: opKey, Reserve: 100_000,
+		PeerListen: "127.0.0.1:0", PublicURL: "http://relay.invalid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	srv := httptest.NewServer(rl)
+	defer srv.Close()
+
+	if resp, body := get(t, srv.URL+"/healthz"); resp.StatusCode != 200 || !strings.Contains(body, `"ok":true`) {
+		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
+	}
+	resp, _ := get(t, srv.URL+"/btspeed.wasm")
+	if ct := resp.Header.Get("Content-Type"); ct != "application/wasm" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("wasm served as %q, CORS %q", ct, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if resp, body := get(t, srv.URL+"/ledger/v1/info"); resp.StatusCode != 200 || !strings.Contains(body, "btspeed-devnet") {
+		t.Fatalf("ledger gateway: %d %s", resp.StatusCode, body)
+	}
+
+	// A Speed peer pays the relay through the gateway.
+	lc := client.New(srv.URL+"/ledger", nil)
+	buyer, _ := wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{buyer.Address()}, 50_000_000); err != nil {
+		t.Fatal(err)
+	}
+	seeds := rl.Seeds()
+	if len(seeds) != 1 || !strings.Contains(seeds[0].Magnet, "x.pe=") {
+		t.Fatalf("seeds: %+v", seeds)
+	}
+	cl, err := engine.New(engine.Config{ChokeInterval: 2 * time.Second, Speed: &engine.SpeedConfig{Key: buyer, Ledger: lc, LedgerID: "btspeed-devnet",
+		Settings: engine.SpeedSettings{Enabled: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	spec, err := engine.SpecFromMagnet(seeds[0].Magnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Trackers = nil // relay.invalid: the peer address is in the magnet
+	out := &memStore{}
+	spec.Storage = out.open
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("download incomplete: %+v", tor.Stats())
+	}
+	if !bytes.Equal(out.data, data) {
+		t.Fatal("data differs")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for seeds[0].Torrent.SpeedStats().Earned == 0 || seeds[0].Torrent.SpeedStats().Earned < tor.SpeedStats().Spent {
+		if time.Now().After(deadline) {
+			t.Fatalf("relay earned %d, buyer spent %d", seeds[0].Torrent.SpeedStats().Earned, tor.SpeedStats().Spent)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, body := get(t, srv.URL+"/metrics")
+	for _, want := range []string{"btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_relay_http_requests_total "} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("metrics lack %s:\n%s", want, body)
+		}
+	}
+}
+
+// memStore is a byte-slice storage for the downloader.
+type memStore struct{ data []byte }
+
+func (m *memStore) open(info *metainfo.Info) (engine.Storage, error) {
+	m.data = make([]byte, info.TotalLength())
+	return m, nil
+}
+func (m *memStore) ReadAt(p []byte, off int64) (int, error)  { return copy(p, m.data[off:]), nil }
+func (m *memStore) WriteAt(p []byte, off int64) (int, error) { return copy(m.data[off:], p), nil }
+func (m *memStore) Flush() error                             { return nil }
+func (m *memStore) Close() error                             { return nil }
