@@ -64,16 +64,28 @@ build() {
 
 run_product() {
 	build
-	local state=${BTSPEED_STATE:-$ROOT/.btspeed} listen=${BTSPEED_LEDGER_LISTEN:-127.0.0.1:8500}
-	mkdir -p "$state"
+	local state=${BTSPEED_STATE:-$ROOT/.btspeed} listen=${BTSPEED_RELAY_LISTEN:-127.0.0.1:8080}
+	mkdir -p "$state/demo"
+	# The relay's wallet: made once, for this machine only (dev password unless BTSPEED_PASSWORD is set).
+	export BTSPEED_PASSWORD=${BTSPEED_PASSWORD:-btspeed-dev-wallet}
+	if [ ! -f "$state/relay-wallet.json" ]; then
+		"$DIST/btspeed" wallet new --json | sed -E 's/.*"mnemonic":"([^"]*)".*/\1/' |
+			"$DIST/btspeed" wallet keystore export --file "$state/relay-wallet.json" --mnemonic - --light >/dev/null
+	fi
+	# Demo content the relay seeds with Speed on.
+	[ -f "$state/demo/btspeed-demo.bin" ] || head -c $((8 << 20)) /dev/urandom >"$state/demo/btspeed-demo.bin"
+	local web=
+	[ -d "$DIST/web" ] && web=$DIST/web
 	echo
 	echo "btspeed $(version)"
-	echo "  ledger   http://$listen   (dev genesis, faucet on; data in $state/ledger.db)"
-	echo "           try: curl http://$listen/v1/info   or   curl http://$listen/v1/faucet"
-	echo "  wallet   dist/btspeed wallet new"
-	echo "The relay, the web app and the TRON devnet arrive with their issues. Ctrl-C stops."
+	echo "  relay    http://$listen   (tracker: /announce, ws://$listen ; ledger gateway: /ledger/v1/info ; /metrics)"
+	echo "  ledger   embedded, dev genesis, faucet on; data in $state/relay"
+	echo "  seeding  $state/demo/btspeed-demo.bin with Speed (reserve 0.001 BTT/MiB), earning for $state/relay-wallet.json"
+	echo "  try      dist/btspeed get MAGNET --out /tmp --ledger http://$listen/ledger   (the magnet link is printed below)"
+	echo "The web app arrives with its issue. Ctrl-C stops."
 	echo
-	exec "$DIST/ledger" -listen "$listen" -db "$state/ledger.db"
+	exec "$DIST/relay" -listen "$listen" -data "$state/relay" -web "$web" -seed "$state/demo/btspeed-demo.bin" \
+		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0
 }
 
 # npm_install DIR: install a test harness's npm packages from its lock file.
