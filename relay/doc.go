@@ -4,6 +4,8 @@
 // operator's content, gateways to the ledger and TRON, and the server of the
 // web app and its WebAssembly peer.
 //
-// The relay lands with issue 6. Its first part is in place: relay/tracker,
-// the HTTP and WebTorrent WebSocket tracker.
+// In place: relay/tracker (HTTP and WebTorrent WebSocket tracker),
+// relay/bridge (WebSocket to TCP peers discovered for the torrent), the
+// ledger gateway, metrics, the web server and the seeder (relay.go). The
+// WebRTC side of the bridge and DHT discovery come next (issue 6).
 package relay

@@ -25,6 +25,7 @@ import (
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/relay/bridge"
 	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -48,6 +49,9 @@ type Config struct {
 	// magnet links it prints (default from the HTTP listener).
 	PeerListen string
 	PublicURL  string
+	// BridgeAllowPrivate lets the bridge dial private and loopback
+	// addresses (tests, LANs); public addresses only otherwise.
+	BridgeAllowPrivate bool
 	// LedgerRate caps /ledger/ requests per client address per second
 	// (default 20, bursts of 40).
 	LedgerRate int
@@ -61,6 +65,7 @@ type Relay struct {
 	cfg     Config
 	log     *slog.Logger
 	tracker *tracker.Server
+	bridge  *bridge.Bridge
 	ledger  http.Handler
 	engine  *engine.Client
 	seeds   []Seeded
@@ -91,6 +96,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	cfg.Tracker.Logger = cfg.Logger
 	r := &Relay{cfg: cfg, log: cfg.Logger, tracker: tracker.New(cfg.Tracker), limiter: newLimiter(float64(cfg.LedgerRate))}
+	// The bridge dials only peers discovered for the torrent: today those
+	// that announced to this tracker over HTTP.
+	r.bridge = bridge.New(bridge.Config{Discovered: r.tracker.Knows, AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger})
 	switch {
 	case cfg.Ledger != nil:
 		r.ledger = http.StripPrefix("/ledger", cfg.Ledger.Handler())
@@ -105,6 +113,7 @@ func New(cfg Config) (*Relay, error) {
 	r.mux = http.NewServeMux()
 	r.mux.Handle("/announce", r.tracker)
 	r.mux.Handle("/scrape", r.tracker)
+	r.mux.Handle("/bridge", r.bridge)
 	r.mux.HandleFunc("/healthz", r.healthz)
 	r.mux.HandleFunc("/metrics", r.metrics)
 	if r.ledger != nil {
@@ -124,7 +133,7 @@ func New(cfg Config) (*Relay, error) {
 // ServeHTTP serves the relay: WebSocket upgrades go to the tracker.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.requests.Add(1)
-	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") {
+	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.URL.Path != "/bridge" {
 		r.tracker.ServeHTTP(w, req)
 		return
 	}
@@ -189,6 +198,10 @@ func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
 	m("btspeed_tracker_offers_relayed_total", "WebRTC offers handed to peers.", "counter", st.OffersRelayed)
 	m("btspeed_tracker_answers_relayed_total", "WebRTC answers handed back.", "counter", st.AnswersRelayed)
 	m("btspeed_tracker_refused_total", "Malformed or refused tracker requests.", "counter", st.Refused)
+	bridged, open, refused := r.bridge.Stats()
+	m("btspeed_bridge_bytes_total", "Bytes piped between browser peers and classic peers.", "counter", bridged)
+	m("btspeed_bridge_connections", "Open bridged connections.", "gauge", uint64(open))
+	m("btspeed_bridge_refused_total", "Bridge requests refused (not discovered, not public, over the caps).", "counter", refused)
 	m("btspeed_ledger_gateway_limited_total", "Ledger gateway requests refused by the rate limit.", "counter", r.limiter.refused.Load())
 	var peers, up uint64
 	for _, s := range r.seeds {

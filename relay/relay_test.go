@@ -120,7 +120,7 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	_, body := get(t, srv.URL+"/metrics")
-	for _, want := range []string{"btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_relay_http_requests_total "} {
+	for _, want := range []string{"btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("metrics lack %s:\n%s", want, body)
 		}

@@ -52,6 +52,7 @@ func envFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
 type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
+	bridgePrivate                                      bool
 }
 
 func run(args []string) error {
@@ -69,6 +70,7 @@ func run(args []string) error {
 	envFlag(fs, &c.reserve, "reserve", "BTSPEED_RELAY_RESERVE", "0", "reserve price for the relay's upload slots, BTT per MiB")
 	envFlag(fs, &c.peerListen, "peer-listen", "BTSPEED_RELAY_PEER_LISTEN", ":0", "where the seeder accepts BitTorrent peers, TCP and uTP")
 	envFlag(fs, &c.publicURL, "public-url", "BTSPEED_RELAY_PUBLIC_URL", "", "the relay's public base URL, announced in its torrents (default http://LISTEN)")
+	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -99,7 +101,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		c.publicURL = "http://" + ln.Addr().String()
 	}
 	cfg := relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
-		Reserve: reserve, Logger: log, Version: version}
+		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate}
 	if c.ledgerURL == "" {
 		if err := os.MkdirAll(c.data, 0o700); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -171,3 +172,16 @@ func (s *Server) Close() {
 
 // allowed applies Config.Allow.
 func (s *Server) allowed(ih [20]byte) bool { return s.cfg.Allow == nil || s.cfg.Allow(ih) }
+
+// Knows says whether addr announced itself over HTTP for infoHash and is
+// still in the swarm: the bridge dials only such addresses.
+func (s *Server) Knows(infoHash [20]byte, addr netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sw := s.swarms[infoHash]
+	if sw == nil {
+		return false
+	}
+	p := sw.peers[addr.String()]
+	return p != nil && p.conn == nil
+}
