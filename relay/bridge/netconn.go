@@ -67,9 +67,12 @@ func (c *wsNetConn) Close() error {
 	return c.ws.Close()
 }
 
-func (c *wsNetConn) LocalAddr() net.Addr                { return wsAddr{c.ws.LocalAddr()} }
-func (c *wsNetConn) RemoteAddr() net.Addr               { return wsAddr{c.ws.RemoteAddr()} }
-func (c *wsNetConn) SetDeadline(t time.Time) error      { c.ws.SetReadDeadline(t); return c.ws.SetWriteDeadline(t) }
+func (c *wsNetConn) LocalAddr() net.Addr  { return wsAddr{c.ws.LocalAddr()} }
+func (c *wsNetConn) RemoteAddr() net.Addr { return wsAddr{c.ws.RemoteAddr()} }
+func (c *wsNetConn) SetDeadline(t time.Time) error {
+	c.ws.SetReadDeadline(t)
+	return c.ws.SetWriteDeadline(t)
+}
 func (c *wsNetConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
 func (c *wsNetConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
 
