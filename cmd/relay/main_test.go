@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// dist/relay as an operator runs it: it prints its address and the seed's
+// magnet link, answers /healthz and the ledger gateway, and stops cleanly
+// on SIGTERM.
+func TestRelayProcess(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	content := filepath.Join(dir, "demo.bin")
+	os.WriteFile(content, []byte(strings.Repeat("btspeed relay demo\n", 5000)), 0o644)
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-seed", content,
+		"-faucet-difficulty", "0", "-peer-listen", "127.0.0.1:0")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stdout)
+	var url, magnet string
+	for (url == "" || magnet == "") && lines.Scan() {
+		l := lines.Text()
+		if u, ok := strings.CutPrefix(l, "listening on "); ok {
+			url = u
+		}
+		if i := strings.Index(l, "magnet:?"); strings.HasPrefix(l, "seeding ") && i > 0 {
+			magnet = l[i:]
+		}
+	}
+	if url == "" || !strings.Contains(magnet, "xt=urn:btih:") {
+		t.Fatalf("printed url %q, magnet %q", url, magnet)
+	}
+	for path, want := range map[string]string{"/healthz": `"ok":true`, "/ledger/v1/info": `"ledger":"btspeed-devnet"`} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %s", path, b)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay did not stop on SIGTERM")
+	}
+}
