@@ -41,6 +41,11 @@ func StartOpentracker(t testing.TB, infoHashes ...metainfo.Hash) *Tracker {
 	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(list.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Run as root, opentracker chroots into dir and becomes "nobody" before it
+	// reads the list: t.TempDir's 0700 would hide it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// -w is read inside the chroot that -d makes.
 	tr.p = start(t, "opentracker", []string{"-i", ip, "-p", port, "-P", port, "-d", dir, "-w", "whitelist"})
 	err := poll(context.Background(), 10*time.Second, "opentracker", func() (bool, error) {
