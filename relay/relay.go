@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/storage"
@@ -306,24 +304,18 @@ func (r *Relay) seed(path string) (Seeded, error) {
 	if err != nil {
 		return Seeded{}, err
 	}
-	st, err := os.Stat(abs)
+	var trackers []string
+	if r.cfg.PublicURL != "" {
+		base := strings.TrimSuffix(r.cfg.PublicURL, "/")
+		trackers = []string{base + "/announce", "ws" + strings.TrimPrefix(base, "http")}
+	}
+	mi, err := engine.CreateTorrent(abs, engine.CreateOptions{Trackers: trackers, CreatedBy: "btspeed-relay/" + r.cfg.Version})
 	if err != nil {
 		return Seeded{}, fmt.Errorf("relay: seed %s: %w", path, err)
 	}
-	info := metainfo.Info{PieceLength: pieceLength(abs, st)}
-	if err := info.BuildFromFilePath(abs); err != nil {
-		return Seeded{}, fmt.Errorf("relay: hashing %s: %w", path, err)
-	}
-	ib, err := bencode.Marshal(info)
+	info, err := mi.UnmarshalInfo()
 	if err != nil {
 		return Seeded{}, err
-	}
-	mi := &metainfo.MetaInfo{InfoBytes: ib}
-	if r.cfg.PublicURL != "" {
-		base := strings.TrimSuffix(r.cfg.PublicURL, "/")
-		ws := "ws" + strings.TrimPrefix(base, "http")
-		mi.Announce = base + "/announce"
-		mi.AnnounceList = [][]string{{base + "/announce"}, {ws}}
 	}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage = func(i *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(filepath.Dir(abs), i) }
@@ -337,25 +329,6 @@ func (r *Relay) seed(path string) (Seeded, error) {
 	m.Params = url.Values{"x.pe": {r.peer}}
 	r.log.Info("seeding", "path", abs, "infohash", ih.HexString(), "speed", r.engine != nil && r.cfg.Key != nil)
 	return Seeded{Path: abs, Magnet: m.String(), Torrent: tor}, nil
-}
-
-// pieceLength picks about 1,000-2,000 pieces, 16 KiB to 16 MiB.
-func pieceLength(path string, st os.FileInfo) int64 {
-	total := st.Size()
-	if st.IsDir() {
-		total = 0
-		filepath.Walk(path, func(_ string, fi os.FileInfo, err error) error {
-			if err == nil && fi.Mode().IsRegular() {
-				total += fi.Size()
-			}
-			return nil
-		})
-	}
-	pl := int64(16 << 10)
-	for pl < 16<<20 && total/pl > 2000 {
-		pl *= 2
-	}
-	return pl
 }
 
 // limiter is a token bucket per client address, with a bounded table.

@@ -340,55 +340,8 @@ func specFor(ctx context.Context, arg string) (engine.TorrentSpec, error) {
 
 // buildTorrent makes a torrent of path (a file or a directory).
 func buildTorrent(path string, pieceLength int64, trackers, webSeeds []string, private bool) (*metainfo.MetaInfo, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if pieceLength == 0 {
-		pieceLength = autoPieceLength(path, st)
-	}
-	info := metainfo.Info{PieceLength: pieceLength}
-	if private {
-		t := true
-		info.Private = &t
-	}
-	if err := info.BuildFromFilePath(path); err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", path, err)
-	}
-	if info.TotalLength() == 0 {
-		return nil, fmt.Errorf("%s is empty", path)
-	}
-	mi := &metainfo.MetaInfo{CreatedBy: "btspeed/" + version, CreationDate: time.Now().Unix(), UrlList: webSeeds}
-	if len(trackers) > 0 {
-		mi.Announce = trackers[0]
-		for _, tr := range trackers {
-			mi.AnnounceList = append(mi.AnnounceList, []string{tr})
-		}
-	}
-	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
-		return nil, err
-	}
-	return mi, nil
-}
-
-// autoPieceLength picks a piece length giving about 1,000 to 2,000 pieces,
-// a power of two from 16 KiB to 16 MiB (what Transmission does).
-func autoPieceLength(path string, st os.FileInfo) int64 {
-	total := st.Size()
-	if st.IsDir() {
-		total = 0
-		filepath.Walk(path, func(_ string, fi os.FileInfo, err error) error {
-			if err == nil && fi.Mode().IsRegular() {
-				total += fi.Size()
-			}
-			return nil
-		})
-	}
-	pl := int64(16 << 10)
-	for pl < 16<<20 && total/pl > 2000 {
-		pl *= 2
-	}
-	return pl
+	return engine.CreateTorrent(path, engine.CreateOptions{PieceLength: pieceLength, Trackers: trackers,
+		WebSeeds: webSeeds, Private: private, CreatedBy: "btspeed/" + version})
 }
 
 func magnetOf(mi *metainfo.MetaInfo) (string, error) {

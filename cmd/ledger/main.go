@@ -9,17 +9,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
+	"github.com/btspeed/btspeed/internal/daemon"
 	"github.com/btspeed/btspeed/ledger/server"
 )
 
@@ -43,25 +41,16 @@ func main() {
 	}
 }
 
-// envFlag registers a string flag whose default comes from an environment
-// variable.
-func envFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
-	if v := os.Getenv(env); v != "" {
-		def = v
-	}
-	fs.StringVar(p, name, def, usage+" ($"+env+")")
-}
-
 func run(args []string) error {
 	var c config
 	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
-	envFlag(fs, &c.listen, "listen", "BTSPEED_LEDGER_LISTEN", "127.0.0.1:8500", "address to serve HTTP on")
-	envFlag(fs, &c.id, "id", "BTSPEED_LEDGER_ID", "btspeed-devnet", "ledger id that requests must name")
-	envFlag(fs, &c.db, "db", "BTSPEED_LEDGER_DB", "ledger.db", "bbolt file for embedded storage")
-	envFlag(fs, &c.postgres, "postgres", "BTSPEED_LEDGER_POSTGRES", "", "PostgreSQL URL; replaces -db")
-	envFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty store: dev, or none")
+	daemon.EnvFlag(fs, &c.listen, "listen", "BTSPEED_LEDGER_LISTEN", "127.0.0.1:8500", "address to serve HTTP on")
+	daemon.EnvFlag(fs, &c.id, "id", "BTSPEED_LEDGER_ID", "btspeed-devnet", "ledger id that requests must name")
+	daemon.EnvFlag(fs, &c.db, "db", "BTSPEED_LEDGER_DB", "ledger.db", "bbolt file for embedded storage")
+	daemon.EnvFlag(fs, &c.postgres, "postgres", "BTSPEED_LEDGER_POSTGRES", "", "PostgreSQL URL; replaces -db")
+	daemon.EnvFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty store: dev, or none")
 	bits := "20"
-	envFlag(fs, &bits, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", bits, "faucet proof-of-work difficulty in bits (0 turns the faucet off)")
+	daemon.EnvFlag(fs, &bits, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", bits, "faucet proof-of-work difficulty in bits (0 turns the faucet off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,42 +79,12 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: l.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	log.Info("ledger serving", "id", c.id, "addr", ln.Addr().String(), "supply", uint64(inv.Supply), "storage", l.Storage)
 	// Print the address on stdout for scripts and tests that listen on :0.
 	fmt.Printf("listening on http://%s\n", ln.Addr())
-
-	// Two goroutines, both owned here: the HTTP server and the expiry loop.
-	// Either ending (or a signal) stops both, and serve waits for both.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	serveErr := make(chan error, 1)
-	runDone := make(chan struct{})
-	go func() { serveErr <- srv.Serve(ln) }()
-	go func() {
-		defer close(runDone)
+	return daemon.Serve(ctx, ln, l.Handler(), log, nil, func(ctx context.Context) {
 		if err := l.Run(ctx); err != nil {
 			log.Error("expiry loop", "err", err)
 		}
-	}()
-	var err2 error
-	select {
-	case <-ctx.Done():
-	case err2 = <-serveErr:
-	}
-	log.Info("ledger stopping")
-	cancel()
-	shut, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	if err := srv.Shutdown(shut); err != nil && err2 == nil {
-		err2 = err
-	}
-	<-runDone
-	if err2 == nil {
-		err2 = <-serveErr
-	}
-	if errors.Is(err2, http.ErrServerClosed) {
-		return nil
-	}
-	return err2
+	})
 }

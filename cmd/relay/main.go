@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/btspeed/btspeed/internal/daemon"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
@@ -40,15 +40,6 @@ func main() {
 	}
 }
 
-// envFlag registers a string flag whose default comes from an environment
-// variable.
-func envFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
-	if v, ok := os.LookupEnv(env); ok {
-		def = v
-	}
-	fs.StringVar(p, name, def, usage+" ($"+env+")")
-}
-
 type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
@@ -58,18 +49,18 @@ type config struct {
 func run(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	var c config
-	envFlag(fs, &c.listen, "listen", "BTSPEED_RELAY_LISTEN", "127.0.0.1:8080", "address to serve HTTP and WebSocket on")
-	envFlag(fs, &c.data, "data", "BTSPEED_RELAY_DATA", ".btspeed/relay", "directory for the embedded ledger's file")
-	envFlag(fs, &c.ledgerURL, "ledger", "BTSPEED_RELAY_LEDGER", "", "URL of a ledger to gateway to instead of the embedded one")
-	envFlag(fs, &c.ledgerID, "ledger-id", "BTSPEED_LEDGER_ID", "btspeed-devnet", "the embedded ledger's id")
-	envFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty embedded ledger: dev, or none")
-	envFlag(fs, &c.faucet, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", "16", "faucet proof-of-work bits (0: no faucet)")
-	envFlag(fs, &c.web, "web", "BTSPEED_RELAY_WEB", "", "directory of the web app to serve at / (e.g. dist/web)")
-	envFlag(fs, &c.seeds, "seed", "BTSPEED_RELAY_SEED", "", "files or directories to seed, comma-separated")
-	envFlag(fs, &c.wallet, "wallet", "BTSPEED_RELAY_WALLET", "", "keystore file of the account seeding earns for (password from $BTSPEED_PASSWORD)")
-	envFlag(fs, &c.reserve, "reserve", "BTSPEED_RELAY_RESERVE", "0", "reserve price for the relay's upload slots, BTT per MiB")
-	envFlag(fs, &c.peerListen, "peer-listen", "BTSPEED_RELAY_PEER_LISTEN", ":0", "where the seeder accepts BitTorrent peers, TCP and uTP")
-	envFlag(fs, &c.publicURL, "public-url", "BTSPEED_RELAY_PUBLIC_URL", "", "the relay's public base URL, announced in its torrents (default http://LISTEN)")
+	daemon.EnvFlag(fs, &c.listen, "listen", "BTSPEED_RELAY_LISTEN", "127.0.0.1:8080", "address to serve HTTP and WebSocket on")
+	daemon.EnvFlag(fs, &c.data, "data", "BTSPEED_RELAY_DATA", ".btspeed/relay", "directory for the embedded ledger's file")
+	daemon.EnvFlag(fs, &c.ledgerURL, "ledger", "BTSPEED_RELAY_LEDGER", "", "URL of a ledger to gateway to instead of the embedded one")
+	daemon.EnvFlag(fs, &c.ledgerID, "ledger-id", "BTSPEED_LEDGER_ID", "btspeed-devnet", "the embedded ledger's id")
+	daemon.EnvFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty embedded ledger: dev, or none")
+	daemon.EnvFlag(fs, &c.faucet, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", "16", "faucet proof-of-work bits (0: no faucet)")
+	daemon.EnvFlag(fs, &c.web, "web", "BTSPEED_RELAY_WEB", "", "directory of the web app to serve at / (e.g. dist/web)")
+	daemon.EnvFlag(fs, &c.seeds, "seed", "BTSPEED_RELAY_SEED", "", "files or directories to seed, comma-separated")
+	daemon.EnvFlag(fs, &c.wallet, "wallet", "BTSPEED_RELAY_WALLET", "", "keystore file of the account seeding earns for (password from $BTSPEED_PASSWORD)")
+	daemon.EnvFlag(fs, &c.reserve, "reserve", "BTSPEED_RELAY_RESERVE", "0", "reserve price for the relay's upload slots, BTT per MiB")
+	daemon.EnvFlag(fs, &c.peerListen, "peer-listen", "BTSPEED_RELAY_PEER_LISTEN", ":0", "where the seeder accepts BitTorrent peers, TCP and uTP")
+	daemon.EnvFlag(fs, &c.publicURL, "public-url", "BTSPEED_RELAY_PUBLIC_URL", "", "the relay's public base URL, announced in its torrents (default http://LISTEN)")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -132,52 +123,25 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: rl, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 	for _, s := range rl.Seeds() {
 		fmt.Printf("seeding %s: %s\n", s.Path, s.Magnet)
 	}
 	log.Info("relay serving", "addr", ln.Addr().String(), "ledger", ledgerName(cfg), "seeds", len(cfg.Seed), "speed", cfg.Key != nil)
-
-	// Owned here: the HTTP server, the ledger's expiry loop, the tracker's.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	loops := make(chan struct{}, 2)
-	go func() { rl.Expire(ctx, time.Minute); loops <- struct{}{} }()
-	go func() {
-		if cfg.Ledger != nil {
-			if err := cfg.Ledger.Run(ctx); err != nil {
-				log.Error("ledger expiry loop", "err", err)
-			}
+	stopped := func() {
+		if err := rl.Close(); err != nil {
+			log.Warn("closing the seeder", "err", err)
 		}
-		loops <- struct{}{}
-	}()
-	var err2 error
-	select {
-	case <-ctx.Done():
-	case err2 = <-serveErr:
 	}
-	log.Info("relay stopping")
-	cancel()
-	shut, stopShut := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stopShut()
-	if err := srv.Shutdown(shut); err != nil && err2 == nil {
-		err2 = err
-	}
-	if err := rl.Close(); err != nil {
-		log.Warn("closing the seeder", "err", err)
-	}
-	<-loops
-	<-loops
-	if err2 == nil {
-		err2 = <-serveErr
-	}
-	if errors.Is(err2, http.ErrServerClosed) {
-		return nil
-	}
-	return err2
+	return daemon.Serve(ctx, ln, rl, log, stopped,
+		func(ctx context.Context) { rl.Expire(ctx, time.Minute) },
+		func(ctx context.Context) {
+			if cfg.Ledger != nil {
+				if err := cfg.Ledger.Run(ctx); err != nil {
+					log.Error("ledger expiry loop", "err", err)
+				}
+			}
+		})
 }
 
 func ledgerName(c relay.Config) string {
