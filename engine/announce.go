@@ -16,7 +16,8 @@ const maxTrackers = 16
 
 // announceLoop announces to every tracker of the torrent (BEP 3 HTTP, BEP
 // 15 UDP) through anacrolix's tracker clients, and dials the peers they
-// return.
+// return. A tracker URL a configured PeerFinder handles (WebTorrent's
+// WebSocket trackers) goes to that finder instead.
 func (t *Torrent) announceLoop() {
 	defer t.wg.Done()
 	done := make(chan struct{})
@@ -29,8 +30,13 @@ func (t *Torrent) announceLoop() {
 			}
 			seen[u] = true
 			n++
+			finder := t.cfg.finderFor(u)
 			go func() {
 				defer func() { done <- struct{}{} }()
+				if finder != nil {
+					finder.Run(t.ctx, t, u)
+					return
+				}
 				t.announceTo(u)
 			}()
 		}
@@ -156,4 +162,32 @@ func (c Config) trackerDial() func(ctx context.Context, network, addr string) (n
 		return c.TrackerDialer.DialContext
 	}
 	return (&net.Dialer{}).DialContext
+}
+
+// AnnounceState is what a tracker announce reports about a torrent.
+type AnnounceState struct {
+	PeerID               [20]byte
+	Downloaded, Uploaded int64
+	// Left is the bytes still missing, -1 before the info is known.
+	Left int64
+	// WantPeers is how many more connections the torrent would take.
+	WantPeers int
+}
+
+// AnnounceState returns what an announce for the torrent reports now; a
+// PeerFinder reads it.
+func (t *Torrent) AnnounceState() AnnounceState {
+	r := t.announceRequest(tracker.None, 0)
+	t.mu.Lock()
+	want := max(t.cfg.MaxConnsPerTorrent-len(t.conns), 0)
+	t.mu.Unlock()
+	return AnnounceState{PeerID: r.PeerId, Downloaded: r.Downloaded, Uploaded: r.Uploaded, Left: r.Left, WantPeers: want}
+}
+
+// AddConn runs the outgoing handshake on an established connection (a
+// WebRTC data channel a PeerFinder opened) and adds it to the torrent.
+// WebTorrent peers send their handshake as soon as the channel opens, so
+// both ends of a data channel use AddConn.
+func (t *Torrent) AddConn(ctx context.Context, nc net.Conn) error {
+	return t.c.AddConn(ctx, nc, t.ih)
 }

@@ -44,6 +44,17 @@ type Transport struct {
 	Dialer  Dialer
 }
 
+// A PeerFinder introduces peers the engine cannot dial by address:
+// engine/wstracker's WebTorrent tracker client, which pairs WebRTC offers
+// and answers through WebSocket trackers, is one.
+type PeerFinder interface {
+	// Handles says whether the finder serves this tracker URL.
+	Handles(trackerURL string) bool
+	// Run announces t to trackerURL and hands the connections it opens to
+	// t.AddConn until ctx ends (the torrent closes).
+	Run(ctx context.Context, t *Torrent, trackerURL string)
+}
+
 // Config configures a Client. The zero value works: a random peer id, TCP
 // dialing, the default limits, logs discarded.
 type Config struct {
@@ -92,8 +103,21 @@ type Config struct {
 	IdleTimeout time.Duration
 	// UserAgent is sent as BEP 10 "v" (default "btspeed").
 	UserAgent string
+	// PeerFinders serve the tracker URLs the engine's own HTTP/UDP tracker
+	// client cannot (ws://, wss://); without one such trackers are skipped.
+	PeerFinders []PeerFinder
 	// Speed turns BitTorrent Speed on; nil makes the engine a legacy peer.
 	Speed *SpeedConfig
+}
+
+// finderFor returns the PeerFinder for a tracker URL, or nil.
+func (c Config) finderFor(url string) PeerFinder {
+	for _, f := range c.PeerFinders {
+		if f.Handles(url) {
+			return f
+		}
+	}
+	return nil
 }
 
 func (c Config) withDefaults() Config {

@@ -1,0 +1,167 @@
+//go:build !js
+
+package rtc
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"golang.org/x/net/nettest"
+)
+
+// loopbackConfig gathers host candidates on the loopback interface only:
+// tests reach nothing off the machine.
+func loopbackConfig(maxBuffered int) Config {
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return Config{API: webrtc.NewAPI(webrtc.WithSettingEngine(se)), MaxBuffered: maxBuffered}
+}
+
+// pair opens a data channel between two peer connections in this process.
+func pair(t testing.TB, cfg Config) (offerer, answerer *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o, err := NewOffer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAnswer(ctx, cfg, o.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Accept(a.Local); err != nil {
+		t.Fatal(err)
+	}
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := a.Connect(ctx); ch <- res{c, err} }()
+	oc, err := o.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return oc, r.c
+}
+
+func TestStreamBothWays(t *testing.T) {
+	a, b := pair(t, loopbackConfig(0))
+	defer a.Close()
+	defer b.Close()
+	if a.RemoteAddr().Network() != "webrtc" {
+		t.Fatalf("network %q", a.RemoteAddr().Network())
+	}
+	if host, _, err := net.SplitHostPort(a.RemoteAddr().String()); err != nil || host != "127.0.0.1" {
+		t.Fatalf("remote address %q: want the loopback candidate", a.RemoteAddr())
+	}
+	const size = 8 << 20
+	send := func(c *Conn, data []byte, errc chan<- error) {
+		// Odd write sizes, so message boundaries do not line up with reads.
+		for off := 0; off < len(data); {
+			n := min(len(data)-off, 70001)
+			if _, err := c.Write(data[off : off+n]); err != nil {
+				errc <- err
+				return
+			}
+			off += n
+		}
+		errc <- nil
+	}
+	ab, ba := make([]byte, size), make([]byte, size)
+	rand.Read(ab)
+	rand.Read(ba)
+	errc := make(chan error, 2)
+	go send(a, ab, errc)
+	go send(b, ba, errc)
+	gotB, gotA := make([]byte, size), make([]byte, size)
+	readc := make(chan error, 2)
+	go func() { _, err := io.ReadFull(b, gotB); readc <- err }()
+	go func() { _, err := io.ReadFull(a, gotA); readc <- err }()
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-readc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(gotB, ab) || !bytes.Equal(gotA, ba) {
+		t.Fatal("bytes differ")
+	}
+	a.Close()
+	if _, err := io.ReadFull(b, make([]byte, 1)); err == nil {
+		t.Fatal("read after the peer closed: no error")
+	}
+}
+
+// TestNetConn runs x/net's net.Conn conformance suite (deadlines, close,
+// concurrent use) over a data channel.
+func TestNetConn(t *testing.T) {
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		a, b := pair(t, loopbackConfig(0))
+		return a, b, func() { a.Close(); b.Close() }, nil
+	})
+}
+
+// TestOverflow: a peer sending one message larger than the receive cap
+// is cut off, and whatever it queued before is still readable.
+func TestOverflow(t *testing.T) {
+	a, b := pair(t, loopbackConfig(64<<10))
+	defer a.Close()
+	// Raw sends bypass Conn's message cutting.
+	if err := a.dc.Send(bytes.Repeat([]byte{1}, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.dc.Send(make([]byte, 65<<10)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(b)
+	if len(got) != 1000 {
+		t.Fatalf("read %d bytes before the overflow, want 1000", len(got))
+	}
+	if !errors.Is(err, ErrOverflow) {
+		t.Fatalf("err = %v, want ErrOverflow", err)
+	}
+}
+
+func TestRejectsWrongDescriptions(t *testing.T) {
+	ctx := context.Background()
+	cfg := loopbackConfig(0)
+	o, err := NewOffer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := NewAnswer(ctx, cfg, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: o.Local.SDP}); err == nil {
+		t.Fatal("an answer accepted as an offer")
+	}
+	if _, err := NewAnswer(ctx, cfg, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0\r\nnonsense"}); err == nil {
+		t.Fatal("a malformed offer accepted")
+	}
+	if err := o.Accept(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.Local.SDP}); err == nil {
+		t.Fatal("an offer accepted as an answer")
+	}
+	if err := o.Accept(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: "garbage"}); err == nil {
+		t.Fatal("a malformed answer accepted")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := o.Connect(cctx); err == nil {
+		t.Fatal("connected without an answer")
+	}
+}

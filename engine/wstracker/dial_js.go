@@ -1,0 +1,16 @@
+//go:build js
+
+package wstracker
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/coder/websocket"
+)
+
+// dial opens the browser's own WebSocket; an HTTP client does not apply.
+func dial(ctx context.Context, url string, _ *http.Client) (*websocket.Conn, error) {
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	return ws, err
+}

@@ -1,0 +1,121 @@
+//go:build !js
+
+package wstracker_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/engine/storage"
+	"github.com/btspeed/btspeed/engine/wstracker"
+	"github.com/btspeed/btspeed/relay/tracker"
+	"github.com/pion/webrtc/v4"
+)
+
+// loopbackRTC gathers host candidates on loopback only.
+func loopbackRTC() rtc.Config {
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return rtc.Config{API: webrtc.NewAPI(webrtc.WithSettingEngine(se))}
+}
+
+func newEngine(t *testing.T) *engine.Client {
+	t.Helper()
+	cl, err := engine.New(engine.Config{
+		PeerFinders:   []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: loopbackRTC()})},
+		ChokeInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func memStorage(info *metainfo.Info) (engine.Storage, error) { return storage.NewMemory(info, 1<<30) }
+
+// TestTwoEnginesMeetOverWebRTC: a seed and a downloader that know only a
+// WebSocket tracker URL find each other through our tracker, open a WebRTC
+// data channel and move the whole torrent over it.
+func TestTwoEnginesMeetOverWebRTC(t *testing.T) {
+	srv := httptest.NewServer(tracker.New(tracker.Config{}))
+	defer srv.Close()
+	trackerURL := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "data.bin")
+	data := make([]byte, 3<<20+12345)
+	rand.Read(data)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := engine.CreateTorrent(path, engine.CreateOptions{PieceLength: 256 << 10, Trackers: []string{trackerURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedSpec := engine.SpecFromMetaInfo(mi)
+	seedSpec.Storage = func(info *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(dir, info) }
+	seedSpec.Check = true
+	seeder := newEngine(t)
+	st, err := seeder.AddTorrent(seedSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.Complete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("seed never verified its data")
+	}
+
+	// The downloader starts from a magnet link: metadata comes over the
+	// data channel too (BEP 9).
+	m, err := metainfo.ParseMagnetUri(mi.Magnet(nil, nil).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Trackers = []string{trackerURL}
+	spec, err := engine.SpecFromMagnet(m.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *storage.Memory
+	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
+		s, err := storage.NewMemory(info, 1<<30)
+		got = s
+		return s, err
+	}
+	leecher := newEngine(t)
+	lt, err := leecher.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	select {
+	case <-lt.Complete():
+	case <-ctx.Done():
+		t.Fatalf("download did not finish: %+v", lt.Stats())
+	}
+	buf := make([]byte, len(data))
+	if _, err := got.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf, data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	if n := lt.Stats().Connections["webrtc"]; n == 0 {
+		t.Fatalf("no webrtc connection in %v", lt.Stats().Connections)
+	}
+}
