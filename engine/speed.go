@@ -153,20 +153,21 @@ type speedPeer struct {
 	prov *speed.ProviderSession
 
 	// guarded by Torrent.mu
-	peerBid    uint64 // its bid to us
-	rate       uint64 // the rate it charges us (bid responses applied by the worker)
-	rateSeen   uint64 // the rate of the last bid response received, not yet applied
-	canBuy     bool   // we may start a piece from it at its rate
-	charged    uint64 // the rate we granted it last
-	unspent    uint64 // what our channel to it still holds
-	spent      uint64 // not yet moved to the torrent's account
-	earned     uint64
-	spentSeen  uint64 // the sessions' totals last recorded
-	earnedSeen uint64
-	stopPay    bool // it misbehaved as a provider: buy nothing more from it
-	jobs       []func(ctx context.Context)
-	jobsWake   chan struct{}
-	workerRun  bool
+	peerBid      uint64 // its bid to us
+	rate         uint64 // the rate it charges us (bid responses applied by the worker)
+	rateSeen     uint64 // the rate of the last bid response received, not yet applied
+	canBuy       bool   // we may start a piece from it at its rate
+	charged      uint64 // the rate we granted it last
+	unspent      uint64 // what our channel to it still holds
+	spent        uint64 // not yet moved to the torrent's account
+	earned       uint64
+	spentSeen    uint64 // the sessions' totals last recorded
+	earnedSeen   uint64
+	stopPay      bool // it misbehaved as a provider: buy nothing more from it
+	checkRetries int  // CanBuy failures in a row (backoff of its retries)
+	jobs         []func(ctx context.Context)
+	jobsWake     chan struct{}
+	workerRun    bool
 }
 
 // maxSpeedJobs caps a connection's queued Speed work; a peer that floods
@@ -418,6 +419,16 @@ func (t *Torrent) speedCheckBuy(c *conn) {
 			ok, err = s.req.CanBuy(t.ctx, t.cfg.Now(), pieceLen)
 			if err != nil {
 				c.log.Info("cannot check our balance", "err", err)
+				if transientSpeedErr(t.ctx, err) {
+					t.mu.Lock()
+					s.checkRetries++
+					t.speedRetryLocked(c, s.checkRetries-1, func(context.Context) { t.speedCheckBuy(c) })
+					t.mu.Unlock()
+				}
+			} else {
+				t.mu.Lock()
+				s.checkRetries = 0
+				t.mu.Unlock()
 			}
 		}
 	}
@@ -641,10 +652,43 @@ func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
 	if s == nil || c.closed {
 		return
 	}
-	c.enqueueLocked(func(ctx context.Context) {
-		p, err := s.req.Verified(ctx, t.cfg.Now(), uint32(piece))
-		t.speedAfterPay(c, p, err)
+	c.enqueueLocked(func(ctx context.Context) { t.speedPayPiece(ctx, c, piece, 0) })
+}
+
+// speedRetryMax is the longest wait between retries of ledger work that
+// failed for a passing reason (ledger unreachable, rate-limited).
+const speedRetryMax = 30 * time.Second
+
+// transientSpeedErr says whether a Speed error may pass by itself: not a
+// misbehaving provider, not an empty wallet, not a closing torrent.
+func transientSpeedErr(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && !errors.Is(err, speed.ErrProviderMisbehaving) && !errors.Is(err, speed.ErrCannotPay)
+}
+
+// speedRetryLocked runs job on c's worker after a backoff of attempt,
+// unless c has closed by then.
+func (t *Torrent) speedRetryLocked(c *conn, attempt int, job func(ctx context.Context)) {
+	delay := min(time.Second<<min(attempt, 5), speedRetryMax)
+	time.AfterFunc(delay, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if !c.closed {
+			c.enqueueLocked(job)
+		}
 	})
+}
+
+// speedPayPiece pays for a verified piece (worker); a passing failure is
+// retried with backoff, so the provider, which serves one piece unpaid,
+// is not left waiting forever.
+func (t *Torrent) speedPayPiece(ctx context.Context, c *conn, piece, attempt int) {
+	p, err := c.speed.req.Verified(ctx, t.cfg.Now(), uint32(piece))
+	t.speedAfterPay(c, p, err)
+	if transientSpeedErr(ctx, err) {
+		t.mu.Lock()
+		t.speedRetryLocked(c, attempt, func(ctx context.Context) { t.speedPayPiece(ctx, c, piece, attempt+1) })
+		t.mu.Unlock()
+	}
 }
 
 // speedTickLocked runs every choking round: the provider's timers, and

@@ -5,6 +5,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -21,11 +22,14 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/btspeed/btspeed/engine/storage"
+	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay/bridge"
 	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/pion/webrtc/v4"
 )
 
 // Config configures a relay. Zero values pick the defaults noted.
@@ -50,6 +54,15 @@ type Config struct {
 	// BridgeAllowPrivate lets the bridge dial private and loopback
 	// addresses (tests, LANs); public addresses only otherwise.
 	BridgeAllowPrivate bool
+	// RTC configures the relay's WebRTC side (bridges, and browser peers
+	// of its seeds); a nil RTC.API is built from RTCPort and RTCPublicIPs.
+	RTC rtc.Config
+	// RTCPort, when set, carries every WebRTC connection on this one UDP
+	// port (for firewalls); otherwise each takes an ephemeral port.
+	RTCPort int
+	// RTCPublicIPs are announced as the relay's ICE host candidates (a
+	// relay behind a 1:1 NAT); empty announces the interfaces' addresses.
+	RTCPublicIPs []string
 	// LedgerRate caps /ledger/ requests per client address per second
 	// (default 20, bursts of 40).
 	LedgerRate int
@@ -71,7 +84,9 @@ type Relay struct {
 	mux     *http.ServeMux
 	peer    string // the seeder's peer address
 
-	requests atomic.Uint64
+	requests      atomic.Uint64
+	ledgerLatency latencies // of gateway requests
+	closers       []io.Closer
 }
 
 // Seeded is a torrent the relay seeds.
@@ -94,15 +109,37 @@ func New(cfg Config) (*Relay, error) {
 	}
 	cfg.Tracker.Logger = cfg.Logger
 	r := &Relay{cfg: cfg, log: cfg.Logger, tracker: tracker.New(cfg.Tracker), limiter: newLimiter(float64(cfg.LedgerRate))}
+	if r.cfg.RTC.API == nil {
+		api, closer, err := RTCAPI(cfg.RTCPort, cfg.RTCPublicIPs)
+		if err != nil {
+			return nil, err
+		}
+		r.cfg.RTC.API = api
+		if closer != nil {
+			r.closers = append(r.closers, closer)
+		}
+	}
+	// The bridge reaches uTP peers through a socket of its own.
+	utp, err := engine.ListenUTP(":0")
+	if err != nil {
+		return nil, fmt.Errorf("relay: bridge uTP socket: %w", err)
+	}
+	r.closers = append(r.closers, utp)
 	// The bridge dials only peers discovered for the torrent: today those
 	// that announced to this tracker over HTTP.
-	r.bridge = bridge.New(bridge.Config{Discovered: r.tracker.Knows, AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger})
+	r.bridge = bridge.New(bridge.Config{Discovered: r.tracker.Knows, AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger,
+		RTC: r.cfg.RTC,
+		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
+			tp := utp.Transport()
+			return tp.Dialer.DialContext(ctx, tp.Network, addr)
+		}})
 	switch {
 	case cfg.Ledger != nil:
 		r.ledger = http.StripPrefix("/ledger", cfg.Ledger.Handler())
 	case cfg.LedgerURL != "":
 		u, err := url.Parse(cfg.LedgerURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			r.Close()
 			return nil, fmt.Errorf("relay: ledger URL %q", cfg.LedgerURL)
 		}
 		p := httputil.NewSingleHostReverseProxy(u)
@@ -122,6 +159,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if len(cfg.Seed) > 0 {
 		if err := r.startSeeding(); err != nil {
+			r.Close()
 			return nil, err
 		}
 	}
@@ -148,10 +186,35 @@ func (r *Relay) PeerAddr() string { return r.peer }
 // tracker's connections.
 func (r *Relay) Close() error {
 	r.tracker.Close()
+	r.bridge.Close()
+	var err error
 	if r.engine != nil {
-		return r.engine.Close()
+		err = r.engine.Close()
 	}
-	return nil
+	for _, c := range r.closers {
+		c.Close()
+	}
+	return err
+}
+
+// RTCAPI builds the pion API for the relay's WebRTC side: every connection
+// on one UDP port when port > 0 (the returned closer releases it), and
+// publicIPs announced as host candidates when given.
+func RTCAPI(port int, publicIPs []string) (*webrtc.API, io.Closer, error) {
+	var se webrtc.SettingEngine
+	var closer io.Closer
+	if port > 0 {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
+		if err != nil {
+			return nil, nil, fmt.Errorf("relay: WebRTC UDP port: %w", err)
+		}
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
+		closer = conn
+	}
+	if len(publicIPs) > 0 {
+		se.SetNAT1To1IPs(publicIPs, webrtc.ICECandidateTypeHost)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), closer, nil
 }
 
 // Expire runs the tracker's expiry every interval until ctx ends.
@@ -200,6 +263,7 @@ func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
 	m("btspeed_bridge_bytes_total", "Bytes piped between browser peers and classic peers.", "counter", bridged)
 	m("btspeed_bridge_connections", "Open bridged connections.", "gauge", uint64(open))
 	m("btspeed_bridge_refused_total", "Bridge requests refused (not discovered, not public, over the caps).", "counter", refused)
+	r.ledgerLatency.write(w, "btspeed_ledger_gateway_seconds", "Time the ledger took to answer gateway requests.")
 	m("btspeed_ledger_gateway_limited_total", "Ledger gateway requests refused by the rate limit.", "counter", r.limiter.refused.Load())
 	var peers, up uint64
 	for _, s := range r.seeds {
@@ -229,7 +293,43 @@ func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	start := time.Now()
 	r.ledger.ServeHTTP(w, req)
+	r.ledgerLatency.observe(time.Since(start))
+}
+
+// latencies is a Prometheus histogram of durations.
+type latencies struct {
+	mu     sync.Mutex
+	counts [len(latencyBuckets)]uint64
+	n      uint64
+	sum    time.Duration
+}
+
+// latencyBuckets are the histogram's upper bounds, in seconds.
+var latencyBuckets = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+
+func (l *latencies) observe(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, b := range latencyBuckets {
+		if d.Seconds() <= b {
+			l.counts[i]++
+		}
+	}
+	l.n++
+	l.sum += d
+}
+
+// write writes the histogram in Prometheus' text format.
+func (l *latencies) write(w io.Writer, name, help string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+	for i, b := range latencyBuckets {
+		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", name, b, l.counts[i])
+	}
+	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, l.n, name, l.sum.Seconds(), name, l.n)
 }
 
 // cors lets pages on any origin use the relay (publishers embed it).
@@ -265,7 +365,10 @@ func (r *Relay) startSeeding() error {
 		return err
 	}
 	cfg := engine.Config{Logger: r.log, ListenPort: addr.Port, UserAgent: "btspeed-relay/" + r.cfg.Version,
-		Transports: []engine.Transport{sock.Transport(), {Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}}}}
+		Transports: []engine.Transport{sock.Transport(), {Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}}},
+		// Browser peers (ours and WebTorrent's) reach the seeds over
+		// WebRTC through the WebSocket tracker.
+		PeerFinders: []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: r.cfg.RTC, Logger: r.log})}}
 	if r.cfg.Key != nil && r.cfg.Ledger != nil {
 		cfg.Speed = &engine.SpeedConfig{Key: r.cfg.Key, Ledger: r.cfg.Ledger, LedgerID: r.cfg.Ledger.ID(),
 			Settings: engine.SpeedSettings{Enabled: true, Reserve: r.cfg.Reserve}}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/ledger/server"
@@ -57,13 +60,20 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	os.WriteFile(content, data, 0o644)
 	opKey, _ := wallet.GenerateKey()
 
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	rl, err := relay.New(relay.Config{Ledger: l, WebDir: web, Seed: []string{content}, Key: opKey, Reserve: 100_000,
-		PeerListen: "127.0.0.1:0", PublicURL: "http://relay.invalid"})
+		PeerListen: "127.0.0.1:0", PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Loopback()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rl.Close()
-	srv := httptest.NewServer(rl)
+	srv := httptest.NewUnstartedServer(rl)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	defer srv.Close()
 
 	if resp, body := get(t, srv.URL+"/healthz"); resp.StatusCode != 200 || !strings.Contains(body, `"ok":true`) {
@@ -97,7 +107,7 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Trackers = nil // relay.invalid: the peer address is in the magnet
+	spec.Trackers = nil // the peer address is in the magnet
 	out := &memStore{}
 	spec.Storage = out.open
 	tor, err := cl.AddTorrent(spec)
@@ -119,8 +129,50 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+
+	// A browser-like peer that knows only the relay's WebSocket tracker
+	// (no address) reaches the seed over WebRTC and pays too.
+	buyer2, _ := wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{buyer2.Address()}, 50_000_000); err != nil {
+		t.Fatal(err)
+	}
+	cl2, err := engine.New(engine.Config{ChokeInterval: 2 * time.Second,
+		PeerFinders: []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: rtctest.Loopback()})},
+		Speed:       &engine.SpeedConfig{Key: buyer2, Ledger: lc, LedgerID: "btspeed-devnet", Settings: engine.SpeedSettings{Enabled: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	spec2, err := engine.SpecFromMagnet(seeds[0].Magnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec2.Peers = nil
+	spec2.Trackers = [][]string{{"ws://" + ln.Addr().String()}}
+	out2 := &memStore{}
+	spec2.Storage = out2.open
+	tor2, err := cl2.AddTorrent(spec2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor2.Complete():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("WebRTC download incomplete: %+v", tor2.Stats())
+	}
+	if !bytes.Equal(out2.data, data) || tor2.Stats().Connections["webrtc"] != 1 {
+		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(out2.data, data), tor2.Stats().Connections)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for tor2.SpeedStats().Spent == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the WebRTC peer paid nothing: %+v", tor2.SpeedStats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	_, body := get(t, srv.URL+"/metrics")
-	for _, want := range []string{"btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
+	for _, want := range []string{"btspeed_ledger_gateway_seconds_count ", "btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("metrics lack %s:\n%s", want, body)
 		}

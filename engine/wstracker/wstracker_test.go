@@ -15,26 +15,16 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
-	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/relay/tracker"
-	"github.com/pion/webrtc/v4"
 )
-
-// loopbackRTC gathers host candidates on loopback only.
-func loopbackRTC() rtc.Config {
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return rtc.Config{API: webrtc.NewAPI(webrtc.WithSettingEngine(se))}
-}
 
 func newEngine(t *testing.T) *engine.Client {
 	t.Helper()
 	cl, err := engine.New(engine.Config{
-		PeerFinders:   []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: loopbackRTC()})},
+		PeerFinders:   []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: rtctest.Loopback()})},
 		ChokeInterval: time.Second,
 	})
 	if err != nil {

@@ -17,23 +17,13 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/relaybridge"
-	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/internal/btclients"
 	"github.com/btspeed/btspeed/relay/bridge"
 	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/gorilla/websocket"
-	"github.com/pion/webrtc/v4"
 )
-
-// loopbackRTC gathers host candidates on loopback only.
-func loopbackRTC() rtc.Config {
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return rtc.Config{API: webrtc.NewAPI(webrtc.WithSettingEngine(se))}
-}
 
 // A browser-like peer (engine/relaybridge, the code the browser runs)
 // downloads from a Transmission seed through the bridge, over a WebRTC data
@@ -81,7 +71,7 @@ func TestBridgeToTransmission(t *testing.T) {
 			cfg := bridge.Config{
 				Discovered:   tr.Knows,
 				AllowPrivate: true, // everything here is on loopback
-				RTC:          loopbackRTC(),
+				RTC:          rtctest.Loopback(),
 				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 					dials++
 					d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IP(local.AsSlice())}}
@@ -104,7 +94,7 @@ func TestBridgeToTransmission(t *testing.T) {
 			defer br.Close()
 			srv := httptest.NewServer(br)
 			defer srv.Close()
-			rb := relaybridge.Config{Relay: srv.URL, RTC: loopbackRTC()}
+			rb := relaybridge.Config{Relay: srv.URL, RTC: rtctest.Loopback()}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 
