@@ -202,6 +202,7 @@ func (r *Relay) Close() error {
 // publicIPs announced as host candidates when given.
 func RTCAPI(port int, publicIPs []string) (*webrtc.API, io.Closer, error) {
 	var se webrtc.SettingEngine
+	rtc.Tune(&se)
 	var closer io.Closer
 	if port > 0 {
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})

@@ -10,3 +10,6 @@ const blockingReceive = false
 
 // candidatePair is not available from the browser's API through pion.
 func candidatePair(*webrtc.PeerConnection) (local, remote string, ok bool) { return "", "", false }
+
+// defaultAPI: the browser's own settings.
+func defaultAPI() *webrtc.API { return webrtc.NewAPI() }

@@ -30,11 +30,11 @@ func (c Config) newPC() (*webrtc.PeerConnection, error) {
 		pc  *webrtc.PeerConnection
 		err error
 	)
-	if c.API != nil {
-		pc, err = c.API.NewPeerConnection(conf)
-	} else {
-		pc, err = webrtc.NewPeerConnection(conf)
+	api := c.API
+	if api == nil {
+		api = defaultAPI()
 	}
+	pc, err = api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("rtc: new peer connection: %w", err)
 	}

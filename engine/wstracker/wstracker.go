@@ -278,29 +278,74 @@ func (s *socket) read(ws *websocket.Conn, log *slog.Logger) error {
 		if typ != websocket.MessageText {
 			continue
 		}
-		var m message
-		if err := json.Unmarshal(b, &m); err != nil {
-			log.Debug("malformed message from the tracker", "err", err)
+		m, ih, err := decode(b)
+		if err != nil {
+			log.Debug("unusable message from the tracker", "err", err)
 			continue
 		}
-		if m.Action != "announce" || m.InfoHash == "" {
+		if ih == nil {
 			if m.FailureReason != "" {
 				log.Info("websocket tracker refused", "reason", m.FailureReason)
 			}
 			continue
 		}
-		ih, err := webtorrent.ID20(m.InfoHash)
-		if err != nil {
-			log.Debug("bad info_hash from the tracker", "err", err)
-			continue
-		}
 		s.mu.Lock()
-		a := s.announcer[ih]
+		a := s.announcer[*ih]
 		s.mu.Unlock()
 		if a != nil {
-			a.handle(&m)
+			a.handle(m)
 		}
 	}
+}
+
+// decode parses a message from the tracker; ih is nil for messages that
+// are not announces for one torrent (scrapes, bare errors).
+func decode(b []byte) (*message, *[20]byte, error) {
+	var m message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if m.Action != "announce" || m.InfoHash == "" {
+		return &m, nil, nil
+	}
+	ih, err := webtorrent.ID20(m.InfoHash)
+	if err != nil {
+		return nil, nil, fmt.Errorf("info_hash: %w", err)
+	}
+	return &m, &ih, nil
+}
+
+// signal is an offer or answer another peer sent through the tracker.
+type signal struct {
+	peer, offerID [20]byte
+	desc          webrtc.SessionDescription
+}
+
+// parseSignal checks the offer or answer a message carries; nil when it
+// carries neither.
+func parseSignal(m *message) (*signal, error) {
+	raw, want := m.Offer, webrtc.SDPTypeOffer
+	if len(m.Answer) > 0 {
+		raw, want = m.Answer, webrtc.SDPTypeAnswer
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var sg signal
+	var err error
+	if sg.peer, err = webtorrent.ID20(m.PeerID); err != nil {
+		return nil, fmt.Errorf("peer_id: %w", err)
+	}
+	if sg.offerID, err = webtorrent.ID20(m.OfferID); err != nil {
+		return nil, fmt.Errorf("offer_id: %w", err)
+	}
+	if err := json.Unmarshal(raw, &sg.desc); err != nil {
+		return nil, fmt.Errorf("session description: %w", err)
+	}
+	if sg.desc.Type != want || sg.desc.SDP == "" {
+		return nil, fmt.Errorf("want an %s with an SDP, got type %q", want, sg.desc.Type)
+	}
+	return &sg, nil
 }
 
 // send writes one message if the socket is up.
@@ -337,6 +382,7 @@ type announcer struct {
 	mu       sync.Mutex
 	offers   map[[20]byte]*rtc.Peer // by offer id, waiting for an answer
 	interval time.Duration
+	stopping bool // set before run waits for its goroutines
 	wg       sync.WaitGroup
 }
 
@@ -351,7 +397,12 @@ func (a *announcer) run(ctx context.Context) {
 	a.mu.Lock()
 	a.ctx = ctx
 	a.mu.Unlock()
-	defer a.wg.Wait()
+	defer func() {
+		a.mu.Lock()
+		a.stopping = true
+		a.mu.Unlock()
+		a.wg.Wait()
+	}()
 	event := "started"
 	completedSent := false
 	for {
@@ -471,47 +522,47 @@ func (a *announcer) handle(m *message) {
 		a.interval = time.Duration(min(max(m.Interval, 30), 1800)) * time.Second
 		a.mu.Unlock()
 	}
-	if len(m.Offer) == 0 && len(m.Answer) == 0 {
+	sg, err := parseSignal(m)
+	if err != nil || sg == nil {
+		if err != nil {
+			log.Debug("unusable signal", "err", err)
+		}
 		return
 	}
-	peer, err := webtorrent.ID20(m.PeerID)
-	if err != nil {
-		log.Debug("signal with a bad peer_id", "err", err)
+	if sg.desc.Type == webrtc.SDPTypeAnswer {
+		a.answered(sg.offerID, sg.desc)
 		return
 	}
-	offerID, err := webtorrent.ID20(m.OfferID)
-	if err != nil {
-		log.Debug("signal with a bad offer_id", "err", err)
+	if st := a.t.AnnounceState(); sg.peer == st.PeerID || st.WantPeers == 0 || a.c.reserve(1) == 0 {
 		return
 	}
+	if !a.spawn(func(ctx context.Context) {
+		defer a.c.release()
+		a.answer(ctx, sg.peer, sg.offerID, sg.desc)
+	}) {
+		a.c.release()
+	}
+}
+
+// spawn runs f on a goroutine the announcer waits for before Run returns;
+// false, running nothing, once the announcer is stopping.
+func (a *announcer) spawn(f func(ctx context.Context)) bool {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopping || a.ctx == nil {
+		return false
+	}
 	ctx := a.ctx
-	a.mu.Unlock()
-	if ctx == nil || ctx.Err() != nil {
-		return
-	}
-	if len(m.Answer) > 0 {
-		a.answered(ctx, offerID, m.Answer)
-		return
-	}
-	var offer webrtc.SessionDescription
-	if err := json.Unmarshal(m.Offer, &offer); err != nil || offer.Type != webrtc.SDPTypeOffer {
-		log.Debug("malformed offer", "err", err)
-		return
-	}
-	if peer == a.t.AnnounceState().PeerID || a.t.AnnounceState().WantPeers == 0 || a.c.reserve(1) == 0 {
-		return
-	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		defer a.c.release()
-		a.answer(ctx, peer, offerID, offer)
+		f(ctx)
 	}()
+	return true
 }
 
 // answered completes one of our offers.
-func (a *announcer) answered(ctx context.Context, offerID [20]byte, raw json.RawMessage) {
+func (a *announcer) answered(offerID [20]byte, answer webrtc.SessionDescription) {
 	a.mu.Lock()
 	p := a.offers[offerID]
 	delete(a.offers, offerID)
@@ -519,24 +570,19 @@ func (a *announcer) answered(ctx context.Context, offerID [20]byte, raw json.Raw
 	if p == nil {
 		return // expired, answered twice, or never ours
 	}
-	var answer webrtc.SessionDescription
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		p.Close()
-		a.c.release()
-		return
-	}
 	if err := p.Accept(answer); err != nil {
 		a.c.log.Debug("bad answer", "err", err)
 		p.Close()
 		a.c.release()
 		return
 	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
+	if !a.spawn(func(ctx context.Context) {
 		defer a.c.release()
 		a.connect(ctx, p)
-	}()
+	}) {
+		p.Close()
+		a.c.release()
+	}
 }
 
 // answer answers a forwarded offer through the tracker, then connects.

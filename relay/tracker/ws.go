@@ -3,8 +3,6 @@ package tracker
 import (
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -12,47 +10,18 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/btspeed/btspeed/shared/webtorrent"
 	"github.com/gorilla/websocket"
 )
 
-// The WebSocket protocol is bittorrent-tracker's (WebTorrent's): JSON text
-// messages; info hashes, peer ids and offer ids are 20-character "binary
-// strings", one character per byte (code points 0-255).
-//
-//	client: {"action":"announce","info_hash":IH,"peer_id":ID,"numwant":N,"left":L,"event":E,
-//	         "offers":[{"offer":{"type":"offer","sdp":...},"offer_id":OID},...]}
-//	server: {"action":"announce","interval":S,"info_hash":IH,"complete":C,"incomplete":I}
-//	server, to up to len(offers) other WebSocket peers of the swarm, one offer each:
-//	        {"action":"announce","offer":...,"offer_id":OID,"peer_id":ID,"info_hash":IH}
-//	client: {"action":"announce","info_hash":IH,"peer_id":ID2,"to_peer_id":ID,"answer":{...},"offer_id":OID}
-//	server, to ID: {"action":"announce","answer":...,"offer_id":OID,"peer_id":ID2,"info_hash":IH}
-//	client: {"action":"scrape","info_hash":IH or [IH,...]}
-//	server: {"action":"scrape","files":{IH:{"complete":C,"incomplete":I,"downloaded":D}}}
-//	errors: {"action":A,"failure reason":"...","info_hash":IH}
+// The WebSocket protocol is bittorrent-tracker's (WebTorrent's), described
+// in package shared/webtorrent.
 
 // binString encodes bytes as a binary string.
-func binString(b []byte) string {
-	r := make([]rune, len(b))
-	for i, c := range b {
-		r[i] = rune(c)
-	}
-	return string(r)
-}
+func binString(b []byte) string { return webtorrent.BinString(b) }
 
 // fromBinString decodes a binary string of exactly n characters.
-func fromBinString(s string, n int) ([]byte, error) {
-	if utf8.RuneCountInString(s) != n {
-		return nil, fmt.Errorf("want %d characters, got %d", n, utf8.RuneCountInString(s))
-	}
-	out := make([]byte, 0, n)
-	for _, r := range s {
-		if r > 0xff {
-			return nil, errors.New("character above U+00FF in a binary string")
-		}
-		out = append(out, byte(r))
-	}
-	return out, nil
-}
+func fromBinString(s string, n int) ([]byte, error) { return webtorrent.FromBinString(s, n) }
 
 type wsOffer struct {
 	Offer   json.RawMessage `json:"offer"`

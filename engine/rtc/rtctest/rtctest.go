@@ -26,5 +26,6 @@ func Interfaces(names ...string) rtc.Config {
 		return false
 	})
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	rtc.Tune(&se)
 	return rtc.Config{API: webrtc.NewAPI(webrtc.WithSettingEngine(se))}
 }
