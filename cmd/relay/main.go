@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +45,7 @@ func main() {
 type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
+	rtcPort, rtcIPs                                    string
 	bridgePrivate                                      bool
 }
 
@@ -61,6 +64,8 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.reserve, "reserve", "BTSPEED_RELAY_RESERVE", "0", "reserve price for the relay's upload slots, BTT per MiB")
 	daemon.EnvFlag(fs, &c.peerListen, "peer-listen", "BTSPEED_RELAY_PEER_LISTEN", ":0", "where the seeder accepts BitTorrent peers, TCP and uTP")
 	daemon.EnvFlag(fs, &c.publicURL, "public-url", "BTSPEED_RELAY_PUBLIC_URL", "", "the relay's public base URL, announced in its torrents (default http://LISTEN)")
+	daemon.EnvFlag(fs, &c.rtcPort, "rtc-port", "BTSPEED_RELAY_RTC_PORT", "0", "one UDP port for every WebRTC connection (0: ephemeral ports)")
+	daemon.EnvFlag(fs, &c.rtcIPs, "rtc-ip", "BTSPEED_RELAY_RTC_IP", "", "public IPs to announce as WebRTC candidates, comma-separated (behind 1:1 NAT)")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,6 +98,17 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	cfg := relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
 		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate}
+	if cfg.RTCPort, err = strconv.Atoi(c.rtcPort); err != nil || cfg.RTCPort < 0 || cfg.RTCPort > 65535 {
+		return fmt.Errorf("-rtc-port %q: want a UDP port number", c.rtcPort)
+	}
+	for _, ip := range strings.Split(c.rtcIPs, ",") {
+		if ip = strings.TrimSpace(ip); ip != "" {
+			if _, perr := netip.ParseAddr(ip); perr != nil {
+				return fmt.Errorf("-rtc-ip %q: %w", ip, perr)
+			}
+			cfg.RTCPublicIPs = append(cfg.RTCPublicIPs, ip)
+		}
+	}
 	if c.ledgerURL == "" {
 		if err := os.MkdirAll(c.data, 0o700); err != nil {
 			return err
