@@ -20,6 +20,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/storage"
+	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/speed/bidder"
@@ -98,6 +99,8 @@ func (p *peerFlags) client(c *cli, ctx context.Context) (*engine.Client, string,
 		cfg.Transports = append(cfg.Transports, sock.Transport())
 	}
 	cfg.Transports = append(cfg.Transports, engine.Transport{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}})
+	// ws:// and wss:// trackers introduce browser peers over WebRTC.
+	cfg.PeerFinders = []engine.PeerFinder{wstracker.New(wstracker.Config{Logger: cfg.Logger})}
 	sp, err := p.speedConfig(c, ctx)
 	if err != nil {
 		ln.Close()
