@@ -55,6 +55,15 @@ type PeerFinder interface {
 	Run(ctx context.Context, t *Torrent, trackerURL string)
 }
 
+// A PeerSource finds peers for every torrent, whatever its trackers:
+// engine/relaybridge's Source, which reaches classic peers through a
+// relay's bridge, is one.
+type PeerSource interface {
+	// Run finds peers for t and hands the connections it opens to
+	// t.AddConn until ctx ends (the torrent closes).
+	Run(ctx context.Context, t *Torrent)
+}
+
 // Config configures a Client. The zero value works: a random peer id, TCP
 // dialing, the default limits, logs discarded.
 type Config struct {
@@ -106,6 +115,8 @@ type Config struct {
 	// PeerFinders serve the tracker URLs the engine's own HTTP/UDP tracker
 	// client cannot (ws://, wss://); without one such trackers are skipped.
 	PeerFinders []PeerFinder
+	// PeerSources run for every torrent.
+	PeerSources []PeerSource
 	// Speed turns BitTorrent Speed on; nil makes the engine a legacy peer.
 	Speed *SpeedConfig
 }

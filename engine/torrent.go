@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -352,6 +353,22 @@ func (t *Torrent) start() {
 	if len(t.spec.WebSeeds) > 0 {
 		t.startWebSeeds()
 	}
+	for _, src := range t.cfg.PeerSources {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			src.Run(t.ctx, t)
+		}()
+	}
+}
+
+// Trackers returns the torrent's tracker URLs, in tiers.
+func (t *Torrent) Trackers() [][]string {
+	out := make([][]string, len(t.spec.Trackers))
+	for i, tier := range t.spec.Trackers {
+		out[i] = slices.Clone(tier)
+	}
+	return out
 }
 
 // close stops the torrent and waits for its goroutines.

@@ -128,6 +128,7 @@ func New(cfg Config) (*Relay, error) {
 	// The bridge dials only peers discovered for the torrent: today those
 	// that announced to this tracker over HTTP.
 	r.bridge = bridge.New(bridge.Config{Discovered: r.tracker.Knows, AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger,
+		Peers: func(ih [20]byte, _ []string) []netip.AddrPort { return r.tracker.HTTPPeers(ih, 100) },
 		RTC: r.cfg.RTC,
 		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
 			tp := utp.Transport()
@@ -149,6 +150,7 @@ func New(cfg Config) (*Relay, error) {
 	r.mux.Handle("/announce", r.tracker)
 	r.mux.Handle("/scrape", r.tracker)
 	r.mux.Handle("/bridge", r.bridge)
+	r.mux.HandleFunc("/bridge/peers", r.bridge.ServePeers)
 	r.mux.HandleFunc("/healthz", r.healthz)
 	r.mux.HandleFunc("/metrics", r.metrics)
 	if r.ledger != nil {

@@ -38,6 +38,10 @@ type Config struct {
 	// Discovered says whether addr was found as a peer of infoHash; nothing
 	// else is dialled. Required.
 	Discovered func(infoHash [20]byte, addr netip.AddrPort) bool
+	// Peers lists the addresses discovered for infoHash (and may start a
+	// fresh search, through the torrent's trackers as the browser knows
+	// them): GET /bridge/peers answers with them. Nil lists none.
+	Peers func(infoHash [20]byte, trackers []string) []netip.AddrPort
 	// AllowPrivate allows private, loopback and link-local addresses (tests,
 	// LANs).
 	AllowPrivate bool
@@ -204,6 +208,57 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request) (tg target, relea
 			b.mu.Unlock()
 		})
 	}, true
+}
+
+// Caps of /bridge/peers.
+const (
+	maxListed      = 100
+	maxTrackerURLs = 16
+	maxTrackerURL  = 2048
+)
+
+// PeersResponse is the JSON /bridge/peers answers.
+type PeersResponse struct {
+	// Peers are IP:PORT addresses the bridge will dial for the torrent.
+	Peers []string `json:"peers"`
+	// UTP says whether the relay can reach them over uTP too (net=utp).
+	UTP bool `json:"utp"`
+}
+
+// ServePeers answers GET /bridge/peers?info_hash=HEX[&tr=URL...]: the
+// classic peers a browser can reach through this bridge.
+func (b *Bridge) ServePeers(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	q := r.URL.Query()
+	raw, err := hex.DecodeString(q.Get("info_hash"))
+	if err != nil || len(raw) != 20 {
+		http.Error(w, "info_hash: want 40 hex digits", http.StatusBadRequest)
+		return
+	}
+	var ih [20]byte
+	copy(ih[:], raw)
+	var trackers []string
+	for _, u := range q["tr"] {
+		if len(trackers) == maxTrackerURLs {
+			break
+		}
+		if len(u) <= maxTrackerURL {
+			trackers = append(trackers, u)
+		}
+	}
+	res := PeersResponse{Peers: []string{}, UTP: b.cfg.DialUTP != nil}
+	if b.cfg.Peers != nil {
+		for _, a := range b.cfg.Peers(ih, trackers) {
+			if len(res.Peers) == maxListed {
+				break
+			}
+			if b.Check(ih, a) == nil {
+				res.Peers = append(res.Peers, a.String())
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(res)
 }
 
 // maxOffer caps a posted WebRTC offer.

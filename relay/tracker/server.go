@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -172,6 +173,29 @@ func (s *Server) Close() {
 
 // allowed applies Config.Allow.
 func (s *Server) allowed(ih [20]byte) bool { return s.cfg.Allow == nil || s.cfg.Allow(ih) }
+
+// HTTPPeers returns up to max addresses of peers that announced infoHash
+// over HTTP (classic peers), most recently seen first.
+func (s *Server) HTTPPeers(infoHash [20]byte, max int) []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sw := s.swarms[infoHash]
+	if sw == nil {
+		return nil
+	}
+	var ps []*peer
+	for _, p := range sw.peers {
+		if p.conn == nil {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, func(a, b *peer) int { return b.seen.Compare(a.seen) })
+	out := make([]netip.AddrPort, 0, min(len(ps), max))
+	for _, p := range ps[:min(len(ps), max)] {
+		out = append(out, p.addr)
+	}
+	return out
+}
 
 // Knows says whether addr announced itself over HTTP for infoHash and is
 // still in the swarm: the bridge dials only such addresses.
