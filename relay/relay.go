@@ -129,7 +129,7 @@ func New(cfg Config) (*Relay, error) {
 	// that announced to this tracker over HTTP.
 	r.bridge = bridge.New(bridge.Config{Discovered: r.tracker.Knows, AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger,
 		Peers: func(ih [20]byte, _ []string) []netip.AddrPort { return r.tracker.HTTPPeers(ih, 100) },
-		RTC: r.cfg.RTC,
+		RTC:   r.cfg.RTC,
 		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
 			tp := utp.Transport()
 			return tp.Dialer.DialContext(ctx, tp.Network, addr)
