@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 )
 
@@ -76,7 +77,7 @@ type Config struct {
 	// Now is the clock the Speed machines and timers read; nil is time.Now.
 	Now func() time.Time
 	// Transports are tried in order when dialing a peer; empty means TCP
-	// with a plain net.Dialer.
+	// with a plain net.Dialer (none in the browser, GOOS=js).
 	Transports []Transport
 	// HTTPClient fetches from web seeds (BEP 19); nil is a client with a
 	// two-minute timeout.
@@ -142,7 +143,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if len(c.Transports) == 0 {
+	if len(c.Transports) == 0 && runtime.GOOS != "js" {
+		// A browser cannot dial TCP: there, peers come only through
+		// PeerFinders, PeerSources and AddConn.
 		c.Transports = []Transport{{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}}}
 	}
 	if c.MaxConnsPerTorrent <= 0 {
