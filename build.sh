@@ -14,6 +14,8 @@ DIST=$ROOT/dist
 
 # Packages whose tests also run as WebAssembly under Node (GOOS=js GOARCH=wasm).
 WASM_TEST_PKGS=(./shared/... ./ledger/api ./ledger/client ./ledger/faucet ./ledger/genesis ./engine/storage)
+# Packages that must also build for the browser (their tests are native only).
+WASM_BUILD_PKGS=(./engine/...)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -111,6 +113,7 @@ test_all() {
 	say "go vet (native and js/wasm)"
 	go vet ./...
 	GOOS=js GOARCH=wasm go vet "${WASM_TEST_PKGS[@]}"
+	GOOS=js GOARCH=wasm go build "${WASM_BUILD_PKGS[@]}"
 
 	# Cross-check oracles the Go tests call into; a missing one fails the test.
 	npm_install interop/tronweb
