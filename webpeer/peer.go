@@ -1,0 +1,486 @@
+// Package webpeer is the browser peer's logic, free of syscall/js so that it
+// runs and is tested natively too: the wallet kept encrypted in the page's
+// storage, the engine with WebRTC peers (WebSocket trackers) and bridged
+// classic peers (the relay's bridge), Speed paying and earning through the
+// relay's ledger gateway, the user's settings and the spending history.
+// wasm/ binds it to JavaScript (docs/js-api.md).
+package webpeer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/relaybridge"
+	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/engine/storage"
+	"github.com/btspeed/btspeed/engine/wstracker"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/shared/speed/bidder"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// KV is small durable storage: the browser's localStorage, a map in tests.
+type KV interface {
+	Get(key string) (string, bool)
+	Set(key, value string) error
+	Delete(key string)
+}
+
+// MapKV is a KV in memory.
+type MapKV struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// Get returns the value of key.
+func (k *MapKV) Get(key string) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[key]
+	return v, ok
+}
+
+// Set stores value under key.
+func (k *MapKV) Set(key, value string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = make(map[string]string)
+	}
+	k.m[key] = value
+	return nil
+}
+
+// Delete removes key.
+func (k *MapKV) Delete(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, key)
+}
+
+// Config configures a Peer.
+type Config struct {
+	// Relay is the relay's base URL (http(s)://host[:port]); its WebSocket
+	// tracker, bridge and ledger gateway are used.
+	Relay string
+	// Trackers are WebSocket trackers added to every torrent (default: the
+	// relay's).
+	Trackers []string
+	// KV keeps the wallet and settings (default: in memory).
+	KV KV
+	// RTC configures WebRTC (the browser's own settings when zero).
+	RTC rtc.Config
+	// HTTPClient reaches the relay (nil: http.DefaultClient).
+	HTTPClient *http.Client
+	// Storage opens a torrent's storage, capped at limit bytes (default:
+	// memory).
+	Storage func(info *metainfo.Info, limit int64) (engine.Storage, error)
+	// Keystore sets the keystore's scrypt cost (default LightScrypt: the
+	// browser runs scrypt on its only thread).
+	Keystore wallet.ScryptParams
+	// HistoryEvery is the spending history's resolution (default 1 min).
+	HistoryEvery time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Settings are the user's controls, amounts in base units.
+type Settings struct {
+	Speed        bool   `json:"speed"`
+	SpendingRate uint32 `json:"spending_rate"` // parts per million (bidder.PPM = 1.0)
+	Budget       uint64 `json:"budget"`        // over all torrents; 0: no cap
+	Reserve      uint64 `json:"reserve"`       // base units per MiB
+	StorageLimit int64  `json:"storage_limit"` // bytes of browser storage
+}
+
+// DefaultSettings are a new user's.
+func DefaultSettings() Settings {
+	return Settings{Speed: true, SpendingRate: bidder.PPM, StorageLimit: 2 << 30}
+}
+
+const settingsKey = "btspeed.settings"
+
+// Point is one sample of the spending history: totals so far.
+type Point struct {
+	Time   time.Time `json:"time"`
+	Spent  uint64    `json:"spent"`
+	Earned uint64    `json:"earned"`
+}
+
+// maxHistory caps the history (a day at one point a minute).
+const maxHistory = 1440
+
+// Peer is the browser peer.
+type Peer struct {
+	cfg      Config
+	log      *slog.Logger
+	ledger   *client.Client
+	ledgerID string
+	wallet   *Wallet
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	eng      *engine.Client
+	engSpeed bool // eng was made with Speed (an unlocked key)
+	torrents map[metainfo.Hash]*Torrent
+	order    []metainfo.Hash
+	settings Settings
+	history  []Point
+	// totals carried over from engines closed before (a re-made engine
+	// starts its counters at zero)
+	spentBefore, earnedBefore uint64
+}
+
+// Start connects to the relay's ledger gateway and loads the stored
+// wallet and settings. The engine starts with the first torrent.
+func Start(ctx context.Context, cfg Config) (*Peer, error) {
+	u, err := url.Parse(cfg.Relay)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("webpeer: relay URL %q: want http(s)://host", cfg.Relay)
+	}
+	cfg.Relay = strings.TrimSuffix(cfg.Relay, "/")
+	if len(cfg.Trackers) == 0 {
+		cfg.Trackers = []string{"ws" + strings.TrimPrefix(cfg.Relay, "http")}
+	}
+	if cfg.KV == nil {
+		cfg.KV = &MapKV{}
+	}
+	if cfg.Storage == nil {
+		cfg.Storage = func(info *metainfo.Info, limit int64) (engine.Storage, error) { return storage.NewMemory(info, limit) }
+	}
+	if cfg.Keystore == (wallet.ScryptParams{}) {
+		cfg.Keystore = wallet.LightScrypt
+	}
+	if cfg.HistoryEvery <= 0 {
+		cfg.HistoryEvery = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	lc := client.New(cfg.Relay+"/ledger", cfg.HTTPClient)
+	info, err := lc.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("webpeer: the relay's ledger: %w", err)
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	p := &Peer{cfg: cfg, log: cfg.Logger, ledger: lc, ledgerID: info.Ledger, ctx: pctx, cancel: cancel,
+		torrents: make(map[metainfo.Hash]*Torrent), settings: DefaultSettings()}
+	if raw, ok := cfg.KV.Get(settingsKey); ok {
+		var s Settings
+		if err := json.Unmarshal([]byte(raw), &s); err == nil {
+			p.settings = s
+		} else {
+			p.log.Warn("stored settings unreadable; using defaults", "err", err)
+		}
+	}
+	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged}
+	p.wg.Add(1)
+	go p.historyLoop()
+	return p, nil
+}
+
+// Wallet returns the wallet.
+func (p *Peer) Wallet() *Wallet { return p.wallet }
+
+// LedgerID is the ledger the relay gateways to.
+func (p *Peer) LedgerID() string { return p.ledgerID }
+
+// Settings returns the current settings.
+func (p *Peer) Settings() Settings {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.settings
+}
+
+// SetSettings stores and applies s.
+func (p *Peer) SetSettings(s Settings) error {
+	if s.StorageLimit <= 0 {
+		return errors.New("webpeer: the storage limit must be positive")
+	}
+	raw, _ := json.Marshal(s)
+	if err := p.cfg.KV.Set(settingsKey, string(raw)); err != nil {
+		return fmt.Errorf("webpeer: store settings: %w", err)
+	}
+	p.mu.Lock()
+	p.settings = s
+	eng := p.eng
+	p.mu.Unlock()
+	if eng != nil {
+		return eng.SetSpeed(speedSettings(s))
+	}
+	return nil
+}
+
+func speedSettings(s Settings) engine.SpeedSettings {
+	return engine.SpeedSettings{Enabled: s.Speed, SpendingRate: s.SpendingRate, Budget: s.Budget, Reserve: s.Reserve}
+}
+
+// walletChanged: with no torrent running, the next engine picks up the new
+// key (or its absence); running torrents keep their engine until removed.
+func (p *Peer) walletChanged() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.eng != nil && len(p.torrents) == 0 && p.engSpeed != (p.wallet.unlocked() != nil) {
+		p.closeEngineLocked()
+	}
+}
+
+func (p *Peer) closeEngineLocked() {
+	spent, earned, _ := p.eng.SpeedTotals()
+	p.spentBefore += spent
+	p.earnedBefore += earned
+	p.eng.Close()
+	p.eng = nil
+}
+
+// engine returns the running engine, starting it (with Speed when the
+// wallet is unlocked) on first use.
+func (p *Peer) engineLocked() (*engine.Client, error) {
+	if p.eng != nil {
+		return p.eng, nil
+	}
+	cfg := engine.Config{
+		Logger:      p.log,
+		Now:         p.cfg.Now,
+		UserAgent:   "btspeed-web",
+		PeerFinders: []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: p.cfg.RTC, HTTPClient: p.cfg.HTTPClient, Logger: p.log})},
+		PeerSources: []engine.PeerSource{&relaybridge.Source{Config: relaybridge.Config{Relay: p.cfg.Relay, RTC: p.cfg.RTC, HTTPClient: p.cfg.HTTPClient}, Logger: p.log}},
+	}
+	key := p.wallet.unlocked()
+	if key != nil {
+		cfg.Speed = &engine.SpeedConfig{Key: key, Ledger: p.ledger, LedgerID: p.ledgerID, Settings: speedSettings(p.settings)}
+	}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("webpeer: start the engine: %w", err)
+	}
+	p.eng, p.engSpeed = eng, key != nil
+	return eng, nil
+}
+
+// Totals returns what Speed spent and earned since the peer started.
+func (p *Peer) Totals() (spent, earned uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	spent, earned = p.spentBefore, p.earnedBefore
+	if p.eng != nil {
+		s, e, _ := p.eng.SpeedTotals()
+		spent, earned = spent+s, earned+e
+	}
+	return spent, earned
+}
+
+// History returns the spending history, oldest first.
+func (p *Peer) History() []Point {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Point(nil), p.history...)
+}
+
+func (p *Peer) historyLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.HistoryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		spent, earned := p.Totals()
+		p.mu.Lock()
+		if len(p.history) == maxHistory {
+			p.history = append(p.history[:0], p.history[1:]...)
+		}
+		p.history = append(p.history, Point{Time: p.cfg.Now(), Spent: spent, Earned: earned})
+		p.mu.Unlock()
+	}
+}
+
+// Close stops every torrent (closing the payment channels) and the peer.
+func (p *Peer) Close() error {
+	p.cancel()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.eng != nil {
+		p.closeEngineLocked()
+	}
+	p.torrents = map[metainfo.Hash]*Torrent{}
+	p.order = nil
+	return nil
+}
+
+// TorrentOptions are per-torrent choices.
+type TorrentOptions struct {
+	// Speed overrides the global settings for this torrent when set.
+	Speed *engine.SpeedSettings
+}
+
+// maxTorrentFile caps a .torrent fetched or given.
+const maxTorrentFile = 16 << 20
+
+// Add adds a torrent from a magnet link, the bytes of a .torrent, or the
+// http(s) URL of one.
+func (p *Peer) Add(ctx context.Context, source []byte, opts TorrentOptions) (*Torrent, error) {
+	src := strings.TrimSpace(string(source))
+	var spec engine.TorrentSpec
+	switch {
+	case strings.HasPrefix(src, "magnet:"):
+		var err error
+		if spec, err = engine.SpecFromMagnet(src); err != nil {
+			return nil, fmt.Errorf("webpeer: %w", err)
+		}
+	case strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://"):
+		b, err := p.fetch(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		if spec, err = specFromTorrent(b); err != nil {
+			return nil, err
+		}
+	default:
+		var err error
+		if spec, err = specFromTorrent(source); err != nil {
+			return nil, err
+		}
+	}
+	return p.addSpec(spec, opts, nil)
+}
+
+func specFromTorrent(b []byte) (engine.TorrentSpec, error) {
+	if len(b) > maxTorrentFile {
+		return engine.TorrentSpec{}, fmt.Errorf("webpeer: a .torrent of %d bytes is over the %d byte limit", len(b), maxTorrentFile)
+	}
+	mi, err := metainfo.Load(bytes.NewReader(b))
+	if err != nil {
+		return engine.TorrentSpec{}, fmt.Errorf("webpeer: not a magnet link, a .torrent or a URL of one: %w", err)
+	}
+	if _, err := mi.UnmarshalInfo(); err != nil {
+		return engine.TorrentSpec{}, fmt.Errorf("webpeer: the .torrent's info is malformed: %w", err)
+	}
+	return engine.SpecFromMetaInfo(mi), nil
+}
+
+func (p *Peer) fetch(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("webpeer: %w", err)
+	}
+	hc := p.cfg.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("webpeer: fetch %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("webpeer: fetch %s: %s", u, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxTorrentFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("webpeer: fetch %s: %w", u, err)
+	}
+	return b, nil
+}
+
+// addSpec starts a torrent; prefill, when set, is the content to seed.
+func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []byte) (*Torrent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.torrents[spec.InfoHash]; ok {
+		return nil, fmt.Errorf("webpeer: torrent %s is already added", spec.InfoHash.HexString())
+	}
+	eng, err := p.engineLocked()
+	if err != nil {
+		return nil, err
+	}
+	spec.Trackers = append(spec.Trackers, p.cfg.Trackers)
+	spec.Speed = opts.Speed
+	t := &Torrent{p: p, storage: make(chan engine.Storage, 1)}
+	limit := p.settings.StorageLimit - p.usedLocked()
+	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
+		if info.TotalLength() > limit {
+			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
+		}
+		st, err := p.cfg.Storage(info, limit)
+		if err != nil {
+			return nil, err
+		}
+		if prefill != nil {
+			if _, err := st.WriteAt(prefill, 0); err != nil {
+				st.Close()
+				return nil, err
+			}
+		}
+		t.storage <- st
+		return st, nil
+	}
+	spec.Check = prefill != nil
+	et, err := eng.AddTorrent(spec)
+	if err != nil {
+		return nil, fmt.Errorf("webpeer: %w", err)
+	}
+	t.t = et
+	p.torrents[spec.InfoHash] = t
+	p.order = append(p.order, spec.InfoHash)
+	return t, nil
+}
+
+// usedLocked is the storage the torrents hold (their full lengths).
+func (p *Peer) usedLocked() int64 {
+	var n int64
+	for _, t := range p.torrents {
+		if info := t.t.Info(); info != nil {
+			n += info.TotalLength()
+		}
+	}
+	return n
+}
+
+// Torrents returns the torrents in the order they were added.
+func (p *Peer) Torrents() []*Torrent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*Torrent, 0, len(p.order))
+	for _, ih := range p.order {
+		out = append(out, p.torrents[ih])
+	}
+	return out
+}
+
+// Remove stops a torrent, closes its payment channels and drops its data.
+func (p *Peer) Remove(ih metainfo.Hash) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.torrents[ih]; !ok {
+		return fmt.Errorf("webpeer: no torrent %s", ih.HexString())
+	}
+	delete(p.torrents, ih)
+	for i, h := range p.order {
+		if h == ih {
+			p.order = append(p.order[:i], p.order[i+1:]...)
+			break
+		}
+	}
+	return p.eng.Remove(ih)
+}
