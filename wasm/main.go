@@ -1,0 +1,409 @@
+//go:build js
+
+// Command wasm is the browser peer: package webpeer (the engine with WebRTC
+// and bridged peers, Speed, the wallet) compiled to WebAssembly and bound to
+// JavaScript. It registers globalThis.BTSpeedGo.start(options JSON), which
+// resolves to an object of functions; web/btspeed.js wraps that object in
+// the documented API (docs/js-api.md). Every call that waits on the network
+// returns a Promise and runs on its own goroutine, so the page's event loop
+// never waits for Go. Amounts cross as decimal BTT strings.
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall/js"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/webpeer"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/btspeed/btspeed/engine/rtc"
+)
+
+// version is set by build.sh.
+var version = "dev"
+
+func main() {
+	js.Global().Set("BTSpeedGo", js.ValueOf(map[string]any{
+		"version": version,
+		"start":   js.FuncOf(start),
+	}))
+	select {}
+}
+
+// jsError turns err into a JavaScript Error.
+func jsError(err error) js.Value { return js.Global().Get("Error").New(err.Error()) }
+
+// promise runs f on a goroutine and settles a Promise with its result: a
+// string (JSON for structured values), a js.Value, or nil.
+func promise(f func() (any, error)) js.Value {
+	executor := js.FuncOf(func(this js.Value, args []js.Value) any {
+		resolve, reject := args[0], args[1]
+		go func() {
+			v, err := f()
+			if err != nil {
+				reject.Invoke(jsError(err))
+				return
+			}
+			resolve.Invoke(v)
+		}()
+		return nil
+	})
+	p := js.Global().Get("Promise").New(executor)
+	executor.Release() // the executor ran synchronously inside New
+	return p
+}
+
+func toJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(b)
+}
+
+// localStorage is the page's localStorage as a webpeer.KV.
+type localStorage struct{ ls js.Value }
+
+func (l localStorage) Get(k string) (string, bool) {
+	v := l.ls.Call("getItem", k)
+	if v.IsNull() || v.IsUndefined() {
+		return "", false
+	}
+	return v.String(), true
+}
+
+func (l localStorage) Set(k, v string) (err error) {
+	defer func() {
+		if r := recover(); r != nil { // QuotaExceededError surfaces as a panic
+			err = fmt.Errorf("localStorage: %v", r)
+		}
+	}()
+	l.ls.Call("setItem", k, v)
+	return nil
+}
+
+func (l localStorage) Delete(k string) { l.ls.Call("removeItem", k) }
+
+// startOptions is what BTSpeed.start passes (docs/js-api.md).
+type startOptions struct {
+	Relay      string             `json:"relay"`
+	Trackers   []string           `json:"trackers"`
+	ICEServers []webrtc.ICEServer `json:"iceServers"`
+}
+
+// start(optionsJSON) resolves to the client object.
+func start(this js.Value, args []js.Value) any {
+	if len(args) < 1 || args[0].Type() != js.TypeString {
+		return promise(func() (any, error) { return nil, errors.New("start: want the options as JSON") })
+	}
+	var o startOptions
+	raw := args[0].String()
+	return promise(func() (any, error) {
+		if err := json.Unmarshal([]byte(raw), &o); err != nil {
+			return nil, fmt.Errorf("start: options: %w", err)
+		}
+		p, err := webpeer.Start(context.Background(), webpeer.Config{
+			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
+			RTC: rtc.Config{ICEServers: o.ICEServers},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return bind(p), nil
+	})
+}
+
+// amounts converts base units to BTT strings for JavaScript.
+type walletBalance struct {
+	Ledger string `json:"ledger"`
+	Locked string `json:"locked"`
+}
+
+type settingsJS struct {
+	Speed        bool   `json:"speed"`
+	SpendingRate uint32 `json:"spendingRate"`
+	Budget       string `json:"budget"`
+	Reserve      string `json:"reserve"`
+	StorageLimit int64  `json:"storageLimit"`
+}
+
+type torrentJS struct {
+	webpeer.Status
+	Spent  string         `json:"spent"`
+	Earned string         `json:"earned"`
+	Peers  []peerJS       `json:"peerAccounts"`
+	Count  int            `json:"peers"`
+	Conns  map[string]int `json:"connections"`
+}
+
+type peerJS struct {
+	Account string `json:"account"`
+	Spent   string `json:"spent"`
+	Earned  string `json:"earned"`
+}
+
+func torrentView(s webpeer.Status) torrentJS {
+	v := torrentJS{Status: s, Spent: speed.FormatBTT(s.Spent), Earned: speed.FormatBTT(s.Earned), Count: s.Peers, Conns: s.Conns}
+	for _, p := range s.PeerSpeed {
+		v.Peers = append(v.Peers, peerJS{Account: p.Account, Spent: speed.FormatBTT(p.Spent), Earned: speed.FormatBTT(p.Earned)})
+	}
+	return v
+}
+
+type torrentOptionsJS struct {
+	Speed  *bool  `json:"speed"`
+	Budget string `json:"budget"`
+}
+
+func (o torrentOptionsJS) options(p *webpeer.Peer) (webpeer.TorrentOptions, error) {
+	if o.Speed == nil && o.Budget == "" {
+		return webpeer.TorrentOptions{}, nil
+	}
+	s := p.Settings()
+	ss := engine.SpeedSettings{Enabled: s.Speed, SpendingRate: s.SpendingRate, Reserve: s.Reserve}
+	if o.Speed != nil {
+		ss.Enabled = *o.Speed
+	}
+	if o.Budget != "" {
+		b, err := speed.ParseBTT(o.Budget)
+		if err != nil {
+			return webpeer.TorrentOptions{}, fmt.Errorf("budget: %w", err)
+		}
+		ss.Budget = b
+	}
+	return webpeer.TorrentOptions{Speed: &ss}, nil
+}
+
+func parseIH(v js.Value) (metainfo.Hash, error) {
+	var ih metainfo.Hash
+	b, err := hex.DecodeString(v.String())
+	if err != nil || len(b) != 20 {
+		return ih, errors.New("want a 40-digit hex info hash")
+	}
+	copy(ih[:], b)
+	return ih, nil
+}
+
+func (b binding) torrent(v js.Value) (*webpeer.Torrent, error) {
+	ih, err := parseIH(v)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range b.p.Torrents() {
+		if t.InfoHash() == ih {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("no torrent %s", ih.HexString())
+}
+
+type binding struct{ p *webpeer.Peer }
+
+// bytesOf copies a Uint8Array into Go.
+func bytesOf(v js.Value) []byte {
+	b := make([]byte, v.Get("length").Int())
+	js.CopyBytesToGo(b, v)
+	return b
+}
+
+// bind builds the object btspeed.js wraps.
+func bind(p *webpeer.Peer) js.Value {
+	b := binding{p}
+	w := p.Wallet()
+	arg := func(args []js.Value, i int) js.Value {
+		if i < len(args) {
+			return args[i]
+		}
+		return js.Undefined()
+	}
+	str := func(args []js.Value, i int) string {
+		if v := arg(args, i); v.Type() == js.TypeString {
+			return v.String()
+		}
+		return ""
+	}
+	fns := map[string]func(args []js.Value) any{
+		"ledgerID":      func([]js.Value) any { return p.LedgerID() },
+		"walletState":   func([]js.Value) any { return w.State() },
+		"walletAddress": func([]js.Value) any { return w.Address() },
+		"walletCreate": func(args []js.Value) any {
+			pw := str(args, 0)
+			return promise(func() (any, error) {
+				phrase, addr, err := w.Create(pw)
+				return toJSON(map[string]string{"phrase": phrase, "address": addr}), err
+			})
+		},
+		"walletRestore": func(args []js.Value) any {
+			phrase, pw := str(args, 0), str(args, 1)
+			return promise(func() (any, error) {
+				addr, err := w.Restore(phrase, pw)
+				return toJSON(map[string]string{"address": addr}), err
+			})
+		},
+		"walletUnlock": func(args []js.Value) any {
+			pw := str(args, 0)
+			return promise(func() (any, error) { return nil, w.Unlock(pw) })
+		},
+		"walletLock": func([]js.Value) any { w.Lock(); return nil },
+		"walletExport": func([]js.Value) any {
+			return promise(func() (any, error) { return w.ExportKeystore() })
+		},
+		"walletBalance": func([]js.Value) any {
+			return promise(func() (any, error) {
+				bal, err := w.Balance(context.Background())
+				return toJSON(walletBalance{speed.FormatBTT(bal.Ledger), speed.FormatBTT(bal.Locked)}), err
+			})
+		},
+		"walletFaucet": func(args []js.Value) any {
+			progress := arg(args, 0)
+			return promise(func() (any, error) {
+				res, err := w.Faucet(context.Background(), func(tries uint64) {
+					if progress.Type() == js.TypeFunction {
+						progress.Invoke(float64(tries))
+					}
+				})
+				return toJSON(map[string]string{"amount": speed.FormatBTT(uint64(res.Amount)), "balance": speed.FormatBTT(uint64(res.Balance))}), err
+			})
+		},
+		"add": func(args []js.Value) any {
+			src, opts := arg(args, 0), str(args, 1)
+			var data []byte
+			if src.Type() == js.TypeString {
+				data = []byte(src.String())
+			} else if src.InstanceOf(js.Global().Get("Uint8Array")) {
+				data = bytesOf(src)
+			}
+			return promise(func() (any, error) {
+				var o torrentOptionsJS
+				if opts != "" {
+					if err := json.Unmarshal([]byte(opts), &o); err != nil {
+						return nil, fmt.Errorf("options: %w", err)
+					}
+				}
+				to, err := o.options(p)
+				if err != nil {
+					return nil, err
+				}
+				t, err := p.Add(context.Background(), data, to)
+				if err != nil {
+					return nil, err
+				}
+				return t.InfoHash().HexString(), nil
+			})
+		},
+		"seed": func(args []js.Value) any {
+			name, list, opts := str(args, 0), arg(args, 1), str(args, 2)
+			var files []webpeer.SeedFile
+			if list.Type() == js.TypeObject {
+				for i := 0; i < list.Get("length").Int(); i++ {
+					f := list.Index(i)
+					files = append(files, webpeer.SeedFile{Path: f.Get("path").String(), Data: bytesOf(f.Get("data"))})
+				}
+			}
+			return promise(func() (any, error) {
+				var o torrentOptionsJS
+				if opts != "" {
+					if err := json.Unmarshal([]byte(opts), &o); err != nil {
+						return nil, fmt.Errorf("options: %w", err)
+					}
+				}
+				to, err := o.options(p)
+				if err != nil {
+					return nil, err
+				}
+				t, err := p.Seed(name, files, to)
+				if err != nil {
+					return nil, err
+				}
+				return t.InfoHash().HexString(), nil
+			})
+		},
+		"torrents": func([]js.Value) any {
+			var out []torrentJS
+			for _, t := range p.Torrents() {
+				out = append(out, torrentView(t.Status()))
+			}
+			return toJSON(out)
+		},
+		"read": func(args []js.Value) any {
+			ihv, fileIdx, off, n := arg(args, 0), arg(args, 1).Int(), arg(args, 2).Float(), arg(args, 3).Int()
+			return promise(func() (any, error) {
+				t, err := b.torrent(ihv)
+				if err != nil {
+					return nil, err
+				}
+				buf := make([]byte, min(max(n, 0), 16<<20))
+				got, err := t.ReadFile(fileIdx, buf, int64(off))
+				if err != nil && got == 0 {
+					return nil, err
+				}
+				u := js.Global().Get("Uint8Array").New(got)
+				js.CopyBytesToJS(u, buf[:got])
+				return u, nil
+			})
+		},
+		"remove": func(args []js.Value) any {
+			ihv := arg(args, 0)
+			return promise(func() (any, error) {
+				ih, err := parseIH(ihv)
+				if err != nil {
+					return nil, err
+				}
+				return nil, p.Remove(ih)
+			})
+		},
+		"settingsGet": func([]js.Value) any {
+			s := p.Settings()
+			return toJSON(settingsJS{Speed: s.Speed, SpendingRate: s.SpendingRate, Budget: speed.FormatBTT(s.Budget), Reserve: speed.FormatBTT(s.Reserve), StorageLimit: s.StorageLimit})
+		},
+		"settingsSet": func(args []js.Value) any {
+			raw := str(args, 0)
+			return promise(func() (any, error) {
+				var in settingsJS
+				if err := json.Unmarshal([]byte(raw), &in); err != nil {
+					return nil, fmt.Errorf("settings: %w", err)
+				}
+				s := webpeer.Settings{Speed: in.Speed, SpendingRate: in.SpendingRate, StorageLimit: in.StorageLimit}
+				var err error
+				if s.Budget, err = speed.ParseBTT(in.Budget); err != nil {
+					return nil, fmt.Errorf("budget: %w", err)
+				}
+				if s.Reserve, err = speed.ParseBTT(in.Reserve); err != nil {
+					return nil, fmt.Errorf("reserve: %w", err)
+				}
+				return nil, p.SetSettings(s)
+			})
+		},
+		"history": func([]js.Value) any {
+			type pt struct {
+				Time   int64  `json:"time"`
+				Spent  string `json:"spent"`
+				Earned string `json:"earned"`
+			}
+			var out []pt
+			for _, h := range p.History() {
+				out = append(out, pt{h.Time.UnixMilli(), speed.FormatBTT(h.Spent), speed.FormatBTT(h.Earned)})
+			}
+			return toJSON(out)
+		},
+		"totals": func([]js.Value) any {
+			spent, earned := p.Totals()
+			return toJSON(map[string]string{"spent": speed.FormatBTT(spent), "earned": speed.FormatBTT(earned)})
+		},
+		"close": func([]js.Value) any {
+			return promise(func() (any, error) { return nil, p.Close() })
+		},
+	}
+	obj := js.Global().Get("Object").New()
+	for name, f := range fns {
+		obj.Set(name, js.FuncOf(func(this js.Value, args []js.Value) any { return f(args) }))
+	}
+	return obj
+}

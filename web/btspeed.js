@@ -1,0 +1,230 @@
+// btspeed.js: the browser API of the btspeed peer (docs/js-api.md).
+// Loads Go's wasm_exec.js and btspeed.wasm from the same place as this script, starts the peer, and wraps
+// the functions the wasm registers in a small event-emitting API. Amounts are decimal BTT strings.
+(function (global) {
+  'use strict'
+  const here = (document.currentScript && document.currentScript.src) || location.href
+  const base = new URL('.', here)
+
+  function loadScript (src) {
+    return new Promise((resolve, reject) => {
+      if (global.Go) return resolve()
+      const s = document.createElement('script')
+      s.src = src
+      s.onload = resolve
+      s.onerror = () => reject(new Error('btspeed: cannot load ' + src))
+      document.head.appendChild(s)
+    })
+  }
+
+  let booted = null
+  function boot () {
+    if (booted) return booted
+    booted = (async () => {
+      await loadScript(new URL('wasm_exec.js', base).href)
+      const go = new global.Go()
+      const url = new URL('btspeed.wasm', base).href
+      let inst
+      if (WebAssembly.instantiateStreaming) {
+        try {
+          inst = await WebAssembly.instantiateStreaming(fetch(url), go.importObject)
+        } catch (e) {
+          inst = null
+        }
+      }
+      if (!inst) {
+        const bytes = await (await fetch(url)).arrayBuffer()
+        inst = await WebAssembly.instantiate(bytes, go.importObject)
+      }
+      go.run(inst.instance)
+      for (let i = 0; i < 100 && !global.BTSpeedGo; i++) await new Promise(resolve => setTimeout(resolve, 10))
+      if (!global.BTSpeedGo) throw new Error('btspeed: the wasm did not start')
+      return global.BTSpeedGo
+    })()
+    return booted
+  }
+
+  class Emitter {
+    constructor () { this._on = {} }
+    on (ev, fn) { (this._on[ev] = this._on[ev] || []).push(fn); return this }
+    off (ev, fn) { this._on[ev] = (this._on[ev] || []).filter(f => f !== fn); return this }
+    emit (ev, ...args) { for (const fn of this._on[ev] || []) { try { fn(...args) } catch (e) { console.error(e) } } }
+  }
+
+  function bytesOf (x) {
+    if (x instanceof Uint8Array) return Promise.resolve(x)
+    if (x instanceof ArrayBuffer) return Promise.resolve(new Uint8Array(x))
+    if (typeof Blob !== 'undefined' && x instanceof Blob) return x.arrayBuffer().then(b => new Uint8Array(b))
+    return Promise.resolve(null)
+  }
+
+  class Torrent extends Emitter {
+    constructor (client, infoHash) {
+      super()
+      this._client = client
+      this.infoHash = infoHash
+      this._status = null
+      this._last = null
+    }
+
+    _update (s) {
+      const prev = this._status
+      this._status = s
+      const now = Date.now()
+      if (this._last) {
+        const dt = (now - this._last.time) / 1000
+        if (dt > 0) {
+          this.downloadSpeed = Math.max(0, (s.downloaded - this._last.downloaded) / dt)
+          this.uploadSpeed = Math.max(0, (s.uploaded - this._last.uploaded) / dt)
+        }
+      }
+      if (!this._last || now - this._last.time > 2000) this._last = { time: now, downloaded: s.downloaded, uploaded: s.uploaded }
+      if (!prev || (!prev.metadata && s.metadata)) { if (s.metadata) this.emit('metadata') }
+      if (!prev || prev.verified !== s.verified || prev.uploaded !== s.uploaded) this.emit('progress', s.progress)
+      if (prev && prev.spent !== s.spent) this.emit('payment', { direction: 'sent', total: s.spent })
+      if (prev && prev.earned !== s.earned) this.emit('payment', { direction: 'received', total: s.earned })
+      if ((!prev || !prev.done) && s.done) this.emit('done')
+      if ((!prev || !prev.error) && s.error) this.emit('error', new Error(s.error))
+    }
+
+    get name () { return this._status ? this._status.name : '' }
+    get magnetURI () { return this._status ? this._status.magnetURI : '' }
+    get length () { return this._status ? this._status.length : 0 }
+    get progress () { return this._status ? this._status.progress : 0 }
+    get done () { return !!(this._status && this._status.done) }
+    get downloaded () { return this._status ? this._status.downloaded : 0 }
+    get uploaded () { return this._status ? this._status.uploaded : 0 }
+    get spent () { return this._status ? this._status.spent : '0' }
+    get earned () { return this._status ? this._status.earned : '0' }
+    get numPeers () { return this._status ? this._status.peers : 0 }
+    get connections () { return this._status ? (this._status.connections || {}) : {} }
+    get peers () { return this._status ? (this._status.peerAccounts || []) : [] }
+    get files () {
+      const s = this._status
+      if (!s || !s.files) return []
+      return s.files.map((f, i) => ({
+        path: f.path,
+        name: f.path.split('/').pop(),
+        length: f.length,
+        blob: () => this._blob(i, f),
+      }))
+    }
+
+    async _blob (i, f) {
+      const parts = []
+      const chunk = 4 << 20
+      for (let off = 0; off < f.length; off += chunk) {
+        parts.push(await this._client._go.read(this.infoHash, i, off, Math.min(chunk, f.length - off)))
+      }
+      return new Blob(parts)
+    }
+
+    remove () { return this._client._remove(this) }
+  }
+
+  class Wallet {
+    constructor (go) { this._go = go }
+    get state () { return this._go.walletState() }
+    get address () { return this._go.walletAddress() }
+    async create (password) { return JSON.parse(await this._go.walletCreate(String(password))) }
+    async restore (phrase, password) { return JSON.parse(await this._go.walletRestore(String(phrase), String(password))) }
+    unlock (password) { return this._go.walletUnlock(String(password)) }
+    lock () { this._go.walletLock() }
+    async balance () { return JSON.parse(await this._go.walletBalance()) }
+    exportKeystore () { return this._go.walletExport() }
+    async faucet (opts) {
+      const onProgress = opts && opts.onProgress
+      const start = Date.now()
+      const res = await this._go.walletFaucet(tried => {
+        if (onProgress) onProgress({ tried, rate: tried / Math.max(0.001, (Date.now() - start) / 1000) })
+      })
+      return JSON.parse(res)
+    }
+  }
+
+  class Settings {
+    constructor (go) { this._go = go }
+    get () { return JSON.parse(this._go.settingsGet()) }
+    set (partial) { return this._go.settingsSet(JSON.stringify(Object.assign(this.get(), partial))) }
+  }
+
+  class Client extends Emitter {
+    constructor (go) {
+      super()
+      this._go = go
+      this._torrents = new Map()
+      this.wallet = new Wallet(go)
+      this.settings = new Settings(go)
+      this.ledgerID = go.ledgerID()
+      this._timer = setInterval(() => this._poll(), 500)
+    }
+
+    _poll () {
+      const list = JSON.parse(this._go.torrents()) || []
+      for (const s of list) {
+        let t = this._torrents.get(s.infoHash)
+        if (!t) {
+          t = new Torrent(this, s.infoHash)
+          this._torrents.set(s.infoHash, t)
+        }
+        t._update(s)
+      }
+    }
+
+    _track (infoHash) {
+      this._poll()
+      let t = this._torrents.get(infoHash)
+      if (!t) {
+        t = new Torrent(this, infoHash)
+        this._torrents.set(infoHash, t)
+      }
+      return t
+    }
+
+    get torrents () { return Array.from(this._torrents.values()) }
+
+    async add (source, options) {
+      let src = source
+      if (typeof source !== 'string') src = await bytesOf(source)
+      if (src === null) throw new Error('btspeed: add wants a magnet link, a URL, or the bytes of a .torrent')
+      const ih = await this._go.add(src, JSON.stringify(options || {}))
+      return this._track(ih)
+    }
+
+    async seed (input, options) {
+      const list = (typeof FileList !== 'undefined' && input instanceof FileList) || Array.isArray(input) ? Array.from(input) : [input]
+      const files = []
+      for (const f of list) {
+        const path = f.webkitRelativePath || f.name || 'file'
+        files.push({ path, data: await bytesOf(f) })
+      }
+      const name = (options && options.name) || (files.length > 1 ? (files[0].path.split('/')[0] || 'files') : '')
+      const ih = await this._go.seed(name, files, JSON.stringify(options || {}))
+      return this._track(ih)
+    }
+
+    async _remove (t) {
+      await this._go.remove(t.infoHash)
+      this._torrents.delete(t.infoHash)
+    }
+
+    history () { return JSON.parse(this._go.history()) || [] }
+    totals () { return JSON.parse(this._go.totals()) }
+
+    async destroy () {
+      clearInterval(this._timer)
+      await this._go.close()
+    }
+  }
+
+  global.BTSpeed = {
+    async start (options) {
+      const o = Object.assign({}, options)
+      o.relay = o.relay || base.origin
+      const go = await boot()
+      const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
+      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers }))
+      return new Client(handle)
+    },
+  }
+})(typeof window !== 'undefined' ? window : globalThis)
