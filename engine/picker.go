@@ -134,6 +134,12 @@ func (t *Torrent) pickPieceLocked(c *conn) int {
 	if n == 0 {
 		return -1
 	}
+	// Pieces a reader waits for come first, in reading order.
+	for _, i := range t.prio {
+		if !t.have.Get(i) && c.peerHave.Get(i) && t.partial[i] == nil && !t.busy[i] && c.mayRequest(i) && t.speedMayStartLocked(c, i) {
+			return i
+		}
+	}
 	best, bestAvail := -1, math.MaxInt
 	start := t.rng.IntN(n)
 	for j := range n {
@@ -196,6 +202,10 @@ func (t *Torrent) pieceCheckedLocked(p *partialPiece, good bool) {
 		return
 	}
 	t.have.Set(p.index)
+	if t.verified != nil {
+		close(t.verified)
+		t.verified = nil
+	}
 	for c := range t.conns {
 		c.sendLocked(pp.Message{Type: pp.Have, Index: pp.Integer(p.index)})
 		if c.amInterested && !c.peerHave.AnyNotIn(&t.have) {

@@ -1,0 +1,74 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine"
+)
+
+// slowConn paces writes, so a seed serves one block at a time.
+type slowConn struct{ net.Conn }
+
+func (c slowConn) Write(p []byte) (int, error) {
+	time.Sleep(3 * time.Millisecond)
+	return c.Conn.Write(p)
+}
+
+// A reader of the end of the content gets it first: ReadAt makes the
+// pieces it waits for the first ones requested, and returns their bytes
+// while most of the torrent is still missing.
+func TestReadAtStreamsFirst(t *testing.T) {
+	mi, data := makeContent(t, t.TempDir(), "film.bin", 2<<20, 16<<10, 21)
+	seed := newClient(t, engine.Config{})
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Check = (&memStorage{data: bytes.Clone(data)}).open, true
+	mustSeed(t, seed, spec)
+
+	leech := newClient(t, engine.Config{})
+	spec = engine.SpecFromMetaInfo(mi)
+	spec.Storage = (&memStorage{}).open
+	tor := mustAdd(t, leech, spec)
+	off := int64(len(data)) - 40_000 // spans the last three pieces
+	got := make([]byte, 30_000)
+	done := make(chan error, 1)
+	go func() {
+		_, err := tor.ReadAt(context.Background(), got, off, 0)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the reader is waiting: its pieces are first in line
+	a, b := net.Pipe()
+	go seed.HandleConn(slowConn{a})
+	if err := leech.AddConn(context.Background(), b, mi.HashInfoBytes()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ReadAt never returned")
+	}
+	if st := tor.Stats(); st.PiecesDone > st.Pieces/4 {
+		t.Fatalf("ReadAt returned after %d of %d pieces: its pieces were not first", st.PiecesDone, st.Pieces)
+	}
+	if !bytes.Equal(got, data[off:off+int64(len(got))]) {
+		t.Fatal("ReadAt returned the wrong bytes")
+	}
+	waitComplete(t, tor, 60*time.Second)
+
+	// Outside the content, and a cancelled wait.
+	if _, err := tor.ReadAt(context.Background(), got, int64(len(data)), 0); err == nil {
+		t.Fatal("read past the end succeeded")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	other := mustAdd(t, newClient(t, engine.Config{}), engine.TorrentSpec{InfoHash: mi.HashInfoBytes(), InfoBytes: mi.InfoBytes, Storage: (&memStorage{}).open})
+	if _, err := other.ReadAt(ctx, got, 0, 0); err == nil {
+		t.Fatal("a cancelled read returned")
+	}
+}
