@@ -333,14 +333,17 @@ func bind(p *webpeer.Peer) js.Value {
 			return toJSON(out)
 		},
 		"read": func(args []js.Value) any {
-			ihv, fileIdx, off, n := arg(args, 0), arg(args, 1).Int(), arg(args, 2).Float(), arg(args, 3).Int()
+			ihv, fileIdx, off, n, ahead := arg(args, 0), arg(args, 1).Int(), arg(args, 2).Float(), arg(args, 3).Int(), 0.0
+			if v := arg(args, 4); v.Type() == js.TypeNumber {
+				ahead = v.Float()
+			}
 			return promise(func() (any, error) {
 				t, err := b.torrent(ihv)
 				if err != nil {
 					return nil, err
 				}
 				buf := make([]byte, min(max(n, 0), 16<<20))
-				got, err := t.ReadFile(fileIdx, buf, int64(off))
+				got, err := t.ReadFile(context.Background(), fileIdx, buf, int64(off), int64(ahead))
 				if err != nil && got == 0 {
 					return nil, err
 				}

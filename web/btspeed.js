@@ -120,6 +120,21 @@
     }
 
     remove () { return this._client._remove(this) }
+
+    // streamTo plays file (an index or a name; default the first playable one) in a <video> or <audio>
+    // element while it downloads: a service worker (sw.js, same origin as this script) turns the element's
+    // range requests into reads that download the pieces they need first.
+    async streamTo (elem, options) {
+      await this._client._streaming()
+      const ready = this._status && this._status.metadata ? Promise.resolve() : new Promise(resolve => this.on('metadata', resolve))
+      await ready
+      const files = this.files
+      let i = options && options.file !== undefined ? options.file : files.findIndex(f => /\.(mp4|m4v|webm|mkv|ogv|mp3|m4a|ogg|oga|opus|wav|flac)$/i.test(f.path))
+      if (typeof i === 'string') i = files.findIndex(f => f.path === i || f.name === i)
+      if (i < 0 || i >= files.length) throw new Error('btspeed: no playable file in this torrent')
+      elem.src = new URL('btspeed-stream/' + this.infoHash + '/' + i + '/' + encodeURIComponent(files[i].name), base).href
+      return elem
+    }
   }
 
   class Wallet {
@@ -206,6 +221,41 @@
     async _remove (t) {
       await this._go.remove(t.infoHash)
       this._torrents.delete(t.infoHash)
+    }
+
+    // _streaming registers the service worker once and answers its requests from this peer.
+    _streaming () {
+      if (this._sw) return this._sw
+      if (!('serviceWorker' in navigator)) return Promise.reject(new Error('btspeed: this browser has no service workers; use file.blob()'))
+      this._sw = (async () => {
+        navigator.serviceWorker.addEventListener('message', e => this._answer(e))
+        await navigator.serviceWorker.register(new URL('sw.js', base).href, { scope: new URL('./', base).pathname })
+        await navigator.serviceWorker.ready
+        if (!navigator.serviceWorker.controller) {
+          await new Promise(resolve => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }))
+        }
+      })()
+      return this._sw
+    }
+
+    async _answer (e) {
+      const m = e.data
+      const port = e.ports && e.ports[0]
+      if (!m || !m.btspeed || !port) return
+      try {
+        const t = this._torrents.get(m.infoHash)
+        if (!t) throw new Error('btspeed: no such torrent here')
+        if (m.op === 'stat') {
+          const f = t.files[m.file]
+          if (!f) throw new Error('btspeed: no such file')
+          port.postMessage({ length: f.length, name: f.name })
+          return
+        }
+        const bytes = await this._go.read(m.infoHash, m.file, m.offset, m.length, 8 << 20)
+        port.postMessage({ bytes: bytes.buffer }, [bytes.buffer])
+      } catch (err) {
+        port.postMessage({ error: String(err.message || err) })
+      }
     }
 
     history () { return JSON.parse(this._go.history()) || [] }

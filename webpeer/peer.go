@@ -416,7 +416,7 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 	}
 	spec.Trackers = append(spec.Trackers, p.cfg.Trackers)
 	spec.Speed = opts.Speed
-	t := &Torrent{p: p, storage: make(chan engine.Storage, 1)}
+	t := &Torrent{p: p}
 	limit := p.settings.StorageLimit - p.usedLocked()
 	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
 		if info.TotalLength() > limit {
@@ -432,7 +432,6 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 				return nil, err
 			}
 		}
-		t.storage <- st
 		return st, nil
 	}
 	spec.Check = prefill != nil

@@ -2,6 +2,7 @@ package webpeer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +15,8 @@ import (
 
 // Torrent is one of the peer's torrents.
 type Torrent struct {
-	p       *Peer
-	t       *engine.Torrent
-	storage chan engine.Storage // holds the storage once the info is known
+	p *Peer
+	t *engine.Torrent
 }
 
 // InfoHash returns the torrent's info hash.
@@ -109,17 +109,16 @@ func files(info *metainfo.Info) []File {
 	return out
 }
 
-// ErrNotReady is returned when a file is read before the info is known.
-var ErrNotReady = errors.New("webpeer: the torrent's metadata has not arrived yet")
-
-// ReadFile reads len(p) bytes of file i at off; the bytes must be verified
-// (use Status().Done, or the engine's piece state, before reading).
-func (t *Torrent) ReadFile(i int, p []byte, off int64) (int, error) {
-	info := t.t.Info()
-	if info == nil {
-		return 0, ErrNotReady
+// ReadFile reads up to len(p) bytes of file i at off, waiting until they
+// are downloaded and verified; the pieces holding them, and readAhead
+// bytes after, are downloaded first (a player streaming the file).
+func (t *Torrent) ReadFile(ctx context.Context, i int, p []byte, off, readAhead int64) (int, error) {
+	select {
+	case <-t.t.GotInfo():
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
-	fs := files(info)
+	fs := files(t.t.Info())
 	if i < 0 || i >= len(fs) {
 		return 0, fmt.Errorf("webpeer: no file %d", i)
 	}
@@ -130,9 +129,8 @@ func (t *Torrent) ReadFile(i int, p []byte, off int64) (int, error) {
 	if rest := f.Length - off; int64(len(p)) > rest {
 		p = p[:rest]
 	}
-	st := <-t.storage
-	t.storage <- st
-	return st.ReadAt(p, f.Offset+off)
+	readAhead = min(readAhead, f.Length-off-int64(len(p)))
+	return t.t.ReadAt(ctx, p, f.Offset+off, readAhead)
 }
 
 // SeedFile is a file to seed: its path inside the torrent and content.

@@ -154,7 +154,7 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 		t.Fatalf("download incomplete: %+v", bt.Status())
 	}
 	got := make([]byte, len(data))
-	if n, err := bt.ReadFile(0, got, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
+	if n, err := bt.ReadFile(ctx, 0, got, 0, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
 		t.Fatalf("file differs (%d bytes, %v)", n, err)
 	}
 	status := bt.Status()
