@@ -118,7 +118,10 @@ test_all() {
 	# Cross-check oracles the Go tests call into; a missing one fails the test.
 	npm_install interop/tronweb
 	npm_install interop/bittorrent-tracker
+	npm_install interop/browser
 	export BTSPEED_REQUIRE_INTEROP=1
+	# The browser tests drive Debian's Chromium (.ci/run installs it) in network namespaces they make.
+	export BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1
 	# The PostgreSQL tests start their own throwaway server (ledger/store/pgstore);
 	# without PostgreSQL installed they fail here instead of skipping.
 	export BTSPEED_REQUIRE_PG=1

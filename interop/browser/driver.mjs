@@ -1,0 +1,84 @@
+// driver.mjs: a line-oriented JSON driver of Debian's Chromium through playwright-core, for the Go browser
+// tests (internal/browsertest). Each line on stdin is {id, op, ...}; each answer on stdout is
+// {id, ok, value} or {id, ok: false, error}. One browser; every page gets its own context (its own
+// storage), as two users would. Console errors and page errors are kept per page ("logs").
+import { chromium } from 'playwright-core'
+import readline from 'node:readline'
+
+const executablePath = process.env.BTSPEED_CHROMIUM || '/usr/bin/chromium'
+const browser = await chromium.launch({
+  executablePath,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required',
+  ],
+})
+const pages = new Map()
+
+function page (id) {
+  const p = pages.get(id)
+  if (!p) throw new Error('no page ' + id)
+  return p
+}
+
+const ops = {
+  async newPage ({ page: id, url, width, height }) {
+    const context = await browser.newContext({ viewport: { width: width || 1280, height: height || 800 }, acceptDownloads: true })
+    const p = await context.newPage()
+    const entry = { context, page: p, logs: [] }
+    p.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') entry.logs.push(m.type() + ': ' + m.text()) })
+    p.on('pageerror', e => entry.logs.push('pageerror: ' + e.message))
+    pages.set(id, entry)
+    if (url) await p.goto(url)
+    return null
+  },
+  async goto ({ page: id, url }) { await page(id).page.goto(url); return null },
+  async reload ({ page: id }) { await page(id).page.reload(); return null },
+  async eval ({ page: id, expr }) { return await page(id).page.evaluate(expr) },
+  async click ({ page: id, sel }) { await page(id).page.click(sel); return null },
+  async fill ({ page: id, sel, value }) { await page(id).page.fill(sel, value); return null },
+  async text ({ page: id, sel }) { return await page(id).page.textContent(sel) },
+  async waitFor ({ page: id, sel, state, timeout }) {
+    await page(id).page.waitForSelector(sel, { state: state || 'visible', timeout: timeout || 30000 })
+    return null
+  },
+  async waitForFunction ({ page: id, expr, timeout }) {
+    await page(id).page.waitForFunction(expr, null, { timeout: timeout || 30000, polling: 200 })
+    return null
+  },
+  async setFiles ({ page: id, sel, files }) { await page(id).page.setInputFiles(sel, files); return null },
+  async screenshot ({ page: id, path, fullPage }) { await page(id).page.screenshot({ path, fullPage: !!fullPage }); return null },
+  async setViewport ({ page: id, width, height }) { await page(id).page.setViewportSize({ width, height }); return null },
+  async logs ({ page: id }) { return page(id).logs },
+  async closePage ({ page: id }) { await page(id).context.close(); pages.delete(id); return null },
+}
+
+const rl = readline.createInterface({ input: process.stdin })
+let queue = Promise.resolve()
+rl.on('line', line => {
+  let msg
+  try {
+    msg = JSON.parse(line)
+  } catch (e) {
+    process.stdout.write(JSON.stringify({ id: -1, ok: false, error: 'malformed command: ' + e.message }) + '\n')
+    return
+  }
+  // Commands for different pages may run concurrently; answers carry their id.
+  ;(async () => {
+    try {
+      const fn = ops[msg.op]
+      if (!fn) throw new Error('unknown op ' + msg.op)
+      const value = await fn(msg)
+      process.stdout.write(JSON.stringify({ id: msg.id, ok: true, value: value === undefined ? null : value }) + '\n')
+    } catch (e) {
+      process.stdout.write(JSON.stringify({ id: msg.id, ok: false, error: String(e && e.message || e) }) + '\n')
+    }
+  })()
+})
+rl.on('close', async () => {
+  await queue
+  await browser.close()
+  process.exit(0)
+})
+process.stdout.write(JSON.stringify({ id: 0, ok: true, value: 'ready' }) + '\n')
