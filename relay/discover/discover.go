@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/dht/v2"
+	"github.com/btspeed/btspeed/engine/trackerclient"
 )
 
 // Defaults of Config.
@@ -61,7 +62,7 @@ const (
 	NumWant = 50
 	// MaxTrackerResponse caps the bytes read from one HTTP tracker
 	// connection (headers, TLS and body together).
-	MaxTrackerResponse = 256 << 10
+	MaxTrackerResponse = trackerclient.MaxResponse
 	// maxTrackerURL caps the length of a tracker URL.
 	maxTrackerURL = 2048
 	// sweepInterval is how often expired peers are forgotten.

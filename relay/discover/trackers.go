@@ -2,19 +2,16 @@ package discover
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/anacrolix/torrent/tracker"
-	trHttp "github.com/anacrolix/torrent/tracker/http"
+	"github.com/btspeed/btspeed/engine/trackerclient"
 )
 
 // stopTimeout bounds the "stopped" announce that follows a successful
@@ -27,9 +24,6 @@ const userAgent = "btspeed-relay"
 var (
 	// errRefused is the SSRF guard's refusal of a non-public address.
 	errRefused = errors.New("not a public address")
-	// errTooBig ends an HTTP tracker connection that sent more than
-	// MaxTrackerResponse bytes.
-	errTooBig = errors.New("tracker response too large")
 )
 
 // trackerURLs keeps the usable tracker URLs (http, https and udp with a
@@ -132,7 +126,7 @@ func (d *Discoverer) announce(ctx context.Context, ih [20]byte, rawURL string) {
 
 // trackerFailed counts and logs a failed tracker announce.
 func (d *Discoverer) trackerFailed(log *slog.Logger, err error) {
-	if errors.Is(err, errRefused) {
+	if errors.Is(err, errRefused) || errors.Is(err, trackerclient.ErrRefused) {
 		d.count(&d.stats.TrackersRefused)
 		log.Debug("discover: tracker refused", "err", err)
 		return
@@ -144,13 +138,18 @@ func (d *Discoverer) trackerFailed(log *slog.Logger, err error) {
 // announceTwice sends "started" and, if it succeeded, "stopped", and
 // returns the peers of the first answer.
 func (d *Discoverer) announceTwice(ctx context.Context, ih [20]byte, rawURL string) (peers []netip.AddrPort, err error) {
-	cl, err := tracker.NewClient(rawURL, tracker.NewClientOpts{
-		Http:         trHttp.NewClientOpts{DialContext: d.dialTracker},
+	o := trackerclient.Options{
+		DialContext:  d.dialTracker,
+		ListenPacket: d.cfg.ListenPacket,
+		UserAgent:    userAgent,
 		Logger:       anacrolixLogger(d.log.With("component", "tracker client", "tracker", rawURL)),
-		ListenPacket: d.listenTracker,
-	})
+	}
+	if !d.cfg.AllowPrivate {
+		o.Allow = isPublic
+	}
+	cl, err := trackerclient.New(rawURL, o)
 	if err != nil {
-		return nil, fmt.Errorf("tracker client: %w", err)
+		return nil, err
 	}
 	defer cl.Close()
 	req := tracker.AnnounceRequest{
@@ -162,14 +161,14 @@ func (d *Discoverer) announceTwice(ctx context.Context, ih [20]byte, rawURL stri
 		Key:      d.key,
 		Port:     uint16(d.cfg.Port),
 	}
-	res, err := d.announceOnce(ctx, cl, req)
+	res, err := cl.Announce(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("announcing started: %w", err)
 	}
 	req.Event, req.NumWant = tracker.Stopped, 0
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer scancel()
-	if _, err := d.announceOnce(sctx, cl, req); err != nil {
+	if _, err := cl.Announce(sctx, req); err != nil {
 		d.log.Debug("discover: announcing stopped", "tracker", rawURL, "err", err)
 	}
 	peers = make([]netip.AddrPort, 0, len(res.Peers))
@@ -206,26 +205,6 @@ func localAddrs() map[netip.Addr]bool {
 	return out
 }
 
-// announceOnce sends one announce. anacrolix's HTTP client leaves out
-// numwant, so it is added to the query here; and its bencode decoding
-// panics (a runtime error it re-raises) on a dictionary-model peer list
-// holding anything but dictionaries of the expected types, which a hostile
-// tracker can send: that panic is turned into an error.
-func (d *Discoverer) announceOnce(ctx context.Context, cl tracker.Client, req tracker.AnnounceRequest) (res tracker.AnnounceResponse, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed tracker response: %v", r)
-		}
-	}()
-	return cl.Announce(ctx, req, tracker.AnnounceOpt{
-		UserAgent: userAgent,
-		HttpRequestDirector: func(r *http.Request) error {
-			r.URL.RawQuery += "&numwant=" + strconv.Itoa(int(req.NumWant))
-			return nil
-		},
-	})
-}
-
 // dialTracker opens an HTTP tracker connection (redirects included): host
 // names are resolved here, every address is checked (without
 // AllowPrivate), an address itself is dialled (no second resolution to
@@ -243,87 +222,11 @@ func (d *Discoverer) dialTracker(ctx context.Context, network, addr string) (net
 	for _, ip := range ips {
 		c, err := d.cfg.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
 		if err == nil {
-			return &limitedConn{Conn: c, left: MaxTrackerResponse}, nil
+			return c, nil // trackerclient caps what it reads
 		}
 		if first == nil {
 			first = err
 		}
 	}
 	return nil, first
-}
-
-// limitedConn is a net.Conn that fails once it has read its allowance.
-type limitedConn struct {
-	net.Conn
-	left int // guarded by the one reader http.Transport has per connection
-}
-
-// Read reads within the allowance.
-func (c *limitedConn) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, errTooBig
-	}
-	if len(p) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.Conn.Read(p)
-	c.left -= n
-	return n, err
-}
-
-// listenTracker opens the UDP tracker client's socket (see
-// trackerPacketConn).
-func (d *Discoverer) listenTracker(network, addr string) (net.PacketConn, error) {
-	pc, err := d.cfg.ListenPacket(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &trackerPacketConn{PacketConn: pc, allowPrivate: d.cfg.AllowPrivate, seen: make(map[uint32]bool)}, nil
-}
-
-// maxUDPTransactions caps the transaction IDs a trackerPacketConn
-// remembers; one announce pair uses at most four.
-const maxUDPTransactions = 64
-
-// trackerPacketConn is the UDP tracker client's socket, guarding two things.
-//
-// Writes: packets to non-public addresses are refused (without
-// AllowPrivate), checked at each write because anacrolix's client resolves
-// the tracker's name again for every packet.
-//
-// Reads: only the first answer to each transaction ID is passed on.
-// anacrolix's dispatcher hands answers to a channel of capacity one while
-// holding a lock that ending the transaction needs, so a tracker sending
-// three answers to one request could block the announce for ever.
-type trackerPacketConn struct {
-	net.PacketConn
-	allowPrivate bool
-	seen         map[uint32]bool // transaction IDs answered; used by the one reader
-}
-
-// WriteTo writes b to addr if it is allowed.
-func (c *trackerPacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if !c.allowPrivate {
-		ua, ok := addr.(*net.UDPAddr)
-		if !ok || !isPublic(ua.AddrPort().Addr()) {
-			return 0, fmt.Errorf("UDP tracker %v: %w", addr, errRefused)
-		}
-	}
-	return c.PacketConn.WriteTo(b, addr)
-}
-
-// ReadFrom reads the next packet that is not a repeated answer.
-func (c *trackerPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || n < 8 {
-			return n, addr, err // too short: the dispatcher rejects it
-		}
-		tid := binary.BigEndian.Uint32(b[4:8]) // after the action (BEP 15)
-		if c.seen[tid] || len(c.seen) >= maxUDPTransactions {
-			continue
-		}
-		c.seen[tid] = true
-		return n, addr, nil
-	}
 }
