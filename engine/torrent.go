@@ -96,10 +96,10 @@ type Torrent struct {
 	st        Storage
 	have      bitfield
 	partial   map[int]*partialPiece
-	busy      map[int]bool // pieces being hashed, or fetched from a web seed: not for peers
+	busy      map[int]bool  // pieces being hashed, or fetched from a web seed: not for peers
 	prio      []int         // pieces to start before any other, in order (streaming)
 	verified  chan struct{} // closed and replaced whenever a piece verifies
-	avail     []int        // peers having each piece
+	avail     []int         // peers having each piece
 	conns     map[*conn]struct{}
 	known     map[string]candidate // addresses to dial
 	dialing   int
