@@ -27,6 +27,7 @@ import (
 	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay/bridge"
+	"github.com/btspeed/btspeed/relay/discover"
 	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/pion/webrtc/v4"
@@ -63,6 +64,12 @@ type Config struct {
 	// RTCPublicIPs are announced as the relay's ICE host candidates (a
 	// relay behind a 1:1 NAT); empty announces the interfaces' addresses.
 	RTCPublicIPs []string
+	// DHT is the listen address of the relay's DHT node (BEP 5), which
+	// finds classic peers for the torrents browsers join; "" turns it off
+	// (the torrents' own trackers are still searched). DHTBootstrap lists
+	// its starting nodes (default: the well-known global ones).
+	DHT          string
+	DHTBootstrap []string
 	// LedgerRate caps /ledger/ requests per client address per second
 	// (default 20, bursts of 40).
 	LedgerRate int
@@ -86,6 +93,7 @@ type Relay struct {
 
 	requests      atomic.Uint64
 	ledgerLatency latencies // of gateway requests
+	discover      *discover.Discoverer
 	closers       []io.Closer
 }
 
@@ -125,11 +133,30 @@ func New(cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("relay: bridge uTP socket: %w", err)
 	}
 	r.closers = append(r.closers, utp)
-	// The bridge dials only peers discovered for the torrent: today those
-	// that announced to this tracker over HTTP.
-	r.bridge = bridge.New(bridge.Config{Discovered: r.tracker.Knows, AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger,
-		Peers: func(ih [20]byte, _ []string) []netip.AddrPort { return r.tracker.HTTPPeers(ih, 100) },
-		RTC:   r.cfg.RTC,
+	// Classic peers come from this tracker (those that announced over
+	// HTTP), the DHT and the torrents' own trackers.
+	port := 6881
+	if _, p, err := net.SplitHostPort(cfg.PeerListen); err == nil {
+		if n, err := strconv.Atoi(p); err == nil && n > 0 {
+			port = n
+		}
+	}
+	disc, err := discover.New(discover.Config{DHTAddr: cfg.DHT, DHTBootstrap: cfg.DHTBootstrap, AllowPrivate: cfg.BridgeAllowPrivate,
+		Port: port, Logger: cfg.Logger.With("component", "discover")})
+	if err != nil {
+		utp.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	r.discover = disc
+	r.closers = append(r.closers, disc)
+	// The bridge dials only peers discovered for the torrent.
+	r.bridge = bridge.New(bridge.Config{
+		Discovered: func(ih [20]byte, a netip.AddrPort) bool { return r.tracker.Knows(ih, a) || disc.Knows(ih, a) },
+		Peers: func(ih [20]byte, trackers []string) []netip.AddrPort {
+			return append(r.tracker.HTTPPeers(ih, 100), disc.LookupPeers(ih, trackers)...)
+		},
+		AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger,
+		RTC: r.cfg.RTC,
 		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
 			tp := utp.Transport()
 			return tp.Dialer.DialContext(ctx, tp.Network, addr)
@@ -267,6 +294,11 @@ func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
 	m("btspeed_bridge_connections", "Open bridged connections.", "gauge", uint64(open))
 	m("btspeed_bridge_refused_total", "Bridge requests refused (not discovered, not public, over the caps).", "counter", refused)
 	r.ledgerLatency.write(w, "btspeed_ledger_gateway_seconds", "Time the ledger took to answer gateway requests.")
+	ds := r.discover.Stats()
+	m("btspeed_discover_torrents", "Torrents the relay searches classic peers for.", "gauge", uint64(ds.Torrents))
+	m("btspeed_discover_peers", "Classic peers discovered (DHT and trackers) and not expired.", "gauge", uint64(ds.Peers))
+	m("btspeed_discover_lookups_total", "Peer searches started.", "counter", ds.Lookups)
+	m("btspeed_discover_dht_nodes", "Nodes in the relay's DHT routing table.", "gauge", uint64(ds.DHTNodes))
 	m("btspeed_ledger_gateway_limited_total", "Ledger gateway requests refused by the rate limit.", "counter", r.limiter.refused.Load())
 	var peers, up uint64
 	for _, s := range r.seeds {

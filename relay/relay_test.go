@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -16,12 +17,15 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/relaybridge"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -190,3 +194,94 @@ func (m *memStore) ReadAt(p []byte, off int64) (int, error)  { return copy(p, m.
 func (m *memStore) WriteAt(p []byte, off int64) (int, error) { return copy(m.data[off:], p), nil }
 func (m *memStore) Flush() error                             { return nil }
 func (m *memStore) Close() error                             { return nil }
+
+// The relay finds classic peers through a torrent's own tracker (one it
+// is not) and offers them to a browser peer, which downloads through the
+// bridge over WebRTC: the path a browser takes to the TCP swarm.
+func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
+	// The torrent's tracker, elsewhere.
+	other := tracker.New(tracker.Config{})
+	otherSrv := httptest.NewServer(other)
+	defer otherSrv.Close()
+	defer other.Close()
+
+	dir := t.TempDir()
+	content := filepath.Join(dir, "swarm.bin")
+	data := make([]byte, 1<<20+999)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	os.WriteFile(content, data, 0o644)
+	mi, err := engine.CreateTorrent(content, engine.CreateOptions{Trackers: []string{otherSrv.URL + "/announce"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A classic seed announces to that tracker.
+	seedLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := engine.New(engine.Config{ListenPort: seedLn.Addr().(*net.TCPAddr).Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seed.Close()
+	go seed.Serve(seedLn)
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage = func(i *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(dir, i) }
+	spec.Check = true
+	if _, err := seed.AddTorrent(spec); err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := relay.New(relay.Config{PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Loopback(), BridgeAllowPrivate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	srv := httptest.NewUnstartedServer(rl)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+
+	// A browser-like peer: it cannot dial TCP; only the relay's bridge.
+	cl, err := engine.New(engine.Config{Transports: []engine.Transport{{Name: "none", Network: "tcp", Dialer: noDial{}}}, PeerSources: []engine.PeerSource{&relaybridge.Source{
+		Config: relaybridge.Config{Relay: srv.URL, RTC: rtctest.Loopback()}, Transport: relaybridge.WebRTC, Poll: time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dl := engine.SpecFromMetaInfo(mi) // its tracker list names the other tracker
+	out := &memStore{}
+	dl.Storage = out.open
+	dl.Trackers = [][]string{{otherSrv.URL + "/announce"}}
+	tor, err := cl.AddTorrent(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("bridged download incomplete: %+v", tor.Stats())
+	}
+	if c := tor.Stats().Connections; !bytes.Equal(out.data, data) || c["webrtc"] == 0 || len(c) != 1 {
+		t.Fatalf("data equal %v, connections %v: want only bridged WebRTC ones", bytes.Equal(out.data, data), c)
+	}
+	_, body := get(t, srv.URL+"/metrics")
+	if !strings.Contains(body, "btspeed_discover_peers 1") {
+		t.Fatalf("metrics: %s", body)
+	}
+}
+
+// noDial fails every dial, as a browser cannot open TCP connections.
+type noDial struct{}
+
+func (noDial) DialContext(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("a browser cannot dial TCP")
+}

@@ -45,7 +45,7 @@ func main() {
 type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
-	rtcPort, rtcIPs                                    string
+	rtcPort, rtcIPs, dht, dhtBootstrap                 string
 	bridgePrivate                                      bool
 }
 
@@ -66,6 +66,8 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.publicURL, "public-url", "BTSPEED_RELAY_PUBLIC_URL", "", "the relay's public base URL, announced in its torrents (default http://LISTEN)")
 	daemon.EnvFlag(fs, &c.rtcPort, "rtc-port", "BTSPEED_RELAY_RTC_PORT", "0", "one UDP port for every WebRTC connection (0: ephemeral ports)")
 	daemon.EnvFlag(fs, &c.rtcIPs, "rtc-ip", "BTSPEED_RELAY_RTC_IP", "", "public IPs to announce as WebRTC candidates, comma-separated (behind 1:1 NAT)")
+	daemon.EnvFlag(fs, &c.dht, "dht", "BTSPEED_RELAY_DHT", ":6881", "UDP address of the DHT node that finds classic peers for the bridge (\"off\" disables it)")
+	daemon.EnvFlag(fs, &c.dhtBootstrap, "dht-bootstrap", "BTSPEED_RELAY_DHT_BOOTSTRAP", "", "DHT nodes to start from, host:port comma-separated (default: the well-known ones)")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -98,6 +100,14 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	cfg := relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
 		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate}
+	if c.dht != "off" {
+		cfg.DHT = c.dht
+	}
+	for _, n := range strings.Split(c.dhtBootstrap, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.DHTBootstrap = append(cfg.DHTBootstrap, n)
+		}
+	}
 	if cfg.RTCPort, err = strconv.Atoi(c.rtcPort); err != nil || cfg.RTCPort < 0 || cfg.RTCPort > 65535 {
 		return fmt.Errorf("-rtc-port %q: want a UDP port number", c.rtcPort)
 	}

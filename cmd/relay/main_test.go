@@ -25,7 +25,7 @@ func TestRelayProcess(t *testing.T) {
 	content := filepath.Join(dir, "demo.bin")
 	os.WriteFile(content, []byte(strings.Repeat("btspeed relay demo\n", 5000)), 0o644)
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-seed", content,
-		"-faucet-difficulty", "0", "-peer-listen", "127.0.0.1:0")
+		"-faucet-difficulty", "0", "-peer-listen", "127.0.0.1:0", "-dht", "off")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

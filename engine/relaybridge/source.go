@@ -81,7 +81,8 @@ type Source struct {
 	// Transport forces WebRTC or WebSocket; "" tries WebRTC first.
 	Transport string
 	// MaxPerTorrent caps the bridged connections opened per round
-	// (default 8); Poll is the time between rounds (default 1 min);
+	// (default 8); Poll is the longest time between rounds (default 1
+	// min; the first rounds come sooner, while the relay's search runs);
 	// Retry is how long before a peer is tried again (default 10 min).
 	MaxPerTorrent int
 	Poll, Retry   time.Duration
@@ -110,6 +111,7 @@ func (s *Source) Run(ctx context.Context, t *engine.Torrent) {
 	}
 	ih := t.InfoHash()
 	tried := make(map[string]time.Time)
+	wait := min(5*time.Second, poll)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -147,8 +149,9 @@ func (s *Source) Run(ctx context.Context, t *engine.Torrent) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(poll):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, poll)
 	}
 }
 

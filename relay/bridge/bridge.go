@@ -248,11 +248,13 @@ func (b *Bridge) ServePeers(w http.ResponseWriter, r *http.Request) {
 	}
 	res := PeersResponse{Peers: []string{}, UTP: b.cfg.DialUTP != nil}
 	if b.cfg.Peers != nil {
+		seen := make(map[netip.AddrPort]bool)
 		for _, a := range b.cfg.Peers(ih, trackers) {
 			if len(res.Peers) == maxListed {
 				break
 			}
-			if b.Check(ih, a) == nil {
+			if !seen[a] && b.Check(ih, a) == nil {
+				seen[a] = true
 				res.Peers = append(res.Peers, a.String())
 			}
 		}
