@@ -261,7 +261,10 @@ func (p *Page) EvalErr(expr string) error {
 
 // Click, Fill, WaitFor, WaitForFunction, SetFiles, Screenshot, Reload and
 // Goto do what Playwright's page methods of those names do.
-func (p *Page) Click(t testing.TB, sel string) { t.Helper(); p.Do(t, map[string]any{"op": "click", "sel": sel}) }
+func (p *Page) Click(t testing.TB, sel string) {
+	t.Helper()
+	p.Do(t, map[string]any{"op": "click", "sel": sel})
+}
 
 // Fill types value into the field sel.
 func (p *Page) Fill(t testing.TB, sel, value string) {
