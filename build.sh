@@ -119,6 +119,7 @@ test_all() {
 	npm_install interop/tronweb
 	npm_install interop/bittorrent-tracker
 	npm_install interop/browser
+	npm_install interop/webtorrent
 	export BTSPEED_REQUIRE_INTEROP=1
 	# The browser tests drive Debian's Chromium (.ci/run installs it) in network namespaces they make.
 	export BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1

@@ -175,7 +175,15 @@
     }
 
     _poll () {
-      const list = JSON.parse(this._go.torrents()) || []
+      let list
+      try {
+        list = JSON.parse(this._go.torrents()) || []
+      } catch (e) {
+        // The peer stopped (destroyed, or the wasm exited): stop polling and say so once.
+        clearInterval(this._timer)
+        this.emit('error', e)
+        return
+      }
       for (const s of list) {
         let t = this._torrents.get(s.infoHash)
         if (!t) {

@@ -27,8 +27,9 @@ const ops = {
     const context = await browser.newContext({ viewport: { width: width || 1280, height: height || 800 }, acceptDownloads: true })
     const p = await context.newPage()
     const entry = { context, page: p, logs: [] }
-    p.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') entry.logs.push(m.type() + ': ' + m.text()) })
-    p.on('pageerror', e => entry.logs.push('pageerror: ' + e.message))
+    const keep = line => { if (entry.logs.length < 2000) entry.logs.push(line) }
+    p.on('console', m => keep(m.type() + ': ' + m.text()))
+    p.on('pageerror', e => keep('pageerror: ' + e.message))
     pages.set(id, entry)
     if (url) await p.goto(url)
     return null
