@@ -103,7 +103,8 @@ func Start(t testing.TB, command Command) *Browser {
 		cancel()
 		t.Fatalf("start the browser driver: %v", err)
 	}
-	b := &Browser{cmd: cmd, in: in, wait: map[int]chan reply{0: make(chan reply, 1)}, dead: make(chan struct{})}
+	ready := make(chan reply, 1) // the driver's first line has id 0
+	b := &Browser{cmd: cmd, in: in, wait: map[int]chan reply{0: ready}, dead: make(chan struct{})}
 	go b.read(out)
 	t.Cleanup(func() {
 		in.Close()
@@ -115,7 +116,7 @@ func Start(t testing.TB, command Command) *Browser {
 		cmd.Wait()
 	})
 	select {
-	case r := <-b.wait[0]:
+	case r := <-ready:
 		if !r.OK {
 			t.Fatalf("browser driver: %s", r.Error)
 		}
