@@ -6,17 +6,24 @@ import (
 	"context"
 	"net"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
+	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
 )
 
 // webDir builds the browser peer and assembles what the relay serves:
@@ -131,4 +138,86 @@ func TestBrowserWallet(t *testing.T) {
 // jsString quotes s for JavaScript source.
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`).Replace(s) + "'"
+}
+
+// Two browser peers in one Chromium (two profiles), inside a network
+// namespace: one seeds a file, the other downloads it over WebRTC with
+// Speed on, paying per piece through the relay's ledger gateway; once both
+// stop, the ledger balances moved by exactly what one spent and the other
+// earned, and the file is byte-identical.
+func TestBrowserPeersPayOverWebRTC(t *testing.T) {
+	browsertest.Require(t)
+	ns := netns.New(t)
+	web := webDir(t)
+	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
+	b := browsertest.Start(t, ns.Command, url)
+	seeder := b.NewPage(t, url+"/blank.html")
+	buyer := b.NewPage(t, url+"/blank.html")
+	start := `(async () => {
+		window.client = await BTSpeed.start({relay: location.origin})
+		await client.wallet.create('password1234')
+		await client.wallet.faucet({})
+		return (await client.wallet.balance()).ledger
+	})()`
+	var before [2]string
+	seeder.Eval(t, start, &before[0])
+	buyer.Eval(t, start, &before[1])
+	seeder.Eval(t, `client.settings.set({reserve: '0.05'})`, nil)
+	var magnet string
+	seeder.Eval(t, `(async () => {
+		const data = new Uint8Array(3 * 1024 * 1024 + 4321)
+		for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, data.length)))
+		window.data = data
+		window.tor = await client.seed(new File([data], 'movie.bin'))
+		await new Promise(r => setTimeout(r, 600))
+		return tor.magnetURI
+	})()`, &magnet)
+	buyer.Eval(t, `(async () => { window.tor = await client.add(`+jsString(magnet)+`); return null })()`, nil)
+	buyer.WaitForFunction(t, `window.tor && window.tor.done`, 90*time.Second)
+	var digest [2]string
+	seeder.Eval(t, `(async () => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', data))).map(b => b.toString(16).padStart(2, '0')).join(''))()`, &digest[0])
+	buyer.Eval(t, `(async () => {
+		const blob = await tor.files[0].blob()
+		return Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()))).map(b => b.toString(16).padStart(2, '0')).join('')
+	})()`, &digest[1])
+	if digest[0] != digest[1] {
+		t.Fatalf("the downloaded file differs: %s vs %s", digest[1], digest[0])
+	}
+	var conns map[string]int
+	buyer.Eval(t, `tor.connections`, &conns)
+	if conns["webrtc"] == 0 {
+		t.Fatalf("connections %v: want WebRTC", conns)
+	}
+	var spent, earned, buyerAddr, seederAddr string
+	buyer.Eval(t, `tor.spent`, &spent)
+	buyer.Eval(t, `client.wallet.address`, &buyerAddr)
+	seeder.Eval(t, `client.wallet.address`, &seederAddr)
+	// Stopping closes the channels: the ledger settles.
+	buyer.Eval(t, `client.destroy()`, nil)
+	seeder.Eval(t, `(async () => { await new Promise(r => setTimeout(r, 500)); return tor.earned })()`, &earned)
+	seeder.Eval(t, `client.destroy()`, nil)
+	if spent == "0.000000" || spent != earned {
+		t.Fatalf("buyer spent %s, seeder earned %s", spent, earned)
+	}
+	paid, _ := speed.ParseBTT(spent)
+	was := [2]uint64{}
+	for i, s := range before {
+		was[i], _ = speed.ParseBTT(s)
+	}
+	lc := client.New(url+"/ledger", nil)
+	want := map[string]uint64{seederAddr: was[0] + paid, buyerAddr: was[1] - paid}
+	deadline := time.Now().Add(30 * time.Second)
+	for addr, w := range want {
+		a, _ := wallet.ParseAddress(addr)
+		for {
+			got, err := lc.Balance(context.Background(), a)
+			if err == nil && got == w {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ledger balance of %s: %d (%v), want %d", addr, got, err, w)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }

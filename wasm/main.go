@@ -251,7 +251,9 @@ func bind(p *webpeer.Peer) js.Value {
 			pw := str(args, 0)
 			return promise(func() (any, error) { return nil, w.Unlock(pw) })
 		},
-		"walletLock": func([]js.Value) any { w.Lock(); return nil },
+		"walletLock": func([]js.Value) any {
+			return promise(func() (any, error) { w.Lock(); return nil, nil })
+		},
 		"walletExport": func([]js.Value) any {
 			return promise(func() (any, error) { return w.ExportKeystore() })
 		},
@@ -326,11 +328,13 @@ func bind(p *webpeer.Peer) js.Value {
 			})
 		},
 		"torrents": func([]js.Value) any {
-			var out []torrentJS
-			for _, t := range p.Torrents() {
-				out = append(out, torrentView(t.Status()))
-			}
-			return toJSON(out)
+			return promise(func() (any, error) {
+				var out []torrentJS
+				for _, t := range p.Torrents() {
+					out = append(out, torrentView(t.Status()))
+				}
+				return toJSON(out), nil
+			})
 		},
 		"read": func(args []js.Value) any {
 			ihv, fileIdx, off, n, ahead := arg(args, 0), arg(args, 1).Int(), arg(args, 2).Float(), arg(args, 3).Int(), 0.0
@@ -363,8 +367,10 @@ func bind(p *webpeer.Peer) js.Value {
 			})
 		},
 		"settingsGet": func([]js.Value) any {
-			s := p.Settings()
-			return toJSON(settingsJS{Speed: s.Speed, SpendingRate: s.SpendingRate, Budget: speed.FormatBTT(s.Budget), Reserve: speed.FormatBTT(s.Reserve), StorageLimit: s.StorageLimit})
+			return promise(func() (any, error) {
+				s := p.Settings()
+				return toJSON(settingsJS{Speed: s.Speed, SpendingRate: s.SpendingRate, Budget: speed.FormatBTT(s.Budget), Reserve: speed.FormatBTT(s.Reserve), StorageLimit: s.StorageLimit}), nil
+			})
 		},
 		"settingsSet": func(args []js.Value) any {
 			raw := str(args, 0)
@@ -390,15 +396,19 @@ func bind(p *webpeer.Peer) js.Value {
 				Spent  string `json:"spent"`
 				Earned string `json:"earned"`
 			}
-			var out []pt
-			for _, h := range p.History() {
-				out = append(out, pt{h.Time.UnixMilli(), speed.FormatBTT(h.Spent), speed.FormatBTT(h.Earned)})
-			}
-			return toJSON(out)
+			return promise(func() (any, error) {
+				var out []pt
+				for _, h := range p.History() {
+					out = append(out, pt{h.Time.UnixMilli(), speed.FormatBTT(h.Spent), speed.FormatBTT(h.Earned)})
+				}
+				return toJSON(out), nil
+			})
 		},
 		"totals": func([]js.Value) any {
-			spent, earned := p.Totals()
-			return toJSON(map[string]string{"spent": speed.FormatBTT(spent), "earned": speed.FormatBTT(earned)})
+			return promise(func() (any, error) {
+				spent, earned := p.Totals()
+				return toJSON(map[string]string{"spent": speed.FormatBTT(spent), "earned": speed.FormatBTT(earned)}), nil
+			})
 		},
 		"close": func([]js.Value) any {
 			return promise(func() (any, error) { return nil, p.Close() })

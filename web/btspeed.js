@@ -144,7 +144,7 @@
     async create (password) { return JSON.parse(await this._go.walletCreate(String(password))) }
     async restore (phrase, password) { return JSON.parse(await this._go.walletRestore(String(phrase), String(password))) }
     unlock (password) { return this._go.walletUnlock(String(password)) }
-    lock () { this._go.walletLock() }
+    lock () { return this._go.walletLock() }
     async balance () { return JSON.parse(await this._go.walletBalance()) }
     exportKeystore () { return this._go.walletExport() }
     async faucet (opts) {
@@ -157,10 +157,15 @@
     }
   }
 
+  // Settings: get() answers from a copy loaded at start and after every set(), so it never waits.
   class Settings {
-    constructor (go) { this._go = go }
-    get () { return JSON.parse(this._go.settingsGet()) }
-    set (partial) { return this._go.settingsSet(JSON.stringify(Object.assign(this.get(), partial))) }
+    constructor (go) { this._go = go; this._s = null }
+    async _load () { this._s = JSON.parse(await this._go.settingsGet()) }
+    get () { return Object.assign({}, this._s) }
+    async set (partial) {
+      await this._go.settingsSet(JSON.stringify(Object.assign(this.get(), partial)))
+      await this._load()
+    }
   }
 
   class Client extends Emitter {
@@ -174,14 +179,25 @@
       this._timer = setInterval(() => this._poll(), 500)
     }
 
+    // _poll refreshes every torrent's status; every call into the wasm returns a Promise, so the page's event
+    // loop never waits for the peer. Overlapping calls share one request.
     _poll () {
+      if (this._polling) return this._polling
+      this._polling = this._pollOnce().finally(() => { this._polling = null })
+      return this._polling
+    }
+
+    async _pollOnce () {
       let list
       try {
-        list = JSON.parse(this._go.torrents()) || []
+        list = JSON.parse(await this._go.torrents()) || []
       } catch (e) {
         // The peer stopped (destroyed, or the wasm exited): stop polling and say so once.
-        clearInterval(this._timer)
-        this.emit('error', e)
+        if (this._timer !== null) {
+          clearInterval(this._timer)
+          this._timer = null
+          this.emit('error', e)
+        }
         return
       }
       for (const s of list) {
@@ -194,8 +210,8 @@
       }
     }
 
-    _track (infoHash) {
-      this._poll()
+    async _track (infoHash) {
+      await this._poll()
       let t = this._torrents.get(infoHash)
       if (!t) {
         t = new Torrent(this, infoHash)
@@ -266,8 +282,8 @@
       }
     }
 
-    history () { return JSON.parse(this._go.history()) || [] }
-    totals () { return JSON.parse(this._go.totals()) }
+    async history () { return JSON.parse(await this._go.history()) || [] }
+    async totals () { return JSON.parse(await this._go.totals()) }
 
     async destroy () {
       clearInterval(this._timer)
@@ -282,7 +298,9 @@
       const go = await boot()
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
       const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers }))
-      return new Client(handle)
+      const client = new Client(handle)
+      await client.settings._load()
+      return client
     },
   }
 })(typeof window !== 'undefined' ? window : globalThis)

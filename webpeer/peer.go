@@ -133,6 +133,12 @@ type Peer struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
+	// opMu serialises what starts, adds to, removes from or stops the
+	// engine; it is held across slow work (the ledger, hashing) and never
+	// taken by the getters, so a caller on the browser's event loop never
+	// waits for the network.
+	opMu sync.Mutex
+	// mu guards the fields below and is only held briefly.
 	mu       sync.Mutex
 	eng      *engine.Client
 	engSpeed bool // eng was made with Speed (an unlocked key)
@@ -218,6 +224,8 @@ func (p *Peer) SetSettings(s Settings) error {
 	if err := p.cfg.KV.Set(settingsKey, string(raw)); err != nil {
 		return fmt.Errorf("webpeer: store settings: %w", err)
 	}
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
 	p.mu.Lock()
 	p.settings = s
 	eng := p.eng
@@ -235,26 +243,41 @@ func speedSettings(s Settings) engine.SpeedSettings {
 // walletChanged: with no torrent running, the next engine picks up the new
 // key (or its absence); running torrents keep their engine until removed.
 func (p *Peer) walletChanged() {
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.eng != nil && len(p.torrents) == 0 && p.engSpeed != (p.wallet.unlocked() != nil) {
-		p.closeEngineLocked()
+	stale := p.eng != nil && len(p.torrents) == 0 && p.engSpeed != (p.wallet.unlocked() != nil)
+	p.mu.Unlock()
+	if stale {
+		p.closeEngineOp()
 	}
 }
 
-func (p *Peer) closeEngineLocked() {
-	spent, earned, _ := p.eng.SpeedTotals()
+// closeEngineOp stops the engine; the caller holds opMu.
+func (p *Peer) closeEngineOp() {
+	p.mu.Lock()
+	eng := p.eng
+	p.eng = nil
+	p.mu.Unlock()
+	if eng == nil {
+		return
+	}
+	eng.Close() // closes the payment channels: slow, and outside mu
+	spent, earned, _ := eng.SpeedTotals()
+	p.mu.Lock()
 	p.spentBefore += spent
 	p.earnedBefore += earned
-	p.eng.Close()
-	p.eng = nil
+	p.mu.Unlock()
 }
 
-// engine returns the running engine, starting it (with Speed when the
-// wallet is unlocked) on first use.
-func (p *Peer) engineLocked() (*engine.Client, error) {
-	if p.eng != nil {
-		return p.eng, nil
+// engineOp returns the running engine, starting it (with Speed when the
+// wallet is unlocked) on first use; the caller holds opMu.
+func (p *Peer) engineOp() (*engine.Client, error) {
+	p.mu.Lock()
+	eng, settings := p.eng, p.settings
+	p.mu.Unlock()
+	if eng != nil {
+		return eng, nil
 	}
 	cfg := engine.Config{
 		Logger:      p.log,
@@ -265,23 +288,26 @@ func (p *Peer) engineLocked() (*engine.Client, error) {
 	}
 	key := p.wallet.unlocked()
 	if key != nil {
-		cfg.Speed = &engine.SpeedConfig{Key: key, Ledger: p.ledger, LedgerID: p.ledgerID, Settings: speedSettings(p.settings)}
+		cfg.Speed = &engine.SpeedConfig{Key: key, Ledger: p.ledger, LedgerID: p.ledgerID, Settings: speedSettings(settings)}
 	}
 	eng, err := engine.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("webpeer: start the engine: %w", err)
 	}
+	p.mu.Lock()
 	p.eng, p.engSpeed = eng, key != nil
+	p.mu.Unlock()
 	return eng, nil
 }
 
 // Totals returns what Speed spent and earned since the peer started.
 func (p *Peer) Totals() (spent, earned uint64) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	spent, earned = p.spentBefore, p.earnedBefore
-	if p.eng != nil {
-		s, e, _ := p.eng.SpeedTotals()
+	eng := p.eng
+	p.mu.Unlock()
+	if eng != nil {
+		s, e, _ := eng.SpeedTotals()
 		spent, earned = spent+s, earned+e
 	}
 	return spent, earned
@@ -318,13 +344,13 @@ func (p *Peer) historyLoop() {
 func (p *Peer) Close() error {
 	p.cancel()
 	p.wg.Wait()
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
+	p.closeEngineOp()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.eng != nil {
-		p.closeEngineLocked()
-	}
 	p.torrents = map[metainfo.Hash]*Torrent{}
 	p.order = nil
+	p.mu.Unlock()
 	return nil
 }
 
@@ -405,19 +431,22 @@ func (p *Peer) fetch(ctx context.Context, u string) ([]byte, error) {
 
 // addSpec starts a torrent; prefill, when set, is the content to seed.
 func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []byte) (*Torrent, error) {
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.torrents[spec.InfoHash]; ok {
+	_, dup := p.torrents[spec.InfoHash]
+	limit := p.settings.StorageLimit - p.usedLocked()
+	p.mu.Unlock()
+	if dup {
 		return nil, fmt.Errorf("webpeer: torrent %s is already added", spec.InfoHash.HexString())
 	}
-	eng, err := p.engineLocked()
+	eng, err := p.engineOp()
 	if err != nil {
 		return nil, err
 	}
 	spec.Trackers = append(spec.Trackers, p.cfg.Trackers)
 	spec.Speed = opts.Speed
 	t := &Torrent{p: p}
-	limit := p.settings.StorageLimit - p.usedLocked()
 	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
 		if info.TotalLength() > limit {
 			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
@@ -440,8 +469,10 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 		return nil, fmt.Errorf("webpeer: %w", err)
 	}
 	t.t = et
+	p.mu.Lock()
 	p.torrents[spec.InfoHash] = t
 	p.order = append(p.order, spec.InfoHash)
+	p.mu.Unlock()
 	return t, nil
 }
 
@@ -469,11 +500,14 @@ func (p *Peer) Torrents() []*Torrent {
 
 // Remove stops a torrent, closes its payment channels and drops its data.
 func (p *Peer) Remove(ih metainfo.Hash) error {
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if _, ok := p.torrents[ih]; !ok {
+		p.mu.Unlock()
 		return fmt.Errorf("webpeer: no torrent %s", ih.HexString())
 	}
+	eng := p.eng
 	delete(p.torrents, ih)
 	for i, h := range p.order {
 		if h == ih {
@@ -481,5 +515,6 @@ func (p *Peer) Remove(ih metainfo.Hash) error {
 			break
 		}
 	}
-	return p.eng.Remove(ih)
+	p.mu.Unlock()
+	return eng.Remove(ih) // closes its payment channels: outside mu
 }

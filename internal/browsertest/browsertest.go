@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,8 +81,10 @@ type reply struct {
 }
 
 // Start launches the driver (and Chromium) with command (nil: directly)
-// and stops it when the test ends.
-func Start(t testing.TB, command Command) *Browser {
+// and stops it when the test ends. Pages of secureOrigins (plain http
+// origins such as a relay on a network namespace's address) get a secure
+// context: crypto.subtle, service workers, OPFS.
+func Start(t testing.TB, command Command, secureOrigins ...string) *Browser {
 	t.Helper()
 	Require(t)
 	if command == nil {
@@ -90,6 +93,9 @@ func Start(t testing.TB, command Command) *Browser {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := command(ctx, "node", filepath.Join(Dir(), "driver.mjs"))
 	cmd.Dir = Dir()
+	if len(secureOrigins) > 0 {
+		cmd.Env = append(os.Environ(), "BTSPEED_SECURE_ORIGINS="+strings.Join(secureOrigins, ","))
+	}
 	cmd.Stderr = &logWriter{t: t}
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -6,12 +6,16 @@ import { chromium } from 'playwright-core'
 import readline from 'node:readline'
 
 const executablePath = process.env.BTSPEED_CHROMIUM || '/usr/bin/chromium'
+// Origins in a test's network namespace are plain http on a private address; BTSPEED_SECURE_ORIGINS (comma
+// separated) lets them use what needs a secure context (crypto.subtle, service workers, OPFS).
+const secure = (process.env.BTSPEED_SECURE_ORIGINS || '').split(',').filter(Boolean)
 const browser = await chromium.launch({
   executablePath,
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required',
+    ...(secure.length ? ['--unsafely-treat-insecure-origin-as-secure=' + secure.join(',')] : []),
   ],
 })
 const pages = new Map()
