@@ -221,3 +221,77 @@ func TestBrowserPeersPayOverWebRTC(t *testing.T) {
 		}
 	}
 }
+
+// wtStart makes a WebTorrent client in a page of ServeWebTorrent with no
+// STUN servers (nothing off the machine); its only tracker is the relay's.
+const wtStart = `(async () => {
+	for (let i = 0; i < 200 && !window.wtReady; i++) await new Promise(r => setTimeout(r, 50))
+	window.wt = new WebTorrent({ tracker: { rtcConfig: { iceServers: [] } } })
+	wt.on('error', e => console.error('webtorrent: ' + e.message))
+	return null
+})()`
+
+// sha256JS is the hex SHA-256 of the bytes expression (an ArrayBuffer or
+// a typed array) in a page.
+func sha256JS(bytes string) string {
+	return `(async () => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', ` + bytes + `))).map(b => b.toString(16).padStart(2, '0')).join(''))()`
+}
+
+// A btspeed browser peer and WebTorrent's own browser bundle meet through
+// the relay's WebSocket tracker and exchange a torrent both ways over
+// WebRTC: WebTorrent downloads what btspeed seeds, then btspeed downloads
+// what WebTorrent seeds; both files byte-identical.
+func TestBrowserWebTorrentBothWays(t *testing.T) {
+	browsertest.Require(t)
+	ns := netns.New(t)
+	web := webDir(t)
+	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
+	wtURL := browsertest.ServeWebTorrent(t, netip.AddrPortFrom(ns.HostIP, 0).String())
+	tracker := "ws" + strings.TrimPrefix(url, "http")
+	b := browsertest.Start(t, ns.Command, url, strings.TrimSuffix(wtURL, "/webtorrent.html"))
+	bt := b.NewPage(t, url+"/blank.html")
+	wt := b.NewPage(t, wtURL)
+	bt.Eval(t, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return null })()`, nil)
+	wt.Eval(t, wtStart, nil)
+	randomFile := `(size, name) => {
+		const data = new Uint8Array(size)
+		for (let i = 0; i < size; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, size)))
+		return new File([data], name)
+	}`
+
+	// btspeed seeds, WebTorrent downloads.
+	var magnet, want, got string
+	bt.Eval(t, `(async () => {
+		window.file = (`+randomFile+`)(2 * 1024 * 1024 + 777, 'from-btspeed.bin')
+		window.tor = await client.seed(file)
+		return tor.magnetURI
+	})()`, &magnet)
+	bt.Eval(t, sha256JS(`await file.arrayBuffer()`), &want)
+	wt.Eval(t, `new Promise((resolve, reject) => {
+		const t = wt.add(`+jsString(magnet)+`, { announce: [`+jsString(tracker)+`] })
+		t.on('error', reject)
+		t.on('done', () => resolve(null))
+	})`, nil)
+	wt.Eval(t, sha256JS(`await (await wt.torrents[0].files[0].blob()).arrayBuffer()`), &got)
+	if got != want {
+		t.Fatalf("WebTorrent's download from btspeed differs: %s vs %s", got, want)
+	}
+
+	// WebTorrent seeds, btspeed downloads.
+	wt.Eval(t, `new Promise((resolve, reject) => {
+		window.file = (`+randomFile+`)(3 * 1024 * 1024 + 99, 'from-webtorrent.bin')
+		wt.seed(file, { announce: [`+jsString(tracker)+`] }, t => resolve(t.magnetURI))
+	})`, &magnet)
+	wt.Eval(t, sha256JS(`await file.arrayBuffer()`), &want)
+	bt.Eval(t, `(async () => { window.down = await client.add(`+jsString(magnet)+`); return null })()`, nil)
+	bt.WaitForFunction(t, `window.down && window.down.done`, 90*time.Second)
+	bt.Eval(t, sha256JS(`await (await down.files[0].blob()).arrayBuffer()`), &got)
+	if got != want {
+		t.Fatalf("btspeed's download from WebTorrent differs: %s vs %s", got, want)
+	}
+	var conns map[string]int
+	bt.Eval(t, `down.connections`, &conns)
+	if conns["webrtc"] == 0 {
+		t.Fatalf("btspeed's connections %v: want WebRTC", conns)
+	}
+}
