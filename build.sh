@@ -84,7 +84,7 @@ run_product() {
 	echo "  ledger   embedded, dev genesis, faucet on; data in $state/relay"
 	echo "  seeding  $state/demo/btspeed-demo.bin with Speed (reserve 0.001 BTT/MiB), earning for $state/relay-wallet.json"
 	echo "  try      dist/btspeed get MAGNET --out /tmp --ledger http://$listen/ledger   (the magnet link is printed below)"
-	echo "The web app arrives with its issue. Ctrl-C stops."
+	echo "Open http://$listen/ in a browser: make a wallet, claim test BTT from the faucet, download the demo. Ctrl-C stops."
 	echo
 	exec "$DIST/relay" -listen "$listen" -data "$state/relay" -web "$web" -seed "$state/demo/btspeed-demo.bin" \
 		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0

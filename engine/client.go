@@ -52,7 +52,7 @@ type Client struct {
 // the background until Close.
 func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
-	sp, err := newClientSpeed(cfg.Speed)
+	sp, err := newClientSpeed(cfg.Speed, cfg.Now)
 	if err != nil {
 		return nil, err
 	}

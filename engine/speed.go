@@ -63,7 +63,7 @@ type clientSpeed struct {
 	earned  atomic.Uint64
 }
 
-func newClientSpeed(cfg *SpeedConfig) (*clientSpeed, error) {
+func newClientSpeed(cfg *SpeedConfig, now func() time.Time) (*clientSpeed, error) {
 	if cfg == nil {
 		return nil, nil
 	}
@@ -74,6 +74,7 @@ func newClientSpeed(cfg *SpeedConfig) (*clientSpeed, error) {
 		return nil, fmt.Errorf("engine: SpeedConfig.LedgerID: %w", err)
 	}
 	c := *cfg
+	c.Ledger = newBalanceCache(c.Ledger, c.Key.Address(), balanceTTL, now)
 	if c.BanDuration <= 0 {
 		c.BanDuration = speed.DefaultBanDuration
 	}
@@ -210,6 +211,17 @@ func (t *Torrent) SetSpeed(s *SpeedSettings) {
 	set := t.speedSettingsLocked()
 	t.sp.bidder.SetSettings(bidder.Settings{Enabled: set.Enabled, SpendingRate: set.SpendingRate})
 	t.speedBidLocked()
+}
+
+// SpeedSettings returns the torrent's effective Speed settings (its
+// override, if any, within the client's; Enabled is false without Speed).
+func (t *Torrent) SpeedSettings() SpeedSettings {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sp == nil {
+		return SpeedSettings{}
+	}
+	return t.speedSettingsLocked()
 }
 
 // SpeedStats returns what Speed spent and earned on this torrent.

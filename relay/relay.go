@@ -4,6 +4,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -179,6 +180,7 @@ func New(cfg Config) (*Relay, error) {
 	r.mux.Handle("/bridge", r.bridge)
 	r.mux.HandleFunc("/bridge/peers", r.bridge.ServePeers)
 	r.mux.HandleFunc("/healthz", r.healthz)
+	r.mux.HandleFunc("/seeds", r.serveSeeds)
 	r.mux.HandleFunc("/metrics", r.metrics)
 	if r.ledger != nil {
 		r.mux.HandleFunc("/ledger/", r.serveLedger)
@@ -271,6 +273,33 @@ func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	fmt.Fprintln(w, `{"ok":true}`)
+}
+
+// seedJSON is one entry of GET /seeds.
+type seedJSON struct {
+	Name   string `json:"name"`
+	Length int64  `json:"length"`
+	Magnet string `json:"magnet"`
+}
+
+// serveSeeds lists what the relay seeds (the web app offers them), with
+// CORS so embedding pages can read it too.
+func (r *Relay) serveSeeds(w http.ResponseWriter, req *http.Request) {
+	cors(w)
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	out := make([]seedJSON, 0, len(r.seeds))
+	for _, s := range r.seeds {
+		e := seedJSON{Name: filepath.Base(s.Path), Magnet: s.Magnet}
+		if info := s.Torrent.Info(); info != nil {
+			e.Name, e.Length = info.BestName(), info.TotalLength()
+		}
+		out = append(out, e)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
 }
 
 // metrics writes Prometheus' text exposition format.

@@ -83,6 +83,9 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	if resp, body := get(t, srv.URL+"/healthz"); resp.StatusCode != 200 || !strings.Contains(body, `"ok":true`) {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 	}
+	if resp, body := get(t, srv.URL+"/seeds"); resp.StatusCode != 200 || !strings.Contains(body, `"magnet":"magnet:?xt=urn:btih:`) || !strings.Contains(body, `"name":"`) {
+		t.Fatalf("seeds: %d %s", resp.StatusCode, body)
+	}
 	resp, _ := get(t, srv.URL+"/btspeed.wasm")
 	if ct := resp.Header.Get("Content-Type"); ct != "application/wasm" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("wasm served as %q, CORS %q", ct, resp.Header.Get("Access-Control-Allow-Origin"))

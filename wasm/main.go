@@ -356,6 +356,25 @@ func bind(p *webpeer.Peer) js.Value {
 				return u, nil
 			})
 		},
+		"setSpeed": func(args []js.Value) any {
+			ihv, opts := arg(args, 0), str(args, 1)
+			return promise(func() (any, error) {
+				t, err := b.torrent(ihv)
+				if err != nil {
+					return nil, err
+				}
+				var o torrentOptionsJS
+				if err := json.Unmarshal([]byte(opts), &o); err != nil {
+					return nil, fmt.Errorf("options: %w", err)
+				}
+				to, err := o.options(p)
+				if err != nil {
+					return nil, err
+				}
+				t.SetSpeed(to)
+				return nil, nil
+			})
+		},
 		"remove": func(args []js.Value) any {
 			ihv := arg(args, 0)
 			return promise(func() (any, error) {

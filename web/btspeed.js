@@ -119,6 +119,14 @@
       return new Blob(parts)
     }
 
+    get speed () { return !!(this._status && this._status.speed) }
+
+    // setSpeed({speed, budget}) overrides the global Speed settings for this torrent.
+    async setSpeed (options) {
+      await this._client._go.setSpeed(this.infoHash, JSON.stringify(options || {}))
+      await this._client._poll()
+    }
+
     remove () { return this._client._remove(this) }
 
     // streamTo plays file (an index or a name; default the first playable one) in a <video> or <audio>

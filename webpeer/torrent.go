@@ -50,6 +50,9 @@ type Status struct {
 	Spent      uint64         `json:"spent"`
 	Earned     uint64         `json:"earned"`
 	PeerSpeed  []PeerStatus   `json:"peerAccounts"`
+	// Speed says whether Speed pays and earns on this torrent now (the
+	// wallet unlocked, Speed on globally and for the torrent).
+	Speed bool `json:"speed"`
 	Error      string         `json:"error,omitempty"`
 }
 
@@ -66,7 +69,7 @@ func (t *Torrent) Status() Status {
 	sp := t.t.SpeedStats()
 	s := Status{InfoHash: t.InfoHash().HexString(), Name: st.Name, Length: st.Length, Verified: st.BytesCompleted,
 		Downloaded: st.Downloaded, Uploaded: st.Uploaded, Peers: st.Peers, Conns: st.Connections,
-		Spent: sp.Spent, Earned: sp.Earned}
+		Spent: sp.Spent, Earned: sp.Earned, Speed: t.t.SpeedSettings().Enabled}
 	for _, ps := range sp.Peers {
 		s.PeerSpeed = append(s.PeerSpeed, PeerStatus{Account: ps.Account.String(), Spent: ps.Spent, Earned: ps.Earned})
 	}
@@ -132,6 +135,10 @@ func (t *Torrent) ReadFile(ctx context.Context, i int, p []byte, off, readAhead 
 	readAhead = min(readAhead, f.Length-off-int64(len(p)))
 	return t.t.ReadAt(ctx, p, f.Offset+off, readAhead)
 }
+
+// SetSpeed overrides the global Speed settings for this torrent (a nil
+// Speed in opts follows them again).
+func (t *Torrent) SetSpeed(opts TorrentOptions) { t.t.SetSpeed(opts.Speed) }
 
 // SeedFile is a file to seed: its path inside the torrent and content.
 type SeedFile struct {
