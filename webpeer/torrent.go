@@ -52,8 +52,8 @@ type Status struct {
 	PeerSpeed  []PeerStatus   `json:"peerAccounts"`
 	// Speed says whether Speed pays and earns on this torrent now (the
 	// wallet unlocked, Speed on globally and for the torrent).
-	Speed bool `json:"speed"`
-	Error      string         `json:"error,omitempty"`
+	Speed bool   `json:"speed"`
+	Error string `json:"error,omitempty"`
 }
 
 // PeerStatus is what Speed moved with one peer account on this torrent.
