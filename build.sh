@@ -123,6 +123,8 @@ test_all() {
 	export BTSPEED_REQUIRE_INTEROP=1
 	# The browser tests drive Debian's Chromium (.ci/run installs it) in network namespaces they make.
 	export BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1
+	# The browser tests save screenshots of the main screens here.
+	export BTSPEED_SCREENSHOTS=${BTSPEED_SCREENSHOTS:-$DIST/screenshots}
 	# The PostgreSQL tests start their own throwaway server (ledger/store/pgstore);
 	# without PostgreSQL installed they fail here instead of skipping.
 	export BTSPEED_REQUIRE_PG=1

@@ -172,7 +172,8 @@ async function refreshAccount () {
   $('wallet-locked').hidden = st !== 'locked'
   $('wallet-open').hidden = st !== 'unlocked'
   $('wallet-address').textContent = w.address
-  if (st !== 'unlocked') { $('hdr-balance').textContent = st === 'locked' ? 'locked' : '-'; return }
+  $('hdr-unit').hidden = st !== 'unlocked'
+  if (st !== 'unlocked') { $('hdr-balance').textContent = st === 'locked' ? 'Wallet locked' : ''; return }
   try {
     const b = await w.balance()
     $('hdr-balance').textContent = btt(b.ledger)

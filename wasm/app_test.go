@@ -1,0 +1,231 @@
+//go:build !js
+
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/rand/v2"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/internal/browsertest"
+	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// screenshotDir is where the browser tests save screenshots:
+// $BTSPEED_SCREENSHOTS (build.sh test sets dist/screenshots), else a
+// temporary directory.
+func screenshotDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("BTSPEED_SCREENSHOTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// The web app as a newcomer meets it, in Chromium in a network namespace,
+// against a relay that seeds a file with Speed on: create a wallet (the
+// phrase shown once, continuing only once it is confirmed), claim from the
+// faucet, download the relay's file with Speed, see what was spent per
+// torrent and per peer and matching the ledger, change settings, lock and
+// meet the unlock screen where a wrong password is refused. Screenshots of
+// every main screen, wide and narrow, are saved.
+func TestWebApp(t *testing.T) {
+	browsertest.Require(t)
+	ns := netns.New(t)
+	web := webDir(t)
+	shots := screenshotDir(t)
+
+	// A relay seeding a file with Speed, earning for its own key.
+	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev", FaucetBits: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	seedDir := t.TempDir()
+	data := make([]byte, 3<<20+123)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	seedPath := filepath.Join(seedDir, "relay-demo.bin")
+	os.WriteFile(seedPath, data, 0o644)
+	relayKey, _ := wallet.GenerateKey()
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(ns.HostIP, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := relay.New(relay.Config{Ledger: l, WebDir: web, PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Interfaces(ns.HostIf),
+		LedgerRate: 1000, Seed: []string{seedPath}, Key: relayKey, Reserve: 1000, PeerListen: netip.AddrPortFrom(ns.HostIP, 0).String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(rl)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() { srv.Close(); rl.Close() })
+	url := srv.URL
+
+	b := browsertest.Start(t, ns.Command, url)
+	p := b.NewPage(t, url+"/")
+	shot := func(name string) { p.Screenshot(t, filepath.Join(shots, "app-"+name+".png"), true) }
+	visible := func(id string) string { return "#" + id + ":not([hidden])" }
+
+	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
+	shot("1-welcome")
+	p.Click(t, "#go-create")
+	p.Fill(t, "#create-password", "password123")
+	p.Fill(t, "#create-confirm", "password124")
+	p.Click(t, "#create-submit")
+	if msg := p.Text(t, "#create-error"); !strings.Contains(msg, "differ") {
+		t.Fatalf("mismatched passwords: %q", msg)
+	}
+	p.Fill(t, "#create-confirm", "password123")
+	p.Click(t, "#create-submit")
+	p.WaitFor(t, visible("screen-backup"), 30*time.Second)
+	var words int
+	p.Eval(t, `document.querySelectorAll('#backup-phrase li').length`, &words)
+	var disabled bool
+	p.Eval(t, `document.getElementById('backup-continue').disabled`, &disabled)
+	if words != 12 || !disabled {
+		t.Fatalf("backup screen: %d words, continue disabled %v", words, disabled)
+	}
+	shot("2-backup-phrase")
+	p.Click(t, "#backup-done")
+	p.Click(t, "#backup-continue")
+	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+
+	// Faucet.
+	p.Click(t, "#tab-wallet")
+	p.Click(t, "#faucet")
+	p.WaitForFunction(t, `/Received/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
+	p.WaitForFunction(t, `document.getElementById('wallet-balance').textContent !== '…' && document.getElementById('wallet-balance').textContent !== '0'`, 30*time.Second)
+	shot("3-wallet")
+
+	// Download the relay's file with Speed.
+	p.Click(t, "#tab-torrents")
+	p.WaitFor(t, "#featured-list button", 10*time.Second)
+	p.Click(t, "#featured-list button")
+	p.WaitFor(t, ".torrent.is-done", 120*time.Second)
+	p.Eval(t, `(async () => {
+		const t = btspeedApp.client.torrents[0]
+		for (let i = 0; i < 100 && t.spent === '0.000000'; i++) await new Promise(r => setTimeout(r, 100))
+		await new Promise(r => setTimeout(r, 1200)) // one more render of the page
+		document.querySelector('.torrent details').open = true
+		return null
+	})()`, nil)
+	shot("4-torrents")
+	var seen struct{ Spent, Shown, Peer, Bar, Sha string }
+	p.Eval(t, `(async () => {
+		const t = btspeedApp.client.torrents[0]
+		const blob = await t.files[0].blob()
+		const sha = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()))).map(b => b.toString(16).padStart(2, '0')).join('')
+		return { spent: t.spent, shown: document.querySelector('.torrent .spent-amount').textContent,
+			peer: document.querySelector('.torrent tbody code') ? document.querySelector('.torrent tbody code').textContent : '',
+			bar: document.querySelector('.torrent .bar').getAttribute('aria-valuenow'), sha }
+	})()`, &seen)
+	paid, err := speed.ParseBTT(seen.Spent)
+	if err != nil || paid == 0 {
+		t.Fatalf("the torrent shows spent %q", seen.Spent)
+	}
+	if shown, _ := speed.ParseBTT(seen.Shown); shown != paid || seen.Peer != relayKey.Address().String() || seen.Bar != "100" {
+		t.Fatalf("the page shows spent %q to %q with the bar at %s; the torrent spent %s to %s", seen.Shown, seen.Peer, seen.Bar, seen.Spent, relayKey.Address())
+	}
+	if want := sha256Hex(data); seen.Sha != want {
+		t.Fatalf("downloaded file digest %s, want %s", seen.Sha, want)
+	}
+
+	// The Speed tab: totals, the per-peer table and the chart.
+	p.Click(t, "#tab-speed")
+	p.WaitForFunction(t, `document.getElementById('speed-spent').textContent !== '0'`, 10*time.Second)
+	var tab struct{ Spent, Row string }
+	p.Eval(t, `({spent: document.getElementById('speed-spent').textContent, row: document.querySelector('#speed-table tr.peer td').textContent})`, &tab)
+	if v, _ := speed.ParseBTT(tab.Spent); v != paid || tab.Row != relayKey.Address().String() {
+		t.Fatalf("Speed tab: spent %q, peer row %q", tab.Spent, tab.Row)
+	}
+	shot("5-speed")
+
+	// Settings: a malformed amount is refused, a good one is kept.
+	p.Click(t, "#tab-settings")
+	p.Fill(t, "#set-budget", "1.2345678")
+	p.Click(t, "#settings-save")
+	if msg := p.Text(t, "#settings-error"); !strings.Contains(msg, "6 decimals") {
+		t.Fatalf("malformed budget: %q", msg)
+	}
+	p.Fill(t, "#set-budget", "25")
+	p.Click(t, "#settings-save")
+	p.WaitForFunction(t, `document.getElementById('settings-saved').textContent === 'Saved.'`, 10*time.Second)
+	var budget string
+	p.Eval(t, `btspeedApp.client.settings.get().budget`, &budget)
+	if v, _ := speed.ParseBTT(budget); v != 25_000_000 {
+		t.Fatalf("budget after save %q", budget)
+	}
+	shot("6-settings")
+
+	// Narrow screens.
+	p.SetViewport(t, 390, 844)
+	p.Click(t, "#tab-torrents")
+	shot("7-torrents-phone")
+
+	// Lock; a wrong password is refused with a clear message.
+	p.SetViewport(t, 1280, 800)
+	p.Click(t, "#lock")
+	p.WaitFor(t, visible("screen-unlock"), 10*time.Second)
+	p.Fill(t, "#unlock-password", "not-it-at-all")
+	p.Click(t, "#unlock-submit")
+	p.WaitForFunction(t, `document.getElementById('unlock-error').textContent.length > 0`, 10*time.Second)
+	if msg := p.Text(t, "#unlock-error"); !strings.HasPrefix(msg, "Wrong password") {
+		t.Fatalf("wrong password message %q", msg)
+	}
+	shot("8-unlock-refused")
+	p.Fill(t, "#unlock-password", "password123")
+	p.Click(t, "#unlock-submit")
+	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+
+	// The ledger agrees with what the page showed once the channel closes.
+	lc := client.New(url+"/ledger", nil)
+	var addr string
+	p.Eval(t, `btspeedApp.client.wallet.address`, &addr)
+	p.Eval(t, `btspeedApp.client.destroy()`, nil)
+	a, _ := wallet.ParseAddress(addr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := lc.Balance(context.Background(), relayKey.Address())
+		if err == nil && got == paid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay's ledger balance is %d (%v), want the %d the page showed as spent (buyer %s)", got, err, paid, a)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, f := range []string{"1-welcome", "2-backup-phrase", "3-wallet", "4-torrents", "5-speed", "6-settings", "7-torrents-phone", "8-unlock-refused"} {
+		if st, err := os.Stat(filepath.Join(shots, "app-"+f+".png")); err != nil || st.Size() < 5000 {
+			t.Fatalf("screenshot %s: %v", f, err)
+		}
+	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
