@@ -1,0 +1,319 @@
+//go:build !js
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/internal/browsertest"
+	"github.com/btspeed/btspeed/internal/netns"
+)
+
+// servePublisher serves a publisher's pages on addr (host:0), another
+// origin than the relay's: /player.html?src=S[&file=F][&csp=1] is a page
+// with embed.js from the relay and a literal <bt-speed src=S autoplay
+// muted> (csp: a Content-Security-Policy that blocks frames),
+// and /publisher.html is web/example/publisher.html with its relay address
+// replaced by the test's.
+func servePublisher(t testing.TB, addr, relayURL string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	example, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "web", "example", "publisher.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	examplePage := strings.ReplaceAll(string(example), "http://127.0.0.1:8080", relayURL)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/player.html", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		attrs := `src="` + html.EscapeString(q.Get("src")) + `"`
+		if q.Has("file") {
+			attrs += ` file="` + html.EscapeString(q.Get("file")) + `"`
+		}
+		if q.Has("csp") {
+			// A publisher whose policy forgot the relay's frames.
+			w.Header().Set("Content-Security-Policy", "frame-src 'none'")
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A publisher</title>
+<script src="%s/embed.js"></script>
+<style>body { margin: 24px; font: 16px system-ui, sans-serif; background: #f4f4f4 }</style></head>
+<body><h1>A page on another site</h1>
+<bt-speed id="player" %s autoplay muted></bt-speed>
+<script>
+window.events = []
+for (const type of ['ready', 'metadata', 'progress', 'playing', 'timeupdate', 'pause', 'ended', 'done', 'error']) {
+	player.addEventListener('btspeed-' + type, e => { if (window.events.length < 5000) window.events.push({type, detail: e.detail}) })
+}
+</script></body></html>`, html.EscapeString(relayURL), attrs)
+	})
+	mux.HandleFunc("/publisher.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(examplePage))
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// screenshotPath is where a test's screenshot goes: $BTSPEED_SCREENSHOTS,
+// else the test's temporary directory.
+func screenshotPath(t testing.TB, name string) string {
+	dir := os.Getenv("BTSPEED_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, name)
+}
+
+// recordClip makes a real WebM video in the page (a canvas animation
+// recorded by MediaRecorder for about four seconds) and seeds it as
+// clip.webm; it resolves to {magnet, size}.
+const recordClip = `(async () => {
+	window.client = await BTSpeed.start({relay: location.origin})
+	const canvas = document.createElement('canvas')
+	canvas.width = 640
+	canvas.height = 360
+	document.body.append(canvas)
+	const ctx = canvas.getContext('2d')
+	let frame = 0
+	const draw = () => {
+		const f = frame++
+		const g = ctx.createLinearGradient(0, 0, 640, 360)
+		g.addColorStop(0, 'hsl(' + (f * 4 % 360) + ', 70%, 45%)')
+		g.addColorStop(1, 'hsl(' + ((f * 4 + 180) % 360) + ', 70%, 22%)')
+		ctx.fillStyle = g
+		ctx.fillRect(0, 0, 640, 360)
+		for (let i = 0; i < 150; i++) {
+			ctx.fillStyle = 'hsl(' + Math.floor(Math.random() * 360) + ', 80%, ' + Math.floor(30 + Math.random() * 50) + '%)'
+			ctx.fillRect(Math.random() * 640, Math.random() * 360, 18, 18)
+		}
+		ctx.fillStyle = '#fff'
+		ctx.font = 'bold 56px sans-serif'
+		ctx.fillText('btspeed ' + (f / 30).toFixed(1) + ' s', 60, 200)
+	}
+	draw()
+	const rec = new MediaRecorder(canvas.captureStream(30), {mimeType: 'video/webm;codecs=vp8', videoBitsPerSecond: 3000000})
+	const chunks = []
+	rec.ondataavailable = e => { if (e.data.size) chunks.push(e.data) }
+	const timer = setInterval(draw, 33)
+	rec.start(250)
+	await new Promise(r => setTimeout(r, 4000))
+	await new Promise(r => { rec.onstop = r; rec.stop() })
+	clearInterval(timer)
+	const blob = new Blob(chunks, {type: 'video/webm'})
+	window.tor = await client.seed(new File([blob], 'clip.webm'))
+	return {magnet: tor.magnetURI, size: blob.size}
+})()`
+
+type embedEvent struct {
+	Type   string          `json:"type"`
+	Detail json.RawMessage `json:"detail"`
+}
+
+// The embed tag plays a video from a page on another origin: a browser
+// peer on the relay's origin records a WebM clip and seeds it; a
+// publisher's page on another origin has embed.js from the relay and
+// <bt-speed src=MAGNET>; the element's player (an iframe of the relay's
+// embed.html) downloads the clip over WebRTC and streams it into its
+// <video>, which plays: the element re-dispatches the player's events,
+// checked for where they came from. A bad src, or a file the torrent does
+// not have, shows an error in the element and fires btspeed-error.
+func TestEmbed(t *testing.T) {
+	browsertest.Require(t)
+	ns := netns.New(t)
+	web := webDir(t)
+	relayURL := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
+	pubURL := servePublisher(t, netip.AddrPortFrom(ns.HostIP, 0).String(), relayURL)
+	if relayURL == pubURL {
+		t.Fatal("the publisher must be another origin")
+	}
+	// The player's frame is a secure context (service worker, crypto) only
+	// if the page around it is one too.
+	b := browsertest.Start(t, ns.Command, relayURL, pubURL)
+
+	// A page whose Content-Security-Policy blocks the player's frame: the
+	// element says so itself after 20 s (checked with the other errors).
+	csp := b.NewPage(t, pubURL+"/player.html?csp=1&src="+url.QueryEscape("magnet:?xt=urn:btih:"+strings.Repeat("ab", 20)))
+
+	seeder := b.NewPage(t, relayURL+"/blank.html")
+	var clip struct {
+		Magnet string
+		Size   int
+	}
+	seeder.Eval(t, recordClip, &clip)
+	if clip.Size < 200_000 || !strings.HasPrefix(clip.Magnet, "magnet:?") {
+		t.Fatalf("the recorded clip: %d bytes, magnet %q", clip.Size, clip.Magnet)
+	}
+	t.Logf("seeding a %d byte WebM clip", clip.Size)
+
+	t.Run("plays a video from a page on another origin", func(t *testing.T) {
+		start := time.Now()
+		pub := b.NewPage(t, pubURL+"/player.html?src="+url.QueryEscape(clip.Magnet))
+		pub.WaitForFunction(t, `window.events.some(e => (e.type === 'timeupdate' || e.type === 'playing') &&
+			e.detail.currentTime > 0.5 && !e.detail.paused && e.detail.readyState >= 2) || window.events.some(e => e.type === 'error')`, 60*time.Second)
+		var events []embedEvent
+		pub.Eval(t, `window.events`, &events)
+		seen := map[string]json.RawMessage{}
+		for _, e := range events {
+			seen[e.Type] = e.Detail
+		}
+		if d, ok := seen["error"]; ok {
+			t.Fatalf("the player failed: %s\nconsole: %v", d, pub.Logs(t))
+		}
+		var meta struct {
+			Name, Kind string
+			File       int
+			Files      []struct{ Length int }
+		}
+		json.Unmarshal(seen["metadata"], &meta)
+		if meta.Name != "clip.webm" || meta.Kind != "video" || meta.File != 0 || len(meta.Files) != 1 || meta.Files[0].Length != clip.Size {
+			t.Fatalf("metadata %s", seen["metadata"])
+		}
+		var playing struct{ Streaming bool }
+		json.Unmarshal(seen["timeupdate"], &playing)
+		if !playing.Streaming {
+			t.Fatalf("the video plays from a Blob, not streamed through the relay's service worker: %s", seen["timeupdate"])
+		}
+		if _, ok := seen["ready"]; !ok {
+			t.Fatalf("no btspeed-ready among %d events", len(events))
+		}
+		var state struct {
+			State string
+			Attr  string
+			Title string
+			Allow string
+		}
+		pub.Eval(t, `(() => {
+			const p = document.getElementById('player'), f = p.shadowRoot.querySelector('iframe')
+			return {state: p.state, attr: p.getAttribute('state'), title: f.title, allow: f.getAttribute('allow')}
+		})()`, &state)
+		if state.State != "playing" || state.Attr != "playing" || !strings.Contains(state.Title, "clip.webm") || !strings.Contains(state.Allow, "autoplay") {
+			t.Fatalf("the element: %+v", state)
+		}
+		// Messages from anyone but the player's frame are ignored.
+		var forged int
+		pub.Eval(t, `(async () => {
+			const n = window.events.length
+			window.postMessage({btspeed: 'player', type: 'error', n: 1, detail: {message: 'forged'}}, '*')
+			await new Promise(r => setTimeout(r, 300))
+			return window.events.slice(n).filter(e => e.type === 'error').length
+		})()`, &forged)
+		if forged != 0 {
+			t.Fatal("the element took a message from the page itself for the player's")
+		}
+		t.Logf("playing %.1f s after the publisher's page opened", time.Since(start).Seconds())
+		// Let the screenshot show a few seconds of video and the progress bar.
+		pub.WaitForFunction(t, `window.events.some(e => e.type === 'timeupdate' && e.detail.currentTime > 1.5)`, 20*time.Second)
+		shot := screenshotPath(t, "embed-publisher.png")
+		pub.Screenshot(t, shot, true)
+		t.Logf("screenshot %s", shot)
+	})
+
+	t.Run("a file that is not media is offered for download", func(t *testing.T) {
+		var magnet string
+		seeder.Eval(t, `(async () => {
+			window.notes = await client.seed(new File(['Notes for the film.\n'.repeat(5000)], 'notes.txt'))
+			return notes.magnetURI
+		})()`, &magnet)
+		p := b.NewPage(t, pubURL+"/player.html?src="+url.QueryEscape(magnet))
+		p.WaitForFunction(t, `window.events.some(e => e.type === 'metadata' || e.type === 'error')`, 30*time.Second)
+		var meta struct{ Kind, Name string }
+		p.Eval(t, `(window.events.find(e => e.type === 'metadata') || {detail: window.events.find(e => e.type === 'error').detail}).detail`, &meta)
+		if meta.Kind != "download" || meta.Name != "notes.txt" {
+			t.Fatalf("metadata %+v", meta)
+		}
+		p.Screenshot(t, screenshotPath(t, "embed-download.png"), true)
+		p.Close(t)
+		// The player is a page of its own too: its Download button fetches
+		// the file and saves it.
+		own := b.NewPage(t, relayURL+"/embed.html?src="+url.QueryEscape(magnet))
+		own.WaitFor(t, "button[aria-label^='Download notes.txt']", 30*time.Second)
+		own.Click(t, "button[aria-label^='Download notes.txt']")
+		own.WaitForFunction(t, `document.querySelector('.card button').textContent === 'Save notes.txt'`, 30*time.Second)
+		own.Close(t)
+	})
+
+	t.Run("a bad src shows an error", func(t *testing.T) {
+		cases := []struct {
+			page, code, says string
+		}{
+			{"/player.html?src=" + url.QueryEscape("not a magnet"), "bad-src", "is not a magnet link"},
+			{"/player.html?src=" + url.QueryEscape("magnet:?xt=urn:btih:nothex"), "bad-src", "magnet link cannot be opened"},
+			{"/player.html?file=missing.mp4&src=" + url.QueryEscape(clip.Magnet), "no-file", "no file “missing.mp4”"},
+		}
+		pages := make([]*browsertest.Page, len(cases))
+		for i, c := range cases {
+			pages[i] = b.NewPage(t, pubURL+c.page)
+		}
+		for i, c := range cases {
+			p := pages[i]
+			p.WaitForFunction(t, `window.events.some(e => e.type === 'error')`, 30*time.Second)
+			var got struct{ Code, Message, State, Error string }
+			p.Eval(t, `(() => {
+				const e = window.events.find(e => e.type === 'error'), p = document.getElementById('player')
+				return {code: e.detail.code, message: e.detail.message, state: p.getAttribute('state'), error: p.error}
+			})()`, &got)
+			if got.Code != c.code || !strings.Contains(got.Message, c.says) || got.State != "error" || got.Error != got.Message {
+				t.Errorf("%s: %+v, want code %s saying %q", c.page, got, c.code, c.says)
+			}
+			if c.code == "bad-src" && strings.Contains(c.page, "nothex") {
+				p.Screenshot(t, screenshotPath(t, "embed-error.png"), true)
+			}
+			p.Close(t)
+		}
+		csp.WaitForFunction(t, `window.events.some(e => e.type === 'error')`, 30*time.Second)
+		var blocked struct{ Code, Notice string }
+		csp.Eval(t, `(() => {
+			const e = window.events.find(e => e.type === 'error'), p = document.getElementById('player')
+			const n = p.shadowRoot.querySelector('.notice')
+			return {code: e.detail.code, notice: getComputedStyle(n).display !== 'none' ? n.textContent : ''}
+		})()`, &blocked)
+		if blocked.Code != "load" || !strings.Contains(blocked.Notice, "Content-Security-Policy") {
+			t.Errorf("a page that blocks the frame: %+v", blocked)
+		}
+		csp.Screenshot(t, screenshotPath(t, "embed-blocked.png"), true)
+		// The example page: without a src the player says there is nothing to play.
+		ex := b.NewPage(t, pubURL+"/publisher.html")
+		ex.WaitForFunction(t, `window.btspeedEvents.some(e => e.type === 'btspeed-error')`, 30*time.Second)
+		var msg string
+		ex.Eval(t, `window.btspeedEvents.find(e => e.type === 'btspeed-error').detail.message`, &msg)
+		if !strings.Contains(msg, "needs a src attribute") {
+			t.Errorf("the example without a src: %q", msg)
+		}
+		ex.Screenshot(t, screenshotPath(t, "embed-example.png"), true)
+		// With ?src= its script sets the attribute: the player reloads with
+		// it, and only the new load's events count.
+		ex.Goto(t, pubURL+"/publisher.html?src="+url.QueryEscape("not a magnet"))
+		ex.WaitForFunction(t, `window.btspeedEvents.some(e => e.type === 'btspeed-error')`, 30*time.Second)
+		var msgs []string
+		ex.Eval(t, `new Promise(r => setTimeout(r, 500)).then(() => window.btspeedEvents.filter(e => e.type === 'btspeed-error').map(e => e.detail.message))`, &msgs)
+		if len(msgs) != 1 || !strings.Contains(msgs[0], "“not a magnet” is not a magnet link") {
+			t.Errorf("the example with ?src=not a magnet: %q", msgs)
+		}
+	})
+}
