@@ -5,9 +5,10 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net"
-	"net/http"
 	"runtime"
 	"time"
+
+	"github.com/btspeed/btspeed/internal/fetch"
 )
 
 // Protocol limits.
@@ -79,9 +80,9 @@ type Config struct {
 	// Transports are tried in order when dialing a peer; empty means TCP
 	// with a plain net.Dialer (none in the browser, GOOS=js).
 	Transports []Transport
-	// HTTPClient fetches from web seeds (BEP 19); nil is a client with a
-	// two-minute timeout.
-	HTTPClient *http.Client
+	// HTTPClient fetches from web seeds (BEP 19), each piece within two
+	// minutes; nil is fetch.Default() (the browser's fetch in js/wasm).
+	HTTPClient fetch.Doer
 	// TrackerDialer dials HTTP trackers; nil is a plain net.Dialer. Tests
 	// bind it to the client's loopback address so a tracker records the
 	// address the client listens on.

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/btspeed/btspeed/engine/webseed"
+
+	"github.com/btspeed/btspeed/internal/fetch"
 )
 
 // maxWebSeeds caps the web seeds a torrent uses at once.
@@ -22,6 +24,9 @@ func (t *Torrent) startWebSeeds() {
 	}
 }
 
+// webSeedTimeout bounds one piece's requests to a web seed.
+const webSeedTimeout = 2 * time.Minute
+
 // webSeedLoop fetches pieces from one web seed until the torrent completes
 // or closes, preferring pieces no connected peer has. It backs off on
 // errors (honouring Retry-After) and gives the web seed up after data that
@@ -33,10 +38,7 @@ func (t *Torrent) webSeedLoop(url string) {
 	case <-t.ctx.Done():
 		return
 	}
-	hc := t.cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 2 * time.Minute}
-	}
+	hc := fetch.Or(t.cfg.HTTPClient)
 	t.mu.Lock()
 	ws := &webseed.Client{HTTP: hc, URL: url, Info: t.lay.info}
 	buf := make([]byte, t.lay.pieceLength)
@@ -59,7 +61,9 @@ func (t *Torrent) webSeedLoop(url string) {
 			}
 			continue
 		}
-		data, err := ws.ReadPiece(t.ctx, i, buf)
+		ctx, cancel := context.WithTimeout(t.ctx, webSeedTimeout)
+		data, err := ws.ReadPiece(ctx, i, buf)
+		cancel()
 		if err == nil {
 			_, err = t.st.WriteAt(data, t.lay.pieceOff(i))
 		}

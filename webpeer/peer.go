@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/relaybridge"
 	"github.com/btspeed/btspeed/engine/rtc"
@@ -29,6 +30,8 @@ import (
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/shared/speed/bidder"
 	"github.com/btspeed/btspeed/shared/wallet"
+
+	"github.com/btspeed/btspeed/internal/fetch"
 )
 
 // KV is small durable storage: the browser's localStorage, a map in tests.
@@ -82,8 +85,9 @@ type Config struct {
 	KV KV
 	// RTC configures WebRTC (the browser's own settings when zero).
 	RTC rtc.Config
-	// HTTPClient reaches the relay (nil: http.DefaultClient).
-	HTTPClient *http.Client
+	// HTTPClient reaches the relay (nil: fetch.Default(), the browser's
+	// fetch in js/wasm).
+	HTTPClient fetch.Doer
 	// Storage opens a torrent's storage, capped at limit bytes (default:
 	// memory).
 	Storage func(info *metainfo.Info, limit int64) (engine.Storage, error)
@@ -410,10 +414,7 @@ func (p *Peer) fetch(ctx context.Context, u string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webpeer: %w", err)
 	}
-	hc := p.cfg.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
+	hc := fetch.Or(p.cfg.HTTPClient)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("webpeer: fetch %s: %w", u, err)

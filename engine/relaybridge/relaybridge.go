@@ -19,9 +19,12 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/btspeed/btspeed/engine/rtc"
+
+	"github.com/btspeed/btspeed/internal/fetch"
 )
 
 // Transports.
@@ -36,8 +39,8 @@ type Config struct {
 	Relay string
 	// RTC configures the WebRTC side (ICE servers; natively a pion API).
 	RTC rtc.Config
-	// HTTPClient posts the offer (nil: http.DefaultClient).
-	HTTPClient *http.Client
+	// HTTPClient posts the offer (nil: fetch.Default()).
+	HTTPClient fetch.Doer
 }
 
 // maxAnswer caps the relay's answer.
@@ -95,7 +98,7 @@ func dialRTC(ctx context.Context, cfg Config, ep string) (net.Conn, error) {
 	req.Header.Set("Content-Type", "application/json")
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = fetch.Default()
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/engine"
+
+	"github.com/btspeed/btspeed/internal/fetch"
 )
 
 // Peers is what a relay's /bridge/peers answers: the classic peers it
@@ -49,7 +51,7 @@ func ListPeers(ctx context.Context, cfg Config, ih [20]byte, trackers []string) 
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = fetch.Default()
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

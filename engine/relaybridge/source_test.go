@@ -16,6 +16,7 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/relaybridge"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"

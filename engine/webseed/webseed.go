@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/btspeed/btspeed/internal/fetch"
 )
 
 // Errors returned by ReadPiece; test for them with errors.Is. An HTTP
@@ -69,7 +71,7 @@ const (
 // set before use and not changed after; ReadPiece may then be called
 // concurrently.
 type Client struct {
-	HTTP *http.Client   // required
+	HTTP fetch.Doer     // required
 	URL  string         // the url-list entry (BEP 19)
 	Info *metainfo.Info // the torrent's info
 

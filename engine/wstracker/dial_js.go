@@ -4,13 +4,13 @@ package wstracker
 
 import (
 	"context"
-	"net/http"
 
+	"github.com/btspeed/btspeed/internal/fetch"
 	"github.com/coder/websocket"
 )
 
 // dial opens the browser's own WebSocket; an HTTP client does not apply.
-func dial(ctx context.Context, url string, _ *http.Client) (*websocket.Conn, error) {
+func dial(ctx context.Context, url string, _ fetch.Doer) (*websocket.Conn, error) {
 	ws, _, err := websocket.Dial(ctx, url, nil)
 	return ws, err
 }

@@ -19,13 +19,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/internal/fetch"
 	"github.com/btspeed/btspeed/shared/webtorrent"
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
@@ -56,8 +56,9 @@ type Config struct {
 	// MaxPending caps the peer connections being set up at once, offers
 	// and answers together, across all torrents (default 40).
 	MaxPending int
-	// HTTPClient dials the WebSocket natively (nil: the default client).
-	HTTPClient *http.Client
+	// HTTPClient dials the WebSocket natively when it is an *http.Client
+	// (nil: the default client); the browser's WebSocket ignores it.
+	HTTPClient fetch.Doer
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
+
+	"github.com/btspeed/btspeed/internal/fetch"
 )
 
 // maxResponse caps a response body the client reads.
@@ -26,20 +28,17 @@ const maxResponse = 4 << 20
 
 // Client talks to one ledger. It is safe for concurrent use.
 type Client struct {
-	base string       // static after New
-	hc   *http.Client // static after New
+	base string     // static after New
+	hc   fetch.Doer // static after New
 }
 
 var _ speed.Ledger = (*Client)(nil)
 
 // New returns a client for the ledger at base (e.g. "http://127.0.0.1:8500"
 // or a relay's "https://relay.example/ledger"). hc nil uses
-// http.DefaultClient.
-func New(base string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+// fetch.Default() (http.DefaultClient; the browser's fetch in js/wasm).
+func New(base string, hc fetch.Doer) *Client {
+	return &Client{base: strings.TrimRight(base, "/"), hc: fetch.Or(hc)}
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
