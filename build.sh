@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # build.sh: the one entry point for building, running, testing and measuring btspeed.
 #
-#   ./build.sh             build every command into dist/ (and the browser peer into dist/web/ once it exists)
+#   ./build.sh             build every command into dist/ (and the browser peer and web app into dist/web/)
 #   ./build.sh run         build, then start the product
 #   ./build.sh test        build, then run every test suite (what CI runs)
-#   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp
+#   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp;
+#                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready)
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
 #   ./build.sh help
 set -euo pipefail
@@ -61,6 +62,10 @@ build() {
 		mkdir -p "$DIST/web"
 		cp -R web/. "$DIST/web/"
 		rm -f "$DIST/web/README.md"
+	fi
+	# The relay serves NAME.gz (Content-Encoding: gzip) to browsers that accept it.
+	if [ -f "$DIST/web/btspeed.wasm" ]; then
+		gzip -9 -k -f "$DIST/web/btspeed.wasm"
 	fi
 }
 
@@ -144,6 +149,14 @@ test_all() {
 bench() {
 	need_go
 	local name=${1:-} pkgs
+	if [ "$name" = browser ]; then
+		# The browser peer: wasm size, browser-to-browser throughput against WebTorrent's bundle, time to ready
+		# (headless Chromium in a network namespace).
+		npm_install interop/browser
+		npm_install interop/webtorrent
+		BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1 go test -run '^$' -bench Browser -benchtime "${BTSPEED_BENCHTIME:-3x}" ./wasm
+		return
+	fi
 	if [ -z "$name" ]; then
 		pkgs=$(go list ./...)
 		name=.

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -53,7 +54,13 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	defer l.Close()
 	web := filepath.Join(dir, "web")
 	os.MkdirAll(web, 0o755)
-	os.WriteFile(filepath.Join(web, "btspeed.wasm"), []byte("\x00asm\x01\x00\x00\x00"), 0o644)
+	wasm := []byte("\x00asm\x01\x00\x00\x00")
+	os.WriteFile(filepath.Join(web, "btspeed.wasm"), wasm, 0o644)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(wasm)
+	zw.Close()
+	os.WriteFile(filepath.Join(web, "btspeed.wasm.gz"), gz.Bytes(), 0o644)
 	os.WriteFile(filepath.Join(web, "index.html"), []byte("<!doctype html><title>btspeed</title>"), 0o644)
 	content := filepath.Join(dir, "demo.bin")
 	data := make([]byte, 1<<20+77)
@@ -89,6 +96,22 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	resp, _ := get(t, srv.URL+"/btspeed.wasm")
 	if ct := resp.Header.Get("Content-Type"); ct != "application/wasm" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("wasm served as %q, CORS %q", ct, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	// A browser that accepts gzip gets the compressed copy, typed as the original.
+	req, _ := http.NewRequest("GET", srv.URL+"/btspeed.wasm", nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	gzResp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(gzResp.Body)
+	if err != nil {
+		t.Fatalf("gzipped wasm: %v", err)
+	}
+	plain, _ := io.ReadAll(zr)
+	gzResp.Body.Close()
+	if gzResp.Header.Get("Content-Encoding") != "gzip" || gzResp.Header.Get("Content-Type") != "application/wasm" || !bytes.Equal(plain, wasm) {
+		t.Fatalf("gzipped wasm: encoding %q, type %q, body %q", gzResp.Header.Get("Content-Encoding"), gzResp.Header.Get("Content-Type"), plain)
 	}
 	if resp, body := get(t, srv.URL+"/ledger/v1/info"); resp.StatusCode != 200 || !strings.Contains(body, "btspeed-devnet") {
 		t.Fatalf("ledger gateway: %d %s", resp.StatusCode, body)
