@@ -10,20 +10,24 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall/js"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/webpeer"
+	"github.com/btspeed/btspeed/webpeer/idbstore"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/engine/storage"
 )
 
 // version is set by build.sh.
@@ -96,6 +100,32 @@ type startOptions struct {
 	Relay      string             `json:"relay"`
 	Trackers   []string           `json:"trackers"`
 	ICEServers []webrtc.ICEServer `json:"iceServers"`
+	// MemoryLimit: torrents up to this many bytes are kept in memory,
+	// larger ones in IndexedDB (default 64 MiB).
+	MemoryLimit int64 `json:"memoryLimit"`
+}
+
+// defaultMemoryLimit is the largest torrent kept in memory.
+const defaultMemoryLimit = 64 << 20
+
+// browserStorage keeps small torrents in memory and large ones in
+// IndexedDB (opened on first need), within the user's storage limit.
+type browserStorage struct {
+	memoryLimit int64
+	once        sync.Once
+	db          *idbstore.DB
+	err         error
+}
+
+func (b *browserStorage) open(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error) {
+	if info.TotalLength() <= b.memoryLimit {
+		return storage.NewMemory(info, limit)
+	}
+	b.once.Do(func() { b.db, b.err = idbstore.Open(context.Background()) })
+	if b.err != nil {
+		return nil, fmt.Errorf("%s needs browser storage: %w", info.BestName(), b.err)
+	}
+	return b.db.New(ih.HexString(), info.TotalLength()), nil
 }
 
 // start(optionsJSON) resolves to the client object.
@@ -111,7 +141,7 @@ func start(this js.Value, args []js.Value) any {
 		}
 		p, err := webpeer.Start(context.Background(), webpeer.Config{
 			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
-			RTC: rtc.Config{ICEServers: o.ICEServers},
+			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: (&browserStorage{memoryLimit: cmp.Or(o.MemoryLimit, defaultMemoryLimit)}).open,
 		})
 		if err != nil {
 			return nil, err

@@ -305,7 +305,7 @@
       o.relay = o.relay || base.origin
       const go = await boot()
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
-      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers }))
+      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, memoryLimit: o.memoryLimit || 0 }))
       const client = new Client(handle)
       await client.settings._load()
       return client

@@ -88,9 +88,9 @@ type Config struct {
 	// HTTPClient reaches the relay (nil: fetch.Default(), the browser's
 	// fetch in js/wasm).
 	HTTPClient fetch.Doer
-	// Storage opens a torrent's storage, capped at limit bytes (default:
-	// memory).
-	Storage func(info *metainfo.Info, limit int64) (engine.Storage, error)
+	// Storage opens the storage of torrent ih, capped at limit bytes
+	// (default: memory).
+	Storage func(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error)
 	// Keystore sets the keystore's scrypt cost (default LightScrypt: the
 	// browser runs scrypt on its only thread).
 	Keystore wallet.ScryptParams
@@ -170,7 +170,9 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 		cfg.KV = &MapKV{}
 	}
 	if cfg.Storage == nil {
-		cfg.Storage = func(info *metainfo.Info, limit int64) (engine.Storage, error) { return storage.NewMemory(info, limit) }
+		cfg.Storage = func(_ metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error) {
+			return storage.NewMemory(info, limit)
+		}
 	}
 	if cfg.Keystore == (wallet.ScryptParams{}) {
 		cfg.Keystore = wallet.LightScrypt
@@ -452,7 +454,7 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 		if info.TotalLength() > limit {
 			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
 		}
-		st, err := p.cfg.Storage(info, limit)
+		st, err := p.cfg.Storage(spec.InfoHash, info, limit)
 		if err != nil {
 			return nil, err
 		}

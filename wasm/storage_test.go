@@ -1,0 +1,98 @@
+//go:build !js
+
+package main
+
+import (
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/internal/browsertest"
+	"github.com/btspeed/btspeed/internal/netns"
+)
+
+// countChunks counts the records in the browser peer's IndexedDB store.
+const countChunks = `new Promise((resolve, reject) => {
+	const open = indexedDB.open('btspeed-storage')
+	open.onerror = () => reject(open.error)
+	open.onsuccess = () => {
+		const db = open.result
+		if (!db.objectStoreNames.contains('chunks')) { db.close(); resolve(0); return }
+		const req = db.transaction('chunks').objectStore('chunks').count()
+		req.onsuccess = () => { db.close(); resolve(req.result) }
+		req.onerror = () => reject(req.error)
+	}
+})`
+
+// A torrent larger than the memory limit is kept in IndexedDB: it
+// downloads byte-identical, its chunks are in the database while it runs
+// and gone once it is removed; what a page left behind when it went away
+// is deleted when the next page opens the store.
+func TestBrowserLargeTorrentInIndexedDB(t *testing.T) {
+	browsertest.Require(t)
+	ns := netns.New(t)
+	web := webDir(t)
+	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
+	b := browsertest.Start(t, ns.Command, url)
+	seeder := b.NewPage(t, url+"/blank.html")
+	buyer := b.NewPage(t, url+"/blank.html")
+	seeder.Eval(t, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return null })()`, nil)
+	startSmall := `(async () => { window.client = await BTSpeed.start({relay: location.origin, memoryLimit: 1024 * 1024}); return null })()`
+	buyer.Eval(t, startSmall, nil)
+	seed := func(name string, size int) (magnet, sha string) {
+		seeder.Eval(t, `(async () => {
+			const data = new Uint8Array(`+itoa(size)+`)
+			for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, data.length)))
+			window.file = new File([data], `+jsString(name)+`)
+			return (await client.seed(file)).magnetURI
+		})()`, &magnet)
+		seeder.Eval(t, sha256JS(`await file.arrayBuffer()`), &sha)
+		return magnet, sha
+	}
+	download := func(magnet, want string) {
+		t.Helper()
+		buyer.Eval(t, `(async () => { window.tor = await client.add(`+jsString(magnet)+`); return null })()`, nil)
+		buyer.WaitForFunction(t, `window.tor && window.tor.done`, 90*time.Second)
+		var got string
+		buyer.Eval(t, sha256JS(`await (await tor.files[0].blob()).arrayBuffer()`), &got)
+		if got != want {
+			t.Fatalf("downloaded %s, want %s", got, want)
+		}
+	}
+
+	const size = 3<<20 + 5000
+	chunks := (size + 16<<10 - 1) / (16 << 10)
+	magnet, sha := seed("big.bin", size)
+	download(magnet, sha)
+	var n int
+	buyer.Eval(t, countChunks, &n)
+	if n != chunks {
+		t.Fatalf("%d chunks in IndexedDB while the torrent runs, want %d", n, chunks)
+	}
+	buyer.Eval(t, `tor.remove()`, nil)
+	buyer.Eval(t, countChunks, &n)
+	if n != 0 {
+		t.Fatalf("%d chunks left after removing the torrent", n)
+	}
+
+	// A page that goes away without removing its torrent leaves its data
+	// until the next page opens the store.
+	magnet, sha = seed("big2.bin", size)
+	download(magnet, sha)
+	buyer.Reload(t)
+	buyer.Eval(t, countChunks, &n)
+	if n != chunks {
+		t.Fatalf("%d chunks after the page went away, want its %d still there", n, chunks)
+	}
+	buyer.Eval(t, startSmall, nil)
+	magnet, sha = seed("big3.bin", 2<<20)
+	download(magnet, sha)
+	buyer.Eval(t, countChunks, &n)
+	if n != (2<<20)/(16<<10) {
+		t.Fatalf("%d chunks after a new page opened the store, want only its own %d", n, (2<<20)/(16<<10))
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
