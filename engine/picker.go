@@ -207,7 +207,12 @@ func (t *Torrent) pieceCheckedLocked(p *partialPiece, good bool) {
 		t.verified = nil
 	}
 	for c := range t.conns {
-		c.sendLocked(pp.Message{Type: pp.Have, Index: pp.Integer(p.index)})
+		// Have suppression: a peer that has the piece gains nothing from
+		// hearing we do (downloading from a seed, that is one message per
+		// piece saved; over WebRTC each costs the browser a send).
+		if !c.peerHave.Get(p.index) {
+			c.sendLocked(pp.Message{Type: pp.Have, Index: pp.Integer(p.index)})
+		}
 		if c.amInterested && !c.peerHave.AnyNotIn(&t.have) {
 			c.amInterested = false
 			c.sendLocked(pp.Message{Type: pp.NotInterested})
