@@ -26,21 +26,6 @@ import (
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
-// screenshotDir is where the browser tests save screenshots:
-// $BTSPEED_SCREENSHOTS (build.sh test sets dist/screenshots), else a
-// temporary directory.
-func screenshotDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("BTSPEED_SCREENSHOTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // The web app as a newcomer meets it, in Chromium in a network namespace,
 // against a relay that seeds a file with Speed on: create a wallet (the
 // phrase shown once, continuing only once it is confirmed), claim from the
@@ -50,9 +35,11 @@ func screenshotDir(t testing.TB) string {
 // every main screen, wide and narrow, are saved.
 func TestWebApp(t *testing.T) {
 	browsertest.Require(t)
+	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
+		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir()) // one directory for every shot
+	}
 	ns := netns.New(t)
 	web := webDir(t)
-	shots := screenshotDir(t)
 
 	// A relay seeding a file with Speed, earning for its own key.
 	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev", FaucetBits: 8})
@@ -87,7 +74,7 @@ func TestWebApp(t *testing.T) {
 
 	b := browsertest.Start(t, ns.Command, url)
 	p := b.NewPage(t, url+"/")
-	shot := func(name string) { p.Screenshot(t, filepath.Join(shots, "app-"+name+".png"), true) }
+	shot := func(name string) { p.Screenshot(t, screenshotPath(t, "app-"+name+".png"), true) }
 	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
@@ -219,7 +206,7 @@ func TestWebApp(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for _, f := range []string{"1-welcome", "2-backup-phrase", "3-wallet", "4-torrents", "5-speed", "6-settings", "7-torrents-phone", "8-unlock-refused"} {
-		if st, err := os.Stat(filepath.Join(shots, "app-"+f+".png")); err != nil || st.Size() < 5000 {
+		if st, err := os.Stat(screenshotPath(t, "app-"+f+".png")); err != nil || st.Size() < 5000 {
 			t.Fatalf("screenshot %s: %v", f, err)
 		}
 	}
