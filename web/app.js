@@ -361,7 +361,7 @@ function renderTorrents () {
     if (r.row.parentNode !== ul) ul.append(r.row)
     const pct = Math.floor(t.progress * 1000) / 10
     r.name.textContent = t.name || ('Fetching metadata for ' + t.infoHash.slice(0, 12) + '…')
-    const err = t._status && t._status.error
+    const err = t.error
     r.state.textContent = err ? 'Error: ' + err : t.done ? 'Seeding' : t.name ? 'Downloading ' + pct + '%' : 'Finding peers'
     r.state.className = 'state' + (err ? ' failed' : t.done ? ' done' : '')
     r.row.classList.toggle('is-done', t.done)

@@ -120,6 +120,7 @@
     }
 
     get speed () { return !!(this._status && this._status.speed) }
+    get error () { return (this._status && this._status.error) || '' }
 
     // setSpeed({speed, budget}) overrides the global Speed settings for this torrent.
     async setSpeed (options) {
