@@ -3,8 +3,6 @@ package relay_test
 import (
 	"bytes"
 	"math/rand/v2"
-	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -35,20 +33,13 @@ func jsString(s string) string {
 func TestWebTorrentAndBTSpeedThroughTheRelay(t *testing.T) {
 	browsertest.Require(t)
 	ns := netns.New(t)
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(ns.HostIP, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := browsertest.Listen(t, netip.AddrPortFrom(ns.HostIP, 0).String())
 	rl, err := relay.New(relay.Config{PublicURL: "http://" + ln.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rl.Close()
-	srv := httptest.NewUnstartedServer(rl)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	browsertest.Serve(t, ln, rl)
 	trackerURL := "ws://" + ln.Addr().String()
 
 	wtURL := browsertest.ServeWebTorrent(t, netip.AddrPortFrom(ns.HostIP, 0).String())

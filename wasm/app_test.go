@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
-	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,7 +18,6 @@ import (
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netns"
 	"github.com/btspeed/btspeed/ledger/client"
-	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -42,11 +39,6 @@ func TestWebApp(t *testing.T) {
 	web := webDir(t)
 
 	// A relay seeding a file with Speed, earning for its own key.
-	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev", FaucetBits: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
 	seedDir := t.TempDir()
 	data := make([]byte, 3<<20+123)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -56,21 +48,9 @@ func TestWebApp(t *testing.T) {
 	seedPath := filepath.Join(seedDir, "relay-demo.bin")
 	os.WriteFile(seedPath, data, 0o644)
 	relayKey, _ := wallet.GenerateKey()
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(ns.HostIP, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := relay.New(relay.Config{Ledger: l, WebDir: web, PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Interfaces(ns.HostIf),
-		LedgerRate: 1000, Seed: []string{seedPath}, Key: relayKey, Reserve: 1000, PeerListen: netip.AddrPortFrom(ns.HostIP, 0).String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(rl)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(func() { srv.Close(); rl.Close() })
-	url := srv.URL
+	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
+		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
+	})
 
 	b := browsertest.Start(t, ns.Command, url)
 	p := b.NewPage(t, url+"/")

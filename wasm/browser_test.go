@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -70,26 +68,39 @@ func copyFile(t testing.TB, from, to string) {
 
 // startRelay serves web with an embedded ledger on addr (host:0).
 func startRelay(t testing.TB, addr, web string, rtcCfg rtc.Config) string {
+	return startRelayWith(t, addr, web, rtcCfg, nil)
+}
+
+// startRelayWith is startRelay with more configuration: edit, when set,
+// changes the relay's before it starts.
+func startRelayWith(t testing.TB, addr, web string, rtcCfg rtc.Config, edit func(*relay.Config)) string {
 	t.Helper()
 	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev", FaucetBits: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	ln, err := net.Listen("tcp", addr)
+	ln := browsertest.Listen(t, addr)
+	cfg := relay.Config{Ledger: l, WebDir: web, PublicURL: "http://" + ln.Addr().String(), RTC: rtcCfg, LedgerRate: 1000, BridgeAllowPrivate: true}
+	if edit != nil {
+		edit(&cfg)
+	}
+	rl, err := relay.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rl, err := relay.New(relay.Config{Ledger: l, WebDir: web, PublicURL: "http://" + ln.Addr().String(), RTC: rtcCfg, LedgerRate: 1000, BridgeAllowPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(rl)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(func() { srv.Close(); rl.Close() })
-	return srv.URL
+	t.Cleanup(func() { rl.Close() }) // after the server's close (cleanups run last first)
+	return browsertest.Serve(t, ln, rl).URL
+}
+
+// nsBrowser starts a relay serving the browser peer on a new network
+// namespace's host address and a Chromium inside the namespace.
+func nsBrowser(t *testing.T) (ns *netns.NS, url string, b *browsertest.Browser) {
+	t.Helper()
+	browsertest.Require(t)
+	ns = netns.New(t)
+	url = startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(t), rtctest.Interfaces(ns.HostIf))
+	return ns, url, browsertest.Start(t, ns.Command, url)
 }
 
 // The wallet in a real Chromium: create, reload, unlock; a wrong password
@@ -146,11 +157,7 @@ func jsString(s string) string {
 // stop, the ledger balances moved by exactly what one spent and the other
 // earned, and the file is byte-identical.
 func TestBrowserPeersPayOverWebRTC(t *testing.T) {
-	browsertest.Require(t)
-	ns := netns.New(t)
-	web := webDir(t)
-	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
-	b := browsertest.Start(t, ns.Command, url)
+	_, url, b := nsBrowser(t)
 	seeder := b.NewPage(t, url+"/blank.html")
 	buyer := b.NewPage(t, url+"/blank.html")
 	start := `(async () => {

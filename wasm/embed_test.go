@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -66,16 +64,7 @@ for (const type of ['ready', 'metadata', 'progress', 'playing', 'timeupdate', 'p
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(examplePage))
 	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return browsertest.Serve(t, browsertest.Listen(t, addr), mux).URL
 }
 
 // screenshotPath is where a test's screenshot goes: $BTSPEED_SCREENSHOTS,

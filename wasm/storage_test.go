@@ -3,14 +3,9 @@
 package main
 
 import (
-	"net/netip"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
-	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
 )
 
 // countChunks counts the records in the browser peer's IndexedDB store.
@@ -31,11 +26,7 @@ const countChunks = `new Promise((resolve, reject) => {
 // and gone once it is removed; what a page left behind when it went away
 // is deleted when the next page opens the store.
 func TestBrowserLargeTorrentInIndexedDB(t *testing.T) {
-	browsertest.Require(t)
-	ns := netns.New(t)
-	web := webDir(t)
-	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
-	b := browsertest.Start(t, ns.Command, url)
+	_, url, b := nsBrowser(t)
 	seeder := b.NewPage(t, url+"/blank.html")
 	buyer := b.NewPage(t, url+"/blank.html")
 	seeder.Eval(t, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return null })()`, nil)

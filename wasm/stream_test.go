@@ -3,13 +3,10 @@
 package main
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
 )
 
 // Streaming reads come first: reading the start of a file (what a
@@ -17,11 +14,7 @@ import (
 // before the torrent is done, because the pieces it needs (and a
 // read-ahead window) are requested before the rest.
 func TestBrowserReadsBeforeTheDownloadIsDone(t *testing.T) {
-	browsertest.Require(t)
-	ns := netns.New(t)
-	web := webDir(t)
-	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
-	b := browsertest.Start(t, ns.Command, url)
+	_, url, b := nsBrowser(t)
 	seeder := b.NewPage(t, url+"/blank.html")
 	viewer := b.NewPage(t, url+"/blank.html")
 	for _, p := range []*browsertest.Page{seeder, viewer} {

@@ -43,14 +43,27 @@ func ServeWebTorrent(t testing.TB, addr string) string {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(webTorrentPage))
 	})
+	return Serve(t, Listen(t, addr), mux).URL + "/webtorrent.html"
+}
+
+// Listen listens on addr (host:0, e.g. a network namespace's host
+// address, which httptest.NewServer cannot take).
+func Listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(mux)
+	return ln
+}
+
+// Serve serves h on ln until the test ends and returns the server.
+func Serve(t testing.TB, ln net.Listener, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv.URL + "/webtorrent.html"
+	return srv
 }

@@ -292,46 +292,47 @@ func toErr(v js.Value) error {
 
 // await waits for an IDBRequest.
 func await(ctx context.Context, req js.Value) (js.Value, error) {
+	return settle(ctx, func(ok, bad js.Func) {
+		req.Set("onsuccess", ok)
+		req.Set("onerror", bad)
+	}, func(js.Value) js.Value { return req.Get("result") }, func(args []js.Value) error {
+		if len(args) > 0 {
+			args[0].Call("preventDefault") // handled here, not by the transaction
+		}
+		return toErr(req.Get("error"))
+	})
+}
+
+// awaitPromise waits for a Promise.
+func awaitPromise(ctx context.Context, p js.Value) (js.Value, error) {
+	return settle(ctx, func(ok, bad js.Func) { p.Call("then", ok, bad) },
+		func(v js.Value) js.Value { return v },
+		func(args []js.Value) error { return toErr(args[0]) })
+}
+
+// settle waits for one of two callbacks that register attaches: ok's
+// first argument becomes the value through result, bad's arguments an
+// error through fail. On ctx's end it returns at once; the callbacks
+// stay (and send into a buffered channel nobody reads).
+func settle(ctx context.Context, register func(ok, bad js.Func), result func(js.Value) js.Value, fail func([]js.Value) error) (js.Value, error) {
 	type res struct {
 		v   js.Value
 		err error
 	}
 	ch := make(chan res, 1)
 	ok := js.FuncOf(func(this js.Value, args []js.Value) any {
-		ch <- res{v: req.Get("result")}
+		v := js.Undefined()
+		if len(args) > 0 {
+			v = args[0]
+		}
+		ch <- res{v: result(v)}
 		return nil
 	})
 	bad := js.FuncOf(func(this js.Value, args []js.Value) any {
-		if len(args) > 0 {
-			args[0].Call("preventDefault") // the error is handled here, not by the transaction
-		}
-		ch <- res{err: toErr(req.Get("error"))}
+		ch <- res{err: fail(args)}
 		return nil
 	})
-	req.Set("onsuccess", ok)
-	req.Set("onerror", bad)
-	select {
-	case r := <-ch:
-		ok.Release()
-		bad.Release()
-		return r.v, r.err
-	case <-ctx.Done():
-		// The request may still settle: its callbacks stay (and send into
-		// the buffered channel nobody reads).
-		return js.Undefined(), ctx.Err()
-	}
-}
-
-// awaitPromise waits for a Promise.
-func awaitPromise(ctx context.Context, p js.Value) (js.Value, error) {
-	type res struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan res, 1)
-	ok := js.FuncOf(func(this js.Value, args []js.Value) any { ch <- res{v: args[0]}; return nil })
-	bad := js.FuncOf(func(this js.Value, args []js.Value) any { ch <- res{err: toErr(args[0])}; return nil })
-	p.Call("then", ok, bad)
+	register(ok, bad)
 	select {
 	case r := <-ch:
 		ok.Release()
