@@ -72,9 +72,12 @@ type Config struct {
 	// its starting nodes (default: the well-known global ones).
 	DHT          string
 	DHTBootstrap []string
-	// LedgerRate caps /ledger/ requests per client address per second
-	// (default 20, bursts of 40).
+	// LedgerRate caps /ledger/ and /tron/ requests per client address per
+	// second (default 20, bursts of 40).
 	LedgerRate int
+	// Tron, when set, serves TRON's HTTP API (a node's /wallet/...) at
+	// /tron/: the embedded devnet's, or a proxy to a node.
+	Tron http.Handler
 	Tracker    tracker.Config
 	Logger     *slog.Logger
 	Version    string
@@ -185,6 +188,14 @@ func New(cfg Config) (*Relay, error) {
 	r.mux.HandleFunc("/metrics", r.metrics)
 	if r.ledger != nil {
 		r.mux.HandleFunc("/ledger/", r.serveLedger)
+	}
+	if cfg.Tron != nil {
+		tron := http.StripPrefix("/tron", cfg.Tron)
+		r.mux.HandleFunc("/tron/", func(w http.ResponseWriter, req *http.Request) {
+			if r.limit(w, req) {
+				tron.ServeHTTP(w, req)
+			}
+		})
 	}
 	if cfg.WebDir != "" {
 		r.mux.Handle("/", r.static(cfg.WebDir))
@@ -346,11 +357,7 @@ func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
 
 // serveLedger forwards /ledger/ to the ledger, rate-limited per client.
 func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
-	host, _, _ := net.SplitHostPort(req.RemoteAddr)
-	ip, _ := netip.ParseAddr(host)
-	if !r.limiter.allow(ip.Unmap(), time.Now()) {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, `{"error":{"code":"rate_limited","message":"too many ledger requests from your address"}}`, http.StatusTooManyRequests)
+	if !r.limit(w, req) {
 		return
 	}
 	cors(w)
@@ -361,6 +368,18 @@ func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	r.ledger.ServeHTTP(w, req)
 	r.ledgerLatency.observe(time.Since(start))
+}
+
+// limit answers 429 and false when the client is over the gateway rate.
+func (r *Relay) limit(w http.ResponseWriter, req *http.Request) bool {
+	host, _, _ := net.SplitHostPort(req.RemoteAddr)
+	ip, _ := netip.ParseAddr(host)
+	if !r.limiter.allow(ip.Unmap(), time.Now()) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error":{"code":"rate_limited","message":"too many gateway requests from your address"}}`, http.StatusTooManyRequests)
+		return false
+	}
+	return true
 }
 
 // latencies is a Prometheus histogram of durations.

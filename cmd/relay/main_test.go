@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -25,7 +26,7 @@ func TestRelayProcess(t *testing.T) {
 	content := filepath.Join(dir, "demo.bin")
 	os.WriteFile(content, []byte(strings.Repeat("btspeed relay demo\n", 5000)), 0o644)
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-seed", content,
-		"-faucet-difficulty", "0", "-peer-listen", "127.0.0.1:0", "-dht", "off")
+		"-faucet-difficulty", "0", "-peer-listen", "127.0.0.1:0", "-dht", "off", "-tron-grpc", "127.0.0.1:0", "-tron-block", "200ms")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -56,6 +57,35 @@ func TestRelayProcess(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("%s: %s", path, b)
 		}
+	}
+	// The TRON devnet behind /tron/: TRON's HTTP API, blocks coming.
+	var head struct {
+		BlockID string `json:"blockID"`
+		Header  struct {
+			Raw struct{ Number int64 } `json:"raw_data"`
+		} `json:"block_header"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for head.Header.Raw.Number < 2 {
+		resp, err := http.Post(url+"/tron/wallet/getnowblock", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&head)
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the devnet made no blocks: %+v", head)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Post(url+"/tron/wallet/getassetissuebyid", "application/json", strings.NewReader(`{"value":"1002000"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"precision":6`) || len(head.BlockID) != 64 {
+		t.Fatalf("devnet: head %+v, asset %s", head, b)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
