@@ -77,10 +77,10 @@ type Config struct {
 	LedgerRate int
 	// Tron, when set, serves TRON's HTTP API (a node's /wallet/...) at
 	// /tron/: the embedded devnet's, or a proxy to a node.
-	Tron http.Handler
-	Tracker    tracker.Config
-	Logger     *slog.Logger
-	Version    string
+	Tron    http.Handler
+	Tracker tracker.Config
+	Logger  *slog.Logger
+	Version string
 }
 
 // Relay is the relay: tracker, gateways, web server and seeder.

@@ -80,7 +80,9 @@ func writeJSON(rw http.ResponseWriter, v any) {
 	json.NewEncoder(rw).Encode(v)
 }
 
-func httpError(rw http.ResponseWriter, err error) { writeJSON(rw, map[string]string{"Error": err.Error()}) }
+func httpError(rw http.ResponseWriter, err error) {
+	writeJSON(rw, map[string]string{"Error": err.Error()})
+}
 
 // parseAddr reads an address in hex (41...) or base58 (T...).
 func parseAddr(s string) (wallet.Address, error) {
