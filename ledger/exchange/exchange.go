@@ -1,0 +1,181 @@
+// Package exchange moves BTT from TRON into the ledger (M25): it watches
+// TRON's blocks for TRC-10 transfers of the BTT token to the exchange
+// address and, once they have enough confirmations, credits each sender's
+// ledger account (the same address) with the amount.
+//
+// Every credit is keyed by the TRON transaction id in the same durable
+// write (ledger.Deposit), so a crash anywhere, a rescan or a restart never
+// credits a transfer twice; the scan cursor may lag behind the credits and
+// is only an optimisation. Withdrawals follow in a later change.
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger"
+	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/fbsobreira/gotron-sdk/pkg/proto/api"
+	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
+)
+
+// Node is what the exchange reads from TRON; gotron-sdk's
+// client.GrpcClient is one.
+type Node interface {
+	GetNowBlockCtx(ctx context.Context) (*api.BlockExtention, error)
+	GetBlockByNumCtx(ctx context.Context, num int64) (*api.BlockExtention, error)
+}
+
+// Config configures the exchange.
+type Config struct {
+	Ledger *ledger.Ledger
+	Node   Node
+	// Address is the exchange's TRON address, where deposits are sent.
+	Address wallet.Address
+	// Token is BTT's TRC-10 id (mainnet 1002000).
+	Token string
+	// Confirmations: a block is scanned once this many blocks follow it
+	// (default 19, TRON's solidification depth).
+	Confirmations int64
+	// StartBlock is where a first scan starts (a new exchange need not
+	// read all of TRON's history).
+	StartBlock int64
+	// Poll is the time between scans in Run (default 3 s).
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+// Exchange scans TRON for deposits.
+type Exchange struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg.
+func New(cfg Config) (*Exchange, error) {
+	if cfg.Ledger == nil || cfg.Node == nil {
+		return nil, errors.New("exchange: needs a ledger and a TRON node")
+	}
+	if cfg.Address.IsZero() || cfg.Token == "" {
+		return nil, errors.New("exchange: needs the exchange address and the token id")
+	}
+	if cfg.Confirmations <= 0 {
+		cfg.Confirmations = 19
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Exchange{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Deposit is one credit a scan made.
+type Deposit struct {
+	TxID    [32]byte
+	Block   int64
+	From    wallet.Address
+	Amount  uint64
+	Already bool // credited before (a rescan): nothing changed
+}
+
+// Scan reads every block from the cursor up to the newest confirmed one
+// and credits the deposits in them; it returns what it found.
+func (e *Exchange) Scan(ctx context.Context) ([]Deposit, error) {
+	head, err := e.cfg.Node.GetNowBlockCtx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("exchange: reading TRON's head: %w", err)
+	}
+	upto := head.GetBlockHeader().GetRawData().GetNumber() - e.cfg.Confirmations
+	cursor, err := e.cfg.Ledger.TronCursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cursor == 0 && e.cfg.StartBlock > 0 {
+		cursor = e.cfg.StartBlock - 1
+	}
+	var found []Deposit
+	for n := cursor + 1; n <= upto; n++ {
+		blk, err := e.cfg.Node.GetBlockByNumCtx(ctx, n)
+		if err != nil {
+			return found, fmt.Errorf("exchange: reading block %d: %w", n, err)
+		}
+		if got := blk.GetBlockHeader().GetRawData().GetNumber(); got != n {
+			return found, fmt.Errorf("exchange: asked for block %d, got %d", n, got)
+		}
+		for _, t := range blk.Transactions {
+			d, ok := e.deposit(t)
+			if !ok {
+				continue
+			}
+			d.Block = n
+			credited, err := e.cfg.Ledger.Deposit(ctx, d.TxID, d.From, d.Amount)
+			if err != nil {
+				return found, fmt.Errorf("exchange: crediting %x: %w", d.TxID, err)
+			}
+			d.Already = !credited
+			if credited {
+				e.log.Info("deposit", "txid", fmt.Sprintf("%x", d.TxID), "from", d.From.String(), "amount", d.Amount, "block", n)
+			}
+			found = append(found, d)
+		}
+		if err := e.cfg.Ledger.SetTronCursor(ctx, n); err != nil {
+			return found, err
+		}
+	}
+	return found, nil
+}
+
+// deposit recognises a transfer of the token to the exchange address.
+func (e *Exchange) deposit(t *api.TransactionExtention) (Deposit, bool) {
+	tx := t.GetTransaction()
+	if tx == nil || len(tx.GetRawData().GetContract()) != 1 || len(t.Txid) != 32 {
+		return Deposit{}, false
+	}
+	for _, r := range tx.Ret {
+		if r.GetContractRet() != core.Transaction_Result_DEFAULT && r.GetContractRet() != core.Transaction_Result_SUCCESS {
+			return Deposit{}, false
+		}
+	}
+	ct := tx.RawData.Contract[0]
+	if ct.Type != core.Transaction_Contract_TransferAssetContract {
+		return Deposit{}, false
+	}
+	var m core.TransferAssetContract
+	if err := ct.Parameter.UnmarshalTo(&m); err != nil {
+		return Deposit{}, false
+	}
+	if string(m.AssetName) != e.cfg.Token || m.Amount <= 0 || len(m.ToAddress) != wallet.AddressLen || len(m.OwnerAddress) != wallet.AddressLen {
+		return Deposit{}, false
+	}
+	var to, from wallet.Address
+	copy(to[:], m.ToAddress)
+	copy(from[:], m.OwnerAddress)
+	if to != e.cfg.Address || from == e.cfg.Address {
+		return Deposit{}, false
+	}
+	var d Deposit
+	copy(d.TxID[:], t.Txid)
+	d.From, d.Amount = from, uint64(m.Amount)
+	return d, true
+}
+
+// Run scans every Poll until ctx ends.
+func (e *Exchange) Run(ctx context.Context) error {
+	t := time.NewTicker(e.cfg.Poll)
+	defer t.Stop()
+	for {
+		if _, err := e.Scan(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("exchange scan", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
