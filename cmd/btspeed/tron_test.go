@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
-	"google.golang.org/grpc"
+	"github.com/btspeed/btspeed/tron/devnet/devnettest"
 )
 
 // btspeed tron balance reads TRX and BTT from a TRON node's gRPC API (the
@@ -26,15 +25,8 @@ func TestTronBalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer chain.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	chain.Register(gs)
-	go gs.Serve(ln)
-	defer gs.Stop()
-	node := "grpc://" + ln.Addr().String()
+	_, addr := devnettest.Serve(t, chain)
+	node := "grpc://" + addr
 
 	r := btspeed(t, nil, "", "tron", "balance", k.Address().String(), "--node", node)
 	if r.code != 0 || r.out != "12.500000 TRX\n3.000001 BTT\n" {

@@ -2,9 +2,7 @@ package exchange_test
 
 import (
 	"context"
-	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,25 +10,11 @@ import (
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
-	"github.com/fbsobreira/gotron-sdk/pkg/client"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/btspeed/btspeed/tron/devnet/devnettest"
 	"google.golang.org/protobuf/proto"
 )
 
 const btt = "1002000"
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // A TRC-10 BTT transfer to the exchange address credits the sender's
 // ledger account once it has the confirmations, exactly once: a second
@@ -43,7 +27,7 @@ func TestDepositsFromTheDevnet(t *testing.T) {
 	alice, _ := wallet.GenerateKey()
 	carol, _ := wallet.GenerateKey()
 	exch, _ := wallet.GenerateKey()
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := devnettest.NewClock(time.Unix(1_800_000_000, 0))
 	dir := t.TempDir()
 	chain, err := devnet.Open(devnet.Config{Path: filepath.Join(dir, "tron.db"), BlockInterval: time.Hour, Now: clk.Now,
 		Asset:    devnet.Asset{ID: btt, Precision: 6},
@@ -52,19 +36,7 @@ func TestDepositsFromTheDevnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer chain.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	chain.Register(gs)
-	go gs.Serve(ln)
-	defer gs.Stop()
-	gc := client.NewGrpcClientWithTimeout(ln.Addr().String(), 10*time.Second)
-	if err := gc.Start(grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		t.Fatal(err)
-	}
-	defer gc.Stop()
+	gc, _ := devnettest.Serve(t, chain)
 	block := func() {
 		clk.Add(3 * time.Second)
 		if err := chain.MakeBlock(); err != nil {

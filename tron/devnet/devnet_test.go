@@ -1,54 +1,25 @@
 package devnet_test
 
 import (
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
+	"github.com/btspeed/btspeed/tron/devnet/devnettest"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 const btt = "1002000"
 
 // serve runs the chain's gRPC service on loopback and returns gotron-sdk's
 // own client connected to it.
 func serve(t *testing.T, c *devnet.Chain) *client.GrpcClient {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	c.Register(s)
-	go s.Serve(ln)
-	t.Cleanup(s.Stop)
-	gc := client.NewGrpcClientWithTimeout(ln.Addr().String(), 10*time.Second)
-	if err := gc.Start(grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gc.Stop)
+	gc, _ := devnettest.Serve(t, c)
 	return gc
 }
 
@@ -73,7 +44,7 @@ func TestGotronClientAgainstTheDevnet(t *testing.T) {
 	alice, _ := wallet.GenerateKey()
 	bob, _ := wallet.GenerateKey()
 	mallory, _ := wallet.GenerateKey()
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := devnettest.NewClock(time.Unix(1_800_000_000, 0))
 	cfg := devnet.Config{
 		Path:          filepath.Join(t.TempDir(), "tron.db"),
 		Asset:         devnet.Asset{ID: btt, Name: "BitTorrent", Abbr: "BTT", Precision: 6, TotalSupply: 1e15, Owner: alice.Address()},

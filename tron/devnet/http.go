@@ -202,16 +202,25 @@ func (w *Wallet) httpGetAsset(rw http.ResponseWriter, r *http.Request) {
 		"abbr": hex.EncodeToString(a.Abbr), "total_supply": a.TotalSupply, "precision": a.Precision})
 }
 
-func (w *Wallet) httpCreateTransaction(rw http.ResponseWriter, r *http.Request) {
-	var in request
+// transferRequest reads a transfer's request and its two addresses,
+// answering the error itself when they do not parse.
+func transferRequest(rw http.ResponseWriter, r *http.Request) (in request, from, to wallet.Address, ok bool) {
 	if err := readJSON(r, &in); err != nil {
 		httpError(rw, err)
-		return
+		return in, from, to, false
 	}
 	from, err1 := parseAddr(in.OwnerAddress)
 	to, err2 := parseAddr(in.ToAddress)
 	if err := errors.Join(err1, err2); err != nil {
 		httpError(rw, fmt.Errorf("invalid address: %w", err))
+		return in, from, to, false
+	}
+	return in, from, to, true
+}
+
+func (w *Wallet) httpCreateTransaction(rw http.ResponseWriter, r *http.Request) {
+	in, from, to, ok := transferRequest(rw, r)
+	if !ok {
 		return
 	}
 	w.httpBuilt(rw, r.Context(), in.Visible, func() (*api.TransactionExtention, error) {
@@ -220,15 +229,8 @@ func (w *Wallet) httpCreateTransaction(rw http.ResponseWriter, r *http.Request) 
 }
 
 func (w *Wallet) httpTransferAsset(rw http.ResponseWriter, r *http.Request) {
-	var in request
-	if err := readJSON(r, &in); err != nil {
-		httpError(rw, err)
-		return
-	}
-	from, err1 := parseAddr(in.OwnerAddress)
-	to, err2 := parseAddr(in.ToAddress)
-	if err := errors.Join(err1, err2); err != nil {
-		httpError(rw, fmt.Errorf("invalid address: %w", err))
+	in, from, to, ok := transferRequest(rw, r)
+	if !ok {
 		return
 	}
 	name := []byte(in.AssetName)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
+	"github.com/btspeed/btspeed/tron/devnet/devnettest"
 )
 
 // TronWeb (TRON's JavaScript SDK, interop/tronweb) against the devnet's
@@ -31,7 +32,7 @@ func TestTronWebAgainstTheHTTPAPI(t *testing.T) {
 	}
 	alice, _ := wallet.GenerateKey()
 	bob, _ := wallet.GenerateKey()
-	clk := &clock{t: time.Now()}
+	clk := devnettest.NewClock(time.Now())
 	c, err := devnet.Open(devnet.Config{
 		Path:          filepath.Join(t.TempDir(), "tron.db"),
 		Asset:         devnet.Asset{ID: btt, Name: "BitTorrent", Abbr: "BTT", Precision: 6, TotalSupply: 1e15, Owner: alice.Address()},
