@@ -86,6 +86,8 @@ type AnnounceState struct {
 	Left int64
 	// WantPeers is how many more connections the torrent would take.
 	WantPeers int
+	// Connected is how many peers are connected now.
+	Connected int
 }
 
 // AnnounceState returns what an announce for the torrent reports now; a
@@ -98,7 +100,7 @@ func (t *Torrent) AnnounceState() AnnounceState {
 		left = t.lay.total - t.statsCompletedLocked()
 	}
 	return AnnounceState{PeerID: t.cfg.PeerID, Downloaded: t.stats.Downloaded, Uploaded: t.stats.Uploaded, Left: left,
-		WantPeers: max(t.cfg.MaxConnsPerTorrent-len(t.conns), 0)}
+		WantPeers: max(t.cfg.MaxConnsPerTorrent-len(t.conns), 0), Connected: len(t.conns)}
 }
 
 // AddConn runs the outgoing handshake on an established connection (a

@@ -197,6 +197,9 @@ func TestBrowserPeersPayOverWebRTC(t *testing.T) {
 	}
 	var spent, earned, buyerAddr, seederAddr string
 	buyer.Eval(t, `tor.spent`, &spent)
+	// The last payment leaves as the last piece is verified: the seeder has
+	// it before either side stops.
+	seeder.WaitForFunction(t, `tor.earned === `+jsString(spent), 15*time.Second)
 	buyer.Eval(t, `client.wallet.address`, &buyerAddr)
 	seeder.Eval(t, `client.wallet.address`, &seederAddr)
 	// Stopping closes the channels: the ledger settles.

@@ -406,6 +406,7 @@ func (a *announcer) run(ctx context.Context) {
 	}()
 	event := "started"
 	completedSent := false
+	retry := firstRetry
 	for {
 		select {
 		case <-a.s.connected():
@@ -422,6 +423,14 @@ func (a *announcer) run(ctx context.Context) {
 		a.mu.Lock()
 		wait := a.interval
 		a.mu.Unlock()
+		// A torrent still missing data with no peer at all asks again
+		// soon, backing off to the interval: its offers may have failed
+		// (ICE under load), or the seed it needs may announce later.
+		if st := a.t.AnnounceState(); st.Left != 0 && st.Connected == 0 {
+			wait, retry = min(wait, retry), min(2*retry, wait)
+		} else {
+			retry = firstRetry
+		}
 		complete := a.t.Complete()
 		if completedSent || event == "completed" {
 			complete = nil
@@ -443,6 +452,9 @@ func (a *announcer) run(ctx context.Context) {
 		timer.Stop()
 	}
 }
+
+// firstRetry is the first early re-announce of a torrent with no peers.
+const firstRetry = 5 * time.Second
 
 func (a *announcer) closeOffers() {
 	a.mu.Lock()

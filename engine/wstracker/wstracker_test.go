@@ -6,10 +6,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/relay/tracker"
+	"github.com/gorilla/websocket"
 )
 
 func newEngine(t *testing.T) *engine.Client {
@@ -107,5 +112,68 @@ func TestTwoEnginesMeetOverWebRTC(t *testing.T) {
 	}
 	if n := lt.Stats().Connections["webrtc"]; n == 0 {
 		t.Fatalf("no webrtc connection in %v", lt.Stats().Connections)
+	}
+}
+
+// A torrent that still needs data and has no peer announces again within
+// seconds (its offers may have failed, or its seed may come later), not
+// after the tracker's two-minute interval; the tracker here answers every
+// announce with no peers.
+func TestReannouncesSoonWithoutPeers(t *testing.T) {
+	var mu sync.Mutex
+	var announces []time.Time
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m struct {
+				Action   string `json:"action"`
+				InfoHash string `json:"info_hash"`
+			}
+			if json.Unmarshal(msg, &m) != nil || m.Action != "announce" {
+				continue
+			}
+			mu.Lock()
+			announces = append(announces, time.Now())
+			mu.Unlock()
+			ws.WriteJSON(map[string]any{"action": "announce", "info_hash": m.InfoHash, "interval": 120, "complete": 0, "incomplete": 1})
+		}
+	}))
+	defer srv.Close()
+	spec, err := engine.SpecFromMagnet("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&tr=" + url.QueryEscape("ws"+strings.TrimPrefix(srv.URL, "http")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Storage = memStorage
+	if _, err := newEngine(t).AddTorrent(spec); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(announces)
+		var gap time.Duration
+		if n >= 3 {
+			gap = announces[2].Sub(announces[0])
+		}
+		mu.Unlock()
+		if n >= 3 {
+			if gap > 18*time.Second {
+				t.Fatalf("three announces took %v", gap)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d announces in 20 s without peers, want 3 (at about 0, 5 and 15 s)", n)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
