@@ -55,16 +55,36 @@ func (l *Ledger) Deposit(ctx context.Context, txid [32]byte, account wallet.Addr
 	return credited, nil
 }
 
-// addMeta adds v to a counter kept in meta (absent is 0).
-func addMeta(tx store.Tx, name string, v uint64) error {
-	var cur uint64
+// getMeta reads a counter kept in meta (absent is 0).
+func getMeta(tx store.Tx, name string) (uint64, error) {
 	b, err := tx.Meta(name)
 	switch {
 	case err == nil && len(b) == 8:
-		cur = binary.BigEndian.Uint64(b)
+		return binary.BigEndian.Uint64(b), nil
 	case err == nil:
-		return fmt.Errorf("ledger: corrupt %s record", name)
-	case !errors.Is(err, store.ErrNotFound):
+		return 0, fmt.Errorf("ledger: corrupt %s record", name)
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil
+	}
+	return 0, err
+}
+
+// subMeta takes v from a counter kept in meta.
+func subMeta(tx store.Tx, name string, v uint64) error {
+	cur, err := getMeta(tx, name)
+	if err != nil {
+		return err
+	}
+	if cur < v {
+		return fmt.Errorf("ledger: %s %d is below %d", name, cur, v)
+	}
+	return tx.PutMeta(name, u64(cur-v))
+}
+
+// addMeta adds v to a counter kept in meta (absent is 0).
+func addMeta(tx store.Tx, name string, v uint64) error {
+	cur, err := getMeta(tx, name)
+	if err != nil {
 		return err
 	}
 	n, carry := bits.Add64(cur, v, 0)
@@ -98,18 +118,9 @@ func (l *Ledger) SetTronCursor(ctx context.Context, n int64) error {
 func (l *Ledger) metaU64(ctx context.Context, name string) (uint64, error) {
 	var v uint64
 	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
-		b, err := tx.Meta(name)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if len(b) != 8 {
-			return fmt.Errorf("ledger: corrupt %s record", name)
-		}
-		v = binary.BigEndian.Uint64(b)
-		return nil
+		var err error
+		v, err = getMeta(tx, name)
+		return err
 	})
 	return v, err
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -32,7 +33,7 @@ func (l *Ledger) Handler() http.Handler {
 		return api.Info{Ledger: l.cfg.ID, Version: l.cfg.Version, Supply: inv.Supply, Time: l.cfg.Now().Unix()}, err
 	}))
 	mux.HandleFunc("GET /v1/invariant", l.handle(func(r *http.Request) (any, error) {
-		inv, err := l.Check(r.Context())
+		inv, err := l.CheckAll(r.Context())
 		if err == nil && !inv.OK {
 			l.cfg.Logger.Error("supply invariant broken", "supply", inv.Supply, "balances", inv.Balances, "escrow", inv.Escrow)
 		}
@@ -118,6 +119,23 @@ func (l *Ledger) Handler() http.Handler {
 			return nil, err
 		}
 		return l.Faucet(r.Context(), req, remoteAddr(r))
+	}))
+	mux.HandleFunc("GET /v1/exchange", l.handle(func(r *http.Request) (any, error) { return l.ExchangeInfo(r.Context()) }))
+	mux.HandleFunc("POST /v1/withdrawals", l.handle(func(r *http.Request) (any, error) {
+		var req api.WithdrawRequest
+		if err := decodeBody(r, maxBody, &req); err != nil {
+			return nil, err
+		}
+		return l.Withdraw(r.Context(), req)
+	}))
+	mux.HandleFunc("GET /v1/withdrawals/{id}", l.handle(func(r *http.Request) (any, error) {
+		var id [32]byte
+		if b, err := hex.DecodeString(r.PathValue("id")); err != nil || len(b) != 32 {
+			return nil, badRequest("withdrawal id %q: want 64 hex digits", truncate(r.PathValue("id"), 70))
+		} else {
+			copy(id[:], b)
+		}
+		return l.Withdrawal(r.Context(), id)
 	}))
 	mux.HandleFunc("POST /v1/batch", l.handle(func(r *http.Request) (any, error) {
 		var b api.Batch

@@ -12,6 +12,7 @@ import (
 	"math/bits"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/api"
@@ -39,11 +40,14 @@ type Config struct {
 	FaucetLimiter *faucet.Limiter
 	// Version is reported by /v1/info.
 	Version string
+	// Exchange enables withdrawals to TRON when non-nil.
+	Exchange *Exchange
 }
 
 // Ledger applies requests to a store. It is safe for concurrent use.
 type Ledger struct {
-	cfg Config // static after New
+	cfg     Config // static after New
+	reserve atomic.Pointer[ReserveFunc]
 }
 
 // Record key prefixes (store.Tx.Record).
@@ -73,6 +77,13 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	if cfg.MaxChannelTTL <= 0 {
 		cfg.MaxChannelTTL = 7 * 24 * time.Hour
+	}
+	if x := cfg.Exchange; x != nil {
+		cp := *x
+		if cp.MinWithdrawal == 0 {
+			cp.MinWithdrawal = 1_000_000
+		}
+		cfg.Exchange = &cp
 	}
 	if cfg.Faucet != nil {
 		if err := cfg.Faucet.Validate(); err != nil {
@@ -162,7 +173,16 @@ func (l *Ledger) Check(ctx context.Context) (api.Invariant, error) {
 		if err != nil {
 			return err
 		}
-		inv = api.Invariant{Supply: api.U64(binary.BigEndian.Uint64(s)), Balances: api.U64(bal), Escrow: api.U64(esc)}
+		dep, err := getMeta(tx, metaDeposited)
+		if err != nil {
+			return err
+		}
+		wd, err := getMeta(tx, metaWithdrawn)
+		if err != nil {
+			return err
+		}
+		inv = api.Invariant{Supply: api.U64(binary.BigEndian.Uint64(s)), Balances: api.U64(bal), Escrow: api.U64(esc),
+			Deposited: api.U64(dep), Withdrawn: api.U64(wd)}
 		sum, carry := bits.Add64(bal, esc, 0)
 		inv.OK = carry == 0 && sum == uint64(inv.Supply)
 		return nil

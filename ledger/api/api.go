@@ -25,6 +25,7 @@ import (
 const (
 	DomainTransfer wallet.Domain = "btspeed/ledger/transfer/v1"
 	DomainFaucet   wallet.Domain = "btspeed/ledger/faucet/v1"
+	DomainWithdraw wallet.Domain = "btspeed/ledger/withdraw/v1"
 )
 
 // U64 is a uint64 that travels in JSON as a decimal string.
@@ -251,12 +252,115 @@ type Info struct {
 	Time    int64  `json:"time"`
 }
 
-// Invariant answers GET /v1/invariant.
+// Invariant answers GET /v1/invariant: the books balance when balances +
+// escrow == supply; with an exchange, Reserve says whether its BTT on TRON
+// still covers what the ledger owes (OK needs both).
 type Invariant struct {
-	Supply   U64  `json:"supply"`
-	Balances U64  `json:"balances"`
-	Escrow   U64  `json:"escrow"`
-	OK       bool `json:"ok"`
+	Supply    U64      `json:"supply"`
+	Balances  U64      `json:"balances"`
+	Escrow    U64      `json:"escrow"`
+	Deposited U64      `json:"deposited"` // credited by deposits from TRON, ever
+	Withdrawn U64      `json:"withdrawn"` // debited by withdrawals to TRON, ever
+	Reserve   *Reserve `json:"reserve,omitempty"`
+	OK        bool     `json:"ok"`
+}
+
+// Reserve is the exchange's side of the invariant: the BTT its TRON address
+// holds must cover Required = backing + deposited - withdrawn, where backing
+// is what the operator put there for the genesis supply. Deposits waiting
+// for confirmations and withdrawals not yet in a block only add to Balance.
+type Reserve struct {
+	Address  wallet.Address `json:"address"`
+	Token    string         `json:"token"`
+	Balance  U64            `json:"balance"`  // on TRON, at block Block
+	Required U64            `json:"required"` // backing + deposited - withdrawn
+	Block    int64          `json:"block"`
+	OK       bool           `json:"ok"`
+	Error    string         `json:"error,omitempty"` // TRON could not be read
+}
+
+// Withdrawal asks the ledger to debit Amount from Account and have the
+// exchange send as much BTT on TRON to To. Nonce makes it unique among
+// Account's withdrawals.
+type Withdrawal struct {
+	Ledger  string
+	Account wallet.Address
+	To      wallet.Address
+	Amount  uint64
+	Nonce   uint64
+}
+
+// Bytes is the canonical signed encoding:
+//
+//	len(ledger) (1) | ledger | account (21) | to (21) | amount (8) | nonce (8)
+func (w Withdrawal) Bytes() []byte {
+	return Transfer{Ledger: w.Ledger, From: w.Account, To: w.To, Amount: w.Amount, Nonce: w.Nonce}.Bytes()
+}
+
+// ID is sha256("btspeed/withdrawal-id/v1" || Bytes()).
+func (w Withdrawal) ID() [32]byte {
+	return sha256.Sum256(append([]byte("btspeed/withdrawal-id/v1"), w.Bytes()...))
+}
+
+// Sign signs the withdrawal with the account's key.
+func (w Withdrawal) Sign(k *wallet.PrivateKey) (WithdrawRequest, error) {
+	if k.Address() != w.Account {
+		return WithdrawRequest{}, fmt.Errorf("api: withdrawal from %s signed by %s", w.Account, k.Address())
+	}
+	sig, err := k.Sign(DomainWithdraw, w.Bytes())
+	if err != nil {
+		return WithdrawRequest{}, err
+	}
+	return WithdrawRequest{Ledger: w.Ledger, Account: w.Account, To: w.To, Amount: U64(w.Amount), Nonce: U64(w.Nonce), Sig: sig}, nil
+}
+
+// WithdrawRequest is POST /v1/withdrawals.
+type WithdrawRequest struct {
+	Ledger  string           `json:"ledger"`
+	Account wallet.Address   `json:"account"`
+	To      wallet.Address   `json:"to"`
+	Amount  U64              `json:"amount"`
+	Nonce   U64              `json:"nonce"`
+	Sig     wallet.Signature `json:"sig"`
+}
+
+// Withdrawal returns the signed content.
+func (r WithdrawRequest) Withdrawal() Withdrawal {
+	return Withdrawal{Ledger: r.Ledger, Account: r.Account, To: r.To, Amount: uint64(r.Amount), Nonce: uint64(r.Nonce)}
+}
+
+// ExchangeInfo answers GET /v1/exchange: where to send BTT on TRON to
+// deposit it, and the rules of withdrawals.
+type ExchangeInfo struct {
+	Address       wallet.Address `json:"address"`       // send TRC-10 BTT here to deposit
+	Token         string         `json:"token"`         // the TRC-10 token id
+	Confirmations int64          `json:"confirmations"` // blocks a deposit waits for
+	MinWithdrawal U64            `json:"min_withdrawal"`
+	Available     U64            `json:"available"` // what withdrawals can still take out in all
+}
+
+// Withdrawal states.
+const (
+	WithdrawalQueued = "queued" // debited; the exchange has not made its TRON transaction yet
+	WithdrawalSent   = "sent"   // the TRON transaction is signed, recorded and broadcast
+	WithdrawalDone   = "done"   // the transaction is in block Block with enough confirmations
+)
+
+// WithdrawalStatus answers POST /v1/withdrawals and GET /v1/withdrawals/{id}.
+type WithdrawalStatus struct {
+	ID      string         `json:"id"` // hex
+	Account wallet.Address `json:"account"`
+	To      wallet.Address `json:"to"`
+	Amount  U64            `json:"amount"`
+	Time    int64          `json:"time"` // when the ledger debited it, unix seconds
+	Status  string         `json:"status"`
+	Queue   U64            `json:"queue"` // its place in the exchange's queue
+	// TxID is the current TRON transaction (hex); a transaction that
+	// expired without reaching a block is replaced, counting Attempts.
+	TxID       string `json:"txid,omitempty"`
+	Expiration int64  `json:"expiration,omitempty"` // of TxID, unix milliseconds (TRON's unit)
+	Attempts   int    `json:"attempts,omitempty"`
+	Block      int64  `json:"block,omitempty"` // with Status done
 }
 
 // Batch is POST /v1/batch: up to MaxBatch operations applied independently
@@ -307,6 +411,8 @@ const (
 	CodeFaucetClaimed     = "faucet_claimed"     // this account already claimed this period
 	CodeFaucetEmpty       = "faucet_empty"       // the faucet's account is empty
 	CodeRateLimited       = "rate_limited"       // too many requests from this address
+	CodeNoExchange        = "no_exchange"        // this ledger does not withdraw to TRON
+	CodeReserve           = "reserve"            // the exchange's reserve cannot cover this withdrawal
 	CodeUnavailable       = "unavailable"        // storage failed; retry
 )
 

@@ -179,3 +179,24 @@ func (c *Client) Faucet(ctx context.Context, r api.FaucetRequest) (api.FaucetRes
 	var out api.FaucetResult
 	return out, c.do(ctx, http.MethodPost, "/v1/faucet", r, &out)
 }
+
+// Exchange returns where deposits go and the rules of withdrawals.
+func (c *Client) Exchange(ctx context.Context) (api.ExchangeInfo, error) {
+	var out api.ExchangeInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/exchange", nil, &out)
+}
+
+// Withdraw submits a signed withdrawal to TRON.
+func (c *Client) Withdraw(ctx context.Context, r api.WithdrawRequest) (api.WithdrawalStatus, error) {
+	var out api.WithdrawalStatus
+	return out, c.do(ctx, http.MethodPost, "/v1/withdrawals", r, &out)
+}
+
+// Withdrawal returns a withdrawal's status; id is its hex id.
+func (c *Client) Withdrawal(ctx context.Context, id string) (api.WithdrawalStatus, error) {
+	var out api.WithdrawalStatus
+	if len(id) != 64 {
+		return out, fmt.Errorf("ledger client: withdrawal id %q: want 64 hex digits", id)
+	}
+	return out, c.do(ctx, http.MethodGet, "/v1/withdrawals/"+url.PathEscape(id), nil, &out)
+}

@@ -1,12 +1,22 @@
-// Package exchange moves BTT from TRON into the ledger (M25): it watches
-// TRON's blocks for TRC-10 transfers of the BTT token to the exchange
-// address and, once they have enough confirmations, credits each sender's
-// ledger account (the same address) with the amount.
+// Package exchange moves BTT between TRON and the ledger (M25).
 //
-// Every credit is keyed by the TRON transaction id in the same durable
-// write (ledger.Deposit), so a crash anywhere, a rescan or a restart never
-// credits a transfer twice; the scan cursor may lag behind the credits and
-// is only an optimisation. Withdrawals follow in a later change.
+// Deposits: it watches TRON's blocks for TRC-10 transfers of the BTT token
+// to the exchange address and, once they have enough confirmations,
+// credits each sender's ledger account (the same address) with the
+// amount. Every credit is keyed by the TRON transaction id in the same
+// durable write (ledger.Deposit), so a crash anywhere, a rescan or a
+// restart never credits a transfer twice; the scan cursor may lag behind
+// the credits and is only an optimisation.
+//
+// Withdrawals: the ledger has already debited the account and queued the
+// withdrawal (ledger.Withdraw). The exchange has the node build the TRC-10
+// transfer, checks it, signs it with the exchange key and records the
+// signed transaction and its id in the ledger before broadcasting it. From
+// then on it only looks for that transaction: it broadcasts it again while
+// it can still land, marks the withdrawal done once it is confirmed, and
+// makes a new transaction only when the recorded one expired outside any
+// block, which TRON guarantees it never will be. A crash between any two
+// steps therefore neither loses a withdrawal nor pays it twice.
 package exchange
 
 import (
@@ -14,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/btspeed/btspeed/ledger"
@@ -27,6 +38,10 @@ import (
 type Node interface {
 	GetNowBlockCtx(ctx context.Context) (*api.BlockExtention, error)
 	GetBlockByNumCtx(ctx context.Context, num int64) (*api.BlockExtention, error)
+	GetAccountCtx(ctx context.Context, addr string) (*core.Account, error)
+	TransferAssetCtx(ctx context.Context, from, to, asset string, amount int64) (*api.TransactionExtention, error)
+	BroadcastCtx(ctx context.Context, tx *core.Transaction) (*api.Return, error)
+	GetTransactionInfoByIDCtx(ctx context.Context, id string) (*core.TransactionInfo, error)
 }
 
 // Config configures the exchange.
@@ -35,6 +50,8 @@ type Config struct {
 	Node   Node
 	// Address is the exchange's TRON address, where deposits are sent.
 	Address wallet.Address
+	// Key is Address's key, which signs withdrawals (nil: deposits only).
+	Key *wallet.PrivateKey
 	// Token is BTT's TRC-10 id (mainnet 1002000).
 	Token string
 	// Confirmations: a block is scanned once this many blocks follow it
@@ -46,18 +63,42 @@ type Config struct {
 	// Poll is the time between scans in Run (default 3 s).
 	Poll   time.Duration
 	Logger *slog.Logger
+	// Step, when set, is called between the steps of a deposit and of a
+	// withdrawal with the step's name (see the Step constants): crash
+	// tests stop the process there.
+	Step func(name string)
 }
 
-// Exchange scans TRON for deposits.
+// The steps Config.Step sees.
+const (
+	StepDepositSeen       = "deposit-seen"       // a confirmed deposit found, not credited yet
+	StepDepositCredited   = "deposit-credited"   // credited, the cursor not moved yet
+	StepWithdrawSigned    = "withdraw-signed"    // a transaction signed, not recorded yet
+	StepWithdrawRecorded  = "withdraw-recorded"  // recorded, not broadcast yet
+	StepWithdrawBroadcast = "withdraw-broadcast" // broadcast
+	StepWithdrawLanded    = "withdraw-landed"    // confirmed on TRON, not marked done yet
+)
+
+// Exchange scans TRON for deposits and sends withdrawals. Its methods
+// take turns (one scan or withdrawal pass at a time).
 type Exchange struct {
 	cfg Config
 	log *slog.Logger
+	mu  sync.Mutex
 }
 
 // New checks cfg.
 func New(cfg Config) (*Exchange, error) {
 	if cfg.Ledger == nil || cfg.Node == nil {
 		return nil, errors.New("exchange: needs a ledger and a TRON node")
+	}
+	if cfg.Key != nil {
+		if cfg.Address.IsZero() {
+			cfg.Address = cfg.Key.Address()
+		}
+		if cfg.Address != cfg.Key.Address() {
+			return nil, errors.New("exchange: the key is not the exchange address's")
+		}
 	}
 	if cfg.Address.IsZero() || cfg.Token == "" {
 		return nil, errors.New("exchange: needs the exchange address and the token id")
@@ -70,6 +111,9 @@ func New(cfg Config) (*Exchange, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Step == nil {
+		cfg.Step = func(string) {}
 	}
 	return &Exchange{cfg: cfg, log: cfg.Logger}, nil
 }
@@ -86,6 +130,8 @@ type Deposit struct {
 // Scan reads every block from the cursor up to the newest confirmed one
 // and credits the deposits in them; it returns what it found.
 func (e *Exchange) Scan(ctx context.Context) ([]Deposit, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	head, err := e.cfg.Node.GetNowBlockCtx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("exchange: reading TRON's head: %w", err)
@@ -113,6 +159,7 @@ func (e *Exchange) Scan(ctx context.Context) ([]Deposit, error) {
 				continue
 			}
 			d.Block = n
+			e.cfg.Step(StepDepositSeen)
 			credited, err := e.cfg.Ledger.Deposit(ctx, d.TxID, d.From, d.Amount)
 			if err != nil {
 				return found, fmt.Errorf("exchange: crediting %x: %w", d.TxID, err)
@@ -122,6 +169,7 @@ func (e *Exchange) Scan(ctx context.Context) ([]Deposit, error) {
 				e.log.Info("deposit", "txid", fmt.Sprintf("%x", d.TxID), "from", d.From.String(), "amount", d.Amount, "block", n)
 			}
 			found = append(found, d)
+			e.cfg.Step(StepDepositCredited)
 		}
 		if err := e.cfg.Ledger.SetTronCursor(ctx, n); err != nil {
 			return found, err
@@ -164,13 +212,18 @@ func (e *Exchange) deposit(t *api.TransactionExtention) (Deposit, bool) {
 	return d, true
 }
 
-// Run scans every Poll until ctx ends.
+// Run scans for deposits and sends withdrawals every Poll until ctx ends.
 func (e *Exchange) Run(ctx context.Context) error {
 	t := time.NewTicker(e.cfg.Poll)
 	defer t.Stop()
 	for {
 		if _, err := e.Scan(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("exchange scan", "err", err)
+		}
+		if e.cfg.Key != nil {
+			if err := e.Withdraw(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("exchange withdrawals", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

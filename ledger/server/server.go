@@ -34,6 +34,8 @@ type Config struct {
 	FaucetBits uint
 	Version    string
 	Logger     *slog.Logger
+	// Exchange enables withdrawals to TRON (ledger/exchange sends them).
+	Exchange *ledger.Exchange
 }
 
 // Ledger is an open ledger and its storage.
@@ -70,7 +72,7 @@ func Open(ctx context.Context, c Config) (*Ledger, error) {
 }
 
 func open(ctx context.Context, c Config, st store.Store) (*ledger.Ledger, error) {
-	cfg := ledger.Config{ID: c.ID, Store: st, Logger: c.Logger, Version: c.Version}
+	cfg := ledger.Config{ID: c.ID, Store: st, Logger: c.Logger, Version: c.Version, Exchange: c.Exchange}
 	var allocs []genesis.Allocation
 	var err error
 	switch c.Genesis {
