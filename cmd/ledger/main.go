@@ -5,6 +5,11 @@
 // Every flag can also be set by an environment variable, shown in -h. On an
 // empty store with -genesis dev it writes the development network's genesis
 // (package genesis), whose ecosystem account pays the faucet.
+//
+// With -tron (devnet, or a node's grpc://HOST:PORT) it runs the exchange to
+// TRON (docs/tron.md): deposits to the exchange address are credited, and
+// withdrawals are sent. -tron devnet embeds a TRON development network,
+// its state beside -db.
 package main
 
 import (
@@ -13,11 +18,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/btspeed/btspeed/internal/daemon"
+	"github.com/btspeed/btspeed/internal/tronsetup"
+	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/server"
 )
 
@@ -32,6 +41,7 @@ type config struct {
 	genesis    string
 	faucetBits uint
 	faucetOff  bool
+	tron       tronsetup.Flags
 }
 
 func main() {
@@ -51,6 +61,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty store: dev, or none")
 	bits := "20"
 	daemon.EnvFlag(fs, &bits, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", bits, "faucet proof-of-work difficulty in bits (0 turns the faucet off)")
+	c.tron.Register(fs, "off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,12 +75,33 @@ func run(args []string) error {
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
+	tron, err := c.tron.Open(ctx, filepath.Dir(c.db), nil, log)
+	if err != nil {
+		return err
+	}
+	defer tron.Close()
 	l, err := server.Open(ctx, server.Config{ID: c.id, DB: c.db, Postgres: c.postgres, Genesis: c.genesis,
-		FaucetBits: c.faucetBits, Version: version, Logger: log})
+		FaucetBits: c.faucetBits, Version: version, Logger: log, Exchange: tron.Policy})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	var ex *exchange.Exchange
+	if tron.Policy != nil {
+		if ex, err = tron.Exchange(l.Ledger, tronsetup.CrashStep()); err != nil {
+			return err
+		}
+	}
+	h := http.Handler(l.Handler())
+	if tron.HTTP != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/tron/", http.StripPrefix("/tron", tron.HTTP))
+		mux.Handle("/", h)
+		h = mux
+	}
+	if tron.Chain != nil {
+		fmt.Printf("tron devnet gRPC on %s\n", tron.GRPCAddr)
+	}
 	inv, err := l.Check(ctx)
 	if err != nil {
 		return err
@@ -82,9 +114,13 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	log.Info("ledger serving", "id", c.id, "addr", ln.Addr().String(), "supply", uint64(inv.Supply), "storage", l.Storage)
 	// Print the address on stdout for scripts and tests that listen on :0.
 	fmt.Printf("listening on http://%s\n", ln.Addr())
-	return daemon.Serve(ctx, ln, l.Handler(), log, nil, func(ctx context.Context) {
+	return daemon.Serve(ctx, ln, h, log, nil, func(ctx context.Context) {
 		if err := l.Run(ctx); err != nil {
 			log.Error("expiry loop", "err", err)
+		}
+	}, func(ctx context.Context) {
+		if ex != nil {
+			ex.Run(ctx)
 		}
 	})
 }

@@ -16,10 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,12 +26,13 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/internal/daemon"
+	"github.com/btspeed/btspeed/internal/tronsetup"
+	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
-	"google.golang.org/grpc"
 )
 
 // version is set by build.sh.
@@ -51,7 +49,7 @@ type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
 	rtcPort, rtcIPs, dht, dhtBootstrap                 string
-	tron, tronGRPC, tronToken, tronBlock               string
+	tron                                               tronsetup.Flags
 	bridgePrivate                                      bool
 }
 
@@ -74,10 +72,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.rtcIPs, "rtc-ip", "BTSPEED_RELAY_RTC_IP", "", "public IPs to announce as WebRTC candidates, comma-separated (behind 1:1 NAT)")
 	daemon.EnvFlag(fs, &c.dht, "dht", "BTSPEED_RELAY_DHT", ":6881", "UDP address of the DHT node that finds classic peers for the bridge (\"off\" disables it)")
 	daemon.EnvFlag(fs, &c.dhtBootstrap, "dht-bootstrap", "BTSPEED_RELAY_DHT_BOOTSTRAP", "", "DHT nodes to start from, host:port comma-separated (default: the well-known ones)")
-	daemon.EnvFlag(fs, &c.tron, "tron", "BTSPEED_RELAY_TRON", "devnet", "TRON behind /tron/: devnet (embedded, state in -data), http(s)://NODE (a full node's HTTP API), or off")
-	daemon.EnvFlag(fs, &c.tronGRPC, "tron-grpc", "BTSPEED_RELAY_TRON_GRPC", "127.0.0.1:50051", "where the devnet serves TRON's gRPC API (\"off\": not at all)")
-	daemon.EnvFlag(fs, &c.tronToken, "tron-token", "BTSPEED_TRON_TOKEN", "1002000", "the devnet's BTT TRC-10 token id (mainnet's is 1002000)")
-	daemon.EnvFlag(fs, &c.tronBlock, "tron-block", "BTSPEED_RELAY_TRON_BLOCK", "3s", "time between the devnet's blocks")
+	c.tron.Register(fs, "devnet")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -129,18 +124,6 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			cfg.RTCPublicIPs = append(cfg.RTCPublicIPs, ip)
 		}
 	}
-	if c.ledgerURL == "" {
-		if err := os.MkdirAll(c.data, 0o700); err != nil {
-			return err
-		}
-		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
-			FaucetBits: bits, Version: version, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		cfg.Ledger = l
-	}
 	if c.seeds != "" {
 		cfg.Seed = strings.Split(c.seeds, ",")
 	}
@@ -155,13 +138,35 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		}
 		cfg.Key = k
 	}
-	tron, err := startTron(ctx, c, cfg.Key, log)
+	var funded []devnet.Account
+	if cfg.Key != nil {
+		// The relay's wallet gets 1,000,000 TRX and 1,000,000 BTT on the
+		// devnet's genesis.
+		funded = append(funded, devnet.Account{Address: cfg.Key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000})
+	}
+	tron, err := c.tron.Open(ctx, c.data, funded, log)
 	if err != nil {
 		return err
 	}
-	if tron != nil {
-		defer tron.close()
-		cfg.Tron = tron.handler
+	defer tron.Close()
+	if tron.Chain != nil {
+		fmt.Printf("tron devnet gRPC on %s\n", tron.GRPCAddr)
+	}
+	cfg.Tron = tron.HTTP
+	if c.ledgerURL == "" {
+		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
+			FaucetBits: bits, Version: version, Logger: log, Exchange: tron.Policy})
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		cfg.Ledger = l
+	}
+	var ex *exchange.Exchange
+	if cfg.Ledger != nil && tron.Policy != nil {
+		if ex, err = tron.Exchange(cfg.Ledger.Ledger, tronsetup.CrashStep()); err != nil {
+			return err
+		}
 	}
 	rl, err := relay.New(cfg)
 	if err != nil {
@@ -185,6 +190,11 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 					log.Error("ledger expiry loop", "err", err)
 				}
 			}
+		},
+		func(ctx context.Context) {
+			if ex != nil {
+				ex.Run(ctx)
+			}
 		})
 }
 
@@ -193,67 +203,4 @@ func ledgerName(c relay.Config) string {
 		return "embedded " + c.Ledger.Storage
 	}
 	return c.LedgerURL
-}
-
-// tronBackend is what serves /tron/.
-type tronBackend struct {
-	handler http.Handler
-	close   func()
-}
-
-// startTron starts the -tron backend: the embedded devnet (its genesis
-// funds the relay's wallet, when it has one, with 1,000,000 TRX and
-// 1,000,000 BTT, and serves gRPC on -tron-grpc), a proxy to a node's HTTP
-// API, or nothing.
-func startTron(ctx context.Context, c config, key *wallet.PrivateKey, log *slog.Logger) (*tronBackend, error) {
-	switch {
-	case c.tron == "off":
-		return nil, nil
-	case strings.HasPrefix(c.tron, "http://") || strings.HasPrefix(c.tron, "https://"):
-		u, err := url.Parse(c.tron)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("-tron %q: %v", c.tron, err)
-		}
-		return &tronBackend{handler: httputil.NewSingleHostReverseProxy(u), close: func() {}}, nil
-	case c.tron != "devnet":
-		return nil, fmt.Errorf("-tron %q: want devnet, http(s)://NODE or off", c.tron)
-	}
-	interval, err := time.ParseDuration(c.tronBlock)
-	if err != nil || interval <= 0 {
-		return nil, fmt.Errorf("-tron-block %q: want a duration", c.tronBlock)
-	}
-	dcfg := devnet.Config{Path: filepath.Join(c.data, "tron.db"), BlockInterval: interval, Logger: log.With("component", "tron-devnet"),
-		Asset: devnet.Asset{ID: c.tronToken, Name: "BitTorrent", Abbr: "BTT", Precision: 6, TotalSupply: 990_000_000_000 * 1_000_000}}
-	if key != nil {
-		dcfg.Asset.Owner = key.Address()
-		dcfg.Accounts = []devnet.Account{{Address: key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000}}
-	}
-	if err := os.MkdirAll(c.data, 0o700); err != nil {
-		return nil, err
-	}
-	chain, err := devnet.Open(dcfg)
-	if err != nil {
-		return nil, err
-	}
-	b := &tronBackend{handler: chain.HTTPHandler()}
-	var gs *grpc.Server
-	if c.tronGRPC != "off" {
-		ln, err := net.Listen("tcp", c.tronGRPC)
-		if err != nil {
-			chain.Close()
-			return nil, fmt.Errorf("-tron-grpc: %w", err)
-		}
-		gs = grpc.NewServer()
-		chain.Register(gs)
-		go gs.Serve(ln)
-		fmt.Printf("tron devnet gRPC on %s\n", ln.Addr())
-	}
-	log.Info("tron devnet", "data", dcfg.Path, "token", c.tronToken, "block", interval.String(), "grpc", c.tronGRPC)
-	b.close = func() {
-		if gs != nil {
-			gs.GracefulStop()
-		}
-		chain.Close()
-	}
-	return b, nil
 }

@@ -183,3 +183,18 @@ func Validate(allocs []Allocation) error {
 	}
 	return nil
 }
+
+// DevExchangeIndex is the index DevMnemonic derives the development
+// exchange's key at: the TRON address that holds the development
+// network's reserve and signs its withdrawals.
+const DevExchangeIndex = 1000
+
+// DevExchangeKey returns the development exchange's key (public, like every
+// development key: never use it on a real network).
+func DevExchangeKey() (*wallet.PrivateKey, error) {
+	m, err := wallet.ParseMnemonic(DevMnemonic)
+	if err != nil {
+		return nil, fmt.Errorf("genesis: dev mnemonic: %w", err)
+	}
+	return m.DeriveKey("", DevExchangeIndex)
+}

@@ -27,35 +27,41 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu sync.Mutex
+	built   = map[string]string{} // package -> binary
 )
 
 // Binary builds cmd/ledger once per test process and returns its path.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ledger-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "ledger")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/btspeed/btspeed/cmd/ledger").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build cmd/ledger: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	return Build(t, "github.com/btspeed/btspeed/cmd/ledger")
+}
+
+// Build builds a command once per test process and returns its path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
 	}
-	return binPath
+	dir, err := os.MkdirTemp("", "btspeed-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = bin
+	return bin
 }
 
 // Process is a running ledger. One goroutine, started by Start, owns the
 // process: it reads stdout and waits for the exit.
 type Process struct {
+	mu      sync.Mutex
+	lines   []string // stdout
 	cmd     *exec.Cmd
 	URL     string        // http://127.0.0.1:PORT
 	exited  chan struct{} // closed when the process has exited
@@ -73,7 +79,24 @@ func (p *Process) ExitErr() error { return p.exitErr }
 // running.
 func Start(t testing.TB, args ...string) *Process {
 	t.Helper()
-	cmd := exec.Command(Binary(t), append([]string{"-listen", "127.0.0.1:0"}, args...)...)
+	return StartWith(t, Options{}, args...)
+}
+
+// Options are StartWith's.
+type Options struct {
+	Binary string   // default: cmd/ledger
+	Env    []string // added to the environment
+}
+
+// StartWith is Start with another binary (one that also takes -listen and
+// prints "listening on URL") or more environment.
+func StartWith(t testing.TB, o Options, args ...string) *Process {
+	t.Helper()
+	if o.Binary == "" {
+		o.Binary = Binary(t)
+	}
+	cmd := exec.Command(o.Binary, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stderr = &testLog{t: t}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -87,6 +110,9 @@ func Start(t testing.TB, args ...string) *Process {
 	go func() {
 		lines := bufio.NewScanner(out)
 		for lines.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, lines.Text())
+			p.mu.Unlock()
 			if u, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
 				urlc <- u
 			}
@@ -105,6 +131,19 @@ func Start(t testing.TB, args ...string) *Process {
 		t.Fatal("ledger did not start within 30 s")
 	}
 	return nil
+}
+
+// Printed returns the rest of the first line the process printed on
+// stdout that starts with prefix ("" if none yet).
+func (p *Process) Printed(prefix string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.lines {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Kill sends SIGKILL and waits for the process to end.

@@ -1,0 +1,423 @@
+//go:build !js
+
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/internal/tronsetup"
+	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/ledger/exchange"
+	"github.com/btspeed/btspeed/ledger/genesis"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+	tronclient "github.com/fbsobreira/gotron-sdk/pkg/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	btt      = "1002000"
+	ledgerID = "btspeed-devnet"
+)
+
+// tronRig is a TRON devnet process (blocks made on demand) and a ledger
+// process whose exchange talks to it over gRPC, both restartable on the
+// same files, plus a gotron-sdk client for the users' side.
+type tronRig struct {
+	t        *testing.T
+	dir      string
+	fund     string
+	grpcAddr string
+	tron     *ledgertest.Process
+	gc       *tronclient.GrpcClient
+	ledger   *ledgertest.Process
+	lc       *client.Client
+	exchange wallet.Address
+}
+
+func newTronRig(t *testing.T, funded ...*wallet.PrivateKey) *tronRig {
+	var fund []string
+	for _, k := range funded {
+		fund = append(fund, k.Address().String()+":1000:1000")
+	}
+	ex, err := genesis.DevExchangeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &tronRig{t: t, dir: t.TempDir(), fund: strings.Join(fund, ","), grpcAddr: "127.0.0.1:0", exchange: ex.Address()}
+	r.startTron()
+	return r
+}
+
+func (r *tronRig) startTron() {
+	r.t.Helper()
+	r.tron = ledgertest.StartWith(r.t, ledgertest.Options{Binary: ledgertest.Build(r.t, "github.com/btspeed/btspeed/cmd/tron-devnet")},
+		"-data", filepath.Join(r.dir, "tron"), "-grpc", r.grpcAddr, "-block", "manual", "-token", btt, "-fund", r.fund)
+	r.grpcAddr = r.tron.Printed("tron devnet gRPC on ")
+	if r.gc != nil {
+		r.gc.Stop()
+	}
+	r.gc = tronclient.NewGrpcClientWithTimeout(r.grpcAddr, 10*time.Second)
+	if err := r.gc.Start(grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(r.gc.Stop)
+}
+
+// startLedger starts the ledger; crashAt names an exchange step where it
+// kills itself ("": none).
+func (r *tronRig) startLedger(crashAt string) {
+	r.t.Helper()
+	var env []string
+	if crashAt != "" {
+		env = []string{"BTSPEED_CRASH_AT=" + crashAt}
+	}
+	r.ledger = ledgertest.StartWith(r.t, ledgertest.Options{Env: env},
+		"-db", filepath.Join(r.dir, "ledger.db"), "-faucet-difficulty", "0", "-tron", "grpc://"+r.grpcAddr,
+		"-exchange-key", "dev", "-exchange-backing", "100000000", "-tron-confirmations", "2", "-exchange-poll", "50ms")
+	r.lc = client.New(r.ledger.URL, nil)
+}
+
+// waitCrash waits for the ledger to kill itself at its crash step.
+func (r *tronRig) waitCrash(step string) {
+	r.t.Helper()
+	select {
+	case <-r.ledger.Exited():
+	case <-time.After(30 * time.Second):
+		r.t.Fatalf("the ledger did not crash at %s", step)
+	}
+}
+
+// killTron SIGKILLs the devnet and starts it again on the same file and
+// port.
+func (r *tronRig) killTron() {
+	r.t.Helper()
+	r.tron.Kill()
+	r.startTron()
+}
+
+// mine makes n blocks.
+func (r *tronRig) mine(n int) {
+	r.t.Helper()
+	for range n {
+		resp, err := http.Post(r.tron.URL+"/devnet/block", "", nil)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			r.t.Fatalf("making a block: %s", resp.Status)
+		}
+	}
+}
+
+// send makes, signs and broadcasts a BTT transfer on TRON.
+func (r *tronRig) send(k *wallet.PrivateKey, to wallet.Address, amount int64) string {
+	r.t.Helper()
+	ext, err := r.gc.TransferAsset(k.Address().String(), to.String(), btt, amount)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	raw, _ := proto.Marshal(ext.Transaction.RawData)
+	txid, sig := k.SignTransaction(raw)
+	ext.Transaction.Signature = [][]byte{sig[:]}
+	if _, err := r.gc.Broadcast(ext.Transaction); err != nil {
+		r.t.Fatal(err)
+	}
+	return hex.EncodeToString(txid[:])
+}
+
+// onTron is an address's BTT on TRON.
+func (r *tronRig) onTron(a wallet.Address) int64 {
+	r.t.Helper()
+	acct, err := r.gc.GetAccount(a.String())
+	if err != nil {
+		if strings.Contains(err.Error(), "not found") {
+			return 0
+		}
+		r.t.Fatal(err)
+	}
+	return acct.AssetV2[btt]
+}
+
+func (r *tronRig) onLedger(a wallet.Address) uint64 {
+	r.t.Helper()
+	b, err := r.lc.Balance(context.Background(), a)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return b
+}
+
+// eventually polls cond for up to 30 s.
+func (r *tronRig) eventually(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *tronRig) withdraw(k *wallet.PrivateKey, to wallet.Address, amount, nonce uint64) api.WithdrawalStatus {
+	r.t.Helper()
+	req, err := api.Withdrawal{Ledger: ledgerID, Account: k.Address(), To: to, Amount: amount, Nonce: nonce}.Sign(k)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	w, err := r.lc.Withdraw(context.Background(), req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return w
+}
+
+func (r *tronRig) withdrawal(id string) api.WithdrawalStatus {
+	r.t.Helper()
+	w, err := r.lc.Withdrawal(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return w
+}
+
+// settled checks, with nothing in flight, that the invariant holds with
+// the reserve, that the reserve on TRON is exactly what the ledger owes,
+// and that the BTT of the given accounts on TRON and on the ledger add up
+// to total.
+func (r *tronRig) settled(when string, total int64, accounts ...wallet.Address) {
+	r.t.Helper()
+	inv, err := r.lc.Invariant(context.Background())
+	if err != nil {
+		r.t.Fatalf("%s: %v", when, err)
+	}
+	if !inv.OK || inv.Reserve == nil || !inv.Reserve.OK || inv.Reserve.Balance != inv.Reserve.Required {
+		r.t.Fatalf("%s: invariant %+v, reserve %+v", when, inv, inv.Reserve)
+	}
+	if want := tronsetup.DevBacking + inv.Deposited - inv.Withdrawn; uint64(inv.Reserve.Balance) != uint64(want) {
+		r.t.Fatalf("%s: reserve %d, want backing + deposited - withdrawn = %d", when, inv.Reserve.Balance, want)
+	}
+	var sum int64
+	for _, a := range accounts {
+		sum += r.onTron(a) + int64(r.onLedger(a))
+	}
+	if sum != total {
+		r.t.Fatalf("%s: the accounts hold %d BTT on TRON and the ledger together, want %d", when, sum, total)
+	}
+}
+
+// deposits lists the deposit entries in a's ledger history by TRON txid.
+func (r *tronRig) deposits(a wallet.Address) map[string]int {
+	r.t.Helper()
+	es, err := r.lc.History(context.Background(), a, 0, 500)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, e := range es {
+		if e.Kind == "deposit" {
+			out[e.Ref]++
+		}
+	}
+	return out
+}
+
+// The exchange survives a crash between every two steps of a deposit and
+// of a withdrawal: the ledger process kills itself (SIGKILL) at each step
+// in turn, or the TRON devnet process is killed with transactions in its
+// pool or waiting for confirmations; after the restarts every deposit is
+// credited once, every withdrawal paid once, and the books and the reserve
+// balance exactly.
+func TestExchangeCrashes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts the ledger and the TRON devnet processes")
+	}
+	alice, _ := wallet.GenerateKey()
+	bob, _ := wallet.GenerateKey()
+	r := newTronRig(t, alice)
+	const total = 1000_000_000 // alice's 1,000 BTT on TRON at genesis
+	accounts := []wallet.Address{alice.Address(), bob.Address()}
+	r.startLedger("")
+	r.settled("at the start", total, accounts...)
+	r.ledger.Kill()
+
+	// Deposits: the ledger dies when it has seen a confirmed deposit, and
+	// when it has credited one but not moved its cursor.
+	ledgerWant := uint64(0)
+	for i, step := range []string{exchange.StepDepositSeen, exchange.StepDepositCredited} {
+		r.startLedger(step)
+		amount := int64(10_000_000 * (i + 1))
+		txid := r.send(alice, r.exchange, amount)
+		r.mine(3)
+		r.waitCrash(step)
+		r.startLedger("")
+		ledgerWant += uint64(amount)
+		r.eventually("the deposit after a crash at "+step, func() bool { return r.onLedger(alice.Address()) == ledgerWant })
+		r.mine(3) // more scans: nothing more
+		time.Sleep(200 * time.Millisecond)
+		if got := r.deposits(alice.Address())[txid]; got != 1 || r.onLedger(alice.Address()) != ledgerWant {
+			t.Fatalf("after a crash at %s: %d entries for %s, balance %d, want 1 and %d", step, got, txid, r.onLedger(alice.Address()), ledgerWant)
+		}
+		r.settled("after a crash at "+step, total, accounts...)
+		r.ledger.Kill()
+	}
+
+	// Withdrawals: the ledger dies after signing, after recording, after
+	// broadcasting, and when the transaction is confirmed but not marked
+	// done.
+	nonce := uint64(0)
+	for _, step := range []string{exchange.StepWithdrawSigned, exchange.StepWithdrawRecorded, exchange.StepWithdrawBroadcast, exchange.StepWithdrawLanded} {
+		r.startLedger(step)
+		nonce++
+		bobBefore := r.onTron(bob.Address())
+		w := r.withdraw(alice, bob.Address(), 1_000_000*nonce, nonce)
+		ledgerWant -= 1_000_000 * nonce
+		if step == exchange.StepWithdrawLanded {
+			r.eventually("the withdrawal sent", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalSent })
+			r.mine(3)
+		}
+		r.waitCrash(step)
+		r.startLedger("")
+		r.eventually("the withdrawal sent after a crash at "+step, func() bool {
+			s := r.withdrawal(w.ID).Status
+			return s == api.WithdrawalSent || s == api.WithdrawalDone
+		})
+		r.eventually("the withdrawal done after a crash at "+step, func() bool {
+			if r.withdrawal(w.ID).Status == api.WithdrawalDone {
+				return true
+			}
+			r.mine(1) // TRON keeps making blocks
+			return false
+		})
+		got := r.withdrawal(w.ID)
+		if got.Attempts != 1 {
+			t.Fatalf("after a crash at %s: %d transactions for one withdrawal", step, got.Attempts)
+		}
+		if paid := r.onTron(bob.Address()) - bobBefore; paid != int64(1_000_000*nonce) {
+			t.Fatalf("after a crash at %s: bob received %d on TRON, want %d", step, paid, 1_000_000*nonce)
+		}
+		if b := r.onLedger(alice.Address()); b != ledgerWant {
+			t.Fatalf("after a crash at %s: alice has %d on the ledger, want %d", step, b, ledgerWant)
+		}
+		r.settled("after a crash at "+step, total, accounts...)
+		r.ledger.Kill()
+	}
+
+	// The devnet dies: with a deposit in its pool (lost: it never
+	// happened, and alice still has her BTT), with a deposit in a block
+	// short of its confirmations, with a withdrawal in its pool (the
+	// exchange broadcasts it again), and with a withdrawal in a block
+	// short of its confirmations.
+	r.startLedger("")
+	aliceTron := r.onTron(alice.Address())
+	r.send(alice, r.exchange, 5_000_000)
+	r.killTron()
+	r.mine(3)
+	time.Sleep(300 * time.Millisecond)
+	if r.onTron(alice.Address()) != aliceTron || r.onLedger(alice.Address()) != ledgerWant {
+		t.Fatalf("a deposit lost with the pool moved money: TRON %d (was %d), ledger %d (want %d)", r.onTron(alice.Address()), aliceTron, r.onLedger(alice.Address()), ledgerWant)
+	}
+	r.settled("after a deposit lost with the pool", total, accounts...)
+
+	txid := r.send(alice, r.exchange, 6_000_000)
+	r.mine(1)
+	r.killTron()
+	r.mine(2)
+	ledgerWant += 6_000_000
+	r.eventually("a deposit confirmed across a devnet restart", func() bool { return r.onLedger(alice.Address()) == ledgerWant })
+	if n := r.deposits(alice.Address())[txid]; n != 1 {
+		t.Fatalf("%d credits for one deposit", n)
+	}
+
+	for i, landed := range []bool{false, true} {
+		nonce++
+		bobBefore := r.onTron(bob.Address())
+		w := r.withdraw(alice, bob.Address(), 2_000_000, nonce)
+		ledgerWant -= 2_000_000
+		r.eventually("the withdrawal sent", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalSent })
+		if landed {
+			r.mine(1)
+		}
+		r.killTron()
+		r.eventually(fmt.Sprintf("withdrawal %d done across a devnet restart", i), func() bool {
+			if r.withdrawal(w.ID).Status == api.WithdrawalDone {
+				return true
+			}
+			r.mine(1)
+			return false
+		})
+		if paid := r.onTron(bob.Address()) - bobBefore; paid != 2_000_000 || r.withdrawal(w.ID).Attempts != 1 {
+			t.Fatalf("withdrawal across a devnet restart (landed %v): bob received %d, want 2000000; %d attempts", landed, paid, r.withdrawal(w.ID).Attempts)
+		}
+	}
+	r.settled("at the end", total, accounts...)
+	if b := r.onLedger(alice.Address()); b != ledgerWant {
+		t.Fatalf("alice has %d on the ledger, want %d", b, ledgerWant)
+	}
+}
+
+// End to end: a wallet key funded on TRON deposits to the ledger, pays
+// another through a payment channel, and the payee withdraws to TRON; the
+// balances on TRON and on the ledger add up.
+func TestDepositPayWithdraw(t *testing.T) {
+	ctx := context.Background()
+	alice, _ := wallet.GenerateKey()
+	bob, _ := wallet.GenerateKey()
+	r := newTronRig(t, alice)
+	r.startLedger("")
+	const total = 1000_000_000
+	accounts := []wallet.Address{alice.Address(), bob.Address()}
+
+	r.send(alice, r.exchange, 50_000_000)
+	r.mine(3)
+	r.eventually("the deposit", func() bool { return r.onLedger(alice.Address()) == 50_000_000 })
+
+	// A channel from alice to bob: 20 BTT deposit, 12.5 BTT paid.
+	open, err := speed.OpenRequest{Ledger: ledgerID, Payer: alice.Address(), Payee: bob.Address(), Deposit: 20_000_000,
+		Deadline: time.Now().Add(time.Hour).Unix(), Nonce: 1}.Sign(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := r.lc.OpenChannel(ctx, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := speed.State{Channel: ch.ID, Seq: 3, Paid: 12_500_000}
+	payerSig, _ := st.Sign(alice)
+	payeeSig, _ := st.Sign(bob)
+	if _, err := r.lc.CloseChannel(ctx, speed.CloseRequest{State: st, PayerSig: payerSig, PayeeSig: payeeSig}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := r.onLedger(alice.Address()), r.onLedger(bob.Address()); a != 37_500_000 || b != 12_500_000 {
+		t.Fatalf("after the channel: alice %d, bob %d", a, b)
+	}
+
+	// Bob withdraws 12 BTT to his TRON address.
+	w := r.withdraw(bob, bob.Address(), 12_000_000, 1)
+	r.eventually("the withdrawal sent", func() bool { return r.withdrawal(w.ID).Status != api.WithdrawalQueued })
+	r.mine(3)
+	r.eventually("the withdrawal done", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalDone })
+	if got := r.onTron(bob.Address()); got != 12_000_000 {
+		t.Fatalf("bob has %d BTT on TRON, want 12000000", got)
+	}
+	if got := r.onLedger(bob.Address()); got != 500_000 {
+		t.Fatalf("bob has %d on the ledger, want 500000", got)
+	}
+	if got := r.onTron(alice.Address()); got != total-50_000_000 {
+		t.Fatalf("alice has %d BTT on TRON, want %d", got, total-50_000_000)
+	}
+	r.settled("at the end", total, accounts...)
+}
