@@ -39,7 +39,7 @@ func topCommands() []command {
 		{"get", "download a torrent (magnet link, .torrent file or URL), paying with Speed", runGet},
 		{"seed", "make a torrent of a file or directory, print its magnet link and seed it, earning with Speed", runSeed},
 		{"create-torrent", "make a .torrent of a file or directory", runCreateTorrent},
-		{"ledger", "the ledger: balances", runLedger},
+		{"ledger", "the ledger: balances, deposits from TRON and withdrawals to it", runLedger},
 		{"tron", "TRON: balances on chain", runTron},
 		{"version", "print the version", func(c *cli, _ []string) error {
 			fmt.Fprintln(c.out, "btspeed", version)

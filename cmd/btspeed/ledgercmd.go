@@ -14,6 +14,8 @@ import (
 func runLedger(c *cli, args []string) error {
 	return dispatch(c, "btspeed ledger", []command{
 		{"balance", "print an account's BTT on the ledger (default: the installed wallet's)", ledgerBalance},
+		{"deposit", "move BTT from the wallet's TRON address onto the ledger", ledgerDeposit},
+		{"withdraw", "move BTT from the ledger to a TRON address", ledgerWithdraw},
 	}, args)
 }
 

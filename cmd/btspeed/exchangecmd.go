@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
+	"google.golang.org/protobuf/proto"
+)
+
+// exchangeFlags are what deposit and withdraw share.
+type exchangeFlags struct {
+	ledger, walletFile string
+	wait               bool
+	timeout            time.Duration
+	asJSON             bool
+}
+
+func (x *exchangeFlags) register(c *cli, fs interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+}) {
+	fs.StringVar(&x.ledger, "ledger", "", "ledger URL (default $"+envLedger+" or "+defaultLedger+")")
+	fs.StringVar(&x.walletFile, "wallet", "", "keystore to sign with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.BoolVar(&x.wait, "wait", true, "wait until it is done")
+	fs.DurationVar(&x.timeout, "timeout", 10*time.Minute, "how long to wait")
+	fs.BoolVar(&x.asJSON, "json", false, "print JSON")
+}
+
+func (x *exchangeFlags) open(c *cli) (*wallet.PrivateKey, *client.Client, string, error) {
+	path, err := c.walletPath(x.walletFile)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	key, err := unlockFile(c, path)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	url := firstNonEmpty(x.ledger, firstNonEmpty(c.getenv(envLedger), defaultLedger))
+	return key, client.New(url, nil), url, nil
+}
+
+// waitFor polls check every second until it reports done, the timeout or
+// Ctrl-C.
+func waitFor(ctx context.Context, timeout time.Duration, check func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		done, err := check(ctx)
+		if done || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still not done after %s: %w", timeout, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func ledgerDeposit(c *cli, args []string) error {
+	fs := c.newFlags("deposit", "btspeed ledger deposit AMOUNT [--wallet FILE] [--ledger URL] [--node grpc://HOST:PORT] [--wait=false] [--json]")
+	var x exchangeFlags
+	x.register(c, fs)
+	node := fs.String("node", firstNonEmpty(c.getenv("BTSPEED_TRON"), "grpc://127.0.0.1:50051"), "TRON node's gRPC API ($BTSPEED_TRON; the relay's devnet by default)")
+	apiKey := fs.String("api-key", c.getenv("TRON_PRO_API_KEY"), "TronGrid API key ($TRON_PRO_API_KEY)")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give the amount of BTT to deposit, e.g. 12.5"}
+	}
+	amount, err := speed.ParseBTT(pos[0])
+	if err != nil || amount == 0 || amount > 1<<62 {
+		return usageError{fmt.Sprintf("amount %q: want a positive BTT amount such as 12.5", pos[0])}
+	}
+	key, lc, url, err := x.open(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	info, err := lc.Exchange(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger at %s: %w", url, err)
+	}
+	gc, err := tronNode(c, *node, *apiKey)
+	if err != nil {
+		return err
+	}
+	defer gc.Stop()
+	ext, err := gc.TransferAssetCtx(ctx, key.Address().String(), info.Address.String(), info.Token, int64(amount))
+	if err != nil {
+		return fmt.Errorf("TRON could not make the transfer: %w", err)
+	}
+	tx := ext.GetTransaction()
+	if err := checkTransfer(tx, key.Address(), info.Address, info.Token, int64(amount)); err != nil {
+		return fmt.Errorf("the TRON node built a transaction that %w; not signing it", err)
+	}
+	raw, err := proto.Marshal(tx.RawData)
+	if err != nil {
+		return err
+	}
+	txid, sig := key.SignTransaction(raw)
+	tx.Signature = [][]byte{sig[:]}
+	if _, err := gc.BroadcastCtx(ctx, tx); err != nil {
+		return fmt.Errorf("broadcasting the deposit: %w", err)
+	}
+	id := hex.EncodeToString(txid[:])
+	if !x.asJSON {
+		fmt.Fprintf(c.out, "deposit %s BTT sent to the exchange %s: TRON transaction %s\n", speed.FormatBTT(amount), info.Address, id)
+	}
+	if !x.wait {
+		if x.asJSON {
+			return json.NewEncoder(c.out).Encode(map[string]any{"txid": id, "amount": speed.FormatBTT(amount), "credited": false})
+		}
+		return nil
+	}
+	if !x.asJSON {
+		fmt.Fprintf(c.err, "waiting for %d confirmations...\n", info.Confirmations)
+	}
+	err = waitFor(ctx, x.timeout, func(ctx context.Context) (bool, error) {
+		es, err := lc.History(ctx, key.Address(), 0, 100)
+		if err != nil {
+			return false, nil // the ledger may be restarting
+		}
+		for _, e := range es {
+			if e.Kind == "deposit" && e.Ref == id {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("deposit %s: %w", id, err)
+	}
+	bal, err := lc.Balance(ctx, key.Address())
+	if err != nil {
+		return err
+	}
+	if x.asJSON {
+		return json.NewEncoder(c.out).Encode(map[string]any{"txid": id, "amount": speed.FormatBTT(amount), "credited": true, "balance": speed.FormatBTT(bal)})
+	}
+	fmt.Fprintf(c.out, "credited: %s BTT on the ledger\n", speed.FormatBTT(bal))
+	return nil
+}
+
+// checkTransfer makes sure a node built the transfer asked for: the key
+// signs whatever it is given.
+func checkTransfer(tx *core.Transaction, from, to wallet.Address, token string, amount int64) error {
+	rd := tx.GetRawData()
+	if rd == nil || len(rd.Contract) != 1 || rd.Contract[0].GetType() != core.Transaction_Contract_TransferAssetContract {
+		return errors.New("is not one TRC-10 transfer")
+	}
+	var m core.TransferAssetContract
+	if err := rd.Contract[0].GetParameter().UnmarshalTo(&m); err != nil {
+		return fmt.Errorf("does not decode: %v", err)
+	}
+	switch {
+	case !bytes.Equal(m.OwnerAddress, from[:]) || !bytes.Equal(m.ToAddress, to[:]):
+		return errors.New("has other addresses")
+	case string(m.AssetName) != token || m.Amount != amount:
+		return fmt.Errorf("sends %d of token %q", m.Amount, m.AssetName)
+	case len(rd.Data) > 0 || rd.FeeLimit != 0:
+		return errors.New("carries data or a fee limit")
+	}
+	return nil
+}
+
+func ledgerWithdraw(c *cli, args []string) error {
+	fs := c.newFlags("withdraw", "btspeed ledger withdraw AMOUNT [--to TRON_ADDRESS] [--wallet FILE] [--ledger URL] [--wait=false] [--json]")
+	var x exchangeFlags
+	x.register(c, fs)
+	toFlag := fs.String("to", "", "TRON address to send the BTT to (default: the wallet's own)")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give the amount of BTT to withdraw, e.g. 12.5"}
+	}
+	amount, err := speed.ParseBTT(pos[0])
+	if err != nil || amount == 0 {
+		return usageError{fmt.Sprintf("amount %q: want a positive BTT amount such as 12.5", pos[0])}
+	}
+	key, lc, url, err := x.open(c)
+	if err != nil {
+		return err
+	}
+	to := key.Address()
+	if *toFlag != "" {
+		if to, err = wallet.ParseAddress(strings.TrimSpace(*toFlag)); err != nil {
+			return usageError{"--to: " + err.Error()}
+		}
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	info, err := lc.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger at %s: %w", url, err)
+	}
+	var nb [8]byte
+	rand.Read(nb[:])
+	req, err := api.Withdrawal{Ledger: info.Ledger, Account: key.Address(), To: to, Amount: amount, Nonce: binary.BigEndian.Uint64(nb[:]) >> 1}.Sign(key)
+	if err != nil {
+		return err
+	}
+	w, err := lc.Withdraw(ctx, req)
+	if err != nil {
+		return fmt.Errorf("withdrawal refused: %w", err)
+	}
+	if !x.asJSON {
+		fmt.Fprintf(c.out, "withdrawal %s: %s BTT debited, to %s on TRON\n", w.ID, speed.FormatBTT(amount), to)
+	}
+	if x.wait {
+		if !x.asJSON {
+			fmt.Fprintln(c.err, "waiting for the exchange's TRON transaction and its confirmations...")
+		}
+		err = waitFor(ctx, x.timeout, func(ctx context.Context) (bool, error) {
+			cur, err := lc.Withdrawal(ctx, w.ID)
+			if err != nil {
+				return false, nil // the ledger may be restarting
+			}
+			w = cur
+			return w.Status == api.WithdrawalDone, nil
+		})
+		if err != nil {
+			return fmt.Errorf("withdrawal %s (%s): %w", w.ID, w.Status, err)
+		}
+	}
+	if x.asJSON {
+		return json.NewEncoder(c.out).Encode(w)
+	}
+	if w.Status == api.WithdrawalDone {
+		fmt.Fprintf(c.out, "done: TRON transaction %s in block %d\n", w.TxID, w.Block)
+	}
+	return nil
+}
