@@ -12,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/btspeed/btspeed/internal/tronsetup"
+	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/genesis"
 )
 
 // dist/relay as an operator runs it: it prints its address and the seed's
@@ -87,6 +91,19 @@ func TestRelayProcess(t *testing.T) {
 	if !strings.Contains(string(b), `"precision":6`) || len(head.BlockID) != 64 {
 		t.Fatalf("devnet: head %+v, asset %s", head, b)
 	}
+	// The embedded ledger's exchange watches the devnet: the development
+	// exchange address, and the invariant with its reserve.
+	dev, _ := genesis.DevExchangeKey()
+	var ex api.ExchangeInfo
+	getJSON(t, url+"/ledger/v1/exchange", &ex)
+	if ex.Address != dev.Address() || ex.Token != "1002000" || ex.Confirmations != 2 || ex.Available != tronsetup.DevBacking {
+		t.Fatalf("exchange: %+v", ex)
+	}
+	var inv api.Invariant
+	getJSON(t, url+"/ledger/v1/invariant", &inv)
+	if !inv.OK || inv.Reserve == nil || !inv.Reserve.OK || inv.Reserve.Balance != tronsetup.DevBacking {
+		t.Fatalf("invariant: %+v, reserve %+v", inv, inv.Reserve)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -97,5 +114,17 @@ func TestRelayProcess(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the relay did not stop on SIGTERM")
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s %v", url, resp.Status, err)
 	}
 }
