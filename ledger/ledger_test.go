@@ -477,6 +477,11 @@ func TestHTTPBadInput(t *testing.T) {
 		"bad account":        {"GET", "/v1/accounts/T123", "", 400, api.CodeBadRequest},
 		"bad query":          {"GET", "/v1/accounts/" + e.bob.Address().String() + "/history?limit=x", "", 400, api.CodeBadRequest},
 		"no endpoint":        {"GET", "/v1/nothing", "", 404, api.CodeNotFound},
+		"no exchange":        {"GET", "/v1/exchange", "", 404, api.CodeNoExchange},
+		"withdraw, none":     {"POST", "/v1/withdrawals", strings.Replace(string(good), `"from"`, `"account"`, 1), 404, api.CodeNoExchange},
+		"withdraw, bad JSON": {"POST", "/v1/withdrawals", `{"account":`, 400, api.CodeBadRequest},
+		"bad withdrawal id":  {"GET", "/v1/withdrawals/xyz", "", 400, api.CodeBadRequest},
+		"unknown withdrawal": {"GET", "/v1/withdrawals/" + strings.Repeat("ab", 32), "", 404, api.CodeNotFound},
 	} {
 		t.Run(name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))

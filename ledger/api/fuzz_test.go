@@ -30,8 +30,9 @@ func FuzzRequests(f *testing.F) {
 	f.Add([]byte(`{"seq":"1","paid":"2","payer_sig":"0x` + zeros(130) + `","payee_sig":"0x` + zeros(130) + `"}`))
 	f.Add([]byte(`{"ops":[{"close":{"channel":"` + zeros(64) + `","seq":"1","paid":"0"}}]}`))
 	f.Add([]byte(`{"amount":1}`))
+	f.Add([]byte(`{"ledger":"l","account":"TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH","to":"TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC","amount":"5","nonce":"1","sig":"0x` + zeros(130) + `"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, v := range []any{&TransferRequest{}, &OpenRequest{}, &CloseRequest{}, &FaucetRequest{}, &Batch{}} {
+		for _, v := range []any{&TransferRequest{}, &OpenRequest{}, &CloseRequest{}, &FaucetRequest{}, &Batch{}, &WithdrawRequest{}} {
 			if json.Unmarshal(b, v) != nil {
 				continue
 			}
