@@ -53,8 +53,10 @@ type conn struct {
 	log      *slog.Logger
 	wake     chan struct{} // nudges the writer; capacity 1
 	done     chan struct{} // closed by closeLocked
+	drained  chan struct{} // closed when the writer has ended
 
 	// owned by t.mu
+	draining       bool // the torrent is closing: write what is queued, then end
 	closed         bool
 	amChoking      bool
 	amInterested   bool
@@ -98,6 +100,7 @@ func newConn(t *Torrent, nc net.Conn, res pp.HandshakeResult, outgoing bool) *co
 		log:         t.log.With("peer", addr),
 		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
+		drained:     make(chan struct{}),
 		amChoking:   true,
 		peerChoking: true,
 		reqs:        make(map[blockKey]time.Time),
@@ -320,6 +323,7 @@ func skipUnknown(br *bufio.Reader) (bool, error) {
 func (c *conn) writeLoop() {
 	t := c.t
 	defer t.wg.Done()
+	defer close(c.drained)
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	keepalive := time.NewTicker(90 * time.Second)
 	defer keepalive.Stop()
@@ -342,7 +346,7 @@ func (c *conn) writeLoop() {
 			c.out = nil
 			var serve []request
 			var pending []request // a Speed peer's queue, filtered below
-			if len(msgs) == 0 && len(c.queue) > 0 && t.st != nil {
+			if len(msgs) == 0 && len(c.queue) > 0 && t.st != nil && !c.draining {
 				if c.speed == nil {
 					n := min(len(c.queue), 8)
 					serve = append(serve, c.queue[:n]...)
@@ -420,6 +424,17 @@ func (c *conn) writeLoop() {
 				return
 			}
 			keepalive.Reset(90 * time.Second)
+		}
+		t.mu.Lock()
+		drained := c.draining && len(c.out) == 0 && (c.speed == nil || (len(c.speed.jobs) == 0 && !c.speed.busy))
+		t.mu.Unlock()
+		if drained {
+			// Everything queued (a last payment) is written: end our
+			// half, so the peer reads it all before the connection goes.
+			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+			return
 		}
 		select {
 		case <-c.wake:

@@ -168,7 +168,7 @@ type speedPeer struct {
 	checkRetries int  // CanBuy failures in a row (backoff of its retries)
 	jobs         []func(ctx context.Context)
 	jobsWake     chan struct{}
-	workerRun    bool
+	busy         bool // the worker is running jobs (t.mu)
 }
 
 // maxSpeedJobs caps a connection's queued Speed work; a peer that floods
@@ -325,6 +325,10 @@ func (c *conn) speedWorker() {
 		jobs := s.jobs
 		s.jobs = nil
 		closed := c.closed
+		s.busy = len(jobs) > 0
+		if !s.busy && c.draining {
+			c.nudge() // the writer waits for the last payment's job
+		}
 		t.mu.Unlock()
 		if len(jobs) == 0 {
 			if closed {
@@ -752,13 +756,39 @@ func (t *Torrent) speedCloseLocked(c *conn, id speed.ChannelID) {
 }
 
 // speedConnClosedLocked settles a closed connection: its channels to us are
-// closed on the ledger (M19), its figures go to the torrent's account.
+// closed on the ledger (M19), its figures go to the torrent's account. The
+// settling runs on c's worker after the jobs already queued, so that a
+// payment that arrived just before the connection ended is counted and
+// closes the channel (the queue's cap does not apply to this last job).
 func (t *Torrent) speedConnClosedLocked(c *conn) {
 	s := c.speed
 	if s == nil || t.sp == nil {
 		return
 	}
 	t.sp.bidder.Forget(c.addr)
+	s.jobs = append(s.jobs, func(context.Context) {
+		t.mu.Lock()
+		t.speedMoveFiguresLocked(c)
+		t.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.pmu.Lock()
+		err := s.prov.CloseAll(ctx)
+		s.pmu.Unlock()
+		if err != nil {
+			t.log.Info("closing channels of a departed peer", "account", s.hs.Account, "err", err)
+		}
+	})
+	select {
+	case s.jobsWake <- struct{}{}:
+	default:
+	}
+}
+
+// speedMoveFiguresLocked moves a closed connection's spent and earned to
+// the torrent's account.
+func (t *Torrent) speedMoveFiguresLocked(c *conn) {
+	s := c.speed
 	p := t.sp.peers[s.hs.Account]
 	if p == nil {
 		if len(t.sp.peers) >= 4096 {
@@ -774,18 +804,6 @@ func (t *Torrent) speedConnClosedLocked(c *conn) {
 	t.sp.spent += s.spent
 	t.sp.earned += s.earned
 	s.spent, s.earned = 0, 0
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s.pmu.Lock()
-		err := s.prov.CloseAll(ctx)
-		s.pmu.Unlock()
-		if err != nil {
-			t.log.Info("closing channels of a departed peer", "account", s.hs.Account, "err", err)
-		}
-	}()
 }
 
 // speedExcludedLocked leaves late payers out of choking rounds (M20).

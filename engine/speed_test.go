@@ -150,6 +150,63 @@ func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
 	}
 }
 
+// A requester that closes the moment its download completes still delivers
+// the payment for the last piece: closing drains what each connection has
+// queued before the connection goes, so what the requester counts as spent
+// is exactly what the provider earns and the ledger pays it.
+func TestSpeedLastPaymentSurvivesImmediateClose(t *testing.T) {
+	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
+	ctx := context.Background()
+	lc := client.New(lp.URL, nil)
+	info, err := lc.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provKey, _ := wallet.GenerateKey()
+	reqKey, _ := wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{reqKey.Address()}, 100_000_000); err != nil {
+		t.Fatal(err)
+	}
+	const price, pieceLen = 70_000, 64 << 10
+	mi, data := makeContent(t, t.TempDir(), "last.bin", 12*pieceLen+500, pieceLen, 9)
+	prov := speedClient(t, lc, info.Ledger, provKey, engine.SpeedSettings{Enabled: true, Reserve: price})
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Check = (&memStorage{data: bytes.Clone(data)}).open, true
+	ptor := mustAdd(t, prov, spec)
+	addr := listen(t, prov, "127.0.0.1")
+
+	req := speedClient(t, lc, info.Ledger, reqKey, engine.SpeedSettings{Enabled: true})
+	rst := &memStorage{}
+	spec = engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Peers = rst.open, []string{addr}
+	rtor := mustAdd(t, req, spec)
+	waitComplete(t, rtor, 60*time.Second)
+	if err := req.Close(); err != nil { // at once: the last payment may still be queued
+		t.Fatal(err)
+	}
+	var want uint64
+	for i := range (len(data) + pieceLen - 1) / pieceLen {
+		want += speed.Price(price, uint64(min(pieceLen, len(data)-i*pieceLen)))
+	}
+	if spent := rtor.SpeedStats().Spent; spent != want {
+		t.Fatalf("the requester counts %d spent; the pieces cost %d", spent, want)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		bal, err := lc.Balance(ctx, provKey.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bal == want && ptor.SpeedStats().Earned == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the provider earned %d and holds %d on the ledger; the requester paid %d", ptor.SpeedStats().Earned, bal, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // speedSwarm is a ledger process, a funded requester key and a provider
 // seeding a torrent at a reserve price.
 type speedSwarm struct {

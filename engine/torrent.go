@@ -382,6 +382,15 @@ func (t *Torrent) close() error {
 	}
 	t.shutdown = true
 	t.closed = true
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		c.draining = true
+		c.nudge()
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	t.drain(conns)
+	t.mu.Lock()
 	for c := range t.conns {
 		c.closeLocked(nil)
 	}
@@ -394,6 +403,36 @@ func (t *Torrent) close() error {
 		return errors.Join(t.st.Flush(), t.st.Close())
 	}
 	return nil
+}
+
+// drainTimeout bounds how long closing a torrent waits for its
+// connections to send what they queued.
+const drainTimeout = time.Second
+
+// drain waits, up to drainTimeout, until every connection has written
+// what it had queued (payments above all) and, where the transport has
+// half-close (TCP), until the peer has read it and closed its side too.
+func (t *Torrent) drain(conns []*conn) {
+	deadline := time.NewTimer(drainTimeout)
+	defer deadline.Stop()
+	for _, c := range conns {
+		_, halfClose := c.nc.(interface{ CloseWrite() error })
+		select {
+		case <-c.done:
+			continue
+		case <-c.drained:
+			if !halfClose {
+				continue
+			}
+		case <-deadline.C:
+			return
+		}
+		select {
+		case <-c.done:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 // dialLoop keeps the torrent connected to up to MaxConnsPerTorrent peers.
