@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,7 +15,7 @@ import (
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
-	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
+	"github.com/btspeed/btspeed/tron/txcheck"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -108,12 +107,14 @@ func ledgerDeposit(c *cli, args []string) error {
 		return fmt.Errorf("TRON could not make the transfer: %w", err)
 	}
 	tx := ext.GetTransaction()
-	if err := checkTransfer(tx, key.Address(), info.Address, info.Token, int64(amount)); err != nil {
-		return fmt.Errorf("the TRON node built a transaction that %w; not signing it", err)
-	}
-	raw, err := proto.Marshal(tx.RawData)
+	raw, err := proto.Marshal(tx.GetRawData())
 	if err != nil {
 		return err
+	}
+	built := sha256.Sum256(raw)
+	if _, _, err := txcheck.CheckTransferAsset(hex.EncodeToString(built[:]), hex.EncodeToString(raw),
+		txcheck.Transfer{From: key.Address(), To: info.Address, Token: info.Token, Amount: int64(amount)}, time.Now()); err != nil {
+		return fmt.Errorf("not signing what the TRON node built: %w", err)
 	}
 	txid, sig := key.SignTransaction(raw)
 	tx.Signature = [][]byte{sig[:]}
@@ -156,28 +157,6 @@ func ledgerDeposit(c *cli, args []string) error {
 		return json.NewEncoder(c.out).Encode(map[string]any{"txid": id, "amount": speed.FormatBTT(amount), "credited": true, "balance": speed.FormatBTT(bal)})
 	}
 	fmt.Fprintf(c.out, "credited: %s BTT on the ledger\n", speed.FormatBTT(bal))
-	return nil
-}
-
-// checkTransfer makes sure a node built the transfer asked for: the key
-// signs whatever it is given.
-func checkTransfer(tx *core.Transaction, from, to wallet.Address, token string, amount int64) error {
-	rd := tx.GetRawData()
-	if rd == nil || len(rd.Contract) != 1 || rd.Contract[0].GetType() != core.Transaction_Contract_TransferAssetContract {
-		return errors.New("is not one TRC-10 transfer")
-	}
-	var m core.TransferAssetContract
-	if err := rd.Contract[0].GetParameter().UnmarshalTo(&m); err != nil {
-		return fmt.Errorf("does not decode: %v", err)
-	}
-	switch {
-	case !bytes.Equal(m.OwnerAddress, from[:]) || !bytes.Equal(m.ToAddress, to[:]):
-		return errors.New("has other addresses")
-	case string(m.AssetName) != token || m.Amount != amount:
-		return fmt.Errorf("sends %d of token %q", m.Amount, m.AssetName)
-	case len(rd.Data) > 0 || rd.FeeLimit != 0:
-		return errors.New("carries data or a fee limit")
-	}
 	return nil
 }
 

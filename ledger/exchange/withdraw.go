@@ -1,8 +1,8 @@
 package exchange
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	ledgerapi "github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/tron/txcheck"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/api"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
 	"google.golang.org/grpc/status"
@@ -18,9 +19,6 @@ import (
 
 // withdrawBatch bounds the withdrawals one pass looks at.
 const withdrawBatch = 64
-
-// maxExpiration is how far ahead TRON lets a transaction expire.
-const maxExpiration = 24 * time.Hour
 
 // Withdraw moves every pending withdrawal one step on: it makes, records
 // and broadcasts a transaction for a queued one, broadcasts again a sent
@@ -104,7 +102,7 @@ func (e *Exchange) send(ctx context.Context, id [32]byte, w ledgerapi.Withdrawal
 	}
 	tx := ext.GetTransaction()
 	if err := e.checkBuilt(tx, w, headTime); err != nil {
-		return fmt.Errorf("the node built a transaction that %w", err)
+		return fmt.Errorf("refusing to sign what the node built: %w", err)
 	}
 	tx.Signature = nil
 	raw, err := proto.Marshal(tx.RawData)
@@ -131,27 +129,14 @@ func (e *Exchange) send(ctx context.Context, id [32]byte, w ledgerapi.Withdrawal
 // checkBuilt makes sure the node built exactly the transfer asked for:
 // the key signs whatever it is given.
 func (e *Exchange) checkBuilt(tx *core.Transaction, w ledgerapi.WithdrawalStatus, headTime int64) error {
-	rd := tx.GetRawData()
-	if rd == nil || len(rd.Contract) != 1 || rd.Contract[0].GetType() != core.Transaction_Contract_TransferAssetContract {
-		return errors.New("is not one TRC-10 transfer")
+	raw, err := proto.Marshal(tx.GetRawData())
+	if err != nil {
+		return err
 	}
-	var m core.TransferAssetContract
-	if err := rd.Contract[0].GetParameter().UnmarshalTo(&m); err != nil {
-		return fmt.Errorf("does not decode: %v", err)
-	}
-	switch {
-	case !bytes.Equal(m.OwnerAddress, e.cfg.Address[:]), !bytes.Equal(m.ToAddress, w.To[:]):
-		return errors.New("has other addresses")
-	case string(m.AssetName) != e.cfg.Token:
-		return fmt.Errorf("sends token %q", m.AssetName)
-	case m.Amount != int64(w.Amount):
-		return fmt.Errorf("sends %d, not %d", m.Amount, w.Amount)
-	case rd.Expiration <= headTime || rd.Expiration > headTime+maxExpiration.Milliseconds():
-		return fmt.Errorf("expires at %d, head at %d", rd.Expiration, headTime)
-	case len(rd.Data) > 0 || rd.FeeLimit != 0:
-		return errors.New("carries data or a fee limit")
-	}
-	return nil
+	id := sha256.Sum256(raw)
+	_, _, err = txcheck.CheckTransferAsset(hex.EncodeToString(id[:]), hex.EncodeToString(raw),
+		txcheck.Transfer{From: e.cfg.Address, To: w.To, Token: e.cfg.Token, Amount: int64(w.Amount)}, time.UnixMilli(headTime))
+	return err
 }
 
 func (e *Exchange) rebroadcast(ctx context.Context, id [32]byte, w ledgerapi.WithdrawalStatus) error {

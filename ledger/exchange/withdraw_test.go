@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,4 +272,50 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// lyingNode builds a transfer to another address than asked.
+type lyingNode struct {
+	exchange.Node
+	to wallet.Address
+}
+
+func (n *lyingNode) TransferAssetCtx(ctx context.Context, from, _, asset string, amount int64) (*tronapi.TransactionExtention, error) {
+	return n.Node.TransferAssetCtx(ctx, from, n.to.String(), asset, amount)
+}
+
+// The exchange signs only the transfer it asked the node for: a node that
+// builds something else gets nothing signed, and nothing is recorded.
+func TestWithdrawalRefusesWhatTheNodeChanged(t *testing.T) {
+	ctx := context.Background()
+	alice, _ := wallet.GenerateKey()
+	mallory, _ := wallet.GenerateKey()
+	exch, _ := wallet.GenerateKey()
+	dir := t.TempDir()
+	chain, err := devnet.Open(devnet.Config{Path: filepath.Join(dir, "tron.db"), BlockInterval: time.Hour,
+		Asset: devnet.Asset{ID: btt, Precision: 6}, Accounts: []devnet.Account{{Address: exch.Address(), TRX: 100_000_000, Asset: 10_000_000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	gc, _ := devnettest.Serve(t, chain)
+	l, err := server.Open(ctx, server.Config{ID: "btspeed-devnet", DB: filepath.Join(dir, "ledger.db"), Genesis: "dev",
+		Exchange: &ledger.Exchange{Address: exch.Address(), Token: btt, Backing: 10_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	keys, _ := genesis.DevKeys()
+	req, _ := api.Withdrawal{Ledger: "btspeed-devnet", Account: keys[0].Address(), To: alice.Address(), Amount: 2_000_000, Nonce: 1}.Sign(keys[0])
+	w, err := l.Withdraw(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, _ := exchange.New(exchange.Config{Ledger: l.Ledger, Node: &lyingNode{Node: gc, to: mallory.Address()}, Key: exch, Token: btt})
+	if err := ex.Withdraw(ctx); err == nil || !strings.Contains(err.Error(), "refusing to sign") {
+		t.Fatalf("a changed recipient: %v", err)
+	}
+	if got, _ := l.Withdrawal(ctx, mustID(t, w.ID)); got.Status != api.WithdrawalQueued || got.TxID != "" {
+		t.Fatalf("after a refused build: %+v", got)
+	}
 }
