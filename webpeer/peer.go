@@ -202,7 +202,8 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 			p.log.Warn("stored settings unreadable; using defaults", "err", err)
 		}
 	}
-	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged}
+	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged, now: cfg.Now,
+		tron: &tronState{api: &tronAPI{base: cfg.Relay + "/tron", hc: fetch.Or(cfg.HTTPClient)}}}
 	p.wg.Add(1)
 	go p.historyLoop()
 	return p, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/client"
@@ -40,6 +41,8 @@ type Wallet struct {
 	ledgerID string
 	params   wallet.ScryptParams
 	onChange func() // the peer's hook: the key came or went
+	tron     *tronState
+	now      func() time.Time
 
 	mu  sync.Mutex
 	key *wallet.PrivateKey
