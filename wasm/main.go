@@ -16,11 +16,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall/js"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/webpeer"
 	"github.com/btspeed/btspeed/webpeer/idbstore"
@@ -41,8 +43,89 @@ func main() {
 	select {}
 }
 
-// jsError turns err into a JavaScript Error.
-func jsError(err error) js.Value { return js.Global().Get("Error").New(err.Error()) }
+// jsError turns err into a JavaScript Error, with a code when the error
+// is one a page can act on (docs/js-api.md).
+func jsError(err error) js.Value {
+	e := js.Global().Get("Error").New(err.Error())
+	if c := errorCode(err); c != "" {
+		e.Set("code", c)
+	}
+	return e
+}
+
+// errorCodes name the errors a page can act on.
+var errorCodes = []struct {
+	err  error
+	code string
+}{
+	{webpeer.ErrNoExchange, "no_exchange"},
+	{webpeer.ErrNoTron, "no_tron"},
+	{webpeer.ErrTronBalance, "tron_balance"},
+	{webpeer.ErrBadAddress, "bad_address"},
+	{webpeer.ErrBadAmount, "bad_amount"},
+	{webpeer.ErrLedgerBalance, "insufficient_funds"},
+	{webpeer.ErrReserve, "reserve"},
+	{webpeer.ErrBelowMinimum, "below_minimum"},
+	{webpeer.ErrNodeBuilt, "node_mismatch"},
+	{webpeer.ErrLocked, "locked"},
+	{webpeer.ErrNoWallet, "no_wallet"},
+	{webpeer.ErrWrongPassword, "wrong_password"},
+}
+
+// errorCode is err's code: one of errorCodes, else the ledger's API code,
+// else "".
+func errorCode(err error) string {
+	for _, c := range errorCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return api.CodeOf(err)
+}
+
+// parseAmount reads a decimal BTT string for a deposit or withdrawal.
+func parseAmount(s string) (uint64, error) {
+	v, err := speed.ParseBTT(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%w (%s)", webpeer.ErrBadAmount, strings.TrimPrefix(err.Error(), "speed: "))
+	}
+	if v == 0 {
+		return 0, webpeer.ErrBadAmount
+	}
+	return v, nil
+}
+
+// withdrawalJS is a withdrawal's status for JavaScript: amounts in BTT,
+// times in unix milliseconds.
+type withdrawalJS struct {
+	ID         string `json:"id"`
+	To         string `json:"to"`
+	Amount     string `json:"amount"`
+	Status     string `json:"status"`
+	Time       int64  `json:"time"`
+	Queue      uint64 `json:"queue"`
+	TxID       string `json:"txid,omitempty"`
+	Expiration int64  `json:"expiration,omitempty"`
+	Attempts   int    `json:"attempts"`
+	Block      int64  `json:"block,omitempty"`
+}
+
+func withdrawalView(w api.WithdrawalStatus) withdrawalJS {
+	return withdrawalJS{ID: w.ID, To: w.To.String(), Amount: speed.FormatBTT(uint64(w.Amount)), Status: w.Status, Time: w.Time * 1000,
+		Queue: uint64(w.Queue), TxID: w.TxID, Expiration: w.Expiration, Attempts: w.Attempts, Block: w.Block}
+}
+
+// movementJS is a deposit or withdrawal in tronHistory().
+type movementJS struct {
+	Kind   string `json:"kind"`
+	Amount string `json:"amount"`
+	Status string `json:"status"`
+	Time   int64  `json:"time"`
+	TxID   string `json:"txid,omitempty"`
+	ID     string `json:"id,omitempty"`
+	To     string `json:"to,omitempty"`
+	Block  int64  `json:"block,omitempty"`
+}
 
 // promise runs f on a goroutine and settles a Promise with its result: a
 // string (JSON for structured values), a js.Value, or nil.
@@ -302,6 +385,59 @@ func bind(p *webpeer.Peer) js.Value {
 					}
 				})
 				return toJSON(map[string]string{"amount": speed.FormatBTT(uint64(res.Amount)), "balance": speed.FormatBTT(uint64(res.Balance))}), err
+			})
+		},
+		"walletTronBalance": func([]js.Value) any {
+			return promise(func() (any, error) {
+				a, err := w.TronAccount(context.Background())
+				return toJSON(map[string]any{"address": a.Address, "trx": speed.FormatBTT(a.TRX), "btt": speed.FormatBTT(a.BTT), "token": a.Token, "exists": a.Exists}), err
+			})
+		},
+		"walletExchange": func([]js.Value) any {
+			return promise(func() (any, error) {
+				x, err := w.Exchange(context.Background())
+				return toJSON(map[string]any{"address": x.Address.String(), "token": x.Token, "confirmations": x.Confirmations,
+					"minWithdrawal": speed.FormatBTT(uint64(x.MinWithdrawal)), "available": speed.FormatBTT(uint64(x.Available))}), err
+			})
+		},
+		"walletDeposit": func(args []js.Value) any {
+			amount := str(args, 0)
+			return promise(func() (any, error) {
+				v, err := parseAmount(amount)
+				if err != nil {
+					return nil, err
+				}
+				d, err := w.Deposit(context.Background(), v)
+				return toJSON(map[string]any{"txid": d.TxID, "amount": speed.FormatBTT(d.Amount), "exchange": d.Exchange, "expiration": d.Expiration.UnixMilli()}), err
+			})
+		},
+		"walletWithdraw": func(args []js.Value) any {
+			amount, to := str(args, 0), str(args, 1)
+			return promise(func() (any, error) {
+				v, err := parseAmount(amount)
+				if err != nil {
+					return nil, err
+				}
+				st, err := w.Withdraw(context.Background(), v, to)
+				return toJSON(withdrawalView(st)), err
+			})
+		},
+		"walletWithdrawal": func(args []js.Value) any {
+			id := str(args, 0)
+			return promise(func() (any, error) {
+				st, err := w.Withdrawal(context.Background(), id)
+				return toJSON(withdrawalView(st)), err
+			})
+		},
+		"walletTronHistory": func([]js.Value) any {
+			return promise(func() (any, error) {
+				ms, err := w.TronHistory(context.Background())
+				out := make([]movementJS, 0, len(ms))
+				for _, m := range ms {
+					out = append(out, movementJS{Kind: m.Kind, Amount: speed.FormatBTT(m.Amount), Status: m.Status, Time: m.Time.UnixMilli(),
+						TxID: m.TxID, ID: m.ID, To: m.To, Block: m.Block})
+				}
+				return toJSON(out), err
 			})
 		},
 		"add": func(args []js.Value) any {

@@ -164,6 +164,18 @@
       })
       return JSON.parse(res)
     }
+
+    // TRON: the same address on TRON, deposits to the ledger and withdrawals from it through the ledger's
+    // exchange. Amounts are decimal BTT strings (TRX too: 6 decimals).
+    async tronBalance () { return JSON.parse(await this._go.walletTronBalance()) }
+    async exchange () { return JSON.parse(await this._go.walletExchange()) }
+    async deposit (amount) { return JSON.parse(await this._go.walletDeposit(String(amount))) }
+    async withdraw (amount, opts) {
+      const to = opts && opts.to ? String(opts.to) : ''
+      return JSON.parse(await this._go.walletWithdraw(String(amount), to))
+    }
+    async withdrawal (id) { return JSON.parse(await this._go.walletWithdrawal(String(id))) }
+    async tronHistory () { return JSON.parse(await this._go.walletTronHistory()) || [] }
   }
 
   // Settings: get() answers from a copy loaded at start and after every set(), so it never waits.
