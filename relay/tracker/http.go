@@ -1,14 +1,12 @@
 package tracker
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 
-	"github.com/anacrolix/torrent/bencode"
+	"github.com/btspeed/btspeed/shared/httptracker"
 )
 
 // httpFailure answers a BEP 3 failure: a 200 with "failure reason".
@@ -16,15 +14,10 @@ func (s *Server) httpFailure(w http.ResponseWriter, reason string) {
 	s.mu.Lock()
 	s.stats.Refused++
 	s.mu.Unlock()
-	writeBencode(w, map[string]any{"failure reason": reason})
+	writeBencoded(w, httptracker.Failure(reason))
 }
 
-func writeBencode(w http.ResponseWriter, v any) {
-	b, err := bencode.Marshal(v)
-	if err != nil {
-		http.Error(w, "encoding the answer", http.StatusInternalServerError)
-		return
-	}
+func writeBencoded(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "text/plain")
 	w.Write(b)
 }
@@ -46,59 +39,14 @@ func (s *Server) clientIP(r *http.Request) (netip.Addr, error) {
 	return a.Unmap(), err
 }
 
-// hash20 checks a 20-byte binary query value.
-func hash20(v string) ([20]byte, bool) {
-	var h [20]byte
-	if len(v) != 20 {
-		return h, false
-	}
-	copy(h[:], v)
-	return h, true
-}
-
-var errQuery = errors.New("bad query")
-
 // serveAnnounce answers a BEP 3 announce.
 func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.RawQuery) > 4096 {
-		s.httpFailure(w, "query too long")
+	a, err := httptracker.ParseAnnounce(r.URL.RawQuery)
+	if err != nil {
+		s.httpFailure(w, httptracker.Reason(err))
 		return
 	}
-	q := r.URL.Query()
-	ih, ok := hash20(q.Get("info_hash"))
-	if !ok {
-		s.httpFailure(w, "invalid info_hash")
-		return
-	}
-	id, ok := hash20(q.Get("peer_id"))
-	if !ok {
-		s.httpFailure(w, "invalid peer_id")
-		return
-	}
-	port, err := strconv.ParseUint(q.Get("port"), 10, 16)
-	if err != nil || port == 0 {
-		s.httpFailure(w, "invalid port")
-		return
-	}
-	left := int64(-1)
-	if v := q.Get("left"); v != "" {
-		if left, err = strconv.ParseInt(v, 10, 64); err != nil || left < 0 {
-			s.httpFailure(w, "invalid left")
-			return
-		}
-	}
-	ev, ok := parseEvent(q.Get("event"))
-	if !ok {
-		s.httpFailure(w, "invalid event")
-		return
-	}
-	numwant := DefaultNumwant
-	if v := q.Get("numwant"); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			numwant = min(n, MaxNumwant)
-		}
-	}
-	if !s.allowed(ih) {
+	if !s.allowed(a.InfoHash) {
 		s.httpFailure(w, "torrent not served by this tracker")
 		return
 	}
@@ -107,82 +55,49 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		s.httpFailure(w, "cannot tell your address")
 		return
 	}
-	addr := netip.AddrPortFrom(ip, uint16(port))
+	addr := netip.AddrPortFrom(ip, a.Port)
 	key := addr.String()
+	interval := int(s.cfg.Interval.Seconds())
 
 	s.mu.Lock()
-	sw := s.swarmLocked(ih, ev != evStopped)
+	sw := s.swarmLocked(a.InfoHash, a.Event != httptracker.Stopped)
 	if sw == nil {
 		s.mu.Unlock()
-		if ev == evStopped {
-			writeBencode(w, map[string]any{"interval": int(s.cfg.Interval.Seconds()), "complete": 0, "incomplete": 0, "peers": ""})
+		if a.Event == httptracker.Stopped {
+			writeBencoded(w, httptracker.StoppedAnswer(interval))
 			return
 		}
 		s.httpFailure(w, "tracker full")
 		return
 	}
 	s.stats.Announces++
-	sw.announce(key, peer{id: id, addr: addr}, ev, left, s.cfg.Now(), s.cfg.MaxPeers)
-	peers := sw.pick(numwant, key, func(p *peer) bool { return p.conn == nil }, s.rng)
-	resp := map[string]any{
-		"interval":     int(s.cfg.Interval.Seconds()),
-		"min interval": int(s.cfg.Interval.Seconds() / 2),
-		"complete":     sw.complete,
-		"incomplete":   sw.incomplete,
-	}
-	var v4, v6 []byte
-	var list []map[string]any
-	for _, p := range peers {
-		a := p.addr.Addr()
-		if q.Get("compact") == "0" {
-			list = append(list, map[string]any{"peer id": string(p.id[:]), "ip": a.String(), "port": int(p.addr.Port())})
-			continue
-		}
-		if a.Is4() {
-			v4 = append(append(v4, a.AsSlice()...), byte(p.addr.Port()>>8), byte(p.addr.Port()))
-		} else {
-			v6 = append(append(v6, a.AsSlice()...), byte(p.addr.Port()>>8), byte(p.addr.Port()))
-		}
+	sw.announce(key, peer{id: a.PeerID, addr: addr}, a.Event, a.Left, s.cfg.Now(), s.cfg.MaxPeers)
+	picked := sw.pick(a.Numwant, key, func(p *peer) bool { return p.conn == nil }, s.rng)
+	ans := httptracker.Answer{Interval: interval, Complete: sw.complete, Incomplete: sw.incomplete}
+	for _, p := range picked {
+		ans.Peers = append(ans.Peers, httptracker.Peer{ID: p.id, Addr: p.addr})
 	}
 	s.mu.Unlock()
-	if q.Get("compact") == "0" {
-		if list == nil {
-			list = []map[string]any{}
-		}
-		resp["peers"] = list
-	} else {
-		resp["peers"] = string(v4)
-		if len(v6) > 0 {
-			resp["peers6"] = string(v6)
-		}
-	}
-	writeBencode(w, resp)
+	writeBencoded(w, ans.Encode(a.Compact))
 }
 
 // serveScrape answers a BEP 48 scrape.
 func (s *Server) serveScrape(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	hashes := q["info_hash"]
-	if len(hashes) == 0 || len(hashes) > maxScrape {
-		s.httpFailure(w, "give 1 to 100 info_hash values")
+	hashes, err := httptracker.ParseScrape(r.URL.RawQuery)
+	if err != nil {
+		s.httpFailure(w, httptracker.Reason(err))
 		return
 	}
-	files := make(map[string]any, len(hashes))
+	files := make(httptracker.Files, len(hashes))
 	s.mu.Lock()
 	s.stats.Scrapes++
-	for _, h := range hashes {
-		ih, ok := hash20(h)
-		if !ok {
-			s.mu.Unlock()
-			s.httpFailure(w, "invalid info_hash")
-			return
-		}
-		st := map[string]int{"complete": 0, "incomplete": 0, "downloaded": 0}
+	for _, ih := range hashes {
+		var c httptracker.Counts
 		if sw := s.swarms[ih]; sw != nil {
-			st["complete"], st["incomplete"], st["downloaded"] = sw.complete, sw.incomplete, sw.downloaded
+			c = httptracker.Counts{Complete: sw.complete, Incomplete: sw.incomplete, Downloaded: sw.downloaded}
 		}
-		files[string(ih[:])] = st
+		files[ih] = c
 	}
 	s.mu.Unlock()
-	writeBencode(w, map[string]any{"files": files})
+	writeBencoded(w, files.Encode())
 }

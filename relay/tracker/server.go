@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btspeed/btspeed/shared/httptracker"
 	"github.com/gorilla/websocket"
 )
 
@@ -18,11 +19,10 @@ const (
 	DefaultInterval  = 10 * time.Minute // HTTP announce interval; WebSocket peers get a fifth of it
 	DefaultMaxPeers  = 1000             // per swarm
 	DefaultMaxSwarms = 100_000
-	DefaultNumwant   = 50
-	MaxNumwant       = 200
+	DefaultNumwant   = httptracker.DefaultNumwant
+	MaxNumwant       = httptracker.MaxNumwant
 	MaxOffers        = 20       // per WebSocket announce
 	MaxMessage       = 64 << 10 // one WebSocket message
-	maxScrape        = 100      // info hashes per scrape
 )
 
 // Config configures a Server. The zero value works.

@@ -16,27 +16,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/btspeed/btspeed/shared/httptracker"
 )
-
-// event is an announce event (BEP 3).
-type event string
-
-const (
-	evStarted   event = "started"
-	evStopped   event = "stopped"
-	evCompleted event = "completed"
-	evUpdate    event = "" // "update", "empty", "paused" or none
-)
-
-func parseEvent(s string) (event, bool) {
-	switch s {
-	case "started", "stopped", "completed":
-		return event(s), true
-	case "", "empty", "update", "paused":
-		return evUpdate, true
-	}
-	return "", false
-}
 
 // peer is one peer of a swarm: an HTTP peer (addr) or a WebSocket peer
 // (conn).
@@ -59,9 +41,9 @@ type swarm struct {
 func newSwarm() *swarm { return &swarm{peers: make(map[string]*peer)} }
 
 // announce applies an announce and returns the peer (nil after stopped).
-func (s *swarm) announce(key string, p peer, ev event, left int64, now time.Time, maxPeers int) *peer {
+func (s *swarm) announce(key string, p peer, ev httptracker.Event, left int64, now time.Time, maxPeers int) *peer {
 	old := s.peers[key]
-	if ev == evStopped {
+	if ev == httptracker.Stopped {
 		s.remove(key)
 		return nil
 	}
@@ -78,7 +60,7 @@ func (s *swarm) announce(key string, p peer, ev event, left int64, now time.Time
 		} else {
 			s.incomplete++
 		}
-		if ev == evCompleted {
+		if ev == httptracker.Completed {
 			s.downloaded++
 		}
 		return &np
@@ -89,7 +71,7 @@ func (s *swarm) announce(key string, p peer, ev event, left int64, now time.Time
 		old.complete = true
 		s.complete++
 		s.incomplete--
-		if ev == evCompleted {
+		if ev == httptracker.Completed {
 			s.downloaded++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/btspeed/btspeed/shared/httptracker"
 	"github.com/btspeed/btspeed/shared/webtorrent"
 	"github.com/gorilla/websocket"
 )
@@ -244,7 +245,7 @@ func (c *wsConn) announce(req *wsRequest) {
 	var ih, id [20]byte
 	copy(ih[:], ihb)
 	copy(id[:], idb)
-	ev, ok := parseEvent(req.Event)
+	ev, ok := httptracker.ParseEvent(req.Event)
 	if !ok {
 		c.fail("announce", ihb, "invalid event")
 		return
@@ -262,10 +263,10 @@ func (c *wsConn) announce(req *wsRequest) {
 	}
 	key := hex.EncodeToString(id[:])
 	s.mu.Lock()
-	sw := s.swarmLocked(ih, ev != evStopped)
+	sw := s.swarmLocked(ih, ev != httptracker.Stopped)
 	if sw == nil {
 		s.mu.Unlock()
-		if ev != evStopped {
+		if ev != httptracker.Stopped {
 			c.fail("announce", ihb, "tracker full")
 		}
 		return
@@ -332,7 +333,7 @@ func (c *wsConn) scrape(req *wsRequest) {
 	var list []string
 	if one, ok := jsonString(req.InfoHash); ok {
 		list = []string{one}
-	} else if json.Unmarshal(req.InfoHash, &list) != nil || len(list) == 0 || len(list) > maxScrape {
+	} else if json.Unmarshal(req.InfoHash, &list) != nil || len(list) == 0 || len(list) > httptracker.MaxScrape {
 		c.fail("scrape", nil, "give 1 to 100 info hashes")
 		return
 	}
