@@ -120,6 +120,9 @@ func (w *Wallet) TronAccount(ctx context.Context) (TronAccount, error) {
 
 func (w *Wallet) tronAccount(ctx context.Context, addr, token string) (TronAccount, error) {
 	a, err := w.tron.api.account(ctx, addr)
+	if errors.Is(err, ErrNoTron) {
+		return TronAccount{}, err
+	}
 	if err != nil {
 		return TronAccount{}, fmt.Errorf("webpeer: the TRON account %s: %w", addr, err)
 	}

@@ -1,0 +1,224 @@
+//go:build !js
+
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/internal/browsertest"
+	"github.com/btspeed/btspeed/internal/tronsetup"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/btspeed/btspeed/webpeer/webpeertest"
+)
+
+// startTronRelay serves web with an embedded ledger whose exchange runs
+// against the embedded TRON devnet (as the relay's -tron devnet
+// -tron-block 500ms -tron-confirmations 2), TRON's HTTP API at /tron/.
+func startTronRelay(t *testing.T, web string) (string, *webpeertest.Exchange) {
+	t.Helper()
+	x := webpeertest.Start(t)
+	url := startRelayWith(t, "127.0.0.1:0", web, rtc.Config{}, func(c *relay.Config) {
+		x.Relay(c) // the exchange's ledger in place of startRelayWith's own
+	})
+	return url, x
+}
+
+// Deposits and withdrawals in a real Chromium, through btspeed.js, against
+// the relay's real devnet and exchange: a new wallet's TRON address is
+// funded over TRON's gRPC API from the relay's funded key; the page sees
+// the TRON balance, deposits (the wasm checks and signs what the node
+// built), sees the ledger credit it after the confirmations, withdraws
+// back and to another address, follows both to done, and sees every
+// balance exact to the base unit, the devnet's fees included. Mistakes get
+// errors with codes: too little on TRON, a bad address, below the
+// minimum, more than the ledger balance; a relay whose ledger has no
+// exchange answers no_exchange.
+func TestBrowserDepositsAndWithdraws(t *testing.T) {
+	browsertest.Require(t)
+	web := webDir(t)
+	url, x := startTronRelay(t, web)
+	b := browsertest.Start(t, nil)
+	p := b.NewPage(t, url+"/blank.html")
+
+	var addr string
+	p.Eval(t, `(async () => {
+		window.client = await BTSpeed.start({relay: location.origin})
+		window.failure = async f => { try { await f(); return 'no error' } catch (e) { return (e.code || '?') + ': ' + e.message } }
+		return (await client.wallet.create('correct horse battery')).address
+	})()`, &addr)
+	a, err := wallet.ParseAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start struct {
+		Balance  map[string]any
+		Exchange map[string]any
+		Deposit  string
+	}
+	p.Eval(t, `(async () => ({
+		balance: await client.wallet.tronBalance(),
+		exchange: await client.wallet.exchange(),
+		deposit: await failure(() => client.wallet.deposit('5')),
+	}))()`, &start)
+	if start.Balance["trx"] != "0.000000" || start.Balance["btt"] != "0.000000" || start.Balance["address"] != addr || start.Balance["exists"] != false || start.Balance["token"] != webpeertest.Token {
+		t.Fatalf("TRON balance of a new wallet: %v", start.Balance)
+	}
+	if start.Exchange["address"] != x.TRON.Policy.Address.String() || start.Exchange["token"] != webpeertest.Token || start.Exchange["confirmations"] != 2.0 ||
+		start.Exchange["minWithdrawal"] != "1.000000" || start.Exchange["available"] != "100000000.000000" {
+		t.Fatalf("exchange: %v", start.Exchange)
+	}
+	if want := "tron_balance: not enough on TRON: " + addr + " has 0.000000 BTT on TRON; the deposit is 5.000000"; start.Deposit != want {
+		t.Fatalf("a deposit with nothing on TRON: %q, want %q", start.Deposit, want)
+	}
+
+	// 12 TRX and 100 BTT from the relay's key, over gRPC.
+	x.Fund(t, a, 12_000_000, 100_000_000)
+	var bal map[string]any
+	p.Eval(t, `client.wallet.tronBalance()`, &bal)
+	if bal["trx"] != "12.000000" || bal["btt"] != "100.000000" || bal["exists"] != true {
+		t.Fatalf("funded: %v", bal)
+	}
+	var errs []string
+	p.Eval(t, `(async () => [
+		await failure(() => client.wallet.deposit('100.000001')),
+		await failure(() => client.wallet.deposit('1.2345678')),
+		await failure(() => client.wallet.deposit('0')),
+	])()`, &errs)
+	if errs[0] != "tron_balance: not enough on TRON: "+addr+" has 100.000000 BTT on TRON; the deposit is 100.000001" ||
+		errs[1] != `bad_amount: want a positive amount of BTT ("1.2345678" has more than 6 decimals (1 base unit = 0.000001 BTT))` ||
+		errs[2] != "bad_amount: want a positive amount of BTT" {
+		t.Fatalf("bad deposits: %q", errs)
+	}
+
+	// Deposit 40 BTT and wait for the ledger to credit it.
+	var dep map[string]any
+	p.Eval(t, `client.wallet.deposit('40')`, &dep)
+	txid, _ := dep["txid"].(string)
+	if len(txid) != 64 || dep["amount"] != "40.000000" || dep["exchange"] != x.TRON.Policy.Address.String() || dep["expiration"].(float64) <= float64(time.Now().UnixMilli()) {
+		t.Fatalf("deposit: %v", dep)
+	}
+	var hist []map[string]any
+	p.Eval(t, `client.wallet.tronHistory()`, &hist)
+	if len(hist) != 1 || hist[0]["kind"] != "deposit" || hist[0]["txid"] != txid || hist[0]["amount"] != "40.000000" || (hist[0]["status"] != "sent" && hist[0]["status"] != "confirming") {
+		t.Fatalf("history after the deposit: %v", hist)
+	}
+	waitTrue(t, p, `client.wallet.balance().then(b => b.ledger === '40.000000')`, 30*time.Second)
+	p.Eval(t, `client.wallet.tronHistory()`, &hist)
+	if len(hist) != 1 || hist[0]["status"] != "done" || hist[0]["txid"] != txid {
+		t.Fatalf("history once credited: %v", hist)
+	}
+	p.Eval(t, `client.wallet.tronBalance()`, &bal)
+	if bal["trx"] != "11.999000" || bal["btt"] != "60.000000" { // 0.001 TRX: the devnet's fee
+		t.Fatalf("TRON after the deposit: %v", bal)
+	}
+
+	// Withdrawals that cannot be.
+	other, _ := wallet.GenerateKey()
+	p.Eval(t, `(async () => [
+		await failure(() => client.wallet.withdraw('5', {to: 'TnotAnAddress'})),
+		await failure(() => client.wallet.withdraw('0.5')),
+		await failure(() => client.wallet.withdraw('40.000001')),
+		await failure(() => client.wallet.withdrawal('abc')),
+	])()`, &errs)
+	if !strings.HasPrefix(errs[0], `bad_address: not a TRON address: "TnotAnAddress": `) {
+		t.Fatalf("a bad address: %q", errs[0])
+	}
+	if errs[1] != "below_minimum: below the smallest withdrawal: the smallest is 1.000000 BTT" || errs[2][:len("insufficient_funds: the ledger balance does not cover it")] != "insufficient_funds: the ledger balance does not cover it" ||
+		errs[3] != `?: webpeer: withdrawal id "abc": want 64 hex digits` {
+		t.Fatalf("bad withdrawals: %q", errs)
+	}
+
+	// 15 BTT back to the wallet's TRON address, 4 to another; both done.
+	var w1, w2 map[string]any
+	p.Eval(t, `client.wallet.withdraw('15')`, &w1)
+	p.Eval(t, `client.wallet.withdraw('4', {to: `+jsString(other.Address().String())+`})`, &w2)
+	if w1["status"] != "queued" || w1["amount"] != "15.000000" || w1["to"] != addr || len(w1["id"].(string)) != 64 || w1["time"].(float64) < float64(time.Now().Add(-time.Minute).UnixMilli()) {
+		t.Fatalf("withdrawal: %v", w1)
+	}
+	if w2["to"] != other.Address().String() || w2["amount"] != "4.000000" {
+		t.Fatalf("withdrawal to another address: %v", w2)
+	}
+	var ledger string
+	p.Eval(t, `client.wallet.balance().then(b => b.ledger)`, &ledger)
+	if ledger != "21.000000" {
+		t.Fatalf("ledger balance after withdrawing 19 of 40: %s", ledger)
+	}
+	for _, w := range []map[string]any{w1, w2} {
+		waitTrue(t, p, `client.wallet.withdrawal(`+jsString(w["id"].(string))+`).then(w => w.status === 'done')`, 30*time.Second)
+	}
+	var done map[string]any
+	p.Eval(t, `client.wallet.withdrawal(`+jsString(w1["id"].(string))+`)`, &done)
+	if done["status"] != "done" || len(done["txid"].(string)) != 64 || done["block"].(float64) <= 0 || done["attempts"] != 1.0 || done["amount"] != "15.000000" {
+		t.Fatalf("done: %v", done)
+	}
+	p.Eval(t, `client.wallet.tronBalance()`, &bal)
+	if bal["trx"] != "11.999000" || bal["btt"] != "75.000000" { // the exchange pays the withdrawal's fee
+		t.Fatalf("TRON after the withdrawal: %v", bal)
+	}
+	if trx, btt := x.Balances(t, other.Address()); trx != 0 || btt != 4_000_000 {
+		t.Fatalf("the other address on TRON: %d sun, %d BTT", trx, btt)
+	}
+	p.Eval(t, `client.wallet.tronHistory()`, &hist)
+	if len(hist) != 3 || hist[2]["kind"] != "deposit" || hist[2]["amount"] != "40.000000" || hist[2]["status"] != "done" {
+		t.Fatalf("history: %v", hist)
+	}
+	seen := map[string]bool{}
+	for _, h := range hist[:2] {
+		if h["kind"] != "withdrawal" || h["status"] != "done" || len(h["txid"].(string)) != 64 {
+			t.Fatalf("history: %v", hist)
+		}
+		seen[h["id"].(string)+" "+h["amount"].(string)+" "+h["to"].(string)] = true
+	}
+	if !seen[w1["id"].(string)+" 15.000000 "+addr] || !seen[w2["id"].(string)+" 4.000000 "+other.Address().String()] {
+		t.Fatalf("history's withdrawals: %v", hist)
+	}
+
+	// The ledger's books and the exchange's reserve agree.
+	inv, err := client.New(url+"/ledger", nil).Invariant(context.Background())
+	if err != nil || !inv.OK || inv.Deposited != 40_000_000 || inv.Withdrawn != 19_000_000 || inv.Reserve == nil || !inv.Reserve.OK ||
+		inv.Reserve.Balance != tronsetup.DevBacking+21_000_000 {
+		t.Fatalf("invariant %+v reserve %+v %v", inv, inv.Reserve, err)
+	}
+
+	// A relay whose ledger has no exchange, and no TRON.
+	plain := startRelay(t, "127.0.0.1:0", web, rtc.Config{})
+	q := b.NewPage(t, plain+"/blank.html")
+	q.Eval(t, `(async () => {
+		window.client = await BTSpeed.start({relay: location.origin})
+		window.failure = async f => { try { await f(); return 'no error' } catch (e) { return (e.code || '?') + ': ' + e.message } }
+		await client.wallet.create('correct horse battery')
+		return [
+			await failure(() => client.wallet.exchange()),
+			await failure(() => client.wallet.withdraw('5')),
+			await failure(() => client.wallet.tronBalance()),
+		]
+	})()`, &errs)
+	if errs[0] != "no_exchange: this relay's ledger has no exchange to TRON" || errs[1] != errs[0] || errs[2] != "no_tron: this relay serves no TRON API (/wallet/getaccount: HTTP 404)" {
+		t.Fatalf("no exchange: %q", errs)
+	}
+}
+
+// waitTrue evaluates expr (which may be a Promise) every 200 ms until it
+// is true (an error counts as false); WaitForFunction does not wait for
+// Promises.
+func waitTrue(t *testing.T, p *browsertest.Page, expr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var ok bool
+		p.Eval(t, `(async () => { try { return (await (`+expr+`)) === true } catch (e) { return false } })()`, &ok)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s", expr, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
