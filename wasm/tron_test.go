@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,105 @@ func waitTrue(t *testing.T, p *browsertest.Page, expr string, timeout time.Durat
 			t.Fatalf("%s: not true after %s", expr, timeout)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The web app's TRON card, in Chromium, against the relay's devnet and
+// exchange: a wallet made through the onboarding screens is funded on
+// TRON; the card shows the TRX and BTT there; a mistyped amount and a bad
+// address get messages; a deposit through the form is followed to
+// "credited" and the ledger balance shows it; a withdrawal through the
+// form is followed to done and the TRON balance shows it. Screenshots of
+// the card, wide and narrow.
+func TestWebAppTron(t *testing.T) {
+	browsertest.Require(t)
+	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
+		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
+	}
+	url, x := startTronRelay(t, webDir(t))
+	b := browsertest.Start(t, nil)
+	p := b.NewPage(t, url+"/")
+	visible := func(id string) string { return "#" + id + ":not([hidden])" }
+	text := func(id, want string) string {
+		return `document.getElementById('` + id + `').textContent === ` + jsString(want)
+	}
+
+	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
+	p.Click(t, "#go-create")
+	p.Fill(t, "#create-password", "password123")
+	p.Fill(t, "#create-confirm", "password123")
+	p.Click(t, "#create-submit")
+	p.WaitFor(t, visible("screen-backup"), 30*time.Second)
+	p.Click(t, "#backup-done")
+	p.Click(t, "#backup-continue")
+	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+	var addr string
+	p.Eval(t, `btspeedApp.client.wallet.address`, &addr)
+	a, err := wallet.ParseAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Fund(t, a, 5_000_000, 50_000_000) // 5 TRX, 50 BTT
+
+	p.Click(t, "#tab-wallet")
+	p.WaitForFunction(t, text("tron-btt", "50")+` && `+text("tron-trx", "5"), 30*time.Second)
+	if got := p.Text(t, "#tron-confirmations") + "/" + p.Text(t, "#tron-min") + "/" + p.Text(t, "#tron-table tbody"); got != "2/1/No deposits or withdrawals yet." {
+		t.Fatalf("the TRON card: %q", got)
+	}
+
+	// Mistakes.
+	p.Fill(t, "#deposit-amount", "1.2345678")
+	p.Click(t, "#deposit-submit")
+	if msg := p.Text(t, "#deposit-error"); !strings.Contains(msg, "at most 6 decimals") {
+		t.Fatalf("a malformed deposit: %q", msg)
+	}
+	p.Fill(t, "#deposit-amount", "60")
+	p.Click(t, "#deposit-submit")
+	p.WaitForFunction(t, `document.getElementById('deposit-error').textContent !== ''`, 10*time.Second)
+	if msg := p.Text(t, "#deposit-error"); msg != "not enough on TRON: "+addr+" has 50.000000 BTT on TRON; the deposit is 60.000000" {
+		t.Fatalf("a deposit over the TRON balance: %q", msg)
+	}
+	p.Fill(t, "#withdraw-amount", "5")
+	p.Fill(t, "#withdraw-to", "T"+strings.Repeat("1", 33))
+	p.Click(t, "#withdraw-submit")
+	p.WaitForFunction(t, `document.getElementById('withdraw-error').textContent !== ''`, 10*time.Second)
+	if msg := p.Text(t, "#withdraw-error"); !strings.HasPrefix(msg, "not a TRON address: ") {
+		t.Fatalf("a withdrawal to a bad address: %q", msg)
+	}
+	p.Fill(t, "#withdraw-to", "")
+
+	// Deposit 20 BTT.
+	p.Fill(t, "#deposit-amount", "20")
+	p.Click(t, "#deposit-submit")
+	p.WaitFor(t, `#tron-table tr[data-kind=deposit]`, 10*time.Second)
+	p.WaitFor(t, `#tron-table tr[data-kind=deposit][data-status=done]`, 30*time.Second)
+	p.WaitForFunction(t, text("wallet-balance", "20")+` && `+text("hdr-balance", "20")+` && `+text("tron-btt", "30")+` && `+text("tron-trx", "4.999"), 15*time.Second)
+	if msg := p.Text(t, "#deposit-error"); msg != "" {
+		t.Fatalf("deposit error %q", msg)
+	}
+
+	// Withdraw 7 BTT to the wallet's own address.
+	p.Fill(t, "#withdraw-amount", "7")
+	p.Click(t, "#withdraw-submit")
+	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal]`, 10*time.Second)
+	p.WaitForFunction(t, text("wallet-balance", "13"), 10*time.Second)
+	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal][data-status=done]`, 30*time.Second)
+	p.WaitForFunction(t, text("tron-btt", "37")+` && `+text("tron-trx", "4.999"), 15*time.Second)
+	var rows []string
+	p.Eval(t, `Array.from(document.querySelectorAll('#tron-table tbody tr')).map(r => Array.from(r.cells).slice(1).map(c => c.textContent).join(' | '))`, &rows)
+	if len(rows) != 2 || !strings.HasPrefix(rows[0], "Withdrawal to your address | 7 BTT | Done (TRON block ") || rows[1] != "Deposit from TRON | 20 BTT | Credited on the ledger" {
+		t.Fatalf("the card's history: %q", rows)
+	}
+	p.Eval(t, `document.getElementById('tron').scrollIntoView()`, nil)
+	p.Screenshot(t, screenshotPath(t, "app-9-tron.png"), true)
+	p.SetViewport(t, 390, 844)
+	p.Screenshot(t, screenshotPath(t, "app-10-tron-phone.png"), true)
+	for _, f := range []string{"app-9-tron.png", "app-10-tron-phone.png"} {
+		if st, err := os.Stat(screenshotPath(t, f)); err != nil || st.Size() < 5000 {
+			t.Fatalf("screenshot %s: %v", f, err)
+		}
+	}
+	if trx, btt := x.Balances(t, a); trx != 4_999_000 || btt != 37_000_000 {
+		t.Fatalf("on TRON: %d sun, %d BTT", trx, btt)
 	}
 }

@@ -1,10 +1,10 @@
 // app.js: the btspeed web app. Plain JavaScript over the API of btspeed.js (docs/js-api.md): onboarding,
-// wallet and faucet, torrents with progress, what Speed spent and earned (per torrent, per peer, over time),
+// wallet and faucet, deposits from and withdrawals to TRON, torrents with progress, what Speed spent and earned (per torrent, per peer, over time),
 // settings, and the disclosure of what Speed does (M29).
 'use strict'
 
 const $ = id => document.getElementById(id)
-const app = { client: null, timer: null, walletTimer: null, rows: new Map(), tab: 'torrents', started: Date.now() }
+const app = { client: null, timer: null, walletTimer: null, tronTimer: null, rows: new Map(), tab: 'torrents', started: Date.now(), tron: { busy: false, states: '' } }
 
 // ---- small helpers ----
 
@@ -217,6 +217,115 @@ function wireWallet () {
   })
 }
 
+// ---- TRON: deposits and withdrawals through the ledger's exchange ----
+
+const amountRe = /^[0-9]+(\.[0-9]{1,6})?$/
+
+function shortAddr (a) { return a && a.length > 14 ? a.slice(0, 6) + '…' + a.slice(-4) : (a || '') }
+
+// movementStatus is a deposit's or withdrawal's state in words, and its style.
+function movementStatus (m) {
+  if (m.kind === 'deposit') {
+    switch (m.status) {
+      case 'done': return ['Credited on the ledger', 'st-done']
+      case 'confirming': return ['In TRON block ' + m.block + ', confirming', 'st-pending']
+      case 'sent': return ['Sent, waiting for a TRON block', 'st-pending']
+      case 'expired': return ['Expired on TRON: nothing moved', 'st-bad']
+      default: return ['Failed on TRON: nothing moved', 'st-bad']
+    }
+  }
+  switch (m.status) {
+    case 'done': return ['Done (TRON block ' + m.block + ')', 'st-done']
+    case 'sent': return ['Sent on TRON, confirming', 'st-pending']
+    default: return ['Queued at the exchange', 'st-pending']
+  }
+}
+
+function renderTronHistory (list) {
+  const rows = list.slice(0, 10).map(m => {
+    const [text, cls] = movementStatus(m)
+    const what = m.kind === 'deposit' ? ['Deposit from TRON'] : m.to === app.client.wallet.address ? ['Withdrawal to your address'] : ['Withdrawal to ', el('code', { title: m.to }, shortAddr(m.to))]
+    const when = new Date(m.time)
+    return el('tr', { 'data-kind': m.kind, 'data-status': m.status, title: m.txid ? 'TRON transaction ' + m.txid : '' },
+      el('td', {}, when.toDateString() === new Date().toDateString() ? when.toLocaleTimeString() : when.toLocaleString()),
+      el('td', {}, ...what), el('td', {}, btt(m.amount) + ' BTT'), el('td', { class: cls }, text))
+  })
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'No deposits or withdrawals yet.')))
+  $('tron-table').tBodies[0].replaceChildren(...rows)
+}
+
+// refreshTron reads the exchange, the TRON balance and the recent movements; when one of them changed state,
+// the ledger balance is read again too (a deposit was credited, a withdrawal debited).
+async function refreshTron () {
+  const w = app.client.wallet
+  if (w.state !== 'unlocked' || app.tron.busy) return
+  app.tron.busy = true
+  try {
+    let x
+    try {
+      x = await w.exchange()
+    } catch (e) {
+      if (e.code !== 'no_exchange') throw e
+      $('tron-none').hidden = false
+      $('tron-open').hidden = true
+      return
+    }
+    $('tron-none').hidden = true
+    $('tron-open').hidden = false
+    $('tron-confirmations').textContent = x.confirmations
+    $('tron-min').textContent = btt(x.minWithdrawal)
+    app.tron.confirmations = x.confirmations
+    const [b, list] = await Promise.all([w.tronBalance(), w.tronHistory()])
+    $('tron-btt').textContent = btt(b.btt)
+    $('tron-trx').textContent = btt(b.trx)
+    renderTronHistory(list)
+    const states = list.map(m => m.kind + m.status + (m.txid || m.id)).join()
+    if (app.tron.states && states !== app.tron.states) refreshAccount()
+    app.tron.states = states
+    $('tron-error').textContent = ''
+  } catch (e) {
+    $('tron-error').textContent = 'TRON: ' + errText(e)
+  } finally {
+    app.tron.busy = false
+  }
+}
+
+function wireTron () {
+  $('deposit-form').addEventListener('submit', async e => {
+    e.preventDefault()
+    const err = $('deposit-error')
+    err.textContent = ''
+    const amount = $('deposit-amount').value.trim()
+    if (!amountRe.test(amount) || bttUnits(amount) === 0n) { err.textContent = 'Enter an amount of BTT, like 25 or 2.5 (at most 6 decimals).'; return }
+    try {
+      const d = await busy($('deposit-submit'), 'Sending…', () => app.client.wallet.deposit(amount))
+      $('deposit-amount').value = ''
+      say('Deposit of ' + btt(d.amount) + ' BTT sent on TRON. The ledger credits it after ' + (app.tron.confirmations || 'a few') + ' blocks.')
+      refreshTron()
+    } catch (ex) {
+      err.textContent = errText(ex)
+    }
+  })
+  $('withdraw-form').addEventListener('submit', async e => {
+    e.preventDefault()
+    const err = $('withdraw-error')
+    err.textContent = ''
+    const amount = $('withdraw-amount').value.trim()
+    const to = $('withdraw-to').value.trim()
+    if (!amountRe.test(amount) || bttUnits(amount) === 0n) { err.textContent = 'Enter an amount of BTT, like 10 or 2.5 (at most 6 decimals).'; return }
+    if (to && !/^T[1-9A-HJ-NP-Za-km-z]{33}$/.test(to)) { err.textContent = 'That is not a TRON address: it starts with T and has 34 characters.'; return }
+    try {
+      const st = await busy($('withdraw-submit'), 'Sending…', () => app.client.wallet.withdraw(amount, { to }))
+      $('withdraw-amount').value = $('withdraw-to').value = ''
+      say('Withdrawal of ' + btt(st.amount) + ' BTT debited; the exchange sends it to ' + (st.to === app.client.wallet.address ? 'your TRON address' : st.to) + '.')
+      refreshAccount()
+      refreshTron()
+    } catch (ex) {
+      err.textContent = errText(ex)
+    }
+  })
+}
+
 // ---- tabs ----
 
 function selectTab (name) {
@@ -226,7 +335,7 @@ function selectTab (name) {
     $('tab-' + t).tabIndex = t === name ? 0 : -1
     $('panel-' + t).hidden = t !== name
   }
-  if (name === 'wallet') refreshAccount()
+  if (name === 'wallet') { refreshAccount(); refreshTron() }
   if (name === 'speed') renderSpeed()
   if (name === 'settings') loadSettings()
 }
@@ -497,7 +606,7 @@ async function main () {
     return
   }
   window.btspeedApp = app // for the browser tests and the curious
-  wireOnboarding(); wireWallet(); wireTabs(); wireTorrents(); wireSettings()
+  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireSettings()
   loadFeatured()
   app.client.on('error', e => say('The peer stopped: ' + errText(e), true))
   app.timer = setInterval(() => {
@@ -506,6 +615,8 @@ async function main () {
     if (app.tab === 'speed') renderSpeed()
   }, 1000)
   app.walletTimer = setInterval(() => { if (document.body.dataset.screen === 'app') refreshAccount() }, 10000)
+  // The TRON card follows deposits and withdrawals while the wallet tab is in view.
+  app.tronTimer = setInterval(() => { if (document.body.dataset.screen === 'app' && app.tab === 'wallet' && !document.hidden) refreshTron() }, 3000)
   const st = app.client.wallet.state
   if (st === 'none') show('welcome')
   else if (st === 'locked') { $('unlock-address').textContent = app.client.wallet.address; show('unlock') } else enterApp()
