@@ -41,6 +41,7 @@ func topCommands() []command {
 		{"create-torrent", "make a .torrent of a file or directory", runCreateTorrent},
 		{"ledger", "the ledger: balances, deposits from TRON and withdrawals to it", runLedger},
 		{"tron", "TRON: balances on chain", runTron},
+		{"tracker", "ask trackers about a torrent", runTracker},
 		{"version", "print the version", func(c *cli, _ []string) error {
 			fmt.Fprintln(c.out, "btspeed", version)
 			return nil

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/anacrolix/torrent/bencode"
 )
@@ -225,4 +226,52 @@ func mustBencode(v any) []byte {
 		panic(fmt.Sprintf("httptracker: bencoding: %v", err))
 	}
 	return b
+}
+
+// ScrapeURL derives a tracker's scrape URL from its announce URL (BEP 48:
+// the last path segment "announce" becomes "scrape").
+func ScrapeURL(announce string) (string, error) {
+	u, err := url.Parse(announce)
+	if err != nil {
+		return "", err
+	}
+	i := strings.LastIndex(u.Path, "/")
+	if i < 0 || !strings.HasPrefix(u.Path[i+1:], "announce") {
+		return "", fmt.Errorf("%s does not end in /announce: the tracker has no scrape (BEP 48)", announce)
+	}
+	u.Path = u.Path[:i+1] + "scrape" + strings.TrimPrefix(u.Path[i+1:], "announce")
+	return u.String(), nil
+}
+
+// MaxScrapeAnswer caps a scrape answer a client reads.
+const MaxScrapeAnswer = 1 << 20
+
+// DecodeScrape reads a scrape answer (a failure becomes an error).
+func DecodeScrape(b []byte) (Files, error) {
+	if len(b) > MaxScrapeAnswer {
+		return nil, fmt.Errorf("scrape answer of %d bytes, over %d", len(b), MaxScrapeAnswer)
+	}
+	var m struct {
+		Failure string `bencode:"failure reason"`
+		Files   map[string]struct {
+			Complete   int `bencode:"complete"`
+			Incomplete int `bencode:"incomplete"`
+			Downloaded int `bencode:"downloaded"`
+		} `bencode:"files"`
+	}
+	if err := bencode.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("scrape answer: %w", err)
+	}
+	if m.Failure != "" {
+		return nil, fmt.Errorf("the tracker refused: %s", m.Failure)
+	}
+	out := make(Files, len(m.Files))
+	for k, v := range m.Files {
+		h, ok := Hash20(k)
+		if !ok || v.Complete < 0 || v.Incomplete < 0 || v.Downloaded < 0 {
+			return nil, fmt.Errorf("scrape answer: a malformed entry")
+		}
+		out[h] = Counts{Complete: v.Complete, Incomplete: v.Incomplete, Downloaded: v.Downloaded}
+	}
+	return out, nil
 }

@@ -70,3 +70,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestScrapeURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://t.example/announce":          "http://t.example/scrape",
+		"https://t.example/x/announce.php?a": "https://t.example/x/scrape.php?a",
+	} {
+		if got, err := ScrapeURL(in); err != nil || got != want {
+			t.Errorf("%s: %s %v", in, got, err)
+		}
+	}
+	if _, err := ScrapeURL("http://t.example/a"); err == nil {
+		t.Error("no /announce: no error")
+	}
+}
+
+// FuzzDecodeScrape: no answer makes the decoder panic; what decodes
+// encodes back to the same figures.
+func FuzzDecodeScrape(f *testing.F) {
+	f.Add(Files{[20]byte{1}: {Complete: 2, Incomplete: 3, Downloaded: 4}}.Encode())
+	f.Add(Failure("no"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		files, err := DecodeScrape(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeScrape(files.Encode())
+		if err != nil || len(again) != len(files) {
+			t.Fatalf("%v %v", again, err)
+		}
+		for h, c := range files {
+			if again[h] != c {
+				t.Fatalf("%x: %+v != %+v", h, again[h], c)
+			}
+		}
+	})
+}
