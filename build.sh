@@ -3,6 +3,7 @@
 #
 #   ./build.sh             build every command into dist/ (and the browser peer and web app into dist/web/)
 #   ./build.sh run         build, then start the product
+#   ./build.sh edge        build the Cloudflare Worker into dist/edge/ (deploy with wrangler from edge/, docs/edge.md)
 #   ./build.sh test        build, then run every test suite (what CI runs)
 #   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp;
 #                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready)
@@ -67,6 +68,16 @@ build() {
 	if [ -f "$DIST/web/btspeed.wasm" ]; then
 		gzip -9 -k -f "$DIST/web/btspeed.wasm"
 	fi
+	build_edge
+}
+
+# build_edge builds the Cloudflare Worker (edge/worker, syumai/workers) into dist/edge: worker.mjs and the
+# JavaScript that loads app.wasm come from syumai/workers' workers-assets-gen.
+build_edge() {
+	need_go
+	say "building the edge Worker into dist/edge/"
+	go run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o "$DIST/edge" >/dev/null
+	GOOS=js GOARCH=wasm go build -trimpath -ldflags "-s -w -X main.version=$(version)" -o "$DIST/edge/app.wasm" ./edge/worker
 }
 
 run_product() {
@@ -120,7 +131,7 @@ test_all() {
 
 	say "go vet (native and js/wasm)"
 	go vet ./...
-	GOOS=js GOARCH=wasm go vet "${WASM_TEST_PKGS[@]}"
+	GOOS=js GOARCH=wasm go vet "${WASM_TEST_PKGS[@]}" ./edge/...
 	GOOS=js GOARCH=wasm go build "${WASM_BUILD_PKGS[@]}"
 
 	# Cross-check oracles the Go tests call into; a missing one fails the test.
@@ -128,6 +139,8 @@ test_all() {
 	npm_install interop/bittorrent-tracker
 	npm_install interop/browser
 	npm_install interop/webtorrent
+	# The edge Worker's tests run it under workerd (miniflare), offline.
+	npm_install interop/edge
 	export BTSPEED_REQUIRE_INTEROP=1
 	# The browser tests drive Debian's Chromium (.ci/run installs it) in network namespaces they make.
 	export BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1
@@ -191,6 +204,7 @@ usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 case ${1:-build} in
 build) build ;;
 run) run_product ;;
+edge) build_edge ;;
 test) test_all ;;
 bench) bench "${2:-}" ;;
 fuzz) fuzz "${2:-}" ;;

@@ -54,6 +54,11 @@ func (t *Torrent) announceTo(url string) {
 		}
 		if !t.sleepAnnounce(wait, completedSent) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			if event == tracker.Completed || (!completedSent && t.isComplete()) {
+				// A download that ends as soon as it completes still
+				// counts in the tracker's "downloaded" (BEP 48).
+				cl.Announce(ctx, t.announceRequest(tracker.Completed, key))
+			}
 			cl.Announce(ctx, t.announceRequest(tracker.Stopped, key))
 			cancel()
 			return

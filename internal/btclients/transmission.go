@@ -144,3 +144,34 @@ func (tr *Transmission) WaitSeeding(t testing.TB, ih metainfo.Hash, timeout time
 		t.Fatal(err)
 	}
 }
+
+// TrackerStat is what Transmission knows of one tracker of a torrent.
+type TrackerStat struct {
+	Announce              string `json:"announce"`
+	HasAnnounced          bool   `json:"hasAnnounced"`
+	LastAnnounceSucceeded bool   `json:"lastAnnounceSucceeded"`
+	LastAnnounceResult    string `json:"lastAnnounceResult"`
+	HasScraped            bool   `json:"hasScraped"`
+	LastScrapeSucceeded   bool   `json:"lastScrapeSucceeded"`
+	LastScrapeResult      string `json:"lastScrapeResult"`
+	SeederCount           int    `json:"seederCount"`
+	LeecherCount          int    `json:"leecherCount"`
+	DownloadCount         int    `json:"downloadCount"`
+}
+
+// Trackers returns Transmission's view of ih's trackers: its announces and
+// scrapes, and the counts the scrapes returned.
+func (tr *Transmission) Trackers(ih metainfo.Hash) ([]TrackerStat, error) {
+	var out struct {
+		Torrents []struct {
+			TrackerStats []TrackerStat `json:"trackerStats"`
+		} `json:"torrents"`
+	}
+	if err := tr.call("torrent-get", map[string]any{"ids": []string{ih.HexString()}, "fields": []string{"trackerStats"}}, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Torrents) == 0 {
+		return nil, fmt.Errorf("transmission has no torrent %s", ih.HexString())
+	}
+	return out.Torrents[0].TrackerStats, nil
+}

@@ -1,0 +1,282 @@
+//go:build !js
+
+package edge_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
+)
+
+// worker is the Worker built once for the package's tests.
+var (
+	workerOnce sync.Once
+	workerDir  string
+	workerErr  error
+)
+
+// buildWorker builds the Worker the way build.sh does: the JavaScript that
+// loads it from syumai/workers' workers-assets-gen, and app.wasm.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	workerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "btspeed-edge")
+		if err != nil {
+			workerErr = err
+			return
+		}
+		workerDir = filepath.Join(dir, "edge")
+		gen := exec.Command("go", "run", "github.com/syumai/workers/cmd/workers-assets-gen", "-mode=go", "-o", workerDir)
+		if out, err := gen.CombinedOutput(); err != nil {
+			workerErr = err
+			t.Logf("%s", out)
+			return
+		}
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(workerDir, "app.wasm"), "./worker")
+		build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		if out, err := build.CombinedOutput(); err != nil {
+			workerErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if workerErr != nil {
+		t.Fatalf("building the Worker: %v", workerErr)
+	}
+	return workerDir
+}
+
+// miniflare returns the local Workers runtime's harness, or skips (fails
+// under BTSPEED_REQUIRE_INTEROP=1) when its npm packages are missing.
+func miniflare(t *testing.T) string {
+	dir, _ := filepath.Abs(filepath.Join("..", "interop", "edge"))
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "miniflare")); err != nil {
+		if os.Getenv("BTSPEED_REQUIRE_INTEROP") != "" {
+			t.Fatalf("miniflare is not installed in %s (npm ci there): %v", dir, err)
+		}
+		t.Skipf("miniflare not installed in %s; ./build.sh test installs it and makes this a failure", dir)
+	}
+	return dir
+}
+
+// startEdge runs the Worker under workerd (miniflare) with assets and a
+// D1 database, forwarding to origin, and returns its URL.
+func startEdge(t *testing.T, assets, origin string) string {
+	t.Helper()
+	harness := miniflare(t)
+	worker := buildWorker(t)
+	cmd := exec.Command("node", filepath.Join(harness, "serve.mjs"), "--worker", worker, "--assets", assets,
+		"--origin", origin, "--d1", t.TempDir(), "--interval", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				urlc <- u
+			}
+		}
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("miniflare stderr:\n%s", stderr.String())
+		}
+	})
+	select {
+	case u := <-urlc:
+		return u
+	case <-exited:
+		t.Fatalf("miniflare exited: %s", stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("miniflare did not start: %s", stderr.String())
+	}
+	return ""
+}
+
+// appAssets is the web app as build.sh lays it out in dist/web: the
+// repository's web/ files, Go's wasm_exec.js and the browser peer.
+func appAssets(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	web, _ := filepath.Abs(filepath.Join("..", "web"))
+	if out, err := exec.Command("cp", "-R", web+"/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copying web/: %v %s", err, out)
+	}
+	goroot, _ := exec.Command("go", "env", "GOROOT").Output()
+	if out, err := exec.Command("cp", filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("wasm_exec.js: %v %s", err, out)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "btspeed.wasm"), "../wasm")
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the browser peer: %v %s", err, out)
+	}
+	return dir
+}
+
+func get(t *testing.T, url string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// The Worker under workerd, offline: it serves the web app's files, hands
+// /ledger/ and /tron/ to a real relay, and runs the HTTP tracker with its
+// state in D1. Transmission seeds a torrent whose tracker is the Worker
+// and scrapes it; the btspeed CLI finds Transmission through the Worker's
+// tracker, downloads the file and scrapes it too.
+func TestEdgeWorker(t *testing.T) {
+	miniflare(t) // skip before building anything
+	relay := ledgertest.StartWith(t, ledgertest.Options{Binary: ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/relay")},
+		"-data", t.TempDir(), "-faucet-difficulty", "0", "-peer-listen", "127.0.0.1:0", "-dht", "off",
+		"-tron-grpc", "127.0.0.1:0", "-tron-block", "200ms")
+	assets := appAssets(t)
+	edge := startEdge(t, assets, relay.URL)
+
+	t.Run("assets", func(t *testing.T) {
+		for _, name := range []string{"index.html", "app.js", "btspeed.js", "embed.js", "wasm_exec.js", "btspeed.wasm"} {
+			want, err := os.ReadFile(filepath.Join(assets, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, hdr, got := get(t, edge+"/"+name)
+			if code != http.StatusOK || !bytes.Equal(got, want) {
+				t.Fatalf("/%s: %d, %d bytes, want the %d of the file", name, code, len(got), len(want))
+			}
+			if name == "btspeed.wasm" && hdr.Get("Content-Type") != "application/wasm" {
+				t.Fatalf("/btspeed.wasm served as %q", hdr.Get("Content-Type"))
+			}
+		}
+		if code, _, got := get(t, edge+"/"); code != http.StatusOK || !bytes.Contains(got, []byte("btspeed")) {
+			t.Fatalf("/: %d %.80q", code, got)
+		}
+		var cfg struct{ Relay, Tracker string }
+		if _, _, b := get(t, edge+"/edge.json"); json.Unmarshal(b, &cfg) != nil || cfg.Relay != relay.URL || cfg.Tracker != "/announce" {
+			t.Fatalf("/edge.json: %s", b)
+		}
+	})
+
+	t.Run("origin", func(t *testing.T) {
+		_, _, direct := get(t, relay.URL+"/ledger/v1/exchange")
+		code, _, via := get(t, edge+"/ledger/v1/exchange")
+		if code != http.StatusOK || !bytes.Equal(via, direct) {
+			t.Fatalf("/ledger/v1/exchange through the edge: %d %s, the relay says %s", code, via, direct)
+		}
+		resp, err := http.Post(edge+"/ledger/v1/transfers", "application/json", strings.NewReader(`{"from":`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"bad_request"`) {
+			t.Fatalf("a bad transfer through the edge: %d %s", resp.StatusCode, b)
+		}
+		resp, err = http.Post(edge+"/tron/wallet/getnowblock", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var head struct {
+			BlockID string `json:"blockID"`
+		}
+		json.NewDecoder(resp.Body).Decode(&head)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(head.BlockID) != 64 {
+			t.Fatalf("/tron/ through the edge: %d %+v", resp.StatusCode, head)
+		}
+	})
+
+	t.Run("tracker", func(t *testing.T) {
+		dir := t.TempDir()
+		data := btclients.WriteRandomFile(t, filepath.Join(dir, "edge.bin"), 3<<20, 9)
+		torrent, ih := btclients.MakeTorrent(t, filepath.Join(dir, "edge.bin"), 256, edge+"/announce")
+		tr := btclients.StartTransmission(t)
+		tr.Add(t, torrent, dir)
+		tr.WaitSeeding(t, ih, 60*time.Second)
+
+		// Transmission announces, then scrapes the Worker's tracker.
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			stats, err := tr.Trackers(ih)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(stats) == 1 && stats[0].LastAnnounceSucceeded && stats[0].LastScrapeSucceeded && stats[0].SeederCount == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("transmission's view of the edge tracker: %+v", stats)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+
+		// The btspeed CLI: announce (finding Transmission), download,
+		// scrape.
+		cli := ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/btspeed")
+		out := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		getCmd := exec.CommandContext(ctx, cli, "get", torrent, "--out", out, "--speed", "off", "--listen", "127.0.0.1:0")
+		getCmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		if b, err := getCmd.CombinedOutput(); err != nil {
+			t.Fatalf("btspeed get through the edge tracker: %v\n%s", err, b)
+		}
+		got, err := os.ReadFile(filepath.Join(out, "edge.bin"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("the download differs (%d bytes, %v)", len(got), err)
+		}
+		scrape := exec.Command(cli, "tracker", "scrape", torrent, "--json")
+		b, err := scrape.Output()
+		var res struct {
+			Trackers []struct {
+				Tracker                          string
+				Complete, Incomplete, Downloaded int
+				Error                            string
+			}
+		}
+		if err != nil || json.Unmarshal(b, &res) != nil || len(res.Trackers) != 1 || res.Trackers[0].Error != "" ||
+			res.Trackers[0].Complete < 1 || res.Trackers[0].Downloaded < 1 {
+			t.Fatalf("btspeed tracker scrape: %v %s", err, b)
+		}
+		t.Logf("scrape: %+v", res.Trackers[0])
+	})
+}
