@@ -180,17 +180,16 @@ func (w *Wallet) Deposit(ctx context.Context, amount uint64) (DepositSent, error
 	if err != nil {
 		return DepositSent{}, err
 	}
-	switch {
-	case acct.BTT < amount:
+	// The fee in TRX is the node's to judge: on TRON, free bandwidth may
+	// pay it.
+	if acct.BTT < amount {
 		return DepositSent{}, fmt.Errorf("%w: %s has %s BTT on TRON; the deposit is %s", ErrTronBalance, from, speed.FormatBTT(acct.BTT), speed.FormatBTT(amount))
-	case acct.TRX == 0:
-		return DepositSent{}, fmt.Errorf("%w: %s has no TRX on TRON to pay the network's fee", ErrTronBalance, from)
 	}
 	tx, err := w.tron.api.transferAsset(ctx, from, info.Address.String(), info.Token, int64(amount))
 	if err != nil {
 		var refusal *tronRefusal
-		if errors.As(err, &refusal) && strings.Contains(strings.ToLower(refusal.msg), "not sufficient") {
-			return DepositSent{}, fmt.Errorf("%w: %s", ErrTronBalance, refusal.msg)
+		if errors.As(err, &refusal) && balanceRefusal("", refusal.msg) {
+			return DepositSent{}, fmt.Errorf("%w for the transfer and its fee in TRX (the node says: %s)", ErrTronBalance, refusal.msg)
 		}
 		return DepositSent{}, fmt.Errorf("webpeer: TRON could not make the deposit's transfer: %w", err)
 	}
@@ -210,8 +209,8 @@ func (w *Wallet) Deposit(ctx context.Context, amount uint64) (DepositSent, error
 	}
 	if !res.Result && res.Code != "DUP_TRANSACTION_ERROR" {
 		msg := res.text()
-		if strings.Contains(strings.ToLower(msg), "not sufficient") {
-			return DepositSent{}, fmt.Errorf("%w: %s", ErrTronBalance, msg)
+		if balanceRefusal(res.Code, msg) {
+			return DepositSent{}, fmt.Errorf("%w for the transfer and its fee in TRX (the node says: %s)", ErrTronBalance, msg)
 		}
 		return DepositSent{}, fmt.Errorf("webpeer: TRON refused the deposit: %s: %s", res.Code, msg)
 	}
@@ -221,6 +220,14 @@ func (w *Wallet) Deposit(ctx context.Context, amount uint64) (DepositSent, error
 	out := DepositSent{TxID: txid, Amount: amount, Exchange: info.Address.String(), Expiration: time.UnixMilli(r.Expiration)}
 	w.recordDeposit(depositRecord{Account: from, TxID: txid, Amount: amount, Time: w.now().UnixMilli(), Expiration: r.Expiration})
 	return out, nil
+}
+
+// balanceRefusal tells whether a node refused a transaction for want of
+// BTT, TRX or bandwidth: the devnet says "balance is not sufficient",
+// java-tron "...balance is not sufficient" or BANDWITH_ERROR (sic).
+func balanceRefusal(code, msg string) bool {
+	m := strings.ToLower(msg)
+	return code == "BANDWITH_ERROR" || strings.Contains(m, "not sufficient") || strings.Contains(m, "insufficient")
 }
 
 // deposits returns the deposits this page sent and the ledger has not

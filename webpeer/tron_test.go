@@ -320,4 +320,17 @@ func TestTronErrors(t *testing.T) {
 	if _, err := w.Withdraw(ctx, 3_000_000, ""); !errors.Is(err, webpeer.ErrReserve) || !strings.Contains(err.Error(), "it can pay out 2.000000 BTT more") {
 		t.Fatalf("a withdrawal over the reserve: %v", err)
 	}
+
+	// BTT on TRON but no TRX for the fee: the node refuses to build the
+	// transfer, and the page says why.
+	p = newPeer(t, startExchangeRelay(t, x, nil), &webpeer.MapKV{})
+	w = p.Wallet()
+	if _, _, err := w.Create("correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ = wallet.ParseAddress(w.Address())
+	x.Fund(t, addr, 0, 5_000_000)
+	if _, err := w.Deposit(ctx, 1_000_000); !errors.Is(err, webpeer.ErrTronBalance) || !strings.Contains(err.Error(), "has 0 sun for a fee of 1000") {
+		t.Fatalf("a deposit with no TRX: %v", err)
+	}
 }
