@@ -45,6 +45,10 @@ var (
 // maxDepositAmount keeps amounts within TRON's int64.
 const maxDepositAmount = 1 << 62
 
+// maxDone caps the finished withdrawals remembered (more are read again
+// from the ledger).
+const maxDone = 256
+
 // tronState is the wallet's TRON side: the API, the exchange's fixed
 // facts once read, finished withdrawals (they no longer change) and the
 // last nonce used.
@@ -343,7 +347,7 @@ func (w *Wallet) Withdrawal(ctx context.Context, id string) (api.WithdrawalStatu
 	}
 	if st.Status == api.WithdrawalDone {
 		w.tron.mu.Lock()
-		if w.tron.done == nil {
+		if w.tron.done == nil || len(w.tron.done) >= maxDone {
 			w.tron.done = map[string]api.WithdrawalStatus{}
 		}
 		w.tron.done[id] = st

@@ -96,9 +96,8 @@ func (c *tronAPI) account(ctx context.Context, addr string) (tronAccountJSON, er
 // (sent back with the signature, as TronWeb does) and the two fields
 // checked before signing.
 type builtTx struct {
-	obj        map[string]json.RawMessage
-	txID, raw  string
-	expiration int64
+	obj       map[string]json.RawMessage
+	txID, raw string
 }
 
 func (c *tronAPI) transferAsset(ctx context.Context, from, to, token string, amount int64) (builtTx, error) {
