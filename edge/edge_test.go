@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/btclients"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 )
@@ -138,6 +139,11 @@ func appAssets(t *testing.T) string {
 	if out, err := exec.Command("cp", filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), dir).CombinedOutput(); err != nil {
 		t.Fatalf("wasm_exec.js: %v %s", err, out)
 	}
+	// A bare page for the browser test (the platform reads the assets
+	// when the Worker starts).
+	if err := os.WriteFile(filepath.Join(dir, "edge-blank.html"), []byte(`<!doctype html><script src="btspeed.js"></script>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "btspeed.wasm"), "../wasm")
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -193,6 +199,26 @@ func TestEdgeWorker(t *testing.T) {
 		var cfg struct{ Relay, Tracker string }
 		if _, _, b := get(t, edge+"/edge.json"); json.Unmarshal(b, &cfg) != nil || cfg.Relay != relay.URL || cfg.Tracker != "/announce" {
 			t.Fatalf("/edge.json: %s", b)
+		}
+	})
+
+	// The browser peer loaded from the edge takes the origin relay from
+	// edge.json: its ledger is the relay's, reached from the page.
+	t.Run("browser", func(t *testing.T) {
+		browsertest.Require(t)
+		b := browsertest.Start(t, nil)
+		p := b.NewPage(t, edge+"/edge-blank.html")
+		var got struct {
+			Relay, Ledger, Balance string
+		}
+		p.Eval(t, `(async () => {
+			const relay = await BTSpeed.defaultRelay()
+			const client = await BTSpeed.start()
+			await client.wallet.create('correct horse battery')
+			return {relay, ledger: client.ledgerID, balance: (await client.wallet.balance()).ledger}
+		})()`, &got)
+		if got.Relay != relay.URL || got.Ledger != "btspeed-devnet" || got.Balance != "0.000000" {
+			t.Fatalf("the browser peer at the edge: %+v (origin %s)", got, relay.URL)
 		}
 	})
 

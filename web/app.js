@@ -496,7 +496,7 @@ function renderTorrents () {
 // loadFeatured lists what the relay seeds (GET /seeds), one click to download.
 async function loadFeatured () {
   let seeds = []
-  try { seeds = await (await fetch('seeds')).json() } catch (e) { return }
+  try { seeds = await (await fetch((await BTSpeed.defaultRelay()) + '/seeds')).json() } catch (e) { return }
   if (!Array.isArray(seeds) || !seeds.length) return
   $('featured-list').replaceChildren(...seeds.map(s => {
     const get = el('button', { type: 'button', class: 'secondary small' }, 'Download')
@@ -566,7 +566,7 @@ function loadSettings () {
   $('set-reserve').value = btt(s.reserve)
   $('set-storage').value = Math.round(s.storageLimit / 1048576)
   $('settings-error').textContent = ''
-  $('about-relay').textContent = location.origin
+  BTSpeed.defaultRelay().then(r => { $('about-relay').textContent = r })
   $('about-ledger').textContent = app.client.ledgerID
 }
 
@@ -599,7 +599,7 @@ async function main () {
   for (const d of document.querySelectorAll('[data-disclosure]')) d.append(tpl.content.cloneNode(true))
   show('loading')
   try {
-    app.client = await BTSpeed.start({ relay: location.origin })
+    app.client = await BTSpeed.start({ relay: await BTSpeed.defaultRelay() })
   } catch (e) {
     $('failed-message').textContent = errText(e)
     show('failed')

@@ -312,10 +312,28 @@
     }
   }
 
+  // defaultRelay is the relay this script came from; at the edge (docs/edge.md) the Worker names its origin relay
+  // in edge.json, which holds the WebSocket tracker, the bridge and the ledger.
+  let relayOnce = null
+  function defaultRelay () {
+    relayOnce = relayOnce || (async () => {
+      try {
+        const r = await fetch(new URL('edge.json', base), { signal: AbortSignal.timeout(5000) })
+        if (r.ok) {
+          const cfg = await r.json()
+          if (cfg && typeof cfg.relay === 'string' && /^https?:\/\//.test(cfg.relay)) return cfg.relay.replace(/\/+$/, '')
+        }
+      } catch (e) {}
+      return base.origin
+    })()
+    return relayOnce
+  }
+
   global.BTSpeed = {
+    defaultRelay,
     async start (options) {
       const o = Object.assign({}, options)
-      o.relay = o.relay || base.origin
+      o.relay = o.relay || await defaultRelay()
       const go = await boot()
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
       const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, memoryLimit: o.memoryLimit || 0 }))
