@@ -173,11 +173,7 @@ func (l *Ledger) Check(ctx context.Context) (api.Invariant, error) {
 		if err != nil {
 			return err
 		}
-		dep, err := getMeta(tx, metaDeposited)
-		if err != nil {
-			return err
-		}
-		wd, err := getMeta(tx, metaWithdrawn)
+		dep, wd, err := bridged(tx)
 		if err != nil {
 			return err
 		}
@@ -318,16 +314,9 @@ func (l *Ledger) Transfer(ctx context.Context, r api.TransferRequest) (api.Trans
 	now := l.cfg.Now()
 	var out api.TransferResult
 	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		if prev, err := tx.Record(key(recTransfer, id[:])); err == nil {
-			return json.Unmarshal(prev, &out) // a retry: the first answer
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
 		nk := key(recTransferN, t.From[:], u64(t.Nonce))
-		if _, err := tx.Record(nk); err == nil {
-			return apiErr(http.StatusConflict, api.CodeNonceUsed, "nonce %d already used by %s", t.Nonce, t.From)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+		if retry, err := replayed(tx, key(recTransfer, id[:]), nk, &out, t.From, t.Nonce); retry || err != nil {
+			return err // a retry gets the first answer
 		}
 		if err := debit(tx, t.From, t.Amount, now, "transfer", idHex, t.To); err != nil {
 			return err
@@ -346,6 +335,23 @@ func (l *Ledger) Transfer(ctx context.Context, r api.TransferRequest) (api.Trans
 		return tx.PutRecord(key(recTransfer, id[:]), res)
 	})
 	return out, storeErr(err)
+}
+
+// replayed tells a retry from a new request: with the request's record
+// at rk it decodes the stored answer into out and reports a retry; a nonce
+// (its record at nk) already used by another request is refused.
+func replayed(tx store.Tx, rk, nk []byte, out any, who wallet.Address, nonce uint64) (bool, error) {
+	if prev, err := tx.Record(rk); err == nil {
+		return true, json.Unmarshal(prev, out)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	if _, err := tx.Record(nk); err == nil {
+		return false, apiErr(http.StatusConflict, api.CodeNonceUsed, "nonce %d already used by %s", nonce, who)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	return false, nil
 }
 
 // Channels.

@@ -109,22 +109,11 @@ func (l *Ledger) Withdraw(ctx context.Context, r api.WithdrawRequest) (api.Withd
 	now := l.cfg.Now()
 	var out api.WithdrawalStatus
 	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		if prev, err := tx.Record(key(recWithdrawal, id[:])); err == nil {
-			return json.Unmarshal(prev, &out) // a retry: where it is now
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
 		nk := key(recWithdrawNonce, w.Account[:], u64(w.Nonce))
-		if _, err := tx.Record(nk); err == nil {
-			return apiErr(http.StatusConflict, api.CodeNonceUsed, "nonce %d already used by %s", w.Nonce, w.Account)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+		if retry, err := replayed(tx, key(recWithdrawal, id[:]), nk, &out, w.Account, w.Nonce); retry || err != nil {
+			return err // a retry gets where the withdrawal is now
 		}
-		dep, err := getMeta(tx, metaDeposited)
-		if err != nil {
-			return err
-		}
-		wd, err := getMeta(tx, metaWithdrawn)
+		dep, wd, err := bridged(tx)
 		if err != nil {
 			return err
 		}
@@ -169,15 +158,20 @@ func (l *Ledger) ExchangeInfo(ctx context.Context) (api.ExchangeInfo, error) {
 	}
 	out := api.ExchangeInfo{Address: x.Address, Token: x.Token, Confirmations: x.Confirmations, MinWithdrawal: api.U64(x.MinWithdrawal)}
 	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
-		dep, err := getMeta(tx, metaDeposited)
-		if err != nil {
-			return err
-		}
-		wd, err := getMeta(tx, metaWithdrawn)
+		dep, wd, err := bridged(tx)
 		out.Available = api.U64(x.Backing + dep - min(wd, x.Backing+dep))
 		return err
 	})
 	return out, storeErr(err)
+}
+
+// bridged reads the totals deposited from and withdrawn to TRON.
+func bridged(tx store.Tx) (deposited, withdrawn uint64, err error) {
+	if deposited, err = getMeta(tx, metaDeposited); err != nil {
+		return 0, 0, err
+	}
+	withdrawn, err = getMeta(tx, metaWithdrawn)
+	return deposited, withdrawn, err
 }
 
 func putWithdrawal(tx store.Tx, id [32]byte, w api.WithdrawalStatus) error {
@@ -220,28 +214,13 @@ func (l *Ledger) PendingWithdrawals(ctx context.Context, limit int) ([]api.Withd
 	var out []api.WithdrawalStatus
 	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		cur, err := getMeta(tx, metaWithdrawCursor)
-		if err != nil {
-			return err
-		}
-		next, err := getMeta(tx, metaWithdrawNext)
-		if err != nil {
-			return err
-		}
-		for seq := cur; seq < next && len(out) < limit; seq++ {
-			id, err := queued(tx, seq)
-			if err != nil {
-				return err
-			}
-			w, err := getWithdrawal(tx, id)
-			if err != nil {
-				return err
-			}
+		_, err := eachQueued(tx, func(w api.WithdrawalStatus) bool {
 			if w.Status != api.WithdrawalDone {
 				out = append(out, w)
 			}
-		}
-		return nil
+			return len(out) < limit
+		})
+		return err
 	})
 	return out, storeErr(err)
 }
@@ -327,6 +306,34 @@ func queued(tx store.Tx, seq uint64) ([32]byte, error) {
 	return [32]byte(b), nil
 }
 
+// eachQueued calls fn with the withdrawals of the queue from its cursor
+// on, oldest first, while fn returns true; it returns the place of the
+// first one fn refused (the end of the queue when none).
+func eachQueued(tx store.Tx, fn func(api.WithdrawalStatus) bool) (uint64, error) {
+	cur, err := getMeta(tx, metaWithdrawCursor)
+	if err != nil {
+		return 0, err
+	}
+	next, err := getMeta(tx, metaWithdrawNext)
+	if err != nil {
+		return 0, err
+	}
+	for ; cur < next; cur++ {
+		id, err := queued(tx, cur)
+		if err != nil {
+			return 0, err
+		}
+		w, err := getWithdrawal(tx, id)
+		if err != nil {
+			return 0, err
+		}
+		if !fn(w) {
+			break
+		}
+	}
+	return cur, nil
+}
+
 // advanceWithdrawCursor moves the queue's cursor past the done
 // withdrawals at its front.
 func advanceWithdrawCursor(tx store.Tx) error {
@@ -334,28 +341,11 @@ func advanceWithdrawCursor(tx store.Tx) error {
 	if err != nil {
 		return err
 	}
-	next, err := getMeta(tx, metaWithdrawNext)
-	if err != nil {
+	end, err := eachQueued(tx, func(w api.WithdrawalStatus) bool { return w.Status == api.WithdrawalDone })
+	if err != nil || end == cur {
 		return err
 	}
-	start := cur
-	for ; cur < next; cur++ {
-		id, err := queued(tx, cur)
-		if err != nil {
-			return err
-		}
-		w, err := getWithdrawal(tx, id)
-		if err != nil {
-			return err
-		}
-		if w.Status != api.WithdrawalDone {
-			break
-		}
-	}
-	if cur == start {
-		return nil
-	}
-	return tx.PutMeta(metaWithdrawCursor, u64(cur))
+	return tx.PutMeta(metaWithdrawCursor, u64(end))
 }
 
 // Withdrawn is the total debited by withdrawals.

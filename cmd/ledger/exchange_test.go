@@ -200,7 +200,14 @@ func (r *tronRig) withdrawal(id string) api.WithdrawalStatus {
 // to total.
 func (r *tronRig) settled(when string, total int64, accounts ...wallet.Address) {
 	r.t.Helper()
-	inv, err := r.lc.Invariant(context.Background())
+	var inv api.Invariant
+	var err error
+	// After a devnet restart the ledger's connection to it comes back
+	// within a few seconds (gRPC's reconnection backoff).
+	r.eventually("TRON readable by the ledger "+when, func() bool {
+		inv, err = r.lc.Invariant(context.Background())
+		return err != nil || inv.Reserve == nil || inv.Reserve.Error == ""
+	})
 	if err != nil {
 		r.t.Fatalf("%s: %v", when, err)
 	}
