@@ -47,42 +47,17 @@ func testLogger(t *testing.T) *slog.Logger {
 // that once the provider closes the channel, and the legacy peer downloads
 // everything without paying.
 func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
-	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	lc := client.New(lp.URL, nil)
-	info, err := lc.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	provKey, _ := wallet.GenerateKey()
-	reqKey, _ := wallet.GenerateKey()
 	const funded = 100_000_000 // 100 BTT
-	if err := ledgertest.Fund(ctx, lc, []wallet.Address{reqKey.Address()}, funded); err != nil {
-		t.Fatal(err)
-	}
-
-	const price = 50_000 // base units per MiB: the provider's reserve
+	const price = 50_000       // base units per MiB: the provider's reserve
 	const pieceLen = 64 << 10
-	dir := t.TempDir()
-	mi, data := makeContent(t, dir, "paid.bin", 40*pieceLen+1000, pieceLen, 7)
-
-	prov := speedClient(t, lc, info.Ledger, provKey, engine.SpeedSettings{Enabled: true, Reserve: price})
-	pst := &memStorage{data: bytes.Clone(data)}
-	spec := engine.SpecFromMetaInfo(mi)
-	spec.Storage, spec.Check = pst.open, true
-	ptor := mustAdd(t, prov, spec)
-	addr := listen(t, prov, "127.0.0.1")
-
-	req := speedClient(t, lc, info.Ledger, reqKey, engine.SpeedSettings{Enabled: true})
-	rst := &memStorage{}
-	spec = engine.SpecFromMetaInfo(mi)
-	spec.Storage, spec.Peers = rst.open, []string{addr}
-	rtor := mustAdd(t, req, spec)
+	p := newPaidPair(t, funded, price, 40*pieceLen+1000, pieceLen, 7)
+	lc, provKey, reqKey, req, ptor, rtor, rst, data, mi, addr := p.lc, p.provKey, p.reqKey, p.req, p.ptor, p.rtor, p.rst, p.data, p.mi, p.addr
 
 	legacy := newClient(t, engine.Config{})
 	lst := &memStorage{}
-	spec = engine.SpecFromMetaInfo(mi)
+	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Peers = lst.open, []string{addr}
 	ltor := mustAdd(t, legacy, spec)
 
@@ -150,36 +125,55 @@ func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
 	}
 }
 
+// paidPair is a ledger process, a provider seeding content at a reserve
+// price and a funded requester downloading it from the provider.
+type paidPair struct {
+	lc              *client.Client
+	provKey, reqKey *wallet.PrivateKey
+	req             *engine.Client
+	ptor, rtor      *engine.Torrent
+	rst             *memStorage
+	mi              *metainfo.MetaInfo
+	data            []byte
+	addr            string
+}
+
+func newPaidPair(t *testing.T, funded, price uint64, size, pieceLen int, seed uint64) paidPair {
+	t.Helper()
+	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
+	ctx := context.Background()
+	p := paidPair{lc: client.New(lp.URL, nil), rst: &memStorage{}}
+	info, err := p.lc.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.provKey, _ = wallet.GenerateKey()
+	p.reqKey, _ = wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, p.lc, []wallet.Address{p.reqKey.Address()}, funded); err != nil {
+		t.Fatal(err)
+	}
+	p.mi, p.data = makeContent(t, t.TempDir(), "paid.bin", size, int64(pieceLen), seed)
+	prov := speedClient(t, p.lc, info.Ledger, p.provKey, engine.SpeedSettings{Enabled: true, Reserve: price})
+	spec := engine.SpecFromMetaInfo(p.mi)
+	spec.Storage, spec.Check = (&memStorage{data: bytes.Clone(p.data)}).open, true
+	p.ptor = mustAdd(t, prov, spec)
+	p.addr = listen(t, prov, "127.0.0.1")
+	p.req = speedClient(t, p.lc, info.Ledger, p.reqKey, engine.SpeedSettings{Enabled: true})
+	spec = engine.SpecFromMetaInfo(p.mi)
+	spec.Storage, spec.Peers = p.rst.open, []string{p.addr}
+	p.rtor = mustAdd(t, p.req, spec)
+	return p
+}
+
 // A requester that closes the moment its download completes still delivers
 // the payment for the last piece: closing drains what each connection has
 // queued before the connection goes, so what the requester counts as spent
 // is exactly what the provider earns and the ledger pays it.
 func TestSpeedLastPaymentSurvivesImmediateClose(t *testing.T) {
-	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
 	ctx := context.Background()
-	lc := client.New(lp.URL, nil)
-	info, err := lc.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	provKey, _ := wallet.GenerateKey()
-	reqKey, _ := wallet.GenerateKey()
-	if err := ledgertest.Fund(ctx, lc, []wallet.Address{reqKey.Address()}, 100_000_000); err != nil {
-		t.Fatal(err)
-	}
 	const price, pieceLen = 70_000, 64 << 10
-	mi, data := makeContent(t, t.TempDir(), "last.bin", 12*pieceLen+500, pieceLen, 9)
-	prov := speedClient(t, lc, info.Ledger, provKey, engine.SpeedSettings{Enabled: true, Reserve: price})
-	spec := engine.SpecFromMetaInfo(mi)
-	spec.Storage, spec.Check = (&memStorage{data: bytes.Clone(data)}).open, true
-	ptor := mustAdd(t, prov, spec)
-	addr := listen(t, prov, "127.0.0.1")
-
-	req := speedClient(t, lc, info.Ledger, reqKey, engine.SpeedSettings{Enabled: true})
-	rst := &memStorage{}
-	spec = engine.SpecFromMetaInfo(mi)
-	spec.Storage, spec.Peers = rst.open, []string{addr}
-	rtor := mustAdd(t, req, spec)
+	p := newPaidPair(t, 100_000_000, price, 12*pieceLen+500, pieceLen, 9)
+	lc, provKey, req, ptor, rtor, data := p.lc, p.provKey, p.req, p.ptor, p.rtor, p.data
 	waitComplete(t, rtor, 60*time.Second)
 	if err := req.Close(); err != nil { // at once: the last payment may still be queued
 		t.Fatal(err)
