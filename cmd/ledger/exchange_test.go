@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -427,4 +428,40 @@ func TestDepositPayWithdraw(t *testing.T) {
 		t.Fatalf("alice has %d BTT on TRON, want %d", got, total-50_000_000)
 	}
 	r.settled("at the end", total, accounts...)
+}
+
+// dist/ledger -tron devnet embeds the TRON devnet: TRON's HTTP API at
+// /tron/, gRPC on -tron-grpc, and the exchange watching the development
+// exchange address, with its reserve in the invariant.
+func TestLedgerEmbedsTheDevnet(t *testing.T) {
+	p := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0",
+		"-tron", "devnet", "-tron-grpc", "127.0.0.1:0", "-tron-block", "200ms")
+	if p.Printed("tron devnet gRPC on ") == "" {
+		t.Fatal("no gRPC address printed")
+	}
+	lc := client.New(p.URL, nil)
+	ex, err := lc.Exchange(context.Background())
+	dev, _ := genesis.DevExchangeKey()
+	if err != nil || ex.Address != dev.Address() || ex.Confirmations != 2 {
+		t.Fatalf("exchange: %+v %v", ex, err)
+	}
+	resp, err := http.Post(p.URL+"/tron/wallet/getaccount", "application/json", strings.NewReader(`{"address":"`+dev.Address().String()+`","visible":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acct struct {
+		AssetV2 []struct {
+			Key   string `json:"key"`
+			Value int64  `json:"value"`
+		} `json:"assetV2"`
+	}
+	json.NewDecoder(resp.Body).Decode(&acct)
+	resp.Body.Close()
+	if len(acct.AssetV2) != 1 || acct.AssetV2[0].Key != btt || acct.AssetV2[0].Value != tronsetup.DevBacking {
+		t.Fatalf("the exchange's account on the devnet: %+v", acct)
+	}
+	inv, err := lc.Invariant(context.Background())
+	if err != nil || !inv.OK || inv.Reserve == nil || !inv.Reserve.OK || inv.Reserve.Required != tronsetup.DevBacking {
+		t.Fatalf("invariant %+v reserve %+v: %v", inv, inv.Reserve, err)
+	}
 }
