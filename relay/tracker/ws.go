@@ -283,9 +283,11 @@ func (c *wsConn) announce(req *wsRequest) {
 		delete(c.joined, ih)
 	}
 	complete, incomplete := sw.complete, sw.incomplete
-	var targets []*peer
+	var targets []*wsConn // read under s.mu: a re-announce may move a peer to another connection
 	if len(req.Offers) > 0 {
-		targets = sw.pick(len(req.Offers), key, func(p *peer) bool { return p.conn != nil }, s.rng)
+		for _, p := range sw.pick(len(req.Offers), key, func(p *peer) bool { return p.conn != nil }, s.rng) {
+			targets = append(targets, p.conn)
+		}
 		s.stats.OffersRelayed += uint64(len(targets))
 	}
 	var to *wsConn
@@ -301,12 +303,12 @@ func (c *wsConn) announce(req *wsRequest) {
 		c.send(map[string]any{"action": "announce", "interval": int(s.cfg.Interval.Seconds() / 5),
 			"info_hash": binString(ih[:]), "complete": complete, "incomplete": incomplete})
 	}
-	for i, p := range targets {
+	for i, to := range targets {
 		o := req.Offers[i]
 		if len(o.Offer) == 0 || utf8.RuneCountInString(o.OfferID) > 64 {
 			continue
 		}
-		p.conn.send(map[string]any{"action": "announce", "offer": o.Offer, "offer_id": o.OfferID,
+		to.send(map[string]any{"action": "announce", "offer": o.Offer, "offer_id": o.OfferID,
 			"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
 	}
 	if len(req.Answer) > 0 {
