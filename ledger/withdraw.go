@@ -347,8 +347,3 @@ func advanceWithdrawCursor(tx store.Tx) error {
 	}
 	return tx.PutMeta(metaWithdrawCursor, u64(end))
 }
-
-// Withdrawn is the total debited by withdrawals.
-func (l *Ledger) Withdrawn(ctx context.Context) (uint64, error) {
-	return l.metaU64(ctx, metaWithdrawn)
-}
