@@ -144,6 +144,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		// devnet's genesis.
 		funded = append(funded, devnet.Account{Address: cfg.Key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000})
 	}
+	c.tron.NoExchange = c.ledgerURL != "" // that ledger runs its own
 	tron, err := c.tron.Open(ctx, c.data, funded, log)
 	if err != nil {
 		return err

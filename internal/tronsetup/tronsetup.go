@@ -45,6 +45,9 @@ const DevBacking = 100_000_000 * 1_000_000
 type Flags struct {
 	Tron, APIKey, HTTP, Token, GRPC, Block, Confirmations string
 	Key, Backing, Start, Poll                             string
+	// NoExchange: this process runs no exchange (a relay in front of
+	// another ledger); the exchange flags are then not needed.
+	NoExchange bool
 }
 
 // Register adds the flags to fs; defTron is -tron's default.
@@ -109,6 +112,9 @@ func (f Flags) Open(ctx context.Context, dataDir string, funded []devnet.Account
 	if err != nil {
 		t.Close()
 		return nil, err
+	}
+	if f.NoExchange {
+		return t, nil
 	}
 	if err := t.exchangeConfig(f); err != nil {
 		t.Close()
