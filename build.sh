@@ -102,7 +102,7 @@ run_product() {
 	echo "  exchange the ledger credits BTT sent on TRON to its exchange address (GET /ledger/v1/exchange) and sends withdrawals back"
 	echo "  seeding  $state/demo/btspeed-demo.bin with Speed (reserve 0.001 BTT/MiB), earning for $state/relay-wallet.json"
 	echo "  try      dist/btspeed get MAGNET --out /tmp --ledger http://$listen/ledger   (the magnet link is printed below)"
-	echo "           dist/btspeed ledger deposit 5 --ledger http://$listen/ledger ; dist/btspeed ledger withdraw 5 --ledger http://$listen/ledger"
+	echo "           dist/btspeed ledger withdraw 5 --ledger http://$listen/ledger   (faucet BTT to TRON), then: dist/btspeed ledger deposit 5 --ledger http://$listen/ledger"
 	echo "Open http://$listen/ in a browser: make a wallet, claim test BTT from the faucet, download the demo. Ctrl-C stops."
 	echo
 	exec "$DIST/relay" -listen "$listen" -data "$state/relay" -web "$web" -seed "$state/demo/btspeed-demo.bin" \
