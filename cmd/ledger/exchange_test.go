@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,10 +20,10 @@ import (
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/btspeed/btspeed/tron/devnet/devnettest"
 	tronclient "github.com/fbsobreira/gotron-sdk/pkg/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -126,17 +125,7 @@ func (r *tronRig) mine(n int) {
 // send makes, signs and broadcasts a BTT transfer on TRON.
 func (r *tronRig) send(k *wallet.PrivateKey, to wallet.Address, amount int64) string {
 	r.t.Helper()
-	ext, err := r.gc.TransferAsset(k.Address().String(), to.String(), btt, amount)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	raw, _ := proto.Marshal(ext.Transaction.RawData)
-	txid, sig := k.SignTransaction(raw)
-	ext.Transaction.Signature = [][]byte{sig[:]}
-	if _, err := r.gc.Broadcast(ext.Transaction); err != nil {
-		r.t.Fatal(err)
-	}
-	return hex.EncodeToString(txid[:])
+	return devnettest.SendToken(r.t, r.gc, k, to, btt, amount)
 }
 
 // onTron is an address's BTT on TRON.

@@ -11,7 +11,6 @@ import (
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 	"github.com/btspeed/btspeed/tron/devnet/devnettest"
-	"google.golang.org/protobuf/proto"
 )
 
 const btt = "1002000"
@@ -45,16 +44,7 @@ func TestDepositsFromTheDevnet(t *testing.T) {
 	}
 	send := func(k *wallet.PrivateKey, to wallet.Address, token string, amount int64) {
 		t.Helper()
-		ext, err := gc.TransferAsset(k.Address().String(), to.String(), token, amount)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := proto.Marshal(ext.Transaction.RawData)
-		_, sig := k.SignTransaction(raw)
-		ext.Transaction.Signature = [][]byte{sig[:]}
-		if _, err := gc.Broadcast(ext.Transaction); err != nil {
-			t.Fatal(err)
-		}
+		devnettest.SendToken(t, gc, k, to, token, amount)
 	}
 
 	dbPath := filepath.Join(dir, "ledger.db")

@@ -19,7 +19,6 @@ import (
 	"github.com/btspeed/btspeed/tron/devnet/devnettest"
 	tronapi "github.com/fbsobreira/gotron-sdk/pkg/proto/api"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
-	"google.golang.org/protobuf/proto"
 )
 
 // A signed withdrawal debits the ledger at once and the exchange pays it on
@@ -80,16 +79,7 @@ func TestWithdrawalsToTheDevnet(t *testing.T) {
 	checkAll("at the start")
 
 	// Alice deposits 10 BTT and withdraws 4 to Bob's TRON address.
-	ext, err := gc.TransferAsset(alice.Address().String(), exch.Address().String(), btt, 10_000_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := proto.Marshal(ext.Transaction.RawData)
-	_, sig := alice.SignTransaction(raw)
-	ext.Transaction.Signature = [][]byte{sig[:]}
-	if _, err := gc.Broadcast(ext.Transaction); err != nil {
-		t.Fatal(err)
-	}
+	devnettest.SendToken(t, gc, alice, exch.Address(), btt, 10_000_000)
 	block(3)
 	if _, err := ex.Scan(ctx); err != nil {
 		t.Fatal(err)

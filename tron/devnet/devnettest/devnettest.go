@@ -4,15 +4,18 @@
 package devnettest
 
 import (
+	"encoding/hex"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 )
 
 // Clock is a settable clock for devnet.Config.Now.
@@ -52,4 +55,25 @@ func Serve(t testing.TB, c *devnet.Chain) (*client.GrpcClient, string) {
 	}
 	t.Cleanup(gc.Stop)
 	return gc, ln.Addr().String()
+}
+
+// SendToken has the node build a TRC-10 transfer of amount of token from
+// k's address to to, signs it with k and broadcasts it, as a wallet does;
+// it returns the transaction id (hex).
+func SendToken(t testing.TB, gc *client.GrpcClient, k *wallet.PrivateKey, to wallet.Address, token string, amount int64) string {
+	t.Helper()
+	ext, err := gc.TransferAsset(k.Address().String(), to.String(), token, amount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := proto.Marshal(ext.Transaction.RawData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txid, sig := k.SignTransaction(raw)
+	ext.Transaction.Signature = [][]byte{sig[:]}
+	if _, err := gc.Broadcast(ext.Transaction); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(txid[:])
 }
