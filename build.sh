@@ -6,7 +6,8 @@
 #   ./build.sh edge        build the Cloudflare Worker into dist/edge/ (deploy with wrangler from edge/, docs/edge.md)
 #   ./build.sh test        build, then run every test suite (what CI runs)
 #   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp;
-#                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready)
+#                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready);
+#                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
 #   ./build.sh help
 set -euo pipefail
@@ -28,7 +29,7 @@ need() {
 }
 
 need_go() {
-	need go "install Go 1.26 or newer from https://go.dev/dl/ (or run .ci/run, which checks the machine)"
+	need go "install Go 1.26 or newer from https://go.dev/dl/ (Debian's golang package is too old)"
 	local v
 	v=$(go env GOVERSION)
 	v=${v#go}
@@ -36,6 +37,65 @@ need_go() {
 	1.2[6-9]* | 1.[3-9][0-9]* | [2-9].*) ;;
 	*) die "Go $v is too old; btspeed needs Go 1.26 or newer" ;;
 	esac
+}
+
+# What the tests need besides Go, one entry a tool: "CHECK|DEBIAN PACKAGES|WHAT NEEDS IT". CHECK is a shell test.
+TEST_DEPS=(
+	"command -v gcc|gcc libc6-dev|the race detector (cgo)"
+	"command -v node && command -v npm|nodejs npm|the wasm tests under Node and the JavaScript cross-checks (TronWeb, WebTorrent, miniflare)"
+	"has_postgres|postgresql|the ledger's PostgreSQL tests, which start a private server"
+	"command -v transmission-daemon && command -v transmission-create && command -v transmission-remote|transmission-cli transmission-daemon|the engine's and relay's tests against Transmission"
+	"command -v qbittorrent-nox|qbittorrent-nox|the engine's tests against qBittorrent"
+	"command -v aria2c|aria2|the engine's tests against aria2"
+	"command -v opentracker|opentracker|the engine's tests against opentracker"
+	"[ -x /usr/bin/chromium ]|chromium|the browser tests (headless Chromium)"
+	"command -v ip|iproute2|the network namespaces the WebRTC and browser tests make"
+)
+# What running needs besides Go: nothing today (the relay, ledger and TRON devnet are Go).
+RUN_DEPS=()
+
+has_postgres() {
+	command -v initdb && command -v postgres && return
+	local d
+	for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && return; done
+	return 1
+}
+
+# ensure_deps ENTRY...: installs the Debian packages of the entries whose check fails, with apt-get as root or
+# through sudo; where it cannot, it prints one line per missing tool and stops.
+ensure_deps() {
+	local entry check pkgs why missing=() pkg_list=()
+	for entry in "$@"; do
+		IFS='|' read -r check pkgs why <<<"$entry"
+		eval "$check" >/dev/null 2>&1 && continue
+		missing+=("$entry")
+		read -ra more <<<"$pkgs"
+		pkg_list+=("${more[@]}")
+	done
+	[ ${#missing[@]} -gt 0 ] || return 0
+	local sudo=
+	if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
+		sudo=sudo
+	fi
+	if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+		say "installing ${pkg_list[*]} with apt-get"
+		$sudo apt-get update -qq || die "apt-get update failed; install ${pkg_list[*]} by hand"
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkg_list[@]}" >/dev/null ||
+			die "apt-get install ${pkg_list[*]} failed"
+		missing=()
+		for entry in "$@"; do
+			IFS='|' read -r check pkgs why <<<"$entry"
+			eval "$check" >/dev/null 2>&1 || missing+=("$entry")
+		done
+		[ ${#missing[@]} -gt 0 ] || return 0
+	fi
+	local how="as root, or with sudo"
+	command -v apt-get >/dev/null || how="with your system's package manager (no apt-get here)"
+	for entry in "${missing[@]}"; do
+		IFS='|' read -r check pkgs why <<<"$entry"
+		printf 'build.sh: missing %s, for %s; install it %s: apt-get install %s\n' "${pkgs%% *}" "$why" "$how" "$pkgs" >&2
+	done
+	die "install what is missing (listed above), then run this again"
 }
 
 version() { git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev; }
@@ -81,6 +141,8 @@ build_edge() {
 }
 
 run_product() {
+	need_go
+	ensure_deps "${RUN_DEPS[@]}"
 	build
 	local state=${BTSPEED_STATE:-$ROOT/.btspeed} listen=${BTSPEED_RELAY_LISTEN:-127.0.0.1:8080}
 	mkdir -p "$state/demo"
@@ -92,21 +154,17 @@ run_product() {
 	fi
 	# Demo content the relay seeds with Speed on.
 	[ -f "$state/demo/btspeed-demo.bin" ] || head -c $((8 << 20)) /dev/urandom >"$state/demo/btspeed-demo.bin"
-	local web=
+	local web= dht=off
 	[ -d "$DIST/web" ] && web=$DIST/web
-	echo
-	echo "btspeed $(version)"
-	echo "  relay    http://$listen   (tracker: /announce, ws://$listen ; ledger gateway: /ledger/v1/info ; /metrics)"
-	echo "  ledger   embedded, dev genesis, faucet on; data in $state/relay"
-	echo "  tron     embedded devnet (a block every 3 s, BTT token 1002000): HTTP API http://$listen/tron/wallet/..., gRPC 127.0.0.1:50051"
-	echo "  exchange the ledger credits BTT sent on TRON to its exchange address (GET /ledger/v1/exchange) and sends withdrawals back"
-	echo "  seeding  $state/demo/btspeed-demo.bin with Speed (reserve 0.001 BTT/MiB), earning for $state/relay-wallet.json"
-	echo "  try      dist/btspeed get MAGNET --out /tmp --ledger http://$listen/ledger   (the magnet link is printed below)"
-	echo "           dist/btspeed ledger withdraw 5 --ledger http://$listen/ledger   (faucet BTT to TRON), then: dist/btspeed ledger deposit 5 --ledger http://$listen/ledger"
-	echo "Open http://$listen/ in a browser: make a wallet, claim test BTT from the faucet, download the demo. Ctrl-C stops."
-	echo
-	exec "$DIST/relay" -listen "$listen" -data "$state/relay" -web "$web" -seed "$state/demo/btspeed-demo.bin" \
-		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0
+	# The demo stays on this machine: the relay's DHT node is off unless BTSPEED_DHT=on (or an address) asks.
+	case ${BTSPEED_DHT:-off} in
+	off | 0 | no) ;;
+	on | 1 | yes) dht=:6881 ;;
+	*) dht=$BTSPEED_DHT ;;
+	esac
+	# The relay prints the banner itself (-banner), with the addresses it actually bound.
+	exec "$DIST/relay" -banner -listen "$listen" -data "$state/relay" -web "$web" -seed "$state/demo/btspeed-demo.bin" \
+		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0 -dht "$dht"
 }
 
 # npm_install DIR: install a test harness's npm packages from its lock file.
@@ -121,8 +179,9 @@ npm_install() {
 }
 
 test_all() {
+	need_go
+	ensure_deps "${TEST_DEPS[@]}"
 	build
-	need gcc "the race detector needs cgo: install gcc (Debian: apt-get install gcc)"
 
 	say "gofmt"
 	local unformatted
@@ -131,6 +190,7 @@ test_all() {
 
 	say "go vet (native and js/wasm)"
 	go vet ./...
+	go vet -tags btspeed_crashtest ./internal/tronsetup # the crash hook, in the crash tests' builds only
 	GOOS=js GOARCH=wasm go vet "${WASM_TEST_PKGS[@]}" ./edge/...
 	GOOS=js GOARCH=wasm go build "${WASM_BUILD_PKGS[@]}"
 
@@ -173,6 +233,11 @@ bench() {
 		BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1 go test -run '^$' -bench Browser -benchtime "${BTSPEED_BENCHTIME:-3x}" ./wasm
 		return
 	fi
+	if [ "$name" = speed ]; then
+		# Speed pays off: the speed-up of the paying leechers in a swarm whose seed's upload is the bottleneck.
+		go test -run '^$' -bench SpeedPaysOff -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
+		return
+	fi
 	if [ -z "$name" ]; then
 		pkgs=$(go list ./...)
 		name=.
@@ -199,7 +264,7 @@ fuzz() {
 	done
 }
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 case ${1:-build} in
 build) build ;;

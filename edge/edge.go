@@ -100,8 +100,12 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, h := range hopByHop {
 		req.Header.Del(h)
 	}
-	if ip := r.Header.Get("CF-Connecting-IP"); ip != "" {
-		req.Header.Set("X-Forwarded-For", ip)
+	// The origin trusts the Worker's X-Forwarded-For (its
+	// -trusted-proxies): it names the client Cloudflare saw, never what the
+	// client wrote.
+	req.Header.Del("X-Forwarded-For")
+	if ip, err := CFConnectingIP(r); err == nil {
+		req.Header.Set("X-Forwarded-For", ip.String())
 	}
 	start := time.Now()
 	resp, err := f.client.Do(req)

@@ -127,8 +127,10 @@ func startEdge(t *testing.T, assets, origin string) string {
 }
 
 // appAssets is the web app as build.sh lays it out in dist/web: the
-// repository's web/ files, Go's wasm_exec.js and the browser peer.
-func appAssets(t *testing.T) string {
+// repository's web/ files, Go's wasm_exec.js and the browser peer. Its
+// _headers lets pages connect to origin, the test's plain-http relay (the
+// policy allows https: and wss: only, as a deployed edge's origin is).
+func appAssets(t *testing.T, origin string) string {
 	t.Helper()
 	dir := t.TempDir()
 	web, _ := filepath.Abs(filepath.Join("..", "web"))
@@ -138,6 +140,15 @@ func appAssets(t *testing.T) string {
 	goroot, _ := exec.Command("go", "env", "GOROOT").Output()
 	if out, err := exec.Command("cp", filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), dir).CombinedOutput(); err != nil {
 		t.Fatalf("wasm_exec.js: %v %s", err, out)
+	}
+	headers, err := os.ReadFile(filepath.Join(dir, "_headers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := "ws" + strings.TrimPrefix(origin, "http")
+	headers = bytes.ReplaceAll(headers, []byte("connect-src 'self' https: wss:"), []byte("connect-src 'self' https: wss: "+origin+" "+ws))
+	if err := os.WriteFile(filepath.Join(dir, "_headers"), headers, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// A bare page for the browser test (the platform reads the assets
 	// when the Worker starts).
@@ -176,7 +187,7 @@ func TestEdgeWorker(t *testing.T) {
 	relay := ledgertest.StartWith(t, ledgertest.Options{Binary: ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/relay")},
 		"-data", t.TempDir(), "-faucet-difficulty", "0", "-peer-listen", "127.0.0.1:0", "-dht", "off",
 		"-tron-grpc", "127.0.0.1:0", "-tron-block", "200ms")
-	assets := appAssets(t)
+	assets := appAssets(t, relay.URL)
 	edge := startEdge(t, assets, relay.URL)
 
 	t.Run("assets", func(t *testing.T) {
@@ -195,6 +206,23 @@ func TestEdgeWorker(t *testing.T) {
 		}
 		if code, _, got := get(t, edge+"/"); code != http.StatusOK || !bytes.Contains(got, []byte("btspeed")) {
 			t.Fatalf("/: %d %.80q", code, got)
+		}
+		// The same security headers as from a relay (web/_headers): the
+		// app may not be framed by other sites, the player may.
+		for _, c := range []struct {
+			path  string
+			frame bool
+		}{{"/", false}, {"/app.js", false}, {"/embed.html", true}} {
+			_, hdr, _ := get(t, edge+c.path)
+			csp := hdr.Get("Content-Security-Policy")
+			if hdr.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(csp, "script-src 'self' 'wasm-unsafe-eval';") ||
+				strings.Contains(csp, "frame-ancestors") != !c.frame || (hdr.Get("X-Frame-Options") == "DENY") != !c.frame ||
+				strings.Count(csp, "default-src") != 1 {
+				t.Errorf("%s at the edge: nosniff %q, X-Frame-Options %q, policy %q", c.path, hdr.Get("X-Content-Type-Options"), hdr.Get("X-Frame-Options"), csp)
+			}
+		}
+		if code, _, _ := get(t, edge+"/_headers"); code == http.StatusOK {
+			t.Error("the edge serves its _headers file")
 		}
 		var cfg struct{ Relay, Tracker string }
 		if _, _, b := get(t, edge+"/edge.json"); json.Unmarshal(b, &cfg) != nil || cfg.Relay != relay.URL || cfg.Tracker != "/announce" {

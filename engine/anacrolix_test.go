@@ -46,7 +46,7 @@ func newAnacrolix(t testing.TB, dir string) *torrent.Client {
 }
 
 // makeContent writes a random file of size bytes and returns its torrent.
-func makeContent(t *testing.T, dir, name string, size int, pieceLen int64, seed uint64) (*metainfo.MetaInfo, []byte) {
+func makeContent(t testing.TB, dir, name string, size int, pieceLen int64, seed uint64) (*metainfo.MetaInfo, []byte) {
 	t.Helper()
 	data := make([]byte, size)
 	r := rand.New(rand.NewPCG(seed, seed))

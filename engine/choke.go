@@ -69,6 +69,9 @@ func (t *Torrent) chokeRoundLocked(full bool) {
 		conns = append(conns, c)
 		peers = append(peers, p)
 	}
+	if t.sp != nil {
+		t.sp.round++ // the round number bid responses carry (section 4.2)
+	}
 	cfg := choker.Config{Slots: t.cfg.UploadSlots, Optimistic: t.cfg.OptimisticSlots, Reserve: t.speedReserveLocked()}
 	res := choker.Round(cfg, peers, t.rng)
 	unchoke := make(map[*conn]choker.Decision, len(res.Unchoked))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
-	"github.com/btspeed/btspeed/shared/speed/bidder"
 )
 
 // Errors returned by Client methods.
@@ -40,7 +39,8 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loops
 
-	speed *clientSpeed // nil with Speed off; static after New
+	speed  *clientSpeed // nil with Speed off; static after New
+	upload *uploadGate  // Config.UploadRate (upload.go); nil: no limit
 
 	mu        sync.Mutex
 	torrents  map[metainfo.Hash]*Torrent
@@ -63,6 +63,7 @@ func New(cfg Config) (*Client, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		speed:    sp,
+		upload:   newUploadGate(cfg.UploadRate),
 		torrents: make(map[metainfo.Hash]*Torrent),
 	}
 	if sp != nil {
@@ -109,9 +110,7 @@ func (c *Client) SetSpeed(s SpeedSettings) error {
 	for _, t := range c.Torrents() {
 		t.mu.Lock()
 		if t.sp != nil {
-			set := t.speedSettingsLocked()
-			t.sp.bidder.SetSettings(bidder.Settings{Enabled: set.Enabled, SpendingRate: set.SpendingRate})
-			t.speedBidLocked()
+			t.speedSettingsChangedLocked()
 		}
 		t.mu.Unlock()
 	}
@@ -274,6 +273,12 @@ func (c *Client) AddConn(ctx context.Context, nc net.Conn, ih metainfo.Hash) err
 // AddTorrent adds a torrent and starts it: it dials spec.Peers, announces
 // to its trackers and, without metadata, fetches the info from peers.
 func (c *Client) AddTorrent(spec TorrentSpec) (*Torrent, error) {
+	return c.addTorrent(spec, nil)
+}
+
+// addTorrent is AddTorrent; verified, when set, marks the pieces already
+// verified in the storage (see AddVerified).
+func (c *Client) addTorrent(spec TorrentSpec, verified []bool) (*Torrent, error) {
 	if spec.Storage == nil {
 		return nil, errors.New("engine: TorrentSpec.Storage is required")
 	}
@@ -288,6 +293,12 @@ func (c *Client) AddTorrent(spec TorrentSpec) (*Torrent, error) {
 	t, err := newTorrent(c, spec)
 	if err != nil {
 		return nil, err
+	}
+	if verified != nil {
+		if err := t.markVerified(verified); err != nil {
+			t.cancel()
+			return nil, errors.Join(err, t.st.Close())
+		}
 	}
 	c.torrents[spec.InfoHash] = t
 	t.start()

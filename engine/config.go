@@ -75,7 +75,10 @@ type Config struct {
 	// Logger receives the engine's logs; nil discards them. Nothing a peer
 	// sends is logged above Info.
 	Logger *slog.Logger
-	// Now is the clock the Speed machines and timers read; nil is time.Now.
+	// Now is the clock the Speed machines read (payment and channel
+	// deadlines, bids, bans); nil is time.Now. The engine's timers (the
+	// choking round, Speed retries) wait on the time package, which
+	// testing/synctest virtualises.
 	Now func() time.Time
 	// Transports are tried in order when dialing a peer; empty means TCP
 	// with a plain net.Dialer (none in the browser, GOOS=js).
@@ -98,6 +101,9 @@ type Config struct {
 	// MaxPeerRequests caps the requests a peer may queue with us (default
 	// 500, advertised as "reqq"); more are rejected.
 	MaxPeerRequests int
+	// UploadRate caps what the client uploads, in bytes per second, over
+	// all its torrents and peers (0: no limit; upload.go).
+	UploadRate int64
 	// UploadSlots and OptimisticSlots are the choker's slots per torrent
 	// (defaults 4 and 1).
 	UploadSlots     int

@@ -76,7 +76,7 @@ type conn struct {
 	listenAddr     string    // an incoming peer's listening address (BEP 10 "p")
 	out            []outItem // control messages for the writer, in stream order
 	chokedRounds   int
-	roundBytes     uint64 // bytes exchanged this choking round
+	roundBytes     uint64 // this choking round: received while downloading, sent while seeding (spec 5.2)
 	downloaded     int64
 	uploaded       int64
 	lastPiece      time.Time
@@ -328,7 +328,6 @@ func (c *conn) writeLoop() {
 	keepalive := time.NewTicker(90 * time.Second)
 	defer keepalive.Stop()
 	buf := make([]byte, MaxRequestLength)
-	var hdr [13]byte
 	fail := func(err error) {
 		t.mu.Lock()
 		c.closeLocked(fmt.Errorf("writing: %w", err))
@@ -359,11 +358,12 @@ func (c *conn) writeLoop() {
 				}
 			}
 			st := t.st
+			paid := c.speed != nil && c.speed.prov.charged > 0
 			t.mu.Unlock()
 			if pending != nil {
 				// Speed: serve only what CanServe admits (one unpaid
 				// piece at a time, M22); the rest waits for a payment.
-				ok, _ := c.speedFilterServe(pending)
+				ok := c.speedFilterServe(pending, 8)
 				t.mu.Lock()
 				for _, r := range ok {
 					if len(serve) == 8 {
@@ -394,28 +394,9 @@ func (c *conn) writeLoop() {
 				}
 			}
 			for _, r := range serve {
-				b := buf[:r.length]
-				if _, err := st.ReadAt(b, t.lay.pieceOff(int(r.piece))+int64(r.begin)); err != nil {
-					t.mu.Lock()
-					t.failLocked(fmt.Errorf("engine: reading piece %d: %w", r.piece, err))
-					t.mu.Unlock()
+				if !c.serveBlock(w, st, buf, r, paid, fail) {
 					return
 				}
-				putPieceHeader(hdr[:], r)
-				if _, err := w.Write(hdr[:]); err != nil {
-					fail(err)
-					return
-				}
-				if _, err := w.Write(b); err != nil {
-					fail(err)
-					return
-				}
-				c.speedSent(t.cfg.Now(), r, t.lay.pieceLen(int(r.piece)))
-				t.mu.Lock()
-				c.uploaded += int64(r.length)
-				c.roundBytes += uint64(r.length)
-				t.stats.Uploaded += int64(r.length)
-				t.mu.Unlock()
 			}
 		}
 		if wrote {
@@ -426,7 +407,7 @@ func (c *conn) writeLoop() {
 			keepalive.Reset(90 * time.Second)
 		}
 		t.mu.Lock()
-		drained := c.draining && len(c.out) == 0 && (c.speed == nil || (len(c.speed.jobs) == 0 && !c.speed.busy))
+		drained := c.draining && len(c.out) == 0 && c.speedIdleLocked()
 		t.mu.Unlock()
 		if drained {
 			// Everything queued (a last payment) is written: end our
@@ -448,6 +429,42 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// serveBlock writes the block r asks for (writer goroutine), within the
+// upload limit, and counts it; false when the connection or the torrent
+// failed and the writer must stop.
+func (c *conn) serveBlock(w *bufio.Writer, st Storage, buf []byte, r request, paid bool, fail func(error)) bool {
+	t := c.t
+	if !c.waitUpload(w, int(r.length), paid) {
+		return false
+	}
+	b := buf[:r.length]
+	if _, err := st.ReadAt(b, t.lay.pieceOff(int(r.piece))+int64(r.begin)); err != nil {
+		t.mu.Lock()
+		t.failLocked(fmt.Errorf("engine: reading piece %d: %w", r.piece, err))
+		t.mu.Unlock()
+		return false
+	}
+	var hdr [13]byte
+	putPieceHeader(hdr[:], r)
+	if _, err := w.Write(hdr[:]); err != nil {
+		fail(err)
+		return false
+	}
+	if _, err := w.Write(b); err != nil {
+		fail(err)
+		return false
+	}
+	c.speedSent(t.cfg.Now(), r, t.lay.pieceLen(int(r.piece)))
+	t.mu.Lock()
+	c.uploaded += int64(r.length)
+	if t.have.Full() {
+		c.roundBytes += uint64(r.length) // seeding: what we upload
+	}
+	t.stats.Uploaded += int64(r.length)
+	t.mu.Unlock()
+	return true
 }
 
 // putPieceHeader writes the 13-byte header of a BEP 3 piece message:

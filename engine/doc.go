@@ -25,8 +25,12 @@
 // A Client owns its Torrents; a Torrent owns its peer connections. Each
 // Torrent has one mutex (Torrent.mu) that guards its state and the state of
 // its connections. Each connection has two goroutines, a reader and a
-// writer, owned by the Torrent and waited for in Torrent.Close; storage
-// reads, writes and hashing happen outside the lock.
+// writer; a connection with Speed has a third, its Speed worker, which runs
+// the ledger work of both Speed sides in arrival order (speedworker.go). All
+// are owned by the Torrent and waited for in Torrent.Close; storage reads,
+// writes, hashing and ledger calls happen outside the lock. The provider
+// side's session has its own mutex, taken after Torrent.mu, never before
+// (speed.go says who owns what).
 //
 // # Limits
 //

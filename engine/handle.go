@@ -214,7 +214,7 @@ func (c *conn) gotRequestLocked(r request) error {
 		c.rejectLocked(r)
 		return nil
 	}
-	if c.amChoking || !t.speedMayServeLocked(c, r) {
+	if c.amChoking {
 		c.rejectLocked(r)
 		return nil
 	}
@@ -303,7 +303,9 @@ func (c *conn) handlePiece(m *pp.Message) error {
 		t.cancelDuplicatesLocked(c, p, k)
 	}
 	c.downloaded += n
-	c.roundBytes += uint64(n)
+	if !t.have.Full() {
+		c.roundBytes += uint64(n) // the choker counts what we download, while we do
+	}
 	c.lastPiece = time.Now()
 	t.stats.Downloaded += n
 	t.speedReceivedLocked(c, piece, uint64(n))

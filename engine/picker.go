@@ -19,7 +19,7 @@ func (t *Torrent) fillRequestsLocked(c *conn) {
 	if c.closed || t.lay == nil || t.have.Full() || !c.amInterested {
 		return
 	}
-	if c.peerChoking && len(c.allowedFast) == 0 {
+	if (c.peerChoking && len(c.allowedFast) == 0) || !t.speedMayRequestLocked(c) {
 		return
 	}
 	room := c.maxReqs - len(c.reqs)

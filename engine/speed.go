@@ -1,7 +1,37 @@
+// BitTorrent Speed in the engine: section 8 of docs/speed-protocol.md wired
+// to BitTorrent events. This file holds the client's and the torrent's Speed
+// state and what spans connections (settings, accounts, bans, the choking
+// round's Speed work); each Speed connection's state has one owner, a
+// speedPeer:
+//
+//   - speedreq.go: our requester side (bidding, buying, paying), top to
+//     bottom: the bid sent, the bid response accepted, the piece bought,
+//     verified and paid.
+//   - speedprov.go: our provider side (selling): the grant, the blocks
+//     served, the payment checked, the deadlines and the channel closed.
+//   - speedworker.go: the connection's Speed worker, the goroutine that runs
+//     the ledger work of both sides in arrival order, and its retries.
+//
+// # Locks
+//
+// Torrent.mu guards the torrent and its connections, the Speed fields of
+// both sides included; no ledger call is made under it. The requester
+// session belongs to the worker goroutine. The provider session has its own
+// mutex (speedProv.mu), taken after Torrent.mu, never before; the worker
+// holds it across ledger calls (a payment's channel looked up, a channel
+// closed), so the writer, which asks the session what it may serve, can
+// wait for the ledger then.
+//
+// # Time
+//
+// Readings come from Config.Now. The choking round (which runs the
+// provider's payment and channel deadlines and the rebids) and the worker's
+// retries wait on the time package's timers, which testing/synctest
+// virtualises: speedtime_test.go runs the timing rules in a bubble.
+
 package engine
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,12 +43,11 @@ import (
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/speed/bidder"
-	"github.com/btspeed/btspeed/shared/speed/choker"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
 // SpeedConfig turns BitTorrent Speed on for a Client (docs/speed-protocol.md
-// section 8 is what this file implements).
+// section 8 is what the engine implements).
 type SpeedConfig struct {
 	Key      *wallet.PrivateKey // our ledger account: payer when buying, payee when selling
 	Ledger   speed.Ledger       // ledger/client.Client over HTTP, or any implementation
@@ -42,13 +71,27 @@ type SpeedSettings struct {
 	Enabled bool
 	// SpendingRate scales bids, in parts per million (bidder.PPM = 1.0).
 	SpendingRate uint32
-	// Budget caps what may be spent, in base units; 0 means no cap beyond
-	// the balance. For a torrent it is that torrent's cap; for the client
-	// the cap over all torrents.
+	// Budget caps what may be spent, in base units. For a torrent it is
+	// that torrent's budget (0: the client's TorrentBudget); for the client
+	// the cap over all torrents (0: no cap beyond the balance).
 	Budget uint64
+	// TorrentBudget is the budget of each torrent without one of its own,
+	// in base units; 0 means bidder.DefaultBudget: 1% of what the wallet
+	// holds when the torrent first bids. Spent and still locked in open
+	// channels counts against it.
+	TorrentBudget uint64
+	// MaxPrice is the most ever bid, base units per GiB; 0 means
+	// bidder.DefaultMaxPrice (1,000 BTT per GiB). A torrent's 0 follows
+	// the client's.
+	MaxPrice uint64
 	// Reserve is the lowest rate, base units per MiB, upload slots are sold
 	// for.
 	Reserve uint64
+}
+
+// bidderSettings are the auto-bidder's settings for s.
+func (s SpeedSettings) bidderSettings() bidder.Settings {
+	return bidder.Settings{Enabled: s.Enabled, SpendingRate: s.SpendingRate, MaxRate: bidder.RateForPrice(s.MaxPrice)}
 }
 
 // clientSpeed is a Client's Speed state.
@@ -57,9 +100,10 @@ type clientSpeed struct {
 	me      wallet.Address
 	bans    *speed.BanList // guarded by mu
 	mu      sync.Mutex
-	set     SpeedSettings // guarded by mu
-	balance atomic.Uint64 // last ledger balance read
-	spent   atomic.Uint64 // over all torrents
+	set     SpeedSettings  // guarded by mu
+	market  *bidder.Market // guarded by mu: rates accepted, all torrents
+	balance atomic.Uint64  // last ledger balance read
+	spent   atomic.Uint64  // over all torrents
 	earned  atomic.Uint64
 }
 
@@ -83,7 +127,21 @@ func newClientSpeed(cfg *SpeedConfig, now func() time.Time) (*clientSpeed, error
 	if c.Settings.SpendingRate == 0 && c.Settings.Enabled {
 		c.Settings.SpendingRate = bidder.PPM
 	}
-	return &clientSpeed{cfg: c, me: c.Key.Address(), bans: speed.NewBanList(), set: c.Settings}, nil
+	return &clientSpeed{cfg: c, me: c.Key.Address(), bans: speed.NewBanList(), set: c.Settings, market: bidder.NewMarket()}, nil
+}
+
+// observe records a rate a provider charged us (an accepted bid response).
+func (s *clientSpeed) observe(provider wallet.Address, rate uint64, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.market.Observe(provider.String(), rate, now)
+}
+
+// marketRate is the market estimate the bidder caps bids with.
+func (s *clientSpeed) marketRate(now time.Time) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.market.Estimate(now)
 }
 
 func (s *clientSpeed) settings() SpeedSettings {
@@ -118,10 +176,13 @@ func (s *clientSpeed) refreshBalance(ctx context.Context) error {
 type torrentSpeed struct {
 	override *SpeedSettings // per-torrent settings; nil follows the client
 	bidder   *bidder.Bidder
-	round    uint64
-	spent    uint64 // by closed connections
-	earned   uint64
-	peers    map[wallet.Address]*PeerSpeed // per account, closed connections included
+	// defaultBudget is bidder.DefaultBudget of the wallet when the torrent
+	// first needed a budget (0: not yet).
+	defaultBudget uint64
+	round         uint64 // choking rounds run, full and early
+	spent         uint64 // by closed connections
+	earned        uint64
+	peers         map[wallet.Address]*PeerSpeed // per account, closed connections included
 }
 
 // PeerSpeed is what Speed moved with one peer account on one torrent.
@@ -140,42 +201,35 @@ type SpeedStats struct {
 	Enabled bool
 	Spent   uint64
 	Earned  uint64
-	Peers   []PeerSpeed // by account
+	// Budget is what the torrent may spend in all (its own, the client's
+	// TorrentBudget or the default; 0 while the default is not known yet),
+	// MaxPrice the most it bids, base units per GiB.
+	Budget   uint64
+	MaxPrice uint64
+	Peers    []PeerSpeed // by account
 }
 
-// speedPeer is a Speed connection's state. The session machines are owned
-// by the connection's Speed worker (requester) and guarded by pmu
-// (provider); the other fields by Torrent.mu.
+// speedPeer is a Speed connection's state: the peer's handshake, our
+// requester side (buying from it), our provider side (selling to it) and the
+// worker that runs their ledger work in order. The figures below are
+// guarded by Torrent.mu.
 type speedPeer struct {
-	hs  speed.Handshake
-	req *speed.RequesterSession // owned by the worker goroutine
-	pmu sync.Mutex              // guards prov; taken after Torrent.mu, never before
-	// prov is our provider session with this requester.
-	prov *speed.ProviderSession
+	hs   speed.Handshake
+	req  speedReq
+	prov speedProv
+	work speedWorker
 
-	// guarded by Torrent.mu
-	peerBid      uint64 // its bid to us
-	rate         uint64 // the rate it charges us (bid responses applied by the worker)
-	rateSeen     uint64 // the rate of the last bid response received, not yet applied
-	canBuy       bool   // we may start a piece from it at its rate
-	charged      uint64 // the rate we granted it last
-	unspent      uint64 // what our channel to it still holds
-	spent        uint64 // not yet moved to the torrent's account
-	earned       uint64
-	spentSeen    uint64 // the sessions' totals last recorded
-	earnedSeen   uint64
-	stopPay      bool // it misbehaved as a provider: buy nothing more from it
-	checkRetries int  // CanBuy failures in a row (backoff of its retries)
-	jobs         []func(ctx context.Context)
-	jobsWake     chan struct{}
-	busy         bool // the worker is running jobs (t.mu)
+	spent      uint64 // not yet moved to the torrent's account
+	earned     uint64
+	spentSeen  uint64 // the sessions' totals last recorded
+	earnedSeen uint64
+	malformed  int // malformed Speed messages dropped
 }
 
-// maxSpeedJobs caps a connection's queued Speed work; a peer that floods
-// us with Speed messages past it is dropped.
-const maxSpeedJobs = 1 << 14
-
-func (t *Torrent) speedOn() bool { return t.c.speed != nil }
+// maxSpeedMalformed is how many malformed Speed messages a connection may
+// send: each is dropped, and the one that reaches it disconnects (section 3
+// of docs/speed-protocol.md: repeat offenders).
+const maxSpeedMalformed = 3
 
 // speedSettingsLocked returns the torrent's effective settings.
 func (t *Torrent) speedSettingsLocked() SpeedSettings {
@@ -186,6 +240,9 @@ func (t *Torrent) speedSettingsLocked() SpeedSettings {
 	if o := t.sp.override; o != nil {
 		s := *o
 		s.Enabled = s.Enabled && g.Enabled
+		if s.MaxPrice == 0 {
+			s.MaxPrice = g.MaxPrice
+		}
 		return s
 	}
 	return g
@@ -208,8 +265,16 @@ func (t *Torrent) SetSpeed(s *SpeedSettings) {
 	} else {
 		t.sp.override = nil
 	}
+	t.speedSettingsChangedLocked()
+}
+
+// speedSettingsChangedLocked hands the effective settings to the bidder,
+// which sends the bids they change at once: budgets included, which the
+// bidder sees only in what it may spend (section 5.1).
+func (t *Torrent) speedSettingsChangedLocked() {
 	set := t.speedSettingsLocked()
-	t.sp.bidder.SetSettings(bidder.Settings{Enabled: set.Enabled, SpendingRate: set.SpendingRate})
+	t.sp.bidder.SetSettings(set.bidderSettings())
+	t.sp.bidder.Changed()
 	t.speedBidLocked()
 }
 
@@ -231,7 +296,11 @@ func (t *Torrent) SpeedStats() SpeedStats {
 	if t.sp == nil {
 		return SpeedStats{}
 	}
-	st := SpeedStats{Enabled: t.speedSettingsLocked().Enabled, Spent: t.sp.spent, Earned: t.sp.earned}
+	set := t.speedSettingsLocked()
+	st := SpeedStats{Enabled: set.Enabled, Spent: t.sp.spent, Earned: t.sp.earned, Budget: t.speedBudgetLocked(), MaxPrice: set.MaxPrice}
+	if st.MaxPrice == 0 {
+		st.MaxPrice = bidder.DefaultMaxPrice
+	}
 	live := make(map[wallet.Address]PeerSpeed)
 	for a, p := range t.sp.peers {
 		live[a] = *p
@@ -245,7 +314,7 @@ func (t *Torrent) SpeedStats() SpeedStats {
 		p.Account, p.Addr = s.hs.Account, c.addr
 		p.Spent += s.spent
 		p.Earned += s.earned
-		p.Rate, p.Bid, p.Charged = s.rate, s.peerBid, s.charged
+		p.Rate, p.Bid, p.Charged = s.req.rate, s.prov.peerBid, s.prov.charged
 		live[s.hs.Account] = p
 		st.Spent += s.spent
 		st.Earned += s.earned
@@ -269,6 +338,7 @@ func (t *Torrent) speedHandshakeLocked(m map[string]int, h map[string]any) {
 
 // speedGotHandshakeLocked makes c a Speed peer if its handshake says so and
 // it uses our ledger; peers without Speed, or on another ledger, are legacy.
+// A Speed peer gets its worker and our first bid.
 func (t *Torrent) speedGotHandshakeLocked(c *conn, payload []byte) {
 	s := t.c.speed
 	if s == nil || c.speed != nil {
@@ -282,106 +352,59 @@ func (t *Torrent) speedGotHandshakeLocked(c *conn, payload []byte) {
 	if !ok || hs.Ledger != s.cfg.LedgerID || hs.Account == s.me || c.ext[speed.ExtensionName] == 0 {
 		return
 	}
-	now := t.cfg.Now()
-	if s.banned(hs.Account.String(), now) {
+	if s.banned(hs.Account.String(), t.cfg.Now()) {
 		c.closeLocked(c.protocolError("account %s is banned", hs.Account))
 		return
 	}
 	c.speed = &speedPeer{
-		hs:       hs,
-		req:      speed.NewRequesterSession(s.cfg.Requester, hs.Account),
-		prov:     speed.NewProviderSession(s.cfg.Provider, hs.Account),
-		canBuy:   true,
-		jobsWake: make(chan struct{}, 1),
+		hs:   hs,
+		req:  newSpeedReq(s.cfg.Requester, hs.Account),
+		prov: newSpeedProv(s.cfg.Provider, hs.Account),
+		work: newSpeedWorker(),
 	}
 	t.wg.Add(1)
-	go c.speedWorker()
+	go c.runSpeedWorker()
 	t.speedBidLocked()
 }
 
-// enqueueLocked queues work for c's Speed worker, which runs it in order
-// without the torrent lock.
-func (c *conn) enqueueLocked(job func(ctx context.Context)) {
-	s := c.speed
-	if len(s.jobs) >= maxSpeedJobs {
-		c.closeLocked(c.protocolError("speed work queue full"))
-		return
-	}
-	s.jobs = append(s.jobs, job)
-	select {
-	case s.jobsWake <- struct{}{}:
-	default:
-	}
-}
-
-// speedWorker runs c's Speed jobs: every call into the requester session,
-// in the order the messages arrived, and the provider's ledger work.
-func (c *conn) speedWorker() {
-	t := c.t
-	defer t.wg.Done()
-	s := c.speed
-	for {
-		t.mu.Lock()
-		jobs := s.jobs
-		s.jobs = nil
-		closed := c.closed
-		s.busy = len(jobs) > 0
-		if !s.busy && c.draining {
-			c.nudge() // the writer waits for the last payment's job
-		}
-		t.mu.Unlock()
-		if len(jobs) == 0 {
-			if closed {
-				return
-			}
-			select {
-			case <-s.jobsWake:
-			case <-c.done:
-			}
-			continue
-		}
-		for _, job := range jobs {
-			job(t.ctx)
-		}
-	}
-}
-
-// speedMessageLocked handles a bt_speed message.
+// speedMessageLocked handles a bt_speed message (reader): each goes to the
+// side it concerns. One of an unknown type is skipped; a malformed one is
+// dropped, and a peer that keeps sending them is disconnected (section 3);
+// one above the size limit is a protocol error.
 func (t *Torrent) speedMessageLocked(c *conn, payload []byte) error {
-	s := c.speed
-	if s == nil {
+	if c.speed == nil {
 		return nil // we did not agree on Speed: ignore
 	}
 	msg, err := speed.Decode(payload)
-	if err != nil {
-		if errors.Is(err, speed.ErrUnknownType) {
-			return nil
-		}
+	switch {
+	case errors.Is(err, speed.ErrUnknownType):
+		return nil
+	case errors.Is(err, speed.ErrTooLarge):
 		return c.protocolError("speed message: %w", err)
+	case err != nil:
+		c.speed.malformed++
+		if c.speed.malformed >= maxSpeedMalformed {
+			return c.protocolError("%d malformed speed messages, the last: %w", c.speed.malformed, err)
+		}
+		c.log.Debug("dropped a malformed speed message", "err", err)
+		return nil
 	}
 	switch m := msg.(type) {
 	case speed.Bid:
-		s.peerBid = m.Rate
+		c.gotBidLocked(m)
 	case speed.BidResponse:
-		s.rateSeen = m.Rate
-		if m.Rate > 0 {
-			s.canBuy = false // until the worker has checked we can pay
-		}
-		c.enqueueLocked(func(ctx context.Context) { t.speedAccept(c, m) })
+		c.gotBidResponseLocked(m)
 	case speed.Payment:
-		c.enqueueLocked(func(ctx context.Context) { t.speedPaid(ctx, c, m) })
+		c.gotPaymentLocked(m)
 	case speed.PaymentRejected:
-		c.enqueueLocked(func(ctx context.Context) {
-			p, err := s.req.Rejected(ctx, t.cfg.Now(), m)
-			t.speedAfterPay(c, p, err)
-		})
+		c.gotPaymentRejectedLocked(m)
 	case speed.ChannelClosing:
-		c.enqueueLocked(func(ctx context.Context) { s.req.Closing(m) })
+		c.gotChannelClosingLocked(m)
 	}
 	return nil
 }
 
-// speedSend sends a Speed message to c (caller holds Torrent.mu).
+// speedSendLocked queues a Speed message to c.
 func (c *conn) speedSendLocked(m speed.Message) {
 	id := c.ext[speed.ExtensionName]
 	if id == 0 {
@@ -395,82 +418,44 @@ func (c *conn) speedSendLocked(m speed.Message) {
 	c.sendLocked(pp.Message{Type: pp.Extended, ExtendedID: pp.ExtensionNumber(id), ExtendedPayload: b})
 }
 
-// speedAccept applies a bid response (worker), then checks we can pay for a
-// piece at the new rate.
-func (t *Torrent) speedAccept(c *conn, m speed.BidResponse) {
-	s := c.speed
-	if err := s.req.Accept(m); err != nil {
-		t.mu.Lock()
-		s.stopPay = true
-		s.canBuy = false
-		t.mu.Unlock()
-		c.log.Info("stopped buying from a provider", "err", err)
-		return
-	}
-	t.speedCheckBuy(c)
-}
-
-// speedCheckBuy decides (worker) whether we may start another piece from c.
-func (t *Torrent) speedCheckBuy(c *conn) {
-	s := c.speed
-	rate := s.req.Rate()
-	ok := !s.stopPay
-	if ok && rate > 0 {
-		t.mu.Lock()
-		pieceLen := uint64(0)
-		if t.lay != nil {
-			pieceLen = uint64(t.lay.pieceLength)
-		}
-		left := t.speedBudgetLeftLocked()
-		t.mu.Unlock()
-		price := speed.Price(rate, pieceLen)
-		ok = price <= left
-		if ok {
-			// Open the next channel while the current one still pays, so
-			// no payment waits for the ledger.
-			if err := s.req.Prefund(t.ctx, t.cfg.Now(), pieceLen); err != nil && !errors.Is(err, speed.ErrCannotPay) {
-				c.log.Info("opening the next channel", "err", err)
-			}
-			var err error
-			ok, err = s.req.CanBuy(t.ctx, t.cfg.Now(), pieceLen)
-			if err != nil {
-				c.log.Info("cannot check our balance", "err", err)
-				if transientSpeedErr(t.ctx, err) {
-					t.mu.Lock()
-					s.checkRetries++
-					t.speedRetryLocked(c, s.checkRetries-1, func(context.Context) { t.speedCheckBuy(c) })
-					t.mu.Unlock()
-				}
-			} else {
-				t.mu.Lock()
-				s.checkRetries = 0
-				t.mu.Unlock()
-			}
-		}
-	}
-	unspent := s.req.Unspent(t.cfg.Now())
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s.rate = rate
-	s.canBuy = ok
-	s.unspent = unspent
-	if ok {
-		t.fillRequestsLocked(c)
-	}
-}
-
 // speedBudgetLeftLocked is what this torrent may still spend.
 func (t *Torrent) speedBudgetLeftLocked() uint64 {
-	left := ^uint64(0)
-	if set := t.speedSettingsLocked(); set.Budget > 0 {
-		spent := t.speedSpentLocked()
-		left = set.Budget - min(spent, set.Budget)
-	}
+	budget := t.speedBudgetLocked()
+	left := budget - min(t.speedSpentLocked(), budget)
 	if g := t.c.speed.settings(); g.Budget > 0 {
 		spent := t.c.speed.spent.Load()
 		left = min(left, g.Budget-min(spent, g.Budget))
 	}
 	return left
+}
+
+// speedBudgetLocked is the torrent's budget: its own, else the client's
+// TorrentBudget, else bidder.DefaultBudget of the wallet (ledger balance
+// plus what our channels still hold) when first asked with a balance known;
+// 0 until then.
+func (t *Torrent) speedBudgetLocked() uint64 {
+	if o := t.sp.override; o != nil && o.Budget > 0 {
+		return o.Budget
+	}
+	if g := t.c.speed.settings(); g.TorrentBudget > 0 {
+		return g.TorrentBudget
+	}
+	if t.sp.defaultBudget == 0 {
+		t.sp.defaultBudget = bidder.DefaultBudget(t.c.speed.balance.Load() + t.speedUnspentLocked() + t.speedSpentLocked())
+	}
+	return t.sp.defaultBudget
+}
+
+// speedUnspentLocked is what our open channels to this torrent's peers
+// still hold.
+func (t *Torrent) speedUnspentLocked() uint64 {
+	var n uint64
+	for c := range t.conns {
+		if c.speed != nil {
+			n += c.speed.req.unspent
+		}
+	}
+	return n
 }
 
 func (t *Torrent) speedSpentLocked() uint64 {
@@ -481,30 +466,6 @@ func (t *Torrent) speedSpentLocked() uint64 {
 		}
 	}
 	return spent
-}
-
-// speedAfterPay sends a payment the requester session produced (worker).
-func (t *Torrent) speedAfterPay(c *conn, p *speed.Payment, err error) {
-	s := c.speed
-	if err != nil {
-		c.log.Info("payment failed", "err", err)
-		if errors.Is(err, speed.ErrProviderMisbehaving) || errors.Is(err, speed.ErrCannotPay) {
-			t.mu.Lock()
-			s.stopPay = errors.Is(err, speed.ErrProviderMisbehaving)
-			s.canBuy = false
-			t.mu.Unlock()
-		}
-	}
-	spent := s.req.Spent()
-	t.mu.Lock()
-	t.speedAccountLocked(c, spent, 0)
-	if p != nil {
-		c.speedSendLocked(*p)
-	}
-	t.mu.Unlock()
-	if err == nil {
-		t.speedCheckBuy(c)
-	}
 }
 
 // speedAccountLocked records the totals c's sessions report (spent by our
@@ -530,29 +491,6 @@ func (t *Torrent) speedAccountLocked(c *conn, spent, earned uint64) {
 	}
 }
 
-// speedPaid handles a payment (worker, provider side).
-func (t *Torrent) speedPaid(ctx context.Context, c *conn, m speed.Payment) {
-	s := c.speed
-	s.pmu.Lock()
-	rej, err := s.prov.Receive(ctx, t.cfg.Now(), m)
-	earned, banned := s.prov.Earned(), s.prov.Banned()
-	s.pmu.Unlock()
-	if err != nil {
-		c.log.Info("payment not processed", "err", err)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.speedAccountLocked(c, 0, earned)
-	if rej != nil {
-		c.speedSendLocked(*rej)
-	}
-	if banned {
-		t.speedBanLocked(c)
-		return
-	}
-	c.nudge() // a paid piece may unblock queued requests
-}
-
 // speedBanLocked bans c's account and address and drops it.
 func (t *Torrent) speedBanLocked(c *conn) {
 	now := t.cfg.Now()
@@ -561,198 +499,23 @@ func (t *Torrent) speedBanLocked(c *conn) {
 	c.closeLocked(c.protocolError("banned"))
 }
 
-// speedMayServeLocked says whether a request may be queued (always, for
-// legacy peers and free slots; CanServe is checked when it is served).
-func (t *Torrent) speedMayServeLocked(c *conn, r request) bool { return true }
-
-// speedFilterServe splits the requests the writer took into those it may
-// serve now and those that wait for a payment (provider side, without the
-// torrent lock).
-func (c *conn) speedFilterServe(reqs []request) (serve, wait []request) {
-	s := c.speed
-	if s == nil {
-		return reqs, nil
-	}
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	for _, r := range reqs {
-		if s.prov.CanServe(r.piece) {
-			serve = append(serve, r)
-		} else {
-			wait = append(wait, r)
-		}
-	}
-	return serve, wait
-}
-
-// speedSent records a block sent (provider side, without the torrent
-// lock).
-func (c *conn) speedSent(now time.Time, r request, pieceLen int64) {
-	s := c.speed
-	if s == nil {
-		return
-	}
-	s.pmu.Lock()
-	s.prov.Sent(now, r.piece, uint64(r.length), uint64(pieceLen))
-	s.pmu.Unlock()
-}
-
-// writeGrant applies a grant at its place in the stream and writes the bid
-// response (writer goroutine).
-func (c *conn) writeGrant(w *bufio.Writer, it outItem) error {
-	s := c.speed
-	if s == nil {
-		return nil
-	}
-	s.pmu.Lock()
-	resp := s.prov.Grant(it.round, it.rate)
-	s.pmu.Unlock()
-	id := c.extID(speed.ExtensionName)
-	if id == 0 {
-		return nil
-	}
-	b, err := speed.Encode(resp)
-	if err != nil {
-		return fmt.Errorf("encoding a bid response: %w", err)
-	}
-	m := pp.Message{Type: pp.Extended, ExtendedID: pp.ExtensionNumber(id), ExtendedPayload: b}
-	return m.WriteTo(w)
-}
-
-// extID returns the peer's id for an extension (taking the torrent lock).
-func (c *conn) extID(name string) int {
-	c.t.mu.Lock()
-	defer c.t.mu.Unlock()
-	return c.ext[name]
-}
-
-// speedMayStartLocked says whether we may request blocks of piece from c:
-// a charging provider only while we can pay for a piece, and never in the
-// endgame's duplicate requests (one seller per piece).
-func (t *Torrent) speedMayStartLocked(c *conn, piece int) bool {
-	s := c.speed
-	if s == nil {
-		return true
-	}
-	if s.rateSeen > 0 || s.rate > 0 {
-		return s.canBuy && !s.stopPay
-	}
-	return true
-}
-
-// speedReceivedLocked records a block from c (its price accrues at the
-// rate in force, in stream order: the worker applies bid responses and
-// blocks in the order they arrived).
-func (t *Torrent) speedReceivedLocked(c *conn, piece int, n uint64) {
-	s := c.speed
-	if s == nil {
-		return
-	}
-	c.enqueueLocked(func(ctx context.Context) { s.req.Received(uint32(piece), n) })
-}
-
-// speedFailedLocked: a piece with data from c failed its hash: pay nothing
-// for it and ban the provider (M21).
-func (t *Torrent) speedFailedLocked(c *conn, piece int) {
-	s := c.speed
-	if s == nil {
-		return
-	}
-	c.enqueueLocked(func(ctx context.Context) { s.req.Failed(uint32(piece)) })
-	t.speedBanLocked(c)
-}
-
-// speedVerifiedLocked: a piece with data from c verified: pay for it.
-func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
-	s := c.speed
-	if s == nil || c.closed {
-		return
-	}
-	c.enqueueLocked(func(ctx context.Context) { t.speedPayPiece(ctx, c, piece, 0) })
-}
-
-// speedRetryMax is the longest wait between retries of ledger work that
-// failed for a passing reason (ledger unreachable, rate-limited).
-const speedRetryMax = 30 * time.Second
-
-// transientSpeedErr says whether a Speed error may pass by itself: not a
-// misbehaving provider, not an empty wallet, not a closing torrent.
-func transientSpeedErr(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() == nil && !errors.Is(err, speed.ErrProviderMisbehaving) && !errors.Is(err, speed.ErrCannotPay)
-}
-
-// speedRetryLocked runs job on c's worker after a backoff of attempt,
-// unless c has closed by then.
-func (t *Torrent) speedRetryLocked(c *conn, attempt int, job func(ctx context.Context)) {
-	delay := min(time.Second<<min(attempt, 5), speedRetryMax)
-	time.AfterFunc(delay, func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if !c.closed {
-			c.enqueueLocked(job)
-		}
-	})
-}
-
-// speedPayPiece pays for a verified piece (worker); a passing failure is
-// retried with backoff, so the provider, which serves one piece unpaid,
-// is not left waiting forever.
-func (t *Torrent) speedPayPiece(ctx context.Context, c *conn, piece, attempt int) {
-	p, err := c.speed.req.Verified(ctx, t.cfg.Now(), uint32(piece))
-	t.speedAfterPay(c, p, err)
-	if transientSpeedErr(ctx, err) {
-		t.mu.Lock()
-		t.speedRetryLocked(c, attempt, func(ctx context.Context) { t.speedPayPiece(ctx, c, piece, attempt+1) })
-		t.mu.Unlock()
-	}
-}
-
-// speedTickLocked runs every choking round: the provider's timers, and
-// the bids.
+// speedTickLocked runs every choking round: each connection's provider
+// deadlines (late payments, bans, channels to close) and its requester's
+// check of a price it could not pay, then the bids.
 func (t *Torrent) speedTickLocked() {
 	if t.sp == nil {
 		return
 	}
 	now := t.cfg.Now()
 	for c := range t.conns {
-		s := c.speed
-		if s == nil {
-			continue
+		if c.speed != nil {
+			c.speedProvTickLocked(now)
 		}
-		s.pmu.Lock()
-		r := s.prov.Tick(now)
-		s.pmu.Unlock()
-		if r.Ban {
-			t.speedBanLocked(c)
-			continue
-		}
-		if r.Choke {
-			t.chokeLocked(c)
-		}
-		for _, id := range r.Close {
-			t.speedCloseLocked(c, id)
+		if c.speed != nil && !c.closed {
+			c.speedReqTickLocked()
 		}
 	}
 	t.speedBidLocked()
-}
-
-// speedCloseLocked closes one channel c pays us through (worker).
-func (t *Torrent) speedCloseLocked(c *conn, id speed.ChannelID) {
-	s := c.speed
-	c.enqueueLocked(func(ctx context.Context) {
-		s.pmu.Lock()
-		m, err := s.prov.Close(ctx, id)
-		s.pmu.Unlock()
-		if err != nil {
-			c.log.Info("closing a channel failed", "channel", id, "err", err)
-			return
-		}
-		if m != nil {
-			t.mu.Lock()
-			c.speedSendLocked(*m)
-			t.mu.Unlock()
-		}
-	})
 }
 
 // speedConnClosedLocked settles a closed connection: its channels to us are
@@ -766,23 +529,16 @@ func (t *Torrent) speedConnClosedLocked(c *conn) {
 		return
 	}
 	t.sp.bidder.Forget(c.addr)
-	s.jobs = append(s.jobs, func(context.Context) {
+	s.work.lastLocked(func(context.Context) {
 		t.mu.Lock()
 		t.speedMoveFiguresLocked(c)
 		t.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s.pmu.Lock()
-		err := s.prov.CloseAll(ctx)
-		s.pmu.Unlock()
-		if err != nil {
+		if err := s.prov.closeAll(ctx); err != nil {
 			t.log.Info("closing channels of a departed peer", "account", s.hs.Account, "err", err)
 		}
 	})
-	select {
-	case s.jobsWake <- struct{}{}:
-	default:
-	}
 }
 
 // speedMoveFiguresLocked moves a closed connection's spent and earned to
@@ -804,82 +560,6 @@ func (t *Torrent) speedMoveFiguresLocked(c *conn) {
 	t.sp.spent += s.spent
 	t.sp.earned += s.earned
 	s.spent, s.earned = 0, 0
-}
-
-// speedExcludedLocked leaves late payers out of choking rounds (M20).
-func (t *Torrent) speedExcludedLocked(c *conn) bool {
-	s := c.speed
-	if s == nil {
-		return false
-	}
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	return s.prov.Late() || s.prov.Banned()
-}
-
-// speedChokerPeerLocked fills in c's Speed fields for the choker.
-func (t *Torrent) speedChokerPeerLocked(c *conn, p *choker.Peer) {
-	s := c.speed
-	if s == nil || !t.speedSettingsLocked().Enabled {
-		return
-	}
-	p.Account = s.hs.Account.String()
-	p.Speed = true
-	p.Bid = s.peerBid
-}
-
-func (t *Torrent) speedReserveLocked() uint64 {
-	if t.sp == nil {
-		return 0
-	}
-	return t.speedSettingsLocked().Reserve
-}
-
-// speedGrantLocked sends the bid response for an unchoke before the unchoke
-// itself (M11): the rate c pays from now on.
-func (t *Torrent) speedGrantLocked(c *conn, d choker.Decision) {
-	s := c.speed
-	if s == nil || t.sp == nil {
-		return
-	}
-	rate := d.Rate
-	if !t.speedSettingsLocked().Enabled {
-		rate = 0
-	}
-	if rate == s.charged && !c.amChoking {
-		return // unchanged for a peer already unchoked
-	}
-	t.sp.round++
-	s.charged = rate
-	c.grantLocked(t.sp.round, rate)
-}
-
-// speedBidLocked runs the auto-bidder and sends the bids it decides on.
-func (t *Torrent) speedBidLocked() {
-	if t.sp == nil || t.lay == nil {
-		return
-	}
-	var remaining uint64
-	if !t.have.Full() {
-		remaining = uint64(t.lay.total - t.statsCompletedLocked())
-	}
-	unspent := uint64(0)
-	in := bidder.Input{Now: t.cfg.Now(), Remaining: remaining}
-	byID := make(map[string]*conn)
-	for c := range t.conns {
-		if c.speed == nil {
-			continue
-		}
-		unspent += c.speed.unspent
-		byID[c.addr] = c
-		in.Peers = append(in.Peers, bidder.Peer{ID: c.addr, Speed: true, HasWanted: c.peerHave.n > 0 && c.peerHave.AnyNotIn(&t.have)})
-	}
-	in.Balance = min(t.c.speed.balance.Load()+unspent, t.speedBudgetLeftLocked())
-	for _, b := range t.sp.bidder.Update(in) {
-		if c := byID[b.Peer]; c != nil {
-			c.speedSendLocked(speed.Bid{Rate: b.Rate})
-		}
-	}
 }
 
 // hostOf returns the host part of addr.

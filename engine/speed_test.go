@@ -33,7 +33,7 @@ func speedClient(t *testing.T, lc *client.Client, ledgerID string, key *wallet.P
 	})
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("BTSPEED_ENGINE_LOG") == "" {
 		return nil
 	}

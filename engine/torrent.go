@@ -56,12 +56,22 @@ func SpecFromMetaInfo(mi *metainfo.MetaInfo) TorrentSpec {
 	}
 }
 
+// ErrBadMagnet is what SpecFromMagnet returns (errors.Is) for a link it
+// cannot read; its message is meant for people, the parser's cause stays in
+// the chain for logs.
+var ErrBadMagnet = errors.New("that is not a magnet link btspeed can read: it needs xt=urn:btih: and the torrent's info hash (40 hex or 32 base32 characters); check the whole link was copied")
+
+type badMagnetError struct{ cause error }
+
+func (e badMagnetError) Error() string   { return ErrBadMagnet.Error() }
+func (e badMagnetError) Unwrap() []error { return []error{ErrBadMagnet, e.cause} }
+
 // SpecFromMagnet parses a magnet link (BEP 9): info hash, display name,
 // trackers ("tr"), web seeds ("ws") and peers ("x.pe").
 func SpecFromMagnet(uri string) (TorrentSpec, error) {
 	m, err := metainfo.ParseMagnetUri(uri)
 	if err != nil {
-		return TorrentSpec{}, fmt.Errorf("engine: magnet link: %w", err)
+		return TorrentSpec{}, badMagnetError{fmt.Errorf("engine: magnet link: %w", err)}
 	}
 	spec := TorrentSpec{InfoHash: m.InfoHash, DisplayName: m.DisplayName}
 	for _, tr := range m.Trackers {
@@ -207,7 +217,7 @@ func newTorrent(c *Client, spec TorrentSpec) (*Torrent, error) {
 			t.sp.override = &o
 		}
 		set := t.speedSettingsLocked()
-		t.sp.bidder = bidder.New(bidder.Settings{Enabled: set.Enabled, SpendingRate: set.SpendingRate})
+		t.sp.bidder = bidder.New(set.bidderSettings())
 	}
 	return t, nil
 }

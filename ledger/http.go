@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 
@@ -29,8 +27,8 @@ const (
 func (l *Ledger) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/info", l.handle(func(r *http.Request) (any, error) {
-		inv, err := l.Check(r.Context())
-		return api.Info{Ledger: l.cfg.ID, Version: l.cfg.Version, Supply: inv.Supply, Time: l.cfg.Now().Unix()}, err
+		supply, err := l.Supply(r.Context())
+		return api.Info{Ledger: l.cfg.ID, Version: l.cfg.Version, Supply: api.U64(supply), Time: l.cfg.Now().Unix()}, err
 	}))
 	mux.HandleFunc("GET /v1/invariant", l.handle(func(r *http.Request) (any, error) {
 		inv, err := l.CheckAll(r.Context())
@@ -118,7 +116,7 @@ func (l *Ledger) Handler() http.Handler {
 		if err := decodeBody(r, maxBody, &req); err != nil {
 			return nil, err
 		}
-		return l.Faucet(r.Context(), req, remoteAddr(r))
+		return l.Faucet(r.Context(), req, l.cfg.ClientAddr(r))
 	}))
 	mux.HandleFunc("GET /v1/exchange", l.handle(func(r *http.Request) (any, error) { return l.ExchangeInfo(r.Context()) }))
 	mux.HandleFunc("POST /v1/withdrawals", l.handle(func(r *http.Request) (any, error) {
@@ -148,7 +146,7 @@ func (l *Ledger) Handler() http.Handler {
 		return l.batch(r.Context(), b.Ops), nil
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := l.Check(r.Context()); err != nil && !errors.Is(err, errUninitialized) {
+		if _, err := l.Supply(r.Context()); err != nil {
 			http.Error(w, "storage unavailable", http.StatusServiceUnavailable)
 			return
 		}
@@ -307,18 +305,4 @@ func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
 		return 0, badRequest("query %s=%q is not a number", name, truncate(s, 24))
 	}
 	return v, nil
-}
-
-// remoteAddr is the client's address as the connection shows it. Behind a
-// reverse proxy this is the proxy; the relay passes the real client on.
-func remoteAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
 }

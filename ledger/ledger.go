@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -15,9 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/btspeed/btspeed/internal/clientip"
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/faucet"
-	"github.com/btspeed/btspeed/ledger/genesis"
 	"github.com/btspeed/btspeed/ledger/store"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -38,6 +37,10 @@ type Config struct {
 	Faucet        *faucet.Params
 	FaucetAccount wallet.Address
 	FaucetLimiter *faucet.Limiter
+	// ClientAddr tells which client an HTTP request comes from, for the
+	// faucet's per-address limit (nil: the connection's peer, see
+	// package clientip for a Resolver that trusts proxies).
+	ClientAddr func(*http.Request) netip.Addr
 	// Version is reported by /v1/info.
 	Version string
 	// Exchange enables withdrawals to TRON when non-nil.
@@ -48,6 +51,12 @@ type Config struct {
 type Ledger struct {
 	cfg     Config // static after New
 	reserve atomic.Pointer[ReserveFunc]
+	// devOnTron: the store holds the public development genesis and the
+	// exchange runs on a TRON network that is not the embedded devnet
+	// (static after New). Withdrawals are then refused and the invariant
+	// fails: anyone can spend the dev accounts.
+	devOnTron bool
+	checks    checks
 }
 
 // Record key prefixes (store.Tx.Record).
@@ -75,6 +84,9 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = clientip.Peer
+	}
 	if cfg.MaxChannelTTL <= 0 {
 		cfg.MaxChannelTTL = 7 * 24 * time.Hour
 	}
@@ -96,11 +108,19 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 	l := &Ledger{cfg: cfg}
 	inv, err := l.Check(ctx)
 	switch {
-	case errors.Is(err, errUninitialized):
 	case err != nil:
 		return nil, err
 	case !inv.OK:
 		return nil, fmt.Errorf("ledger: books do not balance: balances %d + escrow %d != supply %d", inv.Balances, inv.Escrow, inv.Supply)
+	}
+	if cfg.Exchange != nil && !cfg.Exchange.Devnet {
+		if l.devOnTron, err = l.holdsDevGenesis(ctx); err != nil {
+			return nil, err
+		}
+		if l.devOnTron {
+			cfg.Logger.Error("the store holds the public development genesis and the exchange runs on a real TRON network: " +
+				"withdrawals are refused and the invariant fails; start a new store with -genesis none")
+		}
 	}
 	return l, nil
 }
@@ -115,59 +135,14 @@ func validID(id string) error {
 // ID returns the ledger id.
 func (l *Ledger) ID() string { return l.cfg.ID }
 
-var errUninitialized = errors.New("ledger: no genesis yet")
-
-// Init writes the genesis allocations to an empty store. On a store that
-// already has this genesis it does nothing; a different genesis is an error.
-func (l *Ledger) Init(ctx context.Context, allocs []genesis.Allocation) error {
-	if err := genesis.Validate(allocs); err != nil {
-		return fmt.Errorf("ledger: genesis: %w", err)
-	}
-	h := genesisHash(allocs)
-	now := l.cfg.Now()
-	return l.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		if prev, err := tx.Meta(metaGenesisID); err == nil {
-			if string(prev) != string(h[:]) {
-				return errors.New("ledger: the store holds a different genesis")
-			}
-			return nil
-		}
-		var supply uint64
-		for _, a := range allocs {
-			if err := credit(tx, a.Account, a.Amount, now, "genesis", a.Name, wallet.Address{}); err != nil {
-				return err
-			}
-			supply += a.Amount
-		}
-		if err := tx.PutMeta(metaSupply, binary.BigEndian.AppendUint64(nil, supply)); err != nil {
-			return err
-		}
-		return tx.PutMeta(metaGenesisID, h[:])
-	})
-}
-
-func genesisHash(allocs []genesis.Allocation) [32]byte {
-	b := []byte("btspeed/genesis/v1")
-	for _, a := range allocs {
-		b = append(b, a.Account[:]...)
-		b = binary.BigEndian.AppendUint64(b, a.Amount)
-	}
-	return sha256.Sum256(b)
-}
-
 // Check computes the supply invariant: balances + open deposits == supply.
+// A store with no genesis and no deposits yet has a supply of 0.
 func (l *Ledger) Check(ctx context.Context) (api.Invariant, error) {
 	var inv api.Invariant
 	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
-		s, err := tx.Meta(metaSupply)
-		if errors.Is(err, store.ErrNotFound) {
-			return errUninitialized
-		}
+		supply, err := getMeta(tx, metaSupply)
 		if err != nil {
 			return err
-		}
-		if len(s) != 8 {
-			return errors.New("ledger: corrupt supply record")
 		}
 		bal, esc, err := tx.Totals()
 		if err != nil {
@@ -177,7 +152,7 @@ func (l *Ledger) Check(ctx context.Context) (api.Invariant, error) {
 		if err != nil {
 			return err
 		}
-		inv = api.Invariant{Supply: api.U64(binary.BigEndian.Uint64(s)), Balances: api.U64(bal), Escrow: api.U64(esc),
+		inv = api.Invariant{Supply: api.U64(supply), Balances: api.U64(bal), Escrow: api.U64(esc),
 			Deposited: api.U64(dep), Withdrawn: api.U64(wd)}
 		sum, carry := bits.Add64(bal, esc, 0)
 		inv.OK = carry == 0 && sum == uint64(inv.Supply)
@@ -474,27 +449,31 @@ func (l *Ledger) CloseChannel(ctx context.Context, req speed.CloseRequest) (spee
 
 // Close applies a close request.
 //
-// Both signers are recovered before the write transaction, so that the
-// costly part of a close runs on all cores while commits are being written;
-// inside the transaction one read of the channel decides the rest, in the
-// order a client sees: not found, the channel's state, the signatures (the
-// recovered signers must be its payer and its payee). A refused close
-// writes nothing.
+// The channel is read first, and a close it refuses (no such channel,
+// closed or expired, a state beyond its deposit) or a retry of the close
+// that closed it is answered from that read, without recovering a
+// signature: a batch of closes on bogus channels costs lookups, not
+// signature recoveries. Otherwise both signers are recovered before the
+// write transaction, so that the costly part of a close runs on all cores
+// while commits are being written; inside the transaction one read of the
+// channel decides the rest, in the order a client sees: not found, the
+// channel's state, the signatures (the recovered signers must be its payer
+// and its payee). A refused close writes nothing.
 func (l *Ledger) Close(ctx context.Context, req speed.CloseRequest) (store.Channel, error) {
 	st := req.State
+	now := l.cfg.Now()
+	if ch, done, err := l.closeLookup(ctx, st, now); done {
+		return ch, err
+	}
 	payload := st.Bytes()
 	payer, payerErr := speed.DomainChannelState.Recover(payload, req.PayerSig)
 	payee, payeeErr := speed.DomainChannelState.Recover(payload, req.PayeeSig)
-	now := l.cfg.Now()
 	var out store.Channel
 	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		cur, err := tx.Channel(st.Channel)
-		if errors.Is(err, store.ErrNotFound) {
-			out = store.Channel{}
-			return apiErr(http.StatusNotFound, api.CodeNotFound, "no channel %s", st.Channel)
-		}
 		if err != nil {
-			return err
+			out = store.Channel{}
+			return closeNotFound(err, st.Channel)
 		}
 		out = l.viewAt(cur, now)
 		if e := closeState(out, st); e != nil {
@@ -525,6 +504,33 @@ func (l *Ledger) Close(ctx context.Context, req speed.CloseRequest) (store.Chann
 		return tx.PutChannel(cur)
 	})
 	return out, storeErr(err)
+}
+
+// closeLookup reads the channel a close names and answers, done, what
+// needs no signature: not found, refused by closeState, or a retry.
+func (l *Ledger) closeLookup(ctx context.Context, st speed.State, now time.Time) (store.Channel, bool, error) {
+	var ch store.Channel
+	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		ch, err = tx.Channel(st.Channel)
+		return err
+	})
+	if err != nil {
+		return store.Channel{}, true, storeErr(closeNotFound(err, st.Channel))
+	}
+	ch = l.viewAt(ch, now)
+	if e := closeState(ch, st); e != nil {
+		return ch, true, e
+	}
+	return ch, ch.Closed, nil
+}
+
+// closeNotFound turns store.ErrNotFound into the API's not_found.
+func closeNotFound(err error, id speed.ChannelID) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return apiErr(http.StatusNotFound, api.CodeNotFound, "no channel %s", id)
+	}
+	return err
 }
 
 // closeState checks a state against a channel: nil with ch.Closed means the
@@ -654,6 +660,10 @@ func (l *Ledger) Faucet(ctx context.Context, r api.FaucetRequest, from netip.Add
 		return api.FaucetResult{}, storeErr(err)
 	}
 	if err := p.Verify(l.cfg.ID, c.Account, c.Period, c.Nonce, now); err != nil {
+		if errors.Is(err, faucet.ErrWrongPeriod) {
+			return api.FaucetResult{}, apiErr(http.StatusBadRequest, api.CodeFaucetPeriod,
+				"%v: one grant per account per period; solve the current challenge (GET /v1/faucet)", err)
+		}
 		return api.FaucetResult{}, apiErr(http.StatusBadRequest, api.CodeFaucetWork, "%v", err)
 	}
 	if !l.cfg.FaucetLimiter.Allow(from, now) {

@@ -2,11 +2,13 @@ package ledger
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/store"
@@ -23,10 +25,13 @@ const (
 	recWithdrawNonce   = 'W' // account | nonce -> withdrawal id
 	recWithdrawQueue   = 'q' // queue seq -> withdrawal id
 	recWithdrawTx      = 'x' // withdrawal id -> the signed TRON transaction (protobuf)
+	recWithdrawPending = 'p' // account -> its withdrawals not done nor failed (u64)
 	metaWithdrawn      = "withdrawn"
 	metaWithdrawNext   = "withdraw-next" // the next queue seq
 	metaWithdrawCursor = "withdraw-done" // every queue seq below it is done
 	entryKindWithdraw  = "withdrawal"
+	entryKindRefund    = "withdrawal-refund"
+	maxRefusalText     = 300     // bytes of a node's refusal kept in a withdrawal
 	maxSignedTx        = 4 << 10 // a TRC-10 transfer is about 200 bytes
 )
 
@@ -45,11 +50,24 @@ type Exchange struct {
 	// MinWithdrawal is the smallest withdrawal accepted (default 1 BTT):
 	// each one costs the exchange a TRON transaction.
 	MinWithdrawal uint64
+	// Devnet says the exchange's TRON is the embedded development
+	// network, whose BTT is worthless: only there may the ledger hold the
+	// public development genesis (ledger/genesis Dev). Otherwise Init
+	// refuses it, and on a store that already holds it withdrawals are
+	// refused and the invariant fails (DevGenesis).
+	Devnet bool
+	// MaxPending caps the withdrawals an account may have queued or sent
+	// at once (default DefaultMaxPending).
+	MaxPending int
 }
 
-// ReserveFunc reads the exchange's reserve on TRON and compares it with
-// what it must cover.
-type ReserveFunc func(ctx context.Context, required uint64) *api.Reserve
+// DefaultMaxPending is Exchange.MaxPending's default.
+const DefaultMaxPending = 8
+
+// ReserveFunc reads the exchange's reserve on TRON: its address, token,
+// balance and block, or Error when TRON could not be read. The ledger
+// fills in Required and OK.
+type ReserveFunc func(ctx context.Context) *api.Reserve
 
 // SetReserve installs the exchange's reserve reader; from then on
 // CheckAll (and GET /v1/invariant) includes the reserve.
@@ -57,13 +75,29 @@ func (l *Ledger) SetReserve(fn ReserveFunc) { l.reserve.Store(&fn) }
 
 // CheckAll is Check plus, with an exchange, its reserve on TRON: the
 // reserve must cover backing + deposited - withdrawn.
+//
+// On a store holding the development genesis while the exchange runs on a
+// real TRON network, DevGenesis is set and OK is false.
+//
+// TRON is read first and the books after, with no lock on the exchange:
+// a withdrawal counts as withdrawn from the moment the ledger queues it,
+// before TRON pays it, and a deposit reaches the books only after its
+// confirmations on TRON, so between the two reads TRON's balance can only
+// have been read too high for what the books then say by money that is
+// on its way, never too low.
 func (l *Ledger) CheckAll(ctx context.Context) (api.Invariant, error) {
-	inv, err := l.Check(ctx)
-	if err != nil || l.cfg.Exchange == nil {
+	var res *api.Reserve
+	if fn := l.reserve.Load(); fn != nil && l.cfg.Exchange != nil {
+		res = (*fn)(ctx)
+	}
+	inv, err := l.totals(ctx)
+	if err != nil {
 		return inv, err
 	}
-	fn := l.reserve.Load()
-	if fn == nil {
+	if l.devOnTron {
+		inv.DevGenesis, inv.OK = true, false
+	}
+	if res == nil {
 		return inv, nil
 	}
 	owed := l.cfg.Exchange.Backing + uint64(inv.Deposited)
@@ -71,13 +105,20 @@ func (l *Ledger) CheckAll(ctx context.Context) (api.Invariant, error) {
 		inv.OK = false
 		return inv, nil
 	}
-	inv.Reserve = (*fn)(ctx, owed-uint64(inv.Withdrawn))
-	inv.OK = inv.OK && inv.Reserve.OK
+	res.Required = api.U64(owed - uint64(inv.Withdrawn))
+	res.OK = res.Error == "" && res.Balance >= res.Required
+	inv.Reserve = res
+	inv.OK = inv.OK && res.OK
 	return inv, nil
 }
 
 func noExchange() *api.Error {
 	return apiErr(http.StatusNotFound, api.CodeNoExchange, "this ledger has no exchange to TRON")
+}
+
+func devGenesisRefusal() *api.Error {
+	return apiErr(http.StatusServiceUnavailable, api.CodeDevGenesis,
+		"this ledger holds the public development genesis but its exchange runs on a real TRON network: withdrawals are off until the operator starts a new ledger with -genesis none")
 }
 
 // Withdraw applies a signed withdrawal request: it debits the account,
@@ -87,6 +128,9 @@ func (l *Ledger) Withdraw(ctx context.Context, r api.WithdrawRequest) (api.Withd
 	x := l.cfg.Exchange
 	if x == nil {
 		return api.WithdrawalStatus{}, noExchange()
+	}
+	if l.devOnTron {
+		return api.WithdrawalStatus{}, devGenesisRefusal()
 	}
 	w := r.Withdrawal()
 	if e := l.checkLedger(w.Ledger); e != nil {
@@ -101,6 +145,10 @@ func (l *Ledger) Withdraw(ctx context.Context, r api.WithdrawRequest) (api.Withd
 		return api.WithdrawalStatus{}, badRequest("amount %d is too large", w.Amount)
 	case w.To[0] != wallet.AddressPrefix:
 		return api.WithdrawalStatus{}, badRequest("recipient is not a TRON address")
+	case w.To == x.Address:
+		// TRON refuses a transfer to oneself: it could never be paid.
+		return api.WithdrawalStatus{}, apiErr(http.StatusBadRequest, api.CodeBadRecipient,
+			"%s is the exchange's own TRON address; withdraw to another address", w.To)
 	}
 	if err := api.DomainWithdraw.Verify(w.Account, w.Bytes(), r.Sig); err != nil {
 		return api.WithdrawalStatus{}, sigErr("withdrawal", err)
@@ -119,6 +167,9 @@ func (l *Ledger) Withdraw(ctx context.Context, r api.WithdrawRequest) (api.Withd
 		}
 		if room := x.Backing + dep - min(wd, x.Backing+dep); w.Amount > room {
 			return apiErr(http.StatusConflict, api.CodeReserve, "the exchange can pay out %d more; this withdrawal is %d", room, w.Amount)
+		}
+		if err := l.addPending(tx, w.Account); err != nil {
+			return err
 		}
 		idHex := hex.EncodeToString(id[:])
 		if err := debit(tx, w.Account, w.Amount, now, entryKindWithdraw, idHex, w.To); err != nil {
@@ -208,14 +259,15 @@ func (l *Ledger) Withdrawal(ctx context.Context, id [32]byte) (api.WithdrawalSta
 	return w, storeErr(err)
 }
 
-// PendingWithdrawals returns up to limit withdrawals not done yet, oldest
-// first: the exchange's queue.
-func (l *Ledger) PendingWithdrawals(ctx context.Context, limit int) ([]api.WithdrawalStatus, error) {
+// PendingWithdrawals returns up to limit withdrawals neither done nor
+// failed, from place from of the queue on, oldest first: the exchange's
+// queue.
+func (l *Ledger) PendingWithdrawals(ctx context.Context, from uint64, limit int) ([]api.WithdrawalStatus, error) {
 	var out []api.WithdrawalStatus
 	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		_, err := eachQueued(tx, func(w api.WithdrawalStatus) bool {
-			if w.Status != api.WithdrawalDone {
+		_, err := eachQueued(tx, from, func(w api.WithdrawalStatus) bool {
+			if !finished(w) {
 				out = append(out, w)
 			}
 			return len(out) < limit
@@ -254,8 +306,8 @@ func (l *Ledger) RecordWithdrawalTx(ctx context.Context, id, txid [32]byte, expi
 		if err != nil {
 			return err
 		}
-		if w.Status == api.WithdrawalDone {
-			return fmt.Errorf("ledger: withdrawal %x is done", id)
+		if finished(w) {
+			return fmt.Errorf("ledger: withdrawal %x is %s", id, w.Status)
 		}
 		w.Status, w.TxID, w.Expiration = api.WithdrawalSent, hex.EncodeToString(txid[:]), expiration
 		w.Attempts++
@@ -281,15 +333,15 @@ func (l *Ledger) CompleteWithdrawal(ctx context.Context, id, txid [32]byte, bloc
 			out = w
 			return nil
 		}
+		if w.Status == api.WithdrawalFailed {
+			return fmt.Errorf("ledger: withdrawal %x failed and was refunded", id)
+		}
 		if w.TxID != hex.EncodeToString(txid[:]) {
 			return fmt.Errorf("ledger: withdrawal %x has transaction %s, not %x", id, w.TxID, txid)
 		}
 		w.Status, w.Block = api.WithdrawalDone, block
 		out = w
-		if err := putWithdrawal(tx, id, w); err != nil {
-			return err
-		}
-		return advanceWithdrawCursor(tx)
+		return finishWithdrawal(tx, id, w)
 	})
 	return out, storeErr(err)
 }
@@ -307,13 +359,14 @@ func queued(tx store.Tx, seq uint64) ([32]byte, error) {
 }
 
 // eachQueued calls fn with the withdrawals of the queue from its cursor
-// on, oldest first, while fn returns true; it returns the place of the
-// first one fn refused (the end of the queue when none).
-func eachQueued(tx store.Tx, fn func(api.WithdrawalStatus) bool) (uint64, error) {
+// (or from, if later) on, oldest first, while fn returns true; it returns
+// the place of the first one fn refused (the end of the queue when none).
+func eachQueued(tx store.Tx, from uint64, fn func(api.WithdrawalStatus) bool) (uint64, error) {
 	cur, err := getMeta(tx, metaWithdrawCursor)
 	if err != nil {
 		return 0, err
 	}
+	cur = max(cur, from)
 	next, err := getMeta(tx, metaWithdrawNext)
 	if err != nil {
 		return 0, err
@@ -334,16 +387,136 @@ func eachQueued(tx store.Tx, fn func(api.WithdrawalStatus) bool) (uint64, error)
 	return cur, nil
 }
 
-// advanceWithdrawCursor moves the queue's cursor past the done
-// withdrawals at its front.
+// advanceWithdrawCursor moves the queue's cursor past the done and
+// failed withdrawals at its front.
 func advanceWithdrawCursor(tx store.Tx) error {
 	cur, err := getMeta(tx, metaWithdrawCursor)
 	if err != nil {
 		return err
 	}
-	end, err := eachQueued(tx, func(w api.WithdrawalStatus) bool { return w.Status == api.WithdrawalDone })
+	end, err := eachQueued(tx, 0, finished)
 	if err != nil || end == cur {
 		return err
 	}
 	return tx.PutMeta(metaWithdrawCursor, u64(end))
+}
+
+// finished says whether a withdrawal has reached a final status.
+func finished(w api.WithdrawalStatus) bool {
+	return w.Status == api.WithdrawalDone || w.Status == api.WithdrawalFailed
+}
+
+// NoteWithdrawalRefusal records that TRON refused a withdrawal (to build
+// its transaction, or to accept it) with reason, and returns it with its
+// refusals counted.
+func (l *Ledger) NoteWithdrawalRefusal(ctx context.Context, id [32]byte, reason string) (api.WithdrawalStatus, error) {
+	var out api.WithdrawalStatus
+	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		w, err := getWithdrawal(tx, id)
+		if err != nil {
+			return err
+		}
+		if finished(w) {
+			return fmt.Errorf("ledger: withdrawal %x is %s", id, w.Status)
+		}
+		w.Refusals++
+		w.Error = truncate(strings.ToValidUTF8(reason, "?"), maxRefusalText)
+		out = w
+		return putWithdrawal(tx, id, w)
+	})
+	return out, storeErr(err)
+}
+
+// FailWithdrawal ends a withdrawal that TRON kept refusing: in one durable
+// write it marks it failed and credits the amount back to the account
+// (history entry kind withdrawal-refund, ref = the withdrawal id), raising
+// the supply and lowering the total withdrawn by as much. A withdrawal
+// already failed is returned as it is: the refund happens once. The
+// caller must have made sure that no transaction of the withdrawal can
+// still land on TRON.
+func (l *Ledger) FailWithdrawal(ctx context.Context, id [32]byte) (api.WithdrawalStatus, error) {
+	var out api.WithdrawalStatus
+	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		w, err := getWithdrawal(tx, id)
+		if err != nil {
+			return err
+		}
+		switch w.Status {
+		case api.WithdrawalFailed:
+			out = w
+			return nil
+		case api.WithdrawalDone:
+			return fmt.Errorf("ledger: withdrawal %x is done", id)
+		}
+		amount := uint64(w.Amount)
+		if err := credit(tx, w.Account, amount, l.cfg.Now(), entryKindRefund, w.ID, w.To); err != nil {
+			return err
+		}
+		if err := addMeta(tx, metaSupply, amount); err != nil {
+			return err
+		}
+		if err := subMeta(tx, metaWithdrawn, amount); err != nil {
+			return err
+		}
+		w.Status = api.WithdrawalFailed
+		out = w
+		return finishWithdrawal(tx, id, w)
+	})
+	return out, storeErr(err)
+}
+
+// finishWithdrawal stores w in its final state (done or failed): it no
+// longer counts as pending for its account, and the queue's front moves past
+// it when it is first.
+func finishWithdrawal(tx store.Tx, id [32]byte, w api.WithdrawalStatus) error {
+	if err := putWithdrawal(tx, id, w); err != nil {
+		return err
+	}
+	if err := subPending(tx, w.Account); err != nil {
+		return err
+	}
+	return advanceWithdrawCursor(tx)
+}
+
+// addPending counts a new withdrawal of a, or refuses it when a has
+// MaxPending unfinished already.
+func (l *Ledger) addPending(tx store.Tx, a wallet.Address) error {
+	limit := uint64(DefaultMaxPending)
+	if n := l.cfg.Exchange.MaxPending; n > 0 {
+		limit = uint64(n)
+	}
+	k := key(recWithdrawPending, a[:])
+	n, err := pendingOf(tx, k)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return apiErr(http.StatusConflict, api.CodeTooManyPending,
+			"%s has %d withdrawals waiting for TRON, the most allowed; wait until one is done", a, n)
+	}
+	return tx.PutRecord(k, u64(n+1))
+}
+
+// subPending uncounts a finished withdrawal of a (withdrawals queued
+// before the count existed were never counted: it stays at 0).
+func subPending(tx store.Tx, a wallet.Address) error {
+	k := key(recWithdrawPending, a[:])
+	n, err := pendingOf(tx, k)
+	if err != nil || n == 0 {
+		return err
+	}
+	return tx.PutRecord(k, u64(n-1))
+}
+
+func pendingOf(tx store.Tx, k []byte) (uint64, error) {
+	b, err := tx.Record(k)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(b) != 8:
+		return 0, errors.New("ledger: corrupt pending withdrawals count")
+	}
+	return binary.BigEndian.Uint64(b), nil
 }

@@ -27,11 +27,15 @@ import (
 	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/engine/wstracker"
+	"github.com/btspeed/btspeed/internal/clientip"
+	"github.com/btspeed/btspeed/internal/ratelimit"
+	"github.com/btspeed/btspeed/ledger"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay/bridge"
 	"github.com/btspeed/btspeed/relay/discover"
 	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -57,6 +61,13 @@ type Config struct {
 	// BridgeAllowPrivate lets the bridge dial private and loopback
 	// addresses (tests, LANs); public addresses only otherwise.
 	BridgeAllowPrivate bool
+	// BridgeAllowLowPorts lets the bridge list and dial peers on ports
+	// below 1024; refused otherwise.
+	BridgeAllowLowPorts bool
+	// BridgePeersRate caps GET /bridge/peers per client (bridge.Config's
+	// PeersRate: default 1 token a second, a call costing 1 plus 1 per
+	// tracker URL; negative: no limit).
+	BridgePeersRate float64
 	// RTC configures the relay's WebRTC side (bridges, and browser peers
 	// of its seeds); a nil RTC.API is built from RTCPort and RTCPublicIPs.
 	RTC rtc.Config
@@ -72,9 +83,15 @@ type Config struct {
 	// its starting nodes (default: the well-known global ones).
 	DHT          string
 	DHTBootstrap []string
-	// LedgerRate caps /ledger/ and /tron/ requests per client address per
-	// second (default 20, bursts of 40).
+	// LedgerRate caps /ledger/, /tron/ and /healthz requests per client
+	// per second (default 20, bursts of 40); a /ledger/v1/batch counts
+	// each of its operations.
 	LedgerRate int
+	// Clients tells which client a request comes from, for every
+	// per-client limit (nil: the connection's peer, no proxy trusted).
+	// With a remote ledger (LedgerURL) the relay names the client to it
+	// in X-Forwarded-For; that ledger trusts the relay's address.
+	Clients *clientip.Resolver
 	// Tron, when set, serves TRON's HTTP API (a node's /wallet/...) at
 	// /tron/: the embedded devnet's, or a proxy to a node.
 	Tron    http.Handler
@@ -92,7 +109,7 @@ type Relay struct {
 	ledger  http.Handler
 	engine  *engine.Client
 	seeds   []Seeded
-	limiter *limiter
+	limiter *ratelimit.Limiter
 	mux     *http.ServeMux
 	peer    string // the seeder's peer address
 
@@ -121,7 +138,13 @@ func New(cfg Config) (*Relay, error) {
 		cfg.PeerListen = ":0"
 	}
 	cfg.Tracker.Logger = cfg.Logger
-	r := &Relay{cfg: cfg, log: cfg.Logger, tracker: tracker.New(cfg.Tracker), limiter: newLimiter(float64(cfg.LedgerRate))}
+	if cfg.Clients == nil {
+		cfg.Clients = clientip.New(nil)
+	}
+	if cfg.Tracker.ClientAddr == nil {
+		cfg.Tracker.ClientAddr = cfg.Clients.Addr
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, tracker: tracker.New(cfg.Tracker), limiter: ratelimit.New(float64(cfg.LedgerRate), 2*cfg.LedgerRate, 0)}
 	if r.cfg.RTC.API == nil {
 		api, closer, err := RTCAPI(cfg.RTCPort, cfg.RTCPublicIPs)
 		if err != nil {
@@ -132,40 +155,13 @@ func New(cfg Config) (*Relay, error) {
 			r.closers = append(r.closers, closer)
 		}
 	}
-	// The bridge reaches uTP peers through a socket of its own.
-	utp, err := engine.ListenUTP(":0")
-	if err != nil {
-		return nil, fmt.Errorf("relay: bridge uTP socket: %w", err)
-	}
-	r.closers = append(r.closers, utp)
-	// Classic peers come from this tracker (those that announced over
-	// HTTP), the DHT and the torrents' own trackers.
-	port := 6881
-	if _, p, err := net.SplitHostPort(cfg.PeerListen); err == nil {
-		if n, err := strconv.Atoi(p); err == nil && n > 0 {
-			port = n
+	if err := r.startBridge(); err != nil {
+		r.tracker.Close()
+		for _, c := range r.closers {
+			c.Close()
 		}
+		return nil, err
 	}
-	disc, err := discover.New(discover.Config{DHTAddr: cfg.DHT, DHTBootstrap: cfg.DHTBootstrap, AllowPrivate: cfg.BridgeAllowPrivate,
-		Port: port, Logger: cfg.Logger.With("component", "discover")})
-	if err != nil {
-		utp.Close()
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	r.discover = disc
-	r.closers = append(r.closers, disc)
-	// The bridge dials only peers discovered for the torrent.
-	r.bridge = bridge.New(bridge.Config{
-		Discovered: func(ih [20]byte, a netip.AddrPort) bool { return r.tracker.Knows(ih, a) || disc.Knows(ih, a) },
-		Peers: func(ih [20]byte, trackers []string) []netip.AddrPort {
-			return append(r.tracker.HTTPPeers(ih, 100), disc.LookupPeers(ih, trackers)...)
-		},
-		AllowPrivate: cfg.BridgeAllowPrivate, Logger: cfg.Logger,
-		RTC: r.cfg.RTC,
-		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
-			tp := utp.Transport()
-			return tp.Dialer.DialContext(ctx, tp.Network, addr)
-		}})
 	switch {
 	case cfg.Ledger != nil:
 		r.ledger = http.StripPrefix("/ledger", cfg.Ledger.Handler())
@@ -175,31 +171,13 @@ func New(cfg Config) (*Relay, error) {
 			r.Close()
 			return nil, fmt.Errorf("relay: ledger URL %q", cfg.LedgerURL)
 		}
-		p := httputil.NewSingleHostReverseProxy(u)
+		p := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			cfg.Clients.Forward(pr.Out, pr.In) // the client, for the ledger's limits
+		}}
 		r.ledger = http.StripPrefix("/ledger", p)
 	}
-	r.mux = http.NewServeMux()
-	r.mux.Handle("/announce", r.tracker)
-	r.mux.Handle("/scrape", r.tracker)
-	r.mux.Handle("/bridge", r.bridge)
-	r.mux.HandleFunc("/bridge/peers", r.bridge.ServePeers)
-	r.mux.HandleFunc("/healthz", r.healthz)
-	r.mux.HandleFunc("/seeds", r.serveSeeds)
-	r.mux.HandleFunc("/metrics", r.metrics)
-	if r.ledger != nil {
-		r.mux.HandleFunc("/ledger/", r.serveLedger)
-	}
-	if cfg.Tron != nil {
-		tron := http.StripPrefix("/tron", cfg.Tron)
-		r.mux.HandleFunc("/tron/", func(w http.ResponseWriter, req *http.Request) {
-			if r.limit(w, req) {
-				tron.ServeHTTP(w, req)
-			}
-		})
-	}
-	if cfg.WebDir != "" {
-		r.mux.Handle("/", r.static(cfg.WebDir))
-	}
+	r.routes()
 	if len(cfg.Seed) > 0 {
 		if err := r.startSeeding(); err != nil {
 			r.Close()
@@ -209,9 +187,79 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
+// startBridge opens the bridge's uTP socket and peer discovery (the DHT and
+// the torrents' trackers) and makes the bridge.
+func (r *Relay) startBridge() error {
+	// The bridge reaches uTP peers through a socket of its own.
+	utp, err := engine.ListenUTP(":0")
+	if err != nil {
+		return fmt.Errorf("relay: bridge uTP socket: %w", err)
+	}
+	r.closers = append(r.closers, utp)
+	// Classic peers come from this tracker (those that announced over
+	// HTTP), the DHT and the torrents' own trackers.
+	port := 6881
+	if _, p, err := net.SplitHostPort(r.cfg.PeerListen); err == nil {
+		if n, err := strconv.Atoi(p); err == nil && n > 0 {
+			port = n
+		}
+	}
+	disc, err := discover.New(discover.Config{DHTAddr: r.cfg.DHT, DHTBootstrap: r.cfg.DHTBootstrap, AllowPrivate: r.cfg.BridgeAllowPrivate,
+		Port: port, Logger: r.cfg.Logger.With("component", "discover")})
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	r.discover = disc
+	r.closers = append(r.closers, disc)
+	// The bridge dials only peers discovered for the torrent.
+	r.bridge = bridge.New(bridge.Config{
+		Discovered: func(ih [20]byte, a netip.AddrPort) bool { return r.tracker.Knows(ih, a) || disc.Knows(ih, a) },
+		Peers: func(ih [20]byte, trackers []string) []netip.AddrPort {
+			return append(r.tracker.HTTPPeers(ih, 100), disc.LookupPeers(ih, trackers)...)
+		},
+		AllowPrivate: r.cfg.BridgeAllowPrivate, AllowLowPorts: r.cfg.BridgeAllowLowPorts, PeersRate: r.cfg.BridgePeersRate,
+		ClientAddr: r.cfg.Clients.Addr, Logger: r.cfg.Logger.With("component", "bridge"), RTC: r.cfg.RTC,
+		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
+			tp := utp.Transport()
+			return tp.Dialer.DialContext(ctx, tp.Network, addr)
+		}})
+	return nil
+}
+
+// routes makes the relay's mux.
+func (r *Relay) routes() {
+	r.mux = http.NewServeMux()
+	r.mux.Handle("/announce", r.tracker)
+	r.mux.Handle("/scrape", r.tracker)
+	r.mux.Handle("/bridge", r.bridge)
+	r.mux.HandleFunc("/bridge/peers", r.bridge.ServePeers)
+	r.mux.HandleFunc("/healthz", func(w http.ResponseWriter, req *http.Request) {
+		if r.limit(w, req) {
+			r.healthz(w, req)
+		}
+	})
+	r.mux.HandleFunc("/seeds", r.serveSeeds)
+	r.mux.HandleFunc("/metrics", r.metrics)
+	if r.ledger != nil {
+		r.mux.HandleFunc("/ledger/", r.serveLedger)
+	}
+	if r.cfg.Tron != nil {
+		tron := http.StripPrefix("/tron", r.cfg.Tron)
+		r.mux.HandleFunc("/tron/", func(w http.ResponseWriter, req *http.Request) {
+			if r.limit(w, req) {
+				tron.ServeHTTP(w, req)
+			}
+		})
+	}
+	if r.cfg.WebDir != "" {
+		r.mux.Handle("/", r.static(r.cfg.WebDir))
+	}
+}
+
 // ServeHTTP serves the relay: WebSocket upgrades go to the tracker.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.requests.Add(1)
+	noSniff(w)
 	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.URL.Path != "/bridge" {
 		r.tracker.ServeHTTP(w, req)
 		return
@@ -243,9 +291,15 @@ func (r *Relay) Close() error {
 // RTCAPI builds the pion API for the relay's WebRTC side: every connection
 // on one UDP port when port > 0 (the returned closer releases it), and
 // publicIPs announced as host candidates when given.
+//
+// Multicast DNS is off: browsers hide their addresses behind .local names,
+// which mean nothing across the internet, and resolving them would send
+// multicast queries onto the operator's LAN. The browser still reaches the
+// relay's candidates, and ICE learns its address from those checks.
 func RTCAPI(port int, publicIPs []string) (*webrtc.API, io.Closer, error) {
 	var se webrtc.SettingEngine
 	rtc.Tune(&se)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	var closer io.Closer
 	if port > 0 {
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
@@ -278,7 +332,7 @@ func (r *Relay) Expire(ctx context.Context, every time.Duration) {
 func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if r.cfg.Ledger != nil {
-		if _, err := r.cfg.Ledger.Check(req.Context()); err != nil {
+		if _, err := r.cfg.Ledger.Supply(req.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, `{"ok":false,"error":%q}`+"\n", err.Error())
 			return
@@ -330,17 +384,22 @@ func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
 	m("btspeed_tracker_offers_relayed_total", "WebRTC offers handed to peers.", "counter", st.OffersRelayed)
 	m("btspeed_tracker_answers_relayed_total", "WebRTC answers handed back.", "counter", st.AnswersRelayed)
 	m("btspeed_tracker_refused_total", "Malformed or refused tracker requests.", "counter", st.Refused)
-	bridged, open, refused := r.bridge.Stats()
-	m("btspeed_bridge_bytes_total", "Bytes piped between browser peers and classic peers.", "counter", bridged)
-	m("btspeed_bridge_connections", "Open bridged connections.", "gauge", uint64(open))
-	m("btspeed_bridge_refused_total", "Bridge requests refused (not discovered, not public, over the caps).", "counter", refused)
+	m("btspeed_tracker_rate_limited_total", "Tracker announces refused by a per-address rate (announces, new swarms).", "counter", st.RateLimited)
+	m("btspeed_tracker_sockets_refused_total", "WebSocket connections refused by the per-address cap.", "counter", st.SocketsRefused)
+	bs := r.bridge.Stats()
+	m("btspeed_bridge_bytes_total", "Bytes piped between browser peers and classic peers.", "counter", bs.Bytes)
+	m("btspeed_bridge_connections", "Open bridged connections.", "gauge", uint64(bs.Open))
+	m("btspeed_bridge_refused_total", "Bridge requests refused (malformed, not discovered, not public, port below 1024, over the caps).", "counter", bs.Refused)
+	m("btspeed_bridge_limited_total", "Bridge requests and peer lists refused by the per-client rates.", "counter", bs.Limited)
+	m("btspeed_bridge_client_handshakes_refused_total", "Bridged connections cut because the browser's first bytes were not a BitTorrent handshake for the torrent.", "counter", bs.ClientHandshakesRefused)
+	m("btspeed_bridge_peer_handshakes_refused_total", "Bridged connections cut because the peer did not answer with a BitTorrent handshake for the torrent in time.", "counter", bs.PeerHandshakesRefused)
 	r.ledgerLatency.write(w, "btspeed_ledger_gateway_seconds", "Time the ledger took to answer gateway requests.")
 	ds := r.discover.Stats()
 	m("btspeed_discover_torrents", "Torrents the relay searches classic peers for.", "gauge", uint64(ds.Torrents))
 	m("btspeed_discover_peers", "Classic peers discovered (DHT and trackers) and not expired.", "gauge", uint64(ds.Peers))
 	m("btspeed_discover_lookups_total", "Peer searches started.", "counter", ds.Lookups)
 	m("btspeed_discover_dht_nodes", "Nodes in the relay's DHT routing table.", "gauge", uint64(ds.DHTNodes))
-	m("btspeed_ledger_gateway_limited_total", "Ledger gateway requests refused by the rate limit.", "counter", r.limiter.refused.Load())
+	m("btspeed_ledger_gateway_limited_total", "Ledger gateway requests refused by the rate limit.", "counter", r.limiter.Refused())
 	var peers, up uint64
 	for _, s := range r.seeds {
 		ts := s.Torrent.Stats()
@@ -355,12 +414,13 @@ func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// serveLedger forwards /ledger/ to the ledger, rate-limited per client.
+// serveLedger forwards /ledger/ to the ledger, rate-limited per client,
+// a batch costing one token per operation.
 func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
-	if !r.limit(w, req) {
+	cors(w)
+	if !ledger.Admit(w, req, r.limiter, r.cfg.Clients.Addr(req), time.Now()) {
 		return
 	}
-	cors(w)
 	if req.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -372,9 +432,7 @@ func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
 
 // limit answers 429 and false when the client is over the gateway rate.
 func (r *Relay) limit(w http.ResponseWriter, req *http.Request) bool {
-	host, _, _ := net.SplitHostPort(req.RemoteAddr)
-	ip, _ := netip.ParseAddr(host)
-	if !r.limiter.allow(ip.Unmap(), time.Now()) {
+	if !r.limiter.Allow(clientip.Key(r.cfg.Clients.Addr(req)), time.Now()) {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, `{"error":{"code":"rate_limited","message":"too many gateway requests from your address"}}`, http.StatusTooManyRequests)
 		return false
@@ -424,7 +482,8 @@ func cors(w http.ResponseWriter) {
 	h.Set("Access-Control-Allow-Headers", "Content-Type")
 }
 
-// static serves dir with CORS headers and the right types (wasm included).
+// static serves dir with CORS headers, the right types (wasm included) and
+// the app's security headers (headers.go).
 func (r *Relay) static(dir string) http.Handler {
 	mime.AddExtensionType(".wasm", "application/wasm")
 	mime.AddExtensionType(".mjs", "text/javascript")
@@ -432,6 +491,11 @@ func (r *Relay) static(dir string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		cors(w)
 		w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
+		r.pageHeaders(w, req)
+		if path.Base(req.URL.Path) == headersFile {
+			http.NotFound(w, req) // the edge's copy of these headers
+			return
+		}
 		if serveGzipped(w, req, dir) {
 			return
 		}
@@ -548,55 +612,9 @@ func (r *Relay) seed(path string) (Seeded, error) {
 	}
 	ih := mi.HashInfoBytes()
 	m := mi.Magnet(&ih, &info)
-	m.Params = url.Values{"x.pe": {r.peer}}
+	// xl (BEP 9, the exact length) lets an app say before it starts what
+	// the download may cost.
+	m.Params = url.Values{"x.pe": {r.peer}, "xl": {strconv.FormatInt(info.TotalLength(), 10)}}
 	r.log.Info("seeding", "path", abs, "infohash", ih.HexString(), "speed", r.engine != nil && r.cfg.Key != nil)
 	return Seeded{Path: abs, Magnet: m.String(), Torrent: tor}, nil
-}
-
-// limiter is a token bucket per client address, with a bounded table.
-type limiter struct {
-	rate    float64
-	mu      sync.Mutex
-	buckets map[netip.Addr]*bucket
-	refused atomic.Uint64
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-const maxBuckets = 100_000
-
-func newLimiter(rate float64) *limiter {
-	return &limiter{rate: rate, buckets: make(map[netip.Addr]*bucket)}
-}
-
-func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[ip]
-	if b == nil {
-		if len(l.buckets) >= maxBuckets {
-			for k, v := range l.buckets { // drop idle buckets
-				if now.Sub(v.last) > time.Minute {
-					delete(l.buckets, k)
-				}
-			}
-			if len(l.buckets) >= maxBuckets {
-				l.refused.Add(1)
-				return false
-			}
-		}
-		b = &bucket{tokens: 2 * l.rate, last: now}
-		l.buckets[ip] = b
-	}
-	b.tokens = min(2*l.rate, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		l.refused.Add(1)
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -202,7 +202,7 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	}
 
 	_, body := get(t, srv.URL+"/metrics")
-	for _, want := range []string{"btspeed_ledger_gateway_seconds_count ", "btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
+	for _, want := range []string{"btspeed_ledger_gateway_seconds_count ", "btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_tracker_rate_limited_total ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("metrics lack %s:\n%s", want, body)
 		}

@@ -81,12 +81,21 @@ func TestWebApp(t *testing.T) {
 	p.Click(t, "#backup-continue")
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
 
-	// Faucet.
+	// Faucet: on a development ledger the wallet tab says the BTT are test
+	// money, and with a zero balance the faucet comes first.
 	p.Click(t, "#tab-wallet")
+	p.WaitForFunction(t, `!document.getElementById('devnet-note').hidden && document.getElementById('faucet-card').nextElementSibling.id === 'balance-card'`, 30*time.Second)
+	shot("3-wallet-empty")
 	p.Click(t, "#faucet")
 	p.WaitForFunction(t, `/Received/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
 	p.WaitForFunction(t, `document.getElementById('wallet-balance').textContent !== '…' && document.getElementById('wallet-balance').textContent !== '0'`, 30*time.Second)
+	// Funded, the faucet moves below the TRON card.
+	p.WaitForFunction(t, `document.getElementById('tron').nextElementSibling.id === 'faucet-card'`, 30*time.Second)
 	shot("3-wallet")
+	// A second claim says when the next grant opens, where the first said
+	// what was received (it used to say "Received" again, receiving nothing).
+	p.Click(t, "#faucet")
+	p.WaitForFunction(t, `/already claimed today's test BTT: the next grant opens at/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
 
 	// Download the relay's file with Speed.
 	p.Click(t, "#tab-torrents")
@@ -131,20 +140,66 @@ func TestWebApp(t *testing.T) {
 	}
 	shot("5-speed")
 
-	// Settings: a malformed amount is refused, a good one is kept.
-	p.Click(t, "#tab-settings")
-	p.Fill(t, "#set-budget", "1.2345678")
-	p.Click(t, "#settings-save")
-	if msg := p.Text(t, "#settings-error"); !strings.Contains(msg, "6 decimals") {
-		t.Fatalf("malformed budget: %q", msg)
+	// What the download may cost, shown on it: at most its size at the max
+	// price, within its budget (1% of the wallet); spent out of that budget.
+	var row struct{ Cost, Spent, Budget, TBudget, TPrice string }
+	p.Eval(t, `(() => { const t = btspeedApp.client.torrents[0]; return { cost: document.querySelector('.torrent .cost').textContent,
+		spent: document.querySelector('.torrent .spent-amount').textContent, budget: document.querySelector('.torrent .budget-amount').textContent,
+		tBudget: t.budget, tPrice: t.maxPrice } })()`, &row)
+	tb, _ := speed.ParseBTT(row.TBudget)
+	if tb == 0 || paid > tb || row.TPrice != "1000.000000" || row.Budget != trimBTT(row.TBudget) ||
+		!strings.Contains(row.Cost, "pays at most ") || !strings.Contains(row.Cost, "(3.00 MiB × 1000 BTT per GiB, within its budget of "+trimBTT(row.TBudget)+" BTT") {
+		t.Fatalf("the paid torrent shows cost %q, spent %q of %q; the engine's budget %q, max price %q (spent %d)", row.Cost, row.Spent, row.Budget, row.TBudget, row.TPrice, paid)
 	}
-	p.Fill(t, "#set-budget", "25")
+
+	// Settings: the most to pay per GiB and the budget per download; bad
+	// input is refused with a message and nothing saved, good input is
+	// saved and the engine runs the torrent by it.
+	p.Click(t, "#tab-settings")
+	p.WaitForFunction(t, `/1% of your balance as it starts, in all: [0-9.]+ BTT now/.test(document.getElementById('set-limits-now').textContent)`, 10*time.Second)
+	var form struct{ Price, Budget, Placeholder string }
+	p.Eval(t, `({price: document.getElementById('set-max-price').value, budget: document.getElementById('set-torrent-budget').value,
+		placeholder: document.getElementById('set-torrent-budget').placeholder})`, &form)
+	if form.Price != "1000" || form.Budget != "" || form.Placeholder != "1% of your balance" {
+		t.Fatalf("the default limits show as %+v", form)
+	}
+	for _, c := range []struct{ field, value, msg string }{
+		{"#set-max-price", "0", "above 0"},
+		{"#set-max-price", "1,000", "BTT per GiB"},
+		{"#set-torrent-budget", "1.2345678", "at most 6 decimals"},
+		{"#set-torrent-budget", "-5", "budget per download"},
+	} {
+		p.Fill(t, "#set-max-price", "2000")
+		p.Fill(t, "#set-torrent-budget", "5")
+		p.Fill(t, c.field, c.value)
+		p.Click(t, "#settings-save")
+		var bad struct {
+			Msg     string
+			Invalid bool
+			Saved   string
+		}
+		p.Eval(t, `({msg: document.getElementById('settings-error').textContent, invalid: document.querySelector(`+"`"+c.field+"`"+`).getAttribute('aria-invalid') === 'true',
+			saved: btspeedApp.client.settings.get().maxPrice + '/' + btspeedApp.client.settings.get().torrentBudget})`, &bad)
+		if !strings.Contains(bad.Msg, c.msg) || !bad.Invalid || bad.Saved != "1000.000000/0.000000" {
+			t.Fatalf("%s = %q: message %q, marked %v, settings now %s", c.field, c.value, bad.Msg, bad.Invalid, bad.Saved)
+		}
+	}
+	shot("6-settings-refused")
+	p.Fill(t, "#set-max-price", "2000")
+	p.Fill(t, "#set-torrent-budget", "5")
 	p.Click(t, "#settings-save")
 	p.WaitForFunction(t, `document.getElementById('settings-saved').textContent === 'Saved.'`, 10*time.Second)
-	var budget string
-	p.Eval(t, `btspeedApp.client.settings.get().budget`, &budget)
-	if v, _ := speed.ParseBTT(budget); v != 25_000_000 {
-		t.Fatalf("budget after save %q", budget)
+	var saved struct{ Price, Budget, TPrice, TBudget, Now string }
+	p.Eval(t, `(async () => {
+		const c = btspeedApp.client
+		await c._fresh()
+		const t = c.torrents[0]
+		return {price: c.settings.get().maxPrice, budget: c.settings.get().torrentBudget, tPrice: t.maxPrice, tBudget: t.budget,
+			now: document.getElementById('set-limits-now').textContent}
+	})()`, &saved)
+	if saved.Price != "2000.000000" || saved.Budget != "5.000000" || saved.TPrice != "2000.000000" || saved.TBudget != "5.000000" ||
+		!strings.Contains(saved.Now, "Each download may spend 5 BTT") {
+		t.Fatalf("after saving 2000 BTT per GiB and 5 BTT per download: %+v", saved)
 	}
 	shot("6-settings")
 
@@ -168,6 +223,10 @@ func TestWebApp(t *testing.T) {
 	p.Click(t, "#unlock-submit")
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
 
+	// The relay's Content-Security-Policy blocked nothing the app did; it
+	// is in force: an inline script is refused (and reported).
+	noCSPViolations(t, p)
+
 	// The ledger agrees with what the page showed once the channel closes.
 	lc := client.New(url+"/ledger", nil)
 	var addr string
@@ -185,11 +244,42 @@ func TestWebApp(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, f := range []string{"1-welcome", "2-backup-phrase", "3-wallet", "4-torrents", "5-speed", "6-settings", "7-torrents-phone", "8-unlock-refused"} {
+	for _, f := range []string{"1-welcome", "2-backup-phrase", "3-wallet-empty", "3-wallet", "4-torrents", "5-speed", "6-settings-refused", "6-settings", "7-torrents-phone", "8-unlock-refused"} {
 		if st, err := os.Stat(screenshotPath(t, "app-"+f+".png")); err != nil || st.Size() < 5000 {
 			t.Fatalf("screenshot %s: %v", f, err)
 		}
 	}
+}
+
+// noCSPViolations fails t if the page's Content-Security-Policy blocked
+// anything so far, then checks that the policy is there at all: an inline
+// script the page adds is blocked and reported.
+func noCSPViolations(t *testing.T, p *browsertest.Page) {
+	t.Helper()
+	if v := p.CSPViolations(t); len(v) > 0 {
+		t.Fatalf("the page's Content-Security-Policy blocked what it does:\n%s", strings.Join(v, "\n"))
+	}
+	var ran bool
+	p.Eval(t, `(() => {
+		window.inlineRan = false
+		document.body.append(Object.assign(document.createElement('script'), {textContent: 'window.inlineRan = true'}))
+		return window.inlineRan
+	})()`, &ran)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(p.CSPViolations(t)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v := p.CSPViolations(t); ran || len(v) != 1 || !strings.Contains(v[0], "script-src") {
+		t.Fatalf("an inline script: ran %v, violations reported %q; want it blocked by script-src", ran, v)
+	}
+}
+
+// trimBTT is a BTT string as the app shows it: trailing zeros dropped.
+func trimBTT(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 func sha256Hex(b []byte) string {

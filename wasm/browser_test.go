@@ -144,6 +144,58 @@ func TestBrowserWallet(t *testing.T) {
 	if restored != created.Address {
 		t.Fatalf("restored %s, want %s", restored, created.Address)
 	}
+
+	// New keystores use LightScrypt; new passwords need 10 characters.
+	var made struct {
+		N     int
+		Short string
+	}
+	other.Eval(t, `(async () => {
+		const out = {n: JSON.parse(localStorage.getItem('btspeed.keystore')).crypto.kdfparams.n}
+		try { await BTSpeed.start({relay: location.origin}).then(c => c.wallet.create('123456789')) } catch (e) { out.short = e.message }
+		return out
+	})()`, &made)
+	if made.N != wallet.LightScrypt.N || !strings.Contains(made.Short, "at least 10 characters") {
+		t.Fatalf("the restored keystore's scrypt n=%d (want %d); a 9-character password: %q", made.N, wallet.LightScrypt.N, made.Short)
+	}
+
+	// A keystore the app stored before (geth's light scrypt, N=4096, and an
+	// 8-character password) unlocks, and is re-encrypted with LightScrypt:
+	// the stored one then opens with the same password to the same address.
+	k, _ := wallet.GenerateKey()
+	old, err := wallet.EncryptKeystore(k, []byte("8chars!!"), wallet.ScryptParams{N: 1 << 12, R: 8, P: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := b.NewPage(t, url+"/blank.html")
+	legacy.Eval(t, `localStorage.setItem('btspeed.keystore', `+jsString(string(old))+`)`, nil)
+	var upgraded struct {
+		State, Address, Stored string
+		Ms                     float64
+	}
+	unlock := `(async () => {
+		window.client = await BTSpeed.start({relay: location.origin})
+		const t0 = performance.now()
+		await client.wallet.unlock('8chars!!')
+		return {state: client.wallet.state, address: client.wallet.address, stored: localStorage.getItem('btspeed.keystore'), ms: performance.now() - t0}
+	})()`
+	legacy.Eval(t, unlock, &upgraded)
+	t.Logf("unlocking (and upgrading) the N=4096 keystore took %.0f ms", upgraded.Ms)
+	if upgraded.State != "unlocked" || upgraded.Address != k.Address().String() || upgraded.Stored == string(old) {
+		t.Fatalf("unlocking the old keystore: %s %s, stored keystore changed: %v", upgraded.State, upgraded.Address, upgraded.Stored != string(old))
+	}
+	if weaker, err := wallet.KeystoreWeakerThan([]byte(upgraded.Stored), wallet.LightScrypt); err != nil || weaker {
+		t.Fatalf("the stored keystore after the unlock is still weaker than LightScrypt (%v): %s", err, upgraded.Stored)
+	}
+	if got, err := wallet.DecryptKeystore([]byte(upgraded.Stored), []byte("8chars!!")); err != nil || got.Address() != k.Address() {
+		t.Fatalf("the upgraded keystore with the same password: %v", err)
+	}
+	legacy.Reload(t)
+	legacy.Eval(t, unlock, &upgraded)
+	t.Logf("unlocking the upgraded keystore took %.0f ms", upgraded.Ms)
+	if upgraded.State != "unlocked" || upgraded.Address != k.Address().String() {
+		t.Fatalf("unlocking the upgraded keystore after a reload: %+v", upgraded)
+	}
 }
 
 // jsString quotes s for JavaScript source.

@@ -26,11 +26,12 @@ import (
 // with embed.js from the relay and a literal <bt-speed src=S autoplay
 // muted> (csp: a Content-Security-Policy that blocks frames),
 // and /publisher.html is web/example/publisher.html with its relay address
-// replaced by the test's.
+// replaced by the test's (and its publisher.js beside it).
 func servePublisher(t testing.TB, addr, relayURL string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	example, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "web", "example", "publisher.html"))
+	exampleDir := filepath.Join(filepath.Dir(file), "..", "web", "example")
+	example, err := os.ReadFile(filepath.Join(exampleDir, "publisher.html"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +64,9 @@ for (const type of ['ready', 'metadata', 'progress', 'playing', 'timeupdate', 'p
 	mux.HandleFunc("/publisher.html", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(examplePage))
+	})
+	mux.HandleFunc("/publisher.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(exampleDir, "publisher.js"))
 	})
 	return browsertest.Serve(t, browsertest.Listen(t, addr), mux).URL
 }
@@ -215,6 +219,11 @@ func TestEmbed(t *testing.T) {
 		if forged != 0 {
 			t.Fatal("the element took a message from the page itself for the player's")
 		}
+		// The player's frame ran under the relay's policy and it blocked
+		// nothing (the publisher's page has none).
+		if v := pub.CSPViolations(t); len(v) > 0 {
+			t.Fatalf("the player's Content-Security-Policy blocked what it does:\n%s", strings.Join(v, "\n"))
+		}
 		t.Logf("playing %.1f s after the publisher's page opened", time.Since(start).Seconds())
 		// Let the screenshot show a few seconds of video and the progress bar.
 		pub.WaitForFunction(t, `window.events.some(e => e.type === 'timeupdate' && e.detail.currentTime > 1.5)`, 20*time.Second)
@@ -244,6 +253,7 @@ func TestEmbed(t *testing.T) {
 		own.WaitFor(t, "button[aria-label^='Download notes.txt']", 30*time.Second)
 		own.Click(t, "button[aria-label^='Download notes.txt']")
 		own.WaitForFunction(t, `document.querySelector('.card button').textContent === 'Save notes.txt'`, 30*time.Second)
+		noCSPViolations(t, own)
 		own.Close(t)
 	})
 
@@ -303,6 +313,9 @@ func TestEmbed(t *testing.T) {
 		ex.Eval(t, `new Promise(r => setTimeout(r, 500)).then(() => window.btspeedEvents.filter(e => e.type === 'btspeed-error').map(e => e.detail.message))`, &msgs)
 		if len(msgs) != 1 || !strings.Contains(msgs[0], "“not a magnet” is not a magnet link") {
 			t.Errorf("the example with ?src=not a magnet: %q", msgs)
+		}
+		if v := ex.CSPViolations(t); len(v) > 0 {
+			t.Errorf("the example page's player: its Content-Security-Policy blocked\n%s", strings.Join(v, "\n"))
 		}
 	})
 }

@@ -70,6 +70,7 @@ var errorCodes = []struct {
 	{webpeer.ErrLocked, "locked"},
 	{webpeer.ErrNoWallet, "no_wallet"},
 	{webpeer.ErrWrongPassword, "wrong_password"},
+	{webpeer.ErrShortPassword, "short_password"},
 }
 
 // errorCode is err's code: one of errorCodes, else the ledger's API code,
@@ -239,21 +240,17 @@ type walletBalance struct {
 	Locked string `json:"locked"`
 }
 
-type settingsJS struct {
-	Speed        bool   `json:"speed"`
-	SpendingRate uint32 `json:"spendingRate"`
-	Budget       string `json:"budget"`
-	Reserve      string `json:"reserve"`
-	StorageLimit int64  `json:"storageLimit"`
-}
-
 type torrentJS struct {
 	webpeer.Status
-	Spent  string         `json:"spent"`
-	Earned string         `json:"earned"`
-	Peers  []peerJS       `json:"peerAccounts"`
-	Count  int            `json:"peers"`
-	Conns  map[string]int `json:"connections"`
+	Spent  string `json:"spent"`
+	Earned string `json:"earned"`
+	// Budget is what the torrent may spend in all ("0" until the default,
+	// 1% of the wallet, is fixed), MaxPrice the most it bids per GiB.
+	Budget   string         `json:"budget"`
+	MaxPrice string         `json:"maxPrice"`
+	Peers    []peerJS       `json:"peerAccounts"`
+	Count    int            `json:"peers"`
+	Conns    map[string]int `json:"connections"`
 }
 
 type peerJS struct {
@@ -263,35 +260,12 @@ type peerJS struct {
 }
 
 func torrentView(s webpeer.Status) torrentJS {
-	v := torrentJS{Status: s, Spent: speed.FormatBTT(s.Spent), Earned: speed.FormatBTT(s.Earned), Count: s.Peers, Conns: s.Conns}
+	v := torrentJS{Status: s, Spent: speed.FormatBTT(s.Spent), Earned: speed.FormatBTT(s.Earned), Budget: speed.FormatBTT(s.Budget),
+		MaxPrice: speed.FormatBTT(maxPriceOf(s.MaxPrice)), Count: s.Peers, Conns: s.Conns}
 	for _, p := range s.PeerSpeed {
 		v.Peers = append(v.Peers, peerJS{Account: p.Account, Spent: speed.FormatBTT(p.Spent), Earned: speed.FormatBTT(p.Earned)})
 	}
 	return v
-}
-
-type torrentOptionsJS struct {
-	Speed  *bool  `json:"speed"`
-	Budget string `json:"budget"`
-}
-
-func (o torrentOptionsJS) options(p *webpeer.Peer) (webpeer.TorrentOptions, error) {
-	if o.Speed == nil && o.Budget == "" {
-		return webpeer.TorrentOptions{}, nil
-	}
-	s := p.Settings()
-	ss := engine.SpeedSettings{Enabled: s.Speed, SpendingRate: s.SpendingRate, Reserve: s.Reserve}
-	if o.Speed != nil {
-		ss.Enabled = *o.Speed
-	}
-	if o.Budget != "" {
-		b, err := speed.ParseBTT(o.Budget)
-		if err != nil {
-			return webpeer.TorrentOptions{}, fmt.Errorf("budget: %w", err)
-		}
-		ss.Budget = b
-	}
-	return webpeer.TorrentOptions{Speed: &ss}, nil
 }
 
 func parseIH(v js.Value) (metainfo.Hash, error) {
@@ -455,7 +429,7 @@ func bind(p *webpeer.Peer) js.Value {
 						return nil, fmt.Errorf("options: %w", err)
 					}
 				}
-				to, err := o.options(p)
+				to, err := o.options(p.Settings())
 				if err != nil {
 					return nil, err
 				}
@@ -482,7 +456,7 @@ func bind(p *webpeer.Peer) js.Value {
 						return nil, fmt.Errorf("options: %w", err)
 					}
 				}
-				to, err := o.options(p)
+				to, err := o.options(p.Settings())
 				if err != nil {
 					return nil, err
 				}
@@ -533,7 +507,7 @@ func bind(p *webpeer.Peer) js.Value {
 				if err := json.Unmarshal([]byte(opts), &o); err != nil {
 					return nil, fmt.Errorf("options: %w", err)
 				}
-				to, err := o.options(p)
+				to, err := o.options(p.Settings())
 				if err != nil {
 					return nil, err
 				}
@@ -553,8 +527,7 @@ func bind(p *webpeer.Peer) js.Value {
 		},
 		"settingsGet": func([]js.Value) any {
 			return promise(func() (any, error) {
-				s := p.Settings()
-				return toJSON(settingsJS{Speed: s.Speed, SpendingRate: s.SpendingRate, Budget: speed.FormatBTT(s.Budget), Reserve: speed.FormatBTT(s.Reserve), StorageLimit: s.StorageLimit}), nil
+				return toJSON(settingsView(p.Settings())), nil
 			})
 		},
 		"settingsSet": func(args []js.Value) any {
@@ -564,13 +537,9 @@ func bind(p *webpeer.Peer) js.Value {
 				if err := json.Unmarshal([]byte(raw), &in); err != nil {
 					return nil, fmt.Errorf("settings: %w", err)
 				}
-				s := webpeer.Settings{Speed: in.Speed, SpendingRate: in.SpendingRate, StorageLimit: in.StorageLimit}
-				var err error
-				if s.Budget, err = speed.ParseBTT(in.Budget); err != nil {
-					return nil, fmt.Errorf("budget: %w", err)
-				}
-				if s.Reserve, err = speed.ParseBTT(in.Reserve); err != nil {
-					return nil, fmt.Errorf("reserve: %w", err)
+				s, err := in.settings()
+				if err != nil {
+					return nil, err
 				}
 				return nil, p.SetSettings(s)
 			})

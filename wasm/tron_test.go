@@ -322,4 +322,5 @@ func TestWebAppTron(t *testing.T) {
 	if trx, btt := x.Balances(t, a); trx != 4_999_000 || btt != 37_000_000 {
 		t.Fatalf("on TRON: %d sun, %d BTT", trx, btt)
 	}
+	noCSPViolations(t, p) // the TRON card reaches /tron/ and /ledger/ under the app's policy
 }

@@ -4,7 +4,7 @@
 'use strict'
 
 const $ = id => document.getElementById(id)
-const app = { client: null, timer: null, walletTimer: null, tronTimer: null, rows: new Map(), tab: 'torrents', started: Date.now(), tron: { busy: false, states: '' } }
+const app = { client: null, timer: null, walletTimer: null, tronTimer: null, rows: new Map(), balance: null, tab: 'torrents', started: Date.now(), tron: { busy: false, states: '' } }
 
 // ---- small helpers ----
 
@@ -42,6 +42,9 @@ function bttUnits (s) {
   const [i, f = ''] = String(s || '0').split('.')
   return BigInt(i || '0') * 1000000n + BigInt((f + '000000').slice(0, 6))
 }
+
+// fmtUnits writes base units (a BigInt) as BTT.
+const fmtUnits = n => btt((n / 1000000n).toString() + '.' + (n % 1000000n).toString().padStart(6, '0'))
 
 function say (message, bad) {
   const box = $('status')
@@ -82,9 +85,127 @@ function enterApp () {
   show('app')
   refreshAccount()
   selectTab(app.tab)
+  renderTorrents()
+  askPending()
+}
+
+// ---- a link asking to download: /#magnet:… (an embed's "Open in btspeed", a shared link) ----
+
+// magnetInfo reads a magnet link's name and info hash for the question (the peer parses it for real).
+function magnetInfo (m) {
+  const q = new URLSearchParams(m.slice(m.indexOf('?') + 1))
+  const xl = q.get('xl') || ''
+  return { name: q.get('dn') || '', hash: (q.get('xt') || '').replace(/^urn:btih:/i, ''), length: /^[0-9]{1,16}$/.test(xl) ? Number(xl) : null }
+}
+
+// takeLink keeps a magnet link the page was opened with; nothing downloads until the user says so, once past
+// the welcome or unlock screen (so a wallet made or unlocked first pays for it with Speed).
+function takeLink () {
+  let link = ''
+  try { link = decodeURIComponent(location.hash.slice(1)) } catch (e) {}
+  if (!/^magnet:\?/i.test(link)) return
+  history.replaceState(null, '', location.pathname + location.search)
+  app.pending = link
+  const { name, hash } = magnetInfo(link)
+  for (const p of document.querySelectorAll('[data-pending]')) {
+    p.textContent = 'A link asked btspeed to download “' + (name || hash) + '”. You will be asked before it starts.'
+    p.hidden = false
+  }
+  if (document.body.dataset.screen === 'app') askPending()
+}
+
+function askPending () {
+  if (!app.pending) return
+  for (const p of document.querySelectorAll('[data-pending]')) p.hidden = true
+  if (app.tab !== 'torrents') selectTab('torrents')
+  const { name, hash, length } = magnetInfo(app.pending)
+  $('confirm-add-name').textContent = name || 'a torrent without a name'
+  $('confirm-add-hash').textContent = hash
+  $('confirm-add-size').textContent = length === null ? '' : ' (' + bytes(length) + ')'
+  $('confirm-add-speed').textContent = speedLine()
+  $('confirm-add').hidden = false
+  $('confirm-add').focus()
+  if (speedOff() === '') {
+    const link = app.pending
+    app.client.wallet.balance().then(b => {
+      if (app.pending !== link) return
+      const bal = bttUnits(b.ledger)
+      const s = app.client.settings.get()
+      // With nothing in the wallet yet, 1% of 0 would say nothing: the budget is named instead.
+      let line = 'Speed is on: ' + costLine(length, s.maxPrice, s.torrentBudget, bal === 0n ? null : bal) + ' Change the limits in Settings.'
+      if (bal === 0n) line += ' Your balance is 0 BTT: nothing is paid until you claim from the faucet or deposit on the Wallet tab.'
+      $('confirm-add-speed').textContent = line
+    }, () => {})
+  }
+}
+
+function wirePending () {
+  $('confirm-add-yes').addEventListener('click', () => busy($('confirm-add-yes'), 'Adding…', async () => {
+    try {
+      await app.client.add(app.pending)
+      say('Downloading ' + (magnetInfo(app.pending).name || 'the torrent') + '.')
+      app.pending = null
+      $('confirm-add').hidden = true
+      renderTorrents()
+    } catch (e) { say(errText(e), true) }
+  }))
+  $('confirm-add-no').addEventListener('click', () => { app.pending = null; $('confirm-add').hidden = true })
+  window.addEventListener('hashchange', takeLink)
+}
+
+// ---- Speed's state in words ----
+
+// speedOff says why Speed pays nothing now, or '' when it is on.
+function speedOff () {
+  const st = app.client.wallet.state
+  if (st === 'none') return 'no wallet'
+  if (st === 'locked') return 'wallet locked'
+  if (!app.client.settings.get().speed) return 'off in Settings'
+  return ''
+}
+
+function speedLine () {
+  switch (speedOff()) {
+    case 'no wallet': return 'Speed is off: without a wallet nothing is paid. Set one up on the Wallet tab to pay for faster downloads.'
+    case 'wallet locked': return 'Speed is off while your wallet is locked: nothing is paid.'
+    case 'off in Settings': return 'Speed is off in Settings: nothing is paid.'
+  }
+  return 'Speed is on: this download may pay peers from your wallet, at most ' + btt(app.client.settings.get().maxPrice) + ' BTT per GiB, within its budget.'
+}
+
+// ---- what a download may cost (docs/speed-protocol.md §5.1), in base units (BigInt), never floats ----
+
+const GiB = 1n << 30n
+
+// budgetOf is a download's budget: its own or the settings' (a BTT string), else 1% of the balance (null: unknown).
+function budgetOf (budget, balance) {
+  const b = bttUnits(budget)
+  if (b > 0n) return b
+  return balance === null ? null : balance / 100n
+}
+
+// mostFor is the most a download of length bytes pays at maxPrice (base units per GiB): rounded up.
+const mostFor = (length, maxPrice) => (BigInt(length) * maxPrice + GiB - 1n) / GiB
+
+// costLine says what a download may cost: at most size × max price, within its budget. length may be null
+// (a link without its size); budget '0' is the default, 1% of balance (base units, null when not known).
+function costLine (length, maxPrice, budget, balance) {
+  const price = bttUnits(maxPrice)
+  const cap = budgetOf(budget, balance)
+  const which = bttUnits(budget) > 0n ? 'its budget of ' + (cap === null ? '?' : fmtUnits(cap)) + ' BTT' : 'its budget of ' + (cap === null ? '1% of your balance' : fmtUnits(cap) + ' BTT, 1% of your balance')
+  if (length === null) return 'this download pays at most ' + fmtUnits(price) + ' BTT per GiB, within ' + which + '.'
+  const most = mostFor(length, price)
+  const x = cap !== null && cap < most ? cap : most
+  return 'this download pays at most ' + fmtUnits(x) + ' BTT (' + bytes(length) + ' × ' + fmtUnits(price) + ' BTT per GiB, within ' + which + ').'
 }
 
 // ---- onboarding ----
+
+// A new password has at least MIN_PASSWORD characters (code points, as the wasm counts them): the keystore is only as
+// strong as its password if someone copies it.
+const MIN_PASSWORD = 10
+const tooShort = pw => [...pw].length < MIN_PASSWORD
+const shortPassword = 'The password needs at least ' + MIN_PASSWORD + ' characters: the wallet file is only as safe as its password.'
 
 function wireOnboarding () {
   for (const b of document.querySelectorAll('[data-back]')) b.addEventListener('click', back)
@@ -100,7 +221,7 @@ function wireOnboarding () {
     const pw = $('create-password').value
     const err = $('create-error')
     err.textContent = ''
-    if (pw.length < 8) { err.textContent = 'The password needs at least 8 characters.'; return }
+    if (tooShort(pw)) { err.textContent = shortPassword; return }
     if (pw !== $('create-confirm').value) { err.textContent = 'The two passwords differ.'; return }
     try {
       const w = await busy($('create-submit'), 'Creating…', () => app.client.wallet.create(pw))
@@ -127,7 +248,7 @@ function wireOnboarding () {
     const phrase = $('restore-phrase').value.trim()
     const pw = $('restore-password').value
     if (phrase.split(/\s+/).length !== 12) { err.textContent = 'The recovery phrase has 12 words.'; return }
-    if (pw.length < 8) { err.textContent = 'The password needs at least 8 characters.'; return }
+    if (tooShort(pw)) { err.textContent = shortPassword; return }
     try {
       await busy($('restore-submit'), 'Restoring…', () => app.client.wallet.restore(phrase, pw))
       $('restore-phrase').value = $('restore-password').value = ''
@@ -153,10 +274,11 @@ function wireOnboarding () {
   })
 
   $('lock').addEventListener('click', async () => {
-    await app.client.wallet.lock()
+    await busy($('lock'), 'Locking…', () => app.client.wallet.lock())
     $('unlock-address').textContent = app.client.wallet.address
     show('unlock')
     refreshAccount()
+    renderTorrents()
   })
 }
 
@@ -176,12 +298,35 @@ async function refreshAccount () {
   if (st !== 'unlocked') { $('hdr-balance').textContent = st === 'locked' ? 'Wallet locked' : ''; return }
   try {
     const b = await w.balance()
+    app.balance = bttUnits(b.ledger)
     $('hdr-balance').textContent = btt(b.ledger)
     $('wallet-balance').textContent = btt(b.ledger)
     $('wallet-locked-amount').textContent = btt(b.locked)
+    placeFaucet()
   } catch (e) {
     $('hdr-balance').textContent = '?'
   }
+}
+
+// placeFaucet puts the faucet first on the wallet tab while the balance is
+// zero (a newcomer's first step), after the TRON card otherwise; without a
+// faucet (a ledger with real money only) the card goes.
+function placeFaucet () {
+  const card = $('faucet-card')
+  card.hidden = app.faucet === false
+  if (app.balance === 0n) $('balance-card').before(card)
+  else $('tron').after(card)
+}
+
+// loadLedgerKind asks whether the ledger has a faucet: only a development
+// ledger (whose money is test money) has one.
+async function loadLedgerKind () {
+  try {
+    const r = await fetch((await BTSpeed.defaultRelay()) + '/ledger/v1/faucet')
+    app.faucet = r.ok
+  } catch (e) { return }
+  $('devnet-note').hidden = !app.faucet
+  placeFaucet()
 }
 
 function wireWallet () {
@@ -200,8 +345,9 @@ function wireWallet () {
       out.textContent = 'Received ' + btt(res.amount) + ' BTT.'
       refreshAccount()
     } catch (e) {
-      out.textContent = ''
-      say('Faucet: ' + errText(e), true)
+      // A second claim is not a failure: say when the next one opens, here.
+      out.textContent = e.code === 'faucet_claimed' ? errText(e).replace(/^you/, 'You') + '.' : ''
+      if (e.code !== 'faucet_claimed') say('Faucet: ' + errText(e), true)
     }
   })
   $('wallet-export').addEventListener('click', async () => {
@@ -338,6 +484,7 @@ function selectTab (name) {
   if (name === 'wallet') { refreshAccount(); refreshTron() }
   if (name === 'speed') renderSpeed()
   if (name === 'settings') loadSettings()
+  if (name === 'torrents' && app.pending) askPending() // the estimate follows the balance
 }
 
 function wireTabs () {
@@ -405,18 +552,27 @@ function torrentRow (t) {
   const fill = el('span')
   const bar = el('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100' }, fill)
   const meta = el('div', { class: 'meta' })
+  const cost = el('p', { class: 'cost muted small' })
   const files = el('ul', { class: 'filelist' })
   const peers = el('tbody')
   const details = el('details', {}, el('summary', {}, 'Files and peers'), files,
     el('table', { 'aria-label': 'Speed by peer account' },
       el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Peer account'), el('th', { scope: 'col' }, 'You paid'), el('th', { scope: 'col' }, 'Paid you'))), peers))
   const speedToggle = el('input', { type: 'checkbox', class: 'speed-toggle' })
-  const speedLabel = el('label', { class: 'check small' }, speedToggle, 'Speed for this torrent')
+  const speedWhy = el('span', { class: 'speed-why' })
+  const speedLabel = el('label', { class: 'check small' }, speedToggle, 'Speed for this torrent ', speedWhy)
+  // The box shows what the engine does (t.speed), never what was clicked: while a change is on its way it waits.
   speedToggle.addEventListener('change', async () => {
+    const on = speedToggle.checked
+    r.speedBusy = true
+    speedToggle.disabled = true
     try {
-      await t.setSpeed({ speed: speedToggle.checked })
-      say('Speed ' + (speedToggle.checked ? 'on' : 'off') + ' for ' + (t.name || 'this torrent') + '.')
-    } catch (e) { say(errText(e), true) }
+      await t.setSpeed({ speed: on })
+      say('Speed ' + (t.speed ? 'on' : 'off') + ' for ' + (t.name || 'this torrent') + '.')
+    } catch (e) { say(errText(e), true) } finally {
+      r.speedBusy = false
+      renderTorrents()
+    }
   })
   const copy = el('button', { type: 'button', class: 'ghost small' }, 'Copy magnet link')
   copy.addEventListener('click', async () => {
@@ -427,8 +583,8 @@ function torrentRow (t) {
     if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? Its data is dropped and its payment channels close.')) return
     try { await t.remove(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { say(errText(e), true) }
   })
-  row.append(el('div', { class: 'head' }, name, state), bar, meta, el('div', { class: 'actions' }, speedLabel, copy, remove), details)
-  const r = { row, name, state, bar, fill, meta, files, peers, speedToggle, fileCount: -1 }
+  row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, speedLabel, copy, remove), details)
+  const r = { row, name, state, bar, fill, meta, cost, files, peers, speedToggle, speedWhy, speedBusy: false, fileCount: -1 }
   app.rows.set(t.infoHash, r)
   return r
 }
@@ -481,11 +637,18 @@ function renderTorrents () {
       el('span', {}, el('b', {}, bytes(t.length)), t.length ? '' : ' size'),
       el('span', {}, '↓ ', el('b', {}, rate(t.downloadSpeed))),
       el('span', {}, '↑ ', el('b', {}, rate(t.uploadSpeed))),
-      el('span', {}, el('b', {}, String(t.numPeers)), ' peers'),
-      el('span', {}, 'spent ', el('b', { class: 'spent-amount' }, btt(t.spent)), ' BTT'),
+      el('span', {}, el('b', {}, String(t.numPeers)), t.numPeers === 1 ? ' peer' : ' peers'),
+      el('span', {}, 'spent ', el('b', { class: 'spent-amount' }, btt(t.spent)),
+        ...(t.speed && bttUnits(t.budget) > 0n ? [' of ', el('b', { class: 'budget-amount' }, btt(t.budget))] : []), ' BTT'),
       el('span', {}, 'earned ', el('b', { class: 'earned-amount' }, btt(t.earned)), ' BTT'))
-    if (document.activeElement !== r.speedToggle) r.speedToggle.checked = t.speed
-    r.speedToggle.disabled = app.client.wallet.state !== 'unlocked'
+    r.cost.textContent = t.speed && t.length ? 'Speed: ' + costLine(t.length, t.maxPrice, t.budget, app.balance) : ''
+    r.cost.hidden = r.cost.textContent === ''
+    const off = speedOff()
+    if (!r.speedBusy) {
+      r.speedToggle.checked = t.speed
+      r.speedToggle.disabled = off !== ''
+    }
+    r.speedWhy.textContent = off ? '(' + off + ')' : ''
     renderFiles(r, t)
     r.peers.replaceChildren(...(t.peers.length ? t.peers : []).map(p =>
       el('tr', {}, el('td', {}, el('code', {}, p.account)), el('td', {}, btt(p.spent)), el('td', {}, btt(p.earned)))))
@@ -517,8 +680,8 @@ async function renderSpeed () {
   try { [totals, hist] = await Promise.all([c.totals(), c.history()]) } catch (e) { return }
   $('speed-spent').textContent = btt(totals.spent)
   $('speed-earned').textContent = btt(totals.earned)
-  const s = c.settings.get()
-  $('speed-state').textContent = c.wallet.state !== 'unlocked' ? 'off (wallet ' + (c.wallet.state === 'none' ? 'not set up' : 'locked') + ')' : s.speed ? 'on' : 'off'
+  const off = speedOff()
+  $('speed-state').textContent = off ? 'off (' + off + ')' : 'on'
   const body = $('speed-table').tBodies[0]
   const rows = []
   for (const t of c.torrents) {
@@ -558,34 +721,88 @@ function drawChart (points) {
 
 // ---- settings ----
 
+// The spending rate travels in parts per million of the M5 bid (docs/js-api.md); the page shows a percentage.
+function percentOf (ppm) {
+  const f = String(ppm % 10000).padStart(4, '0').replace(/0+$/, '')
+  return String(Math.floor(ppm / 10000)) + (f ? '.' + f : '')
+}
+
+// ppmOf reads a percentage (up to 4 decimals) as parts per million; NaN when it is not one from 0 to 100.
+function ppmOf (s) {
+  const m = /^([0-9]{1,3})(?:\.([0-9]{1,4}))?$/.exec(String(s).trim())
+  if (!m) return NaN
+  const v = Number(m[1]) * 10000 + Number((m[2] || '').padEnd(4, '0'))
+  return v <= 1000000 ? v : NaN
+}
+
+// limitsNow says in BTT what the max price and the budget per download in the form mean now.
+async function limitsNow () {
+  const out = $('set-limits-now')
+  const price = $('set-max-price').value.trim()
+  const budget = $('set-torrent-budget').value.trim()
+  if (!amountRe.test(price) || bttUnits(price) === 0n || (budget !== '' && !amountRe.test(budget))) { out.textContent = ''; return }
+  const perMiB = bttUnits(price) / 1024n
+  let line = perMiB === 0n ? 'That is less than 0.000001 BTT per MiB: Speed bids nothing.' : 'That is at most ' + fmtUnits(perMiB) + ' BTT per MiB.'
+  if (budget === '' || bttUnits(budget) === 0n) {
+    let bal = null
+    if (app.client.wallet.state === 'unlocked') {
+      try { bal = bttUnits((await app.client.wallet.balance()).ledger) } catch (e) {}
+    }
+    line += bal === null ? ' Each download may spend 1% of your balance as it starts, in all.' : ' Each download may spend 1% of your balance as it starts, in all: ' + fmtUnits(bal / 100n) + ' BTT now.'
+  } else line += ' Each download may spend ' + btt(budget) + ' BTT in all.'
+  out.textContent = line
+}
+
 function loadSettings () {
   const s = app.client.settings.get()
   $('set-speed').checked = s.speed
-  $('set-rate').value = s.spendingRate
+  $('set-max-price').value = btt(s.maxPrice)
+  $('set-torrent-budget').value = bttUnits(s.torrentBudget) === 0n ? '' : btt(s.torrentBudget)
+  $('set-rate').value = percentOf(s.spendingRate)
   $('set-budget').value = btt(s.budget)
   $('set-reserve').value = btt(s.reserve)
   $('set-storage').value = Math.round(s.storageLimit / 1048576)
+  limitsNow()
   $('settings-error').textContent = ''
   BTSpeed.defaultRelay().then(r => { $('about-relay').textContent = r })
   $('about-ledger').textContent = app.client.ledgerID
 }
 
+// settingsForm reads the form, or says what is wrong with it.
+function settingsForm () {
+  const v = id => $(id).value.trim()
+  const maxPrice = v('set-max-price'); const torrentBudget = v('set-torrent-budget'); const budget = v('set-budget'); const reserve = v('set-reserve')
+  if (!amountRe.test(maxPrice) || bttUnits(maxPrice) === 0n) return { error: 'The most you pay is an amount of BTT per GiB above 0, like 1000 or 2.5 (at most 6 decimals).', field: 'set-max-price' }
+  if (torrentBudget !== '' && !amountRe.test(torrentBudget)) return { error: 'The budget per download is an amount of BTT, like 5 or 0.5 (at most 6 decimals); leave it empty for 1% of your balance.', field: 'set-torrent-budget' }
+  if (!amountRe.test(reserve)) return { error: 'The reserve price is an amount of BTT, like 0.001 (at most 6 decimals).', field: 'set-reserve' }
+  const rateV = ppmOf(v('set-rate')); const storage = Number(v('set-storage'))
+  if (isNaN(rateV)) return { error: 'The spending rate is a percentage from 0 to 100, like 100 or 2.5 (at most 4 decimals).', field: 'set-rate' }
+  if (!amountRe.test(budget)) return { error: 'The budget over all downloads is an amount of BTT, like 10 or 2.5 (at most 6 decimals); 0 for none.', field: 'set-budget' }
+  if (!Number.isInteger(storage) || storage < 1) return { error: 'The storage limit is a whole number of MiB, at least 1.', field: 'set-storage' }
+  return { settings: { speed: $('set-speed').checked, maxPrice, torrentBudget: torrentBudget || '0', spendingRate: rateV, budget, reserve, storageLimit: storage * 1048576 } }
+}
+
 function wireSettings () {
+  $('set-max-price').addEventListener('input', limitsNow)
+  $('set-torrent-budget').addEventListener('input', limitsNow)
   $('settings-form').addEventListener('submit', async e => {
     e.preventDefault()
     const err = $('settings-error')
     err.textContent = ''
     $('settings-saved').textContent = ''
-    const amount = /^[0-9]+(\.[0-9]{1,6})?$/
-    const budget = $('set-budget').value.trim(); const reserve = $('set-reserve').value.trim()
-    if (!amount.test(budget)) { err.textContent = 'The budget is an amount of BTT, like 10 or 2.5 (at most 6 decimals).'; return }
-    if (!amount.test(reserve)) { err.textContent = 'The reserve price is an amount of BTT, like 0.001 (at most 6 decimals).'; return }
-    const rateV = Number($('set-rate').value); const storage = Number($('set-storage').value)
-    if (!Number.isInteger(rateV) || rateV < 0 || rateV > 1000000) { err.textContent = 'The spending rate is a whole number from 0 to 1,000,000.'; return }
-    if (!Number.isInteger(storage) || storage < 1) { err.textContent = 'The storage limit is a whole number of MiB, at least 1.'; return }
+    for (const f of document.querySelectorAll('#settings-form [aria-invalid]')) f.removeAttribute('aria-invalid')
+    const form = settingsForm()
+    if (form.error) {
+      err.textContent = form.error
+      if ($(form.field).closest('details')) $(form.field).closest('details').open = true
+      $(form.field).setAttribute('aria-invalid', 'true')
+      $(form.field).focus()
+      return
+    }
     try {
-      await busy($('settings-save'), 'Saving…', () => app.client.settings.set({ speed: $('set-speed').checked, spendingRate: rateV, budget, reserve, storageLimit: storage * 1048576 }))
+      await busy($('settings-save'), 'Saving…', () => app.client.settings.set(form.settings))
       $('settings-saved').textContent = 'Saved.'
+      loadSettings()
     } catch (ex) {
       err.textContent = errText(ex)
     }
@@ -597,6 +814,7 @@ function wireSettings () {
 async function main () {
   const tpl = $('disclosure')
   for (const d of document.querySelectorAll('[data-disclosure]')) d.append(tpl.content.cloneNode(true))
+  $('failed-retry').addEventListener('click', () => location.reload())
   show('loading')
   try {
     app.client = await BTSpeed.start({ relay: await BTSpeed.defaultRelay() })
@@ -606,8 +824,9 @@ async function main () {
     return
   }
   window.btspeedApp = app // for the browser tests and the curious
-  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireSettings()
+  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireSettings(); wirePending()
   loadFeatured()
+  loadLedgerKind()
   app.client.on('error', e => say('The peer stopped: ' + errText(e), true))
   app.timer = setInterval(() => {
     if (document.body.dataset.screen !== 'app') return
@@ -617,15 +836,10 @@ async function main () {
   app.walletTimer = setInterval(() => { if (document.body.dataset.screen === 'app') refreshAccount() }, 10000)
   // The TRON card follows deposits and withdrawals while the wallet tab is in view.
   app.tronTimer = setInterval(() => { if (document.body.dataset.screen === 'app' && app.tab === 'wallet' && !document.hidden) refreshTron() }, 3000)
+  takeLink()
   const st = app.client.wallet.state
   if (st === 'none') show('welcome')
   else if (st === 'locked') { $('unlock-address').textContent = app.client.wallet.address; show('unlock') } else enterApp()
-  // A link like /#magnet:?xt=... (from an embed's "open in btspeed") adds that torrent.
-  const hash = decodeURIComponent(location.hash.slice(1))
-  if (hash.startsWith('magnet:')) {
-    history.replaceState(null, '', location.pathname)
-    app.client.add(hash).then(renderTorrents, e => say(errText(e), true))
-  }
   document.body.dataset.ready = 'true'
 }
 

@@ -96,6 +96,10 @@
     get uploaded () { return this._status ? this._status.uploaded : 0 }
     get spent () { return this._status ? this._status.spent : '0' }
     get earned () { return this._status ? this._status.earned : '0' }
+    // budget: what this torrent may spend in all ('0' until the default, 1% of the wallet, is fixed when it first
+    // bids); maxPrice: the most it bids, BTT per GiB.
+    get budget () { return this._status ? this._status.budget : '0' }
+    get maxPrice () { return this._status ? this._status.maxPrice : '0' }
     get numPeers () { return this._status ? this._status.peers : 0 }
     get connections () { return this._status ? (this._status.connections || {}) : {} }
     get peers () { return this._status ? (this._status.peerAccounts || []) : [] }
@@ -122,10 +126,10 @@
     get speed () { return !!(this._status && this._status.speed) }
     get error () { return (this._status && this._status.error) || '' }
 
-    // setSpeed({speed, budget}) overrides the global Speed settings for this torrent.
+    // setSpeed({speed, budget, maxPrice}) overrides the global Speed settings for this torrent.
     async setSpeed (options) {
       await this._client._go.setSpeed(this.infoHash, JSON.stringify(options || {}))
-      await this._client._poll()
+      await this._client._fresh()
     }
 
     remove () { return this._client._remove(this) }
@@ -147,13 +151,16 @@
   }
 
   class Wallet {
-    constructor (go) { this._go = go }
+    constructor (go, client) { this._go = go; this._client = client }
     get state () { return this._go.walletState() }
     get address () { return this._go.walletAddress() }
-    async create (password) { return JSON.parse(await this._go.walletCreate(String(password))) }
-    async restore (phrase, password) { return JSON.parse(await this._go.walletRestore(String(phrase), String(password))) }
-    unlock (password) { return this._go.walletUnlock(String(password)) }
-    lock () { return this._go.walletLock() }
+    // Creating, restoring, unlocking and locking bring Speed to the running torrents or take it away; each
+    // resolves once the torrents' status (torrent.speed) says so.
+    async create (password) { return this._changed(JSON.parse(await this._go.walletCreate(String(password)))) }
+    async restore (phrase, password) { return this._changed(JSON.parse(await this._go.walletRestore(String(phrase), String(password)))) }
+    async unlock (password) { return this._changed(await this._go.walletUnlock(String(password))) }
+    async lock () { return this._changed(await this._go.walletLock()) }
+    async _changed (v) { await this._client._fresh(); return v }
     async balance () { return JSON.parse(await this._go.walletBalance()) }
     exportKeystore () { return this._go.walletExport() }
     async faucet (opts) {
@@ -180,12 +187,13 @@
 
   // Settings: get() answers from a copy loaded at start and after every set(), so it never waits.
   class Settings {
-    constructor (go) { this._go = go; this._s = null }
+    constructor (go, client) { this._go = go; this._client = client; this._s = null }
     async _load () { this._s = JSON.parse(await this._go.settingsGet()) }
     get () { return Object.assign({}, this._s) }
     async set (partial) {
       await this._go.settingsSet(JSON.stringify(Object.assign(this.get(), partial)))
       await this._load()
+      await this._client._fresh()
     }
   }
 
@@ -194,8 +202,8 @@
       super()
       this._go = go
       this._torrents = new Map()
-      this.wallet = new Wallet(go)
-      this.settings = new Settings(go)
+      this.wallet = new Wallet(go, this)
+      this.settings = new Settings(go, this)
       this.ledgerID = go.ledgerID()
       this._timer = setInterval(() => this._poll(), 500)
     }
@@ -207,6 +215,9 @@
       this._polling = this._pollOnce().finally(() => { this._polling = null })
       return this._polling
     }
+
+    // _fresh resolves once a poll that started after the call has finished: what changed before it shows.
+    _fresh () { return (this._polling || Promise.resolve()).then(() => this._poll()) }
 
     async _pollOnce () {
       let list

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,10 +24,8 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/btspeed/btspeed/engine"
-	"github.com/btspeed/btspeed/engine/relaybridge"
 	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/btspeed/btspeed/engine/storage"
-	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/shared/speed/bidder"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -92,7 +91,8 @@ type Config struct {
 	// (default: memory).
 	Storage func(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error)
 	// Keystore sets the keystore's scrypt cost (default LightScrypt: the
-	// browser runs scrypt on its only thread).
+	// browser runs scrypt on its only thread). A stored keystore weaker
+	// than this is re-encrypted with it when it unlocks.
 	Keystore wallet.ScryptParams
 	// HistoryEvery is the spending history's resolution (default 1 min).
 	HistoryEvery time.Duration
@@ -105,13 +105,19 @@ type Settings struct {
 	Speed        bool   `json:"speed"`
 	SpendingRate uint32 `json:"spending_rate"` // parts per million (bidder.PPM = 1.0)
 	Budget       uint64 `json:"budget"`        // over all torrents; 0: no cap
+	// TorrentBudget is each torrent's budget unless it has its own; 0: 1%
+	// of the wallet when the torrent first bids (bidder.DefaultBudget).
+	TorrentBudget uint64 `json:"torrent_budget"`
+	// MaxPrice is the most ever bid, base units per GiB; 0:
+	// bidder.DefaultMaxPrice.
+	MaxPrice     uint64 `json:"max_price"`
 	Reserve      uint64 `json:"reserve"`       // base units per MiB
 	StorageLimit int64  `json:"storage_limit"` // bytes of browser storage
 }
 
 // DefaultSettings are a new user's.
 func DefaultSettings() Settings {
-	return Settings{Speed: true, SpendingRate: bidder.PPM, StorageLimit: 2 << 30}
+	return Settings{Speed: true, SpendingRate: bidder.PPM, MaxPrice: bidder.DefaultMaxPrice, StorageLimit: 2 << 30}
 }
 
 const settingsKey = "btspeed.settings"
@@ -145,7 +151,7 @@ type Peer struct {
 	// mu guards the fields below and is only held briefly.
 	mu       sync.Mutex
 	eng      *engine.Client
-	engSpeed bool // eng was made with Speed (an unlocked key)
+	engAddr  string // the account eng pays and earns with; "" without Speed
 	torrents map[metainfo.Hash]*Torrent
 	order    []metainfo.Hash
 	settings Settings
@@ -202,7 +208,7 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 			p.log.Warn("stored settings unreadable; using defaults", "err", err)
 		}
 	}
-	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged, now: cfg.Now,
+	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged, now: cfg.Now, log: cfg.Logger,
 		tron: &tronState{api: &tronAPI{base: cfg.Relay + "/tron", hc: fetch.Or(cfg.HTTPClient)}}}
 	p.wg.Add(1)
 	go p.historyLoop()
@@ -235,76 +241,17 @@ func (p *Peer) SetSettings(s Settings) error {
 	defer p.opMu.Unlock()
 	p.mu.Lock()
 	p.settings = s
-	eng := p.eng
+	eng, withSpeed := p.eng, p.engAddr != ""
 	p.mu.Unlock()
-	if eng != nil {
+	if eng != nil && withSpeed { // an engine without Speed gets them when the wallet unlocks
 		return eng.SetSpeed(speedSettings(s))
 	}
 	return nil
 }
 
 func speedSettings(s Settings) engine.SpeedSettings {
-	return engine.SpeedSettings{Enabled: s.Speed, SpendingRate: s.SpendingRate, Budget: s.Budget, Reserve: s.Reserve}
-}
-
-// walletChanged: with no torrent running, the next engine picks up the new
-// key (or its absence); running torrents keep their engine until removed.
-func (p *Peer) walletChanged() {
-	p.opMu.Lock()
-	defer p.opMu.Unlock()
-	p.mu.Lock()
-	stale := p.eng != nil && len(p.torrents) == 0 && p.engSpeed != (p.wallet.unlocked() != nil)
-	p.mu.Unlock()
-	if stale {
-		p.closeEngineOp()
-	}
-}
-
-// closeEngineOp stops the engine; the caller holds opMu.
-func (p *Peer) closeEngineOp() {
-	p.mu.Lock()
-	eng := p.eng
-	p.eng = nil
-	p.mu.Unlock()
-	if eng == nil {
-		return
-	}
-	eng.Close() // closes the payment channels: slow, and outside mu
-	spent, earned, _ := eng.SpeedTotals()
-	p.mu.Lock()
-	p.spentBefore += spent
-	p.earnedBefore += earned
-	p.mu.Unlock()
-}
-
-// engineOp returns the running engine, starting it (with Speed when the
-// wallet is unlocked) on first use; the caller holds opMu.
-func (p *Peer) engineOp() (*engine.Client, error) {
-	p.mu.Lock()
-	eng, settings := p.eng, p.settings
-	p.mu.Unlock()
-	if eng != nil {
-		return eng, nil
-	}
-	cfg := engine.Config{
-		Logger:      p.log,
-		Now:         p.cfg.Now,
-		UserAgent:   "btspeed-web",
-		PeerFinders: []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: p.cfg.RTC, HTTPClient: p.cfg.HTTPClient, Logger: p.log})},
-		PeerSources: []engine.PeerSource{&relaybridge.Source{Config: relaybridge.Config{Relay: p.cfg.Relay, RTC: p.cfg.RTC, HTTPClient: p.cfg.HTTPClient}, Logger: p.log}},
-	}
-	key := p.wallet.unlocked()
-	if key != nil {
-		cfg.Speed = &engine.SpeedConfig{Key: key, Ledger: p.ledger, LedgerID: p.ledgerID, Settings: speedSettings(settings)}
-	}
-	eng, err := engine.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("webpeer: start the engine: %w", err)
-	}
-	p.mu.Lock()
-	p.eng, p.engSpeed = eng, key != nil
-	p.mu.Unlock()
-	return eng, nil
+	return engine.SpeedSettings{Enabled: s.Speed, SpendingRate: s.SpendingRate, Budget: s.Budget,
+		TorrentBudget: s.TorrentBudget, MaxPrice: s.MaxPrice, Reserve: s.Reserve}
 }
 
 // Totals returns what Speed spent and earned since the peer started.
@@ -448,9 +395,11 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 	if err != nil {
 		return nil, err
 	}
-	spec.Trackers = append(spec.Trackers, p.cfg.Trackers)
-	spec.Speed = opts.Speed
-	t := &Torrent{p: p}
+	if !slices.ContainsFunc(spec.Trackers, func(tier []string) bool { return slices.Equal(tier, p.cfg.Trackers) }) {
+		spec.Trackers = append(spec.Trackers, p.cfg.Trackers)
+	}
+	t := &Torrent{p: p, ih: spec.InfoHash, override: cloneSettings(opts.Speed), gone: make(chan struct{})}
+	spec.Speed = cloneSettings(opts.Speed)
 	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
 		if info.TotalLength() > limit {
 			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
@@ -465,9 +414,14 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 				return nil, err
 			}
 		}
-		return st, nil
+		ks := &keptStorage{Storage: st}
+		t.mu.Lock()
+		t.st = ks
+		t.mu.Unlock()
+		return ks, nil
 	}
 	spec.Check = prefill != nil
+	t.spec = spec
 	et, err := eng.AddTorrent(spec)
 	if err != nil {
 		return nil, fmt.Errorf("webpeer: %w", err)
@@ -484,7 +438,7 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 func (p *Peer) usedLocked() int64 {
 	var n int64
 	for _, t := range p.torrents {
-		if info := t.t.Info(); info != nil {
+		if info := t.current().Info(); info != nil {
 			n += info.TotalLength()
 		}
 	}
@@ -507,7 +461,8 @@ func (p *Peer) Remove(ih metainfo.Hash) error {
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
 	p.mu.Lock()
-	if _, ok := p.torrents[ih]; !ok {
+	t, ok := p.torrents[ih]
+	if !ok {
 		p.mu.Unlock()
 		return fmt.Errorf("webpeer: no torrent %s", ih.HexString())
 	}
@@ -520,5 +475,11 @@ func (p *Peer) Remove(ih metainfo.Hash) error {
 		}
 	}
 	p.mu.Unlock()
-	return eng.Remove(ih) // closes its payment channels: outside mu
+	t.removed()
+	// Closes its payment channels: outside mu. A torrent whose move to a
+	// new engine failed is in none.
+	if err := eng.Remove(ih); err != nil && !errors.Is(err, engine.ErrUnknownTorrent) {
+		return err
+	}
+	return nil
 }

@@ -2,28 +2,100 @@ package webpeer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 )
 
-// Torrent is one of the peer's torrents.
+// Torrent is one of the peer's torrents. Its engine torrent changes when
+// the wallet does (engine.go); what it did in the engines before is carried
+// over in its counters.
 type Torrent struct {
-	p *Peer
-	t *engine.Torrent
+	p  *Peer
+	ih metainfo.Hash
+
+	mu       sync.Mutex
+	t        *engine.Torrent
+	spec     engine.TorrentSpec    // as added, to add it to the next engine
+	st       *keptStorage          // nil until the info is known
+	override *engine.SpeedSettings // its own Speed settings; nil follows the peer's
+	before   carried               // what the engines before this one counted
+	gone     chan struct{}         // closed when t is replaced or removed
+	dropped  bool                  // removed from the peer
+	moveErr  error                 // the last move to a new engine failed
+}
+
+// carried are a torrent's counters from engines it ran in before.
+type carried struct {
+	downloaded, uploaded int64
+	spent, earned        uint64
+	conns                map[string]int
+	peers                map[string]PeerStatus
 }
 
 // InfoHash returns the torrent's info hash.
-func (t *Torrent) InfoHash() metainfo.Hash { return t.t.InfoHash() }
+func (t *Torrent) InfoHash() metainfo.Hash { return t.ih }
 
-// Engine returns the engine's torrent.
-func (t *Torrent) Engine() *engine.Torrent { return t.t }
+// Engine returns the engine's torrent (a new one after the wallet changes).
+func (t *Torrent) Engine() *engine.Torrent { return t.current() }
+
+func (t *Torrent) current() *engine.Torrent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.t
+}
+
+// moved records a move from the engine torrent old to nt (nil: err says
+// why it failed).
+func (t *Torrent) moved(old, nt *engine.Torrent, err error) {
+	st, sp := old.Stats(), old.SpeedStats()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := &t.before
+	b.downloaded += st.Downloaded
+	b.uploaded += st.Uploaded
+	b.spent += sp.Spent
+	b.earned += sp.Earned
+	if b.conns == nil {
+		b.conns, b.peers = make(map[string]int), make(map[string]PeerStatus)
+	}
+	for k, v := range st.Connections {
+		b.conns[k] += v
+	}
+	for _, ps := range sp.Peers {
+		a := ps.Account.String()
+		was := b.peers[a]
+		b.peers[a] = PeerStatus{Account: a, Spent: was.Spent + ps.Spent, Earned: was.Earned + ps.Earned}
+	}
+	if err != nil {
+		t.moveErr = fmt.Errorf("stopped while moving to a new engine: %w", err)
+		return
+	}
+	t.t, t.moveErr = nt, nil
+	close(t.gone)
+	t.gone = make(chan struct{})
+}
+
+// removed marks the torrent removed from the peer.
+func (t *Torrent) removed() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dropped = true
+	close(t.gone)
+	t.gone = make(chan struct{})
+}
 
 // File is one file of a torrent.
 type File struct {
@@ -50,6 +122,11 @@ type Status struct {
 	Spent      uint64         `json:"spent"`
 	Earned     uint64         `json:"earned"`
 	PeerSpeed  []PeerStatus   `json:"peerAccounts"`
+	// Budget is what the torrent may spend in the engine now (0 until the
+	// default, 1% of the wallet, is fixed when it first bids), MaxPrice
+	// the most it bids, base units per GiB.
+	Budget   uint64 `json:"budget"`
+	MaxPrice uint64 `json:"maxPrice"`
 	// Speed says whether Speed pays and earns on this torrent now (the
 	// wallet unlocked, Speed on globally and for the torrent).
 	Speed bool   `json:"speed"`
@@ -65,15 +142,37 @@ type PeerStatus struct {
 
 // Status returns the torrent's state now.
 func (t *Torrent) Status() Status {
-	st := t.t.Stats()
-	sp := t.t.SpeedStats()
-	s := Status{InfoHash: t.InfoHash().HexString(), Name: st.Name, Length: st.Length, Verified: st.BytesCompleted,
-		Downloaded: st.Downloaded, Uploaded: st.Uploaded, Peers: st.Peers, Conns: st.Connections,
-		Spent: sp.Spent, Earned: sp.Earned, Speed: t.t.SpeedSettings().Enabled}
-	for _, ps := range sp.Peers {
-		s.PeerSpeed = append(s.PeerSpeed, PeerStatus{Account: ps.Account.String(), Spent: ps.Spent, Earned: ps.Earned})
+	t.mu.Lock()
+	et, b, moveErr := t.t, t.before, t.moveErr
+	t.mu.Unlock()
+	st := et.Stats()
+	sp := et.SpeedStats()
+	s := Status{InfoHash: t.ih.HexString(), Name: st.Name, Length: st.Length, Verified: st.BytesCompleted,
+		Downloaded: b.downloaded + st.Downloaded, Uploaded: b.uploaded + st.Uploaded, Peers: st.Peers,
+		Conns: st.Connections, Spent: b.spent + sp.Spent, Earned: b.earned + sp.Earned, Budget: sp.Budget, MaxPrice: sp.MaxPrice,
+		Speed: et.SpeedSettings().Enabled}
+	if moveErr != nil {
+		s.Speed = false
 	}
-	if info := t.t.Info(); info != nil {
+	for k, v := range b.conns {
+		if s.Conns == nil {
+			s.Conns = make(map[string]int)
+		}
+		s.Conns[k] += v
+	}
+	peers := maps.Clone(b.peers)
+	if peers == nil {
+		peers = make(map[string]PeerStatus)
+	}
+	for _, ps := range sp.Peers {
+		a := ps.Account.String()
+		was := peers[a]
+		peers[a] = PeerStatus{Account: a, Spent: was.Spent + ps.Spent, Earned: was.Earned + ps.Earned}
+	}
+	for _, a := range slices.Sorted(maps.Keys(peers)) {
+		s.PeerSpeed = append(s.PeerSpeed, peers[a])
+	}
+	if info := et.Info(); info != nil {
 		s.Metadata = true
 		s.Files = files(info)
 		if st.Length > 0 {
@@ -81,16 +180,19 @@ func (t *Torrent) Status() Status {
 		}
 	}
 	select {
-	case <-t.t.Complete():
+	case <-et.Complete():
 		s.Done, s.Progress = true, 1
 	default:
 	}
-	m := metainfo.Magnet{InfoHash: t.InfoHash(), DisplayName: s.Name}
-	for _, tier := range t.t.Trackers() {
+	m := metainfo.Magnet{InfoHash: t.ih, DisplayName: s.Name}
+	if s.Metadata {
+		m.Params = url.Values{"xl": {strconv.FormatInt(st.Length, 10)}} // BEP 9: what it may cost shows before it starts
+	}
+	for _, tier := range et.Trackers() {
 		m.Trackers = append(m.Trackers, tier...)
 	}
 	s.MagnetURI = m.String()
-	if err := t.t.Err(); err != nil {
+	if err := cmp.Or(moveErr, et.Err()); err != nil {
 		s.Error = err.Error()
 	}
 	return s
@@ -114,14 +216,38 @@ func files(info *metainfo.Info) []File {
 
 // ReadFile reads up to len(p) bytes of file i at off, waiting until they
 // are downloaded and verified; the pieces holding them, and readAhead
-// bytes after, are downloaded first (a player streaming the file).
+// bytes after, are downloaded first (a player streaming the file). A read
+// waiting while the torrent moves to a new engine carries on there.
 func (t *Torrent) ReadFile(ctx context.Context, i int, p []byte, off, readAhead int64) (int, error) {
+	for {
+		t.mu.Lock()
+		et, gone, dropped := t.t, t.gone, t.dropped
+		t.mu.Unlock()
+		if dropped {
+			return 0, engine.ErrClosed
+		}
+		n, err := readFile(ctx, et, gone, i, p, off, readAhead)
+		if errors.Is(err, engine.ErrClosed) {
+			select { // closed to move: the next engine's torrent is coming
+			case <-gone:
+				continue
+			case <-ctx.Done():
+				return n, ctx.Err()
+			}
+		}
+		return n, err
+	}
+}
+
+func readFile(ctx context.Context, et *engine.Torrent, gone <-chan struct{}, i int, p []byte, off, readAhead int64) (int, error) {
 	select {
-	case <-t.t.GotInfo():
+	case <-et.GotInfo():
+	case <-gone:
+		return 0, engine.ErrClosed
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	fs := files(t.t.Info())
+	fs := files(et.Info())
 	if i < 0 || i >= len(fs) {
 		return 0, fmt.Errorf("webpeer: no file %d", i)
 	}
@@ -133,12 +259,30 @@ func (t *Torrent) ReadFile(ctx context.Context, i int, p []byte, off, readAhead 
 		p = p[:rest]
 	}
 	readAhead = min(readAhead, f.Length-off-int64(len(p)))
-	return t.t.ReadAt(ctx, p, f.Offset+off, readAhead)
+	return et.ReadAt(ctx, p, f.Offset+off, readAhead)
 }
 
 // SetSpeed overrides the global Speed settings for this torrent (a nil
-// Speed in opts follows them again).
-func (t *Torrent) SetSpeed(opts TorrentOptions) { t.t.SetSpeed(opts.Speed) }
+// Speed in opts follows them again). The torrent keeps them when it moves
+// to another engine; an engine without Speed (the wallet locked) applies
+// them once the wallet unlocks.
+func (t *Torrent) SetSpeed(opts TorrentOptions) {
+	t.p.opMu.Lock() // not while it moves
+	defer t.p.opMu.Unlock()
+	t.mu.Lock()
+	t.override = cloneSettings(opts.Speed)
+	et := t.t
+	t.mu.Unlock()
+	et.SetSpeed(opts.Speed)
+}
+
+func cloneSettings(s *engine.SpeedSettings) *engine.SpeedSettings {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	return &c
+}
 
 // SeedFile is a file to seed: its path inside the torrent and content.
 type SeedFile struct {

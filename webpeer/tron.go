@@ -345,7 +345,7 @@ func (w *Wallet) Withdrawal(ctx context.Context, id string) (api.WithdrawalStatu
 		}
 		return api.WithdrawalStatus{}, fmt.Errorf("webpeer: withdrawal %s: %w", id, err)
 	}
-	if st.Status == api.WithdrawalDone {
+	if st.Status == api.WithdrawalDone || st.Status == api.WithdrawalFailed { // final
 		w.tron.mu.Lock()
 		if w.tron.done == nil || len(w.tron.done) >= maxDone {
 			w.tron.done = map[string]api.WithdrawalStatus{}
@@ -364,7 +364,7 @@ type Movement struct {
 	// block Block, waiting for confirmations), "done" (credited on the
 	// ledger), "expired" (no block took it in time: nothing moved) or
 	// "failed" (TRON says it failed in its block: nothing moved). Of a
-	// withdrawal: the ledger's "queued", "sent" or "done".
+	// withdrawal: the ledger's "queued", "sent", "done" or "failed".
 	Status string
 	Time   time.Time
 	TxID   string // the TRON transaction, once there is one

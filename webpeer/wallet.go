@@ -2,16 +2,15 @@ package webpeer
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/client"
-	"github.com/btspeed/btspeed/ledger/faucet"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -30,7 +29,7 @@ var (
 	ErrWrongPassword = errors.New("wrong password")
 	ErrNoWallet      = errors.New("no wallet yet: create or restore one")
 	ErrLocked        = errors.New("the wallet is locked")
-	ErrShortPassword = errors.New("choose a password of at least 8 characters")
+	ErrShortPassword = fmt.Errorf("choose a password of at least %d characters", wallet.MinPasswordLen)
 )
 
 // Wallet is the user's key, kept in the KV store as an encrypted keystore
@@ -43,7 +42,10 @@ type Wallet struct {
 	onChange func() // the peer's hook: the key came or went
 	tron     *tronState
 	now      func() time.Time
+	log      *slog.Logger
 
+	// mu guards key and serialises writes of the stored keystore (upgrade
+	// checks what is stored and replaces it in one step).
 	mu  sync.Mutex
 	key *wallet.PrivateKey
 }
@@ -112,7 +114,7 @@ func (w *Wallet) Restore(phrase, password string) (address string, err error) {
 }
 
 func (w *Wallet) fromPhrase(m wallet.Mnemonic, password string) (string, error) {
-	if len(password) < 8 {
+	if wallet.CheckNewPassword([]byte(password)) != nil {
 		return "", ErrShortPassword
 	}
 	k, err := m.DeriveKey("", 0)
@@ -123,17 +125,22 @@ func (w *Wallet) fromPhrase(m wallet.Mnemonic, password string) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("webpeer: encrypt keystore: %w", err)
 	}
-	if err := w.kv.Set(keystoreKey, string(ks)); err != nil {
+	w.mu.Lock()
+	err = w.kv.Set(keystoreKey, string(ks))
+	if err == nil {
+		w.key = k
+	}
+	w.mu.Unlock()
+	if err != nil {
 		return "", fmt.Errorf("webpeer: store keystore: %w", err)
 	}
-	w.mu.Lock()
-	w.key = k
-	w.mu.Unlock()
 	w.changed()
 	return k.Address().String(), nil
 }
 
 // Unlock decrypts the stored keystore; a wrong password changes nothing.
+// A keystore with a weaker key derivation than the wallet's (one stored
+// before it was raised) is re-encrypted with it (upgrade).
 func (w *Wallet) Unlock(password string) error {
 	ks, ok := w.kv.Get(keystoreKey)
 	if !ok {
@@ -146,10 +153,43 @@ func (w *Wallet) Unlock(password string) error {
 	if err != nil {
 		return fmt.Errorf("webpeer: the stored keystore is unreadable: %w", err)
 	}
+	if err := w.upgrade(ks, k, password); err != nil {
+		// The old keystore is still there and still opens: unlock anyway.
+		w.log.Warn("wallet: the keystore keeps its old key derivation", "err", err)
+	}
 	w.mu.Lock()
 	w.key = k
 	w.mu.Unlock()
 	w.changed()
+	return nil
+}
+
+// upgrade re-encrypts old, the stored keystore of k that password just
+// opened, with the wallet's parameters if its key derivation is weaker.
+// The new keystore replaces old only once it is known to open to the same
+// key, and only if old is still what is stored (no other tab replaced it
+// meanwhile); a KV write is all or nothing, so whatever fails, old stays.
+func (w *Wallet) upgrade(old string, k *wallet.PrivateKey, password string) error {
+	weaker, err := wallet.KeystoreWeakerThan([]byte(old), w.params)
+	if err != nil || !weaker {
+		return err
+	}
+	ks, err := wallet.EncryptKeystore(k, []byte(password), w.params)
+	if err != nil {
+		return fmt.Errorf("webpeer: re-encrypting the keystore: %w", err)
+	}
+	back, err := wallet.DecryptKeystore(ks, []byte(password))
+	if err != nil || back.Address() != k.Address() {
+		return fmt.Errorf("webpeer: the re-encrypted keystore does not open to the same key (%v)", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cur, ok := w.kv.Get(keystoreKey); !ok || cur != old {
+		return nil // replaced meanwhile (a restore): nothing to upgrade
+	}
+	if err := w.kv.Set(keystoreKey, string(ks)); err != nil {
+		return fmt.Errorf("webpeer: storing the re-encrypted keystore: %w", err)
+	}
 	return nil
 }
 
@@ -217,30 +257,26 @@ func (w *Wallet) Faucet(ctx context.Context, progress func(tries uint64)) (api.F
 	if k == nil {
 		return api.FaucetResult{}, ErrLocked
 	}
-	info, err := w.ledger.FaucetInfo(ctx)
-	if err != nil {
-		return api.FaucetResult{}, fmt.Errorf("webpeer: faucet: %w", err)
+	res, info, err := w.ledger.ClaimFaucet(ctx, k, progress)
+	if api.CodeOf(err) == api.CodeFaucetClaimed {
+		return api.FaucetResult{}, faucetClaimedError{next: time.Unix(info.PeriodEnds, 0), err: err}
 	}
-	raw, err := hex.DecodeString(info.Challenge)
-	if err != nil || len(raw) != 32 {
-		return api.FaucetResult{}, errors.New("webpeer: faucet: the ledger sent a malformed challenge")
-	}
-	var challenge [32]byte
-	copy(challenge[:], raw)
-	if info.Difficulty < 0 || info.Difficulty > 64 {
-		return api.FaucetResult{}, fmt.Errorf("webpeer: faucet: difficulty %d out of range", info.Difficulty)
-	}
-	nonce, err := faucet.Solve(ctx, challenge, k.Address(), uint8(info.Difficulty), 0, progress)
-	if err != nil {
-		return api.FaucetResult{}, fmt.Errorf("webpeer: faucet: %w", err)
-	}
-	req, err := api.FaucetClaim{Ledger: w.ledgerID, Account: k.Address(), Period: uint64(info.Period), Nonce: nonce}.Sign(k)
-	if err != nil {
-		return api.FaucetResult{}, err
-	}
-	res, err := w.ledger.Faucet(ctx, req)
 	if err != nil {
 		return api.FaucetResult{}, fmt.Errorf("webpeer: faucet: %w", err)
 	}
 	return res, nil
 }
+
+// faucetClaimedError says a second claim in one period was refused, and
+// when the next grant opens; the ledger's error stays in the chain (its code
+// is faucet_claimed).
+type faucetClaimedError struct {
+	next time.Time
+	err  error
+}
+
+func (e faucetClaimedError) Error() string {
+	return "you already claimed today's test BTT: the next grant opens at " + e.next.UTC().Format("15:04 UTC on Jan 2")
+}
+
+func (e faucetClaimedError) Unwrap() error { return e.err }

@@ -6,16 +6,23 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/speed/bidder"
+	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/webpeer"
 )
 
@@ -45,9 +52,14 @@ func startRelay(t *testing.T) string {
 	return srv.URL
 }
 
+// testScrypt is the peers' keystore cost here: a sixteenth of the default
+// (LightScrypt), which takes seconds under the race detector. The browser
+// tests (wasm/) use the default.
+var testScrypt = wallet.ScryptParams{N: 1 << 12, R: 8, P: 1}
+
 func newPeer(t *testing.T, relayURL string, kv webpeer.KV) *webpeer.Peer {
 	t.Helper()
-	p, err := webpeer.Start(context.Background(), webpeer.Config{Relay: relayURL, KV: kv, RTC: rtctest.Loopback()})
+	p, err := webpeer.Start(context.Background(), webpeer.Config{Relay: relayURL, KV: kv, RTC: rtctest.Loopback(), Keystore: testScrypt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +78,7 @@ func TestWallet(t *testing.T) {
 	if w.State() != webpeer.StateNone {
 		t.Fatalf("state %s", w.State())
 	}
-	if _, _, err := w.Create("short"); !errors.Is(err, webpeer.ErrShortPassword) {
+	if _, _, err := w.Create("9 chars!!"); !errors.Is(err, webpeer.ErrShortPassword) {
 		t.Fatalf("short password: %v", err)
 	}
 	phrase, addr, err := w.Create("correct horse battery")
@@ -124,6 +136,12 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A second claim in the period is refused and says when the next one
+	// opens (it used to be answered as a retry: "received" again, nothing
+	// received).
+	if _, err := buyer.Wallet().Faucet(ctx, nil); api.CodeOf(err) != api.CodeFaucetClaimed || !strings.Contains(err.Error(), "next grant opens at") {
+		t.Fatalf("a second faucet claim: %v", err)
+	}
 	s := seeder.Settings()
 	s.Reserve = 50_000 // base units per MiB
 	if err := seeder.SetSettings(s); err != nil {
@@ -161,6 +179,14 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 	if status.Conns["webrtc"] == 0 || status.Spent == 0 {
 		t.Fatalf("want a paid WebRTC download: %+v", status)
 	}
+	// The page sees the limits in force: the default max price, and the
+	// default budget fixed at 1% of the wallet, which the spend stays in.
+	if status.MaxPrice != bidder.DefaultMaxPrice || status.Budget != bidder.DefaultBudget(before[buyer]) || status.Spent > status.Budget {
+		t.Fatalf("limits shown: max price %d, budget %d (spent %d); want %d and 1%% of %d", status.MaxPrice, status.Budget, status.Spent, uint64(bidder.DefaultMaxPrice), before[buyer])
+	}
+	if m := st.Status().MagnetURI; !strings.Contains(m, "xl="+strconv.Itoa(len(data))) {
+		t.Fatalf("the seeder's magnet link %q does not carry the length", m)
+	}
 	// The last payment goes out as the last piece is verified: wait until
 	// the seeder has it (a peer closed at once may take a payment in
 	// flight with it; the ledger then settles the state before it).
@@ -184,4 +210,237 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// failingKV is a MapKV whose writes fail while fail is set (a full or
+// blocked browser storage).
+type failingKV struct {
+	webpeer.MapKV
+	fail bool
+}
+
+func (f *failingKV) Set(k, v string) error {
+	if f.fail {
+		return errors.New("QuotaExceededError")
+	}
+	return f.MapKV.Set(k, v)
+}
+
+// A keystore stored before the key derivation was raised (a cheaper scrypt
+// than the wallet's, and an 8-character password, as the app allowed): it
+// still unlocks, and the unlock re-encrypts it with the wallet's
+// parameters: the stored file then has the new N and opens with the same
+// password to the same address (TestBrowserWallet does the same with the
+// real parameters: geth's light N=4096 to LightScrypt). When storing the new file fails, the old
+// one stays and the wallet unlocks anyway. New passwords need 10
+// characters.
+func TestWalletKeystoreUpgrade(t *testing.T) {
+	url := startRelay(t)
+	m, _ := wallet.NewMnemonic(12)
+	k, _ := m.DeriveKey("", 0)
+	const pw = "8chars!!"
+	old, err := wallet.EncryptKeystore(k, []byte(pw), wallet.ScryptParams{N: 1 << 10, R: 8, P: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kdfN := func(ks string) int {
+		var f struct {
+			Crypto struct{ KDFParams struct{ N int } }
+		}
+		if err := json.Unmarshal([]byte(ks), &f); err != nil {
+			t.Fatal(err)
+		}
+		return f.Crypto.KDFParams.N
+	}
+
+	// Storage refuses the new file: the old one stays, the wallet opens.
+	kv := &failingKV{}
+	kv.Set("btspeed.keystore", string(old))
+	kv.fail = true
+	w := newPeer(t, url, kv).Wallet()
+	if err := w.Unlock(pw); err != nil || w.State() != webpeer.StateUnlocked || w.Address() != k.Address().String() {
+		t.Fatalf("unlock with storage failing: %v, %s %s", err, w.State(), w.Address())
+	}
+	if ks, _ := kv.Get("btspeed.keystore"); ks != string(old) {
+		t.Fatal("a failed upgrade changed the stored keystore")
+	}
+
+	kv.fail = false
+	w = newPeer(t, url, kv).Wallet()
+	if err := w.Unlock("not the password"); !errors.Is(err, webpeer.ErrWrongPassword) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if ks, _ := kv.Get("btspeed.keystore"); ks != string(old) {
+		t.Fatal("a wrong password changed the stored keystore")
+	}
+	if err := w.Unlock(pw); err != nil || w.Address() != k.Address().String() {
+		t.Fatalf("unlock: %v %s", err, w.Address())
+	}
+	upgraded, _ := kv.Get("btspeed.keystore")
+	if n := kdfN(upgraded); n != testScrypt.N {
+		t.Fatalf("stored keystore after unlock has scrypt n=%d, want %d", n, testScrypt.N)
+	}
+	if got, err := wallet.DecryptKeystore([]byte(upgraded), []byte(pw)); err != nil || got.Address() != k.Address() {
+		t.Fatalf("the upgraded keystore with the same password: %v", err)
+	}
+
+	// The next unlock (a reload) opens it and leaves it as it is.
+	w = newPeer(t, url, kv).Wallet()
+	if err := w.Unlock(pw); err != nil || w.Address() != k.Address().String() {
+		t.Fatalf("unlock after the upgrade: %v", err)
+	}
+	if ks, _ := kv.Get("btspeed.keystore"); ks != upgraded {
+		t.Fatal("an up-to-date keystore was re-encrypted")
+	}
+
+	// New passwords: at least 10 characters, said so.
+	for _, short := range []string{"", "123456789", "ключ-ключ"} {
+		_, _, err := w.Create(short)
+		_, err2 := w.Restore(m.String(), short)
+		if !errors.Is(err, webpeer.ErrShortPassword) || !errors.Is(err2, webpeer.ErrShortPassword) || !strings.Contains(err.Error(), "at least 10 characters") {
+			t.Fatalf("password %q: create %v, restore %v", short, err, err2)
+		}
+	}
+	if ks, _ := kv.Get("btspeed.keystore"); ks != upgraded {
+		t.Fatal("a refused password changed the stored keystore")
+	}
+	if got, err := w.Restore(m.String(), "1234567890"); err != nil || got != k.Address().String() {
+		t.Fatalf("restore with 10 characters: %s %v", got, err)
+	}
+}
+
+// Speed follows the wallet for torrents already running. A torrent added
+// before the wallet exists runs without Speed and says so; creating the
+// wallet brings Speed to it (the flag the page shows comes from the
+// engine), locking takes it away, and the torrent's own Speed switch and
+// the settings, set while locked, hold once unlocked. Unlocked again, the torrent pays its
+// seeder on the ledger; locking then closes the channels, and what was
+// downloaded and spent stays.
+func TestSpeedFollowsTheWallet(t *testing.T) {
+	url := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	data := make([]byte, 1<<20+777)
+	rand.Read(data)
+	file := []webpeer.SeedFile{{Path: "song.ogg", Data: data}}
+
+	// The magnet link of a torrent nobody seeds yet.
+	first := newPeer(t, url, &webpeer.MapKV{})
+	ft, err := first.Seed("", file, webpeer.TorrentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	magnet := ft.Status().MagnetURI
+	first.Close()
+
+	buyer := newPeer(t, url, &webpeer.MapKV{})
+	bt, err := buyer.Add(ctx, []byte(magnet), webpeer.TorrentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	speed := func() bool {
+		t.Helper()
+		s, e := bt.Status().Speed, bt.Engine().SpeedSettings().Enabled
+		if s != e {
+			t.Fatalf("the torrent says Speed %v, its engine %v", s, e)
+		}
+		return s
+	}
+	if speed() {
+		t.Fatal("Speed on without a wallet")
+	}
+	if _, _, err := buyer.Wallet().Create("password1234"); err != nil {
+		t.Fatal(err)
+	}
+	if !speed() {
+		t.Fatalf("after creating the wallet the torrent has no Speed: %+v", bt.Status())
+	}
+	if _, err := buyer.Wallet().Faucet(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	buyer.Wallet().Lock()
+	if speed() {
+		t.Fatal("Speed on with the wallet locked")
+	}
+	bt.SetSpeed(webpeer.TorrentOptions{Speed: &engine.SpeedSettings{Enabled: false}})
+	set := buyer.Settings()
+	set.Reserve = 7
+	if err := buyer.SetSettings(set); err != nil {
+		t.Fatalf("settings saved while locked: %v", err)
+	}
+	if err := buyer.Wallet().Unlock("password1234"); err != nil {
+		t.Fatal(err)
+	}
+	if speed() {
+		t.Fatal("the torrent's Speed, switched off while locked, is on after unlocking")
+	}
+	bt.SetSpeed(webpeer.TorrentOptions{})
+	if !speed() || bt.Engine().SpeedSettings().Reserve != 7 {
+		t.Fatalf("following the settings again: %+v, engine %+v", bt.Status(), bt.Engine().SpeedSettings())
+	}
+
+	seeder := newPeer(t, url, &webpeer.MapKV{})
+	if _, _, err := seeder.Wallet().Create("password1234"); err != nil {
+		t.Fatal(err)
+	}
+	s := seeder.Settings()
+	s.Reserve = 50_000
+	if err := seeder.SetSettings(s); err != nil {
+		t.Fatal(err)
+	}
+	seederBefore := ledgerBalance(ctx, t, seeder)
+	st, err := seeder.Seed("", file, webpeer.TorrentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.InfoHash() != bt.InfoHash() {
+		t.Fatal("the same file seeded twice gave two torrents")
+	}
+	select {
+	case <-bt.Engine().Complete():
+	case <-ctx.Done():
+		t.Fatalf("download incomplete: %+v", bt.Status())
+	}
+	settle := time.Now().Add(15 * time.Second)
+	for (bt.Status().Spent == 0 || st.Status().Earned != bt.Status().Spent) && time.Now().Before(settle) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	spent := bt.Status().Spent
+	if spent == 0 {
+		t.Fatalf("the buyer spent nothing: %+v", bt.Status())
+	}
+
+	// Locking: no Speed, the channels close and the seeder is paid on the
+	// ledger (a last payment may go out as the channel closes); the
+	// download and what it cost stay.
+	buyer.Wallet().Lock()
+	got := bt.Status()
+	if speed() || !got.Done || got.Spent < spent {
+		t.Fatalf("after locking: %+v (spent %d before)", got, spent)
+	}
+	spent = got.Spent
+	buf := make([]byte, len(data))
+	if n, err := bt.ReadFile(ctx, 0, buf, 0, 0); err != nil || n != len(data) || !bytes.Equal(buf, data) {
+		t.Fatalf("after locking the file reads %d bytes (%v)", n, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for ledgerBalance(ctx, t, seeder)-seederBefore != spent || st.Status().Earned != spent {
+		if time.Now().After(deadline) {
+			t.Fatalf("the seeder's ledger balance grew by %d and it counts %d earned, want the %d the buyer spent", ledgerBalance(ctx, t, seeder)-seederBefore, st.Status().Earned, spent)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if total, _ := buyer.Totals(); total != spent {
+		t.Fatalf("the buyer's total spent %d, want %d", total, spent)
+	}
+}
+
+// ledgerBalance is p's spendable balance on the ledger.
+func ledgerBalance(ctx context.Context, t *testing.T, p *webpeer.Peer) uint64 {
+	t.Helper()
+	b, err := p.Wallet().Balance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Ledger
 }

@@ -40,6 +40,7 @@ func topCommands() []command {
 		{"seed", "make a torrent of a file or directory, print its magnet link and seed it, earning with Speed", runSeed},
 		{"create-torrent", "make a .torrent of a file or directory", runCreateTorrent},
 		{"ledger", "the ledger: balances, deposits from TRON and withdrawals to it", runLedger},
+		{"faucet", "claim test BTT from a development ledger's faucet for the wallet", runFaucet},
 		{"tron", "TRON: balances on chain", runTron},
 		{"tracker", "ask trackers about a torrent", runTracker},
 		{"version", "print the version", func(c *cli, _ []string) error {

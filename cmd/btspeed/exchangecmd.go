@@ -21,18 +21,19 @@ import (
 
 // exchangeFlags are what deposit and withdraw share.
 type exchangeFlags struct {
-	ledger, walletFile string
-	wait               bool
-	timeout            time.Duration
-	asJSON             bool
+	where      where
+	walletFile string
+	wait       bool
+	timeout    time.Duration
+	asJSON     bool
 }
 
-func (x *exchangeFlags) register(c *cli, fs interface {
+func (x *exchangeFlags) register(c *cli, node bool, fs interface {
 	StringVar(*string, string, string, string)
 	BoolVar(*bool, string, bool, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
-	fs.StringVar(&x.ledger, "ledger", "", "ledger URL (default $"+envLedger+" or "+defaultLedger+")")
+	x.where.register(fs, true, node)
 	fs.StringVar(&x.walletFile, "wallet", "", "keystore to sign with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
 	fs.BoolVar(&x.wait, "wait", true, "wait until it is done")
 	fs.DurationVar(&x.timeout, "timeout", 10*time.Minute, "how long to wait")
@@ -48,7 +49,7 @@ func (x *exchangeFlags) open(c *cli) (*wallet.PrivateKey, *client.Client, string
 	if err != nil {
 		return nil, nil, "", err
 	}
-	url := firstNonEmpty(x.ledger, firstNonEmpty(c.getenv(envLedger), defaultLedger))
+	url := x.where.ledgerURL(c)
 	return key, client.New(url, nil), url, nil
 }
 
@@ -71,10 +72,9 @@ func waitFor(ctx context.Context, timeout time.Duration, check func(context.Cont
 }
 
 func ledgerDeposit(c *cli, args []string) error {
-	fs := c.newFlags("deposit", "btspeed ledger deposit AMOUNT [--wallet FILE] [--ledger URL] [--node grpc://HOST:PORT] [--wait=false] [--json]")
+	fs := c.newFlags("deposit", "btspeed ledger deposit AMOUNT [--wallet FILE] [--relay URL | --ledger URL --node grpc://HOST:PORT] [--wait=false] [--json]")
 	var x exchangeFlags
-	x.register(c, fs)
-	node := fs.String("node", firstNonEmpty(c.getenv("BTSPEED_TRON"), "grpc://127.0.0.1:50051"), "TRON node's gRPC API ($BTSPEED_TRON; the relay's devnet by default)")
+	x.register(c, true, fs)
 	apiKey := fs.String("api-key", c.getenv("TRON_PRO_API_KEY"), "TronGrid API key ($TRON_PRO_API_KEY)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -97,7 +97,11 @@ func ledgerDeposit(c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ledger at %s: %w", url, err)
 	}
-	gc, err := tronNode(c, *node, *apiKey)
+	node, err := x.where.nodeURL(c)
+	if err != nil {
+		return err
+	}
+	gc, err := tronNode(c, node, *apiKey)
 	if err != nil {
 		return err
 	}
@@ -161,9 +165,9 @@ func ledgerDeposit(c *cli, args []string) error {
 }
 
 func ledgerWithdraw(c *cli, args []string) error {
-	fs := c.newFlags("withdraw", "btspeed ledger withdraw AMOUNT [--to TRON_ADDRESS] [--wallet FILE] [--ledger URL] [--wait=false] [--json]")
+	fs := c.newFlags("withdraw", "btspeed ledger withdraw AMOUNT [--to TRON_ADDRESS] [--wallet FILE] [--relay URL | --ledger URL] [--wait=false] [--json]")
 	var x exchangeFlags
-	x.register(c, fs)
+	x.register(c, false, fs)
 	toFlag := fs.String("to", "", "TRON address to send the BTT to (default: the wallet's own)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -215,10 +219,13 @@ func ledgerWithdraw(c *cli, args []string) error {
 				return false, nil // the ledger may be restarting
 			}
 			w = cur
-			return w.Status == api.WithdrawalDone, nil
+			return w.Status == api.WithdrawalDone || w.Status == api.WithdrawalFailed, nil
 		})
 		if err != nil {
 			return fmt.Errorf("withdrawal %s (%s): %w", w.ID, w.Status, err)
+		}
+		if w.Status == api.WithdrawalFailed {
+			return fmt.Errorf("withdrawal %s failed: TRON refused it (%s); the amount is back in your ledger account", w.ID, w.Error)
 		}
 	}
 	if x.asJSON {

@@ -19,12 +19,17 @@ import (
 func TestLedgerDepositAndWithdraw(t *testing.T) {
 	dir := t.TempDir()
 	k, keystore := keystoreFile(t, dir, "w.json")
+	// The exchange's own key (the ledger refuses the public development
+	// key with a TRON node), holding its backing on TRON.
+	ex, exKeystore := keystoreFile(t, dir, "exchange.json")
 	bob, _ := wallet.GenerateKey()
 	tron := ledgertest.StartWith(t, ledgertest.Options{Binary: ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/tron-devnet")},
-		"-data", filepath.Join(dir, "tron"), "-grpc", "127.0.0.1:0", "-block", "100ms", "-fund", k.Address().String()+":100:50")
+		"-data", filepath.Join(dir, "tron"), "-grpc", "127.0.0.1:0", "-block", "100ms",
+		"-fund", k.Address().String()+":100:50,"+ex.Address().String()+":1000:100000000")
 	node := "grpc://" + tron.Printed("tron devnet gRPC on ")
-	lp := ledgertest.Start(t, "-db", filepath.Join(dir, "l.db"), "-faucet-difficulty", "0", "-tron", node,
-		"-exchange-key", "dev", "-exchange-backing", "100000000", "-tron-confirmations", "2", "-exchange-poll", "50ms")
+	lp := ledgertest.StartWith(t, ledgertest.Options{Env: []string{"BTSPEED_EXCHANGE_PASSWORD=password123"}},
+		"-db", filepath.Join(dir, "l.db"), "-faucet-difficulty", "0", "-tron", node,
+		"-exchange-key", exKeystore, "-exchange-backing", "100000000", "-tron-confirmations", "2", "-exchange-poll", "50ms")
 	env := map[string]string{"BTSPEED_LEDGER": lp.URL, "BTSPEED_WALLET": keystore, "BTSPEED_PASSWORD": "password123", "BTSPEED_TRON": node}
 
 	r := btspeed(t, env, "", "ledger", "deposit", "10")

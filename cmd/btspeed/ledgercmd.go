@@ -20,36 +20,20 @@ func runLedger(c *cli, args []string) error {
 }
 
 func ledgerBalance(c *cli, args []string) error {
-	fs := c.newFlags("balance", "btspeed ledger balance [ADDRESS] [--ledger URL] [--wallet FILE] [--json]")
-	ledgerURL := fs.String("ledger", "", "ledger URL (default $"+envLedger+" or "+defaultLedger+")")
+	fs := c.newFlags("balance", "btspeed ledger balance [ADDRESS] [--relay URL | --ledger URL] [--wallet FILE] [--json]")
+	var w where
+	w.register(fs, true, false)
 	walletFile := fs.String("wallet", "", "keystore whose address to read, without unlocking it (default $"+envWallet+" or the installed wallet)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
 	}
-	var addr wallet.Address
-	switch len(pos) {
-	case 1:
-		if addr, err = wallet.ParseAddress(pos[0]); err != nil {
-			return err
-		}
-	case 0:
-		path, err := c.walletPath(*walletFile)
-		if err != nil {
-			return err
-		}
-		data, err := wallet.ReadKeystoreFile(path)
-		if err != nil {
-			return fmt.Errorf("%w (give an ADDRESS, or install a wallet with 'btspeed wallet keystore export')", err)
-		}
-		if addr, err = wallet.KeystoreAddress(data); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	default:
-		return usageError{"give at most one address"}
+	addr, err := c.addressArg(pos, *walletFile)
+	if err != nil {
+		return err
 	}
-	url := firstNonEmpty(*ledgerURL, firstNonEmpty(c.getenv(envLedger), defaultLedger))
+	url := w.ledgerURL(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	bal, err := client.New(url, nil).Balance(ctx, addr)
@@ -61,4 +45,29 @@ func ledgerBalance(c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.out, "%s BTT\n", speed.FormatBTT(bal))
 	return nil
+}
+
+// addressArg is the ADDRESS argument of a command, or without one the
+// installed wallet's address (read without unlocking it).
+func (c *cli) addressArg(pos []string, walletFlag string) (wallet.Address, error) {
+	switch len(pos) {
+	case 1:
+		return wallet.ParseAddress(pos[0])
+	case 0:
+		path, err := c.walletPath(walletFlag)
+		if err != nil {
+			return wallet.Address{}, err
+		}
+		data, err := wallet.ReadKeystoreFile(path)
+		if err != nil {
+			return wallet.Address{}, fmt.Errorf("%w (give an ADDRESS, or make a wallet with 'btspeed wallet init')", err)
+		}
+		addr, err := wallet.KeystoreAddress(data)
+		if err != nil {
+			return wallet.Address{}, fmt.Errorf("%s: %w", path, err)
+		}
+		return addr, nil
+	default:
+		return wallet.Address{}, usageError{"give at most one address"}
+	}
 }

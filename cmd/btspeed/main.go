@@ -3,18 +3,21 @@
 //
 // Usage:
 //
+//	btspeed wallet init [--restore [--mnemonic WORDS|-]] [--words 12|24]
 //	btspeed wallet new [--words 12|24] [--json]
 //	btspeed wallet address (--mnemonic WORDS|- | --keystore FILE) [--index N]
 //	btspeed wallet sign-message (--mnemonic WORDS|- | --keystore FILE) [--index N] --message TEXT
 //	btspeed wallet verify-message --address T... --message TEXT --signature 0x...
 //	btspeed wallet keystore export|import|unlock --file FILE
-//	btspeed get MAGNET|FILE.torrent|URL [--out DIR] [--peer HOST:PORT ...] [--speed on|off|auto] [--budget BTT]
-//	btspeed seed FILE|DIR [--tracker URL ...] [--reserve BTT_PER_MIB]
+//	btspeed get MAGNET|FILE.torrent|URL [--out DIR] [--peer HOST:PORT ...] [--speed on|off|auto] [--budget BTT] [--max-price BTT_PER_GIB]
+//	btspeed seed FILE|DIR [--tracker URL ...] [--reserve BTT_PER_MIB] [--torrent-out FILE] [--upload-limit RATE]
+//	btspeed faucet [--relay URL]
 //	btspeed create-torrent PATH [--out FILE] [--tracker URL ...] [--web-seed URL ...]
 //
 // get and seed use BitTorrent Speed when a wallet is installed (or --speed
 // on): they pay and are paid through the ledger at --ledger (default
-// $BTSPEED_LEDGER, else the one ./build.sh run starts). Ctrl-C stops them
+// $BTSPEED_LEDGER, else the relay's: --relay or $BTSPEED_RELAY, default the
+// one ./build.sh run starts, http://127.0.0.1:8080). Ctrl-C stops them
 // cleanly: the providers' channels are closed on the ledger first.
 //
 // Secrets stay out of shell history: the phrase can come from BTSPEED_MNEMONIC

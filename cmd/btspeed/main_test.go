@@ -158,8 +158,8 @@ func TestKeystoreCommands(t *testing.T) {
 	if wrong.code != 2 || !strings.Contains(wrong.err, "wrong password") {
 		t.Fatalf("wrong password: %+v", wrong)
 	}
-	if r := btspeed(t, map[string]string{envPassword: "short"}, "", "wallet", "keystore", "export", "--file", filepath.Join(dir, "x.json"), "--mnemonic", abandonAbout); r.code != 2 {
-		t.Fatalf("short password accepted: %+v", r)
+	if r := btspeed(t, map[string]string{envPassword: "123456789"}, "", "wallet", "keystore", "export", "--file", filepath.Join(dir, "x.json"), "--mnemonic", abandonAbout); r.code != 2 || !strings.Contains(r.err, "at least 10 characters") {
+		t.Fatalf("a 9-character password: %+v", r)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.json")); !os.IsNotExist(err) {
 		t.Fatal("a refused export left a file")
@@ -169,6 +169,31 @@ func TestKeystoreCommands(t *testing.T) {
 	os.WriteFile(damaged, before[:len(before)/2], 0o600)
 	if r := btspeed(t, env, "", "wallet", "keystore", "unlock", "--file", damaged); r.code != 2 || !strings.Contains(r.err, "damaged") {
 		t.Fatalf("damaged file: %+v", r)
+	}
+
+	// A keystore asking for more scrypt memory than any standard one
+	// (n=2^20: 1 GiB) is refused before any is allocated, and not
+	// installed; an older, cheaper one (geth's light n=4096, p=6, what the
+	// web app wrote before) is accepted.
+	var ks map[string]any
+	json.Unmarshal(before, &ks)
+	ks["crypto"].(map[string]any)["kdfparams"].(map[string]any)["n"] = 1 << 20
+	huge, _ := json.Marshal(ks)
+	hugeFile := filepath.Join(dir, "huge.json")
+	os.WriteFile(hugeFile, huge, 0o600)
+	hugeWallet := filepath.Join(dir, "huge-wallet.json")
+	if r := btspeed(t, env, "", "wallet", "keystore", "import", "--file", hugeFile, "--wallet", hugeWallet); r.code != 2 || !strings.Contains(r.err, "more than 256 MiB") {
+		t.Fatalf("import of a keystore with n=2^20: %+v", r)
+	}
+	if _, err := os.Stat(hugeWallet); !os.IsNotExist(err) {
+		t.Fatal("a refused import installed the file")
+	}
+	k3, _ := wallet.GenerateKey()
+	oldLight, _ := wallet.EncryptKeystore(k3, []byte("8chars!!"), wallet.ScryptParams{N: 1 << 12, R: 8, P: 6})
+	oldFile := filepath.Join(dir, "old-light.json")
+	os.WriteFile(oldFile, oldLight, 0o600)
+	if r := btspeed(t, map[string]string{envPassword: "8chars!!"}, "", "wallet", "keystore", "unlock", "--file", oldFile); r.code != 0 || r.out != k3.Address().String()+"\n" {
+		t.Fatalf("an old light keystore with an 8-character password: %+v", r)
 	}
 
 	// import installs the file as the wallet, which export then reads.

@@ -21,9 +21,6 @@ const (
 // maxStdinSecret bounds what is read from standard input for a phrase.
 const maxStdinSecret = 4 << 10
 
-// minPasswordLen is the shortest password a new keystore accepts.
-const minPasswordLen = 8
-
 // keySource is how a command gets the key it signs with: a recovery phrase
 // (and index) or a keystore file.
 type keySource struct {
@@ -109,8 +106,8 @@ func unlockFile(c *cli, path string) (*wallet.PrivateKey, error) {
 // with confirm it asks twice and enforces the minimum length for new files.
 func (c *cli) password(prompt string, confirm bool) ([]byte, error) {
 	if pw := c.getenv(envPassword); pw != "" {
-		if confirm && len(pw) < minPasswordLen {
-			return nil, fmt.Errorf("$%s is shorter than %d characters", envPassword, minPasswordLen)
+		if confirm && wallet.CheckNewPassword([]byte(pw)) != nil {
+			return nil, fmt.Errorf("$%s is too short for a new keystore: set one of at least %d characters", envPassword, wallet.MinPasswordLen)
 		}
 		return []byte(pw), nil
 	}
@@ -138,8 +135,8 @@ func (c *cli) password(prompt string, confirm bool) ([]byte, error) {
 	if !confirm {
 		return pw, nil
 	}
-	if len(pw) < minPasswordLen {
-		return nil, fmt.Errorf("password is shorter than %d characters", minPasswordLen)
+	if wallet.CheckNewPassword(pw) != nil {
+		return nil, fmt.Errorf("the password is too short for a new keystore: choose one of at least %d characters", wallet.MinPasswordLen)
 	}
 	again, err := ask("Repeat password: ")
 	if err != nil {

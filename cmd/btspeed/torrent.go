@@ -26,12 +26,6 @@ import (
 	"github.com/btspeed/btspeed/shared/speed/bidder"
 )
 
-// envLedger is the ledger the Speed commands use by default.
-const envLedger = "BTSPEED_LEDGER"
-
-// defaultLedger is the ledger ./build.sh run starts.
-const defaultLedger = "http://127.0.0.1:8500"
-
 // parseMixed parses flags that may come before or after the positional
 // arguments ("btspeed get MAGNET --out DIR"), returning the positionals.
 func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -57,15 +51,17 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // peerFlags are what get and seed share: how to reach peers, and Speed.
 type peerFlags struct {
-	listen  string
-	noUTP   bool
-	peers   multiFlag
-	speedOn string
-	ledger  string
-	wallet  string
-	budget  string
-	reserve string
-	verbose bool
+	listen   string
+	noUTP    bool
+	peers    multiFlag
+	speedOn  string
+	where    where
+	wallet   string
+	budget   string
+	maxPrice string
+	reserve  string
+	upload   string
+	verbose  bool
 }
 
 func (p *peerFlags) register(fs *flag.FlagSet) {
@@ -73,14 +69,19 @@ func (p *peerFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&p.noUTP, "no-utp", false, "TCP only (uTP yields to other traffic on the link; it is on by default)")
 	fs.Var(&p.peers, "peer", "HOST:PORT of a peer to connect to (repeatable)")
 	fs.StringVar(&p.speedOn, "speed", "auto", "BitTorrent Speed: on, off, or auto (on when a wallet is installed)")
-	fs.StringVar(&p.ledger, "ledger", "", "ledger URL for Speed (default $"+envLedger+" or "+defaultLedger+")")
+	p.where.register(fs, true, false)
 	fs.StringVar(&p.wallet, "wallet", "", "keystore file paying and paid (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.StringVar(&p.upload, "upload-limit", "0", "most to upload a second, over all peers: e.g. 500KiB or 2MiB (0: no limit); peers that pay are served first within it")
 	fs.BoolVar(&p.verbose, "v", false, "log what the engine does to standard error")
 }
 
 // client builds the engine client and starts listening.
 func (p *peerFlags) client(c *cli, ctx context.Context) (*engine.Client, string, error) {
 	cfg := engine.Config{UserAgent: "btspeed/" + version}
+	var err error
+	if cfg.UploadRate, err = parseRate(p.upload); err != nil {
+		return nil, "", usageError{"--upload-limit: " + err.Error()}
+	}
 	if p.verbose {
 		cfg.Logger = newLogger(c.err)
 	}
@@ -140,19 +141,13 @@ func (p *peerFlags) speedConfig(c *cli, ctx context.Context) (*engine.SpeedConfi
 		if p.speedOn == "auto" {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("Speed needs a wallet: %s: %w (create one with 'btspeed wallet keystore export')", path, err)
+		return nil, fmt.Errorf("Speed needs a wallet: %s: %w (make one with 'btspeed wallet init', or install a keystore with 'btspeed wallet keystore import --file FILE'; --speed off downloads without paying)", path, err)
 	}
 	key, err := unlockFile(c, path)
 	if err != nil {
 		return nil, err
 	}
-	url := p.ledger
-	if url == "" {
-		url = c.getenv(envLedger)
-	}
-	if url == "" {
-		url = defaultLedger
-	}
+	url := p.where.ledgerURL(c)
 	lc := client.New(url, nil)
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -162,8 +157,19 @@ func (p *peerFlags) speedConfig(c *cli, ctx context.Context) (*engine.SpeedConfi
 	}
 	set := engine.SpeedSettings{Enabled: true, SpendingRate: bidder.PPM}
 	if p.budget != "" {
-		if set.Budget, err = speed.ParseBTT(p.budget); err != nil {
+		if set.TorrentBudget, err = speed.ParseBTT(p.budget); err != nil {
 			return nil, usageError{"--budget: " + err.Error()}
+		}
+		if set.TorrentBudget == 0 {
+			return nil, usageError{"--budget: give an amount above 0 BTT, or --speed off to spend nothing"}
+		}
+	}
+	if p.maxPrice != "" {
+		if set.MaxPrice, err = speed.ParseBTT(p.maxPrice); err != nil {
+			return nil, usageError{"--max-price: " + err.Error()}
+		}
+		if set.MaxPrice < 1024 {
+			return nil, usageError{"--max-price: give at least 0.001024 BTT per GiB (1 base unit per MiB), or --speed off to pay nothing"}
 		}
 	}
 	if p.reserve != "" {
@@ -181,12 +187,13 @@ func interruptible() (context.Context, context.CancelFunc) {
 }
 
 func runGet(c *cli, args []string) error {
-	fs := c.newFlags("get", "btspeed get MAGNET|FILE.torrent|URL [--out DIR] [--peer HOST:PORT ...] [--speed on|off] [--budget BTT]")
+	fs := c.newFlags("get", "btspeed get MAGNET|FILE.torrent|URL [--out DIR] [--peer HOST:PORT ...] [--speed on|off] [--budget BTT] [--max-price BTT_PER_GIB]")
 	var pf peerFlags
 	pf.register(fs)
 	out := fs.String("out", ".", "directory to save into")
 	seed := fs.Bool("seed", false, "keep seeding after the download completes, until interrupted")
-	fs.StringVar(&pf.budget, "budget", "", "most BTT to spend on this download (default: no cap beyond the balance)")
+	fs.StringVar(&pf.budget, "budget", "", "most BTT to spend on this download, counting deposits still locked in channels (default: 1% of the wallet's balance when the download starts)")
+	fs.StringVar(&pf.maxPrice, "max-price", "", fmt.Sprintf("most BTT per GiB to bid (default %d; never above %d times the prices paid lately)", bidder.DefaultMaxPrice/speed.BaseUnitsPerBTT, bidder.MarketMultiple))
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
@@ -268,7 +275,9 @@ func (p *progress) show(t *engine.Torrent, final bool) {
 	bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
 	sp := t.SpeedStats()
 	line := fmt.Sprintf("\r[%s] %5.1f%% %s/%s %s/s peers %d", bar, 100*frac, size(s.BytesCompleted), size(s.Length), size(int64(rate)), s.Peers)
-	if sp.Enabled || sp.Spent > 0 {
+	if sp.Enabled && sp.Budget > 0 {
+		line += " spent " + speed.FormatBTT(sp.Spent) + " of " + speed.FormatBTT(sp.Budget) + " BTT"
+	} else if sp.Enabled || sp.Spent > 0 {
 		line += " spent " + speed.FormatBTT(sp.Spent) + " BTT"
 	}
 	if s.Name == "" {
@@ -410,12 +419,12 @@ func writeTorrent(path string, mi *metainfo.MetaInfo) error {
 }
 
 func runSeed(c *cli, args []string) error {
-	fs := c.newFlags("seed", "btspeed seed FILE|DIR [--tracker URL ...] [--reserve BTT_PER_MIB] [--torrent FILE]")
+	fs := c.newFlags("seed", "btspeed seed FILE|DIR [--tracker URL ...] [--reserve BTT_PER_MIB] [--torrent-out FILE] [--upload-limit RATE]")
 	var pf peerFlags
 	pf.register(fs)
 	var trackers multiFlag
 	fs.Var(&trackers, "tracker", "announce URL (repeatable)")
-	fs.StringVar(&pf.reserve, "reserve", "", "lowest price, BTT per MiB, upload slots are sold for (M29; default 0)")
+	fs.StringVar(&pf.reserve, "reserve", "", "lowest price, BTT per MiB, your upload slots are sold for (default 0: paid slots go to the highest bids, free ones still go by throughput)")
 	torrentOut := fs.String("torrent-out", "", "also write the .torrent here")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -462,6 +471,10 @@ func runSeed(c *cli, args []string) error {
 		return err
 	}
 	fmt.Fprintln(c.out, magnet)
+	if len(trackers) == 0 {
+		fmt.Fprintf(c.err, "warning: no --tracker, so nobody can find this torrent unless you give them your address (--peer %s); to announce it on the relay, run again with --tracker %s\n",
+			addr, pf.where.trackerURL(c))
+	}
 	fmt.Fprintf(c.err, "seeding %s on %s; Ctrl-C to stop\n", filepath.Base(path), addr)
 	return seedUntilDone(ctx, c, tor)
 }
@@ -496,4 +509,21 @@ func seedUntilDone(ctx context.Context, c *cli, tor *engine.Torrent) error {
 // newLogger logs text to w at debug level (--v).
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// parseRate reads a rate in bytes a second: a whole number with an optional
+// unit (B, KB, KiB, MB, MiB, GB, GiB) and an optional "/s".
+func parseRate(s string) (int64, error) {
+	v := strings.TrimSuffix(strings.TrimSpace(s), "/s")
+	i := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(v)
+	}
+	units := map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1000 * 1000, "MiB": 1 << 20, "GB": 1000 * 1000 * 1000, "GiB": 1 << 30}
+	unit, ok := units[strings.TrimSpace(v[i:])]
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	if !ok || err != nil || n < 0 || n > (1<<62)/unit {
+		return 0, fmt.Errorf("%q is not a rate such as 500KiB or 2MiB (a second)", s)
+	}
+	return n * unit, nil
 }

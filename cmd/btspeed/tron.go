@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/shared/speed"
-	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -47,8 +46,10 @@ func tronNode(c *cli, node, apiKey string) (*client.GrpcClient, error) {
 }
 
 func tronBalance(c *cli, args []string) error {
-	fs := c.newFlags("balance", "btspeed tron balance ADDRESS [--node grpc://HOST:PORT] [--token ID] [--api-key KEY] [--json]")
-	node := fs.String("node", firstNonEmpty(c.getenv("BTSPEED_TRON"), "grpc://127.0.0.1:50051"), "TRON node's gRPC API ($BTSPEED_TRON; the relay's devnet by default)")
+	fs := c.newFlags("balance", "btspeed tron balance [ADDRESS] [--wallet FILE] [--relay URL | --node grpc://HOST:PORT] [--token ID] [--api-key KEY] [--json]")
+	var w where
+	w.register(fs, false, true)
+	walletFile := fs.String("wallet", "", "keystore whose address to read, without unlocking it (default $"+envWallet+" or the installed wallet)")
 	token := fs.String("token", firstNonEmpty(c.getenv("BTSPEED_TRON_TOKEN"), "1002000"), "BTT's TRC-10 token id ($BTSPEED_TRON_TOKEN)")
 	apiKey := fs.String("api-key", c.getenv("TRON_PRO_API_KEY"), "TronGrid API key ($TRON_PRO_API_KEY)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -56,14 +57,15 @@ func tronBalance(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError{"give one address"}
-	}
-	addr, err := wallet.ParseAddress(pos[0])
+	addr, err := c.addressArg(pos, *walletFile)
 	if err != nil {
 		return err
 	}
-	gc, err := tronNode(c, *node, *apiKey)
+	node, err := w.nodeURL(c)
+	if err != nil {
+		return err
+	}
+	gc, err := tronNode(c, node, *apiKey)
 	if err != nil {
 		return err
 	}

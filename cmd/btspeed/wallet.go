@@ -15,7 +15,8 @@ const envWallet = "BTSPEED_WALLET"
 
 func runWallet(c *cli, args []string) error {
 	return dispatch(c, "btspeed wallet", []command{
-		{"new", "create a recovery phrase and print it with its address", walletNew},
+		{"init", "make btspeed's wallet in one step: a new phrase (or --restore), a password, installed", walletInit},
+		{"new", "create a recovery phrase and print it with its address (installs nothing; see init)", walletNew},
 		{"address", "print the address of a phrase (and index) or keystore", walletAddress},
 		{"sign-message", "sign a message the way TronWeb's signMessageV2 does", walletSignMessage},
 		{"verify-message", "check a TRON v2 message signature (exit 0 valid, 1 not)", walletVerifyMessage},
@@ -145,7 +146,7 @@ func (c *cli) walletPath(flagValue string) (string, error) {
 func keystoreExport(c *cli, args []string) error {
 	fs := c.newFlags("keystore export", "btspeed wallet keystore export --file FILE [--mnemonic WORDS|- [--index N]] [--light]")
 	file := fs.String("file", "", "keystore file to create (never overwritten)")
-	light := fs.Bool("light", false, "cheaper key derivation (4 MiB scrypt) for small devices")
+	light := fs.Bool("light", false, "cheaper key derivation for small devices: 64 MiB scrypt, the web app's (default 256 MiB, geth's standard)")
 	walletFlag := fs.String("wallet", "", "installed wallet to export when no phrase is given (default $"+envWallet+" or the user config dir)")
 	var src keySource
 	src.register(fs)

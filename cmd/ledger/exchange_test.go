@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,7 +34,10 @@ const (
 
 // tronRig is a TRON devnet process (blocks made on demand) and a ledger
 // process whose exchange talks to it over gRPC, both restartable on the
-// same files, plus a gotron-sdk client for the users' side.
+// same files, plus a gotron-sdk client for the users' side. To the ledger
+// the devnet process is a TRON node like any other (-tron grpc://), so
+// its exchange key is a keystore of its own, holding rigBacking BTT on
+// TRON, and its ledger starts with no genesis.
 type tronRig struct {
 	t        *testing.T
 	dir      string
@@ -44,18 +48,32 @@ type tronRig struct {
 	ledger   *ledgertest.Process
 	lc       *client.Client
 	exchange wallet.Address
+	keystore string // the exchange key's, password rigPassword
 }
 
+const (
+	rigPassword = "exchange password"
+	rigBacking  = 100_000_000 * 1_000_000 // BTT on the exchange address: -exchange-backing
+)
+
 func newTronRig(t *testing.T, funded ...*wallet.PrivateKey) *tronRig {
-	var fund []string
-	for _, k := range funded {
-		fund = append(fund, k.Address().String()+":1000:1000")
-	}
-	ex, err := genesis.DevExchangeKey()
+	ex, err := wallet.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
+	fund := []string{ex.Address().String() + ":1000000:100000000"}
+	for _, k := range funded {
+		fund = append(fund, k.Address().String()+":1000:1000")
+	}
 	r := &tronRig{t: t, dir: t.TempDir(), fund: strings.Join(fund, ","), grpcAddr: "127.0.0.1:0", exchange: ex.Address()}
+	data, err := wallet.EncryptKeystore(ex, []byte(rigPassword), wallet.LightScrypt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.keystore = filepath.Join(r.dir, "exchange.json")
+	if err := os.WriteFile(r.keystore, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r.startTron()
 	return r
 }
@@ -75,17 +93,27 @@ func (r *tronRig) startTron() {
 	r.t.Cleanup(r.gc.Stop)
 }
 
+// ledgerArgs are the flags of the rig's ledger, then extra (a flag given
+// twice takes its last value).
+func (r *tronRig) ledgerArgs(extra ...string) []string {
+	return append([]string{"-db", filepath.Join(r.dir, "ledger.db"), "-faucet-difficulty", "0", "-tron", "grpc://" + r.grpcAddr,
+		"-exchange-key", r.keystore, "-exchange-backing", "100000000", "-tron-confirmations", "2", "-exchange-poll", "50ms"}, extra...)
+}
+
+// ledgerEnv is the rig's ledger's environment: the keystore's password.
+func (r *tronRig) ledgerEnv() []string { return []string{"BTSPEED_EXCHANGE_PASSWORD=" + rigPassword} }
+
 // startLedger starts the ledger; crashAt names an exchange step where it
-// kills itself ("": none).
+// kills itself ("": none), which takes a ledger built for the crash tests
+// (-tags btspeed_crashtest).
 func (r *tronRig) startLedger(crashAt string) {
 	r.t.Helper()
-	var env []string
+	o := ledgertest.Options{Env: r.ledgerEnv()}
 	if crashAt != "" {
-		env = []string{"BTSPEED_CRASH_AT=" + crashAt}
+		o.Binary = ledgertest.BuildTags(r.t, "github.com/btspeed/btspeed/cmd/ledger", "btspeed_crashtest")
+		o.Env = append(o.Env, "BTSPEED_CRASH_AT="+crashAt)
 	}
-	r.ledger = ledgertest.StartWith(r.t, ledgertest.Options{Env: env},
-		"-db", filepath.Join(r.dir, "ledger.db"), "-faucet-difficulty", "0", "-tron", "grpc://"+r.grpcAddr,
-		"-exchange-key", "dev", "-exchange-backing", "100000000", "-tron-confirmations", "2", "-exchange-poll", "50ms")
+	r.ledger = ledgertest.StartWith(r.t, o, r.ledgerArgs()...)
 	r.lc = client.New(r.ledger.URL, nil)
 }
 
@@ -162,6 +190,21 @@ func (r *tronRig) eventually(what string, cond func() bool) {
 	}
 }
 
+// mining makes a block every 100 ms until cond holds (or fails the test
+// after 30 s): for what needs blocks after something the exchange does in
+// its own time.
+func (r *tronRig) mining(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s", what)
+		}
+		r.mine(1)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (r *tronRig) withdraw(k *wallet.PrivateKey, to wallet.Address, amount, nonce uint64) api.WithdrawalStatus {
 	r.t.Helper()
 	req, err := api.Withdrawal{Ledger: ledgerID, Account: k.Address(), To: to, Amount: amount, Nonce: nonce}.Sign(k)
@@ -204,7 +247,7 @@ func (r *tronRig) settled(when string, total int64, accounts ...wallet.Address) 
 	if !inv.OK || inv.Reserve == nil || !inv.Reserve.OK || inv.Reserve.Balance != inv.Reserve.Required {
 		r.t.Fatalf("%s: invariant %+v, reserve %+v", when, inv, inv.Reserve)
 	}
-	if want := tronsetup.DevBacking + inv.Deposited - inv.Withdrawn; uint64(inv.Reserve.Balance) != uint64(want) {
+	if want := rigBacking + inv.Deposited - inv.Withdrawn; uint64(inv.Reserve.Balance) != uint64(want) {
 		r.t.Fatalf("%s: reserve %d, want backing + deposited - withdrawn = %d", when, inv.Reserve.Balance, want)
 	}
 	var sum int64
@@ -404,9 +447,9 @@ func TestDepositPayWithdraw(t *testing.T) {
 
 	// Bob withdraws 12 BTT to his TRON address.
 	w := r.withdraw(bob, bob.Address(), 12_000_000, 1)
-	r.eventually("the withdrawal sent", func() bool { return r.withdrawal(w.ID).Status != api.WithdrawalQueued })
-	r.mine(3)
-	r.eventually("the withdrawal done", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalDone })
+	// "sent" is recorded before the broadcast: keep making blocks until the
+	// transfer has landed and is confirmed.
+	r.mining("the withdrawal done", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalDone })
 	if got := r.onTron(bob.Address()); got != 12_000_000 {
 		t.Fatalf("bob has %d BTT on TRON, want 12000000", got)
 	}

@@ -3,8 +3,11 @@
 // default) or PostgreSQL (-postgres URL).
 //
 // Every flag can also be set by an environment variable, shown in -h. On an
-// empty store with -genesis dev it writes the development network's genesis
-// (package genesis), whose ecosystem account pays the faucet.
+// empty store with -genesis dev (the default with -tron off or devnet, and
+// refused with a real TRON network) it writes the development network's
+// genesis (package genesis), whose ecosystem account pays the faucet; with
+// -genesis none (the default with a real TRON network) the ledger starts
+// empty and its money comes from deposits.
 //
 // With -tron (devnet, or a node's grpc://HOST:PORT) it runs the exchange to
 // TRON (docs/tron.md): deposits to the exchange address are credited, and
@@ -19,13 +22,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
+	"github.com/btspeed/btspeed/internal/clientip"
 	"github.com/btspeed/btspeed/internal/daemon"
+	"github.com/btspeed/btspeed/internal/ratelimit"
 	"github.com/btspeed/btspeed/internal/tronsetup"
+	"github.com/btspeed/btspeed/ledger"
+	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/server"
 )
@@ -41,6 +50,8 @@ type config struct {
 	genesis    string
 	faucetBits uint
 	faucetOff  bool
+	trusted    []netip.Prefix
+	rate       float64
 	tron       tronsetup.Flags
 }
 
@@ -58,15 +69,25 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.id, "id", "BTSPEED_LEDGER_ID", "btspeed-devnet", "ledger id that requests must name")
 	daemon.EnvFlag(fs, &c.db, "db", "BTSPEED_LEDGER_DB", "ledger.db", "bbolt file for embedded storage")
 	daemon.EnvFlag(fs, &c.postgres, "postgres", "BTSPEED_LEDGER_POSTGRES", "", "PostgreSQL URL; replaces -db")
-	daemon.EnvFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty store: dev, or none")
+	daemon.EnvFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "", tronsetup.GenesisUsage)
 	bits := "20"
 	daemon.EnvFlag(fs, &bits, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", bits, "faucet proof-of-work difficulty in bits (0 turns the faucet off)")
+	var trusted, rate string
+	daemon.EnvFlag(fs, &trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies (or relays) in front of the ledger, comma-separated: their X-Forwarded-For names the client (default: none)")
+	daemon.EnvFlag(fs, &rate, "rate", "BTSPEED_LEDGER_RATE", "200", "requests per second per client, a batch counting each operation; bursts of twice as many (0: no limit)")
 	c.tron.Register(fs, "off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if _, err := fmt.Sscan(bits, &c.faucetBits); err != nil || c.faucetBits > 40 {
 		return fmt.Errorf("-faucet-difficulty %q: want 0..40", bits)
+	}
+	var err error
+	if c.trusted, err = clientip.ParsePrefixes(trusted); err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	if c.rate, err = strconv.ParseFloat(rate, 64); err != nil || c.rate < 0 || c.rate > 1e6 {
+		return fmt.Errorf("-rate %q: want requests per second, 0 for no limit", rate)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -75,13 +96,18 @@ func run(args []string) error {
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
+	var err error
+	if c.genesis, err = c.tron.Genesis(c.genesis); err != nil {
+		return err
+	}
 	tron, err := c.tron.Open(ctx, filepath.Dir(c.db), nil, log)
 	if err != nil {
 		return err
 	}
 	defer tron.Close()
+	clients := clientip.New(c.trusted)
 	l, err := server.Open(ctx, server.Config{ID: c.id, DB: c.db, Postgres: c.postgres, Genesis: c.genesis,
-		FaucetBits: c.faucetBits, Version: version, Logger: log, Exchange: tron.Policy})
+		FaucetBits: c.faucetBits, Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
 	if err != nil {
 		return err
 	}
@@ -98,6 +124,9 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		mux.Handle("/tron/", http.StripPrefix("/tron", tron.HTTP))
 		mux.Handle("/", h)
 		h = mux
+	}
+	if c.rate > 0 {
+		h = ledger.Limit(h, ratelimit.New(c.rate, max(2*int(c.rate), api.MaxBatch), 0), clients.Addr)
 	}
 	if tron.Chain != nil {
 		fmt.Printf("tron devnet gRPC on %s\n", tron.GRPCAddr)

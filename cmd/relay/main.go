@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -25,11 +26,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/btspeed/btspeed/internal/clientip"
 	"github.com/btspeed/btspeed/internal/daemon"
 	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
@@ -49,8 +52,13 @@ type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
 	rtcPort, rtcIPs, dht, dhtBootstrap                 string
+	trackerRate, trackerSockets                        string
+	trusted, ledgerRate                                string
 	tron                                               tronsetup.Flags
-	bridgePrivate                                      bool
+	bridgePrivate, banner                              bool
+
+	bridgeLowPorts  bool
+	bridgePeersRate string
 }
 
 func run(args []string) error {
@@ -60,8 +68,8 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.data, "data", "BTSPEED_RELAY_DATA", ".btspeed/relay", "directory for the embedded ledger's file")
 	daemon.EnvFlag(fs, &c.ledgerURL, "ledger", "BTSPEED_RELAY_LEDGER", "", "URL of a ledger to gateway to instead of the embedded one")
 	daemon.EnvFlag(fs, &c.ledgerID, "ledger-id", "BTSPEED_LEDGER_ID", "btspeed-devnet", "the embedded ledger's id")
-	daemon.EnvFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "dev", "genesis for an empty embedded ledger: dev, or none")
-	daemon.EnvFlag(fs, &c.faucet, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", "16", "faucet proof-of-work bits (0: no faucet)")
+	daemon.EnvFlag(fs, &c.genesis, "genesis", "BTSPEED_LEDGER_GENESIS", "", tronsetup.GenesisUsage)
+	daemon.EnvFlag(fs, &c.faucet, "faucet-difficulty", "BTSPEED_FAUCET_DIFFICULTY", "20", "faucet proof-of-work bits (0: no faucet)")
 	daemon.EnvFlag(fs, &c.web, "web", "BTSPEED_RELAY_WEB", "", "directory of the web app to serve at / (e.g. dist/web)")
 	daemon.EnvFlag(fs, &c.seeds, "seed", "BTSPEED_RELAY_SEED", "", "files or directories to seed, comma-separated")
 	daemon.EnvFlag(fs, &c.wallet, "wallet", "BTSPEED_RELAY_WALLET", "", "keystore file of the account seeding earns for (password from $BTSPEED_PASSWORD)")
@@ -72,8 +80,15 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.rtcIPs, "rtc-ip", "BTSPEED_RELAY_RTC_IP", "", "public IPs to announce as WebRTC candidates, comma-separated (behind 1:1 NAT)")
 	daemon.EnvFlag(fs, &c.dht, "dht", "BTSPEED_RELAY_DHT", ":6881", "UDP address of the DHT node that finds classic peers for the bridge (\"off\" disables it)")
 	daemon.EnvFlag(fs, &c.dhtBootstrap, "dht-bootstrap", "BTSPEED_RELAY_DHT_BOOTSTRAP", "", "DHT nodes to start from, host:port comma-separated (default: the well-known ones)")
+	daemon.EnvFlag(fs, &c.trackerRate, "tracker-rate", "BTSPEED_RELAY_TRACKER_RATE", strconv.Itoa(tracker.DefaultAnnounceRate), "tracker announces a second one address may make, in bursts of 20 times as many (0: no per-address rates)")
+	daemon.EnvFlag(fs, &c.trackerSockets, "tracker-sockets", "BTSPEED_RELAY_TRACKER_SOCKETS", strconv.Itoa(tracker.DefaultMaxSocketsPerAddr), "WebSocket connections one address may hold at once (0: no cap)")
+	daemon.EnvFlag(fs, &c.trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies in front of the relay (Caddy, nginx, the edge Worker), comma-separated: their X-Forwarded-For names the client (default: none)")
+	daemon.EnvFlag(fs, &c.ledgerRate, "ledger-rate", "BTSPEED_RELAY_LEDGER_RATE", "20", "/ledger/, /tron/ and /healthz requests per second per client, a batch counting each operation; bursts of twice as many")
 	c.tron.Register(fs, "devnet")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
+	fs.BoolVar(&c.banner, "banner", os.Getenv("BTSPEED_RELAY_BANNER") == "1", "print what runs and what to try first, for a newcomer's local run ($BTSPEED_RELAY_BANNER=1)")
+	fs.BoolVar(&c.bridgeLowPorts, "bridge-allow-low-ports", os.Getenv("BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS") == "1", "let the bridge list and dial peers on ports below 1024 ($BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS=1)")
+	daemon.EnvFlag(fs, &c.bridgePeersRate, "bridge-peers-rate", "BTSPEED_RELAY_BRIDGE_PEERS_RATE", "1", "GET /bridge/peers tokens per client per second, bursts of a minute's worth; a call costs 1 plus 1 per tracker URL, at most 9 (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -87,14 +102,6 @@ func run(args []string) error {
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
-	reserve, err := speed.ParseBTT(c.reserve)
-	if err != nil {
-		return fmt.Errorf("-reserve: %w", err)
-	}
-	var bits uint
-	if _, err := fmt.Sscan(c.faucet, &bits); err != nil || bits > 40 {
-		return fmt.Errorf("-faucet-difficulty %q: want 0..40", c.faucet)
-	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return err
@@ -103,41 +110,11 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if c.publicURL == "" {
 		c.publicURL = "http://" + ln.Addr().String()
 	}
-	cfg := relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
-		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate}
-	if c.dht != "off" {
-		cfg.DHT = c.dht
+	cfg, bits, err := relayConfig(c, log)
+	if err != nil {
+		return err
 	}
-	for _, n := range strings.Split(c.dhtBootstrap, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			cfg.DHTBootstrap = append(cfg.DHTBootstrap, n)
-		}
-	}
-	if cfg.RTCPort, err = strconv.Atoi(c.rtcPort); err != nil || cfg.RTCPort < 0 || cfg.RTCPort > 65535 {
-		return fmt.Errorf("-rtc-port %q: want a UDP port number", c.rtcPort)
-	}
-	for _, ip := range strings.Split(c.rtcIPs, ",") {
-		if ip = strings.TrimSpace(ip); ip != "" {
-			if _, perr := netip.ParseAddr(ip); perr != nil {
-				return fmt.Errorf("-rtc-ip %q: %w", ip, perr)
-			}
-			cfg.RTCPublicIPs = append(cfg.RTCPublicIPs, ip)
-		}
-	}
-	if c.seeds != "" {
-		cfg.Seed = strings.Split(c.seeds, ",")
-	}
-	if c.wallet != "" {
-		data, err := wallet.ReadKeystoreFile(c.wallet)
-		if err != nil {
-			return err
-		}
-		k, err := wallet.DecryptKeystore(data, []byte(os.Getenv("BTSPEED_PASSWORD")))
-		if err != nil {
-			return fmt.Errorf("%s: %w (password from $BTSPEED_PASSWORD)", c.wallet, err)
-		}
-		cfg.Key = k
-	}
+	clients := cfg.Clients
 	var funded []devnet.Account
 	if cfg.Key != nil {
 		// The relay's wallet gets 1,000,000 TRX and 1,000,000 BTT on the
@@ -145,6 +122,11 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		funded = append(funded, devnet.Account{Address: cfg.Key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000})
 	}
 	c.tron.NoExchange = c.ledgerURL != "" // that ledger runs its own
+	if c.ledgerURL == "" {
+		if c.genesis, err = c.tron.Genesis(c.genesis); err != nil {
+			return err
+		}
+	}
 	tron, err := c.tron.Open(ctx, c.data, funded, log)
 	if err != nil {
 		return err
@@ -155,8 +137,11 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	cfg.Tron = tron.HTTP
 	if c.ledgerURL == "" {
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return fmt.Errorf("-data: %w", err)
+		}
 		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
-			FaucetBits: bits, Version: version, Logger: log, Exchange: tron.Policy})
+			FaucetBits: bits, Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
 		if err != nil {
 			return err
 		}
@@ -173,10 +158,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("listening on http://%s\n", ln.Addr())
-	for _, s := range rl.Seeds() {
-		fmt.Printf("seeding %s: %s\n", s.Path, s.Magnet)
-	}
+	printStart(c, "http://"+ln.Addr().String(), cfg, bits, tron, rl)
 	log.Info("relay serving", "addr", ln.Addr().String(), "ledger", ledgerName(cfg), "seeds", len(cfg.Seed), "speed", cfg.Key != nil)
 	stopped := func() {
 		if err := rl.Close(); err != nil {
@@ -197,6 +179,114 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 				ex.Run(ctx)
 			}
 		})
+}
+
+// relayConfig reads the flags into the relay's configuration; bits is the
+// faucet's difficulty.
+func relayConfig(c config, log *slog.Logger) (cfg relay.Config, bits uint, err error) {
+	reserve, err := speed.ParseBTT(c.reserve)
+	if err != nil {
+		return cfg, 0, fmt.Errorf("-reserve: %w", err)
+	}
+	if _, err := fmt.Sscan(c.faucet, &bits); err != nil || bits > 40 {
+		return cfg, 0, fmt.Errorf("-faucet-difficulty %q: want 0..40", c.faucet)
+	}
+	trusted, err := clientip.ParsePrefixes(c.trusted)
+	if err != nil {
+		return cfg, 0, fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	rate, err := strconv.Atoi(c.ledgerRate)
+	if err != nil || rate < 1 || rate > 1_000_000 {
+		return cfg, 0, fmt.Errorf("-ledger-rate %q: want requests per second, at least 1", c.ledgerRate)
+	}
+	cfg = relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
+		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate, BridgeAllowLowPorts: c.bridgeLowPorts,
+		Clients: clientip.New(trusted), LedgerRate: rate}
+	if err := networkConfig(c, &cfg); err != nil {
+		return cfg, 0, err
+	}
+	if cfg.Tracker, err = trackerConfig(c); err != nil {
+		return cfg, 0, err
+	}
+	if c.seeds != "" {
+		cfg.Seed = strings.Split(c.seeds, ",")
+	}
+	if c.wallet != "" {
+		data, err := wallet.ReadKeystoreFile(c.wallet)
+		if err != nil {
+			return cfg, 0, err
+		}
+		if cfg.Key, err = wallet.DecryptKeystore(data, []byte(os.Getenv("BTSPEED_PASSWORD"))); err != nil {
+			return cfg, 0, fmt.Errorf("%s: %w (password from $BTSPEED_PASSWORD)", c.wallet, err)
+		}
+	}
+	return cfg, bits, nil
+}
+
+// networkConfig reads the DHT, bridge and WebRTC flags into cfg.
+func networkConfig(c config, cfg *relay.Config) (err error) {
+	if c.dht != "off" {
+		cfg.DHT = c.dht
+	}
+	for _, n := range strings.Split(c.dhtBootstrap, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.DHTBootstrap = append(cfg.DHTBootstrap, n)
+		}
+	}
+	if cfg.BridgePeersRate, err = strconv.ParseFloat(c.bridgePeersRate, 64); err != nil || !(cfg.BridgePeersRate >= 0) || math.IsInf(cfg.BridgePeersRate, 0) {
+		return fmt.Errorf("-bridge-peers-rate %q: want a number of tokens a second, 0 for no limit", c.bridgePeersRate)
+	}
+	if cfg.BridgePeersRate == 0 {
+		cfg.BridgePeersRate = -1 // relay.Config: negative is no limit
+	}
+	if cfg.RTCPort, err = strconv.Atoi(c.rtcPort); err != nil || cfg.RTCPort < 0 || cfg.RTCPort > 65535 {
+		return fmt.Errorf("-rtc-port %q: want a UDP port number", c.rtcPort)
+	}
+	for _, ip := range strings.Split(c.rtcIPs, ",") {
+		if ip = strings.TrimSpace(ip); ip != "" {
+			if _, perr := netip.ParseAddr(ip); perr != nil {
+				return fmt.Errorf("-rtc-ip %q: %w", ip, perr)
+			}
+			cfg.RTCPublicIPs = append(cfg.RTCPublicIPs, ip)
+		}
+	}
+	return nil
+}
+
+// trackerConfig reads the tracker's per-address limits (an address: an IPv4
+// address or an IPv6 /64).
+func trackerConfig(c config) (tracker.Config, error) {
+	var tc tracker.Config
+	rate, err := strconv.ParseFloat(c.trackerRate, 64)
+	if err != nil || rate < 0 || rate > 1e6 {
+		return tc, fmt.Errorf("-tracker-rate %q: want announces a second, 0 for no limit", c.trackerRate)
+	}
+	tc.AnnounceRate, tc.AnnounceBurst = rate, max(1, int(20*rate))
+	if rate == 0 {
+		tc.AnnounceRate, tc.SwarmRate = -1, -1
+	}
+	sockets, err := strconv.Atoi(c.trackerSockets)
+	if err != nil || sockets < 0 {
+		return tc, fmt.Errorf("-tracker-sockets %q: want a number of connections, 0 for no cap", c.trackerSockets)
+	}
+	tc.MaxSocketsPerAddr = sockets
+	if sockets == 0 {
+		tc.MaxSocketsPerAddr = -1
+	}
+	return tc, nil
+}
+
+// printStart prints, on standard output, the banner (with -banner), the
+// address served and a magnet link per seed.
+func printStart(c config, url string, cfg relay.Config, bits uint, tron *tronsetup.TRON, rl *relay.Relay) {
+	if c.banner {
+		banner{url: url, data: c.data, genesis: c.genesis, faucet: bits, cfg: cfg, tron: tron,
+			tronFlag: c.tron.Tron, token: c.tron.Token, reserve: c.reserve, wallet: c.wallet, dht: cfg.DHT}.print(os.Stdout, version)
+	}
+	fmt.Printf("listening on %s\n", url)
+	for _, s := range rl.Seeds() {
+		fmt.Printf("seeding %s: %s\n", s.Path, s.Magnet)
+	}
 }
 
 func ledgerName(c relay.Config) string {

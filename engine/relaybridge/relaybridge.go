@@ -2,8 +2,9 @@
 // classic TCP or uTP BitTorrent peer through a btspeed relay, over a WebRTC
 // data channel or, where WebRTC cannot connect, a WebSocket. The returned
 // net.Conn carries the BitTorrent wire protocol end to end (the relay
-// checks the handshake and pipes bytes); hand it to engine.Client.AddConn.
-// It works natively and in the browser.
+// checks that both sides' handshakes name the torrent before it pipes
+// anything else); hand it to engine.Client.AddConn. It works natively and
+// in the browser.
 package relaybridge
 
 import (

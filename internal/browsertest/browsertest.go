@@ -248,6 +248,20 @@ func (p *Page) Logs(t testing.TB) []string {
 	return out
 }
 
+// CSPViolations returns what the page's Content-Security-Policies (its own
+// and its frames') blocked so far: the securitypolicyviolation events the
+// driver logs, one line each.
+func (p *Page) CSPViolations(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, l := range p.Logs(t) {
+		if _, v, ok := strings.Cut(l, "csp violation: "); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // Eval evaluates a JavaScript expression (a Promise is awaited) and
 // decodes its value into v (v may be nil).
 func (p *Page) Eval(t testing.TB, expr string, v any) {

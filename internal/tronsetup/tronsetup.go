@@ -2,8 +2,10 @@
 
 // Package tronsetup turns the TRON flags that cmd/ledger and cmd/relay
 // share into a connection to TRON (the embedded development network, a
-// node's gRPC API, or a proxy to a node's HTTP API) and, for a ledger, its
-// exchange (ledger/exchange).
+// node's gRPC API, or a proxy to a node's HTTP API that forwards only the
+// documented calls) and, for a ledger, its exchange (ledger/exchange). The
+// public development genesis and exchange key run only with the embedded
+// devnet (Flags.Genesis, Flags.Open).
 package tronsetup
 
 import (
@@ -20,7 +22,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/btspeed/btspeed/internal/daemon"
@@ -31,9 +32,11 @@ import (
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
+	"github.com/fbsobreira/gotron-sdk/pkg/proto/api"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 )
 
 // DevBacking is the BTT (base units) the development exchange's devnet
@@ -44,6 +47,7 @@ const DevBacking = 100_000_000 * 1_000_000
 // Flags are the TRON flags.
 type Flags struct {
 	Tron, APIKey, HTTP, Token, GRPC, Block, Confirmations string
+	Solidity                                              string
 	Key, Backing, Start, Poll                             string
 	// NoExchange: this process runs no exchange (a relay in front of
 	// another ledger); the exchange flags are then not needed.
@@ -56,14 +60,41 @@ func (f *Flags) Register(fs *flag.FlagSet, defTron string) {
 		"TRON: devnet (embedded, state in the data directory), grpc://HOST:PORT or grpcs://HOST:PORT (a node's gRPC API), http(s)://NODE (a node's HTTP API, only proxied at /tron/), or off")
 	daemon.EnvFlag(fs, &f.APIKey, "tron-api-key", "TRON_PRO_API_KEY", "", "API key sent as TRON-PRO-API-KEY to the node (TronGrid)")
 	daemon.EnvFlag(fs, &f.HTTP, "tron-http", "BTSPEED_TRON_HTTP", "", "with -tron grpc(s)://: a node's HTTP API to serve at /tron/ (e.g. https://api.trongrid.io)")
+	daemon.EnvFlag(fs, &f.Solidity, "tron-solidity", "BTSPEED_TRON_SOLIDITY", "",
+		"with -tron grpc(s)://: the node's solidity gRPC API, grpc(s)://HOST:PORT, which the exchange asks before it replaces an expired withdrawal transaction (default: the -tron endpoint; java-tron serves it on port 50061, TronGrid at grpcs://grpc.trongrid.io:50052)")
 	daemon.EnvFlag(fs, &f.Token, "tron-token", "BTSPEED_TRON_TOKEN", "1002000", "BTT's TRC-10 token id (mainnet's is 1002000)")
 	daemon.EnvFlag(fs, &f.GRPC, "tron-grpc", "BTSPEED_TRON_GRPC", "127.0.0.1:50051", "where the devnet serves TRON's gRPC API (\"off\": only inside the process)")
 	daemon.EnvFlag(fs, &f.Block, "tron-block", "BTSPEED_TRON_BLOCK", "3s", "time between the devnet's blocks")
 	daemon.EnvFlag(fs, &f.Confirmations, "tron-confirmations", "BTSPEED_TRON_CONFIRMATIONS", "", "blocks a deposit or withdrawal waits for (default 19, TRON's solidification; 2 on the devnet)")
-	daemon.EnvFlag(fs, &f.Key, "exchange-key", "BTSPEED_EXCHANGE_KEY", "", "keystore file of the exchange's TRON key, which receives deposits and signs withdrawals (password from $BTSPEED_EXCHANGE_PASSWORD), or dev: the development exchange key, public, the devnet's default")
+	daemon.EnvFlag(fs, &f.Key, "exchange-key", "BTSPEED_EXCHANGE_KEY", "", "keystore file of the exchange's TRON key, which receives deposits and signs withdrawals (password from $BTSPEED_EXCHANGE_PASSWORD), or dev: the development exchange key, public, the default and only allowed with -tron devnet")
 	daemon.EnvFlag(fs, &f.Backing, "exchange-backing", "BTSPEED_EXCHANGE_BACKING", "", "BTT the exchange's TRON address holds for the ledger's genesis money (default 0; 100000000 on the devnet)")
 	daemon.EnvFlag(fs, &f.Poll, "exchange-poll", "BTSPEED_EXCHANGE_POLL", "", "time between the exchange's passes over TRON (default: the devnet's block interval, or 3s)")
 	daemon.EnvFlag(fs, &f.Start, "exchange-start", "BTSPEED_EXCHANGE_START", "0", "the TRON block a new exchange starts scanning at")
+}
+
+// GenesisUsage is the help text of the -genesis flag cmd/ledger and
+// cmd/relay register (for their ledger; Genesis resolves it).
+const GenesisUsage = "genesis for an empty ledger: dev (the public development genesis, only with -tron devnet or off; the default there) or none (the default with a real TRON network: all money comes from deposits)"
+
+// Genesis resolves the -genesis flag g for the TRON side the flags name:
+// "" is dev with the embedded devnet or with no TRON at all (-tron off),
+// none otherwise. The development genesis is refused with a real TRON
+// network: its keys derive from the public genesis.DevMnemonic, so anyone
+// could spend its accounts and withdraw the BTT that others deposit.
+func (f Flags) Genesis(g string) (string, error) {
+	noRealTRON := f.Tron == "devnet" || f.Tron == "off"
+	switch {
+	case g == "" && noRealTRON:
+		return "dev", nil
+	case g == "":
+		return "none", nil
+	case g == "dev" && !noRealTRON:
+		return "", fmt.Errorf("-genesis dev ($BTSPEED_LEDGER_GENESIS): the development genesis is public (anyone can spend its accounts with the development mnemonic), "+
+			"so it runs only with -tron devnet or off; with -tron %s set -genesis none (the ledger's money then comes from deposits)", f.Tron)
+	case g == "dev" || g == "none":
+		return g, nil
+	}
+	return "", fmt.Errorf("-genesis %q: want dev or none", g)
 }
 
 // TRON is an open connection to TRON.
@@ -71,8 +102,9 @@ type TRON struct {
 	// HTTP serves TRON's HTTP API for /tron/ (nil: none).
 	HTTP http.Handler
 	// Node is the gRPC client (nil when there is none: -tron off or
-	// http(s)://).
-	Node *client.GrpcClient
+	// http(s)://), Solidity the node's solidity API.
+	Node     *client.GrpcClient
+	Solidity api.WalletSolidityClient
 	// Chain is the embedded devnet (nil otherwise); GRPCAddr where it
 	// serves gRPC.
 	Chain    *devnet.Chain
@@ -91,7 +123,15 @@ type TRON struct {
 
 // Open connects as the flags say. dataDir holds the devnet's state; funded
 // are devnet genesis accounts besides the exchange's.
+//
+// The development exchange key (-exchange-key dev, public) is refused for
+// an exchange on any TRON network but the embedded devnet.
 func (f Flags) Open(ctx context.Context, dataDir string, funded []devnet.Account, log *slog.Logger) (*TRON, error) {
+	if f.Key == "dev" && isGRPC(f.Tron) && !f.NoExchange {
+		return nil, fmt.Errorf("-exchange-key dev ($BTSPEED_EXCHANGE_KEY): the development exchange key is public (anyone can sign withdrawals with it), "+
+			"so it runs only with -tron devnet; with -tron %s set -exchange-key to the keystore file of your own TRON key "+
+			"(password in $BTSPEED_EXCHANGE_PASSWORD)", f.Tron)
+	}
 	t := &TRON{log: log, poll: 3 * time.Second}
 	var err error
 	switch {
@@ -104,7 +144,7 @@ func (f Flags) Open(ctx context.Context, dataDir string, funded []devnet.Account
 		return t, nil
 	case f.Tron == "devnet":
 		err = t.openDevnet(f, dataDir, funded)
-	case strings.HasPrefix(f.Tron, "grpc://") || strings.HasPrefix(f.Tron, "grpcs://"):
+	case isGRPC(f.Tron):
 		err = t.openGRPC(f)
 	default:
 		return nil, fmt.Errorf("-tron %q: want devnet, grpc://HOST:PORT, grpcs://HOST:PORT, http(s)://NODE or off", f.Tron)
@@ -123,6 +163,13 @@ func (f Flags) Open(ctx context.Context, dataDir string, funded []devnet.Account
 	return t, nil
 }
 
+// isGRPC says whether -tron names a node's gRPC API.
+func isGRPC(tron string) bool {
+	return strings.HasPrefix(tron, "grpc://") || strings.HasPrefix(tron, "grpcs://")
+}
+
+// proxy forwards the gateway's endpoints to a node's HTTP API, with the
+// operator's API key.
 func proxy(node, apiKey string) (http.Handler, error) {
 	u, err := url.Parse(node)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -137,7 +184,7 @@ func proxy(node, apiKey string) (http.Handler, error) {
 			r.Header.Set("TRON-PRO-API-KEY", apiKey)
 		}
 	}
-	return p, nil
+	return gateway(p), nil
 }
 
 func (t *TRON) openDevnet(f Flags, dataDir string, funded []devnet.Account) error {
@@ -219,24 +266,65 @@ func (t *TRON) startDevnet(d Devnet) error {
 	t.closers = append(t.closers, gs.GracefulStop)
 	t.GRPCAddr = ln.Addr().String()
 	t.log.Info("tron devnet", "data", d.Path, "token", d.Token, "block", d.Block.String(), "grpc", t.GRPCAddr)
-	return t.dial(t.GRPCAddr, insecure.NewCredentials(), "")
+	if err := t.dial(t.GRPCAddr, insecure.NewCredentials(), ""); err != nil {
+		return err
+	}
+	t.Solidity = api.NewWalletSolidityClient(t.Node.Conn) // the devnet serves both
+	return nil
 }
 
 func (t *TRON) openGRPC(f Flags) error {
-	u, err := url.Parse(f.Tron)
-	if err != nil || u.Host == "" || u.Port() == "" {
-		return fmt.Errorf("-tron %q: want grpc://HOST:PORT or grpcs://HOST:PORT", f.Tron)
+	addr, creds, err := endpoint("-tron", f.Tron)
+	if err != nil {
+		return err
 	}
-	creds := insecure.NewCredentials()
-	if u.Scheme == "grpcs" {
-		creds = credentials.NewClientTLSFromCert(nil, u.Hostname())
+	solidity := f.Solidity
+	if solidity == "" {
+		solidity = f.Tron
+	}
+	saddr, screds, err := endpoint("-tron-solidity", solidity)
+	if err != nil {
+		return err
 	}
 	if f.HTTP != "" {
 		if t.HTTP, err = proxy(f.HTTP, f.APIKey); err != nil {
 			return fmt.Errorf("-tron-http: %w", err)
 		}
 	}
-	return t.dial(u.Host, creds, f.APIKey)
+	if err := t.dial(addr, creds, f.APIKey); err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(saddr, grpc.WithTransportCredentials(screds), grpc.WithUnaryInterceptor(
+		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if f.APIKey != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, "TRON-PRO-API-KEY", f.APIKey)
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}))
+	if err != nil {
+		return fmt.Errorf("-tron-solidity %s: %w", solidity, err)
+	}
+	t.closers = append(t.closers, func() { conn.Close() })
+	t.Solidity = api.NewWalletSolidityClient(conn)
+	return nil
+}
+
+// endpoint reads a grpc(s)://HOST:PORT flag. Plaintext is for loopback
+// only: on any other path, whoever sits on it could change what the
+// exchange reads and what it is asked to sign.
+func endpoint(flag, v string) (string, credentials.TransportCredentials, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "grpc" && u.Scheme != "grpcs") {
+		return "", nil, fmt.Errorf("%s %q: want grpc://HOST:PORT or grpcs://HOST:PORT", flag, v)
+	}
+	if u.Scheme == "grpcs" {
+		return u.Host, credentials.NewClientTLSFromCert(nil, u.Hostname()), nil
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", nil, fmt.Errorf("%s %s: plaintext gRPC to a node that is not on this machine could be read and changed on the way; "+
+			"set %s to grpcs://%s (TLS), or reach the node through a loopback address", flag, v, flag, u.Host)
+	}
+	return u.Host, insecure.NewCredentials(), nil
 }
 
 func (t *TRON) dial(addr string, creds credentials.TransportCredentials, apiKey string) error {
@@ -253,12 +341,7 @@ func (t *TRON) dial(addr string, creds credentials.TransportCredentials, apiKey 
 }
 
 func (t *TRON) exchangeConfig(f Flags) error {
-	if f.Key == "dev" && t.key == nil {
-		var err error
-		if t.key, err = genesis.DevExchangeKey(); err != nil {
-			return err
-		}
-	} else if f.Key != "" && f.Key != "dev" {
+	if f.Key != "" && f.Key != "dev" {
 		data, err := wallet.ReadKeystoreFile(f.Key)
 		if err != nil {
 			return fmt.Errorf("-exchange-key: %w", err)
@@ -268,7 +351,7 @@ func (t *TRON) exchangeConfig(f Flags) error {
 		}
 	}
 	if t.key == nil {
-		return errors.New("-exchange-key: the exchange needs its TRON key (a keystore file)")
+		return errors.New("-exchange-key: the exchange needs its TRON key: set -exchange-key to a keystore file (password in $BTSPEED_EXCHANGE_PASSWORD)")
 	}
 	t.confirmations = 19
 	if f.Tron == "devnet" {
@@ -304,7 +387,7 @@ func (t *TRON) exchangeConfig(f Flags) error {
 		}
 		t.poll = p
 	}
-	t.Policy = &ledger.Exchange{Address: t.key.Address(), Token: f.Token, Confirmations: t.confirmations, Backing: backing}
+	t.Policy = &ledger.Exchange{Address: t.key.Address(), Token: f.Token, Confirmations: t.confirmations, Backing: backing, Devnet: t.Chain != nil}
 	return nil
 }
 
@@ -314,7 +397,7 @@ func (t *TRON) Exchange(l *ledger.Ledger, step func(string)) (*exchange.Exchange
 	if t.Policy == nil || t.Node == nil {
 		return nil, errors.New("tronsetup: no exchange configured")
 	}
-	ex, err := exchange.New(exchange.Config{Ledger: l, Node: t.Node, Key: t.key, Token: t.Policy.Token, Confirmations: t.confirmations,
+	ex, err := exchange.New(exchange.Config{Ledger: l, Node: t.Node, Solidity: t.Solidity, Key: t.key, Token: t.Policy.Token, Confirmations: t.confirmations,
 		StartBlock: t.start, Poll: t.poll, Logger: t.log.With("component", "exchange"), Step: step})
 	if err != nil {
 		return nil, err
@@ -329,31 +412,4 @@ func (t *TRON) Close() {
 		t.closers[i]()
 	}
 	t.closers = nil
-}
-
-// CrashStep returns, when $BTSPEED_CRASH_AT names an exchange step
-// (optionally with ":N", its Nth time), a Step function that kills the
-// process with SIGKILL there, as a crash would: a testing aid for the
-// exchange's crash tests. Otherwise it returns nil.
-func CrashStep() func(string) {
-	spec := os.Getenv("BTSPEED_CRASH_AT")
-	if spec == "" {
-		return nil
-	}
-	name, nth, _ := strings.Cut(spec, ":")
-	n, err := strconv.Atoi(nth)
-	if err != nil || n < 1 {
-		n = 1
-	}
-	seen := 0
-	return func(step string) {
-		if step != name {
-			return
-		}
-		if seen++; seen == n {
-			fmt.Fprintf(os.Stderr, "BTSPEED_CRASH_AT=%s: killing the process\n", spec)
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // SIGKILL is not instant
-		}
-	}
 }

@@ -1,7 +1,8 @@
 // driver.mjs: a line-oriented JSON driver of Debian's Chromium through playwright-core, for the Go browser
 // tests (internal/browsertest). Each line on stdin is {id, op, ...}; each answer on stdout is
 // {id, ok, value} or {id, ok: false, error}. One browser; every page gets its own context (its own
-// storage), as two users would. Console errors and page errors are kept per page ("logs").
+// storage), as two users would. Console errors and page errors are kept per page ("logs"), with what a
+// Content-Security-Policy blocked in any of its frames.
 import { chromium } from 'playwright-core'
 import readline from 'node:readline'
 
@@ -29,6 +30,14 @@ function page (id) {
 const ops = {
   async newPage ({ page: id, url, width, height }) {
     const context = await browser.newContext({ viewport: { width: width || 1280, height: height || 800 }, acceptDownloads: true })
+    // Every frame reports what its Content-Security-Policy blocks as a console error starting "csp violation:"
+    // (Page.CSPViolations); init scripts run before the page's own, and no policy applies to them.
+    await context.addInitScript(() => {
+      addEventListener('securitypolicyviolation', e => {
+        console.error('csp violation: ' + e.effectiveDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' in ' + e.documentURI +
+          (e.sourceFile ? ' from ' + e.sourceFile + ':' + e.lineNumber : ''))
+      }, true)
+    })
     const p = await context.newPage()
     const entry = { context, page: p, logs: [] }
     const keep = line => { if (entry.logs.length < 2000) entry.logs.push(line) }
@@ -48,9 +57,21 @@ const ops = {
     await page(id).page.waitForSelector(sel, { state: state || 'visible', timeout: timeout || 30000 })
     return null
   },
+  // waitForFunction polls expr from here: playwright's own would eval it inside the page, which the app's
+  // Content-Security-Policy (no 'unsafe-eval') forbids; evaluate is not subject to it.
   async waitForFunction ({ page: id, expr, timeout }) {
-    await page(id).page.waitForFunction(expr, null, { timeout: timeout || 30000, polling: 200 })
-    return null
+    const p = page(id).page
+    const deadline = Date.now() + (timeout || 30000)
+    for (;;) {
+      try {
+        if (await p.evaluate(expr)) return null
+      } catch (e) {
+        // A navigation in between (a reload, a redirect) is no answer; anything else is.
+        if (!/Execution context was destroyed|Cannot find context|navigat/i.test(String(e && e.message))) throw e
+      }
+      if (Date.now() > deadline) throw new Error('waitForFunction: timeout ' + (timeout || 30000) + 'ms exceeded waiting for ' + expr)
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
   },
   async setFiles ({ page: id, sel, files }) { await page(id).page.setInputFiles(sel, files); return null },
   async screenshot ({ page: id, path, fullPage }) { await page(id).page.screenshot({ path, fullPage: !!fullPage }); return null },

@@ -262,7 +262,11 @@ type Invariant struct {
 	Deposited U64      `json:"deposited"` // credited by deposits from TRON, ever
 	Withdrawn U64      `json:"withdrawn"` // debited by withdrawals to TRON, ever
 	Reserve   *Reserve `json:"reserve,omitempty"`
-	OK        bool     `json:"ok"`
+	// DevGenesis: the ledger holds the public development genesis (whose
+	// keys anyone can derive) while its exchange runs on a real TRON
+	// network; withdrawals are refused and OK is false.
+	DevGenesis bool `json:"dev_genesis,omitempty"`
+	OK         bool `json:"ok"`
 }
 
 // Reserve is the exchange's side of the invariant: the BTT its TRON address
@@ -344,6 +348,10 @@ const (
 	WithdrawalQueued = "queued" // debited; the exchange has not made its TRON transaction yet
 	WithdrawalSent   = "sent"   // the TRON transaction is signed, recorded and broadcast
 	WithdrawalDone   = "done"   // the transaction is in block Block with enough confirmations
+	// WithdrawalFailed: TRON refused the withdrawal too many times (Error
+	// says why) and no transaction of it can land any more; the amount is
+	// back in the account (history entry kind withdrawal-refund).
+	WithdrawalFailed = "failed"
 )
 
 // WithdrawalStatus answers POST /v1/withdrawals and GET /v1/withdrawals/{id}.
@@ -361,6 +369,10 @@ type WithdrawalStatus struct {
 	Expiration int64  `json:"expiration,omitempty"` // of TxID, unix milliseconds (TRON's unit)
 	Attempts   int    `json:"attempts,omitempty"`
 	Block      int64  `json:"block,omitempty"` // with Status done
+	// Refusals counts TRON's refusals of the withdrawal (to build or to
+	// accept its transaction); Error is the last one.
+	Refusals int    `json:"refusals,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Batch is POST /v1/batch: up to MaxBatch operations applied independently
@@ -407,13 +419,17 @@ const (
 	CodeChannelExpired    = "channel_expired"    // past its deadline: refunded to the payer
 	CodeBadDeadline       = "bad_deadline"       // channel deadline in the past or too far ahead
 	CodeBadState          = "bad_state"          // seq 0 or paid above the deposit
-	CodeFaucetWork        = "faucet_work"        // proof of work missing, stale or too weak
+	CodeFaucetWork        = "faucet_work"        // proof of work missing or too weak
+	CodeFaucetPeriod      = "faucet_period"      // the claim is for another period than the current one
 	CodeFaucetClaimed     = "faucet_claimed"     // this account already claimed this period
 	CodeFaucetEmpty       = "faucet_empty"       // the faucet's account is empty
 	CodeRateLimited       = "rate_limited"       // too many requests from this address
 	CodeNoExchange        = "no_exchange"        // this ledger does not withdraw to TRON
 	CodeReserve           = "reserve"            // the exchange's reserve cannot cover this withdrawal
+	CodeBadRecipient      = "bad_recipient"      // a withdrawal to the exchange's own TRON address
+	CodeTooManyPending    = "too_many_pending"   // the account has too many withdrawals not done yet
 	CodeUnavailable       = "unavailable"        // storage failed; retry
+	CodeDevGenesis        = "dev_genesis"        // the public development genesis on a real TRON network: no withdrawals
 )
 
 // ErrorBody is the body of every error response: {"error": {...}}.
@@ -449,7 +465,7 @@ func (e *Error) Is(target error) bool {
 		return target == speed.ErrInsufficientFunds
 	case CodeNonceUsed:
 		return target == speed.ErrNonceUsed
-	case CodeBadRequest, CodeBadSignature, CodeWrongLedger, CodeBadDeadline, CodeBadState:
+	case CodeBadRequest, CodeBadSignature, CodeWrongLedger, CodeBadDeadline, CodeBadState, CodeBadRecipient:
 		return target == speed.ErrBadRequest
 	}
 	return false

@@ -8,19 +8,30 @@
 // restart never credits a transfer twice; the scan cursor may lag behind
 // the credits and is only an optimisation.
 //
+// The node is not trusted: the exchange computes every transaction id
+// from the raw data itself (sha256) and refuses a node whose txid
+// differs, credits only deposits signed by their sender, and signs only
+// the exact transfer it asked for.
+//
 // Withdrawals: the ledger has already debited the account and queued the
 // withdrawal (ledger.Withdraw). The exchange has the node build the TRC-10
 // transfer, checks it, signs it with the exchange key and records the
 // signed transaction and its id in the ledger before broadcasting it. From
 // then on it only looks for that transaction: it broadcasts it again while
 // it can still land, marks the withdrawal done once it is confirmed, and
-// makes a new transaction only when the recorded one expired outside any
-// block, which TRON guarantees it never will be. A crash between any two
-// steps therefore neither loses a withdrawal nor pays it twice.
+// makes a new transaction only when the recorded one can never land: it
+// expired outside any block, as the solidity node confirms (a lagging full
+// node does not know of recent blocks), or it failed in a confirmed block.
+// A crash between any two steps therefore neither loses a withdrawal nor
+// pays it twice. A withdrawal TRON refused MaxRefusals times (to build or
+// to accept its transaction) fails once no transaction of it can land:
+// the ledger refunds it.
 package exchange
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +42,8 @@ import (
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/api"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // Node is what the exchange reads from TRON; gotron-sdk's
@@ -44,10 +57,23 @@ type Node interface {
 	GetTransactionInfoByIDCtx(ctx context.Context, id string) (*core.TransactionInfo, error)
 }
 
+// Solidity is what the exchange reads from a node's solidity API, which
+// answers from solidified (final) blocks only; api.WalletSolidityClient
+// is one.
+type Solidity interface {
+	GetNowBlock2(ctx context.Context, in *api.EmptyMessage, opts ...grpc.CallOption) (*api.BlockExtention, error)
+	GetTransactionById(ctx context.Context, in *api.BytesMessage, opts ...grpc.CallOption) (*core.Transaction, error)
+	GetTransactionInfoById(ctx context.Context, in *api.BytesMessage, opts ...grpc.CallOption) (*core.TransactionInfo, error)
+}
+
 // Config configures the exchange.
 type Config struct {
 	Ledger *ledger.Ledger
 	Node   Node
+	// Solidity is asked before a withdrawal's transaction that expired is
+	// replaced, so that a lagging full node cannot make the exchange pay
+	// twice (required with Key).
+	Solidity Solidity
 	// Address is the exchange's TRON address, where deposits are sent.
 	Address wallet.Address
 	// Key is Address's key, which signs withdrawals (nil: deposits only).
@@ -60,6 +86,9 @@ type Config struct {
 	// StartBlock is where a first scan starts (a new exchange need not
 	// read all of TRON's history).
 	StartBlock int64
+	// MaxRefusals is how many times TRON may refuse a withdrawal before
+	// it fails and is refunded (default DefaultMaxRefusals).
+	MaxRefusals int
 	// Poll is the time between scans in Run (default 3 s).
 	Poll   time.Duration
 	Logger *slog.Logger
@@ -82,9 +111,10 @@ const (
 // Exchange scans TRON for deposits and sends withdrawals. Its methods
 // take turns (one scan or withdrawal pass at a time).
 type Exchange struct {
-	cfg Config
-	log *slog.Logger
-	mu  sync.Mutex
+	cfg  Config
+	log  *slog.Logger
+	mu   sync.Mutex
+	next uint64 // the queue place the next withdrawal pass starts at
 }
 
 // New checks cfg.
@@ -99,12 +129,18 @@ func New(cfg Config) (*Exchange, error) {
 		if cfg.Address != cfg.Key.Address() {
 			return nil, errors.New("exchange: the key is not the exchange address's")
 		}
+		if cfg.Solidity == nil {
+			return nil, errors.New("exchange: withdrawals need a solidity node, to confirm that a transaction can no longer land before replacing it")
+		}
 	}
 	if cfg.Address.IsZero() || cfg.Token == "" {
 		return nil, errors.New("exchange: needs the exchange address and the token id")
 	}
 	if cfg.Confirmations <= 0 {
 		cfg.Confirmations = 19
+	}
+	if cfg.MaxRefusals <= 0 {
+		cfg.MaxRefusals = DefaultMaxRefusals
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 3 * time.Second
@@ -154,7 +190,10 @@ func (e *Exchange) Scan(ctx context.Context) ([]Deposit, error) {
 			return found, fmt.Errorf("exchange: asked for block %d, got %d", n, got)
 		}
 		for _, t := range blk.Transactions {
-			d, ok := e.deposit(t)
+			d, ok, err := e.deposit(t)
+			if err != nil {
+				return found, fmt.Errorf("exchange: block %d: %w", n, err)
+			}
 			if !ok {
 				continue
 			}
@@ -178,38 +217,63 @@ func (e *Exchange) Scan(ctx context.Context) ([]Deposit, error) {
 	return found, nil
 }
 
-// deposit recognises a transfer of the token to the exchange address.
-func (e *Exchange) deposit(t *api.TransactionExtention) (Deposit, bool) {
+// deposit recognises a transfer of the token to the exchange address,
+// signed by its sender. Its id is the hash of its raw data; a node that
+// gives another is an error.
+func (e *Exchange) deposit(t *api.TransactionExtention) (Deposit, bool, error) {
 	tx := t.GetTransaction()
-	if tx == nil || len(tx.GetRawData().GetContract()) != 1 || len(t.Txid) != 32 {
-		return Deposit{}, false
+	if tx == nil || len(tx.GetRawData().GetContract()) != 1 {
+		return Deposit{}, false, nil
 	}
 	for _, r := range tx.Ret {
 		if r.GetContractRet() != core.Transaction_Result_DEFAULT && r.GetContractRet() != core.Transaction_Result_SUCCESS {
-			return Deposit{}, false
+			return Deposit{}, false, nil
 		}
 	}
 	ct := tx.RawData.Contract[0]
 	if ct.Type != core.Transaction_Contract_TransferAssetContract {
-		return Deposit{}, false
+		return Deposit{}, false, nil
 	}
 	var m core.TransferAssetContract
 	if err := ct.Parameter.UnmarshalTo(&m); err != nil {
-		return Deposit{}, false
+		return Deposit{}, false, nil
 	}
 	if string(m.AssetName) != e.cfg.Token || m.Amount <= 0 || len(m.ToAddress) != wallet.AddressLen || len(m.OwnerAddress) != wallet.AddressLen {
-		return Deposit{}, false
+		return Deposit{}, false, nil
 	}
 	var to, from wallet.Address
 	copy(to[:], m.ToAddress)
 	copy(from[:], m.OwnerAddress)
 	if to != e.cfg.Address || from == e.cfg.Address {
-		return Deposit{}, false
+		return Deposit{}, false, nil
 	}
-	var d Deposit
-	copy(d.TxID[:], t.Txid)
-	d.From, d.Amount = from, uint64(m.Amount)
-	return d, true
+	raw, err := proto.Marshal(tx.RawData)
+	if err != nil {
+		return Deposit{}, false, err
+	}
+	d := Deposit{TxID: sha256.Sum256(raw), From: from, Amount: uint64(m.Amount)}
+	if !bytes.Equal(t.Txid, d.TxID[:]) {
+		return Deposit{}, false, fmt.Errorf("the node gives transaction %x the txid %.64x", d.TxID, t.Txid)
+	}
+	if !signedBy(raw, tx.Signature, from) {
+		e.log.Warn("a deposit not signed by its sender (multi-signature, or a node that lies): not credited",
+			"txid", fmt.Sprintf("%x", d.TxID), "from", from.String(), "amount", m.Amount)
+		return Deposit{}, false, nil
+	}
+	return d, true, nil
+}
+
+// signedBy says whether sigs is one signature of raw by a.
+func signedBy(raw []byte, sigs [][]byte, a wallet.Address) bool {
+	if len(sigs) != 1 {
+		return false
+	}
+	sig, err := wallet.SignatureFromBytes(sigs[0])
+	if err != nil {
+		return false
+	}
+	signer, err := wallet.RecoverTransaction(raw, sig)
+	return err == nil && signer == a
 }
 
 // Run scans for deposits and sends withdrawals every Poll until ctx ends.

@@ -13,10 +13,10 @@ import (
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/genesis"
-	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 	"github.com/btspeed/btspeed/tron/devnet/devnettest"
+	"github.com/fbsobreira/gotron-sdk/pkg/client"
 	tronapi "github.com/fbsobreira/gotron-sdk/pkg/proto/api"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
 )
@@ -55,14 +55,9 @@ func TestWithdrawalsToTheDevnet(t *testing.T) {
 		}
 	}
 
-	l, err := server.Open(ctx, server.Config{ID: "btspeed-devnet", DB: filepath.Join(dir, "ledger.db"), Genesis: "dev",
-		Exchange: &ledger.Exchange{Address: exch.Address(), Token: btt, Confirmations: 2, Backing: backing}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openLedger(t, dir, &ledger.Exchange{Address: exch.Address(), Token: btt, Confirmations: 2, Backing: backing, Devnet: true})
 	var steps []string
-	ex, err := exchange.New(exchange.Config{Ledger: l.Ledger, Node: gc, Key: exch, Token: btt, Confirmations: 2,
+	ex, err := exchange.New(exchange.Config{Ledger: l.Ledger, Node: gc, Solidity: solidity(gc), Key: exch, Token: btt, Confirmations: 2,
 		Step: func(s string) { steps = append(steps, s) }})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +131,7 @@ func TestWithdrawalsToTheDevnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	gc, _ = devnettest.Serve(t, chain)
-	ex, _ = exchange.New(exchange.Config{Ledger: l.Ledger, Node: gc, Key: exch, Token: btt, Confirmations: 2})
+	ex, _ = exchange.New(exchange.Config{Ledger: l.Ledger, Node: gc, Solidity: solidity(gc), Key: exch, Token: btt, Confirmations: 2})
 	l.SetReserve(ex.Reserve)
 	block(1)
 	if err := ex.Withdraw(ctx); err != nil {
@@ -167,7 +162,7 @@ func TestWithdrawalsToTheDevnet(t *testing.T) {
 	if _, asset, _ := chain.Balance(bob.Address()); asset != 4_000_000 {
 		t.Fatalf("bob has %d BTT on TRON, want 4000000", asset)
 	}
-	if p, _ := l.PendingWithdrawals(ctx, 10); len(p) != 0 {
+	if p, _ := l.PendingWithdrawals(ctx, 0, 10); len(p) != 0 {
 		t.Fatalf("still pending: %+v", p)
 	}
 	inv = checkAll("done")
@@ -192,7 +187,7 @@ func TestWithdrawalsToTheDevnet(t *testing.T) {
 	}
 	gc, _ = devnettest.Serve(t, chain)
 	lost := &dropBroadcasts{Node: gc, drop: true}
-	ex, _ = exchange.New(exchange.Config{Ledger: l.Ledger, Node: lost, Key: exch, Token: btt, Confirmations: 2})
+	ex, _ = exchange.New(exchange.Config{Ledger: l.Ledger, Node: lost, Solidity: solidity(gc), Key: exch, Token: btt, Confirmations: 2})
 	for range 5 { // 15 s of blocks: not expired yet, and never broadcast
 		block(1)
 		if err := ex.Withdraw(ctx); err == nil {
@@ -243,6 +238,11 @@ func (d *dropBroadcasts) BroadcastCtx(ctx context.Context, tx *core.Transaction)
 	return d.Node.BroadcastCtx(ctx, tx)
 }
 
+// solidity is the devnet's solidity API, served beside gc's.
+func solidity(gc *client.GrpcClient) tronapi.WalletSolidityClient {
+	return tronapi.NewWalletSolidityClient(gc.Conn)
+}
+
 func mustID(t *testing.T, s string) [32]byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
@@ -282,26 +282,15 @@ func TestWithdrawalRefusesWhatTheNodeChanged(t *testing.T) {
 	mallory, _ := wallet.GenerateKey()
 	exch, _ := wallet.GenerateKey()
 	dir := t.TempDir()
-	chain, err := devnet.Open(devnet.Config{Path: filepath.Join(dir, "tron.db"), BlockInterval: time.Hour,
-		Asset: devnet.Asset{ID: btt, Precision: 6}, Accounts: []devnet.Account{{Address: exch.Address(), TRX: 100_000_000, Asset: 10_000_000}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
-	gc, _ := devnettest.Serve(t, chain)
-	l, err := server.Open(ctx, server.Config{ID: "btspeed-devnet", DB: filepath.Join(dir, "ledger.db"), Genesis: "dev",
-		Exchange: &ledger.Exchange{Address: exch.Address(), Token: btt, Backing: 10_000_000}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	_, gc := openDevnet(t, dir, nil, devnet.Account{Address: exch.Address(), TRX: 100_000_000, Asset: 10_000_000})
+	l := openLedger(t, dir, &ledger.Exchange{Address: exch.Address(), Token: btt, Backing: 10_000_000, Devnet: true})
 	keys, _ := genesis.DevKeys()
 	req, _ := api.Withdrawal{Ledger: "btspeed-devnet", Account: keys[0].Address(), To: alice.Address(), Amount: 2_000_000, Nonce: 1}.Sign(keys[0])
 	w, err := l.Withdraw(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, _ := exchange.New(exchange.Config{Ledger: l.Ledger, Node: &lyingNode{Node: gc, to: mallory.Address()}, Key: exch, Token: btt})
+	ex, _ := exchange.New(exchange.Config{Ledger: l.Ledger, Node: &lyingNode{Node: gc, to: mallory.Address()}, Solidity: solidity(gc), Key: exch, Token: btt})
 	if err := ex.Withdraw(ctx); err == nil || !strings.Contains(err.Error(), "refusing to sign") {
 		t.Fatalf("a changed recipient: %v", err)
 	}

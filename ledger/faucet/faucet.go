@@ -21,10 +21,13 @@
 // bytes big endian, account the 21-byte TRON address). Because the account
 // is inside the hash, a solution found for one account is worthless for
 // another, and because the ledger id and period are inside the challenge, it
-// is worthless on another ledger or, after the grace of one period, later.
-// The ledger accepts one solution per account per period, for the current
-// period or the previous one, so a solution found just before a period
-// boundary still counts.
+// is worthless on another ledger or in another period. The ledger accepts
+// one solution per account per period, for the current period only: were
+// the previous period's solutions accepted too, an account could claim
+// twice within moments (the previous period's grant just after a boundary,
+// then the current one's). A client whose solution crossed a boundary
+// (rare: periods are a day, solving takes seconds) solves the new
+// challenge.
 //
 // # The costs
 //
@@ -160,14 +163,12 @@ func LeadingZeroBits(h [32]byte) int {
 // Errors Verify returns, wrapped with details.
 var (
 	ErrInsufficientWork = errors.New("faucet: proof of work below the required difficulty")
-	// ErrWrongPeriod: only the current period and the previous one are
-	// accepted (a solution found just before a period boundary still
-	// counts).
+	// ErrWrongPeriod: only the current period is accepted.
 	ErrWrongPeriod = errors.New("faucet: solution for another period")
 )
 
 // Verify checks the solution nonce for account in period at time now: the
-// period must be PeriodOf(now) or the one before, and Work(Challenge(ledgerID,
+// period must be PeriodOf(now), and Work(Challenge(ledgerID,
 // period), account, nonce) must have at least Difficulty leading zero bits.
 // It returns an error wrapping ErrWrongPeriod or ErrInsufficientWork, or
 // p.Validate's error. Whether the account already had a grant in period is
@@ -177,7 +178,7 @@ func (p Params) Verify(ledgerID string, account wallet.Address, period, nonce ui
 		return err
 	}
 	cur := p.PeriodOf(now)
-	if period != cur && (cur == 0 || period != cur-1) {
+	if period != cur {
 		return fmt.Errorf("%w: period %d, the current one is %d", ErrWrongPeriod, period, cur)
 	}
 	if z := LeadingZeroBits(Work(Challenge(ledgerID, period), account, nonce)); z < int(p.Difficulty) {

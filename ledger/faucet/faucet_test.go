@@ -168,10 +168,10 @@ func TestSolveVerify(t *testing.T) {
 	if err := p.Verify(id, acct, period, nonce, now); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	// Until the end of the next period it still counts.
-	next := time.Unix(int64(period+2)*86400-1, 0)
-	if err := p.Verify(id, acct, period, nonce, next); err != nil {
-		t.Fatalf("Verify in the next period: %v", err)
+	// Until the end of its period it still counts, not after.
+	last := time.Unix(int64(period+1)*86400-1, 0)
+	if err := p.Verify(id, acct, period, nonce, last); err != nil {
+		t.Fatalf("Verify at the end of the period: %v", err)
 	}
 	// At the lower difficulty at least as well.
 	easy := p
@@ -198,6 +198,7 @@ func TestSolveVerify(t *testing.T) {
 		{"other account", p, id, account(2), period, nonce, now, ErrInsufficientWork},
 		{"other ledger", p, "mainnet", acct, period, nonce, now, ErrInsufficientWork},
 		{"weak work", p, id, acct, period, weak, now, ErrInsufficientWork},
+		{"previous period", p, id, acct, period, nonce, time.Unix(int64(period+1)*86400, 0), ErrWrongPeriod},
 		{"period before previous", p, id, acct, period, nonce, time.Unix(int64(period+2)*86400, 0), ErrWrongPeriod},
 		{"period in the future", p, id, acct, period, nonce, time.Unix(int64(period)*86400-1, 0), ErrWrongPeriod},
 		{"far future", p, id, acct, period + 1000, nonce, now, ErrWrongPeriod},
@@ -213,8 +214,9 @@ func TestSolveVerify(t *testing.T) {
 	}
 }
 
-// The period boundary: a solution for period k found just before it ends is
-// accepted in period k+1, and a solution in period 0 works at the epoch.
+// The period boundary: a solution for period k counts during period k only
+// (not in period k+1: one grant per account per period), and a solution in
+// period 0 works at the epoch.
 func TestVerifyBoundary(t *testing.T) {
 	p := Params{Difficulty: 8, Period: time.Hour, Amount: 1}
 	acct := account(9)
@@ -230,8 +232,8 @@ func TestVerifyBoundary(t *testing.T) {
 		}{
 			{start.Add(-time.Second), false},
 			{start, true},
-			{start.Add(2*time.Hour - time.Nanosecond), true},
-			{start.Add(2 * time.Hour), false},
+			{start.Add(time.Hour - time.Nanosecond), true},
+			{start.Add(time.Hour), false},
 		} {
 			err := p.Verify("x", acct, period, nonce, c.at)
 			if period == 0 && c.at.Before(start) {

@@ -28,7 +28,7 @@ import (
 
 var (
 	buildMu sync.Mutex
-	built   = map[string]string{} // package -> binary
+	built   = map[string]string{} // package and tags -> binary
 )
 
 // Binary builds cmd/ledger once per test process and returns its path.
@@ -40,9 +40,17 @@ func Binary(t testing.TB) string {
 // Build builds a command once per test process and returns its path.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	return BuildTags(t, pkg, "")
+}
+
+// BuildTags is Build with build tags (go build -tags), e.g.
+// "btspeed_crashtest" for a ledger that obeys $BTSPEED_CRASH_AT.
+func BuildTags(t testing.TB, pkg, tags string) string {
+	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if p, ok := built[pkg]; ok {
+	id := pkg + " " + tags
+	if p, ok := built[id]; ok {
 		return p
 	}
 	dir, err := os.MkdirTemp("", "btspeed-bin")
@@ -50,10 +58,10 @@ func Build(t testing.TB, pkg string) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, filepath.Base(pkg))
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	if out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags %q %s: %v\n%s", tags, pkg, err, out)
 	}
-	built[pkg] = bin
+	built[id] = bin
 	return bin
 }
 
@@ -90,13 +98,17 @@ type Options struct {
 
 // StartWith is Start with another binary (one that also takes -listen and
 // prints "listening on URL") or more environment.
+//
+// The ledger runs without its per-client rate limit
+// (BTSPEED_LEDGER_RATE=0): tests load it from one address. A test of the
+// limit passes -rate.
 func StartWith(t testing.TB, o Options, args ...string) *Process {
 	t.Helper()
 	if o.Binary == "" {
 		o.Binary = Binary(t)
 	}
 	cmd := exec.Command(o.Binary, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.Env = append(append(os.Environ(), "BTSPEED_LEDGER_RATE=0"), o.Env...)
 	cmd.Stderr = &testLog{t: t}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -131,6 +143,41 @@ func StartWith(t testing.TB, o Options, args ...string) *Process {
 		t.Fatal("ledger did not start within 30 s")
 	}
 	return nil
+}
+
+// Refuses runs the binary as StartWith does and expects it to refuse to
+// start: to exit with an error before it serves. It returns what the
+// process wrote on standard error; a process that serves fails the test.
+func Refuses(t testing.TB, o Options, args ...string) string {
+	t.Helper()
+	if o.Binary == "" {
+		o.Binary = Binary(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.Binary, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), o.Env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if u, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s %s started and served at %s; want a refusal", filepath.Base(o.Binary), strings.Join(args, " "), u)
+		}
+	}
+	if err := cmd.Wait(); err == nil || ctx.Err() != nil {
+		t.Fatalf("%s %s: exit %v (%v), want an error exit; stderr: %s", filepath.Base(o.Binary), strings.Join(args, " "), err, ctx.Err(), stderr.String())
+	}
+	return stderr.String()
 }
 
 // Printed returns the rest of the first line the process printed on

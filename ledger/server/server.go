@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -36,6 +38,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// Exchange enables withdrawals to TRON (ledger/exchange sends them).
 	Exchange *ledger.Exchange
+	// ClientAddr tells which client a request comes from, for the
+	// faucet's per-address limit (nil: the connection's peer; a
+	// clientip.Resolver's Addr behind trusted proxies).
+	ClientAddr func(*http.Request) netip.Addr
 }
 
 // Ledger is an open ledger and its storage.
@@ -72,7 +78,7 @@ func Open(ctx context.Context, c Config) (*Ledger, error) {
 }
 
 func open(ctx context.Context, c Config, st store.Store) (*ledger.Ledger, error) {
-	cfg := ledger.Config{ID: c.ID, Store: st, Logger: c.Logger, Version: c.Version, Exchange: c.Exchange}
+	cfg := ledger.Config{ID: c.ID, Store: st, Logger: c.Logger, Version: c.Version, Exchange: c.Exchange, ClientAddr: c.ClientAddr}
 	var allocs []genesis.Allocation
 	var err error
 	switch c.Genesis {

@@ -3,32 +3,48 @@
 // no trickle ICE) to /bridge?info_hash=HEX&peer=IP:PORT[&net=utp] and gets
 // the relay's answer back, or opens a WebSocket to the same URL (the
 // fallback where WebRTC cannot connect); over either it sends the BitTorrent
-// handshake, and the relay dials the peer and pipes bytes both ways. The
-// browser speaks the wire protocol end to end; the relay stores nothing.
+// handshake, and the relay dials the peer, exchanges the handshakes and then
+// pipes bytes both ways. The browser speaks the wire protocol end to end;
+// the relay stores nothing.
 //
-// It is not an open proxy: it dials only addresses discovered for that info
-// hash (Config.Discovered: the relay's tracker, and later DHT and the
-// torrent's trackers), checks that the handshake names that info hash,
-// refuses private, loopback and other non-public addresses unless
-// Config.AllowPrivate, and caps connections per client and in total, and
-// bytes per second per connection.
+// It is not an open proxy, nor a TCP tunnel:
+//   - it dials only addresses discovered for that info hash
+//     (Config.Discovered: the relay's tracker, the DHT and the torrent's
+//     trackers), on ports from 1024 up unless Config.AllowLowPorts, and
+//     never private, loopback or other non-public addresses unless
+//     Config.AllowPrivate;
+//   - it reads the client's handshake itself and checks it names that info
+//     hash; the peer gets that handshake and not a byte more until it has
+//     answered with a BitTorrent handshake naming the same info hash
+//     (within Config.HandshakeTimeout), and the client gets nothing from
+//     the peer before that: anything else is cut off and counted;
+//   - it caps connections per client and in total, bytes per second per
+//     connection, and per client the rate of connections and of peer
+//     lists (each of which may make the relay search trackers the client
+//     names).
+//
+// Clients are told apart by Config.ClientAddr, counted by clientip.Key
+// (IPv6 by /64).
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/internal/clientip"
+	"github.com/btspeed/btspeed/internal/ratelimit"
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 )
@@ -45,6 +61,28 @@ type Config struct {
 	// AllowPrivate allows private, loopback and link-local addresses (tests,
 	// LANs).
 	AllowPrivate bool
+	// AllowLowPorts allows peers on ports below 1024, where well-known
+	// services (SMTP, HTTP, ...) listen rather than BitTorrent peers;
+	// without it such peers are neither listed nor dialled.
+	AllowLowPorts bool
+	// HandshakeTimeout bounds the wait for the client's handshake, and
+	// then for the peer's (default 20 s each).
+	HandshakeTimeout time.Duration
+	// ClientAddr tells which client a request comes from, for the
+	// per-client caps and rates (default clientip.Peer, the connection's
+	// peer address; behind trusted proxies, a clientip.Resolver's Addr).
+	ClientAddr func(*http.Request) netip.Addr
+	// PeersRate caps GET /bridge/peers per client: tokens a second
+	// (default 1), bursts of a minute's worth (at least PeersMaxCost). A
+	// call costs 1 plus 1 per tracker URL it passes on, at most
+	// PeersMaxCost. Negative: no limit.
+	PeersRate float64
+	// ConnectRate caps the bridged connections a client opens (WebRTC
+	// offers and WebSocket upgrades): a second (default 2), bursts of 32.
+	// Negative: no limit.
+	ConnectRate float64
+	// Now is the clock of the rates (default time.Now).
+	Now func() time.Time
 	// Dial opens the connection to the peer (default: TCP, 10 s timeout).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DialUTP opens a uTP connection to the peer (net=utp); nil refuses
@@ -65,21 +103,43 @@ type Config struct {
 	Logger         *slog.Logger
 }
 
+// PeersMaxCost is the most a GET /bridge/peers costs of its client's
+// PeersRate tokens: 1, plus 1 per tracker URL, of which the relay's search
+// uses at most 8 (discover.DefaultMaxTrackersPerLookup).
+const PeersMaxCost = 1 + 8
+
 // Bridge is the /bridge endpoint.
 type Bridge struct {
 	cfg      Config
 	log      *slog.Logger
 	upgrader websocket.Upgrader
+	peersLim *ratelimit.Limiter // nil: no limit
+	connLim  *ratelimit.Limiter // nil: no limit
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // WebRTC bridges, which outlive their request
 
-	mu       sync.Mutex
-	perIP    map[netip.Addr]int
-	total    int
-	bridged  uint64 // bytes piped, both directions
-	refusals uint64
+	mu    sync.Mutex
+	perIP map[netip.Addr]int // open connections by clientip.Key
+	total int
+	stats Stats // counters; Open is total
+}
+
+// Stats counts what a Bridge has done, for metrics.
+type Stats struct {
+	Bytes   uint64 // piped, both directions
+	Open    int    // bridged connections open
+	Refused uint64 // requests refused: malformed, not discovered, not public, low port, over the caps
+	Limited uint64 // requests refused by the per-client rates (peer lists, connections)
+	// ClientHandshakesRefused counts clients whose first 68 bytes were not
+	// a BitTorrent handshake for the torrent (or came too late): nothing
+	// was dialled.
+	ClientHandshakesRefused uint64
+	// PeerHandshakesRefused counts peers that did not answer with a
+	// BitTorrent handshake for the torrent in time: both sides were
+	// closed, and nothing of the peer's reached the client.
+	PeerHandshakesRefused uint64
 }
 
 // New returns a bridge.
@@ -100,12 +160,34 @@ func New(cfg Config) *Bridge {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 30 * time.Second
 	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 20 * time.Second
+	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = clientip.Peer
+	}
+	if cfg.PeersRate == 0 {
+		cfg.PeersRate = 1
+	}
+	if cfg.ConnectRate == 0 {
+		cfg.ConnectRate = 2
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Bridge{cfg: cfg, log: cfg.Logger, perIP: make(map[netip.Addr]int), ctx: ctx, cancel: cancel,
+	b := &Bridge{cfg: cfg, log: cfg.Logger, perIP: make(map[netip.Addr]int), ctx: ctx, cancel: cancel,
 		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}}
+	if cfg.PeersRate > 0 {
+		b.peersLim = ratelimit.New(cfg.PeersRate, max(PeersMaxCost, int(math.Ceil(60*cfg.PeersRate))), 0)
+	}
+	if cfg.ConnectRate > 0 {
+		b.connLim = ratelimit.New(cfg.ConnectRate, 32, 0)
+	}
+	return b
 }
 
 // Close ends the open WebRTC bridges and waits for them. (WebSocket
@@ -115,24 +197,31 @@ func (b *Bridge) Close() {
 	b.wg.Wait()
 }
 
-// Stats returns bytes bridged, open connections and refusals.
-func (b *Bridge) Stats() (bridged uint64, open int, refused uint64) {
+// Stats returns the Bridge's counters.
+func (b *Bridge) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.bridged, b.total, b.refusals
+	st := b.stats
+	st.Open = b.total
+	return st
 }
 
 // Errors for refused bridge requests.
 var (
 	ErrNotDiscovered = errors.New("bridge: that address was not discovered for that torrent")
 	ErrNotPublic     = errors.New("bridge: that address is not a public unicast address")
+	ErrLowPort       = errors.New("bridge: that port is below 1024, where BitTorrent peers do not listen")
 )
 
-// Check decides whether a bridge to addr for infoHash may be opened.
+// Check decides whether a bridge to addr for infoHash may be opened (and
+// addr listed for it).
 func (b *Bridge) Check(infoHash [20]byte, addr netip.AddrPort) error {
 	ip := addr.Addr().Unmap()
 	if !b.cfg.AllowPrivate && (!ip.IsGlobalUnicast() || ip.IsPrivate()) {
 		return ErrNotPublic
+	}
+	if !b.cfg.AllowLowPorts && addr.Port() < 1024 && addr.Port() != 0 {
+		return ErrLowPort
 	}
 	if addr.Port() == 0 || b.cfg.Discovered == nil || !b.cfg.Discovered(infoHash, netip.AddrPortFrom(ip, addr.Port())) {
 		return ErrNotDiscovered
@@ -141,10 +230,23 @@ func (b *Bridge) Check(infoHash [20]byte, addr netip.AddrPort) error {
 }
 
 func (b *Bridge) refuse(w http.ResponseWriter, code int, msg string) {
-	b.mu.Lock()
-	b.refusals++
-	b.mu.Unlock()
+	b.count(&b.stats.Refused)
 	http.Error(w, msg, code)
+}
+
+// client is the key r's client is counted under.
+func (b *Bridge) client(r *http.Request) netip.Addr { return clientip.Key(b.cfg.ClientAddr(r)) }
+
+// allow spends cost of client's tokens of lim, or answers 429 and false.
+// It refills at rate tokens a second.
+func (b *Bridge) allow(w http.ResponseWriter, lim *ratelimit.Limiter, rate float64, client netip.Addr, cost int, what string) bool {
+	if lim.AllowN(client, b.cfg.Now(), cost) {
+		return true
+	}
+	b.count(&b.stats.Limited)
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(float64(cost)/rate)))))
+	http.Error(w, "too many "+what+" from your address: wait a little and try again", http.StatusTooManyRequests)
+	return false
 }
 
 // target is a checked bridge request.
@@ -157,6 +259,10 @@ type target struct {
 // admit parses and checks a bridge request and takes a connection slot
 // for its client; release gives the slot back. On failure it has answered.
 func (b *Bridge) admit(w http.ResponseWriter, r *http.Request) (tg target, release func(), ok bool) {
+	client := b.client(r)
+	if !b.allow(w, b.connLim, b.cfg.ConnectRate, client, 1, "bridged connections") {
+		return tg, nil, false
+	}
 	q := r.URL.Query()
 	raw, err := hex.DecodeString(q.Get("info_hash"))
 	if err != nil || len(raw) != 20 {
@@ -184,12 +290,9 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request) (tg target, relea
 		b.refuse(w, http.StatusForbidden, err.Error())
 		return tg, nil, false
 	}
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	client, _ := netip.ParseAddr(host)
-	client = client.Unmap()
 	b.mu.Lock()
 	if b.perIP[client] >= b.cfg.MaxPerClient || b.total >= b.cfg.MaxTotal {
-		b.refusals++
+		b.stats.Refused++
 		b.mu.Unlock()
 		http.Error(w, "too many bridged connections", http.StatusTooManyRequests)
 		return tg, nil, false
@@ -226,7 +329,9 @@ type PeersResponse struct {
 }
 
 // ServePeers answers GET /bridge/peers?info_hash=HEX[&tr=URL...]: the
-// classic peers a browser can reach through this bridge.
+// classic peers a browser can reach through this bridge. It costs the
+// client 1 of its PeersRate tokens plus 1 per tracker URL (at most
+// PeersMaxCost in all).
 func (b *Bridge) ServePeers(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	q := r.URL.Query()
@@ -245,6 +350,9 @@ func (b *Bridge) ServePeers(w http.ResponseWriter, r *http.Request) {
 		if len(u) <= maxTrackerURL {
 			trackers = append(trackers, u)
 		}
+	}
+	if !b.allow(w, b.peersLim, b.cfg.PeersRate, b.client(r), min(1+len(trackers), PeersMaxCost), "peer lists") {
+		return
 	}
 	res := PeersResponse{Peers: []string{}, UTP: b.cfg.DialUTP != nil}
 	if b.cfg.Peers != nil {
@@ -341,68 +449,4 @@ func (b *Bridge) serveRTC(w http.ResponseWriter, r *http.Request) {
 	}()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(p.Local)
-}
-
-// protocolHeader is the start of every BitTorrent handshake.
-var protocolHeader = []byte("\x13BitTorrent protocol")
-
-// pipe checks the client's handshake, dials the peer and copies both ways
-// until either side ends.
-func (b *Bridge) pipe(ctx context.Context, client net.Conn, tg target) error {
-	ih, addr := tg.ih, tg.addr
-	client.SetReadDeadline(time.Now().Add(20 * time.Second))
-	hs := make([]byte, 68)
-	if _, err := io.ReadFull(client, hs); err != nil {
-		return err
-	}
-	if !bytes.Equal(hs[:20], protocolHeader) || !bytes.Equal(hs[28:48], ih[:]) {
-		return errors.New("the handshake does not name the bridged torrent")
-	}
-	client.SetReadDeadline(time.Time{})
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	var peer net.Conn
-	var err error
-	if tg.network == "utp" {
-		peer, err = b.cfg.DialUTP(dctx, addr.String())
-	} else {
-		peer, err = b.cfg.Dial(dctx, "tcp", addr.String())
-	}
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer peer.Close()
-	if _, err := peer.Write(hs); err != nil {
-		return err
-	}
-	done := make(chan struct{}, 2)
-	go func() { b.copy(peer, client); peer.Close(); done <- struct{}{} }()
-	go func() { b.copy(client, peer); client.Close(); done <- struct{}{} }()
-	<-done
-	<-done
-	return nil
-}
-
-// copy copies src to dst at most BytesPerSecond.
-func (b *Bridge) copy(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	start, sent := time.Now(), 0
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-			sent += n
-			b.mu.Lock()
-			b.bridged += uint64(n)
-			b.mu.Unlock()
-			if ahead := time.Duration(float64(sent)/float64(b.cfg.BytesPerSecond)*float64(time.Second)) - time.Since(start); ahead > 0 {
-				time.Sleep(ahead)
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }

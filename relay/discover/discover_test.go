@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/clientip"
 	"github.com/btspeed/btspeed/relay/discover"
 	"github.com/btspeed/btspeed/relay/tracker"
 )
@@ -404,7 +405,8 @@ func TestPrivateTrackerRefused(t *testing.T) {
 // the test's dialer connects to the loopback listener.
 func publicTracker(t *testing.T, cfg discover.Config) (*tracker.Server, string, *discover.Discoverer) {
 	t.Helper()
-	tr, srv := startTracker(t, tracker.Config{TrustProxy: true})
+	loopback := clientip.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	tr, srv := startTracker(t, tracker.Config{ClientAddr: loopback.Addr})
 	cfg.AllowPrivate = false
 	cfg.Port = 7000 // not a peer's port: the tracker keys peers by address
 	cfg.LookupIP = func(_ context.Context, host string) ([]netip.Addr, error) {
@@ -424,7 +426,7 @@ func publicTracker(t *testing.T, cfg discover.Config) (*tracker.Server, string, 
 }
 
 // fromIP makes an announce come from ip (the tracker trusts
-// X-Forwarded-For).
+// X-Forwarded-For from loopback).
 func fromIP(ip string) func(*http.Request) error {
 	return func(r *http.Request) error { r.Header.Set("X-Forwarded-For", ip); return nil }
 }

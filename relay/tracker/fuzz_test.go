@@ -19,7 +19,8 @@ func FuzzWebSocketMessage(f *testing.F) {
 	f.Add([]byte(`{"action":"announce","left":"1e400","numwant":-1}`))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		s := New(Config{})
-		c := &wsConn{s: s, ip: netip.MustParseAddr("127.0.0.1"), out: make(chan []byte, 1024), done: make(chan struct{}), joined: make(map[[20]byte]string)}
+		ip := netip.MustParseAddr("127.0.0.1")
+		c := &wsConn{s: s, ip: ip, from: ip, out: make(chan []byte, 1024), done: make(chan struct{}), joined: make(map[joinKey]struct{})}
 		s.conns[c] = struct{}{}
 		c.handle(msg)
 		c.handle(msg) // again: a repeat must be as safe

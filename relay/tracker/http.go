@@ -1,11 +1,10 @@
 package tracker
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 
+	"github.com/btspeed/btspeed/internal/clientip"
 	"github.com/btspeed/btspeed/shared/httptracker"
 )
 
@@ -22,21 +21,15 @@ func writeBencoded(w http.ResponseWriter, b []byte) {
 	w.Write(b)
 }
 
-// clientIP is the client's address: the connection's, or with TrustProxy
-// the first X-Forwarded-For entry.
-func (s *Server) clientIP(r *http.Request) (netip.Addr, error) {
-	if s.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			return netip.ParseAddr(strings.TrimSpace(first))
-		}
+// refuse answers a refused announce: a BEP 3 failure, with a retry hint
+// when a per-address limit refused it.
+func (s *Server) refuse(w http.ResponseWriter, r *refusal) {
+	s.countRefusal(r)
+	if r.limited {
+		writeBencoded(w, httptracker.RetryFailure(r.message(), RetryAfter))
+		return
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	a, err := netip.ParseAddr(host)
-	return a.Unmap(), err
+	writeBencoded(w, httptracker.Failure(r.message()))
 }
 
 // serveAnnounce answers a BEP 3 announce.
@@ -50,9 +43,14 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		s.httpFailure(w, "torrent not served by this tracker")
 		return
 	}
-	ip, err := s.clientIP(r)
-	if err != nil {
+	ip := s.cfg.ClientAddr(r)
+	if !ip.IsValid() {
 		s.httpFailure(w, "cannot tell your address")
+		return
+	}
+	from, now := clientip.Key(ip), s.cfg.Now()
+	if !s.announces.Allow(from, now) {
+		s.refuse(w, refusedAnnounces)
 		return
 	}
 	addr := netip.AddrPortFrom(ip, a.Port)
@@ -60,18 +58,19 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	interval := int(s.cfg.Interval.Seconds())
 
 	s.mu.Lock()
-	sw := s.swarmLocked(a.InfoHash, a.Event != httptracker.Stopped)
+	sw, no := s.swarmLocked(a.InfoHash, a.Event != httptracker.Stopped, from, now)
 	if sw == nil {
 		s.mu.Unlock()
-		if a.Event == httptracker.Stopped {
+		if no == nil {
 			writeBencoded(w, httptracker.StoppedAnswer(interval))
 			return
 		}
-		s.httpFailure(w, "tracker full")
+		s.refuse(w, no)
 		return
 	}
 	s.stats.Announces++
-	sw.announce(key, peer{id: a.PeerID, addr: addr}, a.Event, a.Left, s.cfg.Now(), s.cfg.MaxPeers)
+	// A swarm with no room for this address still answers it with peers.
+	s.announceLocked(a.InfoHash, sw, peer{key: key, id: a.PeerID, addr: addr, from: from}, a.Event, a.Left, now)
 	picked := sw.pick(a.Numwant, key, func(p *peer) bool { return p.conn == nil }, s.rng)
 	ans := httptracker.Answer{Interval: interval, Complete: sw.complete, Incomplete: sw.incomplete}
 	for _, p := range picked {

@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/btspeed/btspeed/internal/clientip"
+	"github.com/btspeed/btspeed/internal/ratelimit"
 	"github.com/btspeed/btspeed/shared/httptracker"
 	"github.com/gorilla/websocket"
 )
@@ -23,6 +26,20 @@ const (
 	MaxNumwant       = httptracker.MaxNumwant
 	MaxOffers        = 20       // per WebSocket announce
 	MaxMessage       = 64 << 10 // one WebSocket message
+	MaxJoined        = 256      // peer entries (swarm, peer_id) one WebSocket connection may hold
+
+	// Per-address limits; an address is an IPv4 address or an IPv6 /64
+	// (clientip.Key).
+	DefaultAnnounceRate      = 5   // announces a second, in bursts of DefaultAnnounceBurst
+	DefaultAnnounceBurst     = 100 //
+	DefaultSwarmRate         = 1   // new swarms a second, in bursts of DefaultSwarmBurst
+	DefaultSwarmBurst        = 100 //
+	DefaultMaxPeersPerAddr   = 10  // entries in one swarm
+	DefaultMaxSocketsPerAddr = 32  // WebSocket connections at once
+
+	// RetryAfter is when a client refused by a per-address limit is told
+	// to come back.
+	RetryAfter = time.Minute
 )
 
 // Config configures a Server. The zero value works.
@@ -35,9 +52,29 @@ type Config struct {
 	MaxSwarms int // (default 100,000); announces for new swarms beyond it fail
 	// Allow, when set, decides which info hashes the tracker serves.
 	Allow func(infoHash [20]byte) bool
-	// TrustProxy takes the client's address from X-Forwarded-For (behind a
-	// reverse proxy).
-	TrustProxy bool
+	// ClientAddr is a request's client address (default clientip.Peer,
+	// the connection's; behind trusted proxies, clientip.Resolver.Addr).
+	// HTTP peers are listed at it, and the per-address limits count by it.
+	ClientAddr func(*http.Request) netip.Addr
+
+	// Per-address limits, which keep one client from filling the tracker
+	// or evicting others. A negative value turns a limit off.
+	//
+	// AnnounceRate is the announces per second one address may make (HTTP
+	// announces and WebSocket announces other than answers; default 5, in
+	// bursts of AnnounceBurst, default 100). SwarmRate is the new swarms
+	// per second one address may create (default 1, bursts of SwarmBurst,
+	// default 100). MaxPeersPerAddr is how many entries one address may
+	// hold in one swarm (default 10): a newer one replaces its least
+	// recently seen. MaxSocketsPerAddr caps one address's WebSocket
+	// connections (default 32): beyond it the upgrade gets 429.
+	AnnounceRate      float64
+	AnnounceBurst     int
+	SwarmRate         float64
+	SwarmBurst        int
+	MaxPeersPerAddr   int
+	MaxSocketsPerAddr int
+
 	// MessagesPerSecond caps what one WebSocket connection may send
 	// (default 20, bursts of 40); beyond it the connection is closed.
 	MessagesPerSecond int
@@ -52,12 +89,16 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
-	mu     sync.Mutex
-	swarms map[[20]byte]*swarm
-	rng    *rand.Rand
-	conns  map[*wsConn]struct{}
-	stats  Stats
-	closed bool
+	announces *ratelimit.Limiter // per address
+	newSwarms *ratelimit.Limiter // per address
+
+	mu      sync.Mutex
+	swarms  map[[20]byte]*swarm
+	rng     *rand.Rand
+	conns   map[*wsConn]struct{}
+	sockets map[netip.Addr]int // open WebSocket connections by clientip.Key
+	stats   Stats
+	closed  bool
 }
 
 // Stats counts what the tracker has done, for metrics.
@@ -67,6 +108,8 @@ type Stats struct {
 	OffersRelayed             uint64
 	AnswersRelayed            uint64
 	Refused                   uint64 // malformed or disallowed requests
+	RateLimited               uint64 // announces refused by a per-address limit (announces, new swarms)
+	SocketsRefused            uint64 // WebSocket upgrades refused by MaxSocketsPerAddr
 }
 
 // New returns a tracker.
@@ -89,18 +132,41 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = clientip.Peer
+	}
+	cfg.AnnounceRate = orDefault(cfg.AnnounceRate, DefaultAnnounceRate)
+	cfg.AnnounceBurst = orDefault(cfg.AnnounceBurst, DefaultAnnounceBurst)
+	cfg.SwarmRate = orDefault(cfg.SwarmRate, DefaultSwarmRate)
+	cfg.SwarmBurst = orDefault(cfg.SwarmBurst, DefaultSwarmBurst)
+	cfg.MaxPeersPerAddr = orDefault(cfg.MaxPeersPerAddr, DefaultMaxPeersPerAddr)
+	if cfg.MaxPeersPerAddr < 0 {
+		cfg.MaxPeersPerAddr = cfg.MaxPeers
+	}
+	cfg.MaxSocketsPerAddr = orDefault(cfg.MaxSocketsPerAddr, DefaultMaxSocketsPerAddr)
 	return &Server{
-		cfg: cfg,
-		log: cfg.Logger,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		announces: ratelimit.New(max(cfg.AnnounceRate, 0), cfg.AnnounceBurst, 0),
+		newSwarms: ratelimit.New(max(cfg.SwarmRate, 0), cfg.SwarmBurst, 0),
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  4096,
 			WriteBufferSize: 4096,
 			CheckOrigin:     func(*http.Request) bool { return true }, // a public tracker: any page may use it
 		},
-		swarms: make(map[[20]byte]*swarm),
-		rng:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		conns:  make(map[*wsConn]struct{}),
+		swarms:  make(map[[20]byte]*swarm),
+		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		conns:   make(map[*wsConn]struct{}),
+		sockets: make(map[netip.Addr]int),
 	}
+}
+
+// orDefault is v, or def when v is zero (negative values stay: "off").
+func orDefault[T int | float64](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // ServeHTTP routes tracker requests.
@@ -132,15 +198,90 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// swarmLocked returns the swarm of ih, creating it if create and there is
-// room; nil if not.
-func (s *Server) swarmLocked(ih [20]byte, create bool) *swarm {
-	sw := s.swarms[ih]
-	if sw == nil && create && len(s.swarms) < s.cfg.MaxSwarms {
-		sw = newSwarm()
-		s.swarms[ih] = sw
+// takeSocket reserves one of from's WebSocket connections, or reports that
+// from holds all it may.
+func (s *Server) takeSocket(from netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxSocketsPerAddr >= 0 && s.sockets[from] >= s.cfg.MaxSocketsPerAddr {
+		s.stats.SocketsRefused++
+		return false
 	}
-	return sw
+	s.sockets[from]++
+	return true
+}
+
+// releaseSocketLocked gives back one of from's WebSocket connections.
+func (s *Server) releaseSocketLocked(from netip.Addr) {
+	if s.sockets[from] <= 1 {
+		delete(s.sockets, from)
+		return
+	}
+	s.sockets[from]--
+}
+
+// A refusal is why an announce was not served: its reason for the client,
+// and whether a per-address limit refused it (the client is told to come
+// back after RetryAfter).
+type refusal struct {
+	reason  string
+	limited bool
+}
+
+var (
+	refusedFull      = &refusal{reason: "tracker full"}
+	refusedAnnounces = &refusal{reason: "too many announces from your address", limited: true}
+	refusedSwarms    = &refusal{reason: "too many new swarms from your address", limited: true}
+	refusedPeers     = &refusal{reason: "swarm full: retry later"}
+	refusedJoined    = &refusal{reason: "this connection holds " + strconv.Itoa(MaxJoined) + " swarm entries, the most it may: open another"}
+)
+
+// message is the reason as a client sees it.
+func (r *refusal) message() string {
+	if r.limited {
+		return r.reason + ": retry in " + strconv.Itoa(int(RetryAfter.Seconds())) + " seconds"
+	}
+	return r.reason
+}
+
+// countRefusal counts a refusal in the stats.
+func (s *Server) countRefusal(r *refusal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.limited {
+		s.stats.RateLimited++
+	} else {
+		s.stats.Refused++
+	}
+}
+
+// swarmLocked returns the swarm of ih, creating it if create and there is
+// room and from may create one; nil and why not otherwise (nil and nil
+// when the swarm does not exist and create is false).
+func (s *Server) swarmLocked(ih [20]byte, create bool, from netip.Addr, now time.Time) (*swarm, *refusal) {
+	if sw := s.swarms[ih]; sw != nil || !create {
+		return sw, nil
+	}
+	if len(s.swarms) >= s.cfg.MaxSwarms {
+		return nil, refusedFull
+	}
+	if !s.newSwarms.Allow(from, now) {
+		return nil, refusedSwarms
+	}
+	sw := newSwarm()
+	s.swarms[ih] = sw
+	return sw, nil
+}
+
+// announceLocked applies p's announce to sw (the swarm of ih), keeping the
+// WebSocket connections' lists of their entries true. It returns p's entry,
+// or nil after stopped or when the swarm has no room for p.
+func (s *Server) announceLocked(ih [20]byte, sw *swarm, p peer, ev httptracker.Event, left int64, now time.Time) *peer {
+	entry, dropped := sw.announce(p, ev, left, now, s.cfg.MaxPeers, s.cfg.MaxPeersPerAddr)
+	if dropped != nil && dropped.conn != nil {
+		delete(dropped.conn.joined, joinKey{ih, dropped.key})
+	}
+	return entry
 }
 
 // Expire drops peers not heard from for three intervals and empty swarms;

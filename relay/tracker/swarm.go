@@ -9,7 +9,12 @@
 //
 // Everything a client sends is bounded: WebSocket messages (MaxMessage),
 // offers per announce (MaxOffers), peers per swarm and swarms per tracker
-// (Config), and messages per second per connection.
+// (Config), and messages per second per connection. So is what one address
+// may do (an IPv4 address, or an IPv6 /64): announces and new swarms per
+// second, entries per swarm, WebSocket connections at once. A full swarm
+// makes room for a newcomer only from an address holding more entries in it
+// than the newcomer's, so a flood never displaces the others; a newcomer it
+// has no room for is still answered with peers over HTTP.
 package tracker
 
 import (
@@ -23,38 +28,50 @@ import (
 // peer is one peer of a swarm: an HTTP peer (addr) or a WebSocket peer
 // (conn).
 type peer struct {
+	key      string // in swarm.peers: the address for HTTP peers, the hex peer id for WebSocket peers
 	id       [20]byte
 	addr     netip.AddrPort // HTTP peers
 	conn     *wsConn        // WebSocket peers
+	from     netip.Addr     // the announcing address's clientip.Key
 	complete bool
 	seen     time.Time
 }
 
 // swarm is the peers of one info hash. Guarded by Server.mu.
 type swarm struct {
-	peers      map[string]*peer // by peer key: the address for HTTP peers, the peer id for WebSocket peers
+	peers      map[string]*peer // by peer key
+	perAddr    map[netip.Addr]int
 	complete   int
 	incomplete int
 	downloaded int // completed events seen (BEP 48)
 }
 
-func newSwarm() *swarm { return &swarm{peers: make(map[string]*peer)} }
+func newSwarm() *swarm {
+	return &swarm{peers: make(map[string]*peer), perAddr: make(map[netip.Addr]int)}
+}
 
-// announce applies an announce and returns the peer (nil after stopped).
-func (s *swarm) announce(key string, p peer, ev httptracker.Event, left int64, now time.Time, maxPeers int) *peer {
-	old := s.peers[key]
+// announce applies p's announce. It returns p's entry (nil after stopped,
+// or when the swarm has no room for p) and the entry that made room for
+// it, if one did.
+func (s *swarm) announce(p peer, ev httptracker.Event, left int64, now time.Time, maxPeers, perAddr int) (entry, dropped *peer) {
+	old := s.peers[p.key]
 	if ev == httptracker.Stopped {
-		s.remove(key)
-		return nil
+		s.remove(p.key)
+		return nil, nil
 	}
 	if old == nil {
-		if len(s.peers) >= maxPeers {
-			s.evictOldest()
+		dropped, ok := s.room(p.from, maxPeers, perAddr)
+		if !ok {
+			return nil, nil
+		}
+		if dropped != nil {
+			s.remove(dropped.key)
 		}
 		p.complete = left == 0
 		p.seen = now
 		np := p
-		s.peers[key] = &np
+		s.peers[np.key] = &np
+		s.perAddr[np.from]++
 		if np.complete {
 			s.complete++
 		} else {
@@ -63,8 +80,10 @@ func (s *swarm) announce(key string, p peer, ev httptracker.Event, left int64, n
 		if ev == httptracker.Completed {
 			s.downloaded++
 		}
-		return &np
+		return &np, dropped
 	}
+	// The same key is the same address (HTTP) or connection (WebSocket):
+	// from does not change.
 	old.seen = now
 	old.addr, old.conn = p.addr, p.conn
 	if !old.complete && left == 0 {
@@ -75,7 +94,42 @@ func (s *swarm) announce(key string, p peer, ev httptracker.Event, left int64, n
 			s.downloaded++
 		}
 	}
-	return old
+	return old, nil
+}
+
+// room finds the entry a newcomer from address from displaces. An address
+// holding perAddr entries replaces its own least recently seen. A full
+// swarm gives up the least recently seen entry of the address holding the
+// most, when that address would still hold at least as many as from after
+// the move; otherwise there is no room (ok false). So a full swarm evens
+// out what addresses hold, and never drops the entry of an address holding
+// no more than the newcomer's: a flood takes no established peer's place.
+func (s *swarm) room(from netip.Addr, maxPeers, perAddr int) (dropped *peer, ok bool) {
+	if s.perAddr[from] >= perAddr {
+		return s.oldest(func(a netip.Addr) bool { return a == from }), true
+	}
+	if len(s.peers) < maxPeers {
+		return nil, true
+	}
+	most := 0
+	for _, n := range s.perAddr {
+		most = max(most, n)
+	}
+	if most <= s.perAddr[from]+1 {
+		return nil, false
+	}
+	return s.oldest(func(a netip.Addr) bool { return s.perAddr[a] == most }), true
+}
+
+// oldest is the least recently seen peer whose address matches.
+func (s *swarm) oldest(match func(netip.Addr) bool) *peer {
+	var o *peer
+	for _, p := range s.peers {
+		if match(p.from) && (o == nil || p.seen.Before(o.seen)) {
+			o = p
+		}
+	}
+	return o
 }
 
 func (s *swarm) remove(key string) {
@@ -88,18 +142,12 @@ func (s *swarm) remove(key string) {
 	} else {
 		s.incomplete--
 	}
-	delete(s.peers, key)
-}
-
-func (s *swarm) evictOldest() {
-	var oldest string
-	var at time.Time
-	for k, p := range s.peers {
-		if oldest == "" || p.seen.Before(at) {
-			oldest, at = k, p.seen
-		}
+	if s.perAddr[p.from] <= 1 {
+		delete(s.perAddr, p.from)
+	} else {
+		s.perAddr[p.from]--
 	}
-	s.remove(oldest)
+	delete(s.peers, key)
 }
 
 // expire drops peers not seen since before cutoff.

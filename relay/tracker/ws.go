@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/btspeed/btspeed/internal/clientip"
 	"github.com/btspeed/btspeed/shared/httptracker"
 	"github.com/btspeed/btspeed/shared/webtorrent"
 	"github.com/gorilla/websocket"
@@ -48,27 +49,44 @@ type wsConn struct {
 	s      *Server
 	ws     *websocket.Conn
 	ip     netip.Addr
+	from   netip.Addr // clientip.Key(ip)
 	out    chan []byte
 	done   chan struct{}
 	closer sync.Once
 
 	// guarded by Server.mu
-	joined map[[20]byte]string // info hash -> peer key in that swarm
+	joined map[joinKey]struct{} // every entry this connection holds, at most MaxJoined
+}
+
+// joinKey names a peer entry: its swarm and its key there.
+type joinKey struct {
+	ih  [20]byte
+	key string
 }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	ip, err := s.clientIP(r)
-	if err != nil {
+	ip := s.cfg.ClientAddr(r)
+	if !ip.IsValid() {
 		http.Error(w, "cannot tell your address", http.StatusBadRequest)
+		return
+	}
+	from := clientip.Key(ip)
+	if !s.takeSocket(from) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter.Seconds())))
+		http.Error(w, "too many WebSocket connections from your address: close some, or retry later", http.StatusTooManyRequests)
 		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.mu.Lock()
+		s.releaseSocketLocked(from)
+		s.mu.Unlock()
 		return // the upgrader answered
 	}
-	c := &wsConn{s: s, ws: ws, ip: ip, out: make(chan []byte, 128), done: make(chan struct{}), joined: make(map[[20]byte]string)}
+	c := &wsConn{s: s, ws: ws, ip: ip, from: from, out: make(chan []byte, 128), done: make(chan struct{}), joined: make(map[joinKey]struct{})}
 	s.mu.Lock()
 	if s.closed {
+		s.releaseSocketLocked(from)
 		s.mu.Unlock()
 		ws.Close()
 		return
@@ -79,24 +97,28 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.readLoop() // on the request's goroutine, which the HTTP server owns
 }
 
+// close closes the connection and takes every entry it announced out of
+// the swarms.
 func (c *wsConn) close() {
 	c.closer.Do(func() {
 		close(c.done)
 		c.ws.Close()
 		s := c.s
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		delete(s.conns, c)
-		for ih, key := range c.joined {
-			if sw := s.swarms[ih]; sw != nil {
-				if p := sw.peers[key]; p != nil && p.conn == c {
-					sw.remove(key)
+		s.releaseSocketLocked(c.from)
+		for j := range c.joined {
+			if sw := s.swarms[j.ih]; sw != nil {
+				if p := sw.peers[j.key]; p != nil && p.conn == c {
+					sw.remove(j.key)
 				}
 				if len(sw.peers) == 0 {
-					delete(s.swarms, ih)
+					delete(s.swarms, j.ih)
 				}
 			}
 		}
-		s.mu.Unlock()
+		clear(c.joined)
 	})
 }
 
@@ -261,49 +283,29 @@ func (c *wsConn) announce(req *wsRequest) {
 		c.fail("announce", ihb, "torrent not served by this tracker")
 		return
 	}
+	if len(req.Answer) > 0 {
+		c.answer(ih, id, req)
+		return
+	}
+	now := s.cfg.Now()
+	if !s.announces.Allow(c.from, now) {
+		c.refuse(ihb, refusedAnnounces)
+		return
+	}
 	key := hex.EncodeToString(id[:])
 	s.mu.Lock()
-	sw := s.swarmLocked(ih, ev != httptracker.Stopped)
-	if sw == nil {
-		s.mu.Unlock()
-		if ev != httptracker.Stopped {
-			c.fail("announce", ihb, "tracker full")
-		}
-		return
-	}
-	if other := sw.peers[key]; other != nil && other.conn != nil && other.conn != c {
-		s.mu.Unlock()
-		c.fail("announce", ihb, "peer_id already in use on another connection")
-		return
-	}
-	s.stats.Announces++
-	if p := sw.announce(key, peer{id: id, conn: c}, ev, left, s.cfg.Now(), s.cfg.MaxPeers); p != nil {
-		c.joined[ih] = key
-	} else {
-		delete(c.joined, ih)
-	}
-	complete, incomplete := sw.complete, sw.incomplete
-	var targets []*wsConn // read under s.mu: a re-announce may move a peer to another connection
-	if len(req.Offers) > 0 {
-		for _, p := range sw.pick(len(req.Offers), key, func(p *peer) bool { return p.conn != nil }, s.rng) {
-			targets = append(targets, p.conn)
-		}
-		s.stats.OffersRelayed += uint64(len(targets))
-	}
-	var to *wsConn
-	if len(req.Answer) > 0 {
-		if tp := sw.peers[hexOf(req.ToPeerID)]; tp != nil {
-			to = tp.conn
-			s.stats.AnswersRelayed++
-		}
-	}
+	res, no := c.joinLocked(ih, peer{key: key, id: id, conn: c, from: c.from}, ev, left, len(req.Offers), now)
 	s.mu.Unlock()
-
-	if len(req.Answer) == 0 {
-		c.send(map[string]any{"action": "announce", "interval": int(s.cfg.Interval.Seconds() / 5),
-			"info_hash": binString(ih[:]), "complete": complete, "incomplete": incomplete})
+	if no != nil {
+		c.refuse(ihb, no)
+		return
 	}
-	for i, to := range targets {
+	if res == nil {
+		return // stopped in a swarm that does not exist
+	}
+	c.send(map[string]any{"action": "announce", "interval": int(s.cfg.Interval.Seconds() / 5),
+		"info_hash": binString(ih[:]), "complete": res.complete, "incomplete": res.incomplete})
+	for i, to := range res.targets {
 		o := req.Offers[i]
 		if len(o.Offer) == 0 || utf8.RuneCountInString(o.OfferID) > 64 {
 			continue
@@ -311,14 +313,83 @@ func (c *wsConn) announce(req *wsRequest) {
 		to.send(map[string]any{"action": "announce", "offer": o.Offer, "offer_id": o.OfferID,
 			"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
 	}
-	if len(req.Answer) > 0 {
-		if to == nil {
-			c.fail("announce", ihb, "no peer with that to_peer_id")
-			return
-		}
-		to.send(map[string]any{"action": "announce", "answer": req.Answer, "offer_id": req.OfferID,
-			"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
+}
+
+// joinResult is what an announce over WebSocket is answered with: the
+// swarm's counts, and the connections its offers go to.
+type joinResult struct {
+	complete, incomplete int
+	targets              []*wsConn
+}
+
+// joinLocked applies the connection's announce of p to the swarm of ih and
+// picks the connections its offers go to (read under s.mu: a re-announce
+// may move a peer to another connection). It returns nil and nil for a
+// stopped peer whose swarm does not exist.
+func (c *wsConn) joinLocked(ih [20]byte, p peer, ev httptracker.Event, left int64, offers int, now time.Time) (*joinResult, *refusal) {
+	s := c.s
+	sw, no := s.swarmLocked(ih, ev != httptracker.Stopped, c.from, now)
+	if sw == nil {
+		return nil, no
 	}
+	if other := sw.peers[p.key]; other != nil && other.conn != c {
+		return nil, &refusal{reason: "peer_id already in use on another connection"}
+	}
+	j := joinKey{ih, p.key}
+	if _, in := c.joined[j]; !in && ev != httptracker.Stopped && len(c.joined) >= MaxJoined {
+		return nil, refusedJoined
+	}
+	s.stats.Announces++
+	entry := s.announceLocked(ih, sw, p, ev, left, now)
+	switch {
+	case entry != nil:
+		c.joined[j] = struct{}{}
+	case ev == httptracker.Stopped:
+		delete(c.joined, j)
+		if len(sw.peers) == 0 {
+			delete(s.swarms, ih)
+		}
+	default:
+		return nil, refusedPeers
+	}
+	res := &joinResult{complete: sw.complete, incomplete: sw.incomplete}
+	if offers > 0 && entry != nil {
+		for _, t := range sw.pick(offers, p.key, func(p *peer) bool { return p.conn != nil }, s.rng) {
+			res.targets = append(res.targets, t.conn)
+		}
+		s.stats.OffersRelayed += uint64(len(res.targets))
+	}
+	return res, nil
+}
+
+// answer hands a WebRTC answer back to the peer whose offer it answers.
+// Answers join no swarm: the answering peer is in it already.
+func (c *wsConn) answer(ih, id [20]byte, req *wsRequest) {
+	s := c.s
+	var to *wsConn
+	s.mu.Lock()
+	if sw := s.swarms[ih]; sw != nil {
+		if p := sw.peers[hex.EncodeToString(id[:])]; p != nil && p.conn == c {
+			p.seen = s.cfg.Now()
+		}
+		if tp := sw.peers[hexOf(req.ToPeerID)]; tp != nil && tp.conn != nil {
+			to = tp.conn
+			s.stats.AnswersRelayed++
+		}
+	}
+	s.mu.Unlock()
+	if to == nil {
+		c.fail("announce", ih[:], "no peer with that to_peer_id")
+		return
+	}
+	to.send(map[string]any{"action": "announce", "answer": req.Answer, "offer_id": req.OfferID,
+		"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
+}
+
+// refuse answers a refused announce and counts it.
+func (c *wsConn) refuse(ih []byte, r *refusal) {
+	c.s.countRefusal(r)
+	c.send(map[string]any{"action": "announce", "failure reason": r.message(), "info_hash": binString(ih)})
 }
 
 // hexOf is the swarm key of a binary-string peer id ("" if invalid).

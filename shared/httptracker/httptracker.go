@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 )
@@ -208,6 +209,15 @@ func (f Files) Encode() []byte {
 // Failure bencodes a failure answer (sent with status 200, as BEP 3 has it).
 func Failure(reason string) []byte {
 	return mustBencode(map[string]any{"failure reason": reason})
+}
+
+// RetryFailure bencodes a failure that asks the client to come back after
+// retry: as "interval" and "min interval" (seconds), which some clients
+// read even from a failure, and as BEP 31's "retry in" (minutes).
+func RetryFailure(reason string, retry time.Duration) []byte {
+	secs := max(1, int((retry+time.Second-1)/time.Second))
+	return mustBencode(map[string]any{"failure reason": reason, "interval": secs, "min interval": secs,
+		"retry in": (secs + 59) / 60})
 }
 
 // Reason is the failure reason for err: a QueryError's What, or err.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 )
@@ -58,6 +59,23 @@ func TestAnswerEncoding(t *testing.T) {
 
 // FuzzParse: no query makes the parsers panic, and whatever parses is
 // within the limits.
+// A failure that asks to come back later carries the wait in seconds and,
+// for BEP 31, in whole minutes rounded up.
+func TestRetryFailure(t *testing.T) {
+	var got struct {
+		Reason      string `bencode:"failure reason"`
+		Interval    int    `bencode:"interval"`
+		MinInterval int    `bencode:"min interval"`
+		RetryIn     int    `bencode:"retry in"`
+	}
+	if err := bencode.Unmarshal(RetryFailure("slow down", 90*time.Second), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Reason != "slow down" || got.Interval != 90 || got.MinInterval != 90 || got.RetryIn != 2 {
+		t.Fatalf("%+v", got)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add("info_hash=aaaaaaaaaaaaaaaaaaaa&peer_id=bbbbbbbbbbbbbbbbbbbb&port=6881&left=0&compact=1")
 	f.Add("info_hash=%00%01%02%03%04%05%06%07%08%09%0a%0b%0c%0d%0e%0f%10%11%12%13&info_hash=x&numwant=-1")

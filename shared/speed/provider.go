@@ -142,6 +142,9 @@ func (p *ProviderSession) CanServe(piece uint32) bool {
 	if p.banned {
 		return false
 	}
+	if n := len(p.owed); n == 0 || n == 1 && p.owed[piece] != nil {
+		return true // the usual case, without ranging over the map per block
+	}
 	for idx, o := range p.owed {
 		if idx != piece && o.charge.Due() > 0 {
 			return false

@@ -17,10 +17,13 @@ type RequesterConfig struct {
 	Key      *wallet.PrivateKey // the requester's account key, K1
 	Ledger   Ledger
 	LedgerID string
-	// DepositPieces sizes a new channel: this many pieces at the current
-	// piece's price (default 8), capped by MaxDeposit and by a quarter of
-	// the balance (but never below one piece), so that deposits do not lock
-	// up money the requester needs for other providers.
+	// DepositPieces is the smallest channel worth opening: this many
+	// pieces at the current piece's price (default 8), so that a small
+	// expected spend does not open a channel every few pieces. Until
+	// SetExpected is called it is also the size: a new channel holds this
+	// many pieces, capped by a quarter of the balance (but never below one
+	// piece). Every deposit is capped by MaxDeposit, SetLimit and the
+	// balance.
 	DepositPieces uint64
 	// MaxDeposit caps one channel's deposit; 0 means no cap beyond the
 	// balance.
@@ -42,6 +45,11 @@ var (
 	// ErrProviderMisbehaving: too many unjustified rejections, or a bid
 	// response for another account or ledger; stop paying this provider.
 	ErrProviderMisbehaving = errors.New("speed: provider misbehaving")
+	// ErrAboveBid: a bid response charges more than the last bid sent to
+	// the provider, or charges when no bid was sent. It is refused: the
+	// requester pays nothing for what the provider sends under it and
+	// requests nothing from it until a bid response at or below its bid.
+	ErrAboveBid = errors.New("speed: bid response above our bid")
 )
 
 func (c RequesterConfig) withDefaults() RequesterConfig {
@@ -78,6 +86,16 @@ type RequesterSession struct {
 	minTTL time.Duration
 	quoted bool
 
+	bid     uint64 // the last bid sent to the provider
+	bidSent bool
+	refused bool // the last bid response asked more than bid
+
+	limit   uint64 // what a new channel may lock, when limited
+	limited bool
+
+	expected  uint64 // bytes we still expect to buy from the provider, when expecting
+	expecting bool
+
 	pieces  map[uint32]*Charge
 	channel *requesterChannel
 	last    *lastPayment
@@ -104,9 +122,19 @@ func NewRequesterSession(cfg RequesterConfig, provider wallet.Address) *Requeste
 	return &RequesterSession{cfg: cfg.withDefaults(), provider: provider, pieces: make(map[uint32]*Charge)}
 }
 
+// Bid records a bid sent to the provider (0 withdraws it). The caller
+// calls it in stream order with Accept: a bid response that arrives after
+// the bid was sent is checked against it.
+func (r *RequesterSession) Bid(rate uint64) { r.bid, r.bidSent = rate, true }
+
 // Accept takes a bid response: blocks received from now on cost its rate.
 // A response for another account or another ledger is refused with
-// ErrProviderMisbehaving; the engine then stops buying from this peer.
+// ErrProviderMisbehaving; the engine then stops buying from this peer. A
+// response charging more than the last bid sent, or charging when no bid
+// was sent, is refused with ErrAboveBid: the rate in force becomes 0 for
+// this requester, blocks received under it are not charged (nothing is
+// paid for them) and Refused reports true until a later bid response is
+// accepted. A rate of 0 (a free slot) is always accepted.
 func (r *RequesterSession) Accept(m BidResponse) error {
 	if m.Payee != r.provider {
 		return fmt.Errorf("%w: bid response pays %s, handshake said %s", ErrProviderMisbehaving, m.Payee, r.provider)
@@ -114,16 +142,46 @@ func (r *RequesterSession) Accept(m BidResponse) error {
 	if m.Ledger != r.cfg.LedgerID {
 		return fmt.Errorf("%w: provider uses ledger %q, we use %q", ErrProviderMisbehaving, m.Ledger, r.cfg.LedgerID)
 	}
-	r.rate, r.minTTL, r.quoted = m.Rate, time.Duration(m.MinTTL)*time.Second, true
+	if m.Rate > 0 && (!r.bidSent || m.Rate > r.bid) {
+		r.rate, r.refused = 0, true
+		if !r.bidSent {
+			return fmt.Errorf("%w: rate %d answers no bid", ErrAboveBid, m.Rate)
+		}
+		return fmt.Errorf("%w: rate %d, our bid %d", ErrAboveBid, m.Rate, r.bid)
+	}
+	r.rate, r.minTTL, r.quoted, r.refused = m.Rate, time.Duration(m.MinTTL)*time.Second, true, false
 	return nil
 }
+
+// Refused reports whether the last bid response was refused (ErrAboveBid):
+// the provider is not a paid unchoke, and nothing should be requested from
+// it until it prices again within the bid.
+func (r *RequesterSession) Refused() bool { return r.refused }
+
+// SetLimit caps what channels opened from now on may lock (the budget left
+// for this torrent, less what open channels still hold): CanBuy says no to
+// a piece that would need a new channel costing more, and a deposit never
+// exceeds the limit, except to pay for a piece already received (a deposit
+// of exactly that piece: an honest requester is never late). Without a call
+// there is no such cap.
+func (r *RequesterSession) SetLimit(limit uint64) { r.limit, r.limited = limit, true }
+
+// SetExpected sizes channels opened from now on for the download rather
+// than the piece: bytes is what the requester still expects to buy from this
+// provider (0: nothing more). A new channel then holds their price at the
+// rate in force plus one piece (for rounding), at least DepositPieces
+// pieces, within SetLimit and the balance; Prefund opens the next one only
+// when the current channel could no longer pay for two more pieces and for
+// what is still expected.
+func (r *RequesterSession) SetExpected(bytes uint64) { r.expected, r.expecting = bytes, true }
 
 // Rate returns the rate in force (0 before any bid response).
 func (r *RequesterSession) Rate() uint64 { return r.rate }
 
-// Received records a block of piece received from the provider.
+// Received records a block of piece received from the provider (free at
+// rate 0, and after a refused bid response).
 func (r *RequesterSession) Received(piece uint32, bytes uint64) {
-	if r.rate == 0 {
+	if r.rate == 0 || r.refused {
 		return
 	}
 	c := r.pieces[piece]
@@ -218,13 +276,16 @@ func (r *RequesterSession) Unspent(now time.Time) uint64 {
 
 // CanBuy reports whether a piece of pieceLen bytes bought now, at the rate in
 // force, could be paid for: free, or room in the current channel, or enough
-// ledger balance to open a new one. The engine requests a piece from a
+// ledger balance (within SetLimit) to open a new one. The engine requests a piece from a
 // charging provider only when it can pay for it, so an honest requester is
 // never late for lack of money.
 func (r *RequesterSession) CanBuy(ctx context.Context, now time.Time, pieceLen uint64) (bool, error) {
 	price := Price(r.rate, pieceLen)
 	if price == 0 || r.usable(now, price) {
 		return true, nil
+	}
+	if r.limited && r.limit < price {
+		return false, nil
 	}
 	balance, err := r.cfg.Ledger.Balance(ctx, r.cfg.Key.Address())
 	if err != nil {
@@ -242,16 +303,7 @@ func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) 
 	if balance < due {
 		return fmt.Errorf("%w: balance %d, piece costs %d", ErrCannotPay, balance, due)
 	}
-	deposit := due
-	if hi, lo := bits.Mul64(due, r.cfg.DepositPieces); hi == 0 {
-		deposit = lo
-	} else {
-		deposit = ^uint64(0)
-	}
-	if r.cfg.MaxDeposit > 0 {
-		deposit = min(deposit, max(r.cfg.MaxDeposit, due))
-	}
-	deposit = min(deposit, max(balance/4, due))
+	deposit := r.deposit(due, balance)
 	ttl := max(r.cfg.ChannelTTL, 2*r.minTTL)
 	req := OpenRequest{Ledger: r.cfg.LedgerID, Payer: me, Payee: r.provider, Deposit: deposit, Deadline: now.Add(ttl).Unix(), Nonce: r.cfg.Nonce()}
 	signed, err := req.Sign(r.cfg.Key)
@@ -266,19 +318,59 @@ func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) 
 	return nil
 }
 
+// deposit sizes a new channel that must pay due now, with balance on the
+// ledger (at least due): the expected spend (SetExpected) plus one piece and
+// at least DepositPieces pieces, else DepositPieces pieces within a quarter
+// of the balance; never more than MaxDeposit, the limit or the balance,
+// except to cover due.
+func (r *RequesterSession) deposit(due, balance uint64) uint64 {
+	least := mulSat(due, r.cfg.DepositPieces)
+	deposit := min(least, max(balance/4, due))
+	if r.expecting {
+		deposit = max(addSat(Price(r.rate, r.expected), due), least)
+	}
+	if r.cfg.MaxDeposit > 0 {
+		deposit = min(deposit, max(r.cfg.MaxDeposit, due))
+	}
+	if r.limited {
+		deposit = min(deposit, max(r.limit, due))
+	}
+	return min(deposit, balance)
+}
+
+func mulSat(a, b uint64) uint64 {
+	if hi, lo := bits.Mul64(a, b); hi == 0 {
+		return lo
+	}
+	return ^uint64(0)
+}
+
+func addSat(a, b uint64) uint64 {
+	if s, carry := bits.Add64(a, b, 0); carry == 0 {
+		return s
+	}
+	return ^uint64(0)
+}
+
 // Prefund opens the next channel before the current one runs out, so that
 // paying for a piece never waits for the ledger: when the channel in use
-// could not pay for two more pieces of pieceLen at the rate in force (or
-// there is none), it opens a new one now, sized as a payment would size it.
-// What the old channel still holds goes back to the requester when the
-// provider closes it. It does nothing at rate 0, and returns ErrCannotPay
+// could not pay for two more pieces of pieceLen at the rate in force (nor,
+// after SetExpected, for what is still expected, if less), or there is
+// none, it opens a new one now, sized as a payment would size it. What the
+// old channel still holds goes back to the requester when the provider
+// closes it. It does nothing at rate 0, when nothing more is expected, or
+// when the limit (SetLimit) cannot cover a piece, and returns ErrCannotPay
 // (changing nothing) when the balance cannot cover a piece.
 func (r *RequesterSession) Prefund(ctx context.Context, now time.Time, pieceLen uint64) error {
 	price := Price(r.rate, pieceLen)
-	if price == 0 || r.rejections >= r.cfg.MaxRejections {
+	if price == 0 || r.rejections >= r.cfg.MaxRejections || (r.limited && r.limit < price) {
 		return nil
 	}
-	if hi, lo := bits.Mul64(price, 2); hi == 0 && r.usable(now, lo) {
+	need := mulSat(price, 2)
+	if r.expecting {
+		need = min(need, Price(r.rate, r.expected))
+	}
+	if need == 0 || r.usable(now, need) {
 		return nil
 	}
 	return r.open(ctx, now, price)

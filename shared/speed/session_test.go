@@ -59,9 +59,11 @@ func newPair(t *testing.T, balance uint64) *pair {
 	return p
 }
 
-// grant runs a round that sells the requester a slot at rate.
+// grant runs a round that sells the requester a slot at rate, which the
+// requester bid.
 func (p *pair) grant(round, rate uint64) {
 	p.t.Helper()
+	p.req.Bid(rate)
 	br := p.prov.Grant(round, rate)
 	// Through the wire, as a real connection would carry it.
 	b, err := speed.Encode(br)
@@ -622,4 +624,208 @@ func TestPrefundOpensTheNextChannelEarly(t *testing.T) {
 	if err := poor.req.Prefund(poor.ctx, poor.now, pieceLen); !errors.Is(err, speed.ErrCannotPay) {
 		t.Fatalf("prefund beyond the balance: %v", err)
 	}
+}
+
+// A bid response above the last bid sent, or charging when no bid was sent,
+// is refused (ErrAboveBid): nothing received under it is charged, nothing is
+// paid for it, and the next response within the bid is accepted again.
+func TestRequesterRefusesRatesAboveItsBid(t *testing.T) {
+	const bid = 100_000
+	t.Run("no bid", func(t *testing.T) {
+		p := newPair(t, 100*speed.BaseUnitsPerBTT)
+		if err := p.req.Accept(p.prov.Grant(1, bid)); !errors.Is(err, speed.ErrAboveBid) {
+			t.Fatalf("a charging response to no bid: %v", err)
+		}
+		if !p.req.Refused() || p.req.Rate() != 0 {
+			t.Fatalf("refused %v, rate %d", p.req.Refused(), p.req.Rate())
+		}
+		// A free slot needs no bid.
+		if err := p.req.Accept(p.prov.Grant(2, 0)); err != nil || p.req.Refused() {
+			t.Fatalf("a free slot: %v (refused %v)", err, p.req.Refused())
+		}
+	})
+	t.Run("above the bid", func(t *testing.T) {
+		p := newPair(t, 100*speed.BaseUnitsPerBTT)
+		p.req.Bid(bid)
+		if err := p.req.Accept(p.prov.Grant(1, bid+1)); !errors.Is(err, speed.ErrAboveBid) {
+			t.Fatalf("a rate one above the bid: %v", err)
+		}
+		// The hostile provider serves a whole piece anyway: the requester
+		// owes nothing, pays nothing and opens no channel.
+		p.deliver(0)
+		if p.prov.Owed() == 0 {
+			t.Fatal("the provider charges nothing: the test proves nothing")
+		}
+		if due := p.req.Due(0); due != 0 {
+			t.Fatalf("owes %d for blocks under a refused rate", due)
+		}
+		pm, err := p.req.Verified(p.ctx, p.now, 0)
+		if err != nil || pm != nil {
+			t.Fatalf("paid %+v (%v) for a refused grant", pm, err)
+		}
+		if p.req.Spent() != 0 || p.balance(p.rk) != p.minted {
+			t.Fatalf("spent %d, balance %d of %d", p.req.Spent(), p.balance(p.rk), p.minted)
+		}
+		// A withdrawn bid refuses every charging rate.
+		p.req.Bid(0)
+		if err := p.req.Accept(p.prov.Grant(2, 1)); !errors.Is(err, speed.ErrAboveBid) {
+			t.Fatalf("a charging response after a withdrawal: %v", err)
+		}
+	})
+	t.Run("at the bid", func(t *testing.T) {
+		p := newPair(t, 100*speed.BaseUnitsPerBTT)
+		p.req.Bid(bid * 2)
+		p.req.Bid(bid) // the last bid counts, not the highest
+		if err := p.req.Accept(p.prov.Grant(1, bid+1)); !errors.Is(err, speed.ErrAboveBid) {
+			t.Fatalf("above a lowered bid: %v", err)
+		}
+		if err := p.req.Accept(p.prov.Grant(2, bid)); err != nil || p.req.Refused() || p.req.Rate() != bid {
+			t.Fatalf("at the bid: %v (refused %v, rate %d)", err, p.req.Refused(), p.req.Rate())
+		}
+		p.buy(1)
+		if want := speed.Price(bid, pieceLen); p.req.Spent() != want || p.prov.Earned() != want {
+			t.Fatalf("spent %d, earned %d, want %d", p.req.Spent(), p.prov.Earned(), want)
+		}
+	})
+}
+
+// SetLimit caps deposits: a piece that would need a channel beyond the
+// limit is not bought (CanBuy), a piece already received is still paid, on a
+// channel of exactly its price, and within the limit the deposit is the
+// limit when that is below the usual size.
+func TestRequesterLimitCapsDeposits(t *testing.T) {
+	const rate = 1_000_000 // 0.25 BTT per 256 KiB piece
+	p := newPair(t, 100*speed.BaseUnitsPerBTT)
+	price := speed.Price(rate, pieceLen)
+	p.grant(1, rate)
+	p.req.SetLimit(price - 1)
+	if ok, err := p.req.CanBuy(p.ctx, p.now, pieceLen); ok || err != nil {
+		t.Fatalf("CanBuy %v (%v) with a limit below one piece", ok, err)
+	}
+	p.buy(0) // received before the limit fell: paid all the same
+	if locked := p.minted - p.balance(p.rk); locked != price {
+		t.Fatalf("the channel locked %d, want one piece, %d", locked, price)
+	}
+	p.req.SetLimit(price + price/2)
+	p.buy(1) // the channel is spent: a new one, of the limit
+	if locked := p.minted - p.balance(p.rk); locked != price+price+price/2 {
+		t.Fatalf("the channels locked %d, want %d (4 pieces would be %d)", locked, price+price+price/2, 4*price)
+	}
+}
+
+// SetExpected sizes channels for the download, not the piece (issue 17):
+// one channel holds the expected spend plus a piece, at least DepositPieces
+// pieces, within the limit and the balance (not a quarter of it); Prefund
+// tops up only when the channel runs low for what is still expected.
+func TestChannelSizedForTheExpectedSpend(t *testing.T) {
+	const rate = 400_000 // 100,000 per piece
+	const price = 100_000
+	t.Run("one channel carries the download", func(t *testing.T) {
+		p := newPair(t, 100*speed.BaseUnitsPerBTT)
+		p.grant(1, rate)
+		const pieces = 20
+		for piece := range uint32(pieces) {
+			p.req.SetExpected(uint64(pieces-piece) * pieceLen)
+			if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+				t.Fatal(err)
+			}
+			p.buy(piece)
+		}
+		p.req.SetExpected(0)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		chs := p.ledger.Channels()
+		if len(chs) != 1 || chs[0].Deposit != (pieces+1)*price {
+			t.Fatalf("%d channels (%+v), want one of %d", len(chs), chs, (pieces+1)*price)
+		}
+		if p.req.Spent() != pieces*price || p.prov.Earned() != pieces*price {
+			t.Fatalf("spent %d, earned %d, want %d", p.req.Spent(), p.prov.Earned(), pieces*price)
+		}
+	})
+	t.Run("at least DepositPieces", func(t *testing.T) {
+		p := newPair(t, 100*speed.BaseUnitsPerBTT)
+		p.grant(1, rate)
+		p.req.SetExpected(pieceLen / 2)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		if chs := p.ledger.Channels(); len(chs) != 1 || chs[0].Deposit != 4*price {
+			t.Fatalf("channels %+v, want one of 4 pieces (%d)", chs, 4*price)
+		}
+	})
+	t.Run("within the limit, then topped up", func(t *testing.T) {
+		p := newPair(t, 100*speed.BaseUnitsPerBTT)
+		p.grant(1, rate)
+		p.req.SetLimit(6 * price)
+		p.req.SetExpected(20 * pieceLen)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		for piece := range uint32(4) { // two pieces left: no top-up yet
+			p.buy(piece)
+			p.req.SetLimit(0) // the budget is locked in the channel
+			if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if chs := p.ledger.Channels(); len(chs) != 1 || chs[0].Deposit != 6*price {
+			t.Fatalf("channels %+v, want one of the limit (%d)", chs, 6*price)
+		}
+		p.buy(4) // one piece left, and no budget for another channel
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil || len(p.ledger.Channels()) != 1 {
+			t.Fatalf("prefund beyond the limit: %v, %d channels", err, len(p.ledger.Channels()))
+		}
+		p.req.SetLimit(10 * price) // the user raised the budget: top up
+		p.req.SetExpected(15 * pieceLen)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		if chs := p.ledger.Channels(); len(chs) != 2 || !hasDeposit(chs, 10*price) {
+			t.Fatalf("channels %+v, want a second one of the new limit (%d)", chs, 10*price)
+		}
+	})
+	t.Run("within the balance, not a quarter of it", func(t *testing.T) {
+		p := newPair(t, 10*price+price/2)
+		p.grant(1, rate)
+		p.req.SetExpected(40 * pieceLen)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		if chs := p.ledger.Channels(); len(chs) != 1 || chs[0].Deposit != p.minted {
+			t.Fatalf("channels %+v, want one of the whole balance (%d)", chs, p.minted)
+		}
+	})
+	t.Run("a higher rate tops up", func(t *testing.T) {
+		p := newPair(t, 100*speed.BaseUnitsPerBTT)
+		p.grant(1, rate)
+		p.req.SetExpected(10 * pieceLen)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		p.buy(0)
+		p.grant(2, 4*rate) // 400,000 a piece: the 1,000,000 left pays two more
+		p.req.SetExpected(9 * pieceLen)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil || len(p.ledger.Channels()) != 1 {
+			t.Fatalf("topped up with two pieces' room: %v, %d channels", err, len(p.ledger.Channels()))
+		}
+		p.buy(1) // 600,000 left: one piece
+		p.req.SetExpected(8 * pieceLen)
+		if err := p.req.Prefund(p.ctx, p.now, pieceLen); err != nil {
+			t.Fatal(err)
+		}
+		chs := p.ledger.Channels()
+		if len(chs) != 2 || !hasDeposit(chs, 9*4*price) {
+			t.Fatalf("channels %+v, want a second one of 8 pieces and one more at the new rate (%d)", chs, 9*4*price)
+		}
+	})
+}
+
+func hasDeposit(chs []speed.Channel, deposit uint64) bool {
+	for _, ch := range chs {
+		if ch.Deposit == deposit {
+			return true
+		}
+	}
+	return false
 }

@@ -93,7 +93,7 @@ func edit(t *testing.T, data []byte, f func(m map[string]any)) []byte {
 func TestKeystoreDamage(t *testing.T) {
 	k, _ := GenerateKey()
 	pw := []byte("pw")
-	data, _ := EncryptKeystore(k, pw, LightScrypt)
+	data, _ := EncryptKeystore(k, pw, ScryptParams{N: 1 << 10, R: 8, P: 1})
 	other, _ := GenerateKey()
 	cryptoField := func(f func(c map[string]any)) func(m map[string]any) {
 		return func(m map[string]any) { f(m["crypto"].(map[string]any)) }
@@ -116,6 +116,8 @@ func TestKeystoreDamage(t *testing.T) {
 		"huge r":           edit(t, data, kdf(func(p map[string]any) { p["r"] = 1 << 40 })),
 		"n not pow2":       edit(t, data, kdf(func(p map[string]any) { p["n"] = 1000 })),
 		"huge p":           edit(t, data, kdf(func(p map[string]any) { p["p"] = 1000 })),
+		"512 MiB":          edit(t, data, kdf(func(p map[string]any) { p["n"] = 1 << 19 })),
+		"two standard":     edit(t, data, kdf(func(p map[string]any) { p["n"], p["p"] = 1<<18, 2 })),
 		"dklen 16":         edit(t, data, kdf(func(p map[string]any) { p["dklen"] = 16 })),
 		"no salt":          edit(t, data, kdf(func(p map[string]any) { delete(p, "salt") })),
 		"n as string":      edit(t, data, kdf(func(p map[string]any) { p["n"] = "4096" })),
@@ -151,6 +153,60 @@ func TestKeystoreDamage(t *testing.T) {
 	} {
 		if got, err := DecryptKeystore(in, pw); err != nil || got.Address() != k.Address() {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// Which keystores are cheaper to attack than LightScrypt, and so get
+// re-encrypted when the browser wallet unlocks them. Only the parameters
+// count (nothing is decrypted), so the files are one cheap keystore with
+// its kdfparams edited.
+func TestKeystoreWeakerThan(t *testing.T) {
+	k, _ := GenerateKey()
+	data, err := EncryptKeystore(k, []byte("pw"), ScryptParams{N: 2, R: 1, P: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withParams := func(p ScryptParams) []byte {
+		return edit(t, data, func(m map[string]any) {
+			kp := m["crypto"].(map[string]any)["kdfparams"].(map[string]any)
+			kp["n"], kp["r"], kp["p"] = p.N, p.R, p.P
+		})
+	}
+	for _, c := range []struct {
+		name   string
+		data   []byte
+		weaker bool
+	}{
+		{"geth light (the old browser default)", withParams(ScryptParams{N: 1 << 12, R: 8, P: 6}), true},
+		{"light", withParams(LightScrypt), false},
+		{"standard", withParams(StandardScrypt), false},
+		{"less memory, more passes", withParams(ScryptParams{N: 1 << 15, R: 8, P: 4}), true},
+		{"as much memory, more passes", withParams(ScryptParams{N: 1 << 16, R: 8, P: 2}), false},
+		{"pbkdf2", []byte(web3PBKDF2Vector), true},
+		{"web3 scrypt vector (r=1: 32 MiB)", []byte(web3ScryptVector), true},
+	} {
+		got, err := KeystoreWeakerThan(c.data, LightScrypt)
+		if err != nil || got != c.weaker {
+			t.Errorf("%s: weaker %v (%v), want %v", c.name, got, err, c.weaker)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"n=2^30":      withParams(ScryptParams{N: 1 << 30, R: 8, P: 1}),
+		"unknown kdf": edit(t, data, func(m map[string]any) { m["crypto"].(map[string]any)["kdf"] = "argon2" }),
+		"not json":    []byte("{"),
+	} {
+		if _, err := KeystoreWeakerThan(bad, LightScrypt); !errors.Is(err, ErrKeystoreInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestCheckNewPassword(t *testing.T) {
+	for pw, ok := range map[string]bool{"": false, "123456789": false, "1234567890": true, "pässwörter": true, "ключ-ключ": false, "🔑🔑🔑🔑🔑🔑🔑🔑🔑🔑": true} {
+		err := CheckNewPassword([]byte(pw))
+		if (err == nil) != ok || (err != nil && (!errors.Is(err, ErrShortPassword) || !strings.Contains(err.Error(), "at least 10 characters"))) {
+			t.Errorf("%q: %v", pw, err)
 		}
 	}
 }

@@ -72,8 +72,13 @@ type Config struct {
 	BlockInterval time.Duration
 	// Fee and AccountCreateFee are in sun (defaults 1,000 and 1,000,000).
 	Fee, AccountCreateFee int64
-	Now                   func() time.Time
-	Logger                *slog.Logger
+	// SolidDepth is how many blocks must follow a block before the
+	// solidity API (Solidity) shows it. The default, 0, is the truth for
+	// the devnet: it has one block producer, so a block is final when made
+	// (TRON's is about 19 blocks behind the head).
+	SolidDepth int64
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 type account struct {

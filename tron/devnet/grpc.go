@@ -24,8 +24,12 @@ type Wallet struct {
 	c *Chain
 }
 
-// Register adds the chain's Wallet service to s.
-func (c *Chain) Register(s *grpc.Server) { api.RegisterWalletServer(s, &Wallet{c: c}) }
+// Register adds the chain's Wallet and WalletSolidity services to s, as
+// one node serving both.
+func (c *Chain) Register(s *grpc.Server) {
+	api.RegisterWalletServer(s, &Wallet{c: c})
+	api.RegisterWalletSolidityServer(s, &Solidity{c: c})
+}
 
 // GetAccount returns the account (empty when it does not exist, as TRON).
 func (w *Wallet) GetAccount(_ context.Context, in *core.Account) (*core.Account, error) {
@@ -151,16 +155,22 @@ func (w *Wallet) GetTransactionInfoById(_ context.Context, in *api.BytesMessage)
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.txInfo(id, c.blocks[len(c.blocks)-1].num), nil
+}
+
+// txInfo describes transaction id if a block up to upto has it (empty
+// otherwise). The caller holds c.mu.
+func (c *Chain) txInfo(id [32]byte, upto int64) *core.TransactionInfo {
 	r := c.txs[id]
-	if r == nil {
-		return &core.TransactionInfo{}, nil
+	if r == nil || r.blockNum > upto {
+		return &core.TransactionInfo{}
 	}
 	info := &core.TransactionInfo{Id: id[:], Fee: r.fee, BlockNumber: r.blockNum, BlockTimeStamp: r.blockTime,
 		Receipt: &core.ResourceReceipt{NetFee: r.fee, Result: core.Transaction_Result_SUCCESS}}
 	if ct := r.tx.RawData.Contract[0]; ct.Type == core.Transaction_Contract_TransferAssetContract {
 		info.AssetIssueID = c.cfg.Asset.ID
 	}
-	return info, nil
+	return info
 }
 
 // GetNowBlock2 returns the head block.

@@ -25,6 +25,22 @@
 // clamped to MaxRate. Nothing left to download, no balance or a zero spending
 // rate give 0. See Rate.
 //
+// # Protecting the user: caps and the market (beyond M5)
+//
+// The formula is only an upper bound: as the download shrinks it grows
+// without limit (the whole balance on the last KiB), so the bid sent is
+//
+//	bid = min(Rate(...), max price, MarketMultiple × market)
+//
+// The max price is the user's (Settings.MaxRate), DefaultMaxRate unless set:
+// it protects even a client that has seen no market yet. The market is the
+// caller's estimate of what Speed costs (a Market, fed with the rates of the
+// bid responses the client accepted, over all peers and torrents, decayed
+// over time); 0 means none seen, and only the max price applies. What the
+// formula may spread (Input.Balance) is the caller's: the torrent's budget
+// left (DefaultBudget of the balance unless the user set one) capped by what
+// the wallet holds.
+//
 // # Who gets a bid (M3)
 //
 // Only peers that advertised Speed in their handshake and hold at least one
@@ -37,8 +53,8 @@
 // when the new bid differs from the last one sent to it by more than 10%
 // (|new − last| × 10 > last; from a last bid of 0 any change counts), and at
 // most once per MinInterval (one minute since the last bid sent to it). A
-// change the user makes (SetSettings) goes out at once to every eligible peer
-// whose bid changed, ignoring both limits.
+// change the user makes (SetSettings, or Changed for a budget) goes out at
+// once to every eligible peer whose bid changed, ignoring both limits.
 //
 // A bid of 0 withdraws. A peer whose last bid was nonzero gets one 0, at once,
 // when the user disables Speed, the download completes, the peer no longer
@@ -66,7 +82,37 @@ const (
 	// MinInterval is the least time between two bids to one peer, except
 	// for withdrawals and bids caused by a change of Settings.
 	MinInterval = time.Minute
+
+	// DefaultMaxPrice is the most a requester bids unless the user sets
+	// another price: 1,000 BTT per GiB, in base units per GiB.
+	DefaultMaxPrice = 1_000 * 1_000_000
+	// DefaultMaxRate is DefaultMaxPrice as a rate: 976,562 base units per
+	// MiB (about 0.98 BTT per MiB).
+	DefaultMaxRate = DefaultMaxPrice / 1024
+
+	// MarketMultiple: no bid goes above this many times the market
+	// estimate, once there is one.
+	MarketMultiple = 4
+
+	// DefaultBudgetDivisor: a torrent without a budget of its own may spend
+	// 1/100 of the balance (DefaultBudget).
+	DefaultBudgetDivisor = 100
 )
+
+// RateForPrice converts a price in base units per GiB to a rate in base
+// units per MiB (rounded down, at most MaxRate).
+func RateForPrice(perGiB uint64) uint64 { return min(perGiB/1024, MaxRate) }
+
+// PriceForRate converts a rate in base units per MiB to a price in base
+// units per GiB.
+func PriceForRate(perMiB uint64) uint64 { return min(perMiB, MaxRate) * 1024 }
+
+// DefaultBudget is the budget of a torrent whose user set none: 1% of
+// balance, what the client may spend (its ledger balance plus what its
+// open channels still hold) when the torrent first needs a budget. A
+// hundred downloads at the most before the wallet is empty, where the M5
+// formula alone would stake the whole balance on one torrent.
+func DefaultBudget(balance uint64) uint64 { return balance / DefaultBudgetDivisor }
 
 // Settings are the user's controls for one torrent.
 type Settings struct {
@@ -75,9 +121,31 @@ type Settings struct {
 	// SpendingRate scales the bid, in parts per million of the M5 rate:
 	// 0..PPM. Values above PPM are treated as PPM.
 	SpendingRate uint32
+	// MaxRate is the most ever bid, base units per MiB; 0 means
+	// DefaultMaxRate.
+	MaxRate uint64
 }
 
-// DefaultSettings returns Speed enabled with a spending rate of 1.0.
+// maxRate is the cap s puts on bids.
+func (s Settings) maxRate() uint64 {
+	if s.MaxRate == 0 {
+		return DefaultMaxRate
+	}
+	return min(s.MaxRate, MaxRate)
+}
+
+// Cap is the most s bids when the market estimate is market (0: none seen):
+// min(max price, MarketMultiple × market).
+func (s Settings) Cap(market uint64) uint64 {
+	c := s.maxRate()
+	if market > 0 {
+		c = min(c, min(market, MaxRate)*MarketMultiple)
+	}
+	return c
+}
+
+// DefaultSettings returns Speed enabled with a spending rate of 1.0 and the
+// default max price.
 func DefaultSettings() Settings {
 	return Settings{Enabled: true, SpendingRate: PPM}
 }
@@ -144,6 +212,9 @@ type Input struct {
 	Balance uint64
 	// Remaining is the number of bytes left to download; 0 means done.
 	Remaining uint64
+	// Market is the market rate estimate, base units per MiB
+	// (Market.Estimate); 0 means none seen.
+	Market uint64
 	// Peers are the currently connected peers. If an ID occurs more than
 	// once, its first occurrence counts.
 	Peers []Peer
@@ -169,6 +240,7 @@ type peerState struct {
 type Bidder struct {
 	settings Settings // current, normalized
 	applied  Settings // in force at the last Update
+	changed  bool     // the user changed what Settings do not hold (Changed)
 	peers    map[string]peerState
 }
 
@@ -188,11 +260,16 @@ func (b *Bidder) Settings() Settings { return b.settings }
 // Update (after clamping) are no change.
 func (b *Bidder) SetSettings(s Settings) { b.settings = s.normalized() }
 
+// Changed records a change the user made to what the caller feeds Update
+// rather than to Settings (a budget, which sets Input.Balance): like
+// SetSettings, the next Update sends every bid the change altered at once.
+func (b *Bidder) Changed() { b.changed = true }
+
 // Update returns the bids to send now, sorted by peer ID (nil if none), and
 // records them as sent at in.Now. The caller must send every bid returned.
 //
-// Each peer in in.Peers is given the bid Rate(SpendingRate, in.Balance,
-// in.Remaining) if Speed is enabled, in.Remaining > 0 and the peer has
+// Each peer in in.Peers is given the bid min(Rate(SpendingRate, in.Balance,
+// in.Remaining), Settings.Cap(in.Market)) if Speed is enabled, in.Remaining > 0 and the peer has
 // Speed and HasWanted, and a bid of 0 otherwise; that bid is sent when the
 // rules in the package documentation allow. Peers not in in.Peers are not
 // bid to, but their last bid is remembered until Forget.
@@ -200,12 +277,12 @@ func (b *Bidder) Update(in Input) []Bid {
 	if b.peers == nil {
 		b.peers = make(map[string]peerState)
 	}
-	user := b.settings != b.applied
-	b.applied = b.settings
+	user := b.settings != b.applied || b.changed
+	b.applied, b.changed = b.settings, false
 
 	var target uint64
 	if b.settings.Enabled && in.Remaining > 0 {
-		target = Rate(b.settings.SpendingRate, in.Balance, in.Remaining)
+		target = min(Rate(b.settings.SpendingRate, in.Balance, in.Remaining), b.settings.Cap(in.Market))
 	}
 
 	var out []Bid

@@ -244,6 +244,9 @@ func set(s bidder.Settings) func(*bidder.Bidder) {
 	return func(b *bidder.Bidder) { b.SetSettings(s) }
 }
 
+// changed is the user's change of a budget (Bidder.Changed).
+func changed(b *bidder.Bidder) { b.Changed() }
+
 func forget(ids ...string) func(*bidder.Bidder) {
 	return func(b *bidder.Bidder) {
 		for _, id := range ids {
@@ -284,6 +287,13 @@ func TestUpdateScenarios(t *testing.T) {
 			{0, nil, 1000, mib, peers(on("a")), bids(bid("a", 1000))},
 			{10 * m, nil, 1000, mib, peers(on("a")), nil},
 			{20 * m, nil, 1000, mib, peers(on("a")), nil},
+		}},
+		{"a budget the user changed goes out at once, once", def, []step{
+			{0, nil, 1000, mib, peers(on("a")), bids(bid("a", 1000))},
+			{1 * s, changed, 1050, mib, peers(on("a")), bids(bid("a", 1050))},
+			{2 * s, nil, 500, mib, peers(on("a")), nil},
+			{3 * s, changed, 500, mib, peers(on("a")), bids(bid("a", 500))},
+			{4 * s, changed, 500, mib, peers(on("a")), nil},
 		}},
 		{"rise of 10% or less is not sent", def, []step{
 			{0, nil, 1000, mib, peers(on("a")), bids(bid("a", 1000))},
@@ -632,7 +642,7 @@ func runRandom(t *testing.T, seed uint64, steps int) stats {
 		}
 		var target uint64
 		if cur.Enabled && rem > 0 {
-			target = bigRate(cur.SpendingRate, bal, rem)
+			target = min(bigRate(cur.SpendingRate, bal, rem), bidder.DefaultMaxRate)
 		}
 		fail := func(format string, args ...any) {
 			t.Helper()
@@ -667,7 +677,7 @@ func runRandom(t *testing.T, seed uint64, steps int) stats {
 					fail("bid %d to disconnected %q", rate, id)
 				case rate != 0 && !eligible:
 					fail("bid %d to ineligible %q", rate, id)
-				case rate != 0 && rate != bidder.Rate(cur.SpendingRate, bal, rem):
+				case rate != 0 && rate != min(bidder.Rate(cur.SpendingRate, bal, rem), bidder.DefaultMaxRate):
 					fail("bid %d to %q, Rate gives %d", rate, id, bidder.Rate(cur.SpendingRate, bal, rem))
 				case rate != want:
 					fail("bid %d to %q, want %d", rate, id, want)

@@ -106,7 +106,7 @@ func logSummary(t *testing.T, s *Sim, steps int, took time.Duration) {
 		fmt.Fprintf(&b, "  %-3s %-8s earned=%10d bal=%10d sent=%9d rounds=%d maxExposure=%d unpaid=%v\n",
 			p.Name, p.Kind, p.Earned, p.Balance, p.Sent, p.Rounds, p.MaxExposure, p.Unpaid)
 	}
-	for _, k := range []EventKind{EvPayment, EvPaymentOK, EvPaymentRejected, EvChannelClosing, EvChokedLate, EvProviderBan, EvRequesterBan, EvFailed, EvCannotPay, EvAnomaly} {
+	for _, k := range []EventKind{EvPayment, EvPaymentOK, EvPaymentRejected, EvChannelClosing, EvChokedLate, EvProviderBan, EvRequesterBan, EvFailed, EvCannotPay, EvRefused, EvAnomaly} {
 		fmt.Fprintf(&b, "  %s=%d", k, s.Count(k))
 	}
 	t.Log(b.String())

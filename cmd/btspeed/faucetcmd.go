@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/shared/speed"
+)
+
+// runFaucet claims the development ledger's test BTT for the wallet: it
+// solves the faucet's proof of work, signs the claim and says what happened.
+func runFaucet(c *cli, args []string) error {
+	fs := c.newFlags("faucet", "btspeed faucet [--relay URL | --ledger URL] [--wallet FILE]")
+	var w where
+	w.register(fs, true, false)
+	walletFlag := fs.String("wallet", "", "keystore to claim for (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path, err := c.walletPath(*walletFlag)
+	if err != nil {
+		return err
+	}
+	key, err := unlockFile(c, path)
+	if err != nil {
+		return fmt.Errorf("%w (make a wallet with 'btspeed wallet init')", err)
+	}
+	url := w.ledgerURL(c)
+	ctx, cancel := interruptible()
+	defer cancel()
+	lc := client.New(url, nil)
+	// A claim that crosses the period's end is for a past period: solve the
+	// new one once.
+	for attempt := 0; ; attempt++ {
+		res, info, err := lc.ClaimFaucet(ctx, key, nil)
+		var ae *api.Error
+		switch {
+		case err == nil:
+			fmt.Fprintf(c.out, "Received %s BTT of test money from the faucet of ledger %s; balance now %s BTT.\n",
+				speed.FormatBTT(uint64(res.Amount)), info.Ledger, speed.FormatBTT(uint64(res.Balance)))
+			return nil
+		case errors.As(err, &ae) && ae.Code == api.CodeFaucetPeriod && attempt == 0:
+			continue
+		case errors.As(err, &ae) && ae.Code == api.CodeFaucetClaimed:
+			return fmt.Errorf("%s already claimed today's test BTT from ledger %s; the next grant opens at %s", key.Address(), info.Ledger,
+				time.Unix(info.PeriodEnds, 0).Local().Format("2006-01-02 15:04 MST"))
+		case errors.As(err, &ae) && ae.Code == api.CodeNotFound:
+			return fmt.Errorf("the ledger at %s has no faucet (only development ledgers give test BTT): deposit BTT from TRON with 'btspeed ledger deposit'", url)
+		default:
+			return fmt.Errorf("claiming from the faucet of the ledger at %s: %w", url, err)
+		}
+	}
+}

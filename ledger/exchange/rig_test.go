@@ -1,0 +1,41 @@
+package exchange_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger"
+	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/tron/devnet"
+	"github.com/btspeed/btspeed/tron/devnet/devnettest"
+	"github.com/fbsobreira/gotron-sdk/pkg/client"
+)
+
+// openDevnet opens a devnet in dir that makes blocks only when asked, on
+// now's clock (nil: the real one), with BTT as token btt and the accounts
+// funded, and serves its gRPC API on loopback. Both close when t ends.
+func openDevnet(t *testing.T, dir string, now func() time.Time, accounts ...devnet.Account) (*devnet.Chain, *client.GrpcClient) {
+	t.Helper()
+	chain, err := devnet.Open(devnet.Config{Path: filepath.Join(dir, "tron.db"), BlockInterval: time.Hour, Now: now,
+		Asset: devnet.Asset{ID: btt, Precision: 6}, Accounts: accounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	gc, _ := devnettest.Serve(t, chain)
+	return chain, gc
+}
+
+// openLedger opens a ledger in dir with the development genesis and x as its
+// exchange (nil: none); it closes when t ends.
+func openLedger(t *testing.T, dir string, x *ledger.Exchange) *server.Ledger {
+	t.Helper()
+	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(dir, "ledger.db"), Genesis: "dev", Exchange: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}

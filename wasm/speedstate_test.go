@@ -1,0 +1,256 @@
+//go:build !js
+
+package main
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/internal/browsertest"
+	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// A newcomer follows a link to the web app with a torrent in it
+// (/#magnet:…, as an embed's "Open in btspeed" makes), in Chromium in a
+// network namespace. Nothing downloads behind the welcome screen: the
+// link is named there, and once the wallet is made the app asks, in the
+// page, before it starts; the torrent then downloads with Speed and pays.
+// The torrent's Speed box shows what the engine does: off and disabled,
+// saying why, while the wallet is locked; on again once it is unlocked;
+// switched off for the torrent, it stays off across a lock and an unlock.
+// The question says what the download may cost (size × max price, within
+// the budget) and it spends no more; the settings speak in BTT per GiB and
+// BTT and say Speed is on by default. Screenshots of the link, the
+// question, the locked torrent and the settings are saved.
+func TestWebAppOpenLink(t *testing.T) {
+	browsertest.Require(t)
+	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
+		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
+	}
+	ns := netns.New(t)
+	web := webDir(t)
+	seedDir := t.TempDir()
+	data := make([]byte, 1<<20+321)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	seedPath := filepath.Join(seedDir, "linked-film.bin")
+	os.WriteFile(seedPath, data, 0o644)
+	relayKey, _ := wallet.GenerateKey()
+	base := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
+		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
+	})
+	magnet := relayMagnet(t, base)
+
+	b := browsertest.Start(t, ns.Command, base)
+	p := b.NewPage(t, base+"/#"+url.QueryEscape(magnet))
+	shot := func(name string) { p.Screenshot(t, screenshotPath(t, "app-"+name+".png"), true) }
+	visible := func(id string) string { return "#" + id + ":not([hidden])" }
+	torrents := func() int {
+		var n int
+		p.Eval(t, `btspeedApp.client._go.torrents().then(s => (JSON.parse(s) || []).length)`, &n)
+		return n
+	}
+
+	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
+	if n := torrents(); n != 0 {
+		t.Fatalf("%d torrents started behind the welcome screen", n)
+	}
+	if note := p.Text(t, "#screen-welcome [data-pending]"); !strings.Contains(note, "linked-film.bin") || !strings.Contains(note, "asked before it starts") {
+		t.Fatalf("the welcome screen says %q about the link", note)
+	}
+	var hash string
+	p.Eval(t, `location.hash`, &hash)
+	if hash != "" {
+		t.Fatalf("the link stays in the address bar: %q", hash)
+	}
+	shot("11-open-link")
+
+	p.Click(t, "#go-create")
+	p.Fill(t, "#create-password", "password123")
+	p.Fill(t, "#create-confirm", "password123")
+	p.Click(t, "#create-submit")
+	p.WaitFor(t, visible("screen-backup"), 30*time.Second)
+	p.Click(t, "#backup-done")
+	p.Click(t, "#backup-continue")
+	p.WaitFor(t, visible("confirm-add"), 10*time.Second)
+	var ask struct{ Name, Hash, Speed string }
+	p.Eval(t, `({name: document.getElementById('confirm-add-name').textContent, hash: document.getElementById('confirm-add-hash').textContent,
+		speed: document.getElementById('confirm-add-speed').textContent})`, &ask)
+	if ask.Name != "linked-film.bin" || !strings.Contains(magnet, ask.Hash) || len(ask.Hash) != 40 || !strings.HasPrefix(ask.Speed, "Speed is on") {
+		t.Fatalf("the question: %+v", ask)
+	}
+	if n := torrents(); n != 0 {
+		t.Fatalf("%d torrents started before the user said so", n)
+	}
+	p.WaitForFunction(t, `/balance is 0 BTT/.test(document.getElementById('confirm-add-speed').textContent)`, 10*time.Second)
+	shot("12-confirm-link")
+
+	// Money first: the question says what the download may cost, from the
+	// link's size (xl), the max price and the budget (1% of the balance).
+	p.Click(t, "#tab-wallet")
+	p.Click(t, "#faucet")
+	p.WaitForFunction(t, `/Received/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
+	p.Click(t, "#tab-torrents")
+	p.WaitForFunction(t, `/within its budget of [1-9]/.test(document.getElementById('confirm-add-speed').textContent)`, 10*time.Second)
+	var bal string
+	p.Eval(t, `btspeedApp.client.wallet.balance().then(b => b.ledger)`, &bal)
+	balance, _ := speed.ParseBTT(bal)
+	wantCost := "Speed is on: this download pays at most 0.976862 BTT (1.00 MiB × 1000 BTT per GiB, within its budget of " +
+		trimBTT(speed.FormatBTT(balance/100)) + " BTT, 1% of your balance)."
+	if got := p.Text(t, "#confirm-add-speed"); !strings.HasPrefix(got, wantCost) || p.Text(t, "#confirm-add-size") != " (1.00 MiB)" {
+		t.Fatalf("the question says %q (size %q), want %q", got, p.Text(t, "#confirm-add-size"), wantCost)
+	}
+	shot("15-confirm-cost")
+
+	// Yes: the download pays the relay, within what the question said.
+	p.Click(t, "#confirm-add-yes")
+	p.WaitFor(t, ".torrent.is-done", 120*time.Second)
+	p.WaitForFunction(t, `btspeedApp.client.torrents[0].spent !== '0.000000'`, 30*time.Second)
+	if visibleNow(t, p, "#confirm-add") {
+		t.Fatal("the question stays after yes")
+	}
+	box := func() (s struct {
+		Checked, Disabled, Engine bool
+		Why                       string
+	}) {
+		t.Helper()
+		p.Eval(t, `(async () => {
+			await btspeedApp.client._fresh()
+			renderTorrents()
+			const b = document.querySelector('.torrent .speed-toggle')
+			return {checked: b.checked, disabled: b.disabled, engine: btspeedApp.client.torrents[0].speed,
+				why: document.querySelector('.torrent .speed-why').textContent}
+		})()`, &s)
+		return s
+	}
+	if s := box(); !s.Checked || s.Disabled || !s.Engine || s.Why != "" {
+		t.Fatalf("paying: the Speed box %+v", s)
+	}
+	if spent, _ := speed.ParseBTT(evalString(t, p, `btspeedApp.client.torrents[0].spent`)); spent > 976_862 || spent > balance/100 {
+		t.Fatalf("the download spent %d base units, above what the question said", spent)
+	}
+	if got := p.Text(t, ".torrent .budget-amount"); got != trimBTT(speed.FormatBTT(balance/100)) {
+		t.Fatalf("the torrent shows its budget as %q, want 1%% of %d", got, balance)
+	}
+
+	// Locked: off, disabled, saying why.
+	p.Click(t, "#lock")
+	p.WaitFor(t, visible("screen-unlock"), 30*time.Second)
+	p.Click(t, "#unlock-skip")
+	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+	if s := box(); s.Checked || !s.Disabled || s.Engine || s.Why != "(wallet locked)" {
+		t.Fatalf("locked: the Speed box %+v", s)
+	}
+	shot("13-torrent-locked")
+	unlock := func() {
+		t.Helper()
+		p.Click(t, "#tab-wallet")
+		p.Click(t, "#wallet-unlock")
+		p.Fill(t, "#unlock-password", "password123")
+		p.Click(t, "#unlock-submit")
+		p.WaitFor(t, visible("screen-app"), 30*time.Second)
+		p.Click(t, "#tab-torrents")
+	}
+	unlock()
+	if s := box(); !s.Checked || s.Disabled || !s.Engine {
+		t.Fatalf("unlocked: the Speed box %+v", s)
+	}
+
+	// Off for this torrent: it stays off across a lock and an unlock.
+	p.Click(t, ".torrent .speed-toggle")
+	p.WaitForFunction(t, `!btspeedApp.client.torrents[0].speed && !document.querySelector('.torrent .speed-toggle').disabled`, 10*time.Second)
+	p.Click(t, "#lock")
+	p.WaitFor(t, visible("screen-unlock"), 30*time.Second)
+	p.Fill(t, "#unlock-password", "password123")
+	p.Click(t, "#unlock-submit")
+	p.WaitFor(t, visible("screen-app"), 30*time.Second)
+	if s := box(); s.Checked || s.Disabled || s.Engine {
+		t.Fatalf("switched off for the torrent, then locked and unlocked: the Speed box %+v", s)
+	}
+
+	// The settings: in BTT per GiB and BTT, on by default, agreeing with
+	// the disclosure (docs/speed-protocol.md §5.1).
+	p.Click(t, "#tab-settings")
+	p.WaitForFunction(t, `/1% of your balance as it starts, in all: [0-9.]+ BTT now/.test(document.getElementById('set-limits-now').textContent)`, 10*time.Second)
+	var set struct{ Price, PriceLabel, BudgetLabel, Now, Default, Disclosure string }
+	p.Eval(t, `({price: document.getElementById('set-max-price').value, priceLabel: document.querySelector('label[for=set-max-price]').parentNode.textContent,
+		budgetLabel: document.getElementById('set-torrent-budget').nextElementSibling.textContent,
+		now: document.getElementById('set-limits-now').textContent, default: document.getElementById('speed-default').textContent,
+		disclosure: document.getElementById('disclosure').innerHTML})`, &set)
+	if set.Price != "1000" || !strings.Contains(set.PriceLabel, "Most I pay") || !strings.Contains(set.PriceLabel, "BTT per GiB") ||
+		set.BudgetLabel != "BTT (default: 1% of your balance)" || !strings.Contains(set.Now, "at most 0.976562 BTT per MiB") ||
+		!strings.Contains(set.Default, "on by default") || strings.Contains(set.Disclosure, "Off until") || !strings.Contains(set.Disclosure, "on by default") ||
+		!strings.Contains(set.Disclosure, "1,000 BTT per GiB") || !strings.Contains(set.Disclosure, "4 times the going price") ||
+		!strings.Contains(set.Disclosure, "1% of your balance when it starts") {
+		t.Fatalf("the settings say %+v", set)
+	}
+	p.Fill(t, "#set-torrent-budget", "0.5")
+	p.WaitForFunction(t, `/Each download may spend 0.5 BTT/.test(document.getElementById('set-limits-now').textContent)`, 10*time.Second)
+	shot("14-settings-speed")
+	// The spending rate stays, secondary, under "More Speed settings".
+	p.Click(t, "#settings-form details.advanced summary")
+	p.Fill(t, "#set-rate", "250")
+	p.Click(t, "#settings-save")
+	if msg := p.Text(t, "#settings-error"); !strings.Contains(msg, "percentage from 0 to 100") {
+		t.Fatalf("a rate of 250%%: %q", msg)
+	}
+	p.Fill(t, "#set-rate", "2.5")
+	p.Click(t, "#settings-save")
+	p.WaitForFunction(t, `document.getElementById('settings-saved').textContent === 'Saved.'`, 10*time.Second)
+	var ppm int
+	p.Eval(t, `btspeedApp.client.settings.get().spendingRate`, &ppm)
+	if ppm != 25_000 || evalString(t, p, `btspeedApp.client.settings.get().torrentBudget`) != "0.500000" {
+		t.Fatalf("2.5%% saved as %d parts per million, the budget per download as %q", ppm, evalString(t, p, `btspeedApp.client.settings.get().torrentBudget`))
+	}
+	for _, f := range []string{"11-open-link", "12-confirm-link", "13-torrent-locked", "14-settings-speed", "15-confirm-cost"} {
+		if st, err := os.Stat(screenshotPath(t, "app-"+f+".png")); err != nil || st.Size() < 5000 {
+			t.Fatalf("screenshot %s: %v", f, err)
+		}
+	}
+	if spent, err := speed.ParseBTT(evalString(t, p, `btspeedApp.client.torrents[0].spent`)); err != nil || spent == 0 {
+		t.Fatalf("the torrent spent %d (%v)", spent, err)
+	}
+}
+
+// relayMagnet is the magnet link of the relay's first seed (GET /seeds).
+func relayMagnet(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/seeds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var seeds []struct{ Magnet string }
+	if err := json.NewDecoder(resp.Body).Decode(&seeds); err != nil || len(seeds) == 0 {
+		t.Fatalf("the relay's seeds: %v %v", seeds, err)
+	}
+	return seeds[0].Magnet
+}
+
+func visibleNow(t *testing.T, p *browsertest.Page, sel string) bool {
+	t.Helper()
+	var v bool
+	p.Eval(t, `!document.querySelector(`+"`"+sel+"`"+`).hidden`, &v)
+	return v
+}
+
+func evalString(t *testing.T, p *browsertest.Page, expr string) string {
+	t.Helper()
+	var s string
+	p.Eval(t, expr, &s)
+	return s
+}
