@@ -300,6 +300,16 @@ func (l *Ledger) RecordWithdrawalTx(ctx context.Context, id, txid [32]byte, expi
 	if len(signed) == 0 || len(signed) > maxSignedTx {
 		return api.WithdrawalStatus{}, fmt.Errorf("ledger: a signed transaction of %d bytes", len(signed))
 	}
+	return l.updateOpenWithdrawal(ctx, id, func(tx store.Tx, w *api.WithdrawalStatus) error {
+		w.Status, w.TxID, w.Expiration = api.WithdrawalSent, hex.EncodeToString(txid[:]), expiration
+		w.Attempts++
+		return tx.PutRecord(key(recWithdrawTx, id[:]), signed)
+	})
+}
+
+// updateOpenWithdrawal changes withdrawal id with change in one durable
+// write, refusing a withdrawal already finished, and returns it changed.
+func (l *Ledger) updateOpenWithdrawal(ctx context.Context, id [32]byte, change func(store.Tx, *api.WithdrawalStatus) error) (api.WithdrawalStatus, error) {
 	var out api.WithdrawalStatus
 	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		w, err := getWithdrawal(tx, id)
@@ -309,12 +319,10 @@ func (l *Ledger) RecordWithdrawalTx(ctx context.Context, id, txid [32]byte, expi
 		if finished(w) {
 			return fmt.Errorf("ledger: withdrawal %x is %s", id, w.Status)
 		}
-		w.Status, w.TxID, w.Expiration = api.WithdrawalSent, hex.EncodeToString(txid[:]), expiration
-		w.Attempts++
-		out = w
-		if err := tx.PutRecord(key(recWithdrawTx, id[:]), signed); err != nil {
+		if err := change(tx, &w); err != nil {
 			return err
 		}
+		out = w
 		return putWithdrawal(tx, id, w)
 	})
 	return out, storeErr(err)
@@ -410,21 +418,11 @@ func finished(w api.WithdrawalStatus) bool {
 // its transaction, or to accept it) with reason, and returns it with its
 // refusals counted.
 func (l *Ledger) NoteWithdrawalRefusal(ctx context.Context, id [32]byte, reason string) (api.WithdrawalStatus, error) {
-	var out api.WithdrawalStatus
-	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		w, err := getWithdrawal(tx, id)
-		if err != nil {
-			return err
-		}
-		if finished(w) {
-			return fmt.Errorf("ledger: withdrawal %x is %s", id, w.Status)
-		}
+	return l.updateOpenWithdrawal(ctx, id, func(_ store.Tx, w *api.WithdrawalStatus) error {
 		w.Refusals++
 		w.Error = truncate(strings.ToValidUTF8(reason, "?"), maxRefusalText)
-		out = w
-		return putWithdrawal(tx, id, w)
+		return nil
 	})
-	return out, storeErr(err)
 }
 
 // FailWithdrawal ends a withdrawal that TRON kept refusing: in one durable

@@ -208,10 +208,7 @@ func keystoreImport(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return fmt.Errorf("creating the wallet directory: %w", err)
-	}
-	if err := wallet.CreateKeystoreFile(dst, data); err != nil {
+	if err := installKeystore(dst, data); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.out, "%s\ninstalled as %s\n", k.Address(), dst)
@@ -240,4 +237,13 @@ func flagSet(fs interface{ Visit(func(*flag.Flag)) }, name string) bool {
 	found := false
 	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
 	return found
+}
+
+// installKeystore writes the keystore data as the wallet at dst, creating
+// its directory (owner only) and refusing to overwrite a wallet there.
+func installKeystore(dst string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("creating the wallet directory: %w", err)
+	}
+	return wallet.CreateKeystoreFile(dst, data)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -64,10 +63,7 @@ func walletInit(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return fmt.Errorf("creating the wallet directory: %w", err)
-	}
-	if err := wallet.CreateKeystoreFile(dst, data); err != nil {
+	if err := installKeystore(dst, data); err != nil {
 		return err
 	}
 	if !*restore {
