@@ -187,7 +187,7 @@ func TestWebAppShare(t *testing.T) {
 	if strings.Join(folder, "|") != "Album/one.txt|Album/disc 2/two.txt" {
 		t.Fatalf("a folder's files seed as %q", folder)
 	}
-	a.Eval(t, `document.querySelector('.torrent[data-infohash="`+seeded.InfoHash+`"] .filelist button').click()`, nil)
+	a.Eval(t, `Array.from(document.querySelectorAll('.torrent[data-infohash="`+seeded.InfoHash+`"] .filelist button')).find(b => b.textContent === 'Play').click()`, nil)
 	shots(a, "torrents-seeding")
 	noCSPViolations(t, a)
 }

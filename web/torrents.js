@@ -181,7 +181,8 @@ function renderFiles (r, t) {
       save.addEventListener('click', () => saveFile(save, f))
       actions.append(save)
     }
-    return el('li', {}, el('span', { class: 'file-name' }, f.path + ' ', el('span', { class: 'muted' }, '(' + bytes(f.length) + ')')), actions)
+    const path = f.path.startsWith(t.name + '/') ? f.path.slice(t.name.length + 1) : f.path // the row says the folder
+    return el('li', {}, el('span', { class: 'file-name' }, path + ' ', el('span', { class: 'muted' }, '(' + bytes(f.length) + ')')), actions)
   }))
 }
 
