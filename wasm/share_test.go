@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	neturl "net/url"
 	"os"
 	"strings"
 	"testing"
@@ -148,6 +149,28 @@ func TestWebAppShare(t *testing.T) {
 		t.Fatalf("downloaded %s with %d Save buttons in view; seeded %s", got.Sums, got.Saves, seeded.Sums)
 	}
 	shots(c, "torrents")
+
+	// The embedded player at phone width: sizes in binary units as in the
+	// app, nothing past the frame's edge.
+	e := b.NewPage(t, url+"/embed.html?src="+neturl.QueryEscape(seeded.Magnet)+"&file=notes.txt")
+	e.SetViewport(t, 390, 360)
+	e.WaitFor(t, "#stage .card button", 60*time.Second)
+	var embed struct {
+		Size string
+		Out  []string
+	}
+	e.Eval(t, `(() => {
+		const out = []
+		for (const el of document.querySelectorAll('body *')) {
+			const r = el.getBoundingClientRect()
+			if (el.offsetParent !== null && r.width > 0 && (r.left < -0.5 || r.right > 390.5)) out.push(el.tagName.toLowerCase() + '.' + el.className + ' spans ' + Math.round(r.left) + '..' + Math.round(r.right))
+		}
+		return { size: document.querySelector('.card p').textContent, out }
+	})()`, &embed)
+	if embed.Size != "293 KiB" || len(embed.Out) > 0 {
+		t.Fatalf("the embed at 390 px says %q; wider than the frame: %q", embed.Size, embed.Out)
+	}
+	e.Screenshot(t, screenshotPath(t, "share-embed-390.png"), true)
 	c.Click(t, "#tab-speed")
 	shots(c, "speed")
 	c.Click(t, "#tab-settings")
