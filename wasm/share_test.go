@@ -28,17 +28,7 @@ func TestWebAppShare(t *testing.T) {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
 	}
 	visible := func(id string) string { return "#" + id + ":not([hidden])" }
-	shots := func(p *browsertest.Page, name string) {
-		for _, w := range []int{1280, 390} {
-			p.SetViewport(t, w, 844)
-			p.Eval(t, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(null))))`, nil)
-			if w == 390 {
-				fitsPhone(t, p, name)
-			}
-			p.Screenshot(t, screenshotPath(t, fmt.Sprintf("share-%s-%d.png", name, w)), true)
-		}
-		p.SetViewport(t, 1280, 844)
-	}
+	shots := func(p *browsertest.Page, name string) { shareShots(t, p, name) }
 
 	// The seeder makes a wallet (the wallet tab has something to show).
 	a := b.NewPage(t, url+"/")
@@ -57,6 +47,70 @@ func TestWebAppShare(t *testing.T) {
 	shots(a, "wallet")
 	a.Click(t, "#tab-torrents")
 
+	seeded := seedByDrop(t, a, url)
+
+	c := openShareLink(t, b, seeded)
+	shots(c, "torrents")
+
+	embedPhone(t, b, url, seeded.Magnet)
+	c.Click(t, "#tab-speed")
+	shots(c, "speed")
+	c.Click(t, "#tab-settings")
+	shots(c, "settings")
+
+	playerInRow(t, a, seeded.InfoHash)
+
+	// One file: Save on its row. A folder's files (with the fullPath a drop
+	// gives them): the folder's name, their paths under it.
+	a.Eval(t, `dropFiles([new File(['just one file'], 'single.txt')])`, nil)
+	a.WaitForFunction(t, `Array.from(document.querySelectorAll('.torrent')).some(r => r.querySelector('.name').textContent === 'single.txt' &&
+		Array.from(r.querySelectorAll('.actions button')).some(b => b.textContent === 'Save' && b.offsetParent !== null))`, 60*time.Second)
+	a.Eval(t, `(() => {
+		const f = (path, text) => Object.assign(new File([text], path.split('/').pop()), { fullPath: '/' + path })
+		window.seedPicked([f('Album/one.txt', 'one'), f('Album/disc 2/two.txt', 'two')])
+		return null
+	})()`, nil)
+	var folder []string
+	a.WaitForFunction(t, `btspeedApp.client.torrents.some(t => t.name === 'Album')`, 60*time.Second)
+	a.Eval(t, `btspeedApp.client.torrents.find(t => t.name === 'Album').files.map(f => f.path)`, &folder)
+	if strings.Join(folder, "|") != "Album/one.txt|Album/disc 2/two.txt" {
+		t.Fatalf("a folder's files seed as %q", folder)
+	}
+	a.Eval(t, `Array.from(document.querySelectorAll('.torrent[data-infohash="`+seeded.InfoHash+`"] .filelist button')).find(b => b.textContent === 'Play').click()`, nil)
+	shots(a, "torrents-seeding")
+	noCSPViolations(t, a)
+}
+
+// shared is what the seeder's page shows of a torrent it seeds.
+type shared struct {
+	Files          []string
+	Magnet, Link   string
+	Saves, Copies  int
+	InDetails      bool
+	InfoHash, Sums string
+}
+
+// shareShots saves p's screen at 1280 and 390 px wide, checking at 390
+// that nothing is wider than the screen.
+func shareShots(t *testing.T, p *browsertest.Page, name string) {
+	t.Helper()
+	for _, w := range []int{1280, 390} {
+		p.SetViewport(t, w, 844)
+		p.Eval(t, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(null))))`, nil)
+		if w == 390 {
+			fitsPhone(t, p, name)
+		}
+		p.Screenshot(t, screenshotPath(t, fmt.Sprintf("share-%s-%d.png", name, w)), true)
+	}
+	p.SetViewport(t, 1280, 844)
+}
+
+// seedByDrop drops two files on the app in a (a real drop event carrying
+// File objects), names their torrent "Holiday" when asked, and checks its
+// row: the files with Save in view, the magnet and the app link with Copy.
+func seedByDrop(t *testing.T, a *browsertest.Page, url string) shared {
+	t.Helper()
+	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 	// Dragging files over the page shows the drop zone; dropping two loose
 	// files asks for the torrent's name.
 	a.Eval(t, `(() => {
@@ -89,13 +143,7 @@ func TestWebAppShare(t *testing.T) {
 	a.Fill(t, "#seed-name", "Holiday")
 	a.Click(t, "#seed-name-go")
 	a.WaitForFunction(t, `Array.from(document.querySelectorAll('.torrent .name')).some(n => n.textContent === 'Holiday')`, 60*time.Second)
-	var seeded struct {
-		Files          []string
-		Magnet, Link   string
-		Saves, Copies  int
-		InDetails      bool
-		InfoHash, Sums string
-	}
+	var seeded shared
 	a.Eval(t, `(async () => {
 		const t = btspeedApp.client.torrents.find(t => t.name === 'Holiday')
 		const row = document.querySelector('.torrent[data-infohash="' + t.infoHash + '"]')
@@ -115,8 +163,16 @@ func TestWebAppShare(t *testing.T) {
 		t.Fatalf("share fields: magnet %q, app link %q, %d Copy buttons (relay %s)", seeded.Magnet, seeded.Link, seeded.Copies, url)
 	}
 
-	// The app link in another browser profile: asked first, then downloaded.
-	c := b.NewPage(t, seeded.Link)
+	return seeded
+}
+
+// openShareLink opens the app link of s in another browser profile: the
+// app asks first (nothing starts before), then downloads the files byte for
+// byte, each with Save in view. It returns that page.
+func openShareLink(t *testing.T, b *browsertest.Browser, s shared) *browsertest.Page {
+	t.Helper()
+	visible := func(id string) string { return "#" + id + ":not([hidden])" }
+	c := b.NewPage(t, s.Link)
 	c.WaitFor(t, visible("screen-welcome"), 60*time.Second)
 	if p := c.Text(t, "#screen-welcome [data-pending]"); !strings.Contains(p, "Holiday") {
 		t.Fatalf("the welcome screen says %q about the link", p)
@@ -145,14 +201,44 @@ func TestWebAppShare(t *testing.T) {
 		const saves = Array.from(document.querySelectorAll('.torrent button')).filter(b => b.textContent === 'Save' && b.offsetParent !== null && !b.closest('details'))
 		return { sums: sums.join(' '), saves: saves.length }
 	})()`, &got)
-	if got.Sums != seeded.Sums || got.Saves != 2 {
-		t.Fatalf("downloaded %s with %d Save buttons in view; seeded %s", got.Sums, got.Saves, seeded.Sums)
+	if got.Sums != s.Sums || got.Saves != 2 {
+		t.Fatalf("downloaded %s with %d Save buttons in view; seeded %s", got.Sums, got.Saves, s.Sums)
 	}
-	shots(c, "torrents")
+	return c
+}
 
+// playerInRow clicks Play in the row of the torrent ih twice: the player
+// opens in the row, one on the page; Close takes it away.
+func playerInRow(t *testing.T, a *browsertest.Page, ih string) {
+	t.Helper()
+	// Play opens the player in the row; a second Play replaces it.
+	var player struct{ InRow, Count int }
+	for i := 0; i < 2; i++ {
+		a.Eval(t, `(async () => {
+			const row = document.querySelector('.torrent[data-infohash="`+ih+`"]')
+			Array.from(row.querySelectorAll('.filelist button')).find(b => b.textContent === 'Play').click()
+			await new Promise(r => setTimeout(r, 300))
+			return { inRow: row.querySelectorAll('.player video').length, count: document.querySelectorAll('video').length }
+		})()`, &player)
+		if player.InRow != 1 || player.Count != 1 {
+			t.Fatalf("after Play %d: %d players in the row, %d on the page", i+1, player.InRow, player.Count)
+		}
+	}
+	a.Click(t, ".player-head button")
+	a.Eval(t, `document.querySelectorAll('video').length`, &player.Count)
+	if player.Count != 0 {
+		t.Fatalf("%d players after Close", player.Count)
+	}
+
+}
+
+// embedPhone opens the embedded player for a file of magnet at 390 px:
+// sizes in binary units as in the app, nothing past the frame's edge.
+func embedPhone(t *testing.T, b *browsertest.Browser, url, magnet string) {
+	t.Helper()
 	// The embedded player at phone width: sizes in binary units as in the
 	// app, nothing past the frame's edge.
-	e := b.NewPage(t, url+"/embed.html?src="+neturl.QueryEscape(seeded.Magnet)+"&file=notes.txt")
+	e := b.NewPage(t, url+"/embed.html?src="+neturl.QueryEscape(magnet)+"&file=notes.txt")
 	e.SetViewport(t, 390, 360)
 	e.WaitFor(t, "#stage .card button", 60*time.Second)
 	var embed struct {
@@ -171,48 +257,6 @@ func TestWebAppShare(t *testing.T) {
 		t.Fatalf("the embed at 390 px says %q; wider than the frame: %q", embed.Size, embed.Out)
 	}
 	e.Screenshot(t, screenshotPath(t, "share-embed-390.png"), true)
-	c.Click(t, "#tab-speed")
-	shots(c, "speed")
-	c.Click(t, "#tab-settings")
-	shots(c, "settings")
-
-	// Play opens the player in the row; a second Play replaces it.
-	var player struct{ InRow, Count int }
-	for i := 0; i < 2; i++ {
-		a.Eval(t, `(async () => {
-			const row = document.querySelector('.torrent[data-infohash="`+seeded.InfoHash+`"]')
-			Array.from(row.querySelectorAll('.filelist button')).find(b => b.textContent === 'Play').click()
-			await new Promise(r => setTimeout(r, 300))
-			return { inRow: row.querySelectorAll('.player video').length, count: document.querySelectorAll('video').length }
-		})()`, &player)
-		if player.InRow != 1 || player.Count != 1 {
-			t.Fatalf("after Play %d: %d players in the row, %d on the page", i+1, player.InRow, player.Count)
-		}
-	}
-	a.Click(t, ".player-head button")
-	a.Eval(t, `document.querySelectorAll('video').length`, &player.Count)
-	if player.Count != 0 {
-		t.Fatalf("%d players after Close", player.Count)
-	}
-
-	// One file: Save on its row. A dropped folder: its name, its paths.
-	a.Eval(t, `dropFiles([new File(['just one file'], 'single.txt')])`, nil)
-	a.WaitForFunction(t, `Array.from(document.querySelectorAll('.torrent')).some(r => r.querySelector('.name').textContent === 'single.txt' &&
-		Array.from(r.querySelectorAll('.actions button')).some(b => b.textContent === 'Save' && b.offsetParent !== null))`, 60*time.Second)
-	a.Eval(t, `(() => {
-		const f = (path, text) => Object.assign(new File([text], path.split('/').pop()), { fullPath: '/' + path })
-		window.seedPicked([f('Album/one.txt', 'one'), f('Album/disc 2/two.txt', 'two')])
-		return null
-	})()`, nil)
-	var folder []string
-	a.WaitForFunction(t, `btspeedApp.client.torrents.some(t => t.name === 'Album')`, 60*time.Second)
-	a.Eval(t, `btspeedApp.client.torrents.find(t => t.name === 'Album').files.map(f => f.path)`, &folder)
-	if strings.Join(folder, "|") != "Album/one.txt|Album/disc 2/two.txt" {
-		t.Fatalf("a folder's files seed as %q", folder)
-	}
-	a.Eval(t, `Array.from(document.querySelectorAll('.torrent[data-infohash="`+seeded.InfoHash+`"] .filelist button')).find(b => b.textContent === 'Play').click()`, nil)
-	shots(a, "torrents-seeding")
-	noCSPViolations(t, a)
 }
 
 // fitsPhone fails t if anything on p's screen is wider than the viewport

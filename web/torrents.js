@@ -97,7 +97,7 @@ const appLink = magnet => location.origin + location.pathname + '#' + magnet
 
 function shareField (label, cls) {
   const input = el('input', { type: 'text', readonly: true, class: cls, 'aria-label': label, spellcheck: 'false' })
-  const copy = el('button', { type: 'button', class: 'secondary small' }, 'Copy')
+  const copy = el('button', { type: 'button', class: 'secondary small', 'aria-label': 'Copy the ' + label.toLowerCase() }, 'Copy')
   copy.addEventListener('click', async () => {
     try { await navigator.clipboard.writeText(input.value); say(label + ' copied.') } catch (e) {
       input.focus()
