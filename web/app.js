@@ -1,7 +1,7 @@
 // app.js: starts the btspeed web app, plain JavaScript over the API of btspeed.js (docs/js-api.md). The screens
 // live beside it, loaded first by index.html: ui.js (helpers, screens), onboarding.js, wallet.js (wallet, faucet,
-// TRON), torrents.js (torrents, files, peers, player) and speed.js (what Speed spent and earned, settings, and the
-// disclosure of what Speed does, M29).
+// TRON), torrents.js (torrents, files, peers, the player, share links), drop.js (seeding what is dropped or
+// picked) and speed.js (what Speed spent and earned, settings, and the disclosure of what Speed does, M29).
 'use strict'
 
 async function main () {
@@ -17,7 +17,7 @@ async function main () {
     return
   }
   window.btspeedApp = app // for the browser tests and the curious
-  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireSettings(); wirePending()
+  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireDrop(); wireSettings(); wirePending()
   loadFeatured()
   loadLedgerKind()
   app.client.on('error', e => say('The peer stopped: ' + errText(e), true))

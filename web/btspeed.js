@@ -266,10 +266,12 @@
       const list = (typeof FileList !== 'undefined' && input instanceof FileList) || Array.isArray(input) ? Array.from(input) : [input]
       const files = []
       for (const f of list) {
-        const path = f.webkitRelativePath || f.name || 'file'
+        // A picked folder's files carry webkitRelativePath; dropped ones fullPath ("/album/a.mp3", as WebTorrent reads it).
+        const path = (f.webkitRelativePath || f.fullPath || f.name || 'file').replace(/^\/+/, '')
         files.push({ path, data: await bytesOf(f) })
       }
-      const name = (options && options.name) || (files.length > 1 ? (files[0].path.split('/')[0] || 'files') : '')
+      // Several files: the torrent is named options.name, else after the folder they share (the peer decides).
+      const name = (options && options.name) || ''
       const ih = await this._go.seed(name, files, JSON.stringify(options || {}))
       return this._track(ih)
     }

@@ -14,8 +14,9 @@ function magnetInfo (m) {
 // takeLink keeps a magnet link the page was opened with; nothing downloads until the user says so, once past
 // the welcome or unlock screen (so a wallet made or unlocked first pays for it with Speed).
 function takeLink () {
-  let link = ''
-  try { link = decodeURIComponent(location.hash.slice(1)) } catch (e) {}
+  // The app's share links carry the magnet as it is (#magnet:?xt=…&dn=…); an embed's are percent-encoded.
+  let link = location.hash.slice(1)
+  if (!/^magnet:\?/i.test(link)) try { link = decodeURIComponent(link) } catch (e) { link = '' }
   if (!/^magnet:\?/i.test(link)) return
   history.replaceState(null, '', location.pathname + location.search)
   app.pending = link

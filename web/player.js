@@ -42,9 +42,9 @@
 
   function size (s) {
     if (!(s >= 0)) return ''
-    const units = ['B', 'kB', 'MB', 'GB', 'TB']
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] // binary, as the app shows them
     let i = 0
-    while (s >= 1000 && i < units.length - 1) { s /= 1000; i++ }
+    while (s >= 1024 && i < units.length - 1) { s /= 1024; i++ }
     return (i === 0 ? s : s.toFixed(s < 10 ? 1 : 0)) + ' ' + units[i]
   }
 

@@ -1,4 +1,5 @@
-// torrents.js: the tabs and the torrents list: adding, seeding, progress, files, peers and the player.
+// torrents.js: the tabs and the torrents list: adding, progress, files, peers, share links and the player (in the
+// row of the torrent played). Seeding what is picked or dropped is drop.js.
 'use strict'
 
 // ---- tabs ----
@@ -49,30 +50,64 @@ function wireTorrents () {
     $('add-error').textContent = ''
     try { await app.client.add(f); renderTorrents() } catch (ex) { $('add-error').textContent = f.name + ': ' + errText(ex) }
   })
-  $('seed-files').addEventListener('change', async e => {
-    const files = Array.from(e.target.files)
-    e.target.value = ''
-    if (!files.length) return
-    $('add-error').textContent = ''
-    say('Hashing ' + files.length + ' file' + (files.length > 1 ? 's' : '') + '…')
-    try {
-      const t = await app.client.seed(files)
-      say('Seeding ' + (t.name || files[0].name) + '. Share its magnet link to let others download it.')
-      renderTorrents()
-    } catch (ex) {
-      $('add-error').textContent = errText(ex)
-    }
-  })
-  $('player-close').addEventListener('click', () => {
-    const v = $('player-video')
-    v.pause()
-    v.removeAttribute('src')
-    v.load()
-    $('player').hidden = true
-  })
 }
 
 const playable = /\.(mp4|m4v|webm|mkv|ogv|mp3|m4a|ogg|oga|opus|wav|flac)$/i
+
+// ---- the player: one at a time, in the row of the torrent it plays ----
+
+function closePlayer () {
+  const p = app.player
+  if (!p) return
+  app.player = null
+  p.video.pause()
+  p.video.removeAttribute('src')
+  p.video.load()
+  p.box.remove()
+}
+
+async function play (r, t, i) {
+  closePlayer()
+  const video = el('video', { controls: true, playsinline: true })
+  const close = el('button', { type: 'button', class: 'ghost small' }, 'Close')
+  const box = el('div', { class: 'player' }, el('div', { class: 'player-head' }, el('span', { class: 'player-title' }, t.files[i].path), close), video)
+  close.addEventListener('click', closePlayer)
+  app.player = { box, video }
+  r.playerSlot.append(box)
+  box.scrollIntoView({ block: 'nearest' })
+  try { await t.streamTo(video, { file: i }); video.play().catch(() => {}) } catch (e) { say(errText(e), true) }
+}
+
+// saveFile hands a finished file to the browser's downloads.
+function saveFile (button, f) {
+  return busy(button, 'Reading…', async () => {
+    try {
+      const a = el('a', { href: URL.createObjectURL(await f.blob()), download: f.name })
+      document.body.append(a)
+      a.click()
+      a.remove()
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000)
+    } catch (e) { say(errText(e), true) }
+  })
+}
+
+// ---- share links: the magnet, and the app opening it (#magnet:…, asked before it starts) ----
+
+const appLink = magnet => location.origin + location.pathname + '#' + magnet
+
+function shareField (label, cls) {
+  const input = el('input', { type: 'text', readonly: true, class: cls, 'aria-label': label, spellcheck: 'false' })
+  const copy = el('button', { type: 'button', class: 'secondary small', 'aria-label': 'Copy the ' + label.toLowerCase() }, 'Copy')
+  copy.addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText(input.value); say(label + ' copied.') } catch (e) {
+      input.focus()
+      input.select()
+      say('Could not copy: the text is selected, copy it with Ctrl+C (⌘C).', true)
+    }
+  })
+  input.addEventListener('focus', () => input.select())
+  return { input, box: el('div', { class: 'share-field' }, el('span', { class: 'share-label' }, label), input, copy) }
+}
 
 function torrentRow (t) {
   const row = el('li', { class: 'torrent', 'data-infohash': t.infoHash })
@@ -84,7 +119,7 @@ function torrentRow (t) {
   const cost = el('p', { class: 'cost muted small' })
   const files = el('ul', { class: 'filelist' })
   const peers = el('tbody')
-  const details = el('details', {}, el('summary', {}, 'Files and peers'), files,
+  const details = el('details', {}, el('summary', {}, 'Peers'),
     el('table', { 'aria-label': 'Speed by peer account' },
       el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Peer account'), el('th', { scope: 'col' }, 'You paid'), el('th', { scope: 'col' }, 'Paid you'))), peers))
   const speedToggle = el('input', { type: 'checkbox', class: 'speed-toggle' })
@@ -103,46 +138,51 @@ function torrentRow (t) {
       renderTorrents()
     }
   })
-  const copy = el('button', { type: 'button', class: 'ghost small' }, 'Copy magnet link')
-  copy.addEventListener('click', async () => {
-    try { await navigator.clipboard.writeText(t.magnetURI); say('Magnet link copied.') } catch (e) { window.prompt('Magnet link', t.magnetURI) }
-  })
+  const magnet = shareField('Magnet link', 'share-magnet')
+  const link = shareField('App link', 'share-app')
+  const share = el('div', { class: 'share' }, magnet.box, link.box)
+  const playOne = el('button', { type: 'button', class: 'small', hidden: true }, 'Play')
+  playOne.addEventListener('click', () => play(r, t, 0))
+  const saveOne = el('button', { type: 'button', class: 'small', hidden: true }, 'Save')
+  saveOne.addEventListener('click', () => saveFile(saveOne, t.files[0]))
   const remove = el('button', { type: 'button', class: 'danger small' }, 'Remove')
   remove.addEventListener('click', async () => {
     if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? Its data is dropped and its payment channels close.')) return
-    try { await t.remove(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { say(errText(e), true) }
+    try { await t.remove(); if (app.player && row.contains(app.player.box)) closePlayer(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { say(errText(e), true) }
   })
-  row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, speedLabel, copy, remove), details)
-  const r = { row, name, state, bar, fill, meta, cost, files, peers, speedToggle, speedWhy, speedBusy: false, fileCount: -1 }
+  const playerSlot = el('div', { class: 'player-slot' })
+  row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, playOne, saveOne, speedLabel, remove),
+    playerSlot, files, share, details)
+  const r = { row, name, state, bar, fill, meta, cost, files, peers, speedToggle, speedWhy, speedBusy: false, filesShown: '', playOne, saveOne, playerSlot, magnet: magnet.input, link: link.input }
   app.rows.set(t.infoHash, r)
   return r
 }
 
+// renderFiles shows Play (streams while downloading) and, once complete, Save: on the row for one file, per file
+// in a list under it for several.
 function renderFiles (r, t) {
-  if (r.fileCount === t.files.length) return
-  r.fileCount = t.files.length
-  r.files.replaceChildren(...t.files.map((f, i) => {
-    const save = el('button', { type: 'button', class: 'ghost small' }, 'Save')
-    save.addEventListener('click', () => busy(save, 'Reading…', async () => {
-      try {
-        const blob = await f.blob()
-        const a = el('a', { href: URL.createObjectURL(blob), download: f.name })
-        document.body.append(a)
-        a.click()
-        a.remove()
-      } catch (e) { say(errText(e), true) }
-    }))
-    const actions = el('span', {}, save)
+  const one = t.files.length === 1
+  r.playOne.hidden = !one || !playable.test(t.files[0].name)
+  r.saveOne.hidden = !one || !t.done
+  const key = t.files.length + ':' + t.done
+  if (r.filesShown === key) return
+  r.filesShown = key
+  r.files.hidden = t.files.length < 2
+  r.files.replaceChildren(...(one ? [] : t.files).map((f, i) => {
+    const actions = el('span', { class: 'file-actions' })
     if (playable.test(f.name)) {
-      const play = el('button', { type: 'button', class: 'ghost small' }, 'Play')
-      play.addEventListener('click', async () => {
-        $('player').hidden = false
-        $('player-title').textContent = f.name
-        try { await t.streamTo($('player-video'), { file: i }); $('player-video').play().catch(() => {}) } catch (e) { say(errText(e), true) }
-      })
-      actions.prepend(play)
+      const p = el('button', { type: 'button', class: 'ghost small' }, 'Play')
+      p.addEventListener('click', () => play(r, t, i))
+      actions.append(p)
     }
-    return el('li', {}, el('span', {}, f.path + ' ', el('span', { class: 'muted' }, '(' + bytes(f.length) + ')')), actions)
+    if (t.done) {
+      const save = el('button', { type: 'button', class: 'secondary small' }, 'Save')
+      save.setAttribute('aria-label', 'Save ' + f.path)
+      save.addEventListener('click', () => saveFile(save, f))
+      actions.append(save)
+    }
+    const path = f.path.startsWith(t.name + '/') ? f.path.slice(t.name.length + 1) : f.path // the row says the folder
+    return el('li', {}, el('span', { class: 'file-name' }, path + ' ', el('span', { class: 'muted' }, '(' + bytes(f.length) + ')')), actions)
   }))
 }
 
@@ -179,6 +219,7 @@ function renderTorrents () {
     }
     r.speedWhy.textContent = off ? '(' + off + ')' : ''
     renderFiles(r, t)
+    if (r.magnet.value !== t.magnetURI) { r.magnet.value = t.magnetURI; r.link.value = appLink(t.magnetURI) }
     r.peers.replaceChildren(...(t.peers.length ? t.peers : []).map(p =>
       el('tr', {}, el('td', {}, el('code', {}, p.account)), el('td', {}, btt(p.spent)), el('td', {}, btt(p.earned)))))
     if (!t.peers.length) r.peers.append(el('tr', {}, el('td', { colspan: '3', class: 'muted' }, 'No payments with any peer yet.')))

@@ -290,11 +290,24 @@ type SeedFile struct {
 	Data []byte
 }
 
-// Seed makes a torrent of files (one file: a single-file torrent named
-// after it; several: a directory called name) and seeds it.
+// Seed makes a torrent of files and seeds it. One file: a single-file
+// torrent named after it. Several: a directory called name; when the files
+// all sit in one folder ("album/a.mp3", "album/b.mp3"), that folder is the
+// torrent's directory: its name unless name is given, and not repeated
+// inside the torrent. Several files outside a common folder need a name.
 func (p *Peer) Seed(name string, in []SeedFile, opts TorrentOptions) (*Torrent, error) {
 	if len(in) == 0 {
 		return nil, errors.New("webpeer: nothing to seed")
+	}
+	if len(in) > 1 {
+		var dir string
+		in, dir = stripFolder(in)
+		if name = strings.TrimSpace(name); name == "" {
+			name = dir
+		}
+		if name == "" {
+			return nil, fmt.Errorf("webpeer: %d files need a name for their torrent", len(in))
+		}
 	}
 	var total int64
 	for _, f := range in {
@@ -336,6 +349,24 @@ func (p *Peer) Seed(name string, in []SeedFile, opts TorrentOptions) (*Torrent, 
 	}
 	spec := engine.TorrentSpec{InfoHash: metainfo.HashBytes(infoBytes), InfoBytes: infoBytes, DisplayName: info.Name}
 	return p.addSpec(spec, opts, all)
+}
+
+// stripFolder takes the folder every file's path starts with off the
+// paths, and returns it ("" when they do not share one).
+func stripFolder(in []SeedFile) ([]SeedFile, string) {
+	dir, _, ok := strings.Cut(strings.TrimLeft(in[0].Path, "/"), "/")
+	if !ok || dir == "" {
+		return in, ""
+	}
+	out := make([]SeedFile, len(in))
+	for i, f := range in {
+		rest, ok := strings.CutPrefix(strings.TrimLeft(f.Path, "/"), dir+"/")
+		if !ok || strings.Trim(rest, "/") == "" {
+			return in, ""
+		}
+		out[i] = SeedFile{Path: rest, Data: f.Data}
+	}
+	return out, dir
 }
 
 func baseName(p string) string {

@@ -444,3 +444,42 @@ func ledgerBalance(ctx context.Context, t *testing.T, p *webpeer.Peer) uint64 {
 	}
 	return b.Ledger
 }
+
+// Seeding several files names the torrent after their folder, or after the
+// name given; the folder is not repeated inside the torrent, and several
+// loose files with no name are refused (they were named after the first).
+func TestSeedNames(t *testing.T) {
+	p := newPeer(t, startRelay(t), &webpeer.MapKV{})
+	a, b := webpeer.SeedFile{Path: "album/a.txt", Data: []byte("first file")}, webpeer.SeedFile{Path: "album/sub/b.txt", Data: []byte("second")}
+	paths := func(tor *webpeer.Torrent) (string, []string) {
+		st := tor.Status()
+		var out []string
+		for _, f := range st.Files {
+			out = append(out, f.Path)
+		}
+		return st.Name, out
+	}
+	for _, c := range []struct {
+		name  string
+		in    []webpeer.SeedFile
+		want  string
+		files string
+	}{
+		{"", []webpeer.SeedFile{a, b}, "album", "album/a.txt album/sub/b.txt"},
+		{"Holiday", []webpeer.SeedFile{a, b}, "Holiday", "Holiday/a.txt Holiday/sub/b.txt"},
+		{"Two files", []webpeer.SeedFile{{Path: "x.txt", Data: []byte("x")}, {Path: "y.txt", Data: []byte("y")}}, "Two files", "Two files/x.txt Two files/y.txt"},
+		{"", []webpeer.SeedFile{a}, "a.txt", "a.txt"},
+	} {
+		tor, err := p.Seed(c.name, c.in, webpeer.TorrentOptions{})
+		if err != nil {
+			t.Fatalf("seeding %q: %v", c.name, err)
+		}
+		if name, files := paths(tor); name != c.want || strings.Join(files, " ") != c.files {
+			t.Fatalf("seeding %q %v: torrent %q with files %q; want %q with %q", c.name, c.in[0].Path, name, files, c.want, c.files)
+		}
+	}
+	_, err := p.Seed("", []webpeer.SeedFile{{Path: "x.txt", Data: []byte("x")}, {Path: "z.txt", Data: []byte("z")}}, webpeer.TorrentOptions{})
+	if err == nil || !strings.Contains(err.Error(), "need a name") {
+		t.Fatalf("two loose files without a name: %v", err)
+	}
+}
