@@ -41,6 +41,9 @@ func runFaucet(c *cli, args []string) error {
 		case err == nil:
 			fmt.Fprintf(c.out, "Received %s BTT of test money from the faucet of ledger %s; balance now %s BTT.\n",
 				speed.FormatBTT(uint64(res.Amount)), info.Ledger, speed.FormatBTT(uint64(res.Balance)))
+			if res.TRX > 0 {
+				fmt.Fprintf(c.out, "Also %s test TRX on the TRON devnet at %s, for the fees of a deposit back from TRON.\n", speed.FormatBTT(uint64(res.TRX)), key.Address())
+			}
 			return nil
 		case errors.As(err, &ae) && ae.Code == api.CodeFaucetPeriod && attempt == 0:
 			continue
