@@ -39,7 +39,7 @@ function wireTorrents () {
       $('add-source').value = ''
       renderTorrents()
     } catch (ex) {
-      $('add-error').textContent = errText(ex)
+      showError($('add-error'), ex)
     }
   })
   $('add-file').addEventListener('change', async e => {
@@ -47,7 +47,7 @@ function wireTorrents () {
     e.target.value = ''
     if (!f) return
     $('add-error').textContent = ''
-    try { await app.client.add(f); renderTorrents() } catch (ex) { $('add-error').textContent = f.name + ': ' + errText(ex) }
+    try { await app.client.add(f); renderTorrents() } catch (ex) { showError($('add-error'), ex); $('add-error').prepend(f.name + ': ') }
   })
   $('seed-files').addEventListener('change', async e => {
     const files = Array.from(e.target.files)
@@ -60,7 +60,7 @@ function wireTorrents () {
       say('Seeding ' + (t.name || files[0].name) + '. Share its magnet link to let others download it.')
       renderTorrents()
     } catch (ex) {
-      $('add-error').textContent = errText(ex)
+      showError($('add-error'), ex)
     }
   })
   $('player-close').addEventListener('click', () => {
@@ -98,7 +98,7 @@ function torrentRow (t) {
     try {
       await t.setSpeed({ speed: on })
       say('Speed ' + (t.speed ? 'on' : 'off') + ' for ' + (t.name || 'this torrent') + '.')
-    } catch (e) { say(errText(e), true) } finally {
+    } catch (e) { sayError(e) } finally {
       r.speedBusy = false
       renderTorrents()
     }
@@ -110,7 +110,7 @@ function torrentRow (t) {
   const remove = el('button', { type: 'button', class: 'danger small' }, 'Remove')
   remove.addEventListener('click', async () => {
     if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? Its data is dropped and its payment channels close.')) return
-    try { await t.remove(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { say(errText(e), true) }
+    try { await t.remove(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { sayError(e) }
   })
   row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, speedLabel, copy, remove), details)
   const r = { row, name, state, bar, fill, meta, cost, files, peers, speedToggle, speedWhy, speedBusy: false, fileCount: -1 }
@@ -130,7 +130,7 @@ function renderFiles (r, t) {
         document.body.append(a)
         a.click()
         a.remove()
-      } catch (e) { say(errText(e), true) }
+      } catch (e) { sayError(e) }
     }))
     const actions = el('span', {}, save)
     if (playable.test(f.name)) {
@@ -138,7 +138,7 @@ function renderFiles (r, t) {
       play.addEventListener('click', async () => {
         $('player').hidden = false
         $('player-title').textContent = f.name
-        try { await t.streamTo($('player-video'), { file: i }); $('player-video').play().catch(() => {}) } catch (e) { say(errText(e), true) }
+        try { await t.streamTo($('player-video'), { file: i }); $('player-video').play().catch(() => {}) } catch (e) { sayError(e) }
       })
       actions.prepend(play)
     }
@@ -193,7 +193,7 @@ async function loadFeatured () {
   $('featured-list').replaceChildren(...seeds.map(s => {
     const get = el('button', { type: 'button', class: 'secondary small' }, 'Download')
     get.addEventListener('click', () => busy(get, 'Adding…', async () => {
-      try { await app.client.add(s.magnet); renderTorrents() } catch (e) { say(errText(e), true) }
+      try { await app.client.add(s.magnet); renderTorrents() } catch (e) { sayError(e) }
     }))
     return el('li', {}, el('span', {}, s.name + ' ', el('span', { class: 'muted' }, '(' + bytes(s.length) + ')')), get)
   }))
