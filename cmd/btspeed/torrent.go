@@ -342,7 +342,7 @@ func specFor(ctx context.Context, arg string) (engine.TorrentSpec, error) {
 	}
 	var mi metainfo.MetaInfo
 	if err := bencode.Unmarshal(b, &mi); err != nil {
-		return engine.TorrentSpec{}, fmt.Errorf("%s is not a torrent file: %w", arg, err)
+		return engine.TorrentSpec{}, human(err, "%s is not a torrent file: give a .torrent file, a magnet link or a URL of one", arg)
 	}
 	if len(mi.InfoBytes) == 0 {
 		return engine.TorrentSpec{}, fmt.Errorf("%s has no info dictionary", arg)
