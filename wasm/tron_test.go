@@ -92,7 +92,7 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		await failure(() => client.wallet.deposit('0')),
 	])()`, &errs)
 	if errs[0] != "tron_balance: not enough on TRON: "+addr+" has 100.000000 BTT on TRON; the deposit is 100.000001" ||
-		errs[1] != `bad_amount: want a positive amount of BTT ("1.2345678" has more than 6 decimals (1 base unit = 0.000001 BTT))` ||
+		errs[1] != `bad_amount: want a positive amount of BTT ("1.2345678" has more than 6 decimals (the smallest amount is 0.000001 BTT))` ||
 		errs[2] != "bad_amount: want a positive amount of BTT" {
 		t.Fatalf("bad deposits: %q", errs)
 	}

@@ -169,7 +169,7 @@ func (p *peerFlags) speedConfig(c *cli, ctx context.Context) (*engine.SpeedConfi
 			return nil, usageError{"--max-price: " + err.Error()}
 		}
 		if set.MaxPrice < 1024 {
-			return nil, usageError{"--max-price: give at least 0.001024 BTT per GiB (1 base unit per MiB), or --speed off to pay nothing"}
+			return nil, usageError{"--max-price: give at least 0.001024 BTT per GiB (0.000001 BTT per MiB), or --speed off to pay nothing"}
 		}
 	}
 	if p.reserve != "" {
