@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -272,6 +273,17 @@ func TestWebAppTron(t *testing.T) {
 	a, err := wallet.ParseAddress(addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A file that is no torrent: words for people, the cause behind Details.
+	junk := filepath.Join(t.TempDir(), "notes.torrent")
+	if err := os.WriteFile(junk, []byte("not bencode at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.SetFiles(t, "#add-file", junk)
+	p.WaitForFunction(t, `document.getElementById('add-error').textContent !== ''`, 10*time.Second)
+	if front, cause := shown("#add-error"); front != "notes.torrent: That is not a magnet link, a .torrent file or a link to one. Check what you pasted or picked." ||
+		!strings.HasPrefix(cause, "not a magnet link, a .torrent or a URL of one: ") {
+		t.Fatalf("a file that is no torrent: %q / %q", front, cause)
 	}
 
 	// Moving on takes "Wallet ready" away.

@@ -106,8 +106,11 @@ const errorWords = {
 // errorGuesses recognize errors without a code by their text.
 const errorGuesses = [
   [/fee in TRX/, 'Not enough TRX on TRON to pay the fee of this deposit. Get some TRX to your TRON address (on the test network the faucet sends some).'],
+  [/not a magnet link, a \.torrent or a URL/, 'That is not a magnet link, a .torrent file or a link to one. Check what you pasted or picked.'],
+  [/info is malformed|byte limit/, 'That .torrent file is damaged or too large to be one. Get the file again.'],
+  [/is already added/, 'That torrent is already in your list.'],
+  [/fetch https?:/, 'Could not download the .torrent from that link. Check the link, or download the file and open it here.'],
   [/failed to fetch|networkerror|connection refused|dial tcp|no such host|unreachable|timeout|HTTP 50[234]/i, 'Cannot reach the relay or its ledger. Check your connection, then try again.'],
-  [/bencode|torrent file|info dictionary|not a torrent|magnet/i, 'That is not a torrent this app can open. Check the file or the magnet link.'],
   [/checksum|mnemonic|phrase|word/i, 'That is not a valid recovery phrase. Check each word and their order.'],
 ]
 
