@@ -111,7 +111,7 @@ const errorGuesses = [
   [/is already added/, 'That torrent is already in your list.'],
   [/fetch https?:/, 'Could not download the .torrent from that link. Check the link, or download the file and open it here.'],
   [/failed to fetch|networkerror|connection refused|dial tcp|no such host|unreachable|timeout|HTTP 50[234]/i, 'Cannot reach the relay or its ledger. Check your connection, then try again.'],
-  [/checksum|mnemonic|phrase|word/i, 'That is not a valid recovery phrase. Check each word and their order.'],
+  [/checksum|mnemonic|phrase|\bwords?\b/i, 'That is not a valid recovery phrase. Check each word and their order.'],
 ]
 
 // humanError is e in words for people ({text}) and its technical cause ({detail}: the Go error chain).
