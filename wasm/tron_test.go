@@ -312,7 +312,7 @@ func TestWebAppTron(t *testing.T) {
 		t.Fatalf("a deposit over the TRON balance: %q / %q", front, cause)
 	}
 	p.Eval(t, `(() => { const d = document.querySelector('#deposit-error details.why'); d.open = true; d.scrollIntoView({block: 'center'}) })()`, nil)
-	p.Screenshot(t, screenshotPath(t, "app-11-error-details.png"), false)
+	p.Screenshot(t, screenshotPath(t, "app-16-error-details.png"), false)
 
 	// The faucet: test BTT on the ledger and test TRX on TRON for the fees.
 	p.Click(t, "#faucet")
@@ -382,7 +382,7 @@ func TestWebAppTron(t *testing.T) {
 	p.SetViewport(t, 390, 844)
 	p.Eval(t, `window.scrollTo(0, 0)`, nil)
 	p.Screenshot(t, screenshotPath(t, "app-10-wallet-phone.png"), true)
-	for _, f := range []string{"app-9-wallet.png", "app-9-tron.png", "app-10-wallet-phone.png", "app-11-error-details.png"} {
+	for _, f := range []string{"app-9-wallet.png", "app-9-tron.png", "app-10-wallet-phone.png", "app-16-error-details.png"} {
 		if st, err := os.Stat(screenshotPath(t, f)); err != nil || st.Size() < 5000 {
 			t.Fatalf("screenshot %s: %v", f, err)
 		}
