@@ -3,10 +3,12 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/btspeed/btspeed/ledger"
 	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/faucet"
 	"github.com/btspeed/btspeed/ledger/genesis"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -89,5 +91,26 @@ func TestDevGenesisStoreWithRealExchange(t *testing.T) {
 	}
 	if err := l.Init(ctx, []genesis.Allocation{{Name: "all", PerMille: 1000, Amount: genesis.TotalSupply, Account: wallet.Address{wallet.AddressPrefix, 1}}}); err == nil {
 		t.Fatal("another genesis over the development genesis")
+	}
+}
+
+// Test TRX with faucet grants (Config.FaucetTRX) exists only on the
+// embedded devnet: without an exchange, or with one on a real TRON
+// network, the ledger refuses to open with the hook.
+func TestFaucetTRXOnlyOnTheDevnet(t *testing.T) {
+	exch := key(t, "exchange")
+	p := faucet.DefaultParams()
+	send := func(context.Context, wallet.Address) (uint64, error) { return 10_000_000, nil }
+	for name, x := range map[string]*ledger.Exchange{
+		"no exchange":  nil,
+		"a real TRON":  {Address: exch.Address(), Token: "1002000"},
+		"a devnet one": {Address: exch.Address(), Token: "1002000", Devnet: true},
+	} {
+		st := openBolt(t)
+		_, err := ledger.New(context.Background(), ledger.Config{ID: ledgerID, Store: st, Faucet: &p, FaucetTRX: send, Exchange: x})
+		st.Close()
+		if ok := x != nil && x.Devnet; ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "FaucetTRX")) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

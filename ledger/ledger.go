@@ -37,6 +37,11 @@ type Config struct {
 	Faucet        *faucet.Params
 	FaucetAccount wallet.Address
 	FaucetLimiter *faucet.Limiter
+	// FaucetTRX (nil: none) sends test TRX for TRON's fees to a new
+	// grant's account on the embedded TRON devnet and says how much (sun);
+	// only with an Exchange whose Devnet is set: TRX on a real TRON
+	// network is real money.
+	FaucetTRX func(ctx context.Context, to wallet.Address) (uint64, error)
 	// ClientAddr tells which client an HTTP request comes from, for the
 	// faucet's per-address limit (nil: the connection's peer, see
 	// package clientip for a Resolver that trusts proxies).
@@ -104,6 +109,9 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 		if cfg.FaucetLimiter == nil {
 			cfg.FaucetLimiter = faucet.NewLimiter(5, cfg.Faucet.Period, 100_000)
 		}
+	}
+	if cfg.FaucetTRX != nil && (cfg.Faucet == nil || cfg.Exchange == nil || !cfg.Exchange.Devnet) {
+		return nil, errors.New("ledger: FaucetTRX needs a faucet and an exchange on the embedded TRON devnet: test TRX exists nowhere else")
 	}
 	l := &Ledger{cfg: cfg}
 	inv, err := l.Check(ctx)
@@ -697,7 +705,25 @@ func (l *Ledger) Faucet(ctx context.Context, r api.FaucetRequest, from netip.Add
 		}
 		return tx.PutRecord(rk, append(u64(c.Nonce), res...))
 	})
-	return out, storeErr(err)
+	if err != nil {
+		return out, storeErr(err)
+	}
+	l.faucetTRX(ctx, &out)
+	return out, nil
+}
+
+// faucetTRX sends a new grant's test TRX on the devnet (Config.FaucetTRX).
+// The BTT grant stands without it: a failure is logged, out.TRX stays 0.
+func (l *Ledger) faucetTRX(ctx context.Context, out *api.FaucetResult) {
+	if l.cfg.FaucetTRX == nil {
+		return
+	}
+	trx, err := l.cfg.FaucetTRX(ctx, out.Account)
+	if err != nil {
+		l.cfg.Logger.Warn("faucet: sending devnet TRX", "account", out.Account.String(), "err", err)
+		return
+	}
+	out.TRX = api.U64(trx)
 }
 
 // decodeFaucet reads a grant record: the same claim gets its answer, another

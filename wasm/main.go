@@ -358,7 +358,7 @@ func bind(p *webpeer.Peer) js.Value {
 						progress.Invoke(float64(tries))
 					}
 				})
-				return toJSON(map[string]string{"amount": speed.FormatBTT(uint64(res.Amount)), "balance": speed.FormatBTT(uint64(res.Balance))}), err
+				return toJSON(map[string]string{"amount": speed.FormatBTT(uint64(res.Amount)), "balance": speed.FormatBTT(uint64(res.Balance)), "trx": speed.FormatBTT(uint64(res.TRX))}), err
 			})
 		},
 		"walletTronBalance": func([]js.Value) any {

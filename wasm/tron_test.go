@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		await failure(() => client.wallet.deposit('0')),
 	])()`, &errs)
 	if errs[0] != "tron_balance: not enough on TRON: "+addr+" has 100.000000 BTT on TRON; the deposit is 100.000001" ||
-		errs[1] != `bad_amount: want a positive amount of BTT ("1.2345678" has more than 6 decimals (1 base unit = 0.000001 BTT))` ||
+		errs[1] != `bad_amount: want a positive amount of BTT ("1.2345678" has more than 6 decimals (the smallest amount is 0.000001 BTT))` ||
 		errs[2] != "bad_amount: want a positive amount of BTT" {
 		t.Fatalf("bad deposits: %q", errs)
 	}
@@ -224,13 +225,16 @@ func waitTrue(t *testing.T, p *browsertest.Page, expr string, timeout time.Durat
 	}
 }
 
-// The web app's TRON card, in Chromium, against the relay's devnet and
-// exchange: a wallet made through the onboarding screens is funded on
-// TRON; the card shows the TRX and BTT there; a mistyped amount and a bad
-// address get messages; a deposit through the form is followed to
-// "credited" and the ledger balance shows it; a withdrawal through the
-// form is followed to done and the TRON balance shows it. Screenshots of
-// the card, wide and narrow.
+// The web app's wallet tab, in Chromium, against the relay's devnet and
+// exchange, the whole round trip with no TRON funding from outside: a
+// wallet made through the onboarding screens claims the faucet, which
+// gives 100 test BTT on the ledger and 10 test TRX on TRON; it withdraws
+// 30 BTT to its TRON address, followed to done, then deposits 20 back,
+// paying the TRON fee with the faucet's TRX, followed to "credited".
+// Messages are for people: "Wallet ready" goes when the user moves on, a
+// refused deposit says what to do with the cause behind "Details", and
+// the error goes when the user does something else. Screenshots of the
+// wallet tab with both balances, wide and narrow.
 func TestWebAppTron(t *testing.T) {
 	browsertest.Require(t)
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
@@ -243,6 +247,14 @@ func TestWebAppTron(t *testing.T) {
 	text := func(id, want string) string {
 		return `document.getElementById('` + id + `').textContent === ` + jsString(want)
 	}
+	// shown is an error element's words in front (without its Details), and
+	// the cause behind Details ("" without).
+	shown := func(sel string) (front, cause string) {
+		var v []string
+		p.Eval(t, `(() => { const e = document.querySelector(`+jsString(sel)+`), d = e.querySelector('details.why');
+			return [Array.from(e.childNodes).filter(n => n !== d).map(n => n.textContent).join('').trim(), d ? d.querySelector('code').textContent : ''] })()`, &v)
+		return v[0], v[1]
+	}
 
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
 	p.Click(t, "#go-create")
@@ -253,19 +265,65 @@ func TestWebAppTron(t *testing.T) {
 	p.Click(t, "#backup-done")
 	p.Click(t, "#backup-continue")
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+	if msg := p.Text(t, "#status"); !strings.HasPrefix(msg, "Wallet ready.") {
+		t.Fatalf("after onboarding: %q", msg)
+	}
 	var addr string
 	p.Eval(t, `btspeedApp.client.wallet.address`, &addr)
 	a, err := wallet.ParseAddress(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x.Fund(t, a, 5_000_000, 50_000_000) // 5 TRX, 50 BTT
+	// A file that is no torrent: words for people, the cause behind Details.
+	junk := filepath.Join(t.TempDir(), "notes.torrent")
+	if err := os.WriteFile(junk, []byte("not bencode at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.SetFiles(t, "#add-file", junk)
+	p.WaitForFunction(t, `document.getElementById('add-error').textContent !== ''`, 10*time.Second)
+	if front, cause := shown("#add-error"); front != "notes.torrent: That is not a magnet link, a .torrent file or a link to one. Check what you pasted or picked." ||
+		!strings.HasPrefix(cause, "not a magnet link, a .torrent or a URL of one: ") {
+		t.Fatalf("a file that is no torrent: %q / %q", front, cause)
+	}
 
+	// Moving on takes "Wallet ready" away.
 	p.Click(t, "#tab-wallet")
-	p.WaitForFunction(t, text("tron-btt", "50")+` && `+text("tron-trx", "5"), 30*time.Second)
+	if msg := p.Text(t, "#status"); msg != "" {
+		t.Fatalf("a stale message after the user moved on: %q", msg)
+	}
+	p.WaitForFunction(t, text("tron-btt", "0")+` && `+text("tron-trx", "0")+` && `+text("wallet-balance", "0"), 30*time.Second)
 	if got := p.Text(t, "#tron-confirmations") + "/" + p.Text(t, "#tron-min") + "/" + p.Text(t, "#tron-table tbody"); got != "2/1/No deposits or withdrawals yet." {
 		t.Fatalf("the TRON card: %q", got)
 	}
+	for _, id := range []string{"#ledger-explain", "#tron-explain"} {
+		if s := p.Text(t, id); len(s) < 40 {
+			t.Fatalf("%s: %q", id, s)
+		}
+	}
+
+	// A deposit with nothing on TRON: words for people in front, the cause
+	// behind Details; the error goes when the user does something else.
+	p.Fill(t, "#deposit-amount", "60")
+	p.Click(t, "#deposit-submit")
+	p.WaitForFunction(t, `document.getElementById('deposit-error').textContent !== ''`, 10*time.Second)
+	front, cause := shown("#deposit-error")
+	if front != "Not enough BTT on TRON for this deposit. Deposit less, or withdraw BTT to TRON first." ||
+		cause != "not enough on TRON: "+addr+" has 0.000000 BTT on TRON; the deposit is 60.000000" {
+		t.Fatalf("a deposit over the TRON balance: %q / %q", front, cause)
+	}
+	p.Eval(t, `(() => { const d = document.querySelector('#deposit-error details.why'); d.open = true; d.scrollIntoView({block: 'center'}) })()`, nil)
+	p.Screenshot(t, screenshotPath(t, "app-16-error-details.png"), false)
+
+	// The faucet: test BTT on the ledger and test TRX on TRON for the fees.
+	p.Click(t, "#faucet")
+	if msg := p.Text(t, "#deposit-error"); msg != "" {
+		t.Fatalf("a stale error after the user did something else: %q", msg)
+	}
+	p.WaitForFunction(t, `/Received/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
+	if msg := p.Text(t, "#faucet-progress"); msg != "Received 100 BTT and 10 TRX for TRON fees (test money)." {
+		t.Fatalf("faucet: %q", msg)
+	}
+	p.WaitForFunction(t, text("wallet-balance", "100")+` && `+text("tron-trx", "10"), 30*time.Second)
 
 	// Mistakes.
 	p.Fill(t, "#deposit-amount", "1.2345678")
@@ -273,54 +331,64 @@ func TestWebAppTron(t *testing.T) {
 	if msg := p.Text(t, "#deposit-error"); !strings.Contains(msg, "at most 6 decimals") {
 		t.Fatalf("a malformed deposit: %q", msg)
 	}
-	p.Fill(t, "#deposit-amount", "60")
-	p.Click(t, "#deposit-submit")
-	p.WaitForFunction(t, `document.getElementById('deposit-error').textContent !== ''`, 10*time.Second)
-	if msg := p.Text(t, "#deposit-error"); msg != "not enough on TRON: "+addr+" has 50.000000 BTT on TRON; the deposit is 60.000000" {
-		t.Fatalf("a deposit over the TRON balance: %q", msg)
+	p.Fill(t, "#deposit-amount", "")
+	if msg := p.Text(t, "#deposit-error"); msg != "" {
+		t.Fatalf("the error stays while the user types: %q", msg)
 	}
 	p.Fill(t, "#withdraw-amount", "5")
 	p.Fill(t, "#withdraw-to", "T"+strings.Repeat("1", 33))
 	p.Click(t, "#withdraw-submit")
 	p.WaitForFunction(t, `document.getElementById('withdraw-error').textContent !== ''`, 10*time.Second)
-	if msg := p.Text(t, "#withdraw-error"); !strings.HasPrefix(msg, "not a TRON address: ") {
-		t.Fatalf("a withdrawal to a bad address: %q", msg)
+	if front, cause := shown("#withdraw-error"); !strings.HasPrefix(front, "That is not a TRON address") || !strings.HasPrefix(cause, "not a TRON address: ") {
+		t.Fatalf("a withdrawal to a bad address: %q / %q", front, cause)
 	}
 	p.Fill(t, "#withdraw-to", "")
+	p.Fill(t, "#withdraw-amount", "100.5")
+	p.Click(t, "#withdraw-submit")
+	p.WaitForFunction(t, `document.getElementById('withdraw-error').textContent !== ''`, 10*time.Second)
+	if front, cause := shown("#withdraw-error"); !strings.HasPrefix(front, "Your ledger balance is too low for this.") || !strings.HasPrefix(cause, "the ledger balance does not cover it") {
+		t.Fatalf("a withdrawal over the balance: %q / %q", front, cause)
+	}
 
-	// Deposit 20 BTT.
+	// Withdraw 30 BTT to the wallet's own TRON address.
+	p.Fill(t, "#withdraw-amount", "30")
+	p.Click(t, "#withdraw-submit")
+	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal]`, 10*time.Second)
+	p.WaitForFunction(t, text("wallet-balance", "70"), 10*time.Second)
+	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal][data-status=done]`, 30*time.Second)
+	p.WaitForFunction(t, text("tron-btt", "30")+` && `+text("tron-trx", "10"), 15*time.Second)
+	if msg := p.Text(t, "#withdraw-error"); msg != "" {
+		t.Fatalf("withdraw error %q", msg)
+	}
+
+	// Deposit 20 back: the faucet's TRX pays the fee.
 	p.Fill(t, "#deposit-amount", "20")
 	p.Click(t, "#deposit-submit")
 	p.WaitFor(t, `#tron-table tr[data-kind=deposit]`, 10*time.Second)
 	p.WaitFor(t, `#tron-table tr[data-kind=deposit][data-status=done]`, 30*time.Second)
-	p.WaitForFunction(t, text("wallet-balance", "20")+` && `+text("hdr-balance", "20")+` && `+text("tron-btt", "30")+` && `+text("tron-trx", "4.999"), 15*time.Second)
+	p.WaitForFunction(t, text("wallet-balance", "90")+` && `+text("hdr-balance", "90")+` && `+text("tron-btt", "10")+` && `+text("tron-trx", "9.999"), 15*time.Second)
 	if msg := p.Text(t, "#deposit-error"); msg != "" {
 		t.Fatalf("deposit error %q", msg)
 	}
-
-	// Withdraw 7 BTT to the wallet's own address.
-	p.Fill(t, "#withdraw-amount", "7")
-	p.Click(t, "#withdraw-submit")
-	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal]`, 10*time.Second)
-	p.WaitForFunction(t, text("wallet-balance", "13"), 10*time.Second)
-	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal][data-status=done]`, 30*time.Second)
-	p.WaitForFunction(t, text("tron-btt", "37")+` && `+text("tron-trx", "4.999"), 15*time.Second)
 	var rows []string
 	p.Eval(t, `Array.from(document.querySelectorAll('#tron-table tbody tr')).map(r => Array.from(r.cells).slice(1).map(c => c.textContent).join(' | '))`, &rows)
-	if len(rows) != 2 || !strings.HasPrefix(rows[0], "Withdrawal to your address | 7 BTT | Done (TRON block ") || rows[1] != "Deposit from TRON | 20 BTT | Credited on the ledger" {
+	if len(rows) != 2 || rows[0] != "Deposit from TRON | 20 BTT | Credited on the ledger" || !strings.HasPrefix(rows[1], "Withdrawal to your address | 30 BTT | Done (TRON block ") {
 		t.Fatalf("the card's history: %q", rows)
 	}
+	p.Eval(t, `window.scrollTo(0, 0)`, nil)
+	p.Screenshot(t, screenshotPath(t, "app-9-wallet.png"), false)
 	p.Eval(t, `document.getElementById('tron').scrollIntoView()`, nil)
 	p.Screenshot(t, screenshotPath(t, "app-9-tron.png"), true)
 	p.SetViewport(t, 390, 844)
-	p.Screenshot(t, screenshotPath(t, "app-10-tron-phone.png"), true)
-	for _, f := range []string{"app-9-tron.png", "app-10-tron-phone.png"} {
+	p.Eval(t, `window.scrollTo(0, 0)`, nil)
+	p.Screenshot(t, screenshotPath(t, "app-10-wallet-phone.png"), true)
+	for _, f := range []string{"app-9-wallet.png", "app-9-tron.png", "app-10-wallet-phone.png", "app-16-error-details.png"} {
 		if st, err := os.Stat(screenshotPath(t, f)); err != nil || st.Size() < 5000 {
 			t.Fatalf("screenshot %s: %v", f, err)
 		}
 	}
-	if trx, btt := x.Balances(t, a); trx != 4_999_000 || btt != 37_000_000 {
+	if trx, btt := x.Balances(t, a); trx != 9_999_000 || btt != 10_000_000 {
 		t.Fatalf("on TRON: %d sun, %d BTT", trx, btt)
 	}
-	noCSPViolations(t, p) // the TRON card reaches /tron/ and /ledger/ under the app's policy
+	noCSPViolations(t, p) // the wallet tab reaches /tron/ and /ledger/ under the app's policy
 }

@@ -12,15 +12,20 @@ async function main () {
   try {
     app.client = await BTSpeed.start({ relay: await BTSpeed.defaultRelay() })
   } catch (e) {
-    $('failed-message').textContent = errText(e)
+    showError($('failed-message'), e)
     show('failed')
     return
   }
   window.btspeedApp = app // for the browser tests and the curious
+<<<<<<< HEAD
   wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireDrop(); wireSettings(); wirePending()
+=======
+  clearStale()
+  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireSettings(); wirePending()
+>>>>>>> 259ceae86226231b4bfbe158791a10e8bf913114
   loadFeatured()
   loadLedgerKind()
-  app.client.on('error', e => say('The peer stopped: ' + errText(e), true))
+  app.client.on('error', e => sayError(e, 'The peer stopped'))
   app.timer = setInterval(() => {
     if (document.body.dataset.screen !== 'app') return
     renderTorrents()

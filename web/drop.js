@@ -42,7 +42,7 @@ async function seedNow (files, name) {
     if (r) r.row.scrollIntoView({ block: 'nearest' })
   } catch (ex) {
     say('')
-    $('add-error').textContent = 'Could not seed: ' + errText(ex)
+    showError($('add-error'), ex); $('add-error').prepend('Could not seed: ')
   }
 }
 

@@ -61,7 +61,7 @@ function wirePending () {
       app.pending = null
       $('confirm-add').hidden = true
       renderTorrents()
-    } catch (e) { say(errText(e), true) }
+    } catch (e) { sayError(e) }
   }))
   $('confirm-add-no').addEventListener('click', () => { app.pending = null; $('confirm-add').hidden = true })
   window.addEventListener('hashchange', takeLink)
@@ -99,7 +99,7 @@ function wireOnboarding () {
       $('backup-continue').disabled = true
       show('backup')
     } catch (ex) {
-      err.textContent = errText(ex)
+      showError(err, ex)
     }
   })
   $('backup-done').addEventListener('change', e => { $('backup-continue').disabled = !e.target.checked })
@@ -123,7 +123,7 @@ function wireOnboarding () {
       enterApp()
       say('Wallet restored.')
     } catch (ex) {
-      err.textContent = /checksum|word/i.test(errText(ex)) ? 'That is not a valid recovery phrase: ' + errText(ex) : errText(ex)
+      showError(err, ex)
     }
   })
 
@@ -136,7 +136,7 @@ function wireOnboarding () {
       $('unlock-password').value = ''
       enterApp()
     } catch (ex) {
-      err.textContent = errText(ex) === 'wrong password' ? 'Wrong password. Try again, or restore the wallet from its recovery phrase.' : errText(ex)
+      showError(err, ex)
       $('unlock-password').select()
     }
   })

@@ -181,7 +181,7 @@ function wireSettings () {
       $('settings-saved').textContent = 'Saved.'
       loadSettings()
     } catch (ex) {
-      err.textContent = errText(ex)
+      showError(err, ex)
     }
   })
 }

@@ -40,7 +40,7 @@ function wireTorrents () {
       $('add-source').value = ''
       renderTorrents()
     } catch (ex) {
-      $('add-error').textContent = errText(ex)
+      showError($('add-error'), ex)
     }
   })
   $('add-file').addEventListener('change', async e => {
@@ -48,7 +48,7 @@ function wireTorrents () {
     e.target.value = ''
     if (!f) return
     $('add-error').textContent = ''
-    try { await app.client.add(f); renderTorrents() } catch (ex) { $('add-error').textContent = f.name + ': ' + errText(ex) }
+    try { await app.client.add(f); renderTorrents() } catch (ex) { showError($('add-error'), ex); $('add-error').prepend(f.name + ': ') }
   })
 }
 
@@ -75,7 +75,7 @@ async function play (r, t, i) {
   app.player = { box, video }
   r.playerSlot.append(box)
   box.scrollIntoView({ block: 'nearest' })
-  try { await t.streamTo(video, { file: i }); video.play().catch(() => {}) } catch (e) { say(errText(e), true) }
+  try { await t.streamTo(video, { file: i }); video.play().catch(() => {}) } catch (e) { sayError(e) }
 }
 
 // saveFile hands a finished file to the browser's downloads.
@@ -87,7 +87,7 @@ function saveFile (button, f) {
       a.click()
       a.remove()
       setTimeout(() => URL.revokeObjectURL(a.href), 60000)
-    } catch (e) { say(errText(e), true) }
+    } catch (e) { sayError(e) }
   })
 }
 
@@ -133,7 +133,7 @@ function torrentRow (t) {
     try {
       await t.setSpeed({ speed: on })
       say('Speed ' + (t.speed ? 'on' : 'off') + ' for ' + (t.name || 'this torrent') + '.')
-    } catch (e) { say(errText(e), true) } finally {
+    } catch (e) { sayError(e) } finally {
       r.speedBusy = false
       renderTorrents()
     }
@@ -148,7 +148,7 @@ function torrentRow (t) {
   const remove = el('button', { type: 'button', class: 'danger small' }, 'Remove')
   remove.addEventListener('click', async () => {
     if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? Its data is dropped and its payment channels close.')) return
-    try { await t.remove(); if (app.player && row.contains(app.player.box)) closePlayer(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { say(errText(e), true) }
+    try { await t.remove(); if (app.player && row.contains(app.player.box)) closePlayer(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { sayError(e) }
   })
   const playerSlot = el('div', { class: 'player-slot' })
   row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, playOne, saveOne, speedLabel, remove),
@@ -234,7 +234,7 @@ async function loadFeatured () {
   $('featured-list').replaceChildren(...seeds.map(s => {
     const get = el('button', { type: 'button', class: 'secondary small' }, 'Download')
     get.addEventListener('click', () => busy(get, 'Adding…', async () => {
-      try { await app.client.add(s.magnet); renderTorrents() } catch (e) { say(errText(e), true) }
+      try { await app.client.add(s.magnet); renderTorrents() } catch (e) { sayError(e) }
     }))
     return el('li', {}, el('span', {}, s.name + ' ', el('span', { class: 'muted' }, '(' + bytes(s.length) + ')')), get)
   }))

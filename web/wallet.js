@@ -62,12 +62,14 @@ function wireWallet () {
       const res = await busy($('faucet'), 'Working…', () => app.client.wallet.faucet({
         onProgress: p => { out.textContent = 'Solving the proof of work: ' + p.tried.toLocaleString() + ' tries (' + Math.round(p.rate).toLocaleString() + '/s)…' },
       }))
-      out.textContent = 'Received ' + btt(res.amount) + ' BTT.'
+      const trx = res.trx && bttUnits(res.trx) > 0n ? ' and ' + btt(res.trx) + ' TRX for TRON fees' : ''
+      out.textContent = 'Received ' + btt(res.amount) + ' BTT' + trx + ' (test money).'
       refreshAccount()
+      refreshTron()
     } catch (e) {
       // A second claim is not a failure: say when the next one opens, here.
-      out.textContent = e.code === 'faucet_claimed' ? errText(e).replace(/^you/, 'You') + '.' : ''
-      if (e.code !== 'faucet_claimed') say('Faucet: ' + errText(e), true)
+      out.textContent = e.code === 'faucet_claimed' ? humanError(e).text : ''
+      if (e.code !== 'faucet_claimed') sayError(e, 'Faucet')
     }
   })
   $('wallet-export').addEventListener('click', async () => {
@@ -78,7 +80,7 @@ function wireWallet () {
       a.click()
       a.remove()
     } catch (e) {
-      say('Export: ' + errText(e), true)
+      sayError(e, 'Export')
     }
   })
 }
@@ -150,7 +152,8 @@ async function refreshTron () {
     app.tron.states = states
     $('tron-error').textContent = ''
   } catch (e) {
-    $('tron-error').textContent = 'TRON: ' + errText(e)
+    showError($('tron-error'), e)
+    $('tron-error').prepend('TRON: ')
   } finally {
     app.tron.busy = false
   }
@@ -169,7 +172,7 @@ function wireTron () {
       say('Deposit of ' + btt(d.amount) + ' BTT sent on TRON. The ledger credits it after ' + (app.tron.confirmations || 'a few') + ' blocks.')
       refreshTron()
     } catch (ex) {
-      err.textContent = errText(ex)
+      showError(err, ex)
     }
   })
   $('withdraw-form').addEventListener('submit', async e => {
@@ -187,7 +190,7 @@ function wireTron () {
       refreshAccount()
       refreshTron()
     } catch (ex) {
-      err.textContent = errText(ex)
+      showError(err, ex)
     }
   })
 }

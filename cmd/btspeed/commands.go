@@ -64,7 +64,7 @@ func run(args []string, s stdio, getenv func(string) string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	default:
-		fmt.Fprintln(c.err, "btspeed:", err)
+		printError(c.err, err)
 		return exitFailure
 	}
 }

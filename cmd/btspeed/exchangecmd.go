@@ -108,7 +108,8 @@ func ledgerDeposit(c *cli, args []string) error {
 	defer gc.Stop()
 	ext, err := gc.TransferAssetCtx(ctx, key.Address().String(), info.Address.String(), info.Token, int64(amount))
 	if err != nil {
-		return fmt.Errorf("TRON could not make the transfer: %w", err)
+		return human(err, "TRON would not build this deposit of %s BTT: your TRON address needs that much BTT and some TRX for the fee "+
+			"(see 'btspeed tron balance'; on the devnet 'btspeed faucet' sends test TRX too)", speed.FormatBTT(amount))
 	}
 	tx := ext.GetTransaction()
 	raw, err := proto.Marshal(tx.GetRawData())
@@ -123,7 +124,7 @@ func ledgerDeposit(c *cli, args []string) error {
 	txid, sig := key.SignTransaction(raw)
 	tx.Signature = [][]byte{sig[:]}
 	if _, err := gc.BroadcastCtx(ctx, tx); err != nil {
-		return fmt.Errorf("broadcasting the deposit: %w", err)
+		return human(err, "TRON refused the deposit, so nothing moved: check your TRON balances ('btspeed tron balance') and try again")
 	}
 	id := hex.EncodeToString(txid[:])
 	if !x.asJSON {

@@ -55,13 +55,13 @@ func TestLedgerDepositAndWithdraw(t *testing.T) {
 		t.Fatalf("ledger balance: %d %q %q", r.code, r.out, r.err)
 	}
 
-	if r := btspeed(t, env, "", "ledger", "withdraw", "7"); r.code == 0 || !strings.Contains(r.err, "insufficient_funds") {
+	if r := btspeed(t, env, "", "ledger", "withdraw", "7"); r.code == 0 || !strings.HasPrefix(r.err, "btspeed: your ledger balance is too low") || !strings.Contains(r.err, "\ncause: withdrawal refused: ledger: insufficient_funds") {
 		t.Fatalf("an overdraft: %d %q %q", r.code, r.out, r.err)
 	}
 	if r := btspeed(t, env, "", "ledger", "deposit", "lots"); r.code != 2 || !strings.Contains(r.err, "amount") {
 		t.Fatalf("a bad amount: %d %q", r.code, r.err)
 	}
-	if r := btspeed(t, env, "", "ledger", "deposit", "100"); r.code == 0 || !strings.Contains(r.err, "TRON could not make the transfer") {
+	if r := btspeed(t, env, "", "ledger", "deposit", "100"); r.code == 0 || !strings.HasPrefix(r.err, "btspeed: TRON would not build this deposit of 100.000000 BTT") {
 		t.Fatalf("a deposit above the TRON balance: %d %q %q", r.code, r.out, r.err)
 	}
 	if r := btspeed(t, env, "", "ledger", "withdraw", "1", "--to", "Tnope"); r.code != 2 || !strings.Contains(r.err, "--to") {

@@ -41,14 +41,17 @@ func runFaucet(c *cli, args []string) error {
 		case err == nil:
 			fmt.Fprintf(c.out, "Received %s BTT of test money from the faucet of ledger %s; balance now %s BTT.\n",
 				speed.FormatBTT(uint64(res.Amount)), info.Ledger, speed.FormatBTT(uint64(res.Balance)))
+			if res.TRX > 0 {
+				fmt.Fprintf(c.out, "Also %s test TRX on the TRON devnet at %s, for the fees of a deposit back from TRON.\n", speed.FormatBTT(uint64(res.TRX)), key.Address())
+			}
 			return nil
 		case errors.As(err, &ae) && ae.Code == api.CodeFaucetPeriod && attempt == 0:
 			continue
 		case errors.As(err, &ae) && ae.Code == api.CodeFaucetClaimed:
-			return fmt.Errorf("%s already claimed today's test BTT from ledger %s; the next grant opens at %s", key.Address(), info.Ledger,
+			return human(err, "%s already claimed today's test BTT from ledger %s; the next grant opens at %s", key.Address(), info.Ledger,
 				time.Unix(info.PeriodEnds, 0).Local().Format("2006-01-02 15:04 MST"))
 		case errors.As(err, &ae) && ae.Code == api.CodeNotFound:
-			return fmt.Errorf("the ledger at %s has no faucet (only development ledgers give test BTT): deposit BTT from TRON with 'btspeed ledger deposit'", url)
+			return human(err, "the ledger at %s has no faucet (only development ledgers give test BTT): deposit BTT from TRON with 'btspeed ledger deposit'", url)
 		default:
 			return fmt.Errorf("claiming from the faucet of the ledger at %s: %w", url, err)
 		}

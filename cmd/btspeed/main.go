@@ -22,7 +22,9 @@
 //
 // Secrets stay out of shell history: the phrase can come from BTSPEED_MNEMONIC
 // or standard input (--mnemonic -), passwords from BTSPEED_PASSWORD or a
-// prompt that does not echo. Errors go to standard error with exit code 2.
+// prompt that does not echo. Errors go to standard error with exit code 2:
+// a first line for people (what went wrong, what to do) and, when there is
+// more, a second line "cause: ..." with the technical chain.
 package main
 
 import (

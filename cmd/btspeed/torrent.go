@@ -169,7 +169,7 @@ func (p *peerFlags) speedConfig(c *cli, ctx context.Context) (*engine.SpeedConfi
 			return nil, usageError{"--max-price: " + err.Error()}
 		}
 		if set.MaxPrice < 1024 {
-			return nil, usageError{"--max-price: give at least 0.001024 BTT per GiB (1 base unit per MiB), or --speed off to pay nothing"}
+			return nil, usageError{"--max-price: give at least 0.001024 BTT per GiB (0.000001 BTT per MiB), or --speed off to pay nothing"}
 		}
 	}
 	if p.reserve != "" {
@@ -342,7 +342,7 @@ func specFor(ctx context.Context, arg string) (engine.TorrentSpec, error) {
 	}
 	var mi metainfo.MetaInfo
 	if err := bencode.Unmarshal(b, &mi); err != nil {
-		return engine.TorrentSpec{}, fmt.Errorf("%s is not a torrent file: %w", arg, err)
+		return engine.TorrentSpec{}, human(err, "%s is not a torrent file: give a .torrent file, a magnet link or a URL of one", arg)
 	}
 	if len(mi.InfoBytes) == 0 {
 		return engine.TorrentSpec{}, fmt.Errorf("%s has no info dictionary", arg)

@@ -12,13 +12,16 @@ import (
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 )
 
-// startRelay runs dist/relay as ./build.sh run does, without TRON, and
-// returns its URL.
-func startRelay(t *testing.T) string {
+// startRelay runs dist/relay as ./build.sh run does, without TRON (or
+// with the TRON flags given), and returns its URL.
+func startRelay(t *testing.T, tron ...string) string {
 	t.Helper()
 	bin := ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/relay")
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", dir, "-faucet-difficulty", "8", "-dht", "off", "-tron", "off", "-peer-listen", "127.0.0.1:0")
+	if len(tron) == 0 {
+		tron = []string{"-tron", "off"}
+	}
+	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0", "-data", dir, "-faucet-difficulty", "8", "-dht", "off", "-peer-listen", "127.0.0.1:0"}, tron...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

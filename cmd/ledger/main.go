@@ -107,7 +107,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	defer tron.Close()
 	clients := clientip.New(c.trusted)
 	l, err := server.Open(ctx, server.Config{ID: c.id, DB: c.db, Postgres: c.postgres, Genesis: c.genesis,
-		FaucetBits: c.faucetBits, Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
+		FaucetBits: c.faucetBits, FaucetTRX: tron.FaucetTRX(), Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
 	if err != nil {
 		return err
 	}

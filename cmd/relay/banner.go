@@ -67,7 +67,11 @@ func (b banner) print(w io.Writer, version string) {
 	if b.url != "http://127.0.0.1:8080" {
 		relay = " --relay " + b.url
 	}
-	p("  try      dist/btspeed wallet init && dist/btspeed faucet%s   (a wallet with test BTT)", relay)
+	devTRX := ""
+	if b.tron.Chain != nil && b.tron.Policy != nil && b.cfg.Ledger != nil && b.faucet > 0 {
+		devTRX = ", and 10 test TRX on TRON for fees"
+	}
+	p("  try      dist/btspeed wallet init && dist/btspeed faucet%s   (a wallet with test BTT%s)", relay, devTRX)
 	p("           dist/btspeed get MAGNET --out /tmp%s   (the magnet link is printed below)", relay)
 	if b.tron.Chain != nil {
 		node := "" // the CLI's default node is the devnet's default address

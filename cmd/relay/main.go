@@ -141,7 +141,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			return fmt.Errorf("-data: %w", err)
 		}
 		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
-			FaucetBits: bits, Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
+			FaucetBits: bits, FaucetTRX: tron.FaucetTRX(), Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
 		if err != nil {
 			return err
 		}

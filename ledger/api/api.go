@@ -242,6 +242,9 @@ type FaucetResult struct {
 	Amount  U64            `json:"amount"`
 	Period  U64            `json:"period"`
 	Balance U64            `json:"balance"`
+	// TRX is the test TRX (sun) sent with a new grant to the account's
+	// address on the embedded TRON devnet, for TRON's fees (0: none).
+	TRX U64 `json:"trx,omitempty"`
 }
 
 // Info answers GET /v1/info.

@@ -34,8 +34,11 @@ type Config struct {
 	// FaucetBits is the faucet's proof-of-work difficulty (0: no faucet);
 	// only with the dev genesis, whose ecosystem account pays it.
 	FaucetBits uint
-	Version    string
-	Logger     *slog.Logger
+	// FaucetTRX is ledger.Config.FaucetTRX (devnet test TRX with each
+	// grant; nil: none).
+	FaucetTRX func(ctx context.Context, to wallet.Address) (uint64, error)
+	Version   string
+	Logger    *slog.Logger
 	// Exchange enables withdrawals to TRON (ledger/exchange sends them).
 	Exchange *ledger.Exchange
 	// ClientAddr tells which client a request comes from, for the
@@ -91,6 +94,7 @@ func open(ctx context.Context, c Config, st store.Store) (*ledger.Ledger, error)
 			p.Difficulty = uint8(c.FaucetBits)
 			cfg.Faucet = &p
 			cfg.FaucetAccount = ecosystem(allocs)
+			cfg.FaucetTRX = c.FaucetTRX
 		}
 	case "none", "":
 	default:

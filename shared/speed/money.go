@@ -65,7 +65,7 @@ func ParseBTT(s string) (uint64, error) {
 		return 0, fmt.Errorf("speed: %q is not an amount of BTT", s)
 	}
 	if len(frac) > 6 {
-		return 0, fmt.Errorf("speed: %q has more than 6 decimals (1 base unit = 0.000001 BTT)", s)
+		return 0, fmt.Errorf("speed: %q has more than 6 decimals (the smallest amount is 0.000001 BTT)", s)
 	}
 	digits := func(d string) bool {
 		for _, r := range d {

@@ -78,7 +78,7 @@ func Start(t testing.TB, edits ...func(*tronsetup.Flags)) *Exchange {
 		t.Fatalf("the TRON devnet: %v", err)
 	}
 	t.Cleanup(tron.Close)
-	l, err := server.Open(ctx, server.Config{ID: "btspeed-devnet", DB: filepath.Join(dir, "ledger.db"), Genesis: "dev", FaucetBits: 8, Exchange: tron.Policy})
+	l, err := server.Open(ctx, server.Config{ID: "btspeed-devnet", DB: filepath.Join(dir, "ledger.db"), Genesis: "dev", FaucetBits: 8, FaucetTRX: tron.FaucetTRX(), Exchange: tron.Policy})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
