@@ -17,12 +17,8 @@ async function main () {
     return
   }
   window.btspeedApp = app // for the browser tests and the curious
-<<<<<<< HEAD
-  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireDrop(); wireSettings(); wirePending()
-=======
   clearStale()
-  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireSettings(); wirePending()
->>>>>>> 259ceae86226231b4bfbe158791a10e8bf913114
+  wireOnboarding(); wireWallet(); wireTron(); wireTabs(); wireTorrents(); wireDrop(); wireSettings(); wirePending()
   loadFeatured()
   loadLedgerKind()
   app.client.on('error', e => sayError(e, 'The peer stopped'))
