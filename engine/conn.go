@@ -81,9 +81,9 @@ type conn struct {
 	uploaded       int64
 	lastPiece      time.Time
 	down, up       rateMeter // piece bytes from and to the peer
-	unexpected     int   // blocks received that we did not ask for
-	hashFailures   int   // pieces this peer sent data for that failed
-	owned          []int // partial pieces assigned to this peer
+	unexpected     int       // blocks received that we did not ask for
+	hashFailures   int       // pieces this peer sent data for that failed
+	owned          []int     // partial pieces assigned to this peer
 	pexSent        map[string]bool
 	speed          *speedPeer // nil for legacy peers or with Speed off
 }

@@ -115,8 +115,8 @@ type Torrent struct {
 	dialing   int
 	rng       *rand.Rand
 	stats     Stats
-	down, up  rateMeter // piece bytes received and sent
-	lastData  time.Time // the last piece or info bytes received, or the start
+	down, up  rateMeter     // piece bytes received and sent
+	lastData  time.Time     // the last piece or info bytes received, or the start
 	sp        *torrentSpeed // nil with Speed off
 	closed    bool          // no new work: closing, or stopped by a fatal error
 	shutdown  bool          // close has run
