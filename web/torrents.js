@@ -84,7 +84,11 @@ function torrentRow (t) {
   const cost = el('p', { class: 'cost muted small' })
   const files = el('ul', { class: 'filelist' })
   const peers = el('tbody')
+  const hint = el('p', { class: 'hint small', role: 'status' })
+  const peerList = peersTable()
   const details = el('details', {}, el('summary', {}, 'Files and peers'), files,
+    el('h4', { class: 'small' }, 'Connected peers'), peerList.table,
+    el('h4', { class: 'small' }, 'Payments by peer account'),
     el('table', { 'aria-label': 'Speed by peer account' },
       el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Peer account'), el('th', { scope: 'col' }, 'You paid'), el('th', { scope: 'col' }, 'Paid you'))), peers))
   const speedToggle = el('input', { type: 'checkbox', class: 'speed-toggle' })
@@ -112,8 +116,8 @@ function torrentRow (t) {
     if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? Its data is dropped and its payment channels close.')) return
     try { await t.remove(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { say(errText(e), true) }
   })
-  row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, speedLabel, copy, remove), details)
-  const r = { row, name, state, bar, fill, meta, cost, files, peers, speedToggle, speedWhy, speedBusy: false, fileCount: -1 }
+  row.append(el('div', { class: 'head' }, name, state), hint, bar, meta, cost, el('div', { class: 'actions' }, speedLabel, copy, remove), details)
+  const r = { row, name, state, hint, bar, fill, meta, cost, files, peers, peerList: peerList.body, speedToggle, speedWhy, speedBusy: false, fileCount: -1 }
   app.rows.set(t.infoHash, r)
   return r
 }
@@ -155,9 +159,10 @@ function renderTorrents () {
     if (r.row.parentNode !== ul) ul.append(r.row)
     const pct = Math.floor(t.progress * 1000) / 10
     r.name.textContent = t.name || ('Fetching metadata for ' + t.infoHash.slice(0, 12) + '…')
-    const err = t.error
-    r.state.textContent = err ? 'Error: ' + err : t.done ? 'Seeding' : t.name ? 'Downloading ' + pct + '%' : 'Finding peers'
-    r.state.className = 'state' + (err ? ' failed' : t.done ? ' done' : '')
+    r.state.textContent = stateText(t)
+    r.state.className = stateClass(t)
+    r.hint.textContent = stateHint(t)
+    r.hint.hidden = r.hint.textContent === ''
     r.row.classList.toggle('is-done', t.done)
     r.fill.style.width = pct + '%'
     r.bar.setAttribute('aria-valuenow', String(Math.round(pct)))
@@ -166,6 +171,7 @@ function renderTorrents () {
       el('span', {}, el('b', {}, bytes(t.length)), t.length ? '' : ' size'),
       el('span', {}, '↓ ', el('b', {}, rate(t.downloadSpeed))),
       el('span', {}, '↑ ', el('b', {}, rate(t.uploadSpeed))),
+      ...(etaText(t) ? [el('span', { class: 'eta' }, el('b', {}, etaText(t)))] : []),
       el('span', {}, el('b', {}, String(t.numPeers)), t.numPeers === 1 ? ' peer' : ' peers'),
       el('span', {}, 'spent ', el('b', { class: 'spent-amount' }, btt(t.spent)),
         ...(t.speed && bttUnits(t.budget) > 0n ? [' of ', el('b', { class: 'budget-amount' }, btt(t.budget))] : []), ' BTT'),
@@ -179,6 +185,7 @@ function renderTorrents () {
     }
     r.speedWhy.textContent = off ? '(' + off + ')' : ''
     renderFiles(r, t)
+    renderPeerList(r.peerList, t)
     r.peers.replaceChildren(...(t.peers.length ? t.peers : []).map(p =>
       el('tr', {}, el('td', {}, el('code', {}, p.account)), el('td', {}, btt(p.spent)), el('td', {}, btt(p.earned)))))
     if (!t.peers.length) r.peers.append(el('tr', {}, el('td', { colspan: '3', class: 'muted' }, 'No payments with any peer yet.')))
