@@ -35,9 +35,9 @@ const (
 
 // Hints shown with StateStalled.
 const (
-	HintNoSeeder   = "No one is sharing this torrent right now. Keep the tab open; it will start when a seeder appears."
-	HintNoMetadata = "Could not get the torrent's details from any peer yet. Keep it open; it will start when a peer that has it appears."
-	HintNoData     = "Connected to peers, but none is sending data right now. Keep it open; it will resume when one does."
+	HintNoSeeder   = "No one is sharing this torrent right now. Keep it running; it will start when a seeder appears."
+	HintNoMetadata = "Could not get the torrent's details from any peer yet. Keep it running; it will start when a peer that has them appears."
+	HintNoData     = "Connected to peers, but none is sending data right now. Keep it running; it will resume when one does."
 )
 
 // Status is a torrent's state, rates and time left, for people.

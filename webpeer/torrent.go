@@ -148,6 +148,12 @@ type Status struct {
 	PeerList []PeerRow `json:"peerList"`
 }
 
+// browserHint words an engine hint for a page: the torrent runs while its
+// tab is open.
+func browserHint(h string) string {
+	return strings.Replace(h, "Keep it running;", "Keep the tab open;", 1)
+}
+
 // MaxPeerList caps Status.PeerList.
 const MaxPeerList = 50
 
@@ -245,7 +251,7 @@ func (t *Torrent) Status() Status {
 	}
 	s.MagnetURI = m.String()
 	es := et.Status()
-	s.State, s.Hint, s.Trying = string(es.State), es.Hint, es.Trying
+	s.State, s.Hint, s.Trying = string(es.State), browserHint(es.Hint), es.Trying
 	s.DownloadRate, s.UploadRate, s.ETA = es.DownloadRate, es.UploadRate, es.ETA.Seconds()
 	s.PeerList = peerRows(et.Peers(MaxPeerList))
 	if err := cmp.Or(moveErr, et.Err()); err != nil {
