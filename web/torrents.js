@@ -87,10 +87,10 @@ function torrentRow (t) {
   const hint = el('p', { class: 'hint small', role: 'status' })
   const peerList = peersTable()
   const details = el('details', {}, el('summary', {}, 'Files and peers'), files,
-    el('h4', { class: 'small' }, 'Connected peers'), peerList.table,
     el('h4', { class: 'small' }, 'Payments by peer account'),
     el('table', { 'aria-label': 'Speed by peer account' },
-      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Peer account'), el('th', { scope: 'col' }, 'You paid'), el('th', { scope: 'col' }, 'Paid you'))), peers))
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Peer account'), el('th', { scope: 'col' }, 'You paid'), el('th', { scope: 'col' }, 'Paid you'))), peers),
+    el('h4', { class: 'small' }, 'Connected peers'), peerList.table)
   const speedToggle = el('input', { type: 'checkbox', class: 'speed-toggle' })
   const speedWhy = el('span', { class: 'speed-why' })
   const speedLabel = el('label', { class: 'check small' }, speedToggle, 'Speed for this torrent ', speedWhy)
