@@ -88,7 +88,7 @@ func TestWebAppStatusAndPeers(t *testing.T) {
 		const tr = `+peerRow+`
 		const pl = btspeedApp.client.torrents.flatMap(t => t.peerList).find(p => p.client.startsWith('btspeed-relay/'))
 		document.querySelector('.torrent:not([data-infohash="`+mi.HashInfoBytes().HexString()+`"]) details').open = true
-		return { transport: tr.querySelector('.transport').textContent, addr: tr.querySelector('.addr').textContent, client: tr.querySelector('.client').textContent,
+		return { transport: tr.querySelector('.transport').textContent, addr: tr.querySelector('.peer-addr').textContent, client: tr.querySelector('.client').textContent,
 			apiClient: pl.client, apiTransport: pl.transport }
 	})()`, &seen)
 	// The relay is met through its WebSocket tracker (WebRTC) or its

@@ -61,13 +61,14 @@ function renderPeerList (body, t) {
     body.replaceChildren(el('tr', {}, el('td', { colspan: '8', class: 'muted' }, t.done ? 'No peer is downloading from you right now.' : 'No peer connected yet.')))
     return
   }
+  const cell = (label, cls, ...c) => el('td', { class: cls, 'data-label': label }, ...c)
   body.replaceChildren(...list.map(p => el('tr', { class: 'peer' },
-    el('td', { class: 'addr' }, el('code', {}, p.address)),
-    el('td', { class: 'client' }, p.client || '—'),
-    el('td', { class: 'transport' }, p.transport),
-    el('td', {}, rate(p.downloadRate)),
-    el('td', {}, rate(p.uploadRate)),
-    el('td', {}, Math.floor(p.progress * 100) + '%'),
-    el('td', {}, p.account ? btt(p.spent) + ' BTT' : '—'),
-    el('td', {}, p.account ? btt(p.earned) + ' BTT' : '—'))))
+    cell('Peer', 'peer-addr', el('code', {}, p.address)),
+    cell('Client', 'client', p.client || '—'),
+    cell('Transport', 'transport', p.transport),
+    cell('↓', '', rate(p.downloadRate)),
+    cell('↑', '', rate(p.uploadRate)),
+    cell('Has', '', Math.floor(p.progress * 100) + '%'),
+    cell('You paid', '', p.account ? btt(p.spent) + ' BTT' : '—'),
+    cell('Paid you', '', p.account ? btt(p.earned) + ' BTT' : '—'))))
 }
