@@ -105,12 +105,21 @@ func (t *Torrent) gotDataLocked(now time.Time, n int64) {
 // tryingLocked names the torrent's peer sources.
 func (t *Torrent) tryingLocked() []string {
 	var out []string
+	seen := make(map[string]bool)
 	for _, tier := range t.spec.Trackers {
 		for _, u := range tier {
-			if t.cfg.finderFor(u) != nil {
-				out = append(out, "WebRTC via "+hostOfURL(u))
-			} else {
-				out = append(out, "tracker "+hostOfURL(u))
+			var s string
+			switch {
+			case t.cfg.finderFor(u) != nil:
+				s = "WebRTC via " + hostOfURL(u)
+			case strings.HasPrefix(u, "ws"):
+				continue // no finder: not announced to
+			default:
+				s = "tracker " + hostOfURL(u)
+			}
+			if !seen[s] && len(seen) < maxTrackers {
+				seen[s] = true
+				out = append(out, s)
 			}
 		}
 	}
@@ -121,7 +130,10 @@ func (t *Torrent) tryingLocked() []string {
 			out = append(out, "a peer source")
 		}
 	}
-	for _, u := range t.spec.WebSeeds {
+	for i, u := range t.spec.WebSeeds {
+		if i == maxTrackers {
+			break
+		}
 		out = append(out, "web seed "+hostOfURL(u))
 	}
 	if n := len(t.spec.Peers); n > 0 {
