@@ -62,13 +62,17 @@ func TestStatusMagnetStalled(t *testing.T) {
 
 // A download shows its rate and time left, the peer its client, transport,
 // progress, rate and payments; when the peer stops sending, the rate falls
-// to 0, the ETA goes, and the torrent stalls.
+// to 0, the ETA goes, and the torrent stalls. The engine names its own
+// client to the peer (BEP 10 "v").
 func TestStatusRatesETAAndPeers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBubble(t)
 		tor, data, p, provKey, _ := b.buyer(t)
 		if s := tor.Status(); s.State != engine.StateDownloading {
 			t.Fatalf("connected to a seeder: %+v, want downloading", s)
+		}
+		if want := "btspeed/" + engine.Version; p.agent != want {
+			t.Fatalf("the engine calls itself %q, want %q", p.agent, want)
 		}
 		p.await("interested", isType(pp.Interested))
 		const rate = 1_000_000
