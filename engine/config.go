@@ -11,6 +11,10 @@ import (
 	"github.com/btspeed/btspeed/internal/fetch"
 )
 
+// Version is the engine's version, in the default user agent (BEP 10
+// "v"); the peer id prefix "-BS0100-" carries it too.
+const Version = "0.1.0"
+
 // Protocol limits.
 const (
 	// BlockSize is the request size the engine asks peers for (BEP 3's
@@ -118,8 +122,11 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing, not even a
 	// keep-alive, for this long (default 3 min).
 	IdleTimeout time.Duration
-	// UserAgent is sent as BEP 10 "v" (default "btspeed").
+	// UserAgent is sent as BEP 10 "v" (default "btspeed/" + Version).
 	UserAgent string
+	// StallAfter is how long an incomplete torrent may get no data before
+	// its status says it stalled (default 30 s; Torrent.Status).
+	StallAfter time.Duration
 	// PeerFinders serve the tracker URLs the engine's own HTTP/UDP tracker
 	// client cannot (ws://, wss://); without one such trackers are skipped.
 	PeerFinders []PeerFinder
@@ -155,6 +162,9 @@ func (c Config) withDefaults() Config {
 		// PeerFinders, PeerSources and AddConn.
 		c.Transports = []Transport{{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}}}
 	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 30 * time.Second
+	}
 	if c.MaxConnsPerTorrent <= 0 {
 		c.MaxConnsPerTorrent = 50
 	}
@@ -185,7 +195,7 @@ func (c Config) withDefaults() Config {
 		c.IdleTimeout = 3 * time.Minute
 	}
 	if c.UserAgent == "" {
-		c.UserAgent = "btspeed"
+		c.UserAgent = "btspeed/" + Version
 	}
 	return c
 }

@@ -80,9 +80,10 @@ type conn struct {
 	downloaded     int64
 	uploaded       int64
 	lastPiece      time.Time
-	unexpected     int   // blocks received that we did not ask for
-	hashFailures   int   // pieces this peer sent data for that failed
-	owned          []int // partial pieces assigned to this peer
+	down, up       rateMeter // piece bytes from and to the peer
+	unexpected     int       // blocks received that we did not ask for
+	hashFailures   int       // pieces this peer sent data for that failed
+	owned          []int     // partial pieces assigned to this peer
 	pexSent        map[string]bool
 	speed          *speedPeer // nil for legacy peers or with Speed off
 }
@@ -459,6 +460,9 @@ func (c *conn) serveBlock(w *bufio.Writer, st Storage, buf []byte, r request, pa
 	c.speedSent(t.cfg.Now(), r, t.lay.pieceLen(int(r.piece)))
 	t.mu.Lock()
 	c.uploaded += int64(r.length)
+	now := t.cfg.Now()
+	c.up.add(now, int64(r.length))
+	t.up.add(now, int64(r.length))
 	if t.have.Full() {
 		c.roundBytes += uint64(r.length) // seeding: what we upload
 	}

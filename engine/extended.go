@@ -127,6 +127,7 @@ func (c *conn) gotMetadataLocked(payload []byte) error {
 		f.asked[m.Piece] = nil
 		f.have++
 		f.from[c] = true
+		t.lastData = t.cfg.Now()
 		if f.have == len(f.pieces) {
 			t.metadataCompleteLocked()
 		} else {

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"net"
-	"time"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 )
@@ -306,7 +305,10 @@ func (c *conn) handlePiece(m *pp.Message) error {
 	if !t.have.Full() {
 		c.roundBytes += uint64(n) // the choker counts what we download, while we do
 	}
-	c.lastPiece = time.Now()
+	now := t.cfg.Now()
+	c.lastPiece = now
+	c.down.add(now, n)
+	t.gotDataLocked(now, n)
 	t.stats.Downloaded += n
 	t.speedReceivedLocked(c, piece, uint64(n))
 	if c.maxReqs-len(c.reqs) >= fillBatch {

@@ -84,6 +84,7 @@ type wirePeer struct {
 	key    *wallet.PrivateKey
 	msgs   chan wireMsg // what the engine sent, closed when it closed
 	engine pp.ExtensionNumber
+	agent  string // the engine's client name (BEP 10 "v")
 }
 
 // wireMsg is a message from the engine and when it arrived.
@@ -146,11 +147,13 @@ func connect(t *testing.T, tor *engine.Torrent, addr string, key *wallet.Private
 	}
 	var eh struct {
 		M map[string]int `bencode:"m"`
+		V string         `bencode:"v"`
 	}
 	if err := bencode.Unmarshal(hs.m.ExtendedPayload, &eh); err != nil || eh.M[speed.ExtensionName] == 0 {
 		t.Fatalf("the engine's handshake %q has no bt_speed (%v)", hs.m.ExtendedPayload, err)
 	}
 	p.engine = pp.ExtensionNumber(eh.M[speed.ExtensionName])
+	p.agent = eh.V
 	return p, nil
 }
 

@@ -115,6 +115,8 @@ type Torrent struct {
 	dialing   int
 	rng       *rand.Rand
 	stats     Stats
+	down, up  rateMeter     // piece bytes received and sent
+	lastData  time.Time     // the last piece or info bytes received, or the start
 	sp        *torrentSpeed // nil with Speed off
 	closed    bool          // no new work: closing, or stopped by a fatal error
 	shutdown  bool          // close has run
@@ -185,6 +187,7 @@ func newTorrent(c *Client, spec TorrentSpec) (*Torrent, error) {
 		conns:    make(map[*conn]struct{}),
 		known:    make(map[string]candidate),
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		lastData: c.cfg.Now(),
 	}
 	if spec.InfoBytes != nil {
 		lay, err := parseInfo(spec.InfoBytes, spec.InfoHash)

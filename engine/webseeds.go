@@ -77,6 +77,7 @@ func (t *Torrent) webSeedLoop(url string) {
 			if !t.closed {
 				if good {
 					t.stats.Downloaded += int64(len(data))
+					t.gotDataLocked(t.cfg.Now(), int64(len(data)))
 				}
 				t.pieceCheckedLocked(p, good)
 			}

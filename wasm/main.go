@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
@@ -187,6 +188,9 @@ type startOptions struct {
 	// MemoryLimit: torrents up to this many bytes are kept in memory,
 	// larger ones in IndexedDB (default 64 MiB).
 	MemoryLimit int64 `json:"memoryLimit"`
+	// StallAfter: seconds with no data before a torrent's state is
+	// "stalled" (default 30).
+	StallAfter float64 `json:"stallAfter"`
 }
 
 // defaultMemoryLimit is the largest torrent kept in memory.
@@ -226,6 +230,7 @@ func start(this js.Value, args []js.Value) any {
 		p, err := webpeer.Start(context.Background(), webpeer.Config{
 			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
 			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: (&browserStorage{memoryLimit: cmp.Or(o.MemoryLimit, defaultMemoryLimit)}).open,
+			StallAfter: time.Duration(o.StallAfter * float64(time.Second)),
 		})
 		if err != nil {
 			return nil, err
@@ -251,6 +256,14 @@ type torrentJS struct {
 	Peers    []peerJS       `json:"peerAccounts"`
 	Count    int            `json:"peers"`
 	Conns    map[string]int `json:"connections"`
+	PeerList []peerRowJS    `json:"peerList"`
+}
+
+// peerRowJS is webpeer.PeerRow with its amounts in BTT.
+type peerRowJS struct {
+	webpeer.PeerRow
+	Spent  string `json:"spent"`
+	Earned string `json:"earned"`
 }
 
 type peerJS struct {
@@ -264,6 +277,10 @@ func torrentView(s webpeer.Status) torrentJS {
 		MaxPrice: speed.FormatBTT(maxPriceOf(s.MaxPrice)), Count: s.Peers, Conns: s.Conns}
 	for _, p := range s.PeerSpeed {
 		v.Peers = append(v.Peers, peerJS{Account: p.Account, Spent: speed.FormatBTT(p.Spent), Earned: speed.FormatBTT(p.Earned)})
+	}
+	v.PeerList = make([]peerRowJS, 0, len(s.PeerList))
+	for _, p := range s.PeerList {
+		v.PeerList = append(v.PeerList, peerRowJS{PeerRow: p, Spent: speed.FormatBTT(p.Spent), Earned: speed.FormatBTT(p.Earned)})
 	}
 	return v
 }

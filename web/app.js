@@ -10,7 +10,9 @@ async function main () {
   $('failed-retry').addEventListener('click', () => location.reload())
   show('loading')
   try {
-    app.client = await BTSpeed.start({ relay: await BTSpeed.defaultRelay() })
+    // ?stallAfter=SECONDS: how soon a torrent with no data says it stalled (default 30; the browser tests shorten it).
+    const stallAfter = Number(new URLSearchParams(location.search).get('stallAfter')) || undefined
+    app.client = await BTSpeed.start({ relay: await BTSpeed.defaultRelay(), stallAfter })
   } catch (e) {
     showError($('failed-message'), e)
     show('failed')

@@ -64,25 +64,16 @@
       this._client = client
       this.infoHash = infoHash
       this._status = null
-      this._last = null
     }
 
     _update (s) {
       const prev = this._status
       this._status = s
-      const now = Date.now()
-      if (this._last) {
-        const dt = (now - this._last.time) / 1000
-        if (dt > 0) {
-          this.downloadSpeed = Math.max(0, (s.downloaded - this._last.downloaded) / dt)
-          this.uploadSpeed = Math.max(0, (s.uploaded - this._last.uploaded) / dt)
-        }
-      }
-      if (!this._last || now - this._last.time > 2000) this._last = { time: now, downloaded: s.downloaded, uploaded: s.uploaded }
       if (!prev || (!prev.metadata && s.metadata)) { if (s.metadata) this.emit('metadata') }
       if (!prev || prev.verified !== s.verified || prev.uploaded !== s.uploaded) this.emit('progress', s.progress)
       if (prev && prev.spent !== s.spent) this.emit('payment', { direction: 'sent', total: s.spent })
       if (prev && prev.earned !== s.earned) this.emit('payment', { direction: 'received', total: s.earned })
+      if (!prev || prev.state !== s.state) this.emit('state', s.state, s.hint || '')
       if ((!prev || !prev.done) && s.done) this.emit('done')
       if ((!prev || !prev.error) && s.error) this.emit('error', new Error(s.error))
     }
@@ -101,6 +92,19 @@
     get budget () { return this._status ? this._status.budget : '0' }
     get maxPrice () { return this._status ? this._status.maxPrice : '0' }
     get numPeers () { return this._status ? this._status.peers : 0 }
+    // state: 'looking for peers', 'fetching metadata', 'downloading', 'seeding', 'stalled' or 'stopped'; hint says
+    // in words what a stalled torrent means; trying lists where it looks for peers.
+    get state () { return this._status ? this._status.state : 'looking for peers' }
+    get hint () { return (this._status && this._status.hint) || '' }
+    get trying () { return this._status ? (this._status.trying || []) : [] }
+    // downloadSpeed and uploadSpeed are bytes per second averaged over the last 5 s; eta is the seconds left at
+    // downloadSpeed, null when there is none (done, or nothing arriving).
+    get downloadSpeed () { return this._status ? this._status.downloadRate : 0 }
+    get uploadSpeed () { return this._status ? this._status.uploadRate : 0 }
+    get eta () { return this._status && this._status.eta > 0 ? this._status.eta : null }
+    // peerList: the connected peers, busiest first, at most 50: {address, client, transport, downloadRate,
+    // uploadRate, progress, account, spent, earned} (amounts in BTT strings).
+    get peerList () { return this._status ? (this._status.peerList || []) : [] }
     get connections () { return this._status ? (this._status.connections || {}) : {} }
     get peers () { return this._status ? (this._status.peerAccounts || []) : [] }
     get files () {
@@ -349,7 +353,7 @@
       o.relay = o.relay || await defaultRelay()
       const go = await boot()
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
-      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, memoryLimit: o.memoryLimit || 0 }))
+      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, memoryLimit: o.memoryLimit || 0, stallAfter: o.stallAfter || 0 }))
       const client = new Client(handle)
       await client.settings._load()
       return client

@@ -119,9 +119,13 @@ function torrentRow (t) {
   const cost = el('p', { class: 'cost muted small' })
   const files = el('ul', { class: 'filelist' })
   const peers = el('tbody')
+  const hint = el('p', { class: 'hint small', role: 'status' })
+  const peerList = peersTable()
   const details = el('details', {}, el('summary', {}, 'Peers'),
+    el('h4', { class: 'small' }, 'Payments by peer account'),
     el('table', { 'aria-label': 'Speed by peer account' },
-      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Peer account'), el('th', { scope: 'col' }, 'You paid'), el('th', { scope: 'col' }, 'Paid you'))), peers))
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Peer account'), el('th', { scope: 'col' }, 'You paid'), el('th', { scope: 'col' }, 'Paid you'))), peers),
+    el('h4', { class: 'small' }, 'Connected peers'), peerList.table)
   const speedToggle = el('input', { type: 'checkbox', class: 'speed-toggle' })
   const speedWhy = el('span', { class: 'speed-why' })
   const speedLabel = el('label', { class: 'check small' }, speedToggle, 'Speed for this torrent ', speedWhy)
@@ -151,9 +155,9 @@ function torrentRow (t) {
     try { await t.remove(); if (app.player && row.contains(app.player.box)) closePlayer(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { sayError(e) }
   })
   const playerSlot = el('div', { class: 'player-slot' })
-  row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, playOne, saveOne, speedLabel, remove),
+  row.append(el('div', { class: 'head' }, name, state), hint, bar, meta, cost, el('div', { class: 'actions' }, playOne, saveOne, speedLabel, remove),
     playerSlot, files, share, details)
-  const r = { row, name, state, bar, fill, meta, cost, files, peers, speedToggle, speedWhy, speedBusy: false, filesShown: '', playOne, saveOne, playerSlot, magnet: magnet.input, link: link.input }
+  const r = { row, name, state, hint, bar, fill, meta, cost, files, peers, peerList: peerList.body, speedToggle, speedWhy, speedBusy: false, filesShown: '', playOne, saveOne, playerSlot, magnet: magnet.input, link: link.input }
   app.rows.set(t.infoHash, r)
   return r
 }
@@ -195,9 +199,10 @@ function renderTorrents () {
     if (r.row.parentNode !== ul) ul.append(r.row)
     const pct = Math.floor(t.progress * 1000) / 10
     r.name.textContent = t.name || ('Fetching metadata for ' + t.infoHash.slice(0, 12) + '…')
-    const err = t.error
-    r.state.textContent = err ? 'Error: ' + err : t.done ? 'Seeding' : t.name ? 'Downloading ' + pct + '%' : 'Finding peers'
-    r.state.className = 'state' + (err ? ' failed' : t.done ? ' done' : '')
+    r.state.textContent = stateText(t)
+    r.state.className = stateClass(t)
+    r.hint.textContent = stateHint(t)
+    r.hint.hidden = r.hint.textContent === ''
     r.row.classList.toggle('is-done', t.done)
     r.fill.style.width = pct + '%'
     r.bar.setAttribute('aria-valuenow', String(Math.round(pct)))
@@ -206,6 +211,7 @@ function renderTorrents () {
       el('span', {}, el('b', {}, bytes(t.length)), t.length ? '' : ' size'),
       el('span', {}, '↓ ', el('b', {}, rate(t.downloadSpeed))),
       el('span', {}, '↑ ', el('b', {}, rate(t.uploadSpeed))),
+      ...(etaText(t) ? [el('span', { class: 'eta' }, el('b', {}, etaText(t)))] : []),
       el('span', {}, el('b', {}, String(t.numPeers)), t.numPeers === 1 ? ' peer' : ' peers'),
       el('span', {}, 'spent ', el('b', { class: 'spent-amount' }, btt(t.spent)),
         ...(t.speed && bttUnits(t.budget) > 0n ? [' of ', el('b', { class: 'budget-amount' }, btt(t.budget))] : []), ' BTT'),
@@ -220,6 +226,7 @@ function renderTorrents () {
     r.speedWhy.textContent = off ? '(' + off + ')' : ''
     renderFiles(r, t)
     if (r.magnet.value !== t.magnetURI) { r.magnet.value = t.magnetURI; r.link.value = appLink(t.magnetURI) }
+    renderPeerList(r.peerList, t)
     r.peers.replaceChildren(...(t.peers.length ? t.peers : []).map(p =>
       el('tr', {}, el('td', {}, el('code', {}, p.account)), el('td', {}, btt(p.spent)), el('td', {}, btt(p.earned)))))
     if (!t.peers.length) r.peers.append(el('tr', {}, el('td', { colspan: '3', class: 'muted' }, 'No payments with any peer yet.')))

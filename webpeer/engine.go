@@ -60,7 +60,8 @@ func (p *Peer) newEngine() (*engine.Client, string, error) {
 	cfg := engine.Config{
 		Logger:      p.log,
 		Now:         p.cfg.Now,
-		UserAgent:   "btspeed-web",
+		StallAfter:  p.cfg.StallAfter,
+		UserAgent:   "btspeed/" + engine.Version + " (web)",
 		PeerFinders: []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: p.cfg.RTC, HTTPClient: p.cfg.HTTPClient, Logger: p.log})},
 		PeerSources: []engine.PeerSource{&relaybridge.Source{Config: relaybridge.Config{Relay: p.cfg.Relay, RTC: p.cfg.RTC, HTTPClient: p.cfg.HTTPClient}, Logger: p.log}},
 	}

@@ -96,8 +96,11 @@ type Config struct {
 	Keystore wallet.ScryptParams
 	// HistoryEvery is the spending history's resolution (default 1 min).
 	HistoryEvery time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// StallAfter is how long a torrent may get no data before its status
+	// says it stalled (default 30 s; engine.Config.StallAfter).
+	StallAfter time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Settings are the user's controls, amounts in base units.

@@ -131,6 +131,64 @@ type Status struct {
 	// wallet unlocked, Speed on globally and for the torrent).
 	Speed bool   `json:"speed"`
 	Error string `json:"error,omitempty"`
+	// State is engine.State: "looking for peers", "fetching metadata",
+	// "downloading", "seeding", "stalled" or "stopped"; Hint explains a
+	// stalled torrent; Trying lists where it looks for peers.
+	State  string   `json:"state"`
+	Hint   string   `json:"hint,omitempty"`
+	Trying []string `json:"trying"`
+	// DownloadRate and UploadRate are bytes per second (averaged over
+	// engine.RateWindow seconds); ETA is the seconds left at DownloadRate,
+	// 0 when there is none.
+	DownloadRate float64 `json:"downloadRate"`
+	UploadRate   float64 `json:"uploadRate"`
+	ETA          float64 `json:"eta"`
+	// PeerList is the connected peers, the busiest first, at most
+	// MaxPeerList.
+	PeerList []PeerRow `json:"peerList"`
+}
+
+// browserHint words an engine hint for a page: the torrent runs while its
+// tab is open.
+func browserHint(h string) string {
+	return strings.Replace(h, "Keep it running;", "Keep the tab open;", 1)
+}
+
+// MaxPeerList caps Status.PeerList.
+const MaxPeerList = 50
+
+// PeerRow is one connected peer in Status.PeerList.
+type PeerRow struct {
+	// Addr is IP:port, or "WebRTC peer" when the browser hides it.
+	Addr string `json:"address"`
+	// Client is the peer's software as it says (BEP 10 "v").
+	Client string `json:"client"`
+	// Transport: "WebRTC", "bridge (WebRTC)", "bridge (WebSocket)",
+	// "WebSocket", "TCP" or "uTP".
+	Transport    string  `json:"transport"`
+	DownloadRate float64 `json:"downloadRate"`
+	UploadRate   float64 `json:"uploadRate"`
+	// Progress is the share of the torrent the peer has, 0 to 1.
+	Progress float64 `json:"progress"`
+	// Account is its Speed account ("" for a peer without Speed); Spent
+	// and Earned what we paid it and it paid us here, base units.
+	Account string `json:"account"`
+	Spent   uint64 `json:"spent"`
+	Earned  uint64 `json:"earned"`
+}
+
+// peerRows converts the engine's peers.
+func peerRows(ps []engine.PeerInfo) []PeerRow {
+	out := make([]PeerRow, 0, len(ps))
+	for _, p := range ps {
+		r := PeerRow{Addr: p.Addr, Client: p.Client, Transport: p.Transport, DownloadRate: p.DownloadRate, UploadRate: p.UploadRate,
+			Progress: p.Progress, Spent: p.Spent, Earned: p.Earned}
+		if !p.Account.IsZero() {
+			r.Account = p.Account.String()
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // PeerStatus is what Speed moved with one peer account on this torrent.
@@ -192,8 +250,13 @@ func (t *Torrent) Status() Status {
 		m.Trackers = append(m.Trackers, tier...)
 	}
 	s.MagnetURI = m.String()
+	es := et.Status()
+	s.State, s.Hint, s.Trying = string(es.State), browserHint(es.Hint), es.Trying
+	s.DownloadRate, s.UploadRate, s.ETA = es.DownloadRate, es.UploadRate, es.ETA.Seconds()
+	s.PeerList = peerRows(et.Peers(MaxPeerList))
 	if err := cmp.Or(moveErr, et.Err()); err != nil {
 		s.Error = err.Error()
+		s.State = string(engine.StateStopped)
 	}
 	return s
 }

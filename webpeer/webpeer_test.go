@@ -184,6 +184,15 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 	if status.MaxPrice != bidder.DefaultMaxPrice || status.Budget != bidder.DefaultBudget(before[buyer]) || status.Spent > status.Budget {
 		t.Fatalf("limits shown: max price %d, budget %d (spent %d); want %d and 1%% of %d", status.MaxPrice, status.Budget, status.Spent, uint64(bidder.DefaultMaxPrice), before[buyer])
 	}
+	// The status says it seeds now, and lists the seeder: our own client
+	// name (BEP 10 "v"), over WebRTC, with all the pieces, paid.
+	if status.State != string(engine.StateSeeding) || status.ETA != 0 || len(status.PeerList) != 1 {
+		t.Fatalf("after the download: state %q, ETA %v, peers %+v", status.State, status.ETA, status.PeerList)
+	}
+	if p := status.PeerList[0]; p.Client != "btspeed/"+engine.Version+" (web)" || p.Transport != "WebRTC" || p.Progress != 1 ||
+		p.Spent == 0 || p.Spent > status.Spent || p.Account == "" {
+		t.Fatalf("the seeder as the buyer lists it: %+v (the torrent spent %d)", p, status.Spent)
+	}
 	if m := st.Status().MagnetURI; !strings.Contains(m, "xl="+strconv.Itoa(len(data))) {
 		t.Fatalf("the seeder's magnet link %q does not carry the length", m)
 	}

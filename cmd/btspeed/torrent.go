@@ -62,6 +62,7 @@ type peerFlags struct {
 	reserve  string
 	upload   string
 	verbose  bool
+	stall    time.Duration
 }
 
 func (p *peerFlags) register(fs *flag.FlagSet) {
@@ -77,7 +78,7 @@ func (p *peerFlags) register(fs *flag.FlagSet) {
 
 // client builds the engine client and starts listening.
 func (p *peerFlags) client(c *cli, ctx context.Context) (*engine.Client, string, error) {
-	cfg := engine.Config{UserAgent: "btspeed/" + version}
+	cfg := engine.Config{UserAgent: "btspeed/" + version, StallAfter: p.stall}
 	var err error
 	if cfg.UploadRate, err = parseRate(p.upload); err != nil {
 		return nil, "", usageError{"--upload-limit: " + err.Error()}
@@ -192,6 +193,7 @@ func runGet(c *cli, args []string) error {
 	pf.register(fs)
 	out := fs.String("out", ".", "directory to save into")
 	seed := fs.Bool("seed", false, "keep seeding after the download completes, until interrupted")
+	fs.DurationVar(&pf.stall, "stall-after", 30*time.Second, "how long with no data before the download says it stalled")
 	fs.StringVar(&pf.budget, "budget", "", "most BTT to spend on this download, counting deposits still locked in channels (default: 1% of the wallet's balance when the download starts)")
 	fs.StringVar(&pf.maxPrice, "max-price", "", fmt.Sprintf("most BTT per GiB to bid (default %d; never above %d times the prices paid lately)", bidder.DefaultMaxPrice/speed.BaseUnitsPerBTT, bidder.MarketMultiple))
 	pos, err := parseMixed(fs, args)
@@ -247,24 +249,26 @@ func runGet(c *cli, args []string) error {
 	return cl.Close()
 }
 
-// progress draws a one-line progress bar.
+// progress draws a one-line progress bar: state, share done, rates, time
+// left, peers; a line of its own when the state changes (what the torrent
+// tries while it looks for peers, the hint when it stalls).
 type progress struct {
 	w     io.Writer
 	start time.Time
-	last  int64
-	lastT time.Time
+	state engine.State // the last state shown
 }
 
 func (p *progress) show(t *engine.Torrent, final bool) {
-	s := t.Stats()
-	now := time.Now()
-	rate := 0.0
-	if !p.lastT.IsZero() {
-		rate = float64(s.Downloaded-p.last) / now.Sub(p.lastT).Seconds()
+	s, st := t.Stats(), t.Status()
+	if st.State != p.state {
+		p.state = st.State
+		if msg := stateMessage(st); msg != "" {
+			fmt.Fprintf(p.w, "\r%s\n", msg)
+		}
 	}
-	p.last, p.lastT = s.Downloaded, now
+	rate := st.DownloadRate
 	if final {
-		rate = float64(s.Downloaded) / max(now.Sub(p.start).Seconds(), 1e-3)
+		rate = float64(s.Downloaded) / max(time.Since(p.start).Seconds(), 1e-3)
 	}
 	frac := 0.0
 	if s.Length > 0 {
@@ -273,20 +277,41 @@ func (p *progress) show(t *engine.Torrent, final bool) {
 	const width = 24
 	n := int(frac * width)
 	bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
-	sp := t.SpeedStats()
-	line := fmt.Sprintf("\r[%s] %5.1f%% %s/%s %s/s peers %d", bar, 100*frac, size(s.BytesCompleted), size(s.Length), size(int64(rate)), s.Peers)
-	if sp.Enabled && sp.Budget > 0 {
+	line := fmt.Sprintf("\r%s [%s] %5.1f%% %s/%s down %s/s", st.State, bar, 100*frac, size(s.BytesCompleted), size(s.Length), size(int64(rate)))
+	if st.UploadRate > 0 {
+		line += " up " + size(int64(st.UploadRate)) + "/s"
+	}
+	if st.ETA > 0 && !final {
+		line += " ETA " + st.ETA.String()
+	}
+	line += fmt.Sprintf(" peers %d", s.Peers)
+	if sp := t.SpeedStats(); sp.Enabled && sp.Budget > 0 {
 		line += " spent " + speed.FormatBTT(sp.Spent) + " of " + speed.FormatBTT(sp.Budget) + " BTT"
 	} else if sp.Enabled || sp.Spent > 0 {
 		line += " spent " + speed.FormatBTT(sp.Spent) + " BTT"
 	}
 	if s.Name == "" {
-		line = "\rfetching the torrent's info from peers..."
+		line = fmt.Sprintf("\r%s: fetching the torrent's info from peers... peers %d", st.State, s.Peers)
 	}
 	fmt.Fprint(p.w, line+"  ")
 	if final {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// stateMessage is the line a new state gets: where the torrent looks for
+// peers, or why it stalled; "" when the progress line says it all.
+func stateMessage(st engine.Status) string {
+	switch st.State {
+	case engine.StateLookingForPeers:
+		if len(st.Trying) == 0 {
+			return "looking for peers: no tracker or peer address to try; add --peer HOST:PORT, or use a magnet link or .torrent with trackers"
+		}
+		return "looking for peers: trying " + strings.Join(st.Trying, ", ")
+	case engine.StateStalled:
+		return "stalled: " + st.Hint
+	}
+	return ""
 }
 
 // size formats a byte count.

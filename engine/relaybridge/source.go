@@ -91,6 +91,9 @@ type Source struct {
 	Logger        *slog.Logger
 }
 
+// String names the source in a torrent's status (engine.Status.Trying).
+func (s *Source) String() string { return "the relay bridge" }
+
 // Run implements engine.PeerSource.
 func (s *Source) Run(ctx context.Context, t *engine.Torrent) {
 	poll, retry, per := s.Poll, s.Retry, s.MaxPerTorrent
@@ -176,7 +179,11 @@ func (s *Source) connect(ctx context.Context, t *engine.Torrent, ih [20]byte, pe
 			log.Debug("bridge failed", "peer", peer, "transport", tr, "err", err)
 			continue
 		}
-		if err := t.AddConn(ctx, conn); err != nil {
+		label := "bridge (WebRTC)"
+		if tr == WebSocket {
+			label = "bridge (WebSocket)"
+		}
+		if err := t.AddConn(ctx, &engine.LabeledConn{Conn: conn, Transport: label, Peer: peer}); err != nil {
 			log.Debug("bridged peer refused", "peer", peer, "err", err)
 		}
 		return
