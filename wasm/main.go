@@ -10,7 +10,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -29,7 +28,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/btspeed/btspeed/engine/rtc"
-	"github.com/btspeed/btspeed/engine/storage"
 )
 
 // version is set by build.sh.
@@ -184,32 +182,53 @@ type startOptions struct {
 	Relay      string             `json:"relay"`
 	Trackers   []string           `json:"trackers"`
 	ICEServers []webrtc.ICEServer `json:"iceServers"`
-	// MemoryLimit: torrents up to this many bytes are kept in memory,
-	// larger ones in IndexedDB (default 64 MiB).
-	MemoryLimit int64 `json:"memoryLimit"`
 }
 
-// defaultMemoryLimit is the largest torrent kept in memory.
-const defaultMemoryLimit = 64 << 20
-
-// browserStorage keeps small torrents in memory and large ones in
-// IndexedDB (opened on first need), within the user's storage limit.
+// browserStorage keeps every torrent's data in IndexedDB (opened on first
+// need), within the user's storage limit, where it outlives the page.
 type browserStorage struct {
-	memoryLimit int64
-	once        sync.Once
-	db          *idbstore.DB
-	err         error
+	once sync.Once
+	db   *idbstore.DB
+	err  error
 }
 
-func (b *browserStorage) open(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error) {
-	if info.TotalLength() <= b.memoryLimit {
-		return storage.NewMemory(info, limit)
-	}
+func (b *browserStorage) open() (*idbstore.DB, error) {
 	b.once.Do(func() { b.db, b.err = idbstore.Open(context.Background()) })
 	if b.err != nil {
-		return nil, fmt.Errorf("%s needs browser storage: %w", info.BestName(), b.err)
+		return nil, fmt.Errorf("browser storage: %w", b.err)
 	}
-	return b.db.New(ih.HexString(), info.TotalLength()), nil
+	return b.db, nil
+}
+
+// storage opens torrent ih's data.
+func (b *browserStorage) storage(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error) {
+	db, err := b.open()
+	if err != nil {
+		return nil, fmt.Errorf("%s needs %w", info.BestName(), err)
+	}
+	return db.Open(context.Background(), ih.HexString(), info.TotalLength())
+}
+
+// forget deletes torrent ih's data.
+func (b *browserStorage) forget(ih metainfo.Hash) error {
+	db, err := b.open()
+	if err != nil {
+		return err
+	}
+	return db.Drop(context.Background(), ih.HexString())
+}
+
+// sweep deletes the data of torrents not kept.
+func (b *browserStorage) sweep(keep []metainfo.Hash) error {
+	db, err := b.open()
+	if err != nil {
+		return err
+	}
+	names := make(map[string]bool, len(keep))
+	for _, ih := range keep {
+		names[ih.HexString()] = true
+	}
+	return db.Sweep(context.Background(), names)
 }
 
 // start(optionsJSON) resolves to the client object.
@@ -223,9 +242,10 @@ func start(this js.Value, args []js.Value) any {
 		if err := json.Unmarshal([]byte(raw), &o); err != nil {
 			return nil, fmt.Errorf("start: options: %w", err)
 		}
+		bs := &browserStorage{}
 		p, err := webpeer.Start(context.Background(), webpeer.Config{
 			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
-			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: (&browserStorage{memoryLimit: cmp.Or(o.MemoryLimit, defaultMemoryLimit)}).open,
+			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: bs.storage, Forget: bs.forget, Sweep: bs.sweep,
 		})
 		if err != nil {
 			return nil, err
@@ -298,6 +318,21 @@ func bytesOf(v js.Value) []byte {
 	b := make([]byte, v.Get("length").Int())
 	js.CopyBytesToGo(b, v)
 	return b
+}
+
+// byHash is a binding of f on the torrent whose info hash is the first
+// argument.
+func byHash(f func(metainfo.Hash) error, arg func([]js.Value, int) js.Value) func([]js.Value) any {
+	return func(args []js.Value) any {
+		ihv := arg(args, 0)
+		return promise(func() (any, error) {
+			ih, err := parseIH(ihv)
+			if err != nil {
+				return nil, err
+			}
+			return nil, f(ih)
+		})
+	}
 }
 
 // bind builds the object btspeed.js wraps.
@@ -515,16 +550,10 @@ func bind(p *webpeer.Peer) js.Value {
 				return nil, nil
 			})
 		},
-		"remove": func(args []js.Value) any {
-			ihv := arg(args, 0)
-			return promise(func() (any, error) {
-				ih, err := parseIH(ihv)
-				if err != nil {
-					return nil, err
-				}
-				return nil, p.Remove(ih)
-			})
-		},
+		"remove":  byHash(p.Remove, arg),
+		"pause":   byHash(p.Pause, arg),
+		"resume":  byHash(p.Resume, arg),
+		"storage": func([]js.Value) any { return promise(func() (any, error) { return toJSON(p.Storage()), nil }) },
 		"settingsGet": func([]js.Value) any {
 			return promise(func() (any, error) {
 				return toJSON(settingsView(p.Settings())), nil

@@ -25,11 +25,13 @@ import (
 type keptStorage struct {
 	engine.Storage
 	moving atomic.Bool
+	closed atomic.Bool
 }
 
-// Close closes the storage unless the torrent is moving.
+// Close closes the storage unless the torrent is moving (or pausing); a
+// second Close does nothing.
 func (k *keptStorage) Close() error {
-	if k.moving.Load() {
+	if k.moving.Load() || k.closed.Swap(true) {
 		return nil
 	}
 	return k.Storage.Close()
@@ -150,6 +152,9 @@ func (t *Torrent) moveOp(from, to *engine.Client) {
 	old, st, spec := t.t, t.st, t.spec
 	spec.Speed = cloneSettings(t.override)
 	t.mu.Unlock()
+	if old == nil { // paused: in no engine
+		return
+	}
 	if st != nil {
 		st.moving.Store(true)
 	}

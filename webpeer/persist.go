@@ -1,0 +1,260 @@
+package webpeer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/btspeed/btspeed/engine"
+)
+
+// What survives a reload and a browser restart: every torrent's record
+// (its info once known, trackers, own Speed settings, running or paused,
+// its counters) in the KV, its data in the Storage (IndexedDB in the
+// browser), and the Speed history with its totals in the KV. Start adds
+// the torrents again: running ones hash-check what their storage holds
+// and carry on, paused ones wait for Resume.
+
+const (
+	torrentsKey  = "btspeed.torrents"   // the info hashes in the order added
+	torrentKey   = "btspeed.torrent."   // + info hash: its record
+	historyKey   = "btspeed.history"    // the Speed history and totals
+	maxTorrents  = 1000                 // torrents kept at most
+	maxRecordLen = maxTorrentFile * 4/3 // a record's JSON (the info in base64)
+)
+
+// record is a torrent as kept.
+type record struct {
+	InfoHash    string                `json:"infoHash"`
+	Info        []byte                `json:"info,omitempty"` // bencoded info dictionary
+	Name        string                `json:"name,omitempty"`
+	Trackers    [][]string            `json:"trackers,omitempty"`
+	WebSeeds    []string              `json:"webSeeds,omitempty"`
+	Speed       *engine.SpeedSettings `json:"speed,omitempty"`
+	Paused      bool                  `json:"paused,omitempty"`
+	Verified    int64                 `json:"verified"` // bytes verified when last saved
+	Done        bool                  `json:"done,omitempty"`
+	Downloaded  int64                 `json:"downloaded"`
+	Uploaded    int64                 `json:"uploaded"`
+	Spent       uint64                `json:"spent"`
+	Earned      uint64                `json:"earned"`
+}
+
+// kept is the Speed history as kept.
+type kept struct {
+	Spent  uint64  `json:"spent"`
+	Earned uint64  `json:"earned"`
+	Points []Point `json:"points"`
+}
+
+// loadHistory restores the Speed history and totals.
+func (p *Peer) loadHistory() {
+	raw, ok := p.cfg.KV.Get(historyKey)
+	if !ok {
+		return
+	}
+	var k kept
+	if err := json.Unmarshal([]byte(raw), &k); err != nil {
+		p.log.Warn("stored Speed history unreadable; starting a new one", "err", err)
+		return
+	}
+	if len(k.Points) > maxHistory {
+		k.Points = k.Points[len(k.Points)-maxHistory:]
+	}
+	p.spentBefore, p.earnedBefore, p.history = k.Spent, k.Earned, k.Points
+}
+
+// saveState saves the history and every torrent whose record changed.
+func (p *Peer) saveState() {
+	spent, earned := p.Totals()
+	raw, _ := json.Marshal(kept{Spent: spent, Earned: earned, Points: p.History()})
+	p.setKV(historyKey, string(raw))
+	for _, t := range p.Torrents() {
+		p.saveTorrent(t)
+	}
+}
+
+// setKV stores value under key unless it is there already.
+func (p *Peer) setKV(key, value string) {
+	p.savedMu.Lock()
+	defer p.savedMu.Unlock()
+	if p.saved[key] == value {
+		return
+	}
+	if err := p.cfg.KV.Set(key, value); err != nil {
+		p.log.Warn("saving the state for the next start", "key", key, "err", err)
+		return
+	}
+	p.saved[key] = value
+}
+
+func (p *Peer) deleteKV(key string) {
+	p.savedMu.Lock()
+	defer p.savedMu.Unlock()
+	delete(p.saved, key)
+	p.cfg.KV.Delete(key)
+}
+
+// saveOrder stores the list of torrents.
+func (p *Peer) saveOrder() {
+	p.mu.Lock()
+	list := make([]string, 0, len(p.order))
+	for _, ih := range p.order {
+		list = append(list, ih.HexString())
+	}
+	p.mu.Unlock()
+	raw, _ := json.Marshal(list)
+	p.setKV(torrentsKey, string(raw))
+}
+
+// saveTorrent stores t's record unless it was removed.
+func (p *Peer) saveTorrent(t *Torrent) {
+	r, ok := t.record()
+	if !ok {
+		return
+	}
+	raw, _ := json.Marshal(r)
+	if len(raw) > maxRecordLen {
+		p.log.Warn("a torrent's record is too large to keep", "torrent", r.InfoHash)
+		return
+	}
+	p.setKV(torrentKey+r.InfoHash, string(raw))
+}
+
+// record is what t keeps; false once it is removed.
+func (t *Torrent) record() (record, bool) {
+	s := t.Status()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dropped {
+		return record{}, false
+	}
+	return record{InfoHash: t.ih.HexString(), Info: t.spec.InfoBytes, Name: t.spec.DisplayName, Trackers: t.spec.Trackers,
+		WebSeeds: t.spec.WebSeeds, Speed: cloneSettings(t.override), Paused: t.paused, Verified: s.Verified, Done: s.Done,
+		Downloaded: s.Downloaded, Uploaded: s.Uploaded, Spent: s.Spent, Earned: s.Earned}, true
+}
+
+// loadRecords reads the kept torrents, skipping unreadable ones.
+func (p *Peer) loadRecords() []record {
+	raw, ok := p.cfg.KV.Get(torrentsKey)
+	if !ok {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		p.log.Warn("the list of kept torrents is unreadable", "err", err)
+		return nil
+	}
+	var out []record
+	for _, h := range list[:min(len(list), maxTorrents)] {
+		raw, ok := p.cfg.KV.Get(torrentKey + h)
+		var r record
+		if !ok || json.Unmarshal([]byte(raw), &r) != nil || r.InfoHash != h {
+			p.log.Warn("a kept torrent's record is missing or unreadable", "torrent", h)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// restore adds the kept torrents again and deletes stored data no torrent
+// needs.
+func (p *Peer) restore() {
+	recs := p.loadRecords()
+	var keep []metainfo.Hash
+	for _, r := range recs {
+		t, err := p.restoreOne(r)
+		if err != nil {
+			p.log.Warn("a kept torrent could not be added again", "torrent", r.InfoHash, "err", err)
+			continue
+		}
+		keep = append(keep, t.ih)
+	}
+	p.saveOrder()
+	if p.cfg.Sweep != nil {
+		if err := p.cfg.Sweep(keep); err != nil {
+			p.log.Warn("deleting the data of removed torrents", "err", err)
+		}
+	}
+}
+
+// restoreOne adds one kept torrent: running, it hash-checks its data;
+// paused, or when its storage cannot open (another tab has it), it is
+// listed stopped.
+func (p *Peer) restoreOne(r record) (*Torrent, error) {
+	var ih metainfo.Hash
+	if err := ih.FromHexString(r.InfoHash); err != nil {
+		return nil, fmt.Errorf("webpeer: kept torrent %q: %w", r.InfoHash, err)
+	}
+	spec := engine.TorrentSpec{InfoHash: ih, InfoBytes: r.Info, DisplayName: r.Name, Trackers: r.Trackers, WebSeeds: r.WebSeeds, Check: r.Info != nil}
+	t := &Torrent{p: p, ih: ih, override: r.Speed, gone: make(chan struct{}),
+		before: carried{downloaded: r.Downloaded, uploaded: r.Uploaded, spent: r.Spent, earned: r.Earned}}
+	t.snap = snapshot(r)
+	if !r.Paused {
+		err := p.addTorrent(t, spec, nil)
+		if err == nil || errors.Is(err, errDuplicate) {
+			return t, err
+		}
+		t.moveErr = err
+	}
+	t.spec, t.paused = spec, true
+	p.mu.Lock()
+	p.torrents[ih] = t
+	p.order = append(p.order, ih)
+	p.mu.Unlock()
+	return t, nil
+}
+
+// snapshot is what a stopped torrent shows, from its record.
+func snapshot(r record) Status {
+	s := Status{InfoHash: r.InfoHash, Name: r.Name, Verified: r.Verified, Done: r.Done}
+	var info metainfo.Info
+	if r.Info != nil && bencode.Unmarshal(r.Info, &info) == nil {
+		s.Metadata, s.Name, s.Length, s.Files = true, info.BestName(), info.TotalLength(), files(&info)
+		if s.Length > 0 {
+			s.Progress = float64(r.Verified) / float64(s.Length)
+		}
+	}
+	if r.Done {
+		s.Progress = 1
+	}
+	m := metainfo.Magnet{InfoHash: metainfo.NewHashFromHex(r.InfoHash), DisplayName: s.Name}
+	for _, tier := range r.Trackers {
+		m.Trackers = append(m.Trackers, tier...)
+	}
+	s.MagnetURI = m.String()
+	return s
+}
+
+// forget deletes a removed torrent's record, and its data with the
+// storage's Forget.
+func (p *Peer) forget(ih metainfo.Hash) error {
+	p.deleteKV(torrentKey + ih.HexString())
+	p.saveOrder()
+	if p.cfg.Forget == nil {
+		return nil
+	}
+	if err := p.cfg.Forget(ih); err != nil {
+		return fmt.Errorf("webpeer: deleting the data of %s: %w", ih.HexString(), err)
+	}
+	return nil
+}
+
+// StorageUse is the browser storage the torrents take against the limit.
+type StorageUse struct {
+	Used  int64 `json:"used"`  // bytes the torrents hold (their full lengths)
+	Limit int64 `json:"limit"` // the user's storage limit
+	// Torrents counts the torrents kept, paused ones included.
+	Torrents int `json:"torrents"`
+}
+
+// Storage returns what the torrents take of the storage limit.
+func (p *Peer) Storage() StorageUse {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return StorageUse{Used: p.usedLocked(), Limit: p.settings.StorageLimit, Torrents: len(p.torrents)}
+}
