@@ -107,13 +107,14 @@ function torrentRow (t) {
   copy.addEventListener('click', async () => {
     try { await navigator.clipboard.writeText(t.magnetURI); say('Magnet link copied.') } catch (e) { window.prompt('Magnet link', t.magnetURI) }
   })
-  const remove = el('button', { type: 'button', class: 'danger small' }, 'Remove')
+  const remove = el('button', { type: 'button', class: 'danger small', title: 'Delete the torrent and the data this browser keeps for it' }, 'Remove')
   remove.addEventListener('click', async () => {
-    if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? Its data is dropped and its payment channels close.')) return
-    try { await t.remove(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { say(errText(e), true) }
+    if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? It is deleted from this browser with its downloaded data (save its files first), and its payment channels close.')) return
+    try { await t.remove(); row.remove(); app.rows.delete(t.infoHash); renderTorrents(); renderStorage() } catch (e) { say(errText(e), true) }
   })
-  row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, speedLabel, copy, remove), details)
-  const r = { row, name, state, bar, fill, meta, cost, files, peers, speedToggle, speedWhy, speedBusy: false, fileCount: -1 }
+  const pause = pauseButton(t)
+  row.append(el('div', { class: 'head' }, name, state), bar, meta, cost, el('div', { class: 'actions' }, speedLabel, pause, copy, remove), details)
+  const r = { row, name, state, bar, fill, meta, cost, files, peers, pause, speedToggle, speedWhy, speedBusy: false, fileCount: -1 }
   app.rows.set(t.infoHash, r)
   return r
 }
@@ -156,8 +157,9 @@ function renderTorrents () {
     const pct = Math.floor(t.progress * 1000) / 10
     r.name.textContent = t.name || ('Fetching metadata for ' + t.infoHash.slice(0, 12) + '…')
     const err = t.error
-    r.state.textContent = err ? 'Error: ' + err : t.done ? 'Seeding' : t.name ? 'Downloading ' + pct + '%' : 'Finding peers'
-    r.state.className = 'state' + (err ? ' failed' : t.done ? ' done' : '')
+    r.state.textContent = err ? 'Error: ' + err : t.paused ? 'Paused' + (t.done ? '' : ' at ' + pct + '%') : t.done ? 'Seeding' : t.name ? 'Downloading ' + pct + '%' : 'Finding peers'
+    r.state.className = 'state' + (err ? ' failed' : t.paused ? ' paused' : t.done ? ' done' : '')
+    r.pause.update(t)
     r.row.classList.toggle('is-done', t.done)
     r.fill.style.width = pct + '%'
     r.bar.setAttribute('aria-valuenow', String(Math.round(pct)))
