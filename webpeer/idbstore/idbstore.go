@@ -20,6 +20,7 @@ import (
 	"io"
 	"sync"
 	"syscall/js"
+	"time"
 )
 
 // ChunkSize is the unit of storage: 16 KiB, the BitTorrent block.
@@ -85,8 +86,13 @@ func (l *lock) unlock() {
 	l.once.Do(func() { l.release.Invoke() })
 }
 
-// tryLock takes the lock of namespace ns if no page holds it.
-func tryLock(ctx context.Context, ns string) (*lock, error) {
+// lockWait is how long Open waits for a torrent's lock: a page reloading
+// releases it as the old document goes.
+const lockWait = 2 * time.Second
+
+// tryLock takes the lock of namespace ns, waiting up to wait for a page
+// that holds it to let go (0: only if no page holds it).
+func tryLock(ctx context.Context, ns string, wait time.Duration) (*lock, error) {
 	got := make(chan *lock, 1) // nil: held elsewhere
 	failed := make(chan error, 1)
 	cb := js.FuncOf(func(this js.Value, args []js.Value) any {
@@ -106,8 +112,11 @@ func tryLock(ctx context.Context, ns string) (*lock, error) {
 		return nil
 	})
 	defer func() { cb.Release(); bad.Release() }()
-	opts := js.ValueOf(map[string]any{"ifAvailable": true})
-	js.Global().Get("navigator").Get("locks").Call("request", lockPrefix+ns, opts, cb).Call("catch", bad)
+	opts := map[string]any{"ifAvailable": true}
+	if wait > 0 {
+		opts = map[string]any{"signal": js.Global().Get("AbortSignal").Call("timeout", wait.Milliseconds())}
+	}
+	js.Global().Get("navigator").Get("locks").Call("request", lockPrefix+ns, js.ValueOf(opts), cb).Call("catch", bad)
 	select {
 	case l := <-got:
 		if l == nil {
@@ -115,6 +124,9 @@ func tryLock(ctx context.Context, ns string) (*lock, error) {
 		}
 		return l, nil
 	case err := <-failed:
+		if n := errName(err); n == "TimeoutError" || n == "AbortError" {
+			return nil, ErrInUse
+		}
 		return nil, fmt.Errorf("idbstore: locking %s: %w", ns, err)
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -134,7 +146,7 @@ type Storage struct {
 // bytes, with what an earlier page stored for it; ErrInUse when another
 // tab has it open.
 func (d *DB) Open(ctx context.Context, name string, length int64) (*Storage, error) {
-	lk, err := tryLock(ctx, name)
+	lk, err := tryLock(ctx, name, lockWait)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +161,7 @@ func (d *DB) Open(ctx context.Context, name string, length int64) (*Storage, err
 // Drop deletes the data of torrent name; ErrInUse when another tab has it
 // open (this page's own Storage of it must be closed first).
 func (d *DB) Drop(ctx context.Context, name string) error {
-	lk, err := tryLock(ctx, name)
+	lk, err := tryLock(ctx, name, lockWait)
 	if err != nil {
 		return err
 	}
