@@ -1,0 +1,182 @@
+//go:build !js
+
+package main
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
+	"github.com/btspeed/btspeed/internal/browsertest"
+	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// kept is what the page has: its torrents (complete, paused, digest of
+// the first file) and what Speed spent in all.
+type kept struct {
+	Torrents []struct {
+		InfoHash, Name, Sha string
+		Done, Paused        bool
+	}
+	Spent string
+	Used           int64
+}
+
+// keptNow reads kept from the app's page once its torrents are listed.
+const keptNow = `(async () => {
+	const c = btspeedApp.client
+	const out = { torrents: [], spent: (await c.totals()).spent, used: (await c.storage()).used }
+	for (const t of c.torrents) {
+		let sha = ''
+		if (!t.paused) {
+			const blob = await t.files[0].blob()
+			sha = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()))).map(b => b.toString(16).padStart(2, '0')).join('')
+		}
+		out.torrents.push({ infoHash: t.infoHash, name: t.name, sha, done: t.done, paused: t.paused })
+	}
+	return out
+})()`
+
+// chunksOf counts the IndexedDB chunks of a torrent.
+func chunksOf(ih string) string {
+	return `new Promise((resolve, reject) => {
+	const open = indexedDB.open('btspeed-storage')
+	open.onerror = () => reject(open.error)
+	open.onsuccess = () => {
+		const db = open.result
+		const range = IDBKeyRange.bound(['` + ih + `', 0], ['` + ih + `', 2 ** 53])
+		const req = db.transaction('chunks').objectStore('chunks').count(range)
+		req.onsuccess = () => { db.close(); resolve(req.result) }
+		req.onerror = () => reject(req.error)
+	}
+})`
+}
+
+// A download paid with Speed and a seeded file survive a reload of the
+// tab and a restart of Chromium on the same profile: listed, complete
+// (their data hash-checked), readable byte for byte, with what Speed spent
+// in all. Pause stops a torrent (no peers) and resume carries on to the
+// end; removing a torrent deletes its data from IndexedDB and the storage
+// figure drops. Screenshots of the restored list, wide and narrow.
+func TestBrowserTorrentsSurviveARestart(t *testing.T) {
+	browsertest.Require(t)
+	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
+		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir()) // one directory for every shot
+	}
+	ns := netns.New(t)
+	seedDir := t.TempDir()
+	data := make([]byte, 2<<20+321)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	os.WriteFile(filepath.Join(seedDir, "relay-film.bin"), data, 0o644)
+	relayKey, _ := wallet.GenerateKey()
+	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(t), rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
+		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{filepath.Join(seedDir, "relay-film.bin")}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
+	})
+	b := browsertest.Start(t, ns.Command, url)
+	profile := t.TempDir()
+	open := func() *browsertest.Page {
+		p := b.NewProfilePage(t, url+"/", profile)
+		p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
+		return p
+	}
+	p := open()
+
+	// A wallet with test BTT; the relay's file downloaded with Speed, paused
+	// as it starts and resumed; a file of the user's seeded.
+	p.Eval(t, `(async () => { const w = btspeedApp.client.wallet; await w.create('password123'); await w.faucet(); return null })()`, nil)
+	var paused struct {
+		Paused bool
+		Peers  int
+	}
+	p.Eval(t, `(async () => {
+		window.dl = await btspeedApp.client.add(`+jsString(relayMagnet(t, url))+`)
+		await dl.pause()
+		return { paused: dl.paused, peers: dl.numPeers }
+	})()`, &paused)
+	if !paused.Paused || paused.Peers != 0 {
+		t.Fatalf("paused: %+v", paused)
+	}
+	p.Eval(t, `dl.resume()`, nil)
+	p.WaitForFunction(t, `dl.done && !dl.paused && dl.spent !== '0'`, 120*time.Second)
+	p.Eval(t, `(async () => {
+		const mine = new Uint8Array(700000)
+		for (let i = 0; i < mine.length; i += 65536) crypto.getRandomValues(mine.subarray(i, Math.min(i + 65536, mine.length)))
+		window.mine = await btspeedApp.client.seed(new File([mine], 'mine.bin'))
+		return null
+	})()`, nil)
+	// Everything spent is saved (every 2 s) before the page goes.
+	p.WaitForFunction(t, `(async () => { const s = JSON.parse(localStorage.getItem('btspeed.history') || '{}'); return s.spent > 0 && bttUnits((await btspeedApp.client.totals()).spent) === BigInt(s.spent) && bttUnits(dl.spent) === BigInt(s.spent) })()`, 30*time.Second)
+	var before kept
+	p.Eval(t, keptNow, &before)
+	if len(before.Torrents) != 2 || !before.Torrents[0].Done || !before.Torrents[1].Done || before.Torrents[0].Sha != sha256Hex(data) {
+		t.Fatalf("before the reload: %+v", before)
+	}
+
+	check := func(when string) {
+		t.Helper()
+		var now kept
+		p.Eval(t, keptNow, &now)
+		if len(now.Torrents) != 2 || now.Spent != before.Spent || now.Used != before.Used {
+			t.Fatalf("after %s: %+v, want %+v", when, now, before)
+		}
+		for i, tor := range now.Torrents {
+			if was := before.Torrents[i]; tor != was {
+				t.Fatalf("after %s torrent %d is %+v, was %+v", when, i, tor, was)
+			}
+		}
+	}
+	p.Reload(t)
+	p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
+	check("a reload")
+
+	// Chromium stops and starts again on the same profile.
+	p.Close(t)
+	p = open()
+	check("a browser restart")
+
+	// Unlocked, the app lists the torrents kept and the storage they take.
+	p.Fill(t, "#unlock-password", "password123")
+	p.Click(t, "#unlock-submit")
+	p.WaitFor(t, "#screen-app:not([hidden])", 60*time.Second)
+	p.WaitFor(t, ".torrent.is-done", 30*time.Second)
+	p.WaitFor(t, "#storage-use:not([hidden])", 30*time.Second)
+	if s := p.Text(t, "#storage-use"); !strings.Contains(s, "of 2.00 GiB used by 2 torrents") {
+		t.Fatalf("storage line %q", s)
+	}
+	p.Eval(t, `new Promise(r => setTimeout(r, 1200))`, nil) // one more render
+	p.Screenshot(t, screenshotPath(t, "persist-torrents.png"), true)
+	p.SetViewport(t, 390, 844)
+	p.Screenshot(t, screenshotPath(t, "persist-torrents-phone.png"), true)
+	p.SetViewport(t, 1280, 800)
+
+	// Removing the download deletes its data: the storage figure drops.
+	ih := before.Torrents[0].InfoHash
+	var n int
+	p.Eval(t, chunksOf(ih), &n)
+	if n != (len(data)+16<<10-1)/(16<<10) {
+		t.Fatalf("%d chunks of the download in IndexedDB", n)
+	}
+	p.Eval(t, `(async () => { await btspeedApp.client.torrents.find(t => t.infoHash === '`+ih+`').remove(); return null })()`, nil)
+	p.Eval(t, chunksOf(ih), &n)
+	var used int64
+	p.Eval(t, `btspeedApp.client.storage().then(s => s.used)`, &used)
+	if n != 0 || used != before.Used-int64(len(data)) {
+		t.Fatalf("after removing: %d chunks left, %d bytes used (was %d)", n, used, before.Used)
+	}
+	p.WaitForFunction(t, `/used by 1 torrent,/.test(document.getElementById('storage-use').textContent)`, 10*time.Second)
+	for _, f := range []string{"persist-torrents.png", "persist-torrents-phone.png"} {
+		if st, err := os.Stat(screenshotPath(t, f)); err != nil || st.Size() < 5000 {
+			t.Fatalf("screenshot %s: %v", f, err)
+		}
+	}
+}
