@@ -26,7 +26,7 @@ type kept struct {
 		Done, Paused        bool
 	}
 	Spent string
-	Used           int64
+	Used  int64
 }
 
 // keptNow reads kept from the app's page once its torrents are listed.

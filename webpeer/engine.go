@@ -180,3 +180,28 @@ func (t *Torrent) moveOp(from, to *engine.Client) {
 	}
 	t.moved(old, nt, err)
 }
+
+// opener opens t's storage within limit bytes, with prefill written.
+func (t *Torrent) opener(limit int64, prefill []byte) func(*metainfo.Info) (engine.Storage, error) {
+	p := t.p
+	return func(info *metainfo.Info) (engine.Storage, error) {
+		if info.TotalLength() > limit {
+			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
+		}
+		st, err := p.cfg.Storage(t.ih, info, limit)
+		if err != nil {
+			return nil, err
+		}
+		if prefill != nil {
+			if _, err := st.WriteAt(prefill, 0); err != nil {
+				st.Close()
+				return nil, err
+			}
+		}
+		ks := &keptStorage{Storage: st}
+		t.mu.Lock()
+		t.st = ks
+		t.mu.Unlock()
+		return ks, nil
+	}
+}

@@ -2,7 +2,8 @@
 // runs and is tested natively too: the wallet kept encrypted in the page's
 // storage, the engine with WebRTC peers (WebSocket trackers) and bridged
 // classic peers (the relay's bridge), Speed paying and earning through the
-// relay's ledger gateway, the user's settings and the spending history.
+// relay's ledger gateway, the user's settings and the spending history,
+// and the torrents, kept with that history across restarts (persist.go).
 // wasm/ binds it to JavaScript (docs/js-api.md).
 package webpeer
 
@@ -80,15 +81,16 @@ type Config struct {
 	// Trackers are WebSocket trackers added to every torrent (default: the
 	// relay's).
 	Trackers []string
-	// KV keeps the wallet and settings (default: in memory).
+	// KV keeps the wallet, settings, torrents and Speed history (default:
+	// in memory).
 	KV KV
 	// RTC configures WebRTC (the browser's own settings when zero).
 	RTC rtc.Config
 	// HTTPClient reaches the relay (nil: fetch.Default(), the browser's
 	// fetch in js/wasm).
 	HTTPClient fetch.Doer
-	// Storage opens the storage of torrent ih, capped at limit bytes
-	// (default: memory).
+	// Storage opens the storage of torrent ih, capped at limit bytes, with
+	// what it kept from an earlier start (default: memory, kept nowhere).
 	Storage func(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error)
 	// Keystore sets the keystore's scrypt cost (default LightScrypt: the
 	// browser runs scrypt on its only thread). A stored keystore weaker
@@ -105,8 +107,8 @@ type Config struct {
 	// SaveEvery is how often the torrents' counters and the Speed totals
 	// are saved in KV for the next start (default 2 s).
 	SaveEvery time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Settings are the user's controls, amounts in base units.
@@ -468,66 +470,6 @@ func (p *Peer) addTorrent(t *Torrent, spec engine.TorrentSpec, prefill []byte) e
 	p.saveTorrent(t)
 	p.watchInfo(t)
 	return nil
-}
-
-// opener opens t's storage within limit bytes, with prefill written.
-func (t *Torrent) opener(limit int64, prefill []byte) func(*metainfo.Info) (engine.Storage, error) {
-	p := t.p
-	return func(info *metainfo.Info) (engine.Storage, error) {
-		if info.TotalLength() > limit {
-			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
-		}
-		st, err := p.cfg.Storage(t.ih, info, limit)
-		if err != nil {
-			return nil, err
-		}
-		if prefill != nil {
-			if _, err := st.WriteAt(prefill, 0); err != nil {
-				st.Close()
-				return nil, err
-			}
-		}
-		ks := &keptStorage{Storage: st}
-		t.mu.Lock()
-		t.st = ks
-		t.mu.Unlock()
-		return ks, nil
-	}
-}
-
-// watchInfo keeps a torrent added without its info (a magnet link) with
-// the info once it is known.
-func (p *Peer) watchInfo(t *Torrent) {
-	if t.spec.InfoBytes != nil {
-		return
-	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			t.mu.Lock()
-			et, gone, dropped := t.t, t.gone, t.dropped
-			t.mu.Unlock()
-			if dropped {
-				return
-			}
-			var got <-chan struct{}
-			if et != nil {
-				got = et.GotInfo()
-			}
-			select {
-			case <-got:
-				t.mu.Lock()
-				t.spec.InfoBytes = et.InfoBytes()
-				t.mu.Unlock()
-				p.saveTorrent(t)
-				return
-			case <-gone:
-			case <-p.ctx.Done():
-				return
-			}
-		}
-	}()
 }
 
 // usedLocked is the storage the torrents hold (their full lengths).

@@ -19,28 +19,28 @@ import (
 // and carry on, paused ones wait for Resume.
 
 const (
-	torrentsKey  = "btspeed.torrents"   // the info hashes in the order added
-	torrentKey   = "btspeed.torrent."   // + info hash: its record
-	historyKey   = "btspeed.history"    // the Speed history and totals
-	maxTorrents  = 1000                 // torrents kept at most
-	maxRecordLen = maxTorrentFile * 4/3 // a record's JSON (the info in base64)
+	torrentsKey  = "btspeed.torrents"     // the info hashes in the order added
+	torrentKey   = "btspeed.torrent."     // + info hash: its record
+	historyKey   = "btspeed.history"      // the Speed history and totals
+	maxTorrents  = 1000                   // torrents kept at most
+	maxRecordLen = maxTorrentFile * 4 / 3 // a record's JSON (the info in base64)
 )
 
 // record is a torrent as kept.
 type record struct {
-	InfoHash    string                `json:"infoHash"`
-	Info        []byte                `json:"info,omitempty"` // bencoded info dictionary
-	Name        string                `json:"name,omitempty"`
-	Trackers    [][]string            `json:"trackers,omitempty"`
-	WebSeeds    []string              `json:"webSeeds,omitempty"`
-	Speed       *engine.SpeedSettings `json:"speed,omitempty"`
-	Paused      bool                  `json:"paused,omitempty"`
-	Verified    int64                 `json:"verified"` // bytes verified when last saved
-	Done        bool                  `json:"done,omitempty"`
-	Downloaded  int64                 `json:"downloaded"`
-	Uploaded    int64                 `json:"uploaded"`
-	Spent       uint64                `json:"spent"`
-	Earned      uint64                `json:"earned"`
+	InfoHash   string                `json:"infoHash"`
+	Info       []byte                `json:"info,omitempty"` // bencoded info dictionary
+	Name       string                `json:"name,omitempty"`
+	Trackers   [][]string            `json:"trackers,omitempty"`
+	WebSeeds   []string              `json:"webSeeds,omitempty"`
+	Speed      *engine.SpeedSettings `json:"speed,omitempty"`
+	Paused     bool                  `json:"paused,omitempty"`
+	Verified   int64                 `json:"verified"` // bytes verified when last saved
+	Done       bool                  `json:"done,omitempty"`
+	Downloaded int64                 `json:"downloaded"`
+	Uploaded   int64                 `json:"uploaded"`
+	Spent      uint64                `json:"spent"`
+	Earned     uint64                `json:"earned"`
 }
 
 // kept is the Speed history as kept.
@@ -257,4 +257,39 @@ func (p *Peer) Storage() StorageUse {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return StorageUse{Used: p.usedLocked(), Limit: p.settings.StorageLimit, Torrents: len(p.torrents)}
+}
+
+// watchInfo keeps a torrent added without its info (a magnet link) with
+// the info once it is known.
+func (p *Peer) watchInfo(t *Torrent) {
+	if t.spec.InfoBytes != nil {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			t.mu.Lock()
+			et, gone, dropped := t.t, t.gone, t.dropped
+			t.mu.Unlock()
+			if dropped {
+				return
+			}
+			var got <-chan struct{}
+			if et != nil {
+				got = et.GotInfo()
+			}
+			select {
+			case <-got:
+				t.mu.Lock()
+				t.spec.InfoBytes = et.InfoBytes()
+				t.mu.Unlock()
+				p.saveTorrent(t)
+				return
+			case <-gone:
+			case <-p.ctx.Done():
+				return
+			}
+		}
+	}()
 }

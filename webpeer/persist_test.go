@@ -28,8 +28,10 @@ func durablePeer(t *testing.T, url string, kv webpeer.KV, dir string) *webpeer.P
 	at := func(ih metainfo.Hash) string { return filepath.Join(dir, ih.HexString()) }
 	p, err := webpeer.Start(context.Background(), webpeer.Config{Relay: url, KV: kv, RTC: rtctest.Loopback(), Keystore: testScrypt,
 		HistoryEvery: 20 * time.Millisecond, SaveEvery: 20 * time.Millisecond,
-		Storage: func(ih metainfo.Hash, info *metainfo.Info, _ int64) (engine.Storage, error) { return storage.OpenFiles(at(ih), info) },
-		Forget:  func(ih metainfo.Hash) error { return os.RemoveAll(at(ih)) },
+		Storage: func(ih metainfo.Hash, info *metainfo.Info, _ int64) (engine.Storage, error) {
+			return storage.OpenFiles(at(ih), info)
+		},
+		Forget: func(ih metainfo.Hash) error { return os.RemoveAll(at(ih)) },
 	})
 	if err != nil {
 		t.Fatal(err)
