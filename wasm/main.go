@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -182,12 +183,18 @@ type startOptions struct {
 	Relay      string             `json:"relay"`
 	Trackers   []string           `json:"trackers"`
 	ICEServers []webrtc.ICEServer `json:"iceServers"`
+	// Keep: false keeps nothing for the next start (an embedded player):
+	// torrents and their data live as long as the page.
+	Keep *bool `json:"keep"`
 }
 
 // browserStorage keeps every torrent's data in IndexedDB (opened on first
 // need), within the user's storage limit, where it outlives the page.
 type browserStorage struct {
-	once sync.Once
+	// prefix goes before each torrent's namespace: "" for the torrents
+	// kept, a page's own for a page that keeps nothing (swept once it goes).
+	prefix string
+	once   sync.Once
 	db   *idbstore.DB
 	err  error
 }
@@ -206,7 +213,7 @@ func (b *browserStorage) storage(ih metainfo.Hash, info *metainfo.Info, limit in
 	if err != nil {
 		return nil, fmt.Errorf("%s needs %w", info.BestName(), err)
 	}
-	return db.Open(context.Background(), ih.HexString(), info.TotalLength())
+	return db.Open(context.Background(), b.prefix+ih.HexString(), info.TotalLength())
 }
 
 // forget deletes torrent ih's data.
@@ -215,7 +222,7 @@ func (b *browserStorage) forget(ih metainfo.Hash) error {
 	if err != nil {
 		return err
 	}
-	return db.Drop(context.Background(), ih.HexString())
+	return db.Drop(context.Background(), b.prefix+ih.HexString())
 }
 
 // sweep deletes the data of torrents not kept.
@@ -242,10 +249,16 @@ func start(this js.Value, args []js.Value) any {
 		if err := json.Unmarshal([]byte(raw), &o); err != nil {
 			return nil, fmt.Errorf("start: options: %w", err)
 		}
+		keep := o.Keep == nil || *o.Keep
 		bs := &browserStorage{}
+		if !keep {
+			var id [8]byte
+			rand.Read(id[:])
+			bs.prefix = "page-" + hex.EncodeToString(id[:]) + "-"
+		}
 		p, err := webpeer.Start(context.Background(), webpeer.Config{
 			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
-			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: bs.storage, Forget: bs.forget, Sweep: bs.sweep,
+			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: bs.storage, Forget: bs.forget, Sweep: bs.sweep, KeepNothing: !keep,
 		})
 		if err != nil {
 			return nil, err

@@ -144,6 +144,20 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	p = open()
 	check("a browser restart")
 
+	// A client that keeps nothing (the embedded player) in the same profile
+	// lists none of the kept torrents and leaves them be.
+	var others int
+	p.Eval(t, `(async () => {
+		const c = await BTSpeed.start({ relay: location.origin, keep: false })
+		const n = c.torrents.length
+		await c.destroy()
+		return n
+	})()`, &others)
+	if others != 0 {
+		t.Fatalf("a client keeping nothing lists %d torrents", others)
+	}
+	check("a client keeping nothing came and went")
+
 	// Unlocked, the app lists the torrents kept and the storage they take.
 	p.Fill(t, "#unlock-password", "password123")
 	p.Click(t, "#unlock-submit")

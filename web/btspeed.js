@@ -356,7 +356,7 @@
       o.relay = o.relay || await defaultRelay()
       const go = await boot()
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
-      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers }))
+      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, keep: o.keep !== false }))
       const client = new Client(handle)
       await client.settings._load()
       await client._poll() // the torrents kept from before are listed at once

@@ -99,6 +99,9 @@ type Config struct {
 	// Forget deletes the stored data of a torrent removed (its storage
 	// closed); nil: nothing outlives the storage (memory).
 	Forget func(ih metainfo.Hash) error
+	// KeepNothing keeps no torrent or Speed history for the next start
+	// (an embedded player): they last as long as the peer.
+	KeepNothing bool
 	// Sweep, at Start, deletes the stored data of every torrent but keep's
 	// (what removed torrents left); nil: nothing to sweep.
 	Sweep func(keep []metainfo.Hash) error

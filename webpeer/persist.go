@@ -52,6 +52,9 @@ type kept struct {
 
 // loadHistory restores the Speed history and totals.
 func (p *Peer) loadHistory() {
+	if p.cfg.KeepNothing {
+		return
+	}
 	raw, ok := p.cfg.KV.Get(historyKey)
 	if !ok {
 		return
@@ -79,6 +82,9 @@ func (p *Peer) saveState() {
 
 // setKV stores value under key unless it is there already.
 func (p *Peer) setKV(key, value string) {
+	if p.cfg.KeepNothing {
+		return
+	}
 	p.savedMu.Lock()
 	defer p.savedMu.Unlock()
 	if p.saved[key] == value {
@@ -92,6 +98,9 @@ func (p *Peer) setKV(key, value string) {
 }
 
 func (p *Peer) deleteKV(key string) {
+	if p.cfg.KeepNothing {
+		return
+	}
 	p.savedMu.Lock()
 	defer p.savedMu.Unlock()
 	delete(p.saved, key)
@@ -164,6 +173,9 @@ func (p *Peer) loadRecords() []record {
 // restore adds the kept torrents again and deletes stored data no torrent
 // needs.
 func (p *Peer) restore() {
+	if p.cfg.KeepNothing {
+		return
+	}
 	recs := p.loadRecords()
 	var keep []metainfo.Hash
 	for _, r := range recs {

@@ -161,7 +161,13 @@ func (d *DB) Open(ctx context.Context, name string, length int64) (*Storage, err
 // Drop deletes the data of torrent name; ErrInUse when another tab has it
 // open (this page's own Storage of it must be closed first).
 func (d *DB) Drop(ctx context.Context, name string) error {
-	lk, err := tryLock(ctx, name, lockWait)
+	return d.dropWaiting(ctx, name, lockWait)
+}
+
+// dropWaiting deletes the data of torrent name once its lock is free,
+// waiting up to wait for it.
+func (d *DB) dropWaiting(ctx context.Context, name string, wait time.Duration) error {
+	lk, err := tryLock(ctx, name, wait)
 	if err != nil {
 		return err
 	}
@@ -180,9 +186,9 @@ func (d *DB) drop(ctx context.Context, name string) error {
 	return nil
 }
 
-// Sweep deletes the data of every torrent not in keep that no page has
-// open (a torrent removed, or added by a page that went away before it
-// was recorded).
+// Sweep deletes the data of every namespace not in keep that no page has
+// open (a torrent removed, added by a page that went away before it was
+// recorded, or a page's own that was not to be kept).
 func (d *DB) Sweep(ctx context.Context, keep map[string]bool) error {
 	tx := d.db.Call("transaction", namesStore, "readonly")
 	keys, err := await(ctx, tx.Call("objectStore", namesStore).Call("getAllKeys"))
@@ -194,7 +200,7 @@ func (d *DB) Sweep(ctx context.Context, keep map[string]bool) error {
 		if keep[name] {
 			continue
 		}
-		if err := d.Drop(ctx, name); err != nil && !errors.Is(err, ErrInUse) {
+		if err := d.dropWaiting(ctx, name, 0); err != nil && !errors.Is(err, ErrInUse) {
 			return err
 		}
 	}
