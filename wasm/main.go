@@ -235,7 +235,20 @@ func (b *browserStorage) sweep(keep []metainfo.Hash) error {
 	for _, ih := range keep {
 		names[ih.HexString()] = true
 	}
-	return db.Sweep(context.Background(), names)
+	return db.Sweep(context.Background(), func(n string) bool { return names[n] })
+}
+
+// pagePrefix starts the namespaces of pages that keep nothing.
+const pagePrefix = "page-"
+
+// sweepPages deletes what pages that kept nothing left (swept too when a
+// keeping client starts).
+func (b *browserStorage) sweepPages() error {
+	db, err := b.open()
+	if err != nil {
+		return err
+	}
+	return db.Sweep(context.Background(), func(n string) bool { return !strings.HasPrefix(n, pagePrefix) })
 }
 
 // start(optionsJSON) resolves to the client object.
@@ -254,7 +267,10 @@ func start(this js.Value, args []js.Value) any {
 		if !keep {
 			var id [8]byte
 			rand.Read(id[:])
-			bs.prefix = "page-" + hex.EncodeToString(id[:]) + "-"
+			bs.prefix = pagePrefix + hex.EncodeToString(id[:]) + "-"
+			if err := bs.sweepPages(); err != nil {
+				js.Global().Get("console").Call("warn", "btspeed: deleting what earlier players left: "+err.Error())
+			}
 		}
 		p, err := webpeer.Start(context.Background(), webpeer.Config{
 			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},

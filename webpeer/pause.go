@@ -104,7 +104,7 @@ func (p *Peer) Resume(ih metainfo.Hash) error {
 		return err
 	}
 	t.mu.Lock()
-	t.t, t.paused, t.verified, t.moveErr = nt, false, nil, nil
+	t.t, t.paused, t.verified, t.moveErr, t.elsewhere = nt, false, nil, nil, false
 	close(t.gone)
 	t.gone = make(chan struct{})
 	t.mu.Unlock()

@@ -469,8 +469,8 @@ func (p *Peer) addTorrent(t *Torrent, spec engine.TorrentSpec, prefill []byte) e
 	p.torrents[spec.InfoHash] = t
 	p.order = append(p.order, spec.InfoHash)
 	p.mu.Unlock()
-	p.saveOrder()
 	p.saveTorrent(t)
+	p.listTorrent(spec.InfoHash.HexString(), true)
 	p.watchInfo(t)
 	return nil
 }

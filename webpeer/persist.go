@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -82,11 +83,16 @@ func (p *Peer) saveState() {
 
 // setKV stores value under key unless it is there already.
 func (p *Peer) setKV(key, value string) {
+	p.savedMu.Lock()
+	defer p.savedMu.Unlock()
+	p.setKVLocked(key, value)
+}
+
+// setKVLocked is setKV with savedMu held.
+func (p *Peer) setKVLocked(key, value string) {
 	if p.cfg.KeepNothing {
 		return
 	}
-	p.savedMu.Lock()
-	defer p.savedMu.Unlock()
 	if p.saved[key] == value {
 		return
 	}
@@ -107,16 +113,43 @@ func (p *Peer) deleteKV(key string) {
 	p.cfg.KV.Delete(key)
 }
 
-// saveOrder stores the list of torrents.
-func (p *Peer) saveOrder() {
-	p.mu.Lock()
-	list := make([]string, 0, len(p.order))
-	for _, ih := range p.order {
-		list = append(list, ih.HexString())
+// listTorrent adds torrent ih to the kept list (add) or takes it off. The
+// list is edited, never written whole: another tab of the same browser
+// keeps its torrents in it too.
+func (p *Peer) listTorrent(ih string, add bool) {
+	if p.cfg.KeepNothing {
+		return
 	}
-	p.mu.Unlock()
+	p.savedMu.Lock()
+	defer p.savedMu.Unlock()
+	list := p.keptList()
+	i := slices.Index(list, ih)
+	switch {
+	case add && i < 0 && len(list) < maxTorrents:
+		list = append(list, ih)
+	case !add && i >= 0:
+		list = slices.Delete(list, i, i+1)
+	default:
+		return
+	}
 	raw, _ := json.Marshal(list)
-	p.setKV(torrentsKey, string(raw))
+	if err := p.cfg.KV.Set(torrentsKey, string(raw)); err != nil {
+		p.log.Warn("saving the list of torrents for the next start", "err", err)
+	}
+}
+
+// keptList is the kept torrents' info hashes, in the order added.
+func (p *Peer) keptList() []string {
+	raw, ok := p.cfg.KV.Get(torrentsKey)
+	if !ok {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		p.log.Warn("the list of kept torrents is unreadable", "err", err)
+		return nil
+	}
+	return list[:min(len(list), maxTorrents)]
 }
 
 // saveTorrent stores t's record unless it was removed.
@@ -130,15 +163,21 @@ func (p *Peer) saveTorrent(t *Torrent) {
 		p.log.Warn("a torrent's record is too large to keep", "torrent", r.InfoHash)
 		return
 	}
-	p.setKV(torrentKey+r.InfoHash, string(raw))
+	// Not after Remove deleted it: Remove marks the torrent dropped before.
+	p.savedMu.Lock()
+	defer p.savedMu.Unlock()
+	if _, ok := t.record(); ok {
+		p.setKVLocked(torrentKey+r.InfoHash, string(raw))
+	}
 }
 
-// record is what t keeps; false once it is removed.
+// record is what t keeps; false once it is removed, or while another tab
+// has it (that tab keeps it).
 func (t *Torrent) record() (record, bool) {
 	s := t.Status()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.dropped {
+	if t.dropped || t.elsewhere {
 		return record{}, false
 	}
 	return record{InfoHash: t.ih.HexString(), Info: t.spec.InfoBytes, Name: t.spec.DisplayName, Trackers: t.spec.Trackers,
@@ -146,23 +185,16 @@ func (t *Torrent) record() (record, bool) {
 		Downloaded: s.Downloaded, Uploaded: s.Uploaded, Spent: s.Spent, Earned: s.Earned}, true
 }
 
-// loadRecords reads the kept torrents, skipping unreadable ones.
+// loadRecords reads the kept torrents; what has no readable record
+// leaves the list.
 func (p *Peer) loadRecords() []record {
-	raw, ok := p.cfg.KV.Get(torrentsKey)
-	if !ok {
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal([]byte(raw), &list); err != nil {
-		p.log.Warn("the list of kept torrents is unreadable", "err", err)
-		return nil
-	}
 	var out []record
-	for _, h := range list[:min(len(list), maxTorrents)] {
+	for _, h := range p.keptList() {
 		raw, ok := p.cfg.KV.Get(torrentKey + h)
 		var r record
 		if !ok || json.Unmarshal([]byte(raw), &r) != nil || r.InfoHash != h {
 			p.log.Warn("a kept torrent's record is missing or unreadable", "torrent", h)
+			p.listTorrent(h, false)
 			continue
 		}
 		out = append(out, r)
@@ -186,7 +218,6 @@ func (p *Peer) restore() {
 		}
 		keep = append(keep, t.ih)
 	}
-	p.saveOrder()
 	if p.cfg.Sweep != nil {
 		if err := p.cfg.Sweep(keep); err != nil {
 			p.log.Warn("deleting the data of removed torrents", "err", err)
@@ -211,7 +242,7 @@ func (p *Peer) restoreOne(r record) (*Torrent, error) {
 		if err == nil || errors.Is(err, errDuplicate) {
 			return t, err
 		}
-		t.moveErr = err
+		t.moveErr, t.elsewhere = err, true
 	}
 	t.spec, t.paused = spec, true
 	p.mu.Lock()
@@ -242,17 +273,17 @@ func snapshot(r record) Status {
 	return s
 }
 
-// forget deletes a removed torrent's record, and its data with the
-// storage's Forget.
+// forget deletes a removed torrent's data, with the storage's Forget, and
+// its record; when the data cannot go (another tab has the torrent) the
+// record stays, for that tab.
 func (p *Peer) forget(ih metainfo.Hash) error {
+	if p.cfg.Forget != nil {
+		if err := p.cfg.Forget(ih); err != nil {
+			return fmt.Errorf("webpeer: deleting the data of %s: %w", ih.HexString(), err)
+		}
+	}
 	p.deleteKV(torrentKey + ih.HexString())
-	p.saveOrder()
-	if p.cfg.Forget == nil {
-		return nil
-	}
-	if err := p.cfg.Forget(ih); err != nil {
-		return fmt.Errorf("webpeer: deleting the data of %s: %w", ih.HexString(), err)
-	}
+	p.listTorrent(ih.HexString(), false)
 	return nil
 }
 

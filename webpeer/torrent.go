@@ -41,6 +41,10 @@ type Torrent struct {
 	paused   bool
 	snap     Status
 	verified []bool
+	// elsewhere: restored paused because its storage would not open
+	// (another tab has it, or it no longer fits); its record is not this
+	// page's to save until it resumes here.
+	elsewhere bool
 }
 
 // carried are a torrent's counters from engines it ran in before.
@@ -54,7 +58,8 @@ type carried struct {
 // InfoHash returns the torrent's info hash.
 func (t *Torrent) InfoHash() metainfo.Hash { return t.ih }
 
-// Engine returns the engine's torrent (a new one after the wallet changes).
+// Engine returns the engine's torrent (a new one after the wallet changes,
+// nil while paused).
 func (t *Torrent) Engine() *engine.Torrent { return t.current() }
 
 func (t *Torrent) current() *engine.Torrent {

@@ -189,7 +189,7 @@ func (d *DB) drop(ctx context.Context, name string) error {
 // Sweep deletes the data of every namespace not in keep that no page has
 // open (a torrent removed, added by a page that went away before it was
 // recorded, or a page's own that was not to be kept).
-func (d *DB) Sweep(ctx context.Context, keep map[string]bool) error {
+func (d *DB) Sweep(ctx context.Context, keep func(name string) bool) error {
 	tx := d.db.Call("transaction", namesStore, "readonly")
 	keys, err := await(ctx, tx.Call("objectStore", namesStore).Call("getAllKeys"))
 	if err != nil {
@@ -197,7 +197,7 @@ func (d *DB) Sweep(ctx context.Context, keep map[string]bool) error {
 	}
 	for i := 0; i < keys.Length(); i++ {
 		name := keys.Index(i).String()
-		if keep[name] {
+		if keep(name) {
 			continue
 		}
 		if err := d.dropWaiting(ctx, name, 0); err != nil && !errors.Is(err, ErrInUse) {
