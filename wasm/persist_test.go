@@ -158,6 +158,28 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	}
 	check("a client keeping nothing came and went")
 
+	// A second tab of the profile lists the torrents paused, saying the
+	// first tab has them; it changes nothing the first tab keeps.
+	tab := p.NewTab(t, url+"/")
+	tab.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
+	var second []struct {
+		Paused bool
+		Error  string
+	}
+	tab.Eval(t, `btspeedApp.client.torrents.map(t => ({ paused: t.paused, error: t.error }))`, &second)
+	if len(second) != 2 || !second[0].Paused || !strings.Contains(second[1].Error, "open in another tab") {
+		t.Fatalf("a second tab lists %+v", second)
+	}
+	var refused string
+	tab.Eval(t, `btspeedApp.client.torrents[0].resume().then(() => '', e => e.message)`, &refused)
+	if !strings.Contains(refused, "open in another tab") {
+		t.Fatalf("resuming in a second tab: %q", refused)
+	}
+	tab.Close(t)
+	p.Reload(t)
+	p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
+	check("a second tab came and went")
+
 	// Unlocked, the app lists the torrents kept and the storage they take.
 	p.Fill(t, "#unlock-password", "password123")
 	p.Click(t, "#unlock-submit")

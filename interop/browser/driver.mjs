@@ -66,6 +66,14 @@ const ops = {
     if (url) await page(id).page.goto(url)
     return null
   },
+  // newTab opens url in another tab of page of's context (its browser profile: the same storage).
+  async newTab ({ page: id, of, url }) {
+    const context = page(of).context
+    track(id, context, await context.newPage())
+    pages.get(id).tab = true
+    if (url) await page(id).page.goto(url)
+    return null
+  },
   async goto ({ page: id, url }) { await page(id).page.goto(url); return null },
   async reload ({ page: id }) { await page(id).page.reload(); return null },
   async eval ({ page: id, expr }) { return await page(id).page.evaluate(expr) },
@@ -96,7 +104,12 @@ const ops = {
   async screenshot ({ page: id, path, fullPage }) { await page(id).page.screenshot({ path, fullPage: !!fullPage }); return null },
   async setViewport ({ page: id, width, height }) { await page(id).page.setViewportSize({ width, height }); return null },
   async logs ({ page: id }) { return page(id).logs },
-  async closePage ({ page: id }) { await page(id).context.close(); pages.delete(id); return null },
+  async closePage ({ page: id }) {
+    const p = page(id)
+    if (p.tab) await p.page.close(); else await p.context.close()
+    pages.delete(id)
+    return null
+  },
 }
 
 const rl = readline.createInterface({ input: process.stdin })
@@ -123,7 +136,7 @@ rl.on('line', line => {
 })
 rl.on('close', async () => {
   await queue
-  for (const { context } of pages.values()) await context.close().catch(() => {})
+  for (const { context, tab } of pages.values()) if (!tab) await context.close().catch(() => {})
   await browser.close()
   process.exit(0)
 })
