@@ -189,6 +189,9 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	if s := p.Text(t, "#storage-use"); !strings.Contains(s, "of 2.00 GiB used by 2 torrents") {
 		t.Fatalf("storage line %q", s)
 	}
+	// The seeded torrent's Pause button pauses it; the row says so.
+	p.Click(t, `.torrent[data-infohash="`+before.Torrents[1].InfoHash+`"] .pause-toggle`)
+	p.WaitForFunction(t, `(() => { const r = document.querySelector('.torrent[data-infohash="`+before.Torrents[1].InfoHash+`"]'); return r.querySelector('.state').textContent === 'Paused' && r.querySelector('.pause-toggle').textContent === 'Resume' })()`, 30*time.Second)
 	p.Eval(t, `new Promise(r => setTimeout(r, 1200))`, nil) // one more render
 	p.Screenshot(t, screenshotPath(t, "persist-torrents.png"), true)
 	p.SetViewport(t, 390, 844)
