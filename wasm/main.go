@@ -195,8 +195,8 @@ type browserStorage struct {
 	// kept, a page's own for a page that keeps nothing (swept once it goes).
 	prefix string
 	once   sync.Once
-	db   *idbstore.DB
-	err  error
+	db     *idbstore.DB
+	err    error
 }
 
 func (b *browserStorage) open() (*idbstore.DB, error) {

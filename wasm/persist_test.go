@@ -62,7 +62,8 @@ func chunksOf(ih string) string {
 // A download paid with Speed and a seeded file survive a reload of the
 // tab and a restart of Chromium on the same profile: listed, complete
 // (their data hash-checked), readable byte for byte, with what Speed spent
-// in all. Pause stops a torrent (no peers) and resume carries on to the
+// in all. A client that keeps nothing (the player) and a second tab leave
+// them be. Pause stops a torrent (no peers) and resume carries on to the
 // end; removing a torrent deletes its data from IndexedDB and the storage
 // figure drops. Screenshots of the restored list, wide and narrow.
 func TestBrowserTorrentsSurviveARestart(t *testing.T) {
@@ -70,6 +71,36 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir()) // one directory for every shot
 	}
+	b, url, data := relayWithFilm(t)
+	profile := t.TempDir()
+	open := func() *browsertest.Page {
+		p := b.NewProfilePage(t, url+"/", profile)
+		p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
+		return p
+	}
+	p := open()
+	before := fillProfile(t, p, url)
+	if len(before.Torrents) != 2 || !before.Torrents[0].Done || !before.Torrents[1].Done || before.Torrents[0].Sha != sha256Hex(data) {
+		t.Fatalf("before the reload: %+v", before)
+	}
+	p.Reload(t)
+	p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
+	checkKept(t, p, before, "a reload")
+
+	// Chromium stops and starts again on the same profile.
+	p.Close(t)
+	p = open()
+	checkKept(t, p, before, "a browser restart")
+	othersLeaveThemBe(t, p, url)
+	checkKept(t, p, before, "another client and a second tab came and went")
+
+	unlockAndShoot(t, p, before.Torrents[1].InfoHash)
+	removeFreesStorage(t, p, before, len(data))
+}
+
+// relayWithFilm starts a relay seeding a 2 MiB file with Speed, and a
+// Chromium in a network namespace.
+func relayWithFilm(t *testing.T) (*browsertest.Browser, string, []byte) {
 	ns := netns.New(t)
 	seedDir := t.TempDir()
 	data := make([]byte, 2<<20+321)
@@ -82,17 +113,13 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(t), rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
 		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{filepath.Join(seedDir, "relay-film.bin")}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
 	})
-	b := browsertest.Start(t, ns.Command, url)
-	profile := t.TempDir()
-	open := func() *browsertest.Page {
-		p := b.NewProfilePage(t, url+"/", profile)
-		p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
-		return p
-	}
-	p := open()
+	return browsertest.Start(t, ns.Command, url), url, data
+}
 
-	// A wallet with test BTT; the relay's file downloaded with Speed, paused
-	// as it starts and resumed; a file of the user's seeded.
+// fillProfile makes a wallet with test BTT, downloads the relay's file
+// with Speed (paused as it starts, then resumed to the end), seeds a file
+// of the user's, and waits until what was spent is saved.
+func fillProfile(t *testing.T, p *browsertest.Page, url string) kept {
 	p.Eval(t, `(async () => { const w = btspeedApp.client.wallet; await w.create('password123'); await w.faucet(); return null })()`, nil)
 	var paused struct {
 		Paused bool
@@ -116,36 +143,30 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	})()`, nil)
 	// Everything spent is saved (every 2 s) before the page goes.
 	p.WaitForFunction(t, `(async () => { const s = JSON.parse(localStorage.getItem('btspeed.history') || '{}'); return s.spent > 0 && bttUnits((await btspeedApp.client.totals()).spent) === BigInt(s.spent) && bttUnits(dl.spent) === BigInt(s.spent) })()`, 30*time.Second)
-	var before kept
-	p.Eval(t, keptNow, &before)
-	if len(before.Torrents) != 2 || !before.Torrents[0].Done || !before.Torrents[1].Done || before.Torrents[0].Sha != sha256Hex(data) {
-		t.Fatalf("before the reload: %+v", before)
+	var k kept
+	p.Eval(t, keptNow, &k)
+	return k
+}
+
+// checkKept fails unless the page has what it had before.
+func checkKept(t *testing.T, p *browsertest.Page, before kept, when string) {
+	t.Helper()
+	var now kept
+	p.Eval(t, keptNow, &now)
+	if len(now.Torrents) != 2 || now.Spent != before.Spent || now.Used != before.Used {
+		t.Fatalf("after %s: %+v, want %+v", when, now, before)
 	}
-
-	check := func(when string) {
-		t.Helper()
-		var now kept
-		p.Eval(t, keptNow, &now)
-		if len(now.Torrents) != 2 || now.Spent != before.Spent || now.Used != before.Used {
-			t.Fatalf("after %s: %+v, want %+v", when, now, before)
-		}
-		for i, tor := range now.Torrents {
-			if was := before.Torrents[i]; tor != was {
-				t.Fatalf("after %s torrent %d is %+v, was %+v", when, i, tor, was)
-			}
+	for i, tor := range now.Torrents {
+		if was := before.Torrents[i]; tor != was {
+			t.Fatalf("after %s torrent %d is %+v, was %+v", when, i, tor, was)
 		}
 	}
-	p.Reload(t)
-	p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
-	check("a reload")
+}
 
-	// Chromium stops and starts again on the same profile.
-	p.Close(t)
-	p = open()
-	check("a browser restart")
-
-	// A client that keeps nothing (the embedded player) in the same profile
-	// lists none of the kept torrents and leaves them be.
+// othersLeaveThemBe: a client that keeps nothing (the embedded player) in
+// the same profile lists none of the kept torrents; a second tab lists
+// them paused, saying the first tab has them, and cannot resume them.
+func othersLeaveThemBe(t *testing.T, p *browsertest.Page, url string) {
 	var others int
 	p.Eval(t, `(async () => {
 		const c = await BTSpeed.start({ relay: location.origin, keep: false })
@@ -156,10 +177,6 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	if others != 0 {
 		t.Fatalf("a client keeping nothing lists %d torrents", others)
 	}
-	check("a client keeping nothing came and went")
-
-	// A second tab of the profile lists the torrents paused, saying the
-	// first tab has them; it changes nothing the first tab keeps.
 	tab := p.NewTab(t, url+"/")
 	tab.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
 	var second []struct {
@@ -178,9 +195,12 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	tab.Close(t)
 	p.Reload(t)
 	p.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
-	check("a second tab came and went")
+}
 
-	// Unlocked, the app lists the torrents kept and the storage they take.
+// unlockAndShoot unlocks the app, which lists the torrents kept and the
+// storage they take, pauses the seeded one (ih) with its row's button, and
+// takes the screenshots.
+func unlockAndShoot(t *testing.T, p *browsertest.Page, ih string) {
 	p.Fill(t, "#unlock-password", "password123")
 	p.Click(t, "#unlock-submit")
 	p.WaitFor(t, "#screen-app:not([hidden])", 60*time.Second)
@@ -189,33 +209,36 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 	if s := p.Text(t, "#storage-use"); !strings.Contains(s, "of 2.00 GiB used by 2 torrents") {
 		t.Fatalf("storage line %q", s)
 	}
-	// The seeded torrent's Pause button pauses it; the row says so.
-	p.Click(t, `.torrent[data-infohash="`+before.Torrents[1].InfoHash+`"] .pause-toggle`)
-	p.WaitForFunction(t, `(() => { const r = document.querySelector('.torrent[data-infohash="`+before.Torrents[1].InfoHash+`"]'); return r.querySelector('.state').textContent === 'Paused' && r.querySelector('.pause-toggle').textContent === 'Resume' })()`, 30*time.Second)
+	row := `.torrent[data-infohash="` + ih + `"]`
+	p.Click(t, row+` .pause-toggle`)
+	p.WaitForFunction(t, `(() => { const r = document.querySelector('`+row+`'); return r.querySelector('.state').textContent === 'Paused' && r.querySelector('.pause-toggle').textContent === 'Resume' })()`, 30*time.Second)
 	p.Eval(t, `new Promise(r => setTimeout(r, 1200))`, nil) // one more render
 	p.Screenshot(t, screenshotPath(t, "persist-torrents.png"), true)
 	p.SetViewport(t, 390, 844)
 	p.Screenshot(t, screenshotPath(t, "persist-torrents-phone.png"), true)
 	p.SetViewport(t, 1280, 800)
+	for _, f := range []string{"persist-torrents.png", "persist-torrents-phone.png"} {
+		if st, err := os.Stat(screenshotPath(t, f)); err != nil || st.Size() < 5000 {
+			t.Fatalf("screenshot %s: %v", f, err)
+		}
+	}
+}
 
-	// Removing the download deletes its data: the storage figure drops.
+// removeFreesStorage removes the download: its chunks leave IndexedDB and
+// the storage figure drops by its size.
+func removeFreesStorage(t *testing.T, p *browsertest.Page, before kept, size int) {
 	ih := before.Torrents[0].InfoHash
 	var n int
 	p.Eval(t, chunksOf(ih), &n)
-	if n != (len(data)+16<<10-1)/(16<<10) {
+	if n != (size+16<<10-1)/(16<<10) {
 		t.Fatalf("%d chunks of the download in IndexedDB", n)
 	}
 	p.Eval(t, `(async () => { await btspeedApp.client.torrents.find(t => t.infoHash === '`+ih+`').remove(); return null })()`, nil)
 	p.Eval(t, chunksOf(ih), &n)
 	var used int64
 	p.Eval(t, `btspeedApp.client.storage().then(s => s.used)`, &used)
-	if n != 0 || used != before.Used-int64(len(data)) {
+	if n != 0 || used != before.Used-int64(size) {
 		t.Fatalf("after removing: %d chunks left, %d bytes used (was %d)", n, used, before.Used)
 	}
 	p.WaitForFunction(t, `/used by 1 torrent,/.test(document.getElementById('storage-use').textContent)`, 10*time.Second)
-	for _, f := range []string{"persist-torrents.png", "persist-torrents-phone.png"} {
-		if st, err := os.Stat(screenshotPath(t, f)); err != nil || st.Size() < 5000 {
-			t.Fatalf("screenshot %s: %v", f, err)
-		}
-	}
 }

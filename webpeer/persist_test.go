@@ -65,53 +65,9 @@ func TestTorrentsSurviveARestart(t *testing.T) {
 	sKV, bKV := &webpeer.MapKV{}, &webpeer.MapKV{}
 	sDir, bDir := t.TempDir(), t.TempDir()
 	seeder, buyer := durablePeer(t, url, sKV, sDir), durablePeer(t, url, bKV, bDir)
-	for _, p := range []*webpeer.Peer{seeder, buyer} {
-		if _, _, err := p.Wallet().Create("password1234"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Wallet().Faucet(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := seeder.Settings()
-	s.Reserve = 50_000 // base units per MiB: the buyer pays
-	if err := seeder.SetSettings(s); err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 2<<20+777)
-	rand.Read(data)
-	st, err := seeder.Seed("", []webpeer.SeedFile{{Path: "kept.bin", Data: data}}, webpeer.TorrentOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bt, err := buyer.Add(ctx, []byte(st.Status().MagnetURI), webpeer.TorrentOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ih := bt.InfoHash()
-	waitUntil(ctx, t, "download", func() bool { return bt.Status().Done })
-	waitUntil(ctx, t, "the last payment", func() bool { return st.Status().Earned == bt.Status().Spent })
-	spent := bt.Status().Spent
-	if spent == 0 {
-		t.Fatalf("want a paid download: %+v", bt.Status())
-	}
-
-	// Pause: no peers, reads refused; resume: readable again.
-	if err := buyer.Pause(ih); err != nil {
-		t.Fatal(err)
-	}
-	if s := bt.Status(); !s.Paused || s.Peers != 0 || !s.Done || s.Spent != spent {
-		t.Fatalf("paused: %+v", s)
-	}
-	if _, err := bt.ReadFile(ctx, 0, make([]byte, 10), 0, 0); !errors.Is(err, webpeer.ErrPaused) {
-		t.Fatalf("reading a paused torrent: %v", err)
-	}
-	if err := buyer.Resume(ih); err != nil {
-		t.Fatal(err)
-	}
-	if s := bt.Status(); s.Paused || !s.Done {
-		t.Fatalf("resumed: %+v", s)
-	}
+	data, st, bt := paidDownload(ctx, t, seeder, buyer)
+	ih, spent := bt.InfoHash(), bt.Status().Spent
+	pauseAndResume(ctx, t, buyer, bt)
 	if err := seeder.Pause(st.InfoHash()); err != nil { // left paused across the restart
 		t.Fatal(err)
 	}
@@ -124,24 +80,7 @@ func TestTorrentsSurviveARestart(t *testing.T) {
 
 	// A new start on the same profile.
 	buyer, seeder = durablePeer(t, url, bKV, bDir), durablePeer(t, url, sKV, sDir)
-	list := buyer.Torrents()
-	if len(list) != 1 || list[0].InfoHash() != ih {
-		t.Fatalf("after a restart the buyer lists %d torrents", len(list))
-	}
-	bt = list[0]
-	if s := bt.Status(); !s.Done || s.Paused || s.Spent != spent || s.Name != "kept.bin" {
-		t.Fatalf("the download after a restart: %+v", s)
-	}
-	got := make([]byte, len(data))
-	if n, err := bt.ReadFile(ctx, 0, got, 0, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
-		t.Fatalf("the download after a restart reads %d bytes (%v), equal %v", n, err, bytes.Equal(got, data))
-	}
-	if s, _ := buyer.Totals(); s != spent {
-		t.Fatalf("Speed totals after a restart: spent %d, want %d", s, spent)
-	}
-	if h := buyer.History(); len(h) == 0 || h[len(h)-1].Spent != spent {
-		t.Fatalf("the history after a restart: %+v", h)
-	}
+	checkRestored(ctx, t, buyer, ih, data, spent)
 	sl := seeder.Torrents()
 	if len(sl) != 1 || !sl[0].Status().Paused || !sl[0].Status().Done || sl[0].Status().Earned != spent {
 		t.Fatalf("the seeded torrent after a restart: %d listed", len(sl))
@@ -169,5 +108,82 @@ func TestTorrentsSurviveARestart(t *testing.T) {
 	buyer.Close()
 	if n := len(durablePeer(t, url, bKV, bDir).Torrents()); n != 0 {
 		t.Fatalf("a removed torrent comes back: %d listed", n)
+	}
+}
+
+// paidDownload funds both peers' wallets, seeds 2 MiB on seeder and
+// downloads it on buyer with Speed, until the seeder has every payment.
+func paidDownload(ctx context.Context, t *testing.T, seeder, buyer *webpeer.Peer) (data []byte, st, bt *webpeer.Torrent) {
+	for _, p := range []*webpeer.Peer{seeder, buyer} {
+		if _, _, err := p.Wallet().Create("password1234"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wallet().Faucet(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := seeder.Settings()
+	s.Reserve = 50_000 // base units per MiB: the buyer pays
+	if err := seeder.SetSettings(s); err != nil {
+		t.Fatal(err)
+	}
+	data = make([]byte, 2<<20+777)
+	rand.Read(data)
+	st, err := seeder.Seed("", []webpeer.SeedFile{{Path: "kept.bin", Data: data}}, webpeer.TorrentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err = buyer.Add(ctx, []byte(st.Status().MagnetURI), webpeer.TorrentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(ctx, t, "download", func() bool { return bt.Status().Done })
+	waitUntil(ctx, t, "the last payment", func() bool { return st.Status().Earned == bt.Status().Spent })
+	if bt.Status().Spent == 0 {
+		t.Fatalf("want a paid download: %+v", bt.Status())
+	}
+	return data, st, bt
+}
+
+// pauseAndResume pauses bt (no peers, reads refused) and resumes it.
+func pauseAndResume(ctx context.Context, t *testing.T, p *webpeer.Peer, bt *webpeer.Torrent) {
+	spent := bt.Status().Spent
+	if err := p.Pause(bt.InfoHash()); err != nil {
+		t.Fatal(err)
+	}
+	if s := bt.Status(); !s.Paused || s.Peers != 0 || !s.Done || s.Spent != spent {
+		t.Fatalf("paused: %+v", s)
+	}
+	if _, err := bt.ReadFile(ctx, 0, make([]byte, 10), 0, 0); !errors.Is(err, webpeer.ErrPaused) {
+		t.Fatalf("reading a paused torrent: %v", err)
+	}
+	if err := p.Resume(bt.InfoHash()); err != nil {
+		t.Fatal(err)
+	}
+	if s := bt.Status(); s.Paused || !s.Done {
+		t.Fatalf("resumed: %+v", s)
+	}
+}
+
+// checkRestored fails unless buyer lists only torrent ih, complete and
+// readable as data, with spent on it and in the Speed totals and history.
+func checkRestored(ctx context.Context, t *testing.T, buyer *webpeer.Peer, ih metainfo.Hash, data []byte, spent uint64) {
+	list := buyer.Torrents()
+	if len(list) != 1 || list[0].InfoHash() != ih {
+		t.Fatalf("after a restart the buyer lists %d torrents", len(list))
+	}
+	bt := list[0]
+	if s := bt.Status(); !s.Done || s.Paused || s.Spent != spent || s.Name != "kept.bin" {
+		t.Fatalf("the download after a restart: %+v", s)
+	}
+	got := make([]byte, len(data))
+	if n, err := bt.ReadFile(ctx, 0, got, 0, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
+		t.Fatalf("the download after a restart reads %d bytes (%v), equal %v", n, err, bytes.Equal(got, data))
+	}
+	if s, _ := buyer.Totals(); s != spent {
+		t.Fatalf("Speed totals after a restart: spent %d, want %d", s, spent)
+	}
+	if h := buyer.History(); len(h) == 0 || h[len(h)-1].Spent != spent {
+		t.Fatalf("the history after a restart: %+v", h)
 	}
 }
