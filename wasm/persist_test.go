@@ -32,6 +32,7 @@ type kept struct {
 // keptNow reads kept from the app's page once its torrents are listed.
 const keptNow = `(async () => {
 	const c = btspeedApp.client
+	while (c.torrents.some(t => t.checking)) await new Promise(resolve => setTimeout(resolve, 100)) // the kept data hash-checked
 	const out = { torrents: [], spent: (await c.totals()).spent, used: (await c.storage()).used }
 	for (const t of c.torrents) {
 		let sha = ''
@@ -135,6 +136,9 @@ func fillProfile(t *testing.T, p *browsertest.Page, url string) kept {
 	}
 	p.Eval(t, `dl.resume()`, nil)
 	p.WaitForFunction(t, `dl.done && !dl.paused && dl.spent !== '0'`, 120*time.Second)
+	// Paused and resumed once complete, its payment channels are closed:
+	// what it spent is final.
+	p.Eval(t, `(async () => { await dl.pause(); await dl.resume(); return null })()`, nil)
 	p.Eval(t, `(async () => {
 		const mine = new Uint8Array(700000)
 		for (let i = 0; i < mine.length; i += 65536) crypto.getRandomValues(mine.subarray(i, Math.min(i + 65536, mine.length)))
@@ -178,7 +182,7 @@ func othersLeaveThemBe(t *testing.T, p *browsertest.Page, url string) {
 		t.Fatalf("a client keeping nothing lists %d torrents", others)
 	}
 	tab := p.NewTab(t, url+"/")
-	tab.WaitForFunction(t, `document.body.dataset.ready === 'true'`, 60*time.Second)
+	tab.WaitForFunction(t, `document.body.dataset.ready === 'true' && !btspeedApp.client.torrents.some(t => t.checking)`, 60*time.Second)
 	var second []struct {
 		Paused bool
 		Error  string

@@ -134,6 +134,8 @@
 
     // paused: stopped (no peers, nothing paid or earned) until resume(); kept so across restarts.
     get paused () { return !!(this._status && this._status.paused) }
+    // checking: kept from an earlier start, hash-checking its data (paused meanwhile); it then runs.
+    get checking () { return !!(this._status && this._status.checking) }
     async pause () { await this._client._go.pause(this.infoHash); await this._client._fresh() }
     async resume () { await this._client._go.resume(this.infoHash); await this._client._fresh() }
 
@@ -359,7 +361,7 @@
       const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, keep: o.keep !== false }))
       const client = new Client(handle)
       await client.settings._load()
-      await client._poll() // the torrents kept from before are listed at once
+      await client._poll() // the torrents kept from before are listed at once (checking their data, then running)
       return client
     },
   }

@@ -17,8 +17,9 @@ async function renderStorage () {
 // pauseButton toggles t between paused and running; update(t) relabels it as the torrent's state changes.
 function pauseButton (t) {
   const b = el('button', { type: 'button', class: 'ghost small pause-toggle' }, 'Pause')
-  b.addEventListener('click', () => busy(b, t.paused ? 'Resuming…' : 'Pausing…', async () => {
-    const was = t.paused
+  const stopped = t => t.paused && !t.checking // a torrent checking its kept data runs next; Pause keeps it paused
+  b.addEventListener('click', () => busy(b, stopped(t) ? 'Resuming…' : 'Pausing…', async () => {
+    const was = stopped(t)
     try {
       if (was) await t.resume(); else await t.pause()
       say((was ? 'Resumed ' : 'Paused ') + (t.name || 'the torrent') + (was ? '.' : ': no peers, nothing sent or paid until you resume it.'))
@@ -27,8 +28,8 @@ function pauseButton (t) {
   }))
   b.update = t => {
     if (b.disabled) return
-    b.textContent = t.paused ? 'Resume' : 'Pause'
-    b.setAttribute('aria-label', (t.paused ? 'Resume ' : 'Pause ') + (t.name || 'torrent'))
+    b.textContent = stopped(t) ? 'Resume' : 'Pause'
+    b.setAttribute('aria-label', (stopped(t) ? 'Resume ' : 'Pause ') + (t.name || 'torrent'))
   }
   return b
 }

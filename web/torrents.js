@@ -157,7 +157,7 @@ function renderTorrents () {
     const pct = Math.floor(t.progress * 1000) / 10
     r.name.textContent = t.name || ('Fetching metadata for ' + t.infoHash.slice(0, 12) + '…')
     const err = t.error
-    r.state.textContent = err ? 'Error: ' + err : t.paused ? 'Paused' + (t.done ? '' : ' at ' + pct + '%') : t.done ? 'Seeding' : t.name ? 'Downloading ' + pct + '%' : 'Finding peers'
+    r.state.textContent = err ? 'Error: ' + err : t.checking ? 'Checking the data kept…' : t.paused ? 'Paused' + (t.done ? '' : ' at ' + pct + '%') : t.done ? 'Seeding' : t.name ? 'Downloading ' + pct + '%' : 'Finding peers'
     r.state.className = 'state' + (err ? ' failed' : t.paused ? ' paused' : t.done ? ' done' : '')
     r.pause.update(t)
     r.row.classList.toggle('is-done', t.done)

@@ -3,6 +3,7 @@ package webpeer
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/anacrolix/torrent/metainfo"
 
@@ -36,8 +37,10 @@ func (p *Peer) Pause(ih metainfo.Hash) error {
 	}
 	t.mu.Lock()
 	old, st, paused := t.t, t.st, t.paused
+	t.checking = false // waiting for its check, it stays paused
 	t.mu.Unlock()
 	if paused {
+		p.saveTorrent(t)
 		return nil
 	}
 	snap, verified := t.Status(), old.Verified()
@@ -72,6 +75,12 @@ func (p *Peer) Resume(ih metainfo.Hash) error {
 	if err != nil {
 		return err
 	}
+	return p.resumeOp(t)
+}
+
+// resumeOp is Resume; the caller holds opMu.
+func (p *Peer) resumeOp(t *Torrent) error {
+	ih := t.ih
 	t.mu.Lock()
 	st, verified, spec, paused := t.st, t.verified, t.spec, t.paused
 	spec.Speed = cloneSettings(t.override)
@@ -82,6 +91,9 @@ func (p *Peer) Resume(ih metainfo.Hash) error {
 	eng, err := p.engineOp()
 	if err != nil {
 		return err
+	}
+	if !slices.ContainsFunc(spec.Trackers, func(tier []string) bool { return slices.Equal(tier, p.cfg.Trackers) }) {
+		spec.Trackers = append(spec.Trackers, p.cfg.Trackers)
 	}
 	var nt *engine.Torrent
 	if st != nil && !st.closed.Load() && spec.InfoBytes != nil && verified != nil {
@@ -100,11 +112,15 @@ func (p *Peer) Resume(ih metainfo.Hash) error {
 		err = fmt.Errorf("webpeer: resuming %s: %w", ih.HexString(), err)
 		t.mu.Lock()
 		t.moveErr = err
+		if t.checking { // kept running: its record stays as it is for the tab that has it
+			t.checking, t.elsewhere = false, true
+		}
 		t.mu.Unlock()
 		return err
 	}
 	t.mu.Lock()
-	t.t, t.paused, t.verified, t.moveErr, t.elsewhere = nt, false, nil, nil, false
+	t.t, t.paused, t.verified, t.moveErr, t.elsewhere, t.checking = nt, false, nil, nil, false, false
+	t.spec.Trackers = spec.Trackers
 	close(t.gone)
 	t.gone = make(chan struct{})
 	t.mu.Unlock()

@@ -2,7 +2,6 @@ package webpeer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -181,7 +180,7 @@ func (t *Torrent) record() (record, bool) {
 		return record{}, false
 	}
 	return record{InfoHash: t.ih.HexString(), Info: t.spec.InfoBytes, Name: t.spec.DisplayName, Trackers: t.spec.Trackers,
-		WebSeeds: t.spec.WebSeeds, Speed: cloneSettings(t.override), Paused: t.paused, Verified: s.Verified, Done: s.Done,
+		WebSeeds: t.spec.WebSeeds, Speed: cloneSettings(t.override), Paused: t.paused && !t.checking, Verified: s.Verified, Done: s.Done,
 		Downloaded: s.Downloaded, Uploaded: s.Uploaded, Spent: s.Spent, Earned: s.Earned}, true
 }
 
@@ -202,54 +201,74 @@ func (p *Peer) loadRecords() []record {
 	return out
 }
 
-// restore adds the kept torrents again and deletes stored data no torrent
-// needs.
+// restore lists the kept torrents again, deletes stored data no torrent
+// needs, and starts rechecking the running ones in the background.
 func (p *Peer) restore() {
 	if p.cfg.KeepNothing {
 		return
 	}
-	recs := p.loadRecords()
 	var keep []metainfo.Hash
-	for _, r := range recs {
+	var check []*Torrent
+	for _, r := range p.loadRecords() {
 		t, err := p.restoreOne(r)
 		if err != nil {
-			p.log.Warn("a kept torrent could not be added again", "torrent", r.InfoHash, "err", err)
+			p.log.Warn("a kept torrent could not be listed again", "torrent", r.InfoHash, "err", err)
 			continue
 		}
 		keep = append(keep, t.ih)
+		if t.checking {
+			check = append(check, t)
+		}
 	}
 	if p.cfg.Sweep != nil {
 		if err := p.cfg.Sweep(keep); err != nil {
 			p.log.Warn("deleting the data of removed torrents", "err", err)
 		}
 	}
+	p.wg.Add(1)
+	go p.recheck(check)
 }
 
-// restoreOne adds one kept torrent: running, it hash-checks its data;
-// paused, or when its storage cannot open (another tab has it), it is
-// listed stopped.
+// restoreOne lists one kept torrent, stopped: paused as it was left, or
+// waiting for recheck to start it.
 func (p *Peer) restoreOne(r record) (*Torrent, error) {
 	var ih metainfo.Hash
 	if err := ih.FromHexString(r.InfoHash); err != nil {
 		return nil, fmt.Errorf("webpeer: kept torrent %q: %w", r.InfoHash, err)
 	}
-	spec := engine.TorrentSpec{InfoHash: ih, InfoBytes: r.Info, DisplayName: r.Name, Trackers: r.Trackers, WebSeeds: r.WebSeeds, Check: r.Info != nil}
-	t := &Torrent{p: p, ih: ih, override: r.Speed, gone: make(chan struct{}),
-		before: carried{downloaded: r.Downloaded, uploaded: r.Uploaded, spent: r.Spent, earned: r.Earned}}
-	t.snap = snapshot(r)
-	if !r.Paused {
-		err := p.addTorrent(t, spec, nil)
-		if err == nil || errors.Is(err, errDuplicate) {
-			return t, err
-		}
-		t.moveErr, t.elsewhere = err, true
-	}
-	t.spec, t.paused = spec, true
+	spec := engine.TorrentSpec{InfoHash: ih, InfoBytes: r.Info, DisplayName: r.Name, Trackers: r.Trackers, WebSeeds: r.WebSeeds}
+	t := &Torrent{p: p, ih: ih, override: r.Speed, gone: make(chan struct{}), spec: spec, paused: true, checking: !r.Paused,
+		snap: snapshot(r), before: carried{downloaded: r.Downloaded, uploaded: r.Uploaded, spent: r.Spent, earned: r.Earned}}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.torrents[ih]; dup {
+		return nil, errDuplicate
+	}
 	p.torrents[ih] = t
 	p.order = append(p.order, ih)
-	p.mu.Unlock()
 	return t, nil
+}
+
+// recheck starts the kept torrents that were running, one at a time: each
+// hash-checks what its storage holds, then carries on. One whose storage
+// will not open (another tab has it) stays paused with the error.
+func (p *Peer) recheck(list []*Torrent) {
+	defer p.wg.Done()
+	for _, t := range list {
+		if p.ctx.Err() != nil {
+			return
+		}
+		p.opMu.Lock()
+		t.mu.Lock()
+		waiting := t.checking && !t.dropped
+		t.mu.Unlock()
+		if waiting {
+			if err := p.resumeOp(t); err != nil {
+				p.log.Warn("a kept torrent did not start again", "torrent", t.ih.HexString(), "err", err)
+			}
+		}
+		p.opMu.Unlock()
+	}
 }
 
 // snapshot is what a stopped torrent shows, from its record.

@@ -41,6 +41,9 @@ type Torrent struct {
 	paused   bool
 	snap     Status
 	verified []bool
+	// checking: kept running from an earlier start, waiting for its turn
+	// to hash-check its data and carry on (Peer.recheck).
+	checking bool
 	// elsewhere: restored paused because its storage would not open
 	// (another tab has it, or it no longer fits); its record is not this
 	// page's to save until it resumes here.
@@ -141,9 +144,12 @@ type Status struct {
 	// Speed says whether Speed pays and earns on this torrent now (the
 	// wallet unlocked, Speed on globally and for the torrent).
 	Speed bool `json:"speed"`
-	// Paused says the torrent is stopped until resumed.
-	Paused bool   `json:"paused"`
-	Error  string `json:"error,omitempty"`
+	// Paused says the torrent is stopped until resumed; Checking that it
+	// is stopped only until it has hash-checked the data kept from an
+	// earlier start (it then runs).
+	Paused   bool   `json:"paused"`
+	Checking bool   `json:"checking"`
+	Error    string `json:"error,omitempty"`
 }
 
 // PeerStatus is what Speed moved with one peer account on this torrent.
@@ -156,10 +162,12 @@ type PeerStatus struct {
 // Status returns the torrent's state now.
 func (t *Torrent) Status() Status {
 	t.mu.Lock()
-	et, b, moveErr, snap := t.t, t.before, t.moveErr, t.snap
+	et, b, moveErr, snap, checking := t.t, t.before, t.moveErr, t.snap, t.checking
 	t.mu.Unlock()
 	if et == nil {
-		return stoppedStatus(snap, b, moveErr)
+		s := stoppedStatus(snap, b, moveErr)
+		s.Checking = checking
+		return s
 	}
 	st := et.Stats()
 	sp := et.SpeedStats()
