@@ -36,7 +36,7 @@ func (p *Peer) Pause(ih metainfo.Hash) error {
 		return err
 	}
 	t.mu.Lock()
-	old, st, paused := t.t, t.st, t.paused
+	old, st, paused, failed := t.t, t.st, t.paused, t.moveErr != nil
 	t.checking = false // waiting for its check, it stays paused
 	t.mu.Unlock()
 	if paused {
@@ -56,7 +56,15 @@ func (p *Peer) Pause(ih metainfo.Hash) error {
 	if st != nil {
 		st.moving.Store(false)
 	}
-	t.moved(old, nil, nil) // counts what it did, and wakes readers
+	if failed { // a failed move counted what it did already
+		t.mu.Lock()
+		t.t = nil
+		close(t.gone)
+		t.gone = make(chan struct{})
+		t.mu.Unlock()
+	} else {
+		t.moved(old, nil, nil) // counts what it did, and wakes readers
+	}
 	t.mu.Lock()
 	t.paused, t.snap, t.verified, t.moveErr = true, snap, verified, nil
 	t.mu.Unlock()
