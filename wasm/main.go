@@ -10,8 +10,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,7 +30,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/btspeed/btspeed/engine/rtc"
-	"github.com/btspeed/btspeed/engine/storage"
 )
 
 // version is set by build.sh.
@@ -185,35 +184,75 @@ type startOptions struct {
 	Relay      string             `json:"relay"`
 	Trackers   []string           `json:"trackers"`
 	ICEServers []webrtc.ICEServer `json:"iceServers"`
-	// MemoryLimit: torrents up to this many bytes are kept in memory,
-	// larger ones in IndexedDB (default 64 MiB).
-	MemoryLimit int64 `json:"memoryLimit"`
 	// StallAfter: seconds with no data before a torrent's state is
 	// "stalled" (default 30).
 	StallAfter float64 `json:"stallAfter"`
+	// Keep: false keeps nothing for the next start (an embedded player):
+	// torrents and their data live as long as the page.
+	Keep *bool `json:"keep"`
 }
 
-// defaultMemoryLimit is the largest torrent kept in memory.
-const defaultMemoryLimit = 64 << 20
-
-// browserStorage keeps small torrents in memory and large ones in
-// IndexedDB (opened on first need), within the user's storage limit.
+// browserStorage keeps every torrent's data in IndexedDB (opened on first
+// need), within the user's storage limit, where it outlives the page.
 type browserStorage struct {
-	memoryLimit int64
-	once        sync.Once
-	db          *idbstore.DB
-	err         error
+	// prefix goes before each torrent's namespace: "" for the torrents
+	// kept, a page's own for a page that keeps nothing (swept once it goes).
+	prefix string
+	once   sync.Once
+	db     *idbstore.DB
+	err    error
 }
 
-func (b *browserStorage) open(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error) {
-	if info.TotalLength() <= b.memoryLimit {
-		return storage.NewMemory(info, limit)
-	}
+func (b *browserStorage) open() (*idbstore.DB, error) {
 	b.once.Do(func() { b.db, b.err = idbstore.Open(context.Background()) })
 	if b.err != nil {
-		return nil, fmt.Errorf("%s needs browser storage: %w", info.BestName(), b.err)
+		return nil, fmt.Errorf("browser storage: %w", b.err)
 	}
-	return b.db.New(ih.HexString(), info.TotalLength()), nil
+	return b.db, nil
+}
+
+// storage opens torrent ih's data.
+func (b *browserStorage) storage(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error) {
+	db, err := b.open()
+	if err != nil {
+		return nil, fmt.Errorf("%s needs %w", info.BestName(), err)
+	}
+	return db.Open(context.Background(), b.prefix+ih.HexString(), info.TotalLength())
+}
+
+// forget deletes torrent ih's data.
+func (b *browserStorage) forget(ih metainfo.Hash) error {
+	db, err := b.open()
+	if err != nil {
+		return err
+	}
+	return db.Drop(context.Background(), b.prefix+ih.HexString())
+}
+
+// sweep deletes the data of torrents not kept.
+func (b *browserStorage) sweep(keep []metainfo.Hash) error {
+	db, err := b.open()
+	if err != nil {
+		return err
+	}
+	names := make(map[string]bool, len(keep))
+	for _, ih := range keep {
+		names[ih.HexString()] = true
+	}
+	return db.Sweep(context.Background(), func(n string) bool { return names[n] })
+}
+
+// pagePrefix starts the namespaces of pages that keep nothing.
+const pagePrefix = "page-"
+
+// sweepPages deletes what pages that kept nothing left (swept too when a
+// keeping client starts).
+func (b *browserStorage) sweepPages() error {
+	db, err := b.open()
+	if err != nil {
+		return err
+	}
+	return db.Sweep(context.Background(), func(n string) bool { return !strings.HasPrefix(n, pagePrefix) })
 }
 
 // start(optionsJSON) resolves to the client object.
@@ -227,9 +266,19 @@ func start(this js.Value, args []js.Value) any {
 		if err := json.Unmarshal([]byte(raw), &o); err != nil {
 			return nil, fmt.Errorf("start: options: %w", err)
 		}
+		keep := o.Keep == nil || *o.Keep
+		bs := &browserStorage{}
+		if !keep {
+			var id [8]byte
+			rand.Read(id[:])
+			bs.prefix = pagePrefix + hex.EncodeToString(id[:]) + "-"
+			if err := bs.sweepPages(); err != nil {
+				js.Global().Get("console").Call("warn", "btspeed: deleting what earlier players left: "+err.Error())
+			}
+		}
 		p, err := webpeer.Start(context.Background(), webpeer.Config{
 			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
-			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: (&browserStorage{memoryLimit: cmp.Or(o.MemoryLimit, defaultMemoryLimit)}).open,
+			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: bs.storage, Forget: bs.forget, Sweep: bs.sweep, KeepNothing: !keep,
 			StallAfter: time.Duration(o.StallAfter * float64(time.Second)),
 		})
 		if err != nil {
@@ -315,6 +364,21 @@ func bytesOf(v js.Value) []byte {
 	b := make([]byte, v.Get("length").Int())
 	js.CopyBytesToGo(b, v)
 	return b
+}
+
+// byHash is a binding of f on the torrent whose info hash is the first
+// argument.
+func byHash(f func(metainfo.Hash) error, arg func([]js.Value, int) js.Value) func([]js.Value) any {
+	return func(args []js.Value) any {
+		ihv := arg(args, 0)
+		return promise(func() (any, error) {
+			ih, err := parseIH(ihv)
+			if err != nil {
+				return nil, err
+			}
+			return nil, f(ih)
+		})
+	}
 }
 
 // bind builds the object btspeed.js wraps.
@@ -532,16 +596,10 @@ func bind(p *webpeer.Peer) js.Value {
 				return nil, nil
 			})
 		},
-		"remove": func(args []js.Value) any {
-			ihv := arg(args, 0)
-			return promise(func() (any, error) {
-				ih, err := parseIH(ihv)
-				if err != nil {
-					return nil, err
-				}
-				return nil, p.Remove(ih)
-			})
-		},
+		"remove":  byHash(p.Remove, arg),
+		"pause":   byHash(p.Pause, arg),
+		"resume":  byHash(p.Resume, arg),
+		"storage": func([]js.Value) any { return promise(func() (any, error) { return toJSON(p.Storage()), nil }) },
 		"settingsGet": func([]js.Value) any {
 			return promise(func() (any, error) {
 				return toJSON(settingsView(p.Settings())), nil

@@ -27,6 +27,7 @@ async function main () {
   app.timer = setInterval(() => {
     if (document.body.dataset.screen !== 'app') return
     renderTorrents()
+    if (app.tab === 'torrents') renderStorage()
     if (app.tab === 'speed') renderSpeed()
   }, 1000)
   app.walletTimer = setInterval(() => { if (document.body.dataset.screen === 'app') refreshAccount() }, 10000)

@@ -136,6 +136,14 @@
       await this._client._fresh()
     }
 
+    // paused: stopped (no peers, nothing paid or earned) until resume(); kept so across restarts.
+    get paused () { return !!(this._status && this._status.paused) }
+    // checking: kept from an earlier start, hash-checking its data (paused meanwhile); it then runs.
+    get checking () { return !!(this._status && this._status.checking) }
+    async pause () { await this._client._go.pause(this.infoHash); await this._client._fresh() }
+    async resume () { await this._client._go.resume(this.infoHash); await this._client._fresh() }
+
+    // remove deletes the torrent and its data stored in this browser.
     remove () { return this._client._remove(this) }
 
     // streamTo plays file (an index or a name; default the first playable one) in a <video> or <audio>
@@ -320,6 +328,9 @@
       }
     }
 
+    // storage(): {used, limit, torrents}: the bytes the torrents take in this browser against the storage limit.
+    async storage () { return JSON.parse(await this._go.storage()) }
+
     async history () { return JSON.parse(await this._go.history()) || [] }
     async totals () { return JSON.parse(await this._go.totals()) }
 
@@ -353,9 +364,10 @@
       o.relay = o.relay || await defaultRelay()
       const go = await boot()
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
-      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, memoryLimit: o.memoryLimit || 0, stallAfter: o.stallAfter || 0 }))
+      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, keep: o.keep !== false, stallAfter: o.stallAfter || 0 }))
       const client = new Client(handle)
       await client.settings._load()
+      await client._poll() // the torrents kept from before are listed at once (checking their data, then running)
       return client
     },
   }

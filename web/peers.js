@@ -17,6 +17,8 @@ function duration (s) {
 function stateText (t) {
   if (t.error) return 'Error: ' + t.error
   const pct = Math.floor(t.progress * 1000) / 10
+  if (t.checking) return 'Checking the data kept…'
+  if (t.paused) return 'Paused' + (t.done ? '' : ' at ' + pct + '%')
   switch (t.state) {
     case 'seeding': return 'Seeding'
     case 'downloading': return 'Downloading ' + pct + '%'
@@ -29,7 +31,9 @@ function stateText (t) {
 
 // stateClass is the status line's class: done, failed or stalled.
 function stateClass (t) {
-  if (t.error || t.state === 'stopped') return 'state failed'
+  if (t.error) return 'state failed'
+  if (t.paused || t.checking) return 'state paused'
+  if (t.state === 'stopped') return 'state failed'
   if (t.state === 'seeding') return 'state done'
   if (t.state === 'stalled') return 'state stalled'
   return 'state'

@@ -276,7 +276,7 @@
     }
     let client
     try {
-      client = await BTSpeed.start({ relay: location.origin })
+      client = await BTSpeed.start({ relay: location.origin, keep: false }) // the app's torrents stay the app's
     } catch (e) {
       return fail('The BitTorrent peer could not start: ' + friendly(e), 'start')
     }

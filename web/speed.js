@@ -67,8 +67,10 @@ async function renderSpeed () {
   }
   if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: '3', class: 'muted' }, 'Nothing spent or earned yet.')))
   body.replaceChildren(...rows)
-  // The history starts at zero when the page started; the last point is now.
-  drawChart([{ time: app.started, spent: '0', earned: '0' }].concat(hist, [{ time: Date.now(), spent: totals.spent, earned: totals.earned }]))
+  // The history is kept across restarts: it starts at its oldest point kept, or at zero when the page started if
+  // it has none from before; the last point is now.
+  const first = hist.length && hist[0].time < app.started ? [] : [{ time: app.started, spent: '0', earned: '0' }]
+  drawChart(first.concat(hist, [{ time: Date.now(), spent: totals.spent, earned: totals.earned }]))
 }
 
 function drawChart (points) {

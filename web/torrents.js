@@ -149,15 +149,16 @@ function torrentRow (t) {
   playOne.addEventListener('click', () => play(r, t, 0))
   const saveOne = el('button', { type: 'button', class: 'small', hidden: true }, 'Save')
   saveOne.addEventListener('click', () => saveFile(saveOne, t.files[0]))
-  const remove = el('button', { type: 'button', class: 'danger small' }, 'Remove')
+  const remove = el('button', { type: 'button', class: 'danger small', title: 'Delete the torrent and the data this browser keeps for it' }, 'Remove')
   remove.addEventListener('click', async () => {
-    if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? Its data is dropped and its payment channels close.')) return
-    try { await t.remove(); if (app.player && row.contains(app.player.box)) closePlayer(); row.remove(); app.rows.delete(t.infoHash); renderTorrents() } catch (e) { sayError(e) }
+    if (!window.confirm('Remove ' + (t.name || t.infoHash) + '? It is deleted from this browser with its downloaded data (save its files first), and its payment channels close.')) return
+    try { await t.remove(); if (app.player && row.contains(app.player.box)) closePlayer(); row.remove(); app.rows.delete(t.infoHash); renderTorrents(); renderStorage() } catch (e) { sayError(e) }
   })
+  const pause = pauseButton(t)
   const playerSlot = el('div', { class: 'player-slot' })
-  row.append(el('div', { class: 'head' }, name, state), hint, bar, meta, cost, el('div', { class: 'actions' }, playOne, saveOne, speedLabel, remove),
+  row.append(el('div', { class: 'head' }, name, state), hint, bar, meta, cost, el('div', { class: 'actions' }, playOne, saveOne, speedLabel, pause, remove),
     playerSlot, files, share, details)
-  const r = { row, name, state, hint, bar, fill, meta, cost, files, peers, peerList: peerList.body, speedToggle, speedWhy, speedBusy: false, filesShown: '', playOne, saveOne, playerSlot, magnet: magnet.input, link: link.input }
+  const r = { row, name, state, hint, bar, fill, meta, cost, files, peers, pause, peerList: peerList.body, speedToggle, speedWhy, speedBusy: false, filesShown: '', playOne, saveOne, playerSlot, magnet: magnet.input, link: link.input }
   app.rows.set(t.infoHash, r)
   return r
 }
@@ -203,6 +204,7 @@ function renderTorrents () {
     r.state.className = stateClass(t)
     r.hint.textContent = stateHint(t)
     r.hint.hidden = r.hint.textContent === ''
+    r.pause.update(t)
     r.row.classList.toggle('is-done', t.done)
     r.fill.style.width = pct + '%'
     r.bar.setAttribute('aria-valuenow', String(Math.round(pct)))

@@ -25,11 +25,13 @@ import (
 type keptStorage struct {
 	engine.Storage
 	moving atomic.Bool
+	closed atomic.Bool
 }
 
-// Close closes the storage unless the torrent is moving.
+// Close closes the storage unless the torrent is moving (or pausing); a
+// second Close does nothing.
 func (k *keptStorage) Close() error {
-	if k.moving.Load() {
+	if k.moving.Load() || k.closed.Swap(true) {
 		return nil
 	}
 	return k.Storage.Close()
@@ -151,6 +153,9 @@ func (t *Torrent) moveOp(from, to *engine.Client) {
 	old, st, spec := t.t, t.st, t.spec
 	spec.Speed = cloneSettings(t.override)
 	t.mu.Unlock()
+	if old == nil { // paused: in no engine
+		return
+	}
 	if st != nil {
 		st.moving.Store(true)
 	}
@@ -175,4 +180,29 @@ func (t *Torrent) moveOp(from, to *engine.Client) {
 		st.Close()
 	}
 	t.moved(old, nt, err)
+}
+
+// opener opens t's storage within limit bytes, with prefill written.
+func (t *Torrent) opener(limit int64, prefill []byte) func(*metainfo.Info) (engine.Storage, error) {
+	p := t.p
+	return func(info *metainfo.Info) (engine.Storage, error) {
+		if info.TotalLength() > limit {
+			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
+		}
+		st, err := p.cfg.Storage(t.ih, info, limit)
+		if err != nil {
+			return nil, err
+		}
+		if prefill != nil {
+			if _, err := st.WriteAt(prefill, 0); err != nil {
+				st.Close()
+				return nil, err
+			}
+		}
+		ks := &keptStorage{Storage: st}
+		t.mu.Lock()
+		t.st = ks
+		t.mu.Unlock()
+		return ks, nil
+	}
 }

@@ -2,7 +2,8 @@
 // runs and is tested natively too: the wallet kept encrypted in the page's
 // storage, the engine with WebRTC peers (WebSocket trackers) and bridged
 // classic peers (the relay's bridge), Speed paying and earning through the
-// relay's ledger gateway, the user's settings and the spending history.
+// relay's ledger gateway, the user's settings and the spending history,
+// and the torrents, kept with that history across restarts (persist.go).
 // wasm/ binds it to JavaScript (docs/js-api.md).
 package webpeer
 
@@ -80,27 +81,40 @@ type Config struct {
 	// Trackers are WebSocket trackers added to every torrent (default: the
 	// relay's).
 	Trackers []string
-	// KV keeps the wallet and settings (default: in memory).
+	// KV keeps the wallet, settings, torrents and Speed history (default:
+	// in memory).
 	KV KV
 	// RTC configures WebRTC (the browser's own settings when zero).
 	RTC rtc.Config
 	// HTTPClient reaches the relay (nil: fetch.Default(), the browser's
 	// fetch in js/wasm).
 	HTTPClient fetch.Doer
-	// Storage opens the storage of torrent ih, capped at limit bytes
-	// (default: memory).
+	// Storage opens the storage of torrent ih, capped at limit bytes, with
+	// what it kept from an earlier start (default: memory, kept nowhere).
 	Storage func(ih metainfo.Hash, info *metainfo.Info, limit int64) (engine.Storage, error)
 	// Keystore sets the keystore's scrypt cost (default LightScrypt: the
 	// browser runs scrypt on its only thread). A stored keystore weaker
 	// than this is re-encrypted with it when it unlocks.
 	Keystore wallet.ScryptParams
+	// Forget deletes the stored data of a torrent removed (its storage
+	// closed); nil: nothing outlives the storage (memory).
+	Forget func(ih metainfo.Hash) error
+	// KeepNothing keeps no torrent or Speed history for the next start
+	// (an embedded player): they last as long as the peer.
+	KeepNothing bool
+	// Sweep, at Start, deletes the stored data of every torrent but keep's
+	// (what removed torrents left); nil: nothing to sweep.
+	Sweep func(keep []metainfo.Hash) error
 	// HistoryEvery is the spending history's resolution (default 1 min).
 	HistoryEvery time.Duration
 	// StallAfter is how long a torrent may get no data before its status
 	// says it stalled (default 30 s; engine.Config.StallAfter).
 	StallAfter time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// SaveEvery is how often the torrents' counters and the Speed totals
+	// are saved in KV for the next start (default 2 s).
+	SaveEvery time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Settings are the user's controls, amounts in base units.
@@ -160,8 +174,11 @@ type Peer struct {
 	settings Settings
 	history  []Point
 	// totals carried over from engines closed before (a re-made engine
-	// starts its counters at zero)
+	// starts its counters at zero) and from the page's earlier starts
 	spentBefore, earnedBefore uint64
+
+	savedMu sync.Mutex
+	saved   map[string]string // what is in KV as this peer last wrote it
 }
 
 // Start connects to the relay's ledger gateway and loads the stored
@@ -189,6 +206,9 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 	if cfg.HistoryEvery <= 0 {
 		cfg.HistoryEvery = time.Minute
 	}
+	if cfg.SaveEvery <= 0 {
+		cfg.SaveEvery = 2 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -202,7 +222,7 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Peer{cfg: cfg, log: cfg.Logger, ledger: lc, ledgerID: info.Ledger, ctx: pctx, cancel: cancel,
-		torrents: make(map[metainfo.Hash]*Torrent), settings: DefaultSettings()}
+		torrents: make(map[metainfo.Hash]*Torrent), settings: DefaultSettings(), saved: make(map[string]string)}
 	if raw, ok := cfg.KV.Get(settingsKey); ok {
 		var s Settings
 		if err := json.Unmarshal([]byte(raw), &s); err == nil {
@@ -213,8 +233,11 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 	}
 	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged, now: cfg.Now, log: cfg.Logger,
 		tron: &tronState{api: &tronAPI{base: cfg.Relay + "/tron", hc: fetch.Or(cfg.HTTPClient)}}}
-	p.wg.Add(1)
+	p.loadHistory()
+	p.restore()
+	p.wg.Add(2)
 	go p.historyLoop()
+	go p.saveLoop()
 	return p, nil
 }
 
@@ -277,6 +300,21 @@ func (p *Peer) History() []Point {
 	return append([]Point(nil), p.history...)
 }
 
+// saveLoop keeps the state for the next start.
+func (p *Peer) saveLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.SaveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.saveState()
+	}
+}
+
 func (p *Peer) historyLoop() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.cfg.HistoryEvery)
@@ -297,13 +335,16 @@ func (p *Peer) historyLoop() {
 	}
 }
 
-// Close stops every torrent (closing the payment channels) and the peer.
+// Close stops every torrent (closing the payment channels) and the peer;
+// the torrents and their data are kept for the next start.
 func (p *Peer) Close() error {
 	p.cancel()
 	p.wg.Wait()
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
+	p.saveState()
 	p.closeEngineOp()
+	p.saveState()
 	p.mu.Lock()
 	p.torrents = map[metainfo.Hash]*Torrent{}
 	p.order = nil
@@ -383,8 +424,21 @@ func (p *Peer) fetch(ctx context.Context, u string) ([]byte, error) {
 	return b, nil
 }
 
+// errDuplicate says a torrent is added already.
+var errDuplicate = errors.New("webpeer: the torrent is already added")
+
 // addSpec starts a torrent; prefill, when set, is the content to seed.
 func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []byte) (*Torrent, error) {
+	t := &Torrent{p: p, ih: spec.InfoHash, override: cloneSettings(opts.Speed), gone: make(chan struct{})}
+	if err := p.addTorrent(t, spec, prefill); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// addTorrent starts t in the engine, lists it and keeps it for the next
+// start.
+func (p *Peer) addTorrent(t *Torrent, spec engine.TorrentSpec, prefill []byte) error {
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
 	p.mu.Lock()
@@ -392,58 +446,43 @@ func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []b
 	limit := p.settings.StorageLimit - p.usedLocked()
 	p.mu.Unlock()
 	if dup {
-		return nil, fmt.Errorf("webpeer: torrent %s is already added", spec.InfoHash.HexString())
+		return fmt.Errorf("%w: %s", errDuplicate, spec.InfoHash.HexString())
 	}
 	eng, err := p.engineOp()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !slices.ContainsFunc(spec.Trackers, func(tier []string) bool { return slices.Equal(tier, p.cfg.Trackers) }) {
 		spec.Trackers = append(spec.Trackers, p.cfg.Trackers)
 	}
-	t := &Torrent{p: p, ih: spec.InfoHash, override: cloneSettings(opts.Speed), gone: make(chan struct{})}
-	spec.Speed = cloneSettings(opts.Speed)
-	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
-		if info.TotalLength() > limit {
-			return nil, fmt.Errorf("webpeer: %s needs %d bytes; the storage limit leaves %d (raise it in settings)", info.BestName(), info.TotalLength(), max(limit, 0))
-		}
-		st, err := p.cfg.Storage(spec.InfoHash, info, limit)
-		if err != nil {
-			return nil, err
-		}
-		if prefill != nil {
-			if _, err := st.WriteAt(prefill, 0); err != nil {
-				st.Close()
-				return nil, err
-			}
-		}
-		ks := &keptStorage{Storage: st}
-		t.mu.Lock()
-		t.st = ks
-		t.mu.Unlock()
-		return ks, nil
-	}
-	spec.Check = prefill != nil
+	spec.Speed = cloneSettings(t.override)
+	spec.Storage = t.opener(limit, prefill)
+	spec.Check = spec.Check || prefill != nil
+	t.mu.Lock()
 	t.spec = spec
+	t.mu.Unlock()
 	et, err := eng.AddTorrent(spec)
 	if err != nil {
-		return nil, fmt.Errorf("webpeer: %w", err)
+		return fmt.Errorf("webpeer: %w", err)
 	}
+	t.mu.Lock()
 	t.t = et
+	t.mu.Unlock()
 	p.mu.Lock()
 	p.torrents[spec.InfoHash] = t
 	p.order = append(p.order, spec.InfoHash)
 	p.mu.Unlock()
-	return t, nil
+	p.saveTorrent(t)
+	p.listTorrent(spec.InfoHash.HexString(), true)
+	p.watchInfo(t)
+	return nil
 }
 
 // usedLocked is the storage the torrents hold (their full lengths).
 func (p *Peer) usedLocked() int64 {
 	var n int64
 	for _, t := range p.torrents {
-		if info := t.current().Info(); info != nil {
-			n += info.TotalLength()
-		}
+		n += t.length()
 	}
 	return n
 }
@@ -459,7 +498,8 @@ func (p *Peer) Torrents() []*Torrent {
 	return out
 }
 
-// Remove stops a torrent, closes its payment channels and drops its data.
+// Remove stops a torrent, closes its payment channels and deletes it and
+// its stored data.
 func (p *Peer) Remove(ih metainfo.Hash) error {
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
@@ -479,10 +519,13 @@ func (p *Peer) Remove(ih metainfo.Hash) error {
 	}
 	p.mu.Unlock()
 	t.removed()
-	// Closes its payment channels: outside mu. A torrent whose move to a
-	// new engine failed is in none.
-	if err := eng.Remove(ih); err != nil && !errors.Is(err, engine.ErrUnknownTorrent) {
-		return err
+	// Closes its payment channels and storage: outside mu. A torrent
+	// paused, or whose move to a new engine failed, is in none.
+	if eng != nil {
+		if err := eng.Remove(ih); err != nil && !errors.Is(err, engine.ErrUnknownTorrent) {
+			return err
+		}
 	}
-	return nil
+	t.closeStorage()
+	return p.forget(ih)
 }

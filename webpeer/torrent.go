@@ -34,7 +34,20 @@ type Torrent struct {
 	before   carried               // what the engines before this one counted
 	gone     chan struct{}         // closed when t is replaced or removed
 	dropped  bool                  // removed from the peer
-	moveErr  error                 // the last move to a new engine failed
+	moveErr  error                 // the last move to a new engine (or resume) failed
+	// paused: stopped, in no engine (t is nil), until Resume; snap is what
+	// it shows meanwhile, verified its pieces when paused (nil: check them
+	// again on resume).
+	paused   bool
+	snap     Status
+	verified []bool
+	// checking: kept running from an earlier start, waiting for its turn
+	// to hash-check its data and carry on (Peer.recheck).
+	checking bool
+	// elsewhere: restored paused because its storage would not open
+	// (another tab has it, or it no longer fits); its record is not this
+	// page's to save until it resumes here.
+	elsewhere bool
 }
 
 // carried are a torrent's counters from engines it ran in before.
@@ -48,7 +61,8 @@ type carried struct {
 // InfoHash returns the torrent's info hash.
 func (t *Torrent) InfoHash() metainfo.Hash { return t.ih }
 
-// Engine returns the engine's torrent (a new one after the wallet changes).
+// Engine returns the engine's torrent (a new one after the wallet changes,
+// nil while paused).
 func (t *Torrent) Engine() *engine.Torrent { return t.current() }
 
 func (t *Torrent) current() *engine.Torrent {
@@ -129,8 +143,13 @@ type Status struct {
 	MaxPrice uint64 `json:"maxPrice"`
 	// Speed says whether Speed pays and earns on this torrent now (the
 	// wallet unlocked, Speed on globally and for the torrent).
-	Speed bool   `json:"speed"`
-	Error string `json:"error,omitempty"`
+	Speed bool `json:"speed"`
+	// Paused says the torrent is stopped until resumed; Checking that it
+	// is stopped only until it has hash-checked the data kept from an
+	// earlier start (it then runs).
+	Paused   bool   `json:"paused"`
+	Checking bool   `json:"checking"`
+	Error    string `json:"error,omitempty"`
 	// State is engine.State: "looking for peers", "fetching metadata",
 	// "downloading", "seeding", "stalled" or "stopped"; Hint explains a
 	// stalled torrent; Trying lists where it looks for peers.
@@ -201,8 +220,13 @@ type PeerStatus struct {
 // Status returns the torrent's state now.
 func (t *Torrent) Status() Status {
 	t.mu.Lock()
-	et, b, moveErr := t.t, t.before, t.moveErr
+	et, b, moveErr, snap, checking := t.t, t.before, t.moveErr, t.snap, t.checking
 	t.mu.Unlock()
+	if et == nil {
+		s := stoppedStatus(snap, b, moveErr)
+		s.Checking = checking
+		return s
+	}
 	st := et.Stats()
 	sp := et.SpeedStats()
 	s := Status{InfoHash: t.ih.HexString(), Name: st.Name, Length: st.Length, Verified: st.BytesCompleted,
@@ -218,18 +242,7 @@ func (t *Torrent) Status() Status {
 		}
 		s.Conns[k] += v
 	}
-	peers := maps.Clone(b.peers)
-	if peers == nil {
-		peers = make(map[string]PeerStatus)
-	}
-	for _, ps := range sp.Peers {
-		a := ps.Account.String()
-		was := peers[a]
-		peers[a] = PeerStatus{Account: a, Spent: was.Spent + ps.Spent, Earned: was.Earned + ps.Earned}
-	}
-	for _, a := range slices.Sorted(maps.Keys(peers)) {
-		s.PeerSpeed = append(s.PeerSpeed, peers[a])
-	}
+	s.PeerSpeed = peerSpeed(b.peers, sp.Peers)
 	if info := et.Info(); info != nil {
 		s.Metadata = true
 		s.Files = files(info)
@@ -261,6 +274,55 @@ func (t *Torrent) Status() Status {
 	return s
 }
 
+// peerSpeed adds what the engine counted per peer account to what the
+// engines before counted.
+func peerSpeed(before map[string]PeerStatus, now []engine.PeerSpeed) []PeerStatus {
+	peers := maps.Clone(before)
+	if peers == nil {
+		peers = make(map[string]PeerStatus)
+	}
+	for _, ps := range now {
+		a := ps.Account.String()
+		was := peers[a]
+		peers[a] = PeerStatus{Account: a, Spent: was.Spent + ps.Spent, Earned: was.Earned + ps.Earned}
+	}
+	var out []PeerStatus
+	for _, a := range slices.Sorted(maps.Keys(peers)) {
+		out = append(out, peers[a])
+	}
+	return out
+}
+
+// stoppedStatus is a paused torrent's status: snap as it was, with the
+// counters of the engines it ran in.
+func stoppedStatus(snap Status, b carried, err error) Status {
+	s := Status{InfoHash: snap.InfoHash, Name: snap.Name, MagnetURI: snap.MagnetURI, Length: snap.Length, Files: snap.Files,
+		Metadata: snap.Metadata, Done: snap.Done, Progress: snap.Progress, Verified: snap.Verified,
+		Downloaded: b.downloaded, Uploaded: b.uploaded, Spent: b.spent, Earned: b.earned, Paused: true}
+	if len(b.conns) > 0 {
+		s.Conns = maps.Clone(b.conns)
+	}
+	s.PeerSpeed = peerSpeed(b.peers, nil)
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// length is the storage the torrent takes: its full length once known.
+func (t *Torrent) length() int64 {
+	t.mu.Lock()
+	et, snap := t.t, t.snap
+	t.mu.Unlock()
+	if et == nil {
+		return snap.Length
+	}
+	if info := et.Info(); info != nil {
+		return info.TotalLength()
+	}
+	return 0
+}
+
 func files(info *metainfo.Info) []File {
 	var out []File
 	var off int64
@@ -288,6 +350,9 @@ func (t *Torrent) ReadFile(ctx context.Context, i int, p []byte, off, readAhead 
 		t.mu.Unlock()
 		if dropped {
 			return 0, engine.ErrClosed
+		}
+		if et == nil {
+			return 0, ErrPaused
 		}
 		n, err := readFile(ctx, et, gone, i, p, off, readAhead)
 		if errors.Is(err, engine.ErrClosed) {
@@ -336,7 +401,10 @@ func (t *Torrent) SetSpeed(opts TorrentOptions) {
 	t.override = cloneSettings(opts.Speed)
 	et := t.t
 	t.mu.Unlock()
-	et.SetSpeed(opts.Speed)
+	if et != nil { // a paused torrent gets them when it resumes
+		et.SetSpeed(opts.Speed)
+	}
+	t.p.saveTorrent(t)
 }
 
 func cloneSettings(s *engine.SpeedSettings) *engine.SpeedSettings {

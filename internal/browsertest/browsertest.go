@@ -216,6 +216,34 @@ func (b *Browser) NewPage(t testing.TB, url string) *Page {
 	return p
 }
 
+// NewProfilePage starts a Chromium of its own on the profile in dir (its
+// storage kept there) and opens url in it. Closing the page stops that
+// Chromium; a NewProfilePage on the same dir then starts it again, as a
+// user restarting the browser.
+func (b *Browser) NewProfilePage(t testing.TB, url, dir string) *Page {
+	t.Helper()
+	b.mu.Lock()
+	b.pages++
+	id := "p" + strconv.Itoa(b.pages)
+	b.mu.Unlock()
+	p := &Page{b: b, id: id, Timeout: 2 * time.Minute}
+	p.Do(t, map[string]any{"op": "newProfilePage", "url": url, "userDataDir": dir})
+	return p
+}
+
+// NewTab opens url in another tab of p's browser context (the same
+// profile and storage); closing it closes only the tab.
+func (p *Page) NewTab(t testing.TB, url string) *Page {
+	t.Helper()
+	p.b.mu.Lock()
+	p.b.pages++
+	id := "p" + strconv.Itoa(p.b.pages)
+	p.b.mu.Unlock()
+	tab := &Page{b: p.b, id: id, Timeout: 2 * time.Minute}
+	tab.Do(t, map[string]any{"op": "newTab", "of": p.id, "url": url})
+	return tab
+}
+
 // Do runs a driver command on the page and returns its value; failures
 // fail the test.
 func (p *Page) Do(t testing.TB, cmd map[string]any) json.RawMessage {

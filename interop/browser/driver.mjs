@@ -10,16 +10,35 @@ const executablePath = process.env.BTSPEED_CHROMIUM || '/usr/bin/chromium'
 // Origins in a test's network namespace are plain http on a private address; BTSPEED_SECURE_ORIGINS (comma
 // separated) lets them use what needs a secure context (crypto.subtle, service workers, OPFS).
 const secure = (process.env.BTSPEED_SECURE_ORIGINS || '').split(',').filter(Boolean)
-const browser = await chromium.launch({
-  executablePath,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required',
-    ...(secure.length ? ['--unsafely-treat-insecure-origin-as-secure=' + secure.join(',')] : []),
-  ],
-})
+const args = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required',
+  ...(secure.length ? ['--unsafely-treat-insecure-origin-as-secure=' + secure.join(',')] : []),
+]
+const browser = await chromium.launch({ executablePath, args })
 const pages = new Map()
+
+// reportCSP makes every frame of context report what its Content-Security-Policy blocks as a console error
+// starting "csp violation:" (Page.CSPViolations); init scripts run before the page's own, and no policy applies to
+// them.
+async function reportCSP (context) {
+  await context.addInitScript(() => {
+    addEventListener('securitypolicyviolation', e => {
+      console.error('csp violation: ' + e.effectiveDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' in ' + e.documentURI +
+        (e.sourceFile ? ' from ' + e.sourceFile + ':' + e.lineNumber : ''))
+    }, true)
+  })
+}
+
+// track keeps page p of context under id, with its console.
+function track (id, context, p) {
+  const entry = { context, page: p, logs: [] }
+  const keep = line => { if (entry.logs.length < 2000) entry.logs.push(line) }
+  p.on('console', m => keep(m.type() + ': ' + m.text()))
+  p.on('pageerror', e => keep('pageerror: ' + e.message))
+  pages.set(id, entry)
+}
 
 function page (id) {
   const p = pages.get(id)
@@ -30,21 +49,29 @@ function page (id) {
 const ops = {
   async newPage ({ page: id, url, width, height }) {
     const context = await browser.newContext({ viewport: { width: width || 1280, height: height || 800 }, acceptDownloads: true })
-    // Every frame reports what its Content-Security-Policy blocks as a console error starting "csp violation:"
-    // (Page.CSPViolations); init scripts run before the page's own, and no policy applies to them.
-    await context.addInitScript(() => {
-      addEventListener('securitypolicyviolation', e => {
-        console.error('csp violation: ' + e.effectiveDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' in ' + e.documentURI +
-          (e.sourceFile ? ' from ' + e.sourceFile + ':' + e.lineNumber : ''))
-      }, true)
+    await reportCSP(context)
+    track(id, context, await context.newPage())
+    if (url) await page(id).page.goto(url)
+    return null
+  },
+  // newProfilePage starts a Chromium of its own on the profile in userDataDir (its storage kept on disk) and opens
+  // url in it; closePage stops that Chromium, and a newProfilePage on the same directory starts it again, as a
+  // user restarting the browser.
+  async newProfilePage ({ page: id, url, userDataDir, width, height }) {
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath, args, viewport: { width: width || 1280, height: height || 800 }, acceptDownloads: true,
     })
-    const p = await context.newPage()
-    const entry = { context, page: p, logs: [] }
-    const keep = line => { if (entry.logs.length < 2000) entry.logs.push(line) }
-    p.on('console', m => keep(m.type() + ': ' + m.text()))
-    p.on('pageerror', e => keep('pageerror: ' + e.message))
-    pages.set(id, entry)
-    if (url) await p.goto(url)
+    await reportCSP(context)
+    track(id, context, context.pages()[0] || await context.newPage())
+    if (url) await page(id).page.goto(url)
+    return null
+  },
+  // newTab opens url in another tab of page of's context (its browser profile: the same storage).
+  async newTab ({ page: id, of, url }) {
+    const context = page(of).context
+    track(id, context, await context.newPage())
+    pages.get(id).tab = true
+    if (url) await page(id).page.goto(url)
     return null
   },
   async goto ({ page: id, url }) { await page(id).page.goto(url); return null },
@@ -77,7 +104,12 @@ const ops = {
   async screenshot ({ page: id, path, fullPage }) { await page(id).page.screenshot({ path, fullPage: !!fullPage }); return null },
   async setViewport ({ page: id, width, height }) { await page(id).page.setViewportSize({ width, height }); return null },
   async logs ({ page: id }) { return page(id).logs },
-  async closePage ({ page: id }) { await page(id).context.close(); pages.delete(id); return null },
+  async closePage ({ page: id }) {
+    const p = page(id)
+    if (p.tab) await p.page.close(); else await p.context.close()
+    pages.delete(id)
+    return null
+  },
 }
 
 const rl = readline.createInterface({ input: process.stdin })
@@ -104,6 +136,7 @@ rl.on('line', line => {
 })
 rl.on('close', async () => {
   await queue
+  for (const { context, tab } of pages.values()) if (!tab) await context.close().catch(() => {})
   await browser.close()
   process.exit(0)
 })

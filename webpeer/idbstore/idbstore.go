@@ -1,62 +1,69 @@
 //go:build js
 
-// Package idbstore keeps torrent data in the browser's IndexedDB, for
-// torrents too large for memory (M33: storage capped by the user).
+// Package idbstore keeps torrent data in the browser's IndexedDB (M33:
+// storage capped by the user), where it survives a reload and a browser
+// restart.
 //
 // Data is kept in chunks of ChunkSize bytes (the BitTorrent block size,
 // so the engine's block writes are whole chunks), keyed by [namespace,
-// chunk index]. Each page (session) writes under its own namespace and
-// holds a Web Lock named after it for as long as it lives; Open deletes
-// the data of sessions whose lock is gone (a closed or crashed tab), so
-// nothing is left behind, and a Storage's Close deletes its own data: the
-// browser peer does not resume torrents across page loads.
+// chunk index], the namespace being the torrent's info hash. A page that
+// opens a torrent's storage holds a Web Lock named after it until it
+// closes it, so two tabs never write the same torrent: the second one is
+// refused with ErrInUse. Close keeps the data (the torrent resumes on the
+// next start); Drop deletes it; Sweep deletes what no torrent kept needs.
 package idbstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"syscall/js"
+	"time"
 )
 
 // ChunkSize is the unit of storage: 16 KiB, the BitTorrent block.
 const ChunkSize = 16 << 10
 
 const (
-	dbName        = "btspeed-storage"
-	chunksStore   = "chunks"
-	sessionsStore = "sessions"
-	lockPrefix    = "btspeed-storage-session-"
+	dbName      = "btspeed-storage"
+	dbVersion   = 2
+	chunksStore = "chunks"
+	namesStore  = "torrents" // every namespace with data: name -> true
+	lockPrefix  = "btspeed-torrent-"
 )
 
-// DB is the page's IndexedDB database and session.
+// ErrInUse says another tab of this browser has the torrent open.
+var ErrInUse = errors.New("this torrent is open in another tab of this browser; close it there (or close that tab) and resume it here")
+
+// DB is the page's IndexedDB database.
 type DB struct {
-	db      js.Value
-	session string
-	mu      sync.Mutex
-	next    int
+	db js.Value
 }
 
-// Open opens the database, starts this page's session and deletes the
-// data of sessions no page holds any more.
+// Open opens the database. Version 1 kept each page's data under a
+// session of its own, deleted when the page went away: that is cleared.
 func Open(ctx context.Context) (*DB, error) {
 	idb := js.Global().Get("indexedDB")
 	if idb.IsUndefined() {
 		return nil, errors.New("idbstore: this browser has no IndexedDB")
 	}
-	req := idb.Call("open", dbName, 1)
+	if js.Global().Get("navigator").Get("locks").IsUndefined() {
+		return nil, errors.New("idbstore: this browser has no Web Locks")
+	}
+	req := idb.Call("open", dbName, dbVersion)
 	upgrade := js.FuncOf(func(this js.Value, args []js.Value) any {
 		db := req.Get("result")
 		names := db.Get("objectStoreNames")
-		if !names.Call("contains", chunksStore).Bool() {
-			db.Call("createObjectStore", chunksStore)
+		for _, old := range []string{chunksStore, "sessions"} {
+			if names.Call("contains", old).Bool() {
+				db.Call("deleteObjectStore", old)
+			}
 		}
-		if !names.Call("contains", sessionsStore).Bool() {
-			db.Call("createObjectStore", sessionsStore)
+		db.Call("createObjectStore", chunksStore)
+		if !names.Call("contains", namesStore).Bool() {
+			db.Call("createObjectStore", namesStore)
 		}
 		return nil
 	})
@@ -66,64 +73,64 @@ func Open(ctx context.Context) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idbstore: opening IndexedDB: %w", err)
 	}
-	var id [8]byte
-	rand.Read(id[:])
-	d := &DB{db: db, session: hex.EncodeToString(id[:])}
-	// Hold this session's lock until the page goes away.
-	locks := js.Global().Get("navigator").Get("locks")
-	if locks.IsUndefined() {
-		return nil, errors.New("idbstore: this browser has no Web Locks")
-	}
-	hold := js.FuncOf(func(this js.Value, args []js.Value) any {
-		return js.Global().Get("Promise").New(js.FuncOf(func(this js.Value, args []js.Value) any { return nil }))
+	return &DB{db: db}, nil
+}
+
+// lock is a Web Lock this page holds until release.
+type lock struct {
+	release js.Value // resolves the Promise the lock's callback returned
+	once    sync.Once
+}
+
+func (l *lock) unlock() {
+	l.once.Do(func() { l.release.Invoke() })
+}
+
+// lockWait is how long Open waits for a torrent's lock: a page reloading
+// releases it as the old document goes.
+const lockWait = 2 * time.Second
+
+// tryLock takes the lock of namespace ns, waiting up to wait for a page
+// that holds it to let go (0: only if no page holds it).
+func tryLock(ctx context.Context, ns string, wait time.Duration) (*lock, error) {
+	got := make(chan *lock, 1) // nil: held elsewhere
+	failed := make(chan error, 1)
+	cb := js.FuncOf(func(this js.Value, args []js.Value) any {
+		if len(args) == 0 || args[0].IsNull() {
+			got <- nil
+			return nil
+		}
+		l := &lock{}
+		exec := js.FuncOf(func(this js.Value, a []js.Value) any { l.release = a[0]; return nil })
+		p := js.Global().Get("Promise").New(exec) // pending until unlock
+		exec.Release()
+		got <- l
+		return p
 	})
-	locks.Call("request", lockPrefix+d.session, hold) // never released: lives as long as the page
-	tx := d.db.Call("transaction", sessionsStore, "readwrite")
-	if _, err := await(ctx, tx.Call("objectStore", sessionsStore).Call("put", true, d.session)); err != nil {
-		return nil, fmt.Errorf("idbstore: recording the session: %w", err)
+	bad := js.FuncOf(func(this js.Value, args []js.Value) any {
+		failed <- toErr(args[0])
+		return nil
+	})
+	defer func() { cb.Release(); bad.Release() }()
+	opts := map[string]any{"ifAvailable": true}
+	if wait > 0 {
+		opts = map[string]any{"signal": js.Global().Get("AbortSignal").Call("timeout", wait.Milliseconds())}
 	}
-	if err := d.sweep(ctx); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// sweep deletes the chunks of sessions whose page is gone.
-func (d *DB) sweep(ctx context.Context) error {
-	held := map[string]bool{}
-	q, err := awaitPromise(ctx, js.Global().Get("navigator").Get("locks").Call("query"))
-	if err != nil {
-		return fmt.Errorf("idbstore: listing sessions: %w", err)
-	}
-	h := q.Get("held")
-	for i := 0; i < h.Length(); i++ {
-		held[h.Index(i).Get("name").String()] = true
-	}
-	tx := d.db.Call("transaction", sessionsStore, "readonly")
-	keys, err := await(ctx, tx.Call("objectStore", sessionsStore).Call("getAllKeys"))
-	if err != nil {
-		return fmt.Errorf("idbstore: listing sessions: %w", err)
-	}
-	for i := 0; i < keys.Length(); i++ {
-		s := keys.Index(i).String()
-		if held[lockPrefix+s] {
-			continue
+	js.Global().Get("navigator").Get("locks").Call("request", lockPrefix+ns, js.ValueOf(opts), cb).Call("catch", bad)
+	select {
+	case l := <-got:
+		if l == nil {
+			return nil, ErrInUse
 		}
-		tx := d.db.Call("transaction", js.ValueOf([]any{chunksStore, sessionsStore}), "readwrite")
-		tx.Call("objectStore", chunksStore).Call("delete", bound(s+":", s+";"))
-		if _, err := await(ctx, tx.Call("objectStore", sessionsStore).Call("delete", s)); err != nil {
-			return fmt.Errorf("idbstore: deleting an old session's data: %w", err)
+		return l, nil
+	case err := <-failed:
+		if n := errName(err); n == "TimeoutError" || n == "AbortError" {
+			return nil, ErrInUse
 		}
+		return nil, fmt.Errorf("idbstore: locking %s: %w", ns, err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return nil
-}
-
-// Session is this page's namespace prefix.
-func (d *DB) Session() string { return d.session }
-
-// bound is the key range of namespaces from lo up to (not including) hi.
-func bound(lo, hi string) js.Value {
-	return js.Global().Get("IDBKeyRange").Call("bound", js.ValueOf([]any{lo}), js.ValueOf([]any{hi}), false, true)
 }
 
 // Storage is one torrent's data.
@@ -131,17 +138,85 @@ type Storage struct {
 	d      *DB
 	ns     string
 	length int64
+	lk     *lock
 	mu     sync.Mutex // serialises read-modify-write of partial chunks
 }
 
-// New returns the storage of a torrent of length bytes, in a namespace of
-// its own (name labels it, e.g. the info hash).
-func (d *DB) New(name string, length int64) *Storage {
-	d.mu.Lock()
-	d.next++
-	ns := fmt.Sprintf("%s:%d:%s", d.session, d.next, name)
-	d.mu.Unlock()
-	return &Storage{d: d, ns: ns, length: length}
+// Open returns the storage of torrent name (its info hash) of length
+// bytes, with what an earlier page stored for it; ErrInUse when another
+// tab has it open.
+func (d *DB) Open(ctx context.Context, name string, length int64) (*Storage, error) {
+	lk, err := tryLock(ctx, name, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	tx := d.db.Call("transaction", namesStore, "readwrite")
+	if _, err := await(ctx, tx.Call("objectStore", namesStore).Call("put", true, name)); err != nil {
+		lk.unlock()
+		return nil, fmt.Errorf("idbstore: recording torrent %s: %w", name, err)
+	}
+	return &Storage{d: d, ns: name, length: length, lk: lk}, nil
+}
+
+// Drop deletes the data of torrent name; ErrInUse when another tab has it
+// open (this page's own Storage of it must be closed first).
+func (d *DB) Drop(ctx context.Context, name string) error {
+	return d.dropWaiting(ctx, name, lockWait)
+}
+
+// dropWaiting deletes the data of torrent name once its lock is free,
+// waiting up to wait for it.
+func (d *DB) dropWaiting(ctx context.Context, name string, wait time.Duration) error {
+	lk, err := tryLock(ctx, name, wait)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	return d.drop(ctx, name)
+}
+
+func (d *DB) drop(ctx context.Context, name string) error {
+	tx := d.db.Call("transaction", js.ValueOf([]any{chunksStore, namesStore}), "readwrite")
+	lo := js.ValueOf([]any{name, 0})
+	hi := js.ValueOf([]any{name, float64(1 << 53)})
+	tx.Call("objectStore", chunksStore).Call("delete", js.Global().Get("IDBKeyRange").Call("bound", lo, hi))
+	if _, err := await(ctx, tx.Call("objectStore", namesStore).Call("delete", name)); err != nil {
+		return fmt.Errorf("idbstore: deleting the data of %s: %w", name, err)
+	}
+	return nil
+}
+
+// Sweep deletes the data of every namespace not in keep that no page has
+// open (a torrent removed, added by a page that went away before it was
+// recorded, or a page's own that was not to be kept).
+func (d *DB) Sweep(ctx context.Context, keep func(name string) bool) error {
+	tx := d.db.Call("transaction", namesStore, "readonly")
+	keys, err := await(ctx, tx.Call("objectStore", namesStore).Call("getAllKeys"))
+	if err != nil {
+		return fmt.Errorf("idbstore: listing the torrents stored: %w", err)
+	}
+	for i := 0; i < keys.Length(); i++ {
+		name := keys.Index(i).String()
+		if keep(name) {
+			continue
+		}
+		if err := d.dropWaiting(ctx, name, 0); err != nil && !errors.Is(err, ErrInUse) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Used is the bytes stored for torrent name, by whole chunks.
+func (d *DB) Used(ctx context.Context, name string) (int64, error) {
+	tx := d.db.Call("transaction", chunksStore, "readonly")
+	lo := js.ValueOf([]any{name, 0})
+	hi := js.ValueOf([]any{name, float64(1 << 53)})
+	n, err := await(ctx, tx.Call("objectStore", chunksStore).Call("count", js.Global().Get("IDBKeyRange").Call("bound", lo, hi)))
+	if err != nil {
+		return 0, fmt.Errorf("idbstore: counting the data of %s: %w", name, err)
+	}
+	return int64(n.Int()) * ChunkSize, nil
 }
 
 func (s *Storage) key(chunk int64) js.Value { return js.ValueOf([]any{s.ns, float64(chunk)}) }
@@ -251,15 +326,9 @@ func (s *Storage) put(ctx context.Context, c int64, b []byte) error {
 // Flush does nothing: every write is its own committed transaction.
 func (s *Storage) Flush() error { return nil }
 
-// Close deletes the torrent's data (the browser peer does not resume).
+// Close releases the torrent for other tabs; its data stays.
 func (s *Storage) Close() error {
-	tx := s.d.db.Call("transaction", chunksStore, "readwrite")
-	lo := js.ValueOf([]any{s.ns, 0})
-	hi := js.ValueOf([]any{s.ns, float64(1 << 53)})
-	r := js.Global().Get("IDBKeyRange").Call("bound", lo, hi)
-	if _, err := await(context.Background(), tx.Call("objectStore", chunksStore).Call("delete", r)); err != nil {
-		return fmt.Errorf("idbstore: deleting the data: %w", err)
-	}
+	s.lk.unlock()
 	return nil
 }
 
