@@ -266,7 +266,7 @@ fuzz() {
 	done
 }
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 case ${1:-build} in
 build) build ;;
