@@ -260,7 +260,7 @@ func evalString(t *testing.T, p *browsertest.Page, expr string) string {
 // it from the featured list, and while it downloads the torrents list
 // shows Speed paying, the spent figure rising from one render to a later
 // one, below what the finished download costs. A screenshot of the list
-// mid-download is saved (app-16-paying.png).
+// mid-download is saved (app-17-paying.png).
 func TestWebAppPaidDownloadInProgress(t *testing.T) {
 	browsertest.Require(t)
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
@@ -319,7 +319,7 @@ func TestWebAppPaidDownloadInProgress(t *testing.T) {
 		Bar                 int
 	}
 	p.Eval(t, paying, &first)
-	p.Screenshot(t, screenshotPath(t, "app-16-paying.png"), true)
+	p.Screenshot(t, screenshotPath(t, "app-17-paying.png"), true)
 	if first.Done || first.Bar >= 100 || !strings.HasPrefix(first.State, "Downloading") {
 		t.Fatalf("not mid-download when the list showed spent %s: %+v", first.Shown, first)
 	}
@@ -333,7 +333,7 @@ func TestWebAppPaidDownloadInProgress(t *testing.T) {
 	if err != nil || spent <= spent0 || spent > speed.Price(reserve, size) {
 		t.Fatalf("spent %d mid-download, %q (%d) done; the file costs %d at the reserve", spent0, final, spent, speed.Price(reserve, size))
 	}
-	if st, err := os.Stat(screenshotPath(t, "app-16-paying.png")); err != nil || st.Size() < 5000 {
+	if st, err := os.Stat(screenshotPath(t, "app-17-paying.png")); err != nil || st.Size() < 5000 {
 		t.Fatalf("screenshot: %v", err)
 	}
 }
