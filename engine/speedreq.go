@@ -312,8 +312,9 @@ func (t *Torrent) speedFailedLocked(c *conn, piece int) {
 // speedVerifiedLocked: a piece with data from c verified: pay for it. The
 // provider serves nothing more until this payment arrives (M22), so the
 // common case, the worker idle and the channel in use with room, pays at
-// once on this goroutine: a signature, no hop to the worker. Paying through
-// a new channel (the ledger) goes to the worker.
+// once on this goroutine: a signature, no hop to the worker. The signature
+// is made under the torrent lock (0.03-0.05 ms natively, once a piece).
+// Paying through a new channel (the ledger) goes to the worker.
 func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
 	if c.speed == nil || c.closed {
 		return
