@@ -6,7 +6,8 @@
 #   ./build.sh edge        build the Cloudflare Worker into dist/edge/ (deploy with wrangler from edge/, docs/edge.md)
 #   ./build.sh test        build, then run every test suite (what CI runs)
 #   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp;
-#                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready);
+#                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready,
+#                          a paid download against the same one free);
 #                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
 #   ./build.sh help
@@ -226,8 +227,9 @@ bench() {
 	need_go
 	local name=${1:-} pkgs
 	if [ "$name" = browser ]; then
-		# The browser peer: wasm size, browser-to-browser throughput against WebTorrent's bundle, time to ready
-		# (headless Chromium in a network namespace).
+		# The browser peer: wasm size, browser-to-browser throughput against WebTorrent's bundle, time to ready,
+		# and a paid browser-to-browser download (Speed on, the relay's ledger) against the same one free
+		# (BenchmarkBrowserPaid; headless Chromium in a network namespace).
 		npm_install interop/browser
 		npm_install interop/webtorrent
 		BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1 go test -run '^$' -bench Browser -benchtime "${BTSPEED_BENCHTIME:-3x}" ./wasm
@@ -264,7 +266,7 @@ fuzz() {
 	done
 }
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 case ${1:-build} in
 build) build ;;

@@ -183,6 +183,7 @@ type torrentSpeed struct {
 	spent         uint64 // by closed connections
 	earned        uint64
 	peers         map[wallet.Address]*PeerSpeed // per account, closed connections included
+	jobs          uint64                        // Speed worker jobs run, all connections
 }
 
 // PeerSpeed is what Speed moved with one peer account on one torrent.

@@ -281,3 +281,27 @@ func TestSpeedTorrentSettings(t *testing.T) {
 		}
 	})
 }
+
+// The paid download's hot path runs on the connection's reader: each
+// block's price is recorded at once and a verified piece is paid at once
+// while the Speed worker is idle, so the worker runs far fewer jobs than
+// the blocks received (it used to run one a block and one a payment), and
+// the download is paid in full.
+func TestSpeedPaysWithoutAWorkerJobPerBlock(t *testing.T) {
+	const price, pieceLen, pieces = 70_000, 64 << 10, 32
+	p := newPaidPair(t, 100_000_000, price, pieces*pieceLen, pieceLen, 11)
+	waitComplete(t, p.rtor, 60*time.Second)
+	if !bytes.Equal(p.rst.bytes(), p.data) {
+		t.Fatal("the download differs from the seed's data")
+	}
+	want := uint64(pieces) * speed.Price(price, pieceLen)
+	for deadline := time.Now().Add(20 * time.Second); p.rtor.SpeedStats().Spent != want; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("spent %d, the pieces cost %d", p.rtor.SpeedStats().Spent, want)
+		}
+	}
+	blocks := uint64(pieces * pieceLen / engine.BlockSize)
+	if jobs := p.rtor.SpeedJobsRun(); jobs >= blocks {
+		t.Fatalf("the requester's Speed worker ran %d jobs for %d blocks: the hot path went through it", jobs, blocks)
+	}
+}

@@ -32,11 +32,14 @@ import (
 //     answers.
 
 // speedReq is our requester side with one provider. The session is the
-// worker goroutine's; the other fields are guarded by Torrent.mu and written
-// by the reader (the peer's messages) and the worker (what the session
-// decided).
+// worker goroutine's, except that while the worker is idle (nothing queued
+// or running) the reader may call it under Torrent.mu for the per-block
+// and per-piece hot path (speedReceivedLocked, speedVerifiedLocked): the
+// worker cannot start a job without that lock, so the calls stay in stream
+// order. The other fields are guarded by Torrent.mu and written by the
+// reader (the peer's messages) and the worker (what the session decided).
 type speedReq struct {
-	sess *speed.RequesterSession // owned by the worker
+	sess *speed.RequesterSession // the worker's (see above)
 
 	rate         uint64 // the rate it charges us (bid responses the worker applied)
 	rateSeen     uint64 // the rate of the last bid response received, not yet applied
@@ -281,10 +284,15 @@ func (t *Torrent) speedMayStartLocked(c *conn, piece int) bool {
 
 // speedReceivedLocked records a block from c (its price accrues at the
 // rate in force, in stream order: the worker applies bid responses and
-// blocks in the order they arrived).
+// blocks in the order they arrived). With the worker idle it is recorded
+// at once, without a job per block.
 func (t *Torrent) speedReceivedLocked(c *conn, piece int, n uint64) {
 	s := c.speed
 	if s == nil {
+		return
+	}
+	if c.speedIdleLocked() {
+		s.req.sess.Received(uint32(piece), n)
 		return
 	}
 	c.enqueueLocked(func(context.Context) { s.req.sess.Received(uint32(piece), n) })
@@ -301,10 +309,24 @@ func (t *Torrent) speedFailedLocked(c *conn, piece int) {
 	t.speedBanLocked(c)
 }
 
-// speedVerifiedLocked: a piece with data from c verified: pay for it.
+// speedVerifiedLocked: a piece with data from c verified: pay for it. The
+// provider serves nothing more until this payment arrives (M22), so the
+// common case, the worker idle and the channel in use with room, pays at
+// once on this goroutine: a signature, no hop to the worker. The signature
+// is made under the torrent lock (0.03-0.05 ms natively, once a piece).
+// Paying through a new channel (the ledger) goes to the worker.
 func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
 	if c.speed == nil || c.closed {
 		return
+	}
+	if c.speedIdleLocked() {
+		if p, ok := c.speed.req.sess.VerifiedFunded(t.cfg.Now(), uint32(piece)); ok {
+			c.settlePayLocked(p, nil, 0, nil)
+			// Opening the next channel ahead of need and the balance
+			// check are off the payment's path.
+			c.enqueueLocked(func(context.Context) { c.checkBuy() })
+			return
+		}
 	}
 	c.enqueueLocked(func(ctx context.Context) { c.payPiece(ctx, piece, 0) })
 }
@@ -350,12 +372,22 @@ func (c *conn) gotPaymentRejectedLocked(m speed.PaymentRejected) {
 // until the next check; retry, if any, runs after the backoff of attempt. After a success we
 // check whether we can buy the next piece.
 func (c *conn) afterPay(p *speed.Payment, err error, attempt int, retry func(context.Context)) {
-	t, r := c.t, &c.speed.req
 	if err != nil {
 		c.log.Info("payment failed", "err", err)
 	}
+	c.t.mu.Lock()
+	c.settlePayLocked(p, err, attempt, retry)
+	c.t.mu.Unlock()
+	if err == nil {
+		c.checkBuy()
+	}
+}
+
+// settlePayLocked is afterPay's pass under the torrent lock, on the worker
+// or on the reader while the worker is idle.
+func (c *conn) settlePayLocked(p *speed.Payment, err error, attempt int, retry func(context.Context)) {
+	t, r := c.t, &c.speed.req
 	spent := r.sess.Spent()
-	t.mu.Lock()
 	if misbehaving := errors.Is(err, speed.ErrProviderMisbehaving); misbehaving || errors.Is(err, speed.ErrCannotPay) {
 		// A stop is for good: ErrCannotPay never lifts one that a
 		// misbehaving provider earned.
@@ -369,10 +401,6 @@ func (c *conn) afterPay(p *speed.Payment, err error, attempt int, retry func(con
 	}
 	if retry != nil {
 		c.retryLocked(attempt, retry)
-	}
-	t.mu.Unlock()
-	if err == nil {
-		c.checkBuy()
 	}
 }
 

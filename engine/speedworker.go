@@ -133,6 +133,9 @@ func (c *conn) runSpeedWorker() {
 		t.mu.Lock()
 		closed := c.closed
 		jobs, next := w.takeLocked(time.Now(), closed)
+		if t.sp != nil {
+			t.sp.jobs += uint64(len(jobs))
+		}
 		if !w.busy && c.draining {
 			c.nudge() // the writer waits for the last payment's job
 		}

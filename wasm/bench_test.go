@@ -18,6 +18,7 @@ import (
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/shared/speed"
 )
 
 // BenchmarkBrowserWasmSize builds the browser peer as build.sh does and
@@ -78,42 +79,16 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 		p.Timeout = 5 * time.Minute
 		p.Eval(b, wtStart, nil)
 	}
-	makeFile := fmt.Sprintf(`(name) => {
-		const data = new Uint8Array(%d)
-		for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, data.length)))
-		return new File([data], name)
-	}`, size)
-
-	// settle pauses (timer stopped) so that a new seed's announce reaches
-	// the tracker before its download is timed: both clients are then
-	// timed from adding the magnet link, through meeting the seed, to done.
-	settle := func() {
-		b.StopTimer()
-		time.Sleep(1500 * time.Millisecond)
-		b.StartTimer()
-	}
+	makeFile := benchFileJS(size)
+	settle := func() { benchSettle(b) }
 	var btTotal, wtTotal time.Duration
 	b.ResetTimer()
 	for i := range b.N {
-		// btspeed: seed, then time the download (polling the peer every 20 ms).
-		var magnet string
-		btSeed.Eval(b, `(async () => { window.tor = await client.seed((`+makeFile+`)('bt-`+fmt.Sprint(i)+`.bin')); return tor.magnetURI })()`, &magnet)
-		settle() // the seed announces before the clock starts
-		var ms float64
-		btGet.Eval(b, `(async () => {
-			const t0 = performance.now()
-			const t = await client.add(`+jsString(magnet)+`)
-			while (!t.done) { await client._poll(); if (t.done) break; await new Promise(r => setTimeout(r, 20)) }
-			const ms = performance.now() - t0
-			console.log('bench: btspeed connections ' + JSON.stringify(t.connections) + ' peers ' + t.numPeers)
-			await t.remove()
-			return ms
-		})()`, &ms)
-		btSeed.Eval(b, `tor.remove()`, nil)
-		time.Sleep(time.Second)
-		btTotal += time.Duration(ms * float64(time.Millisecond))
+		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil)
 
 		// WebTorrent: the same size.
+		var magnet string
+		var ms float64
 		wtSeed.Eval(b, `new Promise(resolve => {
 			wt.seed((`+makeFile+`)('wt-`+fmt.Sprint(i)+`.bin'), { announce: [`+jsString(tracker)+`] }, t => { window.tor = t; resolve(t.magnetURI) })
 		})`, &magnet)
@@ -137,4 +112,98 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 	b.ReportMetric(wt, "webtorrent-MB/s")
 	b.ReportMetric(bt/wt, "ratio")
 	b.ReportMetric((ready[0]+ready[1])/2, "ready-ms")
+}
+
+// BenchmarkBrowserPaid is BenchmarkBrowserToBrowser's btspeed download with
+// Speed on beside the same download free, alternately in one run: the paid
+// pair has funded wallets on the relay's real ledger, the seeder sells at a
+// reserve of 0.001 BTT per MiB and the downloader pays for every piece; the
+// free pair has no wallets. It reports both rates, the paid/free ratio
+// (target at least 1/1.3, about 0.77) and what each paid download spent.
+func BenchmarkBrowserPaid(b *testing.B) {
+	browsertest.Require(b)
+	ns := netns.New(b)
+	url := startRelay(b, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(b), rtctest.Interfaces(ns.HostIf))
+	br := browsertest.Start(b, ns.Command, url)
+	const size = 32 << 20
+	pages := make([]*browsertest.Page, 4) // free seed, free get, paid seed, paid get
+	for i := range pages {
+		pages[i] = br.NewPage(b, url+"/blank.html")
+		pages[i].Timeout = 5 * time.Minute
+		pages[i].Eval(b, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return null })()`, nil)
+	}
+	for _, p := range pages[2:] {
+		p.Eval(b, `(async () => { await client.wallet.create('password1234'); await client.wallet.faucet({}); return null })()`, nil)
+	}
+	pages[2].Eval(b, `client.settings.set({reserve: '0.001'})`, nil)
+	var free, paid time.Duration
+	var spent uint64
+	b.ResetTimer()
+	for i := range b.N {
+		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil)
+		paid += btspeedDownload(b, pages[2], pages[3], size, fmt.Sprintf("paid-%d.bin", i), func(s uint64) {
+			if s == 0 {
+				b.Fatal("the paid download spent nothing: Speed did not pay")
+			}
+			spent += s
+		})
+	}
+	b.StopTimer()
+	freeRate := float64(size) * float64(b.N) / free.Seconds() / 1e6
+	paidRate := float64(size) * float64(b.N) / paid.Seconds() / 1e6
+	b.ReportMetric(freeRate, "free-MB/s")
+	b.ReportMetric(paidRate, "paid-MB/s")
+	b.ReportMetric(paidRate/freeRate, "ratio")
+	b.ReportMetric(float64(spent)/float64(b.N), "base-units-paid/op")
+}
+
+// benchFileJS is a JavaScript function (name) => File of size random bytes.
+func benchFileJS(size int) string {
+	return fmt.Sprintf(`(name) => {
+		const data = new Uint8Array(%d)
+		for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, data.length)))
+		return new File([data], name)
+	}`, size)
+}
+
+// benchSettle pauses (timer stopped) so that a new seed's announce reaches
+// the tracker before its download is timed: a download is then timed from
+// adding the magnet link, through meeting the seed, to done.
+func benchSettle(b *testing.B) {
+	b.StopTimer()
+	time.Sleep(1500 * time.Millisecond)
+	b.StartTimer()
+}
+
+// btspeedDownload seeds a new file of size bytes named name in seed's
+// client, and times get's client downloading it (polling every 20 ms);
+// paid, when set, is given what the download spent, in base units.
+func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64)) time.Duration {
+	var magnet string
+	seed.Eval(b, `(async () => { window.tor = await client.seed((`+benchFileJS(size)+`)(`+jsString(name)+`)); return tor.magnetURI })()`, &magnet)
+	benchSettle(b)
+	var got struct {
+		MS    float64
+		Spent string
+	}
+	get.Eval(b, `(async () => {
+		const t0 = performance.now()
+		const t = await client.add(`+jsString(magnet)+`)
+		while (!t.done) { await client._poll(); if (t.done) break; await new Promise(r => setTimeout(r, 20)) }
+		const ms = performance.now() - t0
+		console.log('bench: btspeed connections ' + JSON.stringify(t.connections) + ' peers ' + t.numPeers)
+		const spent = t.spent
+		await t.remove()
+		return {ms, spent}
+	})()`, &got)
+	seed.Eval(b, `tor.remove()`, nil)
+	time.Sleep(time.Second)
+	if paid != nil {
+		s, err := speed.ParseBTT(got.Spent)
+		if err != nil {
+			b.Fatalf("the download's spent %q: %v", got.Spent, err)
+		}
+		paid(s)
+	}
+	return time.Duration(got.MS * float64(time.Millisecond))
 }

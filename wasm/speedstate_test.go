@@ -254,3 +254,86 @@ func evalString(t *testing.T, p *browsertest.Page, expr string) string {
 	p.Eval(t, expr, &s)
 	return s
 }
+
+// A paid download in progress in the web app: the relay seeds a 64 MiB
+// file with Speed at 1000 base units per MiB, a new funded wallet fetches
+// it from the featured list, and while it downloads the torrents list
+// shows Speed paying, the spent figure rising from one render to a later
+// one, below what the finished download costs. A screenshot of the list
+// mid-download is saved (app-17-paying.png).
+func TestWebAppPaidDownloadInProgress(t *testing.T) {
+	browsertest.Require(t)
+	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
+		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
+	}
+	ns := netns.New(t)
+	web := webDir(t)
+	const size, reserve = 64 << 20, 1000
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < len(data); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	seedPath := filepath.Join(t.TempDir(), "paid-film.bin")
+	if err := os.WriteFile(seedPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	relayKey, _ := wallet.GenerateKey()
+	base := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
+		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, reserve, netip.AddrPortFrom(ns.HostIP, 0).String()
+	})
+	b := browsertest.Start(t, ns.Command, base)
+	p := b.NewPage(t, base+"/")
+	visible := func(id string) string { return "#" + id + ":not([hidden])" }
+	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
+	p.Click(t, "#go-create")
+	p.Fill(t, "#create-password", "password123")
+	p.Fill(t, "#create-confirm", "password123")
+	p.Click(t, "#create-submit")
+	p.WaitFor(t, visible("screen-backup"), 30*time.Second)
+	p.Click(t, "#backup-done")
+	p.Click(t, "#backup-continue")
+	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+	p.Click(t, "#tab-wallet")
+	p.Click(t, "#faucet")
+	p.WaitForFunction(t, `/Received/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
+
+	p.Click(t, "#tab-torrents")
+	p.WaitFor(t, "#featured-list button", 10*time.Second)
+	p.Click(t, "#featured-list button")
+	// Mid-download, as rendered: not done, the bar short of 100, spent above 0.
+	paying := `(() => {
+		const row = document.querySelector('.torrent'), t = btspeedApp.client.torrents[0]
+		if (!row || !t || row.classList.contains('is-done')) return null
+		const shown = row.querySelector('.spent-amount').textContent
+		return /^[0-9.]+$/.test(shown) && Number(shown) > 0 ? {shown, spent: t.spent, done: t.done,
+			bar: Number(row.querySelector('.bar').getAttribute('aria-valuenow')), state: row.querySelector('.state').textContent} : null
+	})()`
+	p.WaitForFunction(t, paying+` !== null`, 120*time.Second)
+	var first struct {
+		Shown, Spent, State string
+		Done                bool
+		Bar                 int
+	}
+	p.Eval(t, paying, &first)
+	p.Screenshot(t, screenshotPath(t, "app-17-paying.png"), true)
+	if first.Done || first.Bar >= 100 || !strings.HasPrefix(first.State, "Downloading") {
+		t.Fatalf("not mid-download when the list showed spent %s: %+v", first.Shown, first)
+	}
+	// Rising: a later render shows more spent.
+	p.WaitForFunction(t, `(() => { const s = document.querySelector('.torrent .spent-amount').textContent; return Number(s) > `+first.Shown+` })()`, 120*time.Second)
+	p.WaitFor(t, ".torrent.is-done", 180*time.Second)
+	spent0, _ := speed.ParseBTT(first.Spent)
+	var final string
+	p.Eval(t, `(async () => { for (let i = 0; i < 100 && !btspeedApp.client.torrents[0].done; i++) await new Promise(r => setTimeout(r, 50)); return btspeedApp.client.torrents[0].spent })()`, &final)
+	spent, err := speed.ParseBTT(final)
+	if err != nil || spent <= spent0 || spent > speed.Price(reserve, size) {
+		t.Fatalf("spent %d mid-download, %q (%d) done; the file costs %d at the reserve", spent0, final, spent, speed.Price(reserve, size))
+	}
+	if st, err := os.Stat(screenshotPath(t, "app-17-paying.png")); err != nil || st.Size() < 5000 {
+		t.Fatalf("screenshot: %v", err)
+	}
+}

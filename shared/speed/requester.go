@@ -229,6 +229,29 @@ func (r *RequesterSession) Verified(ctx context.Context, now time.Time, piece ui
 	return p, nil
 }
 
+// VerifiedFunded is Verified for the common case, without the ledger: it pays
+// for a verified piece only when the channel in use has room for it (a
+// signature, no round trip), so a caller may run it on its hot path. ok is
+// false, with nothing paid or recorded, when paying needs the ledger (a new
+// channel) or fails: the caller then calls Verified, which says why.
+func (r *RequesterSession) VerifiedFunded(now time.Time, piece uint32) (p *Payment, ok bool) {
+	c := r.pieces[piece]
+	if c == nil || c.Due() == 0 {
+		delete(r.pieces, piece)
+		return nil, true
+	}
+	due := c.Due()
+	if r.rejections >= r.cfg.MaxRejections || !r.usable(now, due) {
+		return nil, false
+	}
+	p, err := r.sign(piece, due)
+	if err != nil {
+		return nil, false
+	}
+	delete(r.pieces, piece)
+	return p, true
+}
+
 func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32, due uint64) (*Payment, error) {
 	if r.rejections >= r.cfg.MaxRejections {
 		return nil, fmt.Errorf("%w: %d payments rejected", ErrProviderMisbehaving, r.rejections)
@@ -238,6 +261,11 @@ func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32,
 			return nil, err
 		}
 	}
+	return r.sign(piece, due)
+}
+
+// sign pays due for piece through the channel in use, which has room.
+func (r *RequesterSession) sign(piece uint32, due uint64) (*Payment, error) {
 	ch := r.channel
 	st := State{Channel: ch.info.ID, Seq: ch.seq + 1, Paid: ch.paid + due}
 	sig, err := st.Sign(r.cfg.Key)
