@@ -3,6 +3,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -547,7 +548,7 @@ func (r *Relay) startSeeding() error {
 		ln.Close()
 		return err
 	}
-	cfg := engine.Config{Logger: r.log, ListenPort: addr.Port, UserAgent: "btspeed-relay/" + r.cfg.Version,
+	cfg := engine.Config{Logger: r.log, ListenPort: addr.Port, UserAgent: "btspeed-relay/" + cmp.Or(r.cfg.Version, "dev"),
 		Transports: []engine.Transport{sock.Transport(), {Name: "tcp", Network: "tcp", Dialer: &net.Dialer{}}},
 		// Browser peers (ours and WebTorrent's) reach the seeds over
 		// WebRTC through the WebSocket tracker.
@@ -595,7 +596,7 @@ func (r *Relay) seed(path string) (Seeded, error) {
 		base := strings.TrimSuffix(r.cfg.PublicURL, "/")
 		trackers = []string{base + "/announce", "ws" + strings.TrimPrefix(base, "http")}
 	}
-	mi, err := engine.CreateTorrent(abs, engine.CreateOptions{Trackers: trackers, CreatedBy: "btspeed-relay/" + r.cfg.Version})
+	mi, err := engine.CreateTorrent(abs, engine.CreateOptions{Trackers: trackers, CreatedBy: "btspeed-relay/" + cmp.Or(r.cfg.Version, "dev")})
 	if err != nil {
 		return Seeded{}, fmt.Errorf("relay: seed %s: %w", path, err)
 	}

@@ -303,7 +303,13 @@ func TestWebAppPaidDownloadInProgress(t *testing.T) {
 
 	p.Click(t, "#tab-torrents")
 	p.WaitFor(t, "#featured-list button", 10*time.Second)
+	// The header follows spending by itself: with the periodic refresh
+	// stopped, it still drops once the channel's deposit is locked.
+	p.Eval(t, `(() => { clearInterval(btspeedApp.walletTimer); return document.getElementById('hdr-balance').textContent })()`, new(string))
 	p.Click(t, "#featured-list button")
+	// The relay's offer now says the torrent is in the list.
+	p.WaitForFunction(t, `(() => { const b = document.querySelector('#featured-list button'); return b.disabled && b.textContent === 'In your list' })()`, 30*time.Second)
+	p.WaitForFunction(t, `Number(document.getElementById('hdr-balance').textContent) < 100`, 120*time.Second)
 	// Mid-download, as rendered: not done, the bar short of 100, spent above 0.
 	paying := `(() => {
 		const row = document.querySelector('.torrent'), t = btspeedApp.client.torrents[0]

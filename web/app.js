@@ -27,6 +27,8 @@ async function main () {
   app.timer = setInterval(() => {
     if (document.body.dataset.screen !== 'app') return
     renderTorrents()
+    markFeatured()
+    followSpending()
     if (app.tab === 'torrents') renderStorage()
     if (app.tab === 'speed') renderSpeed()
   }, 1000)

@@ -218,7 +218,7 @@ function renderTorrents () {
       el('span', {}, 'spent ', el('b', { class: 'spent-amount' }, btt(t.spent)),
         ...(t.speed && bttUnits(t.budget) > 0n ? [' of ', el('b', { class: 'budget-amount' }, btt(t.budget))] : []), ' BTT'),
       el('span', {}, 'earned ', el('b', { class: 'earned-amount' }, btt(t.earned)), ' BTT'))
-    r.cost.textContent = t.speed && t.length ? 'Speed: ' + costLine(t.length, t.maxPrice, t.budget, app.balance) : ''
+    r.cost.textContent = !t.speed || !t.length ? '' : t.done ? 'Speed: peers who pay for pieces pay you while you seed; it shows as earned.' : 'Speed: ' + costLine(t.length, t.maxPrice, t.budget, app.balance)
     r.cost.hidden = r.cost.textContent === ''
     const off = speedOff()
     if (!r.speedBusy) {
@@ -245,8 +245,22 @@ async function loadFeatured () {
     get.addEventListener('click', () => busy(get, 'Adding…', async () => {
       try { await app.client.add(s.magnet); renderTorrents() } catch (e) { sayError(e) }
     }))
+    const m = /urn:btih:([0-9a-f]{40})/i.exec(String(s.magnet))
+    if (m) app.featured.push({ infoHash: m[1].toLowerCase(), get })
     return el('li', {}, el('span', {}, s.name + ' ', el('span', { class: 'muted' }, '(' + bytes(s.length) + ')')), get)
   }))
   $('featured').hidden = false
+  markFeatured()
+}
+
+// markFeatured shows "In your list" instead of Download for a relay's torrent the user already has.
+function markFeatured () {
+  for (const f of app.featured) {
+    const has = app.rows.has(f.infoHash)
+    if (f.get.dataset.has === String(has)) continue
+    f.get.dataset.has = String(has)
+    f.get.disabled = has
+    f.get.textContent = has ? 'In your list' : 'Download'
+  }
 }
 

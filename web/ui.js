@@ -3,7 +3,7 @@
 'use strict'
 
 const $ = id => document.getElementById(id)
-const app = { client: null, timer: null, walletTimer: null, tronTimer: null, rows: new Map(), balance: null, tab: 'torrents', started: Date.now(), tron: { busy: false, states: '' } }
+const app = { featured: [], spentKey: '', client: null, timer: null, walletTimer: null, tronTimer: null, rows: new Map(), balance: null, tab: 'torrents', started: Date.now(), tron: { busy: false, states: '' } }
 // ---- small helpers ----
 
 function el (tag, attrs, ...children) {

@@ -195,3 +195,12 @@ function wireTron () {
   })
 }
 
+
+// followSpending refreshes the header balance as soon as any torrent's spent or earned total moves (a channel
+// opening locks a deposit, a close settles it), instead of at the next 10 s refresh.
+function followSpending () {
+  const key = app.client.torrents.map(t => t.spent + '/' + t.earned).join(',')
+  if (key === app.spentKey) return
+  app.spentKey = key
+  refreshAccount()
+}
