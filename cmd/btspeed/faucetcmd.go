@@ -26,7 +26,7 @@ func runFaucet(c *cli, args []string) error {
 	}
 	key, err := unlockFile(c, path)
 	if err != nil {
-		return fmt.Errorf("%w (make a wallet with 'btspeed wallet init')", err)
+		return noWallet(err, path)
 	}
 	url := w.ledgerURL(c)
 	ctx, cancel := interruptible()

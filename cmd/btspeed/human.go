@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"strings"
@@ -65,6 +66,15 @@ func explain(err error) (line, cause string) {
 		return "cannot reach the relay or its ledger (is it running? './build.sh run' starts one): name another with --relay URL or $" + envRelay, err.Error()
 	}
 	return err.Error(), ""
+}
+
+// noWallet is err reading the wallet at path, in words for people when
+// the file is missing.
+func noWallet(err error, path string) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return human(err, "there is no wallet at %s yet: make one with 'btspeed wallet init' (or name another with --wallet PATH)", path)
+	}
+	return err
 }
 
 // unreachable says whether err is a failure to connect (nothing listening,

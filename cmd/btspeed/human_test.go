@@ -57,6 +57,11 @@ func TestCLIErrorsForPeople(t *testing.T) {
 	if !strings.HasPrefix(first, "btspeed: cannot reach the relay or its ledger (is it running?") || !strings.Contains(rest, "cause: ledger at http://127.0.0.1:1/ledger: ") {
 		t.Fatalf("no relay: %q / %q", first, rest)
 	}
+	none := map[string]string{envWallet: filepath.Join(dir, "none.json"), envPassword: "a good password", envRelay: relay}
+	first, rest = lines("no wallet", btspeed(t, none, "", "faucet"))
+	if first != "btspeed: there is no wallet at "+none[envWallet]+" yet: make one with 'btspeed wallet init' (or name another with --wallet PATH)" || !strings.Contains(rest, "no such file") {
+		t.Fatalf("no wallet: %q / %q", first, rest)
+	}
 	bad := filepath.Join(dir, "bad.torrent")
 	if err := os.WriteFile(bad, []byte("this is not bencode"), 0o644); err != nil {
 		t.Fatal(err)

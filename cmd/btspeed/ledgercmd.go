@@ -60,7 +60,7 @@ func (c *cli) addressArg(pos []string, walletFlag string) (wallet.Address, error
 		}
 		data, err := wallet.ReadKeystoreFile(path)
 		if err != nil {
-			return wallet.Address{}, fmt.Errorf("%w (give an ADDRESS, or make a wallet with 'btspeed wallet init')", err)
+			return wallet.Address{}, noWallet(err, path)
 		}
 		addr, err := wallet.KeystoreAddress(data)
 		if err != nil {

@@ -116,7 +116,7 @@ func (c *cli) password(prompt string, confirm bool) ([]byte, error) {
 		if tty != nil {
 			tty.Close()
 		}
-		return nil, errors.New("no password: set $" + envPassword + " or run in a terminal")
+		return nil, errors.New("the wallet's password is needed and there is no terminal to ask it in: set $" + envPassword + " or run btspeed in a terminal")
 	}
 	defer tty.Close()
 	ask := func(p string) ([]byte, error) {

@@ -142,7 +142,7 @@ func (p *peerFlags) speedConfig(c *cli, ctx context.Context) (*engine.SpeedConfi
 		if p.speedOn == "auto" {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("Speed needs a wallet: %s: %w (make one with 'btspeed wallet init', or install a keystore with 'btspeed wallet keystore import --file FILE'; --speed off downloads without paying)", path, err)
+		return nil, human(err, "Speed needs a wallet and there is none at %s: make one with 'btspeed wallet init' (or import a keystore with 'btspeed wallet keystore import --file FILE'), or download without paying with --speed off", path)
 	}
 	key, err := unlockFile(c, path)
 	if err != nil {
