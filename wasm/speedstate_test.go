@@ -79,13 +79,7 @@ func TestWebAppOpenLink(t *testing.T) {
 	}
 	shot("11-open-link")
 
-	p.Click(t, "#go-create")
-	p.Fill(t, "#create-password", "password123")
-	p.Fill(t, "#create-confirm", "password123")
-	p.Click(t, "#create-submit")
-	p.WaitFor(t, visible("screen-backup"), 30*time.Second)
-	p.Click(t, "#backup-done")
-	p.Click(t, "#backup-continue")
+	createWallet(t, p)
 	p.WaitFor(t, visible("confirm-add"), 10*time.Second)
 	var ask struct{ Name, Hash, Speed string }
 	p.Eval(t, `({name: document.getElementById('confirm-add-name').textContent, hash: document.getElementById('confirm-add-hash').textContent,
@@ -289,13 +283,7 @@ func TestWebAppPaidDownloadInProgress(t *testing.T) {
 	p := b.NewPage(t, base+"/")
 	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
-	p.Click(t, "#go-create")
-	p.Fill(t, "#create-password", "password123")
-	p.Fill(t, "#create-confirm", "password123")
-	p.Click(t, "#create-submit")
-	p.WaitFor(t, visible("screen-backup"), 30*time.Second)
-	p.Click(t, "#backup-done")
-	p.Click(t, "#backup-continue")
+	createWallet(t, p)
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
 	p.Click(t, "#tab-wallet")
 	p.Click(t, "#faucet")
@@ -342,4 +330,18 @@ func TestWebAppPaidDownloadInProgress(t *testing.T) {
 	if st, err := os.Stat(screenshotPath(t, "app-17-paying.png")); err != nil || st.Size() < 5000 {
 		t.Fatalf("screenshot: %v", err)
 	}
+}
+
+// createWallet makes a wallet from the welcome screen in the web app on p
+// (password "password123"), through the backup screen, and leaves the
+// page where the app goes next.
+func createWallet(t *testing.T, p *browsertest.Page) {
+	t.Helper()
+	p.Click(t, "#go-create")
+	p.Fill(t, "#create-password", "password123")
+	p.Fill(t, "#create-confirm", "password123")
+	p.Click(t, "#create-submit")
+	p.WaitFor(t, "#screen-backup:not([hidden])", 30*time.Second)
+	p.Click(t, "#backup-done")
+	p.Click(t, "#backup-continue")
 }

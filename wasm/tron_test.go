@@ -257,13 +257,7 @@ func TestWebAppTron(t *testing.T) {
 	}
 
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
-	p.Click(t, "#go-create")
-	p.Fill(t, "#create-password", "password123")
-	p.Fill(t, "#create-confirm", "password123")
-	p.Click(t, "#create-submit")
-	p.WaitFor(t, visible("screen-backup"), 30*time.Second)
-	p.Click(t, "#backup-done")
-	p.Click(t, "#backup-continue")
+	createWallet(t, p)
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
 	if msg := p.Text(t, "#status"); !strings.HasPrefix(msg, "Wallet ready.") {
 		t.Fatalf("after onboarding: %q", msg)

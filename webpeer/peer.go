@@ -236,8 +236,8 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 	p.loadHistory()
 	p.restore()
 	p.wg.Add(2)
-	go p.historyLoop()
-	go p.saveLoop()
+	go p.every(p.cfg.HistoryEvery, p.notePoint)
+	go p.every(p.cfg.SaveEvery, p.saveState) // kept for the next start
 	return p, nil
 }
 
@@ -300,10 +300,10 @@ func (p *Peer) History() []Point {
 	return append([]Point(nil), p.history...)
 }
 
-// saveLoop keeps the state for the next start.
-func (p *Peer) saveLoop() {
+// every runs fn each period until the peer closes (p.wg counts it).
+func (p *Peer) every(period time.Duration, fn func()) {
 	defer p.wg.Done()
-	t := time.NewTicker(p.cfg.SaveEvery)
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -311,28 +311,19 @@ func (p *Peer) saveLoop() {
 			return
 		case <-t.C:
 		}
-		p.saveState()
+		fn()
 	}
 }
 
-func (p *Peer) historyLoop() {
-	defer p.wg.Done()
-	t := time.NewTicker(p.cfg.HistoryEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-t.C:
-		}
-		spent, earned := p.Totals()
-		p.mu.Lock()
-		if len(p.history) == maxHistory {
-			p.history = append(p.history[:0], p.history[1:]...)
-		}
-		p.history = append(p.history, Point{Time: p.cfg.Now(), Spent: spent, Earned: earned})
-		p.mu.Unlock()
+// notePoint adds the Speed totals now to the history.
+func (p *Peer) notePoint() {
+	spent, earned := p.Totals()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.history) == maxHistory {
+		p.history = append(p.history[:0], p.history[1:]...)
 	}
+	p.history = append(p.history, Point{Time: p.cfg.Now(), Spent: spent, Earned: earned})
 }
 
 // Close stops every torrent (closing the payment channels) and the peer;
