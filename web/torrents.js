@@ -218,7 +218,7 @@ function renderTorrents () {
       el('span', {}, 'spent ', el('b', { class: 'spent-amount' }, btt(t.spent)),
         ...(t.speed && bttUnits(t.budget) > 0n ? [' of ', el('b', { class: 'budget-amount' }, btt(t.budget))] : []), ' BTT'),
       el('span', {}, 'earned ', el('b', { class: 'earned-amount' }, btt(t.earned)), ' BTT'))
-    r.cost.textContent = !t.speed || !t.length ? '' : t.done ? 'Speed: peers who pay for pieces pay you while you seed; it shows as earned.' : 'Speed: ' + costLine(t.length, t.maxPrice, t.budget, app.balance)
+    r.cost.textContent = !t.speed || !t.length ? '' : t.done && !/[1-9]/.test(t.spent) ? 'Speed: peers who pay for pieces pay you while you seed; it shows as earned.' : 'Speed: ' + costLine(t.length, t.maxPrice, t.budget, app.balance)
     r.cost.hidden = r.cost.textContent === ''
     const off = speedOff()
     if (!r.speedBusy) {
