@@ -10,6 +10,7 @@
 #                          a paid download against the same one free);
 #                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
+#   ./build.sh wasmsize    the browser peer's raw and gzipped size and what it holds, per package (docs/wasm-size.md)
 #   ./build.sh help
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -266,7 +267,7 @@ fuzz() {
 	done
 }
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 case ${1:-build} in
 build) build ;;
@@ -275,6 +276,10 @@ edge) build_edge ;;
 test) test_all ;;
 bench) bench "${2:-}" ;;
 fuzz) fuzz "${2:-}" ;;
+wasmsize)
+	need_go
+	go run ./internal/tools/wasmsize "${@:2}"
+	;;
 help | -h | --help) usage ;;
 *)
 	usage >&2

@@ -22,5 +22,8 @@
 // The package is pure Go where it has to be: it builds and passes its tests
 // under GOOS=js GOARCH=wasm. Natively, go-ethereum's crypto package uses
 // libsecp256k1 through cgo, which makes signature recovery about four times
-// faster; that matters to the ledger, which verifies every request.
+// faster; that matters to the ledger, which verifies every request. In the
+// browser (secp_js.go) the same operations run on decred's secp256k1 directly,
+// as go-ethereum's pure-Go path does, without pulling go-ethereum into the
+// wasm; a test checks them against go-ethereum byte for byte.
 package wallet

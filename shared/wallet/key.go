@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // ErrInvalidPrivateKey is returned for private key bytes that are not a
@@ -22,7 +20,7 @@ type PrivateKey struct {
 
 // GenerateKey returns a new random key from the operating system's CSPRNG.
 func GenerateKey() (*PrivateKey, error) {
-	k, err := crypto.GenerateKey()
+	k, err := generateKey()
 	if err != nil {
 		return nil, fmt.Errorf("wallet: generating key: %w", err)
 	}
@@ -34,7 +32,7 @@ func PrivateKeyFromBytes(b []byte) (*PrivateKey, error) {
 	if len(b) != 32 {
 		return nil, fmt.Errorf("%w: %d bytes, want 32", ErrInvalidPrivateKey, len(b))
 	}
-	k, err := crypto.ToECDSA(b)
+	k, err := toECDSA(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidPrivateKey, err)
 	}
@@ -52,7 +50,7 @@ func PrivateKeyFromHex(s string) (*PrivateKey, error) {
 }
 
 // Bytes returns the 32-byte big-endian scalar. Handle with care.
-func (p *PrivateKey) Bytes() []byte { return crypto.FromECDSA(p.k) }
+func (p *PrivateKey) Bytes() []byte { return fromECDSA(p.k) }
 
 // Public returns the public half of the key.
 func (p *PrivateKey) Public() PublicKey { return PublicKey{k: p.k.PublicKey} }
@@ -66,25 +64,25 @@ type PublicKey struct {
 }
 
 // Bytes returns the 65-byte uncompressed encoding (0x04 || X || Y).
-func (p PublicKey) Bytes() []byte { return crypto.FromECDSAPub(&p.k) }
+func (p PublicKey) Bytes() []byte { return fromECDSAPub(&p.k) }
 
 // Address returns the TRON address of the key:
 // 0x41 || keccak256(X || Y)[12:].
 func (p PublicKey) Address() Address {
-	return addressFromUncompressed(crypto.FromECDSAPub(&p.k))
+	return addressFromUncompressed(fromECDSAPub(&p.k))
 }
 
 // ParsePublicKey parses a 65-byte uncompressed or 33-byte compressed key.
 func ParsePublicKey(b []byte) (PublicKey, error) {
 	switch len(b) {
 	case 65:
-		k, err := crypto.UnmarshalPubkey(b)
+		k, err := unmarshalPubkey(b)
 		if err != nil {
 			return PublicKey{}, fmt.Errorf("wallet: public key: %w", err)
 		}
 		return PublicKey{k: *k}, nil
 	case 33:
-		k, err := crypto.DecompressPubkey(b)
+		k, err := decompressPubkey(b)
 		if err != nil {
 			return PublicKey{}, fmt.Errorf("wallet: public key: %w", err)
 		}
@@ -97,7 +95,7 @@ func ParsePublicKey(b []byte) (PublicKey, error) {
 func addressFromUncompressed(pub []byte) Address {
 	var a Address
 	a[0] = AddressPrefix
-	h := crypto.Keccak256(pub[1:])
+	h := keccak256(pub[1:])
 	copy(a[1:], h[12:])
 	return a
 }

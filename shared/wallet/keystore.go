@@ -16,7 +16,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ethereum/go-ethereum/crypto"
 	"golang.org/x/crypto/scrypt"
 )
 
@@ -162,7 +161,7 @@ func EncryptKeystore(k *PrivateKey, password []byte, params ScryptParams) ([]byt
 		CipherText: hex.EncodeToString(ct),
 		KDF:        "scrypt",
 		KDFParams:  sp,
-		MAC:        hex.EncodeToString(crypto.Keccak256(dk[16:32], ct)),
+		MAC:        hex.EncodeToString(keccak256(dk[16:32], ct)),
 	}
 	ks.Crypto.CipherParams.IV = hex.EncodeToString(iv[:])
 	out, err := json.MarshalIndent(ks, "", "  ")
@@ -218,7 +217,7 @@ func DecryptKeystore(data, password []byte) (*PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeystoreInvalid, err)
 	}
-	if subtle.ConstantTimeCompare(crypto.Keccak256(dk[16:32], ct), mac) != 1 {
+	if subtle.ConstantTimeCompare(keccak256(dk[16:32], ct), mac) != 1 {
 		return nil, ErrWrongPassword
 	}
 	k, err := PrivateKeyFromBytes(aesCTR(dk[:16], iv, ct))

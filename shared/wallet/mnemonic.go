@@ -10,10 +10,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/fbsobreira/go-bip39/wordlists"
 	"github.com/fbsobreira/gotron-sdk/pkg/keys/hd"
-	"golang.org/x/text/unicode/norm"
 )
 
 // Errors returned by ParseMnemonic, each for one way a phrase can be wrong.
@@ -41,8 +38,8 @@ const TronPathPrefix = "m/44'/195'/0'/0"
 func TronPath(i uint32) string { return fmt.Sprintf("%s/%d", TronPathPrefix, i) }
 
 var wordIndex = func() map[string]int {
-	m := make(map[string]int, len(wordlists.English))
-	for i, w := range wordlists.English {
+	m := make(map[string]int, len(englishWords))
+	for i, w := range englishWords {
 		m[w] = i
 	}
 	return m
@@ -87,7 +84,7 @@ func MnemonicFromEntropy(entropy []byte) (Mnemonic, error) {
 	n := (len(entropy)*8 + len(entropy)/4) / 11
 	words := make([]string, n)
 	for i := range n {
-		words[i] = wordlists.English[bitsAt(bits, i*11, 11)]
+		words[i] = englishWords[bitsAt(bits, i*11, 11)]
 	}
 	return Mnemonic{words: words}, nil
 }
@@ -99,7 +96,7 @@ func ParseMnemonic(phrase string) (Mnemonic, error) {
 	if len(phrase) > maxPhraseText {
 		return Mnemonic{}, fmt.Errorf("%w: input is %d bytes", ErrPhraseLength, len(phrase))
 	}
-	words := strings.FieldsFunc(norm.NFKD.String(phrase), unicode.IsSpace)
+	words := strings.FieldsFunc(nfkd(phrase), unicode.IsSpace)
 	switch len(words) {
 	case 12, 15, 18, 21, 24:
 	default:
@@ -136,8 +133,8 @@ func (m Mnemonic) Entropy() []byte {
 // Seed returns the 64-byte BIP39 seed: PBKDF2-HMAC-SHA512 of the phrase with
 // salt "mnemonic" + passphrase, 2048 rounds, both NFKD-normalized.
 func (m Mnemonic) Seed(passphrase string) []byte {
-	seed, err := pbkdf2.Key(sha512.New, norm.NFKD.String(m.String()),
-		[]byte("mnemonic"+norm.NFKD.String(passphrase)), 2048, 64)
+	seed, err := pbkdf2.Key(sha512.New, nfkd(m.String()),
+		[]byte("mnemonic"+nfkd(passphrase)), 2048, 64)
 	if err != nil {
 		// pbkdf2.Key fails only for invalid parameters (or a FIPS-only
 		// policy on short passwords), none of which apply.
@@ -154,7 +151,7 @@ func (m Mnemonic) DeriveKey(passphrase string, index uint32) (*PrivateKey, error
 	}
 	master, chain := hd.ComputeMastersFromSeed(m.Seed(passphrase), []byte("Bitcoin seed"))
 	path := strings.TrimPrefix(TronPath(index), "m/")
-	k, err := hd.DerivePrivateKeyForPath(crypto.S256(), master, chain, path)
+	k, err := hd.DerivePrivateKeyForPath(s256(), master, chain, path)
 	if err != nil {
 		return nil, fmt.Errorf("wallet: deriving %s: %w", TronPath(index), err)
 	}

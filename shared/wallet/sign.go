@@ -9,8 +9,6 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
-
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // SignatureLen is the length of every signature this package makes: R (32
@@ -75,9 +73,9 @@ func SignatureFromBytes(b []byte) (Signature, error) {
 // signDigest signs a 32-byte digest. Callers use the purpose-specific methods:
 // a bare digest carries no domain.
 func (p *PrivateKey) signDigest(digest []byte) Signature {
-	raw, err := crypto.Sign(digest, p.k)
+	raw, err := sign(digest, p.k)
 	if err != nil {
-		// crypto.Sign fails only for a digest that is not 32 bytes or a
+		// sign fails only for a digest that is not 32 bytes or a
 		// key that is not on the curve; both are impossible here.
 		panic(fmt.Sprintf("wallet: signing: %v", err))
 	}
@@ -95,13 +93,13 @@ func recoverDigest(digest []byte, sig Signature) (Address, error) {
 	}
 	r := new(big.Int).SetBytes(sig[:32])
 	s := new(big.Int).SetBytes(sig[32:64])
-	if !crypto.ValidateSignatureValues(v, r, s, true) {
+	if !validSignatureValues(v, r, s) {
 		return Address{}, ErrMalformedSignature
 	}
 	raw := make([]byte, SignatureLen)
 	copy(raw, sig[:])
 	raw[64] = v
-	pub, err := crypto.Ecrecover(digest, raw)
+	pub, err := ecrecover(digest, raw)
 	if err != nil {
 		return Address{}, fmt.Errorf("%w: %v", ErrMalformedSignature, err)
 	}
@@ -128,7 +126,7 @@ const tronMessagePrefix = "\x19TRON Signed Message:\n"
 // MessageDigest is keccak256("\x19TRON Signed Message:\n" + len(msg) + msg),
 // the digest TronWeb's signMessageV2 signs.
 func MessageDigest(msg []byte) []byte {
-	return crypto.Keccak256([]byte(tronMessagePrefix), []byte(strconv.Itoa(len(msg))), msg)
+	return keccak256([]byte(tronMessagePrefix), []byte(strconv.Itoa(len(msg))), msg)
 }
 
 // SignMessage signs msg the way TronWeb's Trx.signMessageV2 does; TronWeb's
@@ -209,7 +207,7 @@ func (d Domain) Digest(payload []byte) ([]byte, error) {
 	}
 	var n [binary.MaxVarintLen64]byte
 	l := binary.PutUvarint(n[:], uint64(len(d)))
-	return crypto.Keccak256([]byte(domainPrefix), n[:l], []byte(d), payload), nil
+	return keccak256([]byte(domainPrefix), n[:l], []byte(d), payload), nil
 }
 
 // Sign signs payload for domain d.
