@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/client"
@@ -60,7 +62,10 @@ func (c *cli) addressArg(pos []string, walletFlag string) (wallet.Address, error
 		}
 		data, err := wallet.ReadKeystoreFile(path)
 		if err != nil {
-			return wallet.Address{}, noWallet(err, path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return wallet.Address{}, human(err, "there is no wallet at %s yet: give an ADDRESS, or make a wallet with 'btspeed wallet init'", path)
+			}
+			return wallet.Address{}, err
 		}
 		addr, err := wallet.KeystoreAddress(data)
 		if err != nil {
