@@ -97,7 +97,7 @@ type Torrent struct {
 	// chokeNow asks the choking loop for an early round.
 	chokeNow chan struct{}
 	// dialNow wakes the dialing loop (a dial failed: its backoff starts).
-	dialNow chan struct{}
+	dialNow  chan struct{}
 	gotInfo  chan struct{} // closed when the info is known
 	complete chan struct{} // closed when every piece is verified
 
@@ -130,7 +130,7 @@ var errSelf = errors.New("connected to ourselves")
 
 // candidate is a peer address the torrent may dial.
 type candidate struct {
-	source    string // "user", "tracker", "pex", "incoming"
+	source    string    // "user", "tracker", "pex", "incoming"
 	lastTried time.Time // when the last dial started, or failed
 	failures  int
 	connected bool
