@@ -8,7 +8,8 @@
 #   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp;
 #                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready,
 #                          a paid download against the same one free);
-#                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck
+#                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck;
+#                          "realseeds": btspeed and qBittorrent downloading from a Transmission and a qBittorrent seed
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
 #   ./build.sh wasmsize    the browser peer's raw and gzipped size and what it holds, per package (docs/wasm-size.md)
 #   ./build.sh help
@@ -234,6 +235,11 @@ bench() {
 		npm_install interop/browser
 		npm_install interop/webtorrent
 		BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1 go test -run '^$' -bench Browser -benchtime "${BTSPEED_BENCHTIME:-3x}" ./wasm
+		return
+	fi
+	if [ "$name" = realseeds ]; then
+		# From real seeds (Transmission, qBittorrent): btspeed against qBittorrent as the downloader, 256 MiB.
+		go test -run '^$' -bench RealSeeds -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
 		return
 	fi
 	if [ "$name" = speed ]; then

@@ -100,7 +100,9 @@ type Config struct {
 	// MaxConnsPerTorrent caps the connections of one torrent (default 50).
 	MaxConnsPerTorrent int
 	// MaxRequests caps the requests the engine keeps outstanding with one
-	// peer (default 250); the peer's own "reqq" lowers it.
+	// peer (default 1000: Transmission sends what is queued every 500 ms, so
+	// the rate from it is about outstanding x 16 KiB / 0.5 s); a peer's own
+	// "reqq" lowers it to reqq - 1.
 	MaxRequests int
 	// MaxPeerRequests caps the requests a peer may queue with us (default
 	// 500, advertised as "reqq"); more are rejected.
@@ -169,7 +171,7 @@ func (c Config) withDefaults() Config {
 		c.MaxConnsPerTorrent = 50
 	}
 	if c.MaxRequests <= 0 {
-		c.MaxRequests = 250
+		c.MaxRequests = 1000
 	}
 	if c.MaxPeerRequests <= 0 {
 		c.MaxPeerRequests = 500

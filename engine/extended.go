@@ -55,7 +55,7 @@ func (c *conn) gotExtHandshakeLocked(payload []byte) error {
 	}
 	c.userAgent = h.V
 	if h.Reqq > 0 {
-		c.maxReqs = int(min(int64(t.cfg.MaxRequests), max(h.Reqq, 2)))
+		c.maxReqs = reqsFor(h.Reqq, t.cfg.MaxRequests)
 	}
 	if h.P > 0 && h.P < 65536 && !c.outgoing {
 		if ip := remoteIP(c.nc); ip != nil {
@@ -306,4 +306,12 @@ func (t *Torrent) pexLocked() {
 			c.sendLocked(msg.Message(pp.ExtensionNumber(id)))
 		}
 	}
+}
+
+// reqsFor is how many requests to keep outstanding with a peer that
+// advertised reqq: one fewer than reqq (Transmission advertises 512 and
+// refuses the 512th), at least 1, at most our own cap. A peer advertising
+// nothing or 0 keeps our cap (the caller skips it).
+func reqsFor(reqq int64, limit int) int {
+	return int(max(1, min(int64(limit), reqq-1)))
 }

@@ -247,6 +247,7 @@ func (c *conn) gotRejectLocked(m *pp.Message) {
 		return
 	}
 	delete(c.reqs, k)
+	t.stats.Rejected++
 	if p := t.partial[k.piece()]; p != nil && p.requested[k.block()] > 0 {
 		p.requested[k.block()]--
 		if p.owner == c {

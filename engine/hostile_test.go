@@ -57,7 +57,8 @@ func msg(id byte, payload ...uint32) []byte {
 func TestHostileInputClosesOnlyThatConnection(t *testing.T) {
 	dir := t.TempDir()
 	mi, data := makeContent(t, dir, "h.bin", 300<<10, 32<<10, 11)
-	seed := newClient(t, engine.Config{})
+	// 250 outstanding: the flood below (600 blocks) passes 2 x MaxRequests.
+	seed := newClient(t, engine.Config{MaxRequests: 250})
 	st := &memStorage{data: bytes.Clone(data)}
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Check = st.open, true

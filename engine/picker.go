@@ -117,6 +117,7 @@ func (t *Torrent) requestBlocksLocked(c *conn, p *partialPiece, room, dup int) i
 		c.reqs[k] = time.Now()
 		p.requested[b]++
 		room--
+		t.stats.MaxOutstanding = max(t.stats.MaxOutstanding, len(c.reqs))
 		c.sendLocked(pp.Message{
 			Type:   pp.Request,
 			Index:  pp.Integer(p.index),

@@ -154,3 +154,39 @@ func TestAria2DownloadsFromUs(t *testing.T) {
 		t.Fatalf("uploaded %d bytes, want at least %d", up, len(data))
 	}
 }
+
+// Transmission advertises reqq 512 and refuses (BEP 6 reject) the request
+// that would make 512 queued; the engine keeps 511 outstanding with it, more
+// than the 250 it used to, and no request is refused.
+func TestTransmissionRefusesNoRequest(t *testing.T) {
+	btclients.Require(t, "transmission-daemon", "transmission-create")
+	seedDir := t.TempDir()
+	data := btclients.WriteRandomFile(t, filepath.Join(seedDir, "rq.bin"), 48<<20, 24) // 3072 blocks
+	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(seedDir, "rq.bin"), 256)
+	tr := btclients.StartTransmission(t)
+	tr.Add(t, torrentFile, seedDir)
+	tr.WaitSeeding(t, ih, 60*time.Second)
+
+	ip := btclients.LoopbackIP(t)
+	cl := newClient(t, engine.Config{Logger: testLogger(t), Transports: []engine.Transport{
+		{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}},
+	}})
+	out := t.TempDir()
+	spec := specFromFile(t, torrentFile)
+	spec.Storage, spec.Peers = filesStorage(out), []string{tr.PeerAddr()}
+	tor := mustGet(t, cl, spec, 120*time.Second)
+	if !bytes.Equal(readFile(t, filepath.Join(out, "rq.bin")), data) {
+		t.Fatal("downloaded file differs")
+	}
+	st := tor.Stats()
+	if st.Rejected != 0 {
+		t.Fatalf("Transmission refused %d requests", st.Rejected)
+	}
+	if st.MaxOutstanding <= 250 || st.MaxOutstanding >= 512 {
+		t.Fatalf("at most %d requests outstanding, want 251..511", st.MaxOutstanding)
+	}
+	if c := st.Connections["tcp"]; c != 1 {
+		t.Fatalf("%d connections to Transmission, want 1 (none dropped)", c)
+	}
+	t.Logf("%d requests outstanding at most, none refused", st.MaxOutstanding)
+}

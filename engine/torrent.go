@@ -96,6 +96,8 @@ type Torrent struct {
 	hashSem chan struct{}
 	// chokeNow asks the choking loop for an early round.
 	chokeNow chan struct{}
+	// dialNow wakes the dialing loop (a dial failed: its backoff starts).
+	dialNow  chan struct{}
 	gotInfo  chan struct{} // closed when the info is known
 	complete chan struct{} // closed when every piece is verified
 
@@ -128,10 +130,11 @@ var errSelf = errors.New("connected to ourselves")
 
 // candidate is a peer address the torrent may dial.
 type candidate struct {
-	source    string // "user", "tracker", "pex", "incoming"
-	lastTried time.Time
+	source    string    // "user", "tracker", "pex", "incoming"
+	lastTried time.Time // when the last dial started, or failed
 	failures  int
 	connected bool
+	dialing   bool
 }
 
 // partialPiece is a piece being downloaded.
@@ -160,6 +163,11 @@ type Stats struct {
 	Uploaded       int64 // piece bytes sent
 	Wasted         int64 // bytes received twice or in pieces that failed
 	HashFailures   int
+	// Rejected counts our requests that peers refused (BEP 6 reject).
+	Rejected int
+	// MaxOutstanding is the most requests we had outstanding with one peer
+	// at once.
+	MaxOutstanding int
 	// Connections counts the connections established, by network ("tcp";
 	// "udp" for uTP; whatever net.Conn.LocalAddr says for others).
 	Connections map[string]int
@@ -180,6 +188,7 @@ func newTorrent(c *Client, spec TorrentSpec) (*Torrent, error) {
 		cancel:   cancel,
 		hashSem:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 		chokeNow: make(chan struct{}, 1),
+		dialNow:  make(chan struct{}, 1),
 		gotInfo:  make(chan struct{}),
 		complete: make(chan struct{}),
 		partial:  make(map[int]*partialPiece),
@@ -448,18 +457,27 @@ func (t *Torrent) drain(conns []*conn) {
 	}
 }
 
-// dialLoop keeps the torrent connected to up to MaxConnsPerTorrent peers.
+// dialLoop keeps the torrent connected to up to MaxConnsPerTorrent peers:
+// it dials when a candidate's backoff ends, and every 2 s.
 func (t *Torrent) dialLoop() {
 	defer t.wg.Done()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	pex := time.NewTicker(t.cfg.PEXInterval)
 	defer pex.Stop()
+	due := time.NewTimer(time.Hour)
+	defer due.Stop()
 	for {
-		t.dialSome()
+		if next := t.dialSome(); next > 0 {
+			due.Reset(next)
+		} else {
+			due.Stop()
+		}
 		select {
 		case <-t.ctx.Done():
 			return
+		case <-due.C:
+		case <-t.dialNow:
 		case <-tick.C:
 			t.mu.Lock()
 			t.requestMetadataLocked() // re-ask for metadata pieces that timed out
@@ -472,35 +490,60 @@ func (t *Torrent) dialLoop() {
 	}
 }
 
-// dialSome dials candidates while there is room.
-func (t *Torrent) dialSome() {
+// maxDialFailures is how many failed dials in a row drop an address
+// (about 15 minutes of backoff).
+const maxDialFailures = 12
+
+// dialSome dials candidates while there is room. It returns how long until
+// the next candidate's backoff ends (0: none waits).
+func (t *Torrent) dialSome() time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return
+		return 0
 	}
 	now := time.Now()
+	var next time.Duration
 	for addr, cand := range t.known {
 		if len(t.conns)+t.dialing >= t.cfg.MaxConnsPerTorrent || t.dialing >= 8 {
-			return
+			return next
 		}
-		if cand.connected || cand.source == "self" || (!cand.lastTried.IsZero() && now.Sub(cand.lastTried) < backoff(cand.failures)) {
+		if cand.connected || cand.dialing || cand.source == "self" {
 			continue
 		}
-		if cand.failures >= 8 {
+		if wait := cand.lastTried.Add(backoff(cand.failures)).Sub(now); !cand.lastTried.IsZero() && wait > 0 {
+			if next == 0 || wait < next {
+				next = wait
+			}
+			continue
+		}
+		if cand.failures >= maxDialFailures {
 			delete(t.known, addr)
 			continue
 		}
-		cand.lastTried = now
+		cand.lastTried, cand.dialing = now, true
 		t.known[addr] = cand
 		t.dialing++
 		t.wg.Add(1)
 		go t.dialOne(addr)
 	}
+	return next
 }
 
+// backoff is how long to wait after the last dial of an address that
+// failed failures times in a row before dialing it again: 1 s, 2 s, 4 s,
+// 8 s (a seed that reset us while it was still checking its data is soon
+// ready), then 10 s, 20 s, 40 s ... up to 5 minutes. An address that
+// connected and then dropped (failures 0) waits 5 s from that dial.
 func backoff(failures int) time.Duration {
-	return min(time.Duration(1<<min(failures, 6))*5*time.Second, 5*time.Minute)
+	switch {
+	case failures <= 0:
+		return 5 * time.Second
+	case failures <= 4:
+		return time.Second << (failures - 1)
+	default:
+		return min(10*time.Second<<min(failures-5, 6), 5*time.Minute)
+	}
 }
 
 func (t *Torrent) dialOne(addr string) {
@@ -509,13 +552,22 @@ func (t *Torrent) dialOne(addr string) {
 	t.mu.Lock()
 	t.dialing--
 	cand, ok := t.known[addr]
+	if ok {
+		cand.dialing = false
+		t.known[addr] = cand
+	}
 	if err != nil {
 		if ok {
 			cand.failures++
+			cand.lastTried = time.Now()
 			t.known[addr] = cand
 		}
 		t.mu.Unlock()
-		t.log.Debug("dial failed", "addr", addr, "err", err)
+		t.log.Debug("dial failed", "addr", addr, "err", err, "failures", cand.failures)
+		select {
+		case t.dialNow <- struct{}{}:
+		default:
+		}
 		return
 	}
 	t.mu.Unlock()

@@ -1,0 +1,124 @@
+package engine_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/btspeed/btspeed/engine"
+)
+
+// The engine keeps reqq - 1 requests outstanding with a peer that
+// advertises reqq (Transmission advertises 512 and refuses the 512th), at
+// least one, and never more than its own cap (Config.MaxRequests, default
+// 1000), whatever a hostile peer advertises. The peer is the test: a seed
+// on loopback that the engine dials, which never sends data.
+func TestRequestsFollowPeerReqq(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		reqq int64 // -1: none advertised
+		cfg  int   // Config.MaxRequests, 0: the default
+		want int
+	}{
+		{"transmission", 512, 0, 511},
+		{"libtorrent", 500, 0, 499},
+		{"one", 1, 0, 1},
+		{"zero", 0, 0, 1000},
+		{"none", -1, 0, 1000},
+		{"absurd", 1 << 40, 0, 1000},
+		{"absurd-own-cap", 1 << 40, 300, 300},
+		{"negative", -5, 0, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, rejected := outstandingWith(t, tc.reqq, tc.cfg, tc.want)
+			if got != tc.want || rejected != 1 {
+				t.Fatalf("reqq %d: at most %d requests outstanding, %d rejected; want %d, 1", tc.reqq, got, rejected, tc.want)
+			}
+		})
+	}
+}
+
+// outstandingWith lets an engine downloader dial a seed that advertises
+// reqq and unchokes it; once want requests arrived the seed rejects one
+// (BEP 6) and waits for the request that refills the pipeline. It returns
+// the torrent's MaxOutstanding and Rejected then: a cap above want shows
+// as more than want outstanding, since the refill fills all free slots.
+func outstandingWith(t *testing.T, reqq int64, maxRequests, want int) (int, int) {
+	const pieceLen, pieces = 256 << 10, 128 // 2048 blocks: more than any cap tested
+	info := metainfo.Info{Name: "r.bin", PieceLength: pieceLen, Length: pieceLen * pieces, Pieces: make([]byte, 20*pieces)}
+	infoBytes, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi := &metainfo.MetaInfo{InfoBytes: infoBytes}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cl := newClient(t, engine.Config{Logger: testLogger(t), MaxRequests: maxRequests})
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.Peers = (&memStorage{}).open, []string{ln.Addr().String()}
+	tor := mustAdd(t, cl, spec)
+
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Minute)) // only so that a broken engine cannot hang the test
+	ih := mi.HashInfoBytes()
+	var id [20]byte
+	copy(id[:], "-XX0000-reqqseedpeer")
+	if _, err := pp.Handshake(context.Background(), nc, &ih, id, pp.NewPeerExtensionBytes(pp.ExtensionBitFast, pp.ExtensionBitLtep)); err != nil {
+		t.Fatal(err)
+	}
+	hs := map[string]any{"m": map[string]int{}, "v": "reqq-test"}
+	if reqq >= 0 || reqq < -1 {
+		hs["reqq"] = reqq
+	}
+	payload, err := bencode.Marshal(hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []pp.Message{
+		{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID, ExtendedPayload: payload},
+		{Type: pp.HaveAll},
+		{Type: pp.Unchoke},
+	} {
+		if _, err := nc.Write(m.MustMarshalBinary()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := pp.Decoder{R: bufio.NewReader(nc), MaxLength: 1 << 20}
+	next := func() pp.Message {
+		for {
+			var m pp.Message
+			if err := d.Decode(&m); err != nil {
+				t.Fatalf("reading the engine's requests: %v (%+v)", err, tor.Stats())
+			}
+			if !m.Keepalive && m.Type == pp.Request {
+				return m
+			}
+		}
+	}
+	first := next()
+	for range want - 1 {
+		next()
+	}
+	reject := pp.Message{Type: pp.Reject, Index: first.Index, Begin: first.Begin, Length: first.Length}
+	if _, err := nc.Write(reject.MustMarshalBinary()); err != nil {
+		t.Fatal(err)
+	}
+	next()
+	st := tor.Stats()
+	if st.MaxOutstanding < want {
+		t.Fatalf("%d requests arrived, %d counted", want, st.MaxOutstanding)
+	}
+	return st.MaxOutstanding, st.Rejected
+}
