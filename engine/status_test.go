@@ -78,6 +78,14 @@ func TestStatusRatesETAAndPeers(t *testing.T) {
 		const rate = 1_000_000
 		p.sendSpeed(speed.BidResponse{Round: 1, Rate: rate, Payee: provKey.Address(), Ledger: bubbleLedgerID, MinTTL: 600})
 		p.send(pp.Message{Type: pp.Unchoke})
+		// The blocks of pieces 0 and 1 are sent once asked for: the engine
+		// drops blocks it did not request.
+		for asked := map[int]bool{}; len(asked) < 2*bubblePieceLen/engine.BlockSize; {
+			r := p.await("the requests for pieces 0 and 1", isType(pp.Request)).m
+			if r.Index < 2 {
+				asked[int(r.Index)*bubblePieceLen+int(r.Begin)] = true
+			}
+		}
 		start := time.Now()
 		for piece := range 2 { // one piece a second
 			for begin := 0; begin < bubblePieceLen; begin += engine.BlockSize {
