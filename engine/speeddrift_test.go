@@ -162,10 +162,8 @@ func TestSpeedDriftLedgerUnavailableWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBubble(t)
 		_, data, p, provKey, _ := b.buyer(t)
-		p.await("interested", isType(pp.Interested))
 		const rate = 1_000_000
-		p.sendSpeed(speed.BidResponse{Round: 1, Rate: rate, Payee: provKey.Address(), Ledger: bubbleLedgerID, MinTTL: 600})
-		p.send(pp.Message{Type: pp.Unchoke})
+		p.grant(rate, provKey.Address())
 		piece := int(p.await("a request", isType(pp.Request)).m.Index)
 		for begin := 0; begin < bubblePieceLen; begin += engine.BlockSize {
 			off := piece*bubblePieceLen + begin

@@ -239,6 +239,15 @@ func (p *wirePeer) await(what string, match func(wireMsg) bool) wireMsg {
 	return m
 }
 
+// grant answers the engine's interest as a paying provider would: a bid
+// response at rate to payee on the bubble's ledger, then an unchoke.
+func (p *wirePeer) grant(rate uint64, payee wallet.Address) {
+	p.t.Helper()
+	p.await("interested", isType(pp.Interested))
+	p.sendSpeed(speed.BidResponse{Round: 1, Rate: rate, Payee: payee, Ledger: bubbleLedgerID, MinTTL: 600})
+	p.send(pp.Message{Type: pp.Unchoke})
+}
+
 func isType(t pp.MessageType) func(wireMsg) bool {
 	return func(m wireMsg) bool { return m.m.Type == t }
 }
@@ -510,10 +519,8 @@ func TestSpeedTimingPaymentRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBubble(t)
 		_, data, p, provKey, reqKey := b.buyer(t)
-		p.await("interested", isType(pp.Interested))
 		const rate = 1_000_000
-		p.sendSpeed(speed.BidResponse{Round: 1, Rate: rate, Payee: provKey.Address(), Ledger: bubbleLedgerID, MinTTL: 600})
-		p.send(pp.Message{Type: pp.Unchoke})
+		p.grant(rate, provKey.Address())
 		first := p.await("a request", isType(pp.Request)).m
 		piece := int(first.Index)
 

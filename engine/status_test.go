@@ -74,10 +74,8 @@ func TestStatusRatesETAAndPeers(t *testing.T) {
 		if want := "btspeed/" + engine.Version; p.agent != want {
 			t.Fatalf("the engine calls itself %q, want %q", p.agent, want)
 		}
-		p.await("interested", isType(pp.Interested))
 		const rate = 1_000_000
-		p.sendSpeed(speed.BidResponse{Round: 1, Rate: rate, Payee: provKey.Address(), Ledger: bubbleLedgerID, MinTTL: 600})
-		p.send(pp.Message{Type: pp.Unchoke})
+		p.grant(rate, provKey.Address())
 		// The blocks of pieces 0 and 1 are sent once asked for: the engine
 		// drops blocks it did not request.
 		for asked := map[int]bool{}; len(asked) < 2*bubblePieceLen/engine.BlockSize; {
