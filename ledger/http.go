@@ -153,7 +153,7 @@ func (l *Ledger) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, apiErr(http.StatusNotFound, api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+		writeError(w, apiErr(api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -204,7 +204,7 @@ func (l *Ledger) batchOp(ctx context.Context, op api.BatchOp) api.BatchResult {
 	}
 	if err != nil {
 		e := asAPIError(err)
-		return api.BatchResult{Status: e.Status, Error: &api.ErrorBody{Code: e.Code, Message: e.Message}}
+		return api.BatchResult{Status: httpStatus(e), Error: &api.ErrorBody{Code: e.Code, Message: e.Message}}
 	}
 	res.Status = http.StatusOK
 	return res
@@ -236,7 +236,7 @@ func (l *Ledger) handle(fn func(r *http.Request) (any, error)) http.HandlerFunc 
 		v, err := fn(r)
 		if err != nil {
 			e := asAPIError(err)
-			if e.Status >= 500 {
+			if httpStatus(e) >= 500 {
 				l.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 			writeError(w, e)
@@ -253,14 +253,57 @@ func asAPIError(err error) *api.Error {
 		return e
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return apiErr(http.StatusServiceUnavailable, api.CodeUnavailable, "request cancelled")
+		return apiErr(api.CodeUnavailable, "request cancelled")
 	}
-	return apiErr(http.StatusServiceUnavailable, api.CodeUnavailable, "%v", err)
+	return apiErr(api.CodeUnavailable, "%v", err)
 }
+
+// codeStatus is the one place the ledger's error codes become HTTP
+// statuses: the rules (ledger.go, withdraw.go, ...) return codes only, so
+// in-process callers such as the relay never see HTTP.
+var codeStatus = map[string]int{
+	api.CodeBadRequest:        http.StatusBadRequest,
+	api.CodeTooLarge:          http.StatusRequestEntityTooLarge,
+	api.CodeBadSignature:      http.StatusForbidden,
+	api.CodeWrongLedger:       http.StatusBadRequest,
+	api.CodeInsufficientFunds: http.StatusConflict,
+	api.CodeNonceUsed:         http.StatusConflict,
+	api.CodeNotFound:          http.StatusNotFound,
+	api.CodeChannelClosed:     http.StatusConflict,
+	api.CodeChannelExpired:    http.StatusConflict,
+	api.CodeBadDeadline:       http.StatusBadRequest,
+	api.CodeBadState:          http.StatusBadRequest,
+	api.CodeFaucetWork:        http.StatusBadRequest,
+	api.CodeFaucetPeriod:      http.StatusBadRequest,
+	api.CodeFaucetClaimed:     http.StatusConflict,
+	api.CodeFaucetEmpty:       http.StatusServiceUnavailable,
+	api.CodeRateLimited:       http.StatusTooManyRequests,
+	api.CodeNoExchange:        http.StatusNotFound,
+	api.CodeReserve:           http.StatusConflict,
+	api.CodeBadRecipient:      http.StatusBadRequest,
+	api.CodeTooManyPending:    http.StatusConflict,
+	api.CodeUnavailable:       http.StatusServiceUnavailable,
+	api.CodeDevGenesis:        http.StatusServiceUnavailable,
+}
+
+// httpStatus is the HTTP status of e: the one its code maps to, else the
+// status it carries (an error relayed from another ledger), else 500.
+func httpStatus(e *api.Error) int {
+	if s, ok := codeStatus[e.Code]; ok {
+		return s
+	}
+	if e.Status != 0 {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// HTTPStatus is the HTTP status the ledger answers err with.
+func HTTPStatus(err error) int { return httpStatus(asAPIError(err)) }
 
 func writeError(w http.ResponseWriter, e *api.Error) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status)
+	w.WriteHeader(httpStatus(e))
 	json.NewEncoder(w).Encode(api.ErrorResponse{Error: api.ErrorBody{Code: e.Code, Message: e.Message}})
 }
 
@@ -271,7 +314,7 @@ func decodeBody(r *http.Request, limit int64, v any) error {
 		return badRequest("reading body: %v", err)
 	}
 	if int64(len(body)) > limit {
-		return apiErr(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "body larger than %d bytes", limit)
+		return apiErr(api.CodeTooLarge, "body larger than %d bytes", limit)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return badRequest("invalid JSON: %v", err)

@@ -171,12 +171,12 @@ func (l *Ledger) Check(ctx context.Context) (api.Invariant, error) {
 
 // Errors.
 
-func apiErr(status int, code, format string, args ...any) *api.Error {
-	return &api.Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+func apiErr(code, format string, args ...any) *api.Error {
+	return &api.Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 func badRequest(format string, args ...any) *api.Error {
-	return apiErr(http.StatusBadRequest, api.CodeBadRequest, format, args...)
+	return apiErr(api.CodeBadRequest, format, args...)
 }
 
 // storeErr turns a storage failure into an API error (API errors pass).
@@ -188,16 +188,16 @@ func storeErr(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "storage: " + err.Error()}
+	return &api.Error{Code: api.CodeUnavailable, Message: "storage: " + err.Error()}
 }
 
 func sigErr(what string, err error) *api.Error {
-	return apiErr(http.StatusForbidden, api.CodeBadSignature, "%s: %v", what, err)
+	return apiErr(api.CodeBadSignature, "%s: %v", what, err)
 }
 
 func (l *Ledger) checkLedger(id string) *api.Error {
 	if id != l.cfg.ID {
-		return apiErr(http.StatusBadRequest, api.CodeWrongLedger, "request for ledger %q, this is %q", truncate(id, 70), l.cfg.ID)
+		return apiErr(api.CodeWrongLedger, "request for ledger %q, this is %q", truncate(id, 70), l.cfg.ID)
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func debit(tx store.Tx, a wallet.Address, amount uint64, now time.Time, kind, re
 		return err
 	}
 	if b < amount {
-		return apiErr(http.StatusConflict, api.CodeInsufficientFunds, "balance of %s is %d, needs %d", a, b, amount)
+		return apiErr(api.CodeInsufficientFunds, "balance of %s is %d, needs %d", a, b, amount)
 	}
 	if err := tx.SetBalance(a, b-amount); err != nil {
 		return err
@@ -330,7 +330,7 @@ func replayed(tx store.Tx, rk, nk []byte, out any, who wallet.Address, nonce uin
 		return false, err
 	}
 	if _, err := tx.Record(nk); err == nil {
-		return false, apiErr(http.StatusConflict, api.CodeNonceUsed, "nonce %d already used by %s", nonce, who)
+		return false, apiErr(api.CodeNonceUsed, "nonce %d already used by %s", nonce, who)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
@@ -374,11 +374,11 @@ func (l *Ledger) Open(ctx context.Context, s speed.SignedOpen) (store.Channel, e
 		// The deadline is checked after the retry lookup, so a retry
 		// after the deadline still gets its answer.
 		if !deadline.After(now) || deadline.Sub(now) > l.cfg.MaxChannelTTL {
-			return apiErr(http.StatusBadRequest, api.CodeBadDeadline, "deadline %s must be after now and at most %s ahead", deadline.UTC().Format(time.RFC3339), l.cfg.MaxChannelTTL)
+			return apiErr(api.CodeBadDeadline, "deadline %s must be after now and at most %s ahead", deadline.UTC().Format(time.RFC3339), l.cfg.MaxChannelTTL)
 		}
 		nk := key(recOpenNonce, o.Payer[:], u64(o.Nonce))
 		if _, err := tx.Record(nk); err == nil {
-			return apiErr(http.StatusConflict, api.CodeNonceUsed, "nonce %d already used by %s", o.Nonce, o.Payer)
+			return apiErr(api.CodeNonceUsed, "nonce %d already used by %s", o.Nonce, o.Payer)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -414,7 +414,7 @@ func (l *Ledger) ChannelRecord(ctx context.Context, id speed.ChannelID) (store.C
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return ch, apiErr(http.StatusNotFound, api.CodeNotFound, "no channel %s", id)
+		return ch, apiErr(api.CodeNotFound, "no channel %s", id)
 	}
 	if err != nil {
 		return ch, storeErr(err)
@@ -536,7 +536,7 @@ func (l *Ledger) closeLookup(ctx context.Context, st speed.State, now time.Time)
 // closeNotFound turns store.ErrNotFound into the API's not_found.
 func closeNotFound(err error, id speed.ChannelID) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return apiErr(http.StatusNotFound, api.CodeNotFound, "no channel %s", id)
+		return apiErr(api.CodeNotFound, "no channel %s", id)
 	}
 	return err
 }
@@ -549,12 +549,12 @@ func closeState(ch store.Channel, st speed.State) *api.Error {
 			return nil
 		}
 		if ch.CloseKind == store.ByTimeout {
-			return apiErr(http.StatusConflict, api.CodeChannelExpired, "channel %s timed out and was refunded to its payer", ch.ID)
+			return apiErr(api.CodeChannelExpired, "channel %s timed out and was refunded to its payer", ch.ID)
 		}
-		return apiErr(http.StatusConflict, api.CodeChannelClosed, "channel %s is closed (seq %d)", ch.ID, ch.Seq)
+		return apiErr(api.CodeChannelClosed, "channel %s is closed (seq %d)", ch.ID, ch.Seq)
 	}
 	if st.Seq == 0 || st.Paid > ch.Deposit {
-		return apiErr(http.StatusBadRequest, api.CodeBadState, "state seq %d paid %d on a deposit of %d", st.Seq, st.Paid, ch.Deposit)
+		return apiErr(api.CodeBadState, "state seq %d paid %d on a deposit of %d", st.Seq, st.Paid, ch.Deposit)
 	}
 	return nil
 }
@@ -625,7 +625,7 @@ func (l *Ledger) Run(ctx context.Context, interval time.Duration) error {
 func (l *Ledger) FaucetInfo() (api.FaucetInfo, error) {
 	p := l.cfg.Faucet
 	if p == nil {
-		return api.FaucetInfo{}, apiErr(http.StatusNotFound, api.CodeNotFound, "this ledger has no faucet")
+		return api.FaucetInfo{}, apiErr(api.CodeNotFound, "this ledger has no faucet")
 	}
 	now := l.cfg.Now()
 	period := p.PeriodOf(now)
@@ -640,7 +640,7 @@ func (l *Ledger) FaucetInfo() (api.FaucetInfo, error) {
 func (l *Ledger) Faucet(ctx context.Context, r api.FaucetRequest, from netip.Addr) (api.FaucetResult, error) {
 	p := l.cfg.Faucet
 	if p == nil {
-		return api.FaucetResult{}, apiErr(http.StatusNotFound, api.CodeNotFound, "this ledger has no faucet")
+		return api.FaucetResult{}, apiErr(api.CodeNotFound, "this ledger has no faucet")
 	}
 	c := r.Claim()
 	if e := l.checkLedger(c.Ledger); e != nil {
@@ -669,13 +669,13 @@ func (l *Ledger) Faucet(ctx context.Context, r api.FaucetRequest, from netip.Add
 	}
 	if err := p.Verify(l.cfg.ID, c.Account, c.Period, c.Nonce, now); err != nil {
 		if errors.Is(err, faucet.ErrWrongPeriod) {
-			return api.FaucetResult{}, apiErr(http.StatusBadRequest, api.CodeFaucetPeriod,
+			return api.FaucetResult{}, apiErr(api.CodeFaucetPeriod,
 				"%v: one grant per account per period; solve the current challenge (GET /v1/faucet)", err)
 		}
-		return api.FaucetResult{}, apiErr(http.StatusBadRequest, api.CodeFaucetWork, "%v", err)
+		return api.FaucetResult{}, apiErr(api.CodeFaucetWork, "%v", err)
 	}
 	if !l.cfg.FaucetLimiter.Allow(from, now) {
-		return api.FaucetResult{}, apiErr(http.StatusTooManyRequests, api.CodeRateLimited, "too many faucet grants to %s; try again later", from)
+		return api.FaucetResult{}, apiErr(api.CodeRateLimited, "too many faucet grants to %s; try again later", from)
 	}
 	var out api.FaucetResult
 	err = l.cfg.Store.Update(ctx, func(tx store.Tx) error {
@@ -687,7 +687,7 @@ func (l *Ledger) Faucet(ctx context.Context, r api.FaucetRequest, from netip.Add
 		ref := fmt.Sprintf("faucet/%d", c.Period)
 		if err := debit(tx, l.cfg.FaucetAccount, p.Amount, now, "faucet", ref, c.Account); err != nil {
 			if api.CodeOf(err) == api.CodeInsufficientFunds {
-				return apiErr(http.StatusServiceUnavailable, api.CodeFaucetEmpty, "the faucet is empty")
+				return apiErr(api.CodeFaucetEmpty, "the faucet is empty")
 			}
 			return err
 		}
@@ -733,7 +733,7 @@ func decodeFaucet(v []byte, nonce uint64, out *api.FaucetResult) error {
 		return errors.New("ledger: corrupt faucet record")
 	}
 	if binary.BigEndian.Uint64(v) != nonce {
-		return apiErr(http.StatusConflict, api.CodeFaucetClaimed, "this account already received this period's grant")
+		return apiErr(api.CodeFaucetClaimed, "this account already received this period's grant")
 	}
 	return json.Unmarshal(v[8:], out)
 }

@@ -174,10 +174,8 @@ func wantCode(t *testing.T, err error, code string) {
 	if got := api.CodeOf(err); got != code {
 		t.Fatalf("error %v: code %q, want %q", err, got, code)
 	}
-	var e *api.Error
-	errors.As(err, &e)
-	if e.Status < 400 || e.Status > 599 {
-		t.Fatalf("status %d for %s", e.Status, code)
+	if s := ledger.HTTPStatus(err); s < 400 || s > 599 {
+		t.Fatalf("status %d for %s", s, code)
 	}
 }
 

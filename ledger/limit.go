@@ -54,12 +54,12 @@ func Admit(w http.ResponseWriter, req *http.Request, lim *ratelimit.Limiter, cli
 		return true
 	}
 	if cost > lim.Burst() {
-		writeError(w, apiErr(http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+		writeError(w, apiErr(api.CodeTooLarge,
 			"a batch of %d operations is more than one client may send at once here (%d); send smaller batches", cost, lim.Burst()))
 		return false
 	}
 	w.Header().Set("Retry-After", "1")
-	writeError(w, apiErr(http.StatusTooManyRequests, api.CodeRateLimited,
+	writeError(w, apiErr(api.CodeRateLimited,
 		"too many requests from %s (a batch counts each operation); slow down and retry", client))
 	return false
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/btspeed/btspeed/ledger/api"
@@ -113,11 +112,11 @@ func (l *Ledger) CheckAll(ctx context.Context) (api.Invariant, error) {
 }
 
 func noExchange() *api.Error {
-	return apiErr(http.StatusNotFound, api.CodeNoExchange, "this ledger has no exchange to TRON")
+	return apiErr(api.CodeNoExchange, "this ledger has no exchange to TRON")
 }
 
 func devGenesisRefusal() *api.Error {
-	return apiErr(http.StatusServiceUnavailable, api.CodeDevGenesis,
+	return apiErr(api.CodeDevGenesis,
 		"this ledger holds the public development genesis but its exchange runs on a real TRON network: withdrawals are off until the operator starts a new ledger with -genesis none")
 }
 
@@ -147,7 +146,7 @@ func (l *Ledger) Withdraw(ctx context.Context, r api.WithdrawRequest) (api.Withd
 		return api.WithdrawalStatus{}, badRequest("recipient is not a TRON address")
 	case w.To == x.Address:
 		// TRON refuses a transfer to oneself: it could never be paid.
-		return api.WithdrawalStatus{}, apiErr(http.StatusBadRequest, api.CodeBadRecipient,
+		return api.WithdrawalStatus{}, apiErr(api.CodeBadRecipient,
 			"%s is the exchange's own TRON address; withdraw to another address", w.To)
 	}
 	if err := api.DomainWithdraw.Verify(w.Account, w.Bytes(), r.Sig); err != nil {
@@ -166,7 +165,7 @@ func (l *Ledger) Withdraw(ctx context.Context, r api.WithdrawRequest) (api.Withd
 			return err
 		}
 		if room := x.Backing + dep - min(wd, x.Backing+dep); w.Amount > room {
-			return apiErr(http.StatusConflict, api.CodeReserve, "the exchange can pay out %d more; this withdrawal is %d", room, w.Amount)
+			return apiErr(api.CodeReserve, "the exchange can pay out %d more; this withdrawal is %d", room, w.Amount)
 		}
 		if err := l.addPending(tx, w.Account); err != nil {
 			return err
@@ -237,7 +236,7 @@ func getWithdrawal(tx store.Tx, id [32]byte) (api.WithdrawalStatus, error) {
 	var w api.WithdrawalStatus
 	b, err := tx.Record(key(recWithdrawal, id[:]))
 	if errors.Is(err, store.ErrNotFound) {
-		return w, apiErr(http.StatusNotFound, api.CodeNotFound, "no withdrawal %x", id)
+		return w, apiErr(api.CodeNotFound, "no withdrawal %x", id)
 	}
 	if err != nil {
 		return w, err
@@ -489,7 +488,7 @@ func (l *Ledger) addPending(tx store.Tx, a wallet.Address) error {
 		return err
 	}
 	if n >= limit {
-		return apiErr(http.StatusConflict, api.CodeTooManyPending,
+		return apiErr(api.CodeTooManyPending,
 			"%s has %d withdrawals waiting for TRON, the most allowed; wait until one is done", a, n)
 	}
 	return tx.PutRecord(k, u64(n+1))

@@ -446,10 +446,12 @@ type ErrorResponse struct {
 	Error ErrorBody `json:"error"`
 }
 
-// Error is an API error with its HTTP status, returned by the ledger and by
-// the client.
+// Error is an API error, returned by the ledger's rules and by the client.
+// The rules set only Code and Message; the ledger's HTTP layer maps the
+// code to a status (ledger.HTTPStatus), and the client sets Status to the
+// one it received.
 type Error struct {
-	Status  int
+	Status  int // HTTP status, when the error came over HTTP
 	Code    string
 	Message string
 }
