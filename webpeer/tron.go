@@ -14,6 +14,7 @@ import (
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/btspeed/btspeed/tron/deposit"
 	"github.com/btspeed/btspeed/tron/txcheck"
 )
 
@@ -39,7 +40,7 @@ var (
 	ErrLedgerBalance = errors.New("the ledger balance does not cover it")
 	ErrReserve       = errors.New("the exchange's reserve cannot cover this withdrawal")
 	ErrBelowMinimum  = errors.New("below the smallest withdrawal")
-	ErrNodeBuilt     = errors.New("the TRON node built another transaction than the one asked for; not signing it")
+	ErrNodeBuilt     = deposit.ErrNodeBuilt
 )
 
 // maxDepositAmount keeps amounts within TRON's int64.
@@ -189,41 +190,51 @@ func (w *Wallet) Deposit(ctx context.Context, amount uint64) (DepositSent, error
 	if acct.BTT < amount {
 		return DepositSent{}, fmt.Errorf("%w: %s has %s BTT on TRON; the deposit is %s", ErrTronBalance, from, speed.FormatBTT(acct.BTT), speed.FormatBTT(amount))
 	}
-	tx, err := w.tron.api.transferAsset(ctx, from, info.Address.String(), info.Token, int64(amount))
+	t := txcheck.Transfer{From: k.Address(), To: info.Address, Token: info.Token, Amount: int64(amount)}
+	sent, err := deposit.Send(ctx, httpNode{w.tron.api}, k, t, w.now())
+	if err != nil {
+		return DepositSent{}, fmt.Errorf("webpeer: deposit: %w", err)
+	}
+	txid, r := sent.TxID, sent.Raw
+	out := DepositSent{TxID: txid, Amount: amount, Exchange: info.Address.String(), Expiration: time.UnixMilli(r.Expiration)}
+	w.recordDeposit(depositRecord{Account: from, TxID: txid, Amount: amount, Time: w.now().UnixMilli(), Expiration: r.Expiration})
+	return out, nil
+}
+
+// httpNode is deposit.Node over TRON's HTTP API; it reports a node's
+// refusal for want of BTT, TRX or bandwidth as ErrTronBalance.
+type httpNode struct{ api *tronAPI }
+
+func (n httpNode) Build(ctx context.Context, t txcheck.Transfer) (deposit.Built, error) {
+	tx, err := n.api.transferAsset(ctx, t.From.String(), t.To.String(), t.Token, t.Amount)
 	if err != nil {
 		var refusal *tronRefusal
 		if errors.As(err, &refusal) && balanceRefusal("", refusal.msg) {
-			return DepositSent{}, fmt.Errorf("%w for the transfer and its fee in TRX (the node says: %s)", ErrTronBalance, refusal.msg)
+			return deposit.Built{}, fmt.Errorf("%w for the transfer and its fee in TRX (the node says: %s)", ErrTronBalance, refusal.msg)
 		}
-		return DepositSent{}, fmt.Errorf("webpeer: TRON could not make the deposit's transfer: %w", err)
+		return deposit.Built{}, err
 	}
-	_, head, err := w.tron.api.head(ctx)
+	return deposit.Built{TxID: tx.txID, RawHex: tx.raw, Tx: tx}, nil
+}
+
+func (n httpNode) Head(ctx context.Context) (time.Time, error) {
+	_, head, err := n.api.head(ctx)
+	return head, err
+}
+
+func (n httpNode) Broadcast(ctx context.Context, b deposit.Built, sig []byte) (string, error) {
+	res, err := n.api.broadcast(ctx, b.Tx.(builtTx), sig)
 	if err != nil {
-		return DepositSent{}, fmt.Errorf("webpeer: TRON's head block: %w", err)
-	}
-	raw, r, err := txcheck.CheckTransferAsset(tx.txID, tx.raw, txcheck.Transfer{From: k.Address(), To: info.Address, Token: info.Token, Amount: int64(amount)}, head, w.now())
-	if err != nil {
-		return DepositSent{}, fmt.Errorf("%w: %v", ErrNodeBuilt, err)
-	}
-	id, sig := k.SignTransaction(raw)
-	txid := hex.EncodeToString(id[:])
-	res, err := w.tron.api.broadcast(ctx, tx, sig[:])
-	if err != nil {
-		return DepositSent{}, fmt.Errorf("webpeer: broadcasting the deposit: %w", err)
+		return "", err
 	}
 	if !res.Result && res.Code != "DUP_TRANSACTION_ERROR" {
 		msg := res.text()
 		if balanceRefusal(res.Code, msg) {
-			return DepositSent{}, fmt.Errorf("%w for the transfer and its fee in TRX (the node says: %s)", ErrTronBalance, msg)
+			return "", fmt.Errorf("%w for the transfer and its fee in TRX (the node says: %s)", ErrTronBalance, msg)
 		}
-		return DepositSent{}, fmt.Errorf("webpeer: TRON refused the deposit: %s: %s", res.Code, msg)
+		return "", fmt.Errorf("TRON refused the deposit: %s: %s", res.Code, msg)
 	}
-	if res.TxID != "" && !strings.EqualFold(res.TxID, txid) {
-		return DepositSent{}, fmt.Errorf("webpeer: TRON answered the deposit %s with transaction %.64s", txid, res.TxID)
-	}
-	out := DepositSent{TxID: txid, Amount: amount, Exchange: info.Address.String(), Expiration: time.UnixMilli(r.Expiration)}
-	w.recordDeposit(depositRecord{Account: from, TxID: txid, Amount: amount, Time: w.now().UnixMilli(), Expiration: r.Expiration})
-	return out, nil
+	return res.TxID, nil
 }
 
 // balanceRefusal tells whether a node refused a transaction for want of

@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,8 +14,8 @@ import (
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/btspeed/btspeed/tron/deposit"
 	"github.com/btspeed/btspeed/tron/txcheck"
-	"google.golang.org/protobuf/proto"
 )
 
 // exchangeFlags are what deposit and withdraw share.
@@ -106,27 +105,18 @@ func ledgerDeposit(c *cli, args []string) error {
 		return err
 	}
 	defer gc.Stop()
-	ext, err := gc.TransferAssetCtx(ctx, key.Address().String(), info.Address.String(), info.Token, int64(amount))
-	if err != nil {
+	t := txcheck.Transfer{From: key.Address(), To: info.Address, Token: info.Token, Amount: int64(amount)}
+	sent, err := deposit.Send(ctx, grpcNode{gc}, key, t, time.Now())
+	switch {
+	case errors.Is(err, deposit.ErrBuild):
 		return human(err, "TRON would not build this deposit of %s BTT: your TRON address needs that much BTT and some TRX for the fee "+
 			"(see 'btspeed tron balance'; on the devnet 'btspeed faucet' sends test TRX too)", speed.FormatBTT(amount))
-	}
-	tx := ext.GetTransaction()
-	raw, err := proto.Marshal(tx.GetRawData())
-	if err != nil {
+	case errors.Is(err, deposit.ErrBroadcast):
+		return human(err, "TRON refused the deposit, so nothing moved: check your TRON balances ('btspeed tron balance') and try again")
+	case err != nil:
 		return err
 	}
-	built := sha256.Sum256(raw)
-	if _, _, err := txcheck.CheckTransferAsset(hex.EncodeToString(built[:]), hex.EncodeToString(raw),
-		txcheck.Transfer{From: key.Address(), To: info.Address, Token: info.Token, Amount: int64(amount)}, time.Now()); err != nil {
-		return fmt.Errorf("not signing what the TRON node built: %w", err)
-	}
-	txid, sig := key.SignTransaction(raw)
-	tx.Signature = [][]byte{sig[:]}
-	if _, err := gc.BroadcastCtx(ctx, tx); err != nil {
-		return human(err, "TRON refused the deposit, so nothing moved: check your TRON balances ('btspeed tron balance') and try again")
-	}
-	id := hex.EncodeToString(txid[:])
+	id := sent.TxID
 	if !x.asJSON {
 		fmt.Fprintf(c.out, "deposit %s BTT sent to the exchange %s: TRON transaction %s\n", speed.FormatBTT(amount), info.Address, id)
 	}

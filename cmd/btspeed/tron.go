@@ -1,16 +1,22 @@
 package main
 
 import (
+	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/tron/deposit"
+	"github.com/btspeed/btspeed/tron/txcheck"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
+	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 )
 
 func runTron(c *cli, args []string) error {
@@ -92,4 +98,36 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// grpcNode is deposit.Node over gotron-sdk's gRPC client.
+type grpcNode struct{ gc *client.GrpcClient }
+
+func (n grpcNode) Build(ctx context.Context, t txcheck.Transfer) (deposit.Built, error) {
+	ext, err := n.gc.TransferAssetCtx(ctx, t.From.String(), t.To.String(), t.Token, t.Amount)
+	if err != nil {
+		return deposit.Built{}, err
+	}
+	tx := ext.GetTransaction()
+	raw, err := proto.Marshal(tx.GetRawData())
+	if err != nil {
+		return deposit.Built{}, fmt.Errorf("encoding the raw data the node built: %w", err)
+	}
+	// The node's txid is checked against the raw data it sent.
+	return deposit.Built{TxID: hex.EncodeToString(ext.GetTxid()), RawHex: hex.EncodeToString(raw), Tx: tx}, nil
+}
+
+func (n grpcNode) Head(ctx context.Context) (time.Time, error) {
+	b, err := n.gc.GetNowBlockCtx(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(b.GetBlockHeader().GetRawData().GetTimestamp()), nil
+}
+
+func (n grpcNode) Broadcast(ctx context.Context, b deposit.Built, sig []byte) (string, error) {
+	tx := b.Tx.(*core.Transaction)
+	tx.Signature = [][]byte{sig}
+	_, err := n.gc.BroadcastCtx(ctx, tx)
+	return "", err
 }
