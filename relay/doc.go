@@ -4,8 +4,10 @@
 // operator's content, gateways to the ledger and TRON, and the server of the
 // web app and its WebAssembly peer.
 //
-// In place: relay/tracker (HTTP and WebTorrent WebSocket tracker),
-// relay/bridge (WebSocket to TCP peers discovered for the torrent), the
-// ledger gateway, metrics, the web server and the seeder (relay.go). The
-// WebRTC side of the bridge and DHT discovery come next (issue 6).
+// Packages: relay/tracker (HTTP and WebTorrent WebSocket tracker),
+// relay/bridge (a browser peer's WebRTC data channel or WebSocket carried to
+// a TCP or uTP peer, only one the relay found for that torrent),
+// relay/discover (finding those peers in the torrents' trackers and, when
+// the relay runs a DHT node, the DHT). relay.go assembles them with the
+// ledger and TRON gateways, metrics, the web server and the seeder.
 package relay
