@@ -193,7 +193,7 @@ test_all() {
 
 	say "go vet (native and js/wasm)"
 	go vet ./...
-	go vet -tags btspeed_crashtest ./internal/tronsetup # the crash hook, in the crash tests' builds only
+	go vet -tags btspeed_crashtest ./server/tronsetup # the crash hook, in the crash tests' builds only
 	GOOS=js GOARCH=wasm go vet "${WASM_TEST_PKGS[@]}" ./edge/...
 	GOOS=js GOARCH=wasm go build "${WASM_BUILD_PKGS[@]}"
 

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 )
 
@@ -281,9 +281,9 @@ func TestEdgeWorker(t *testing.T) {
 
 	t.Run("tracker", func(t *testing.T) {
 		dir := t.TempDir()
-		data := btclients.WriteRandomFile(t, filepath.Join(dir, "edge.bin"), 3<<20, 9)
-		torrent, ih := btclients.MakeTorrent(t, filepath.Join(dir, "edge.bin"), 256, edge+"/announce")
-		tr := btclients.StartTransmission(t)
+		data := btclientstest.WriteRandomFile(t, filepath.Join(dir, "edge.bin"), 3<<20, 9)
+		torrent, ih := btclientstest.MakeTorrent(t, filepath.Join(dir, "edge.bin"), 256, edge+"/announce")
+		tr := btclientstest.StartTransmission(t)
 		tr.Add(t, torrent, dir)
 		tr.WaitSeeding(t, ih, 60*time.Second)
 

@@ -37,7 +37,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -235,7 +235,7 @@ func benchAnacrolix(b *testing.B, mi *metainfo.MetaInfo, dir string) {
 }
 
 func benchTransmission(b *testing.B, mi *metainfo.MetaInfo, dir, path string) {
-	btclients.Require(b, "transmission-daemon")
+	btclientstest.Require(b, "transmission-daemon")
 	torrentFile := filepath.Join(b.TempDir(), "bench.torrent")
 	f, err := os.Create(torrentFile)
 	if err != nil {
@@ -245,11 +245,11 @@ func benchTransmission(b *testing.B, mi *metainfo.MetaInfo, dir, path string) {
 		b.Fatal(err)
 	}
 	f.Close()
-	tr := btclients.StartTransmission(b)
+	tr := btclientstest.StartTransmission(b)
 	tr.Add(b, torrentFile, dir)
 	tr.WaitSeeding(b, mi.HashInfoBytes(), 5*time.Minute)
 	timeDownloads(b, mi, tr.PeerAddr(), func() engine.Config {
-		ip := btclients.LoopbackIP(b) // Transmission refuses addresses it saw finish
+		ip := btclientstest.LoopbackIP(b) // Transmission refuses addresses it saw finish
 		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 		return engine.Config{Transports: []engine.Transport{{Name: "tcp", Network: "tcp", Dialer: dialer}}}
 	}, func(*engine.Torrent) {})

@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 )
 
 // Version is the engine's version, in the default user agent (BEP 10

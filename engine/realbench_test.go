@@ -34,23 +34,23 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 )
 
 var realSize = flag.Int64("engine.realsize", 256<<20, "bytes BenchmarkRealSeeds moves")
 
 func BenchmarkRealSeeds(b *testing.B) {
-	btclients.Require(b, "transmission-daemon", "transmission-create", "qbittorrent-nox")
+	btclientstest.Require(b, "transmission-daemon", "transmission-create", "qbittorrent-nox")
 	dir := b.TempDir()
 	path := filepath.Join(dir, "real.bin")
-	btclients.WriteRandomFile(b, path, *realSize, 25)
-	torrentFile, ih := btclients.MakeTorrent(b, path, 1024)
+	btclientstest.WriteRandomFile(b, path, *realSize, 25)
+	torrentFile, ih := btclientstest.MakeTorrent(b, path, 1024)
 	mi, err := metainfo.LoadFromFile(torrentFile)
 	if err != nil {
 		b.Fatal(err)
 	}
 
-	tr := btclients.StartTransmission(b)
+	tr := btclientstest.StartTransmission(b)
 	tr.Add(b, torrentFile, dir)
 	tr.WaitSeeding(b, ih, 5*time.Minute)
 	qbRate := 0.0
@@ -58,7 +58,7 @@ func BenchmarkRealSeeds(b *testing.B) {
 	b.Run("transmission/btspeed", func(b *testing.B) { benchBtspeedFrom(b, mi, tr.PeerAddr(), 0, qbRate) })
 	b.Run("transmission/btspeed-250", func(b *testing.B) { benchBtspeedFrom(b, mi, tr.PeerAddr(), 250, qbRate) })
 
-	seed := btclients.StartQbittorrent(b, "TCP")
+	seed := btclientstest.StartQbittorrent(b, "TCP")
 	seed.Add(b, torrentFile, dir)
 	seed.WaitComplete(b, ih, 5*time.Minute)
 	qbRate = 0
@@ -72,7 +72,7 @@ func benchQbittorrentFrom(b *testing.B, torrentFile string, ih metainfo.Hash, ad
 	var wall time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		q := btclients.StartQbittorrent(b, "TCP")
+		q := btclientstest.StartQbittorrent(b, "TCP")
 		out := b.TempDir()
 		q.Add(b, torrentFile, out)
 		b.StartTimer()
@@ -108,7 +108,7 @@ func benchQbittorrentFrom(b *testing.B, torrentFile string, ih metainfo.Hash, ad
 func benchBtspeedFrom(b *testing.B, mi *metainfo.MetaInfo, addr string, maxRequests int, qbRate float64) {
 	var wall time.Duration
 	for b.Loop() {
-		ip := btclients.LoopbackIP(b)
+		ip := btclientstest.LoopbackIP(b)
 		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 		out := b.TempDir()
 		start := time.Now()

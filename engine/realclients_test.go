@@ -12,7 +12,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/storage"
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 )
 
 // filesStorage opens file storage under dir.
@@ -33,11 +33,11 @@ func specFromFile(t *testing.T, path string) engine.TorrentSpec {
 // Downloads from a Transmission seed, our side dialing, over TCP and over
 // uTP; every byte verified.
 func TestDownloadFromTransmission(t *testing.T) {
-	btclients.Require(t, "transmission-daemon", "transmission-create")
+	btclientstest.Require(t, "transmission-daemon", "transmission-create")
 	seedDir := t.TempDir()
-	data := btclients.WriteRandomFile(t, filepath.Join(seedDir, "tr.bin"), 6<<20+333, 21)
-	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(seedDir, "tr.bin"), 64)
-	tr := btclients.StartTransmission(t)
+	data := btclientstest.WriteRandomFile(t, filepath.Join(seedDir, "tr.bin"), 6<<20+333, 21)
+	torrentFile, ih := btclientstest.MakeTorrent(t, filepath.Join(seedDir, "tr.bin"), 64)
+	tr := btclientstest.StartTransmission(t)
 	tr.Add(t, torrentFile, seedDir)
 	tr.WaitSeeding(t, ih, 30*time.Second)
 
@@ -46,7 +46,7 @@ func TestDownloadFromTransmission(t *testing.T) {
 			// Our own loopback address: Transmission remembers peers by
 			// address, and refuses a seed it has seen (the other subtest's
 			// finished download) when it seeds itself.
-			ip := btclients.LoopbackIP(t)
+			ip := btclientstest.LoopbackIP(t)
 			cfg := engine.Config{Logger: testLogger(t)}
 			if transport == "utp" {
 				sock, err := engine.ListenUTP(ip + ":0")
@@ -80,8 +80,8 @@ func TestDownloadFromTransmission(t *testing.T) {
 // client listening on a fresh loopback address, TCP and uTP on one port.
 func seedFromDir(t *testing.T, torrentFile, dir string, cfg engine.Config) (*engine.Torrent, string) {
 	t.Helper()
-	ip := btclients.LoopbackIP(t)
-	port := btclients.FreePort(t, ip)
+	ip := btclientstest.LoopbackIP(t)
+	port := btclientstest.FreePort(t, ip)
 	addr := net.JoinHostPort(ip, strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -105,14 +105,14 @@ func seedFromDir(t *testing.T, torrentFile, dir string, cfg engine.Config) (*eng
 
 // qBittorrent downloads a torrent btspeed seeds, over uTP and over TCP.
 func TestQbittorrentDownloadsFromUs(t *testing.T) {
-	btclients.Require(t, "qbittorrent-nox", "transmission-create")
+	btclientstest.Require(t, "qbittorrent-nox", "transmission-create")
 	seedDir := t.TempDir()
-	data := btclients.WriteRandomFile(t, filepath.Join(seedDir, "qb.bin"), 5<<20+77, 22)
-	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(seedDir, "qb.bin"), 64)
+	data := btclientstest.WriteRandomFile(t, filepath.Join(seedDir, "qb.bin"), 5<<20+77, 22)
+	torrentFile, ih := btclientstest.MakeTorrent(t, filepath.Join(seedDir, "qb.bin"), 64)
 	tor, addr := seedFromDir(t, torrentFile, seedDir, engine.Config{Logger: testLogger(t)})
 	for _, proto := range []string{"UTP", "TCP"} { // uTP first: the TCP count must come from the TCP run
 		t.Run(proto, func(t *testing.T) {
-			q := btclients.StartQbittorrent(t, proto)
+			q := btclientstest.StartQbittorrent(t, proto)
 			out := t.TempDir()
 			q.Add(t, torrentFile, out)
 			q.AddPeers(t, ih, addr)
@@ -134,17 +134,17 @@ func TestQbittorrentDownloadsFromUs(t *testing.T) {
 // aria2 downloads a torrent btspeed seeds; it finds the seed through a real
 // tracker (opentracker) that the seed announced to.
 func TestAria2DownloadsFromUs(t *testing.T) {
-	btclients.Require(t, "aria2c", "opentracker", "transmission-create")
+	btclientstest.Require(t, "aria2c", "opentracker", "transmission-create")
 	seedDir := t.TempDir()
-	data := btclients.WriteRandomFile(t, filepath.Join(seedDir, "a2.bin"), 3<<20+5, 23)
-	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(seedDir, "a2.bin"), 32)
-	tracker := btclients.StartOpentracker(t, ih)
-	torrentFile = btclients.WithTracker(t, torrentFile, tracker.AnnounceURL())
+	data := btclientstest.WriteRandomFile(t, filepath.Join(seedDir, "a2.bin"), 3<<20+5, 23)
+	torrentFile, ih := btclientstest.MakeTorrent(t, filepath.Join(seedDir, "a2.bin"), 32)
+	tracker := btclientstest.StartOpentracker(t, ih)
+	torrentFile = btclientstest.WithTracker(t, torrentFile, tracker.AnnounceURL())
 	tor, _ := seedFromDir(t, torrentFile, seedDir, engine.Config{Logger: testLogger(t)})
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := btclients.Aria2Download(ctx, t, torrentFile, out); err != nil {
+	if err := btclientstest.Aria2Download(ctx, t, torrentFile, out); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(readFile(t, filepath.Join(out, "a2.bin")), data) {
@@ -159,15 +159,15 @@ func TestAria2DownloadsFromUs(t *testing.T) {
 // that would make 512 queued; the engine keeps 511 outstanding with it, more
 // than the 250 it used to, and no request is refused.
 func TestTransmissionRefusesNoRequest(t *testing.T) {
-	btclients.Require(t, "transmission-daemon", "transmission-create")
+	btclientstest.Require(t, "transmission-daemon", "transmission-create")
 	seedDir := t.TempDir()
-	data := btclients.WriteRandomFile(t, filepath.Join(seedDir, "rq.bin"), 48<<20, 24) // 3072 blocks
-	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(seedDir, "rq.bin"), 256)
-	tr := btclients.StartTransmission(t)
+	data := btclientstest.WriteRandomFile(t, filepath.Join(seedDir, "rq.bin"), 48<<20, 24) // 3072 blocks
+	torrentFile, ih := btclientstest.MakeTorrent(t, filepath.Join(seedDir, "rq.bin"), 256)
+	tr := btclientstest.StartTransmission(t)
 	tr.Add(t, torrentFile, seedDir)
 	tr.WaitSeeding(t, ih, 60*time.Second)
 
-	ip := btclients.LoopbackIP(t)
+	ip := btclientstest.LoopbackIP(t)
 	cl := newClient(t, engine.Config{Logger: testLogger(t), Transports: []engine.Transport{
 		{Name: "tcp", Network: "tcp", Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}},
 	}})

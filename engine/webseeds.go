@@ -7,7 +7,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine/webseed"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 )
 
 // maxWebSeeds caps the web seeds a torrent uses at once.

@@ -16,7 +16,7 @@ import (
 	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/relay"
 )
 
@@ -32,7 +32,7 @@ func jsString(s string) string {
 // btspeed downloads what WebTorrent seeds; every piece verified.
 func TestWebTorrentAndBTSpeedThroughTheRelay(t *testing.T) {
 	browsertest.Require(t)
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	ln := browsertest.Listen(t, netip.AddrPortFrom(ns.HostIP, 0).String())
 	rl, err := relay.New(relay.Config{PublicURL: "http://" + ln.Addr().String()})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
@@ -35,7 +35,7 @@ func TestWebApp(t *testing.T) {
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir()) // one directory for every shot
 	}
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	web := webDir(t)
 
 	// A relay seeding a file with Speed, earning for its own key.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/shared/speed"
 )
 
@@ -59,7 +59,7 @@ func BenchmarkBrowserWasmSize(b *testing.B) {
 // client.
 func BenchmarkBrowserToBrowser(b *testing.B) {
 	browsertest.Require(b)
-	ns := netns.New(b)
+	ns := netnstest.New(b)
 	web := webDir(b)
 	url := startRelay(b, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
 	wtURL := browsertest.ServeWebTorrent(b, netip.AddrPortFrom(ns.HostIP, 0).String())
@@ -122,7 +122,7 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 // (target at least 1/1.3, about 0.77) and what each paid download spent.
 func BenchmarkBrowserPaid(b *testing.B) {
 	browsertest.Require(b)
-	ns := netns.New(b)
+	ns := netnstest.New(b)
 	url := startRelay(b, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(b), rtctest.Interfaces(ns.HostIf))
 	br := browsertest.Start(b, ns.Command, url)
 	const size = 32 << 20

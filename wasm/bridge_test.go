@@ -17,8 +17,8 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/btclients"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/btclientstest"
+	"github.com/btspeed/btspeed/internal/netnstest"
 )
 
 // A browser peer (Chromium in a network namespace, no TCP) downloads from
@@ -29,15 +29,15 @@ import (
 // verified by the browser, and the relay's bridge counted the bytes.
 func TestBrowserDownloadsFromTransmissionThroughTheBridge(t *testing.T) {
 	browsertest.Require(t)
-	btclients.Require(t, "transmission-daemon", "transmission-create")
-	ns := netns.New(t)
+	btclientstest.Require(t, "transmission-daemon", "transmission-create")
+	ns := netnstest.New(t)
 	web := webDir(t)
 	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
 
 	dir := t.TempDir()
-	data := btclients.WriteRandomFile(t, filepath.Join(dir, "classic.bin"), 4<<20+321, 77)
-	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(dir, "classic.bin"), 64, url+"/announce")
-	ts := btclients.StartTransmission(t)
+	data := btclientstest.WriteRandomFile(t, filepath.Join(dir, "classic.bin"), 4<<20+321, 77)
+	torrentFile, ih := btclientstest.MakeTorrent(t, filepath.Join(dir, "classic.bin"), 64, url+"/announce")
+	ts := btclientstest.StartTransmission(t)
 	ts.Add(t, torrentFile, dir)
 	ts.WaitSeeding(t, ih, 30*time.Second)
 	seed := ts.PeerAddr()

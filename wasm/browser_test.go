@@ -16,7 +16,7 @@ import (
 	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
@@ -95,10 +95,10 @@ func startRelayWith(t testing.TB, addr, web string, rtcCfg rtc.Config, edit func
 
 // nsBrowser starts a relay serving the browser peer on a new network
 // namespace's host address and a Chromium inside the namespace.
-func nsBrowser(t *testing.T) (ns *netns.NS, url string, b *browsertest.Browser) {
+func nsBrowser(t *testing.T) (ns *netnstest.NS, url string, b *browsertest.Browser) {
 	t.Helper()
 	browsertest.Require(t)
-	ns = netns.New(t)
+	ns = netnstest.New(t)
 	url = startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(t), rtctest.Interfaces(ns.HostIf))
 	return ns, url, browsertest.Start(t, ns.Command, url)
 }
@@ -305,7 +305,7 @@ func sha256JS(bytes string) string {
 // what WebTorrent seeds; both files byte-identical.
 func TestBrowserWebTorrentBothWays(t *testing.T) {
 	browsertest.Require(t)
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	web := webDir(t)
 	url := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
 	wtURL := browsertest.ServeWebTorrent(t, netip.AddrPortFrom(ns.HostIP, 0).String())

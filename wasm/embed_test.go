@@ -18,7 +18,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 )
 
 // servePublisher serves a publisher's pages on addr (host:0), another
@@ -138,7 +138,7 @@ type embedEvent struct {
 // not have, shows an error in the element and fires btspeed-error.
 func TestEmbed(t *testing.T) {
 	browsertest.Require(t)
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	web := webDir(t)
 	relayURL := startRelay(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf))
 	pubURL := servePublisher(t, netip.AddrPortFrom(ns.HostIP, 0).String(), relayURL)

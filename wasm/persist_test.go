@@ -13,7 +13,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -102,7 +102,7 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 // relayWithFilm starts a relay seeding a 2 MiB file with Speed, and a
 // Chromium in a network namespace.
 func relayWithFilm(t *testing.T) (*browsertest.Browser, string, []byte) {
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	seedDir := t.TempDir()
 	data := make([]byte, 2<<20+321)
 	r := rand.New(rand.NewPCG(3, 4))

@@ -16,7 +16,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -39,7 +39,7 @@ func TestWebAppOpenLink(t *testing.T) {
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
 	}
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	web := webDir(t)
 	seedDir := t.TempDir()
 	data := make([]byte, 1<<20+321)
@@ -260,7 +260,7 @@ func TestWebAppPaidDownloadInProgress(t *testing.T) {
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
 	}
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	web := webDir(t)
 	const size, reserve = 64 << 20, 1000
 	data := make([]byte, size)

@@ -14,7 +14,7 @@ import (
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/relay"
 )
 
@@ -28,7 +28,7 @@ func TestWebAppStatusAndPeers(t *testing.T) {
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
 	}
-	ns := netns.New(t)
+	ns := netnstest.New(t)
 	web := webDir(t)
 	dir := t.TempDir()
 	seedPath := filepath.Join(dir, "relay-demo.bin")

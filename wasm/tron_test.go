@@ -12,9 +12,9 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/webpeer/webpeertest"
 )

@@ -31,7 +31,7 @@ import (
 	"github.com/btspeed/btspeed/shared/speed/bidder"
 	"github.com/btspeed/btspeed/shared/wallet"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 )
 
 // KV is small durable storage: the browser's localStorage, a map in tests.

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
-	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/webpeer"
 	"github.com/btspeed/btspeed/webpeer/webpeertest"

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 )
 
 // maxTronResponse caps a body read from TRON's HTTP API.

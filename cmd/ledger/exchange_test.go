@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/genesis"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet/devnettest"

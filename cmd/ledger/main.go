@@ -30,13 +30,13 @@ import (
 	"syscall"
 
 	"github.com/btspeed/btspeed/internal/clientip"
-	"github.com/btspeed/btspeed/internal/daemon"
 	"github.com/btspeed/btspeed/internal/ratelimit"
-	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/ledger"
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/server/daemon"
+	"github.com/btspeed/btspeed/server/tronsetup"
 )
 
 // version is set by build.sh.

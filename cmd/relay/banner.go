@@ -5,8 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/server/tronsetup"
 )
 
 // banner is what -banner prints for someone who has just started the relay

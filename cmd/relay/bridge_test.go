@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 	"github.com/btspeed/btspeed/shared/httptracker"
 	"github.com/gorilla/websocket"
 )
@@ -290,7 +290,7 @@ func TestBridgePeersRateLimited(t *testing.T) {
 			return d.DialContext(ctx, network, addr)
 		}}}
 	}
-	flooder, other := from(btclients.LoopbackIP(t)), from(btclients.LoopbackIP(t))
+	flooder, other := from(btclientstest.LoopbackIP(t)), from(btclientstest.LoopbackIP(t))
 	// Eight tracker URLs a call (of a scheme the relay does not search,
 	// so nothing is fetched): the most a call costs.
 	var trackers []string

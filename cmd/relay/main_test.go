@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/genesis"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/gorilla/websocket"
 )

@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/daemon"
-	"github.com/btspeed/btspeed/internal/tronsetup"
+	"github.com/btspeed/btspeed/server/daemon"
+	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"

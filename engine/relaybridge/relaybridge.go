@@ -25,7 +25,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine/rtc"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 )
 
 // Transports.

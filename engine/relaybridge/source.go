@@ -16,7 +16,7 @@ import (
 
 	"github.com/btspeed/btspeed/engine"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 )
 
 // Peers is what a relay's /bridge/peers answers: the classic peers it

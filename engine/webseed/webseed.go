@@ -21,7 +21,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 )
 
 // Errors returned by ReadPiece; test for them with errors.Is. An HTTP

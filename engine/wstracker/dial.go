@@ -6,7 +6,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 	"github.com/coder/websocket"
 )
 

@@ -5,7 +5,7 @@ package wstracker
 import (
 	"context"
 
-	"github.com/btspeed/btspeed/internal/fetch"
+	"github.com/btspeed/btspeed/shared/fetch"
 	"github.com/coder/websocket"
 )
 

@@ -4,7 +4,7 @@
 // playwright-core (interop/browser/driver.mjs, one JSON command per line).
 // The driver runs under a command wrapper, so a test can start it inside a
 // network namespace it made (WebRTC in Chromium gathers candidates only on
-// a real interface with a default route; see internal/netns).
+// a real interface with a default route; see internal/netnstest).
 //
 // Tests skip when Node, the npm packages or Chromium are missing, unless
 // BTSPEED_REQUIRE_BROWSER=1 (build.sh test sets it), which fails them.

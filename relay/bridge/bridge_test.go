@@ -22,7 +22,7 @@ import (
 	"github.com/btspeed/btspeed/engine/relaybridge"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/engine/storage"
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 	"github.com/btspeed/btspeed/relay/bridge"
 	"github.com/btspeed/btspeed/relay/tracker"
 	"github.com/gorilla/websocket"
@@ -35,16 +35,16 @@ import (
 // tracker, so its address counts as discovered; every byte verified. An
 // address nobody announced is refused, and nothing is dialled.
 func TestBridgeToTransmission(t *testing.T) {
-	btclients.Require(t, "transmission-daemon", "transmission-create")
+	btclientstest.Require(t, "transmission-daemon", "transmission-create")
 	tr := tracker.New(tracker.Config{})
 	trSrv := httptest.NewServer(tr)
 	defer trSrv.Close()
 	defer tr.Close()
 
 	dir := t.TempDir()
-	data := btclients.WriteRandomFile(t, filepath.Join(dir, "b.bin"), 3<<20+17, 41)
-	torrentFile, ih := btclients.MakeTorrent(t, filepath.Join(dir, "b.bin"), 64, trSrv.URL+"/announce")
-	ts := btclients.StartTransmission(t)
+	data := btclientstest.WriteRandomFile(t, filepath.Join(dir, "b.bin"), 3<<20+17, 41)
+	torrentFile, ih := btclientstest.MakeTorrent(t, filepath.Join(dir, "b.bin"), 64, trSrv.URL+"/announce")
+	ts := btclientstest.StartTransmission(t)
 	ts.Add(t, torrentFile, dir)
 	ts.WaitSeeding(t, ih, 30*time.Second)
 	seedAddr := netip.MustParseAddrPort(ts.PeerAddr())
@@ -69,7 +69,7 @@ func TestBridgeToTransmission(t *testing.T) {
 			// Each bridge dials from its own loopback address:
 			// Transmission will not take a second download from an
 			// address it saw finish.
-			local := netip.MustParseAddr(btclients.LoopbackIP(t))
+			local := netip.MustParseAddr(btclientstest.LoopbackIP(t))
 			dials := 0
 			cfg := bridge.Config{
 				Discovered:   tr.Knows,

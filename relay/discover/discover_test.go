@@ -26,7 +26,7 @@ import (
 	trHttp "github.com/anacrolix/torrent/tracker/http"
 	"golang.org/x/time/rate"
 
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 	"github.com/btspeed/btspeed/internal/clientip"
 	"github.com/btspeed/btspeed/relay/discover"
 	"github.com/btspeed/btspeed/relay/tracker"
@@ -316,7 +316,7 @@ func TestHTTPTracker(t *testing.T) {
 // the udp:// URL, and the discoverer does not stay listed.
 func TestUDPTracker(t *testing.T) {
 	ih := id20()
-	ot := btclients.StartOpentracker(t, ih)
+	ot := btclientstest.StartOpentracker(t, ih)
 	u, err := url.Parse(ot.AnnounceURL())
 	if err != nil {
 		t.Fatal(err)

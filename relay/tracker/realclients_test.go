@@ -12,7 +12,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/storage"
-	"github.com/btspeed/btspeed/internal/btclients"
+	"github.com/btspeed/btspeed/internal/btclientstest"
 	"github.com/btspeed/btspeed/relay/tracker"
 )
 
@@ -20,19 +20,19 @@ import (
 // downloads from it; both announced over HTTP, the seed from its own
 // loopback address.
 func TestAria2FindsSeedThroughTracker(t *testing.T) {
-	btclients.Require(t, "aria2c", "transmission-create")
+	btclientstest.Require(t, "aria2c", "transmission-create")
 	s, srv := serve(t, tracker.Config{})
 	announceURL := srv.URL + "/announce"
 
 	dir := t.TempDir()
-	data := btclients.WriteRandomFile(t, filepath.Join(dir, "t.bin"), 2<<20+3, 31)
-	torrentFile, _ := btclients.MakeTorrent(t, filepath.Join(dir, "t.bin"), 32, announceURL)
+	data := btclientstest.WriteRandomFile(t, filepath.Join(dir, "t.bin"), 2<<20+3, 31)
+	torrentFile, _ := btclientstest.MakeTorrent(t, filepath.Join(dir, "t.bin"), 32, announceURL)
 	mi, err := metainfo.LoadFromFile(torrentFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	ip := btclients.LoopbackIP(t)
+	ip := btclientstest.LoopbackIP(t)
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestAria2FindsSeedThroughTracker(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := btclients.Aria2Download(ctx, t, torrentFile, out); err != nil {
+	if err := btclientstest.Aria2Download(ctx, t, torrentFile, out); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(out, "t.bin"))

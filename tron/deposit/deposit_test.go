@@ -66,7 +66,9 @@ func TestSend(t *testing.T) {
 	other, _ := wallet.GenerateKey()
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	transfer := txcheck.Transfer{From: key.Address(), To: other.Address(), Token: "1002000", Amount: 25_000_000}
-	honest := func() *node { return &node{head: now.Add(-3 * time.Second), expiration: now.Add(time.Minute), answerTxID: "self"} }
+	honest := func() *node {
+		return &node{head: now.Add(-3 * time.Second), expiration: now.Add(time.Minute), answerTxID: "self"}
+	}
 	cases := []struct {
 		name   string
 		node   func() *node

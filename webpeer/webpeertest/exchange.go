@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/tronsetup"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"

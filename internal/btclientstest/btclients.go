@@ -1,6 +1,6 @@
 //go:build !js
 
-// Package btclients starts and drives real BitTorrent clients from
+// Package btclientstest starts and drives real BitTorrent clients from
 // Debian's packages (Transmission, qBittorrent, aria2, opentracker) for
 // integration tests: each on its own loopback address, owned by the test
 // that started it and stopped at its cleanup, its output kept in the test's
@@ -8,7 +8,7 @@
 //
 // Without the clients installed the tests skip, naming the packages; with
 // BTSPEED_REQUIRE_CLIENTS=1 (set by ./build.sh test) they fail instead.
-package btclients
+package btclientstest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package sim
+package simtest
 
 import (
 	"crypto/sha256"

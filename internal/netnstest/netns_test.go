@@ -1,6 +1,6 @@
 //go:build linux
 
-package netns_test
+package netnstest_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/netnstest"
 )
 
 // A process inside reaches a listener on the host end; the namespace is
@@ -20,7 +20,7 @@ import (
 func TestNamespace(t *testing.T) {
 	var name string
 	t.Run("inside", func(t *testing.T) {
-		ns := netns.New(t)
+		ns := netnstest.New(t)
 		name = ns.Name
 		ln, err := net.Listen("tcp", netip.AddrPortFrom(ns.HostIP, 0).String())
 		if err != nil {

@@ -1,6 +1,6 @@
 //go:build linux
 
-// Package netns gives a test a network namespace of its own, joined to the
+// Package netnstest gives a test a network namespace of its own, joined to the
 // host by a veth pair with a default route to the host end, as WebRTC
 // stacks need: Chromium and libwebrtc gather no candidates on loopback, only
 // on a real interface with a default route. Nothing is forwarded or
@@ -8,7 +8,7 @@
 //
 // Tests skip when they cannot make one (not root, no ip(8)) unless
 // BTSPEED_REQUIRE_NETNS=1, which fails them.
-package netns
+package netnstest
 
 import (
 	"context"

@@ -24,10 +24,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/btspeed/btspeed/internal/daemon"
 	"github.com/btspeed/btspeed/ledger"
 	"github.com/btspeed/btspeed/ledger/exchange"
 	"github.com/btspeed/btspeed/ledger/genesis"
+	"github.com/btspeed/btspeed/server/daemon"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"

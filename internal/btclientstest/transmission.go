@@ -1,6 +1,6 @@
 //go:build !js
 
-package btclients
+package btclientstest
 
 import (
 	"bytes"
