@@ -18,6 +18,7 @@ import (
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/wasmbuild"
 	"github.com/btspeed/btspeed/shared/speed"
 )
 
@@ -27,7 +28,7 @@ import (
 func BenchmarkBrowserWasmSize(b *testing.B) {
 	_, file, _, _ := runtime.Caller(0)
 	out := filepath.Join(b.TempDir(), "btspeed.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
+	cmd := exec.Command("go", append(append([]string{"build"}, wasmbuild.Args()...), "-trimpath", "-ldflags", "-s -w", "-o", out, ".")...)
 	cmd.Dir = filepath.Dir(file)
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if msg, err := cmd.CombinedOutput(); err != nil {

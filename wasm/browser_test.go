@@ -17,6 +17,7 @@ import (
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netns"
+	"github.com/btspeed/btspeed/internal/wasmbuild"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
@@ -31,7 +32,7 @@ func webDir(t testing.TB) string {
 	dir := t.TempDir()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "btspeed.wasm"), "./wasm")
+	cmd := exec.Command("go", append(append([]string{"build"}, wasmbuild.Args()...), "-o", filepath.Join(dir, "btspeed.wasm"), "./wasm")...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := cmd.CombinedOutput(); err != nil {
