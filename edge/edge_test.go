@@ -161,6 +161,9 @@ func appAssets(t *testing.T, origin string) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the browser peer: %v %s", err, out)
 	}
+	if err := wasmbuild.BlankTable(".", filepath.Join(dir, "btspeed.wasm")); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 

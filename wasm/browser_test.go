@@ -26,7 +26,7 @@ import (
 )
 
 // webDir builds the browser peer and assembles what the relay serves:
-// web/, Go's wasm_exec.js and btspeed.wasm, as build.sh does.
+// web/, Go's wasm_exec.js and btspeed.wasm (its tags, decred's table blanked), as build.sh does.
 func webDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -37,6 +37,9 @@ func webDir(t testing.TB) string {
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the wasm: %v\n%s", err, out)
+	}
+	if err := wasmbuild.BlankTable(root, filepath.Join(dir, "btspeed.wasm")); err != nil {
+		t.Fatal(err)
 	}
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {

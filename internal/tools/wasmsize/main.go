@@ -1,5 +1,5 @@
 // Command wasmsize measures the browser peer: it builds ./wasm as build.sh does (GOOS=js GOARCH=wasm,
-// -tags of internal/wasmbuild, -trimpath -ldflags "-s -w"), prints its raw and gzipped sizes, and prints a per-package table of the code
+// -tags of internal/wasmbuild, -trimpath -ldflags "-s -w", decred's table blanked if it holds it), prints its raw and gzipped sizes, and prints a per-package table of the code
 // the linker kept, from a second build with symbols.
 //
 // `go tool nm` does not read WebAssembly, so the table comes from the binary itself: the code section gives
@@ -50,6 +50,9 @@ func run(pkg, in string, top int, md bool, w io.Writer) error {
 	if err := build(pkg, stripped, "-s -w"); err != nil {
 		return err
 	}
+	if err := wasmbuild.BlankTable(".", stripped); err != nil && !errors.Is(err, wasmbuild.ErrTableNotFound) {
+		return err
+	}
 	withNames := filepath.Join(dir, "names.wasm")
 	if err := build(pkg, withNames, ""); err != nil {
 		return err
@@ -78,7 +81,7 @@ func run(pkg, in string, top int, md bool, w io.Writer) error {
 	if in != "" {
 		rows = m.functionsOf(in, pkgs)
 	}
-	fmt.Fprintf(w, "%s as build.sh builds it (-tags %s -trimpath -ldflags \"-s -w\"): %d bytes raw (%.2f MB), %d bytes gzip -9 (%.2f MB)\n\n",
+	fmt.Fprintf(w, "%s as build.sh builds it (-tags %s -trimpath -ldflags \"-s -w\", wasmblank): %d bytes raw (%.2f MB), %d bytes gzip -9 (%.2f MB)\n\n",
 		pkg, wasmbuild.Tags, len(raw), mb(len(raw)), gz, mb(gz))
 	unit := "packages"
 	if in != "" {
