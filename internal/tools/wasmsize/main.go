@@ -1,6 +1,7 @@
-// Command wasmsize measures the browser peer: it builds ./wasm as build.sh does (GOOS=js GOARCH=wasm,
-// -tags of internal/wasmbuild, -trimpath -ldflags "-s -w", decred's table blanked if it holds it), prints its raw and gzipped sizes, and prints a per-package table of the code
-// the linker kept, from a second build with symbols.
+// Command wasmsize measures the browser peer: it builds ./wasm as build.sh does (GOOS=js GOARCH=wasm, the
+// tags of internal/wasmbuild, -trimpath -ldflags "-s -w", decred's table blanked if it holds it), prints its
+// raw and gzipped sizes, and prints a per-package table of the code the linker kept, from a second build with
+// symbols.
 //
 // `go tool nm` does not read WebAssembly, so the table comes from the binary itself: the code section gives
 // each function body's size and the "name" custom section its Go symbol name, whose package prefix is the row.
