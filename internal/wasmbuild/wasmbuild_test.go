@@ -43,7 +43,8 @@ func TestBuildShAgrees(t *testing.T) {
 func TestOnlyDecredReadsTheTags(t *testing.T) {
 	list := func(args ...string) map[string]string {
 		t.Helper()
-		cmd := exec.Command("go", append(append([]string{"list"}, args...), "-deps", "-f", "{{.ImportPath}} {{.GoFiles}} {{.EmbedFiles}}", "../../wasm")...)
+		args = append(append([]string{"list"}, args...), "-deps", "-f", "{{.ImportPath}} {{.GoFiles}} {{.EmbedFiles}}", "../../wasm")
+		cmd := exec.Command("go", args...)
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
