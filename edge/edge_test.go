@@ -20,6 +20,7 @@ import (
 
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/btclientstest"
+	"github.com/btspeed/btspeed/internal/wasmbuild"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 )
 
@@ -155,10 +156,13 @@ func appAssets(t *testing.T, origin string) string {
 	if err := os.WriteFile(filepath.Join(dir, "edge-blank.html"), []byte(`<!doctype html><script src="btspeed.js"></script>`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "btspeed.wasm"), "../wasm")
+	build := exec.Command("go", append(append([]string{"build"}, wasmbuild.Args()...), "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "btspeed.wasm"), "../wasm")...)
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the browser peer: %v %s", err, out)
+	}
+	if err := wasmbuild.BlankTable(".", filepath.Join(dir, "btspeed.wasm")); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

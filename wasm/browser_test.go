@@ -17,6 +17,7 @@ import (
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netnstest"
+	"github.com/btspeed/btspeed/internal/wasmbuild"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/server"
 	"github.com/btspeed/btspeed/relay"
@@ -25,17 +26,20 @@ import (
 )
 
 // webDir builds the browser peer and assembles what the relay serves:
-// web/, Go's wasm_exec.js and btspeed.wasm, as build.sh does.
+// web/, Go's wasm_exec.js and btspeed.wasm (its tags, decred's table blanked), as build.sh does.
 func webDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "btspeed.wasm"), "./wasm")
+	cmd := exec.Command("go", append(append([]string{"build"}, wasmbuild.Args()...), "-o", filepath.Join(dir, "btspeed.wasm"), "./wasm")...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the wasm: %v\n%s", err, out)
+	}
+	if err := wasmbuild.BlankTable(root, filepath.Join(dir, "btspeed.wasm")); err != nil {
+		t.Fatal(err)
 	}
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {

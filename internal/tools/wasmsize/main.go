@@ -1,6 +1,7 @@
-// Command wasmsize measures the browser peer: it builds ./wasm as build.sh does (GOOS=js GOARCH=wasm,
-// -trimpath -ldflags "-s -w"), prints its raw and gzipped sizes, and prints a per-package table of the code
-// the linker kept, from a second build with symbols.
+// Command wasmsize measures the browser peer: it builds ./wasm as build.sh does (GOOS=js GOARCH=wasm, the
+// tags of internal/wasmbuild, -trimpath -ldflags "-s -w", decred's table blanked if it holds it), prints its
+// raw and gzipped sizes, and prints a per-package table of the code the linker kept, from a second build with
+// symbols.
 //
 // `go tool nm` does not read WebAssembly, so the table comes from the binary itself: the code section gives
 // each function body's size and the "name" custom section its Go symbol name, whose package prefix is the row.
@@ -24,6 +25,8 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+
+	"github.com/btspeed/btspeed/internal/wasmbuild"
 )
 
 func main() {
@@ -46,6 +49,9 @@ func run(pkg, in string, top int, md bool, w io.Writer) error {
 	defer os.RemoveAll(dir)
 	stripped := filepath.Join(dir, "stripped.wasm")
 	if err := build(pkg, stripped, "-s -w"); err != nil {
+		return err
+	}
+	if err := wasmbuild.BlankTable(".", stripped); err != nil && !errors.Is(err, wasmbuild.ErrTableNotFound) {
 		return err
 	}
 	withNames := filepath.Join(dir, "names.wasm")
@@ -76,8 +82,8 @@ func run(pkg, in string, top int, md bool, w io.Writer) error {
 	if in != "" {
 		rows = m.functionsOf(in, pkgs)
 	}
-	fmt.Fprintf(w, "%s as build.sh builds it (-trimpath -ldflags \"-s -w\"): %d bytes raw (%.2f MB), %d bytes gzip -9 (%.2f MB)\n\n",
-		pkg, len(raw), mb(len(raw)), gz, mb(gz))
+	fmt.Fprintf(w, "%s as build.sh builds it (-tags %s -trimpath -ldflags \"-s -w\", wasmblank): %d bytes raw (%.2f MB), %d bytes gzip -9 (%.2f MB)\n\n",
+		pkg, wasmbuild.Tags, len(raw), mb(len(raw)), gz, mb(gz))
 	unit := "packages"
 	if in != "" {
 		unit = "functions"
@@ -87,7 +93,8 @@ func run(pkg, in string, top int, md bool, w io.Writer) error {
 }
 
 func build(pkg, out, ldflags string) error {
-	args := []string{"build", "-trimpath"}
+	args := append([]string{"build"}, wasmbuild.Args()...)
+	args = append(args, "-trimpath")
 	if ldflags != "" {
 		args = append(args, "-ldflags", ldflags)
 	}
@@ -104,7 +111,7 @@ func build(pkg, out, ldflags string) error {
 // deps returns the js/wasm build's packages, keyed by their names as the linker writes them in the name
 // section: every character other than a letter, digit, underscore or dot becomes an underscore.
 func deps(pkg string) (map[string]string, error) {
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg)
+	cmd := exec.Command("go", append(append([]string{"list"}, wasmbuild.Args()...), "-deps", "-f", "{{.ImportPath}}", pkg)...)
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
