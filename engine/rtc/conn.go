@@ -79,6 +79,7 @@ type Conn struct {
 	openOnce  sync.Once
 	closed    chan struct{}
 	closeOnce sync.Once
+	released  chan struct{} // closed once the channel and peer connection are
 	readable  chan struct{} // a message arrived
 	space     chan struct{} // the reader consumed some
 	writable  chan struct{} // the send buffer fell below lowWater
@@ -105,6 +106,7 @@ func newConn(label string, maxBuffered int) *Conn {
 		maxBuffered:   maxBuffered,
 		opened:        make(chan struct{}),
 		closed:        make(chan struct{}),
+		released:      make(chan struct{}),
 		readable:      make(chan struct{}, 1),
 		space:         make(chan struct{}, 1),
 		writable:      make(chan struct{}, 1),
@@ -212,7 +214,10 @@ func (c *Conn) shut(err error) {
 		close(c.closed)
 		// Like TCP, a local close first delivers what was written.
 		drain := errors.Is(err, net.ErrClosed) && c.isOpen()
-		go c.ch.close(drain)
+		go func() { // owned by the Conn: released closes when it ends
+			c.ch.close(drain)
+			close(c.released)
+		}()
 	})
 }
 

@@ -21,6 +21,7 @@ type jsChannel struct {
 	pc    *jsPC
 	dc    js.Value
 	out   js.Value      // one Uint8Array of MessageSize bytes that sends copy through
+	low   chan struct{} // bufferedamountlow fired
 	ended chan struct{} // the channel closed or the connection failed
 }
 
@@ -29,11 +30,14 @@ type jsChannel struct {
 // handlers at once so no message is missed.
 func newJSConn(pc *jsPC, dc js.Value, maxBuffered int) *Conn {
 	c := newConn(dc.Get("label").String(), maxBuffered)
-	ch := &jsChannel{pc: pc, dc: dc, out: uint8Array.New(MessageSize), ended: make(chan struct{}, 1)}
+	ch := &jsChannel{pc: pc, dc: dc, out: uint8Array.New(MessageSize), low: make(chan struct{}, 1), ended: make(chan struct{}, 1)}
 	c.ch = ch
 	dc.Set("binaryType", "arraybuffer")
 	dc.Set("bufferedAmountLowThreshold", lowWater)
-	pc.on(dc, "bufferedamountlow", func(js.Value) { c.notifyWritable() })
+	pc.on(dc, "bufferedamountlow", func(js.Value) {
+		notify(ch.low)
+		c.notifyWritable()
+	})
 	pc.on(dc, "message", func(ev js.Value) { receiveJS(c, ev.Get("data")) })
 	pc.on(dc, "open", func(js.Value) { c.markOpen() })
 	pc.on(dc, "close", func(js.Value) {
@@ -82,21 +86,35 @@ func (ch *jsChannel) bufferedAmount() int { return ch.dc.Get("bufferedAmount").I
 // getStats, asynchronously; the address stays a label.
 func (ch *jsChannel) addrs() (local, remote string, ok bool) { return "", "", false }
 
-// close closes the channel; with drain it waits (up to drainTime) for the
-// channel's close event, which the browser fires once what was queued has
-// been sent and the stream reset. Then it closes the peer connection.
+// close closes the channel and then the peer connection. With drain it
+// first waits (up to drainTime in all) until the browser has sent what was
+// queued (Chromium's close drops messages still queued) and then for the
+// channel's close event, which comes once the stream reset went through:
+// what was sent before it has arrived.
 func (ch *jsChannel) close(drain bool) {
-	if drain {
-		if _, err := call(ch.dc, "close"); err == nil {
-			t := time.NewTimer(drainTime)
-			select {
-			case <-ch.ended:
-			case <-t.C:
-			}
-			t.Stop()
+	defer ch.pc.close()
+	if !drain {
+		return
+	}
+	t := time.NewTimer(drainTime)
+	defer t.Stop()
+	ch.dc.Set("bufferedAmountLowThreshold", 0)
+	for ch.bufferedAmount() > 0 {
+		select {
+		case <-ch.low:
+		case <-ch.ended:
+			return
+		case <-t.C:
+			return
 		}
 	}
-	ch.pc.close()
+	if _, err := call(ch.dc, "close"); err != nil {
+		return
+	}
+	select {
+	case <-ch.ended:
+	case <-t.C:
+	}
 }
 
 // call calls v's method, turning a JavaScript exception into an error.
