@@ -372,4 +372,3 @@ func (c *Conn) SetReadDeadline(t time.Time) error { c.readDeadline.set(t); retur
 
 // SetWriteDeadline sets the write deadline.
 func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDeadline.set(t); return nil }
-
