@@ -186,19 +186,23 @@ func liveJSRefs() int {
 	return g.Get("_values").Length() - g.Get("_idPool").Length()
 }
 
-// settle gives cond up to 200 rounds of the event loop (and a GC each) to
-// hold: goroutines end and finalizers free js.Values after the code that
-// let go of them.
-func settle(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 200 {
-		if cond() {
-			return
-		}
+// quiesce lets goroutines end and finalizers free js.Values (after a GC)
+// until neither count has fallen for 5 rounds of the event loop (at most
+// 300), and returns both.
+func quiesce() (goroutines, refs int) {
+	goroutines, refs = runtime.NumGoroutine(), liveJSRefs()
+	for round, still := 0, 0; round < 300 && still < 5; round++ {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
+		g, r := runtime.NumGoroutine(), liveJSRefs()
+		if g < goroutines || r < refs {
+			still = 0
+		} else {
+			still++
+		}
+		goroutines, refs = min(g, goroutines), min(r, refs)
 	}
-	t.Fatalf("%s: no", what)
+	return runtime.NumGoroutine(), liveJSRefs()
 }
 
 // TestJSOpenCloseLeaksNothing opens, uses and closes many connections,
@@ -208,7 +212,8 @@ func settle(t *testing.T, what string, cond func() bool) {
 func TestJSOpenCloseLeaksNothing(t *testing.T) {
 	requireWebRTC(t)
 	const n = 30
-	handlers, goroutines, refs := liveHandlers.Load(), runtime.NumGoroutine(), liveJSRefs()
+	goroutines, refs := quiesce()
+	handlers := liveHandlers.Load()
 	for i := range n {
 		a, b := pair(t, Config{})
 		exchange(t, a, b, 64<<10+i)
@@ -223,14 +228,14 @@ func TestJSOpenCloseLeaksNothing(t *testing.T) {
 			t.Fatalf("pair %d: %d handlers not released after both ends closed", i, h-handlers)
 		}
 	}
-	settle(t, "goroutines ended", func() bool { return runtime.NumGoroutine() <= goroutines })
+	g, r := quiesce()
+	t.Logf("%d pairs: goroutines %d -> %d, JavaScript references %d -> %d", n, goroutines, g, refs, r)
+	if g > goroutines {
+		t.Errorf("%d goroutines left", g-goroutines)
+	}
 	if refs < 0 {
 		t.Log("the page exposes no goInstance: JavaScript references not counted")
-		return
+	} else if r >= refs+n { // unreleased handlers would be 8 a pair
+		t.Errorf("%d more JavaScript references held", r-refs)
 	}
-	// js.Values other than handlers are freed by finalizers after a GC.
-	settle(t, "JavaScript references freed", func() bool {
-		return liveJSRefs() < refs+n // unreleased handlers would be 8 a pair
-	})
-	t.Logf("%d pairs: goroutines %d -> %d, JavaScript references %d -> %d", n, goroutines, runtime.NumGoroutine(), refs, liveJSRefs())
 }
