@@ -45,7 +45,7 @@ window.result = (async () => {
 // page) and runs them in headless Chromium.
 func TestInChromium(t *testing.T) {
 	out := runInChromium(t, "-test.run=^TestJS")
-	for _, name := range []string{"TestJSStreamBothWays", "TestJSNetConn", "TestJSOverflow", "TestJSRejectsWrongDescriptions", "TestJSOpenCloseLeaksNothing"} {
+	for _, name := range []string{"TestJSStreamBothWays", "TestJSNetConn", "TestJSOverflow", "TestJSRejectsWrongDescriptions", "TestJSOpenCloseLeaksNothing", "TestJSICEServerJSON"} {
 		if !strings.Contains(out, "--- PASS: "+name+" ") {
 			t.Errorf("%s did not pass in Chromium", name)
 		}

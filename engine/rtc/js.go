@@ -4,6 +4,7 @@ package rtc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -39,6 +40,26 @@ const (
 
 // String returns the type as the browser spells it.
 func (t SDPType) String() string { return string(t) }
+
+// UnmarshalJSON takes an RTCIceServer: urls is one URL or a list.
+func (s *ICEServer) UnmarshalJSON(b []byte) error {
+	var v struct {
+		URLs       json.RawMessage `json:"urls"`
+		Username   string          `json:"username"`
+		Credential string          `json:"credential"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("rtc: ICE server: %w", err)
+	}
+	var one string
+	if err := json.Unmarshal(v.URLs, &one); err == nil {
+		s.URLs = []string{one}
+	} else if err := json.Unmarshal(v.URLs, &s.URLs); err != nil {
+		return fmt.Errorf("rtc: ICE server urls: %w", err)
+	}
+	s.Username, s.Credential = v.Username, v.Credential
+	return nil
+}
 
 // blockingReceive: in the browser a message handler must never block the
 // event loop, so a full receive queue closes the connection instead.

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -237,5 +238,22 @@ func TestJSOpenCloseLeaksNothing(t *testing.T) {
 		t.Log("the page exposes no goInstance: JavaScript references not counted")
 	} else if r >= refs+n { // unreleased handlers would be 8 a pair
 		t.Errorf("%d more JavaScript references held", r-refs)
+	}
+}
+
+// TestJSICEServerJSON: the ICE servers BTSpeed.start passes are
+// RTCIceServers, whose urls is one URL or a list.
+func TestJSICEServerJSON(t *testing.T) {
+	var got []ICEServer
+	err := json.Unmarshal([]byte(`[{"urls":"stun:a.example:3478"},{"urls":["turn:b.example","turns:b.example"],"username":"u","credential":"p"}]`), &got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(got[0].URLs) != 1 || got[0].URLs[0] != "stun:a.example:3478" ||
+		len(got[1].URLs) != 2 || got[1].Username != "u" || got[1].Credential != "p" {
+		t.Fatalf("decoded %+v", got)
+	}
+	if err := json.Unmarshal([]byte(`{"urls":7}`), new(ICEServer)); err == nil {
+		t.Fatal("urls 7 accepted")
 	}
 }
