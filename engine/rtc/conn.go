@@ -79,7 +79,7 @@ type Conn struct {
 	openOnce  sync.Once
 	closed    chan struct{}
 	closeOnce sync.Once
-	released  chan struct{} // closed once the channel and peer connection are
+	released  chan struct{} // closed once the channel and peer connection are closed
 	readable  chan struct{} // a message arrived
 	space     chan struct{} // the reader consumed some
 	writable  chan struct{} // the send buffer fell below lowWater
