@@ -27,7 +27,6 @@ import (
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/webpeer"
 	"github.com/btspeed/btspeed/webpeer/idbstore"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/btspeed/btspeed/engine/rtc"
 )
@@ -181,9 +180,9 @@ func (l localStorage) Delete(k string) { l.ls.Call("removeItem", k) }
 
 // startOptions is what BTSpeed.start passes (docs/js-api.md).
 type startOptions struct {
-	Relay      string             `json:"relay"`
-	Trackers   []string           `json:"trackers"`
-	ICEServers []webrtc.ICEServer `json:"iceServers"`
+	Relay      string          `json:"relay"`
+	Trackers   []string        `json:"trackers"`
+	ICEServers []rtc.ICEServer `json:"iceServers"`
 	// StallAfter: seconds with no data before a torrent's state is
 	// "stalled" (default 30).
 	StallAfter float64 `json:"stallAfter"`

@@ -21,7 +21,6 @@ import (
 	"strings"
 
 	"github.com/coder/websocket"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/btspeed/btspeed/engine/rtc"
 
@@ -116,7 +115,7 @@ func dialRTC(ctx context.Context, cfg Config, ep string) (net.Conn, error) {
 		p.Close()
 		return nil, &RefusedError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b))}
 	}
-	var answer webrtc.SessionDescription
+	var answer rtc.SessionDescription
 	if err := json.Unmarshal(b, &answer); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("relaybridge: malformed answer: %w", err)

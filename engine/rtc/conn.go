@@ -1,9 +1,11 @@
 // Package rtc carries BitTorrent connections over WebRTC data channels, the
 // way WebTorrent does: one peer connection with one reliable, ordered data
 // channel per peer, signalled without trickle ICE (the whole candidate list
-// travels in the offer and the answer). It builds on pion/webrtc, natively
-// and in the browser (GOOS=js), and is what the engine's WebTorrent tracker
-// client (engine/wstracker) and the relay's bridge open.
+// travels in the offer and the answer). Natively it builds on pion/webrtc;
+// in the browser (GOOS=js) it drives the browser's own RTCPeerConnection
+// through syscall/js, so none of pion's ICE, DTLS or SCTP is in the wasm.
+// It is what the engine's WebTorrent tracker client (engine/wstracker) and
+// the relay's bridge open.
 //
 // A Conn is a net.Conn: reads return the channel's messages as a byte
 // stream, writes are cut into messages of at most MessageSize bytes and wait
@@ -18,8 +20,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 )
 
 // Sizes of the data channel stream.
@@ -49,24 +49,44 @@ func (Addr) Network() string { return "webrtc" }
 // String returns the candidate address or a label.
 func (a Addr) String() string { return a.S }
 
+// channel is the data channel under a Conn: pion's natively, the
+// browser's in js. Its handlers call the Conn's markOpen, receive,
+// writable and shut.
+type channel interface {
+	// send queues one message; it does not wait.
+	send(p []byte) error
+	// bufferedAmount is how many bytes are queued to send.
+	bufferedAmount() int
+	// addrs returns the selected candidates' addresses, if known.
+	addrs() (local, remote string, ok bool)
+	// close closes the channel and its peer connection and releases
+	// their handlers; with drain it first lets what is queued go out
+	// (bounded by drainTime).
+	close(drain bool)
+}
+
+// drainTime bounds how long a local close waits for queued data to go out
+// to a peer that stopped reading.
+const drainTime = 5 * time.Second
+
 // Conn is a net.Conn over one WebRTC data channel; closing it closes the
 // peer connection.
 type Conn struct {
-	pc          *webrtc.PeerConnection
-	dc          *webrtc.DataChannel
+	ch          channel // set by the backend before any handler runs
 	maxBuffered int
 
 	opened    chan struct{}
 	openOnce  sync.Once
 	closed    chan struct{}
 	closeOnce sync.Once
+	released  chan struct{} // closed once the channel and peer connection are closed
 	readable  chan struct{} // a message arrived
 	space     chan struct{} // the reader consumed some
 	writable  chan struct{} // the send buffer fell below lowWater
 
 	mu     sync.Mutex
-	queue  [][]byte
-	queued int
+	queue  []chunk
+	queued int   // bytes in queue not yet read
 	err    error // why the stream ended, once closed
 	local  Addr
 	remote Addr
@@ -76,43 +96,31 @@ type Conn struct {
 	writeDeadline deadline
 }
 
-// newConn wraps dc, which must not have delivered a message yet: it
-// registers the handlers at once so no message is missed.
-func newConn(pc *webrtc.PeerConnection, dc *webrtc.DataChannel, maxBuffered int) *Conn {
+// newConn makes a Conn for the channel labelled label; the backend sets
+// c.ch and registers its handlers before any message can arrive.
+func newConn(label string, maxBuffered int) *Conn {
 	if maxBuffered <= 0 {
 		maxBuffered = DefaultMaxBuffered
 	}
-	c := &Conn{
-		pc: pc, dc: dc, maxBuffered: maxBuffered,
+	return &Conn{
+		maxBuffered:   maxBuffered,
 		opened:        make(chan struct{}),
 		closed:        make(chan struct{}),
+		released:      make(chan struct{}),
 		readable:      make(chan struct{}, 1),
 		space:         make(chan struct{}, 1),
 		writable:      make(chan struct{}, 1),
 		local:         Addr{"webrtc"},
-		remote:        Addr{"webrtc:" + dc.Label()},
+		remote:        Addr{"webrtc:" + label},
 		readDeadline:  makeDeadline(),
 		writeDeadline: makeDeadline(),
 	}
-	dc.SetBufferedAmountLowThreshold(lowWater)
-	dc.OnBufferedAmountLow(func() { notify(c.writable) })
-	dc.OnMessage(func(m webrtc.DataChannelMessage) { c.receive(m.Data) })
-	dc.OnOpen(c.markOpen)
-	dc.OnClose(func() { c.shut(io.EOF) })
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
-			c.shut(errors.New("rtc: peer connection " + s.String()))
-		}
-	})
-	if dc.ReadyState() == webrtc.DataChannelStateOpen {
-		c.markOpen()
-	}
-	return c
 }
 
+// markOpen is the channel's open handler.
 func (c *Conn) markOpen() {
 	c.openOnce.Do(func() {
-		if l, r, ok := candidatePair(c.pc); ok {
+		if l, r, ok := c.ch.addrs(); ok {
 			c.mu.Lock()
 			c.local, c.remote = Addr{l}, Addr{r}
 			c.mu.Unlock()
@@ -121,6 +129,9 @@ func (c *Conn) markOpen() {
 	})
 }
 
+// notifyWritable is the channel's buffered-amount-low handler.
+func (c *Conn) notifyWritable() { notify(c.writable) }
+
 func notify(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -128,16 +139,48 @@ func notify(ch chan struct{}) {
 	}
 }
 
-// receive queues one message. Natively it waits while the queue is full,
-// which pushes back through SCTP's window; in the browser, where waiting
-// would block the event loop, a full queue closes the connection.
-func (c *Conn) receive(data []byte) {
-	if len(data) == 0 {
+// chunk is one received message, read from off on; pooled says buf came
+// from bufPool.
+type chunk struct {
+	buf    *[]byte
+	off    int
+	pooled bool
+}
+
+// bufPool holds message buffers of MessageSize bytes. Only messages of at
+// least half that size use them, so what the queue holds in memory stays
+// under twice the bytes it counts against MaxBuffered.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, MessageSize); return &b }}
+
+func getBuf(n int) (buf *[]byte, pooled bool) {
+	if n >= MessageSize/2 && n <= MessageSize {
+		buf = bufPool.Get().(*[]byte)
+		*buf = (*buf)[:n]
+		return buf, true
+	}
+	b := make([]byte, n)
+	return &b, false
+}
+
+func (k *chunk) release() {
+	if k.pooled {
+		*k.buf = (*k.buf)[:cap(*k.buf)]
+		bufPool.Put(k.buf)
+	}
+	k.buf = nil
+}
+
+// receive queues one message of n bytes, which fill copies into the buffer
+// it is given. Natively it waits while the queue is full, which pushes back
+// through SCTP's window; in the browser, where waiting would block the
+// event loop, a full queue closes the connection.
+func (c *Conn) receive(n int, fill func([]byte)) {
+	if n == 0 {
 		return
 	}
 	c.mu.Lock()
-	for c.err == nil && c.queued+len(data) > c.maxBuffered {
-		if !blockingReceive || len(data) > c.maxBuffered {
+	for c.err == nil && c.queued+n > c.maxBuffered {
+		if !blockingReceive || n > c.maxBuffered {
 			c.mu.Unlock()
 			c.shut(ErrOverflow)
 			return
@@ -153,9 +196,10 @@ func (c *Conn) receive(data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	// Natively pion hands over a buffer of its own: keep a copy.
-	c.queue = append(c.queue, append([]byte(nil), data...))
-	c.queued += len(data)
+	buf, pooled := getBuf(n)
+	fill(*buf)
+	c.queue = append(c.queue, chunk{buf: buf, pooled: pooled})
+	c.queued += n
 	c.mu.Unlock()
 	notify(c.readable)
 }
@@ -168,17 +212,11 @@ func (c *Conn) shut(err error) {
 		c.err = err
 		c.mu.Unlock()
 		close(c.closed)
-		local := errors.Is(err, net.ErrClosed)
-		go func() {
-			// Like TCP, a local close first delivers what was written
-			// (bounded: a peer that stopped reading gets 5 s).
-			if local && c.isOpen() {
-				for deadline := time.Now().Add(5 * time.Second); c.dc.BufferedAmount() > 0 && time.Now().Before(deadline); {
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-			c.dc.Close()
-			c.pc.Close()
+		// Like TCP, a local close first delivers what was written.
+		drain := errors.Is(err, net.ErrClosed) && c.isOpen()
+		go func() { // owned by the Conn: released closes when it ends
+			c.ch.close(drain)
+			close(c.released)
 		}()
 	})
 }
@@ -206,12 +244,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	for {
 		c.mu.Lock()
 		if len(c.queue) > 0 {
-			n := copy(p, c.queue[0])
-			if n == len(c.queue[0]) {
-				c.queue[0] = nil
+			k := &c.queue[0]
+			n := copy(p, (*k.buf)[k.off:])
+			k.off += n
+			if k.off == len(*k.buf) {
+				k.release()
 				c.queue = c.queue[1:]
-			} else {
-				c.queue[0] = c.queue[0][n:]
 			}
 			c.queued -= n
 			c.mu.Unlock()
@@ -253,34 +291,53 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
-		for c.dc.BufferedAmount() > highWater {
-			// The low-water event may race with this check; a short
-			// tick keeps a lost wake-up from stalling the stream.
-			t := time.NewTimer(50 * time.Millisecond)
-			select {
-			case <-c.writable:
-			case <-t.C:
-			case <-c.closed:
-				t.Stop()
-				return n, net.ErrClosed
-			case <-c.writeDeadline.wait():
-				t.Stop()
-				return n, os.ErrDeadlineExceeded
-			}
-			t.Stop()
-		}
-		select {
-		case <-c.closed:
-			return n, net.ErrClosed
-		default:
+		if err := c.waitWritable(); err != nil {
+			return n, err
 		}
 		m := min(len(p)-n, MessageSize)
-		if err := c.dc.Send(p[n : n+m]); err != nil {
+		if err := c.ch.send(p[n : n+m]); err != nil {
 			return n, &net.OpError{Op: "write", Net: "webrtc", Err: err}
 		}
 		n += m
 	}
 	return n, nil
+}
+
+// waitWritable waits until the send buffer is at most highWater. The
+// channel's buffered-amount-low event wakes it; where that event can be
+// lost (lostWakeupTick > 0) a tick re-checks.
+func (c *Conn) waitWritable() error {
+	for c.ch.bufferedAmount() > highWater {
+		var (
+			t    *time.Timer
+			tick <-chan time.Time
+		)
+		if lostWakeupTick > 0 {
+			t = time.NewTimer(lostWakeupTick)
+			tick = t.C
+		}
+		var err error
+		select {
+		case <-c.writable:
+		case <-tick:
+		case <-c.closed:
+			err = net.ErrClosed
+		case <-c.writeDeadline.wait():
+			err = os.ErrDeadlineExceeded
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	select {
+	case <-c.closed:
+		return net.ErrClosed
+	default:
+		return nil
+	}
 }
 
 // Close closes the data channel and its peer connection.
@@ -315,60 +372,3 @@ func (c *Conn) SetReadDeadline(t time.Time) error { c.readDeadline.set(t); retur
 
 // SetWriteDeadline sets the write deadline.
 func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDeadline.set(t); return nil }
-
-// deadline is a settable deadline whose channel closes when it passes (the
-// scheme of net.Pipe).
-type deadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{}
-}
-
-func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
-
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired and closed it: wait, then renew
-	}
-	d.timer = nil
-	closed := false
-	select {
-	case <-d.cancel:
-		closed = true
-	default:
-	}
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		cancel := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(cancel) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
-	}
-}
-
-func expired(d *deadline) bool {
-	select {
-	case <-d.wait():
-		return true
-	default:
-		return false
-	}
-}
-
-func (d *deadline) wait() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
-}

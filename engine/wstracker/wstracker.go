@@ -3,7 +3,7 @@
 // an engine.PeerFinder: for each torrent it announces with WebRTC offers,
 // answers the offers the tracker forwards from other peers, and hands every
 // data channel that opens to the torrent as a BitTorrent connection. It
-// runs natively and in the browser (coder/websocket and pion/webrtc both
+// runs natively and in the browser (coder/websocket and engine/rtc both
 // work under GOOS=js), and talks to WebTorrent peers as one of them.
 //
 // One WebSocket per tracker URL carries every torrent announced there, as
@@ -28,7 +28,6 @@ import (
 	"github.com/btspeed/btspeed/shared/fetch"
 	"github.com/btspeed/btspeed/shared/webtorrent"
 	"github.com/coder/websocket"
-	"github.com/pion/webrtc/v4"
 )
 
 // Limits.
@@ -151,8 +150,8 @@ type message struct {
 }
 
 type offerMsg struct {
-	Offer   webrtc.SessionDescription `json:"offer"`
-	OfferID string                    `json:"offer_id"`
+	Offer   rtc.SessionDescription `json:"offer"`
+	OfferID string                 `json:"offer_id"`
 }
 
 // socket is the shared WebSocket to one tracker URL. Its run goroutine,
@@ -319,15 +318,15 @@ func decode(b []byte) (*message, *[20]byte, error) {
 // signal is an offer or answer another peer sent through the tracker.
 type signal struct {
 	peer, offerID [20]byte
-	desc          webrtc.SessionDescription
+	desc          rtc.SessionDescription
 }
 
 // parseSignal checks the offer or answer a message carries; nil when it
 // carries neither.
 func parseSignal(m *message) (*signal, error) {
-	raw, want := m.Offer, webrtc.SDPTypeOffer
+	raw, want := m.Offer, rtc.SDPTypeOffer
 	if len(m.Answer) > 0 {
-		raw, want = m.Answer, webrtc.SDPTypeAnswer
+		raw, want = m.Answer, rtc.SDPTypeAnswer
 	}
 	if len(raw) == 0 {
 		return nil, nil
@@ -542,7 +541,7 @@ func (a *announcer) handle(m *message) {
 		}
 		return
 	}
-	if sg.desc.Type == webrtc.SDPTypeAnswer {
+	if sg.desc.Type == rtc.SDPTypeAnswer {
 		a.answered(sg.offerID, sg.desc)
 		return
 	}
@@ -575,7 +574,7 @@ func (a *announcer) spawn(f func(ctx context.Context)) bool {
 }
 
 // answered completes one of our offers.
-func (a *announcer) answered(offerID [20]byte, answer webrtc.SessionDescription) {
+func (a *announcer) answered(offerID [20]byte, answer rtc.SessionDescription) {
 	a.mu.Lock()
 	p := a.offers[offerID]
 	delete(a.offers, offerID)
@@ -599,7 +598,7 @@ func (a *announcer) answered(offerID [20]byte, answer webrtc.SessionDescription)
 }
 
 // answer answers a forwarded offer through the tracker, then connects.
-func (a *announcer) answer(ctx context.Context, peer, offerID [20]byte, offer webrtc.SessionDescription) {
+func (a *announcer) answer(ctx context.Context, peer, offerID [20]byte, offer rtc.SessionDescription) {
 	cctx, cancel := context.WithTimeout(ctx, a.c.cfg.ConnectTimeout)
 	defer cancel()
 	p, err := rtc.NewAnswer(cctx, a.c.cfg.RTC, offer)
