@@ -19,6 +19,7 @@ require (
 	github.com/shengdoushi/base58 v1.0.0
 	github.com/syumai/workers v0.29.0
 	go.etcd.io/bbolt v1.5.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.48.0
 	golang.org/x/net v0.50.0
 	golang.org/x/term v0.40.0

@@ -340,9 +340,14 @@ func (c *Conn) waitWritable() error {
 	}
 }
 
-// Close closes the data channel and its peer connection.
+// Close closes the data channel and its peer connection, first delivering
+// what was written (for at most drainTime). Natively it returns once both
+// are closed; in the browser at once (Conn.released tells when).
 func (c *Conn) Close() error {
 	c.shut(net.ErrClosed)
+	if closeWaits {
+		<-c.released
+	}
 	return nil
 }
 

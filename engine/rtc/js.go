@@ -65,6 +65,11 @@ func (s *ICEServer) UnmarshalJSON(b []byte) error {
 // event loop, so a full receive queue closes the connection instead.
 const blockingReceive = false
 
+// closeWaits: in the browser the close completes through events the event
+// loop delivers, and Close may be called from a handler on that loop, so it
+// must not wait; Conn.released tells when it is done.
+const closeWaits = false
+
 // lostWakeupTick: the browser's bufferedamountlow event is not lost (the
 // amount only falls between event-loop tasks), so writers need no tick.
 const lostWakeupTick = 0

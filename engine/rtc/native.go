@@ -35,6 +35,10 @@ const (
 // on the sender through SCTP's receive window.
 const blockingReceive = true
 
+// closeWaits: natively Close returns once the channel and the peer
+// connection are closed (after the drain), so no goroutine outlives it.
+const closeWaits = true
+
 // lostWakeupTick: pion's buffered-amount-low callback may race with a
 // writer's check, so a writer also re-checks this often.
 const lostWakeupTick = 50 * time.Millisecond
