@@ -84,49 +84,60 @@ func profileSummary(prof *browsertest.Profile, top int) string {
 }
 
 // profileKind classifies a function of a page's profile by the work it
-// does: idle, browser-native work, JavaScript and Go runtime overheads, or
-// the btspeed package it belongs to.
+// does: idle, browser-native work and built-ins, JavaScript and Go runtime
+// overheads, or the package it belongs to. Wasm function names are Go's
+// with "/" written "_" ("crypto_sha1.blockGeneric").
 func profileKind(name string) string {
-	n := strings.TrimPrefix(name, "$")
 	has := func(subs ...string) bool {
 		for _, s := range subs {
-			if strings.Contains(n, s) {
+			if strings.Contains(name, s) {
 				return true
 			}
 		}
 		return false
 	}
-	switch {
-	case n == "(idle)":
+	switch name {
+	case "(idle)":
 		return "idle"
-	case n == "(program)":
+	case "(program)":
 		return "browser native (not JS or wasm)"
-	case n == "(garbage collector)":
+	case "(garbage collector)":
 		return "JavaScript GC"
-	case has("crypto/sha1", "sha1."):
-		return "SHA-1"
+	case "transaction", "put", "get", "getAll", "objectStore", "count", "delete":
+		return "IndexedDB calls (transaction, put, get)"
+	case "send":
+		return "RTCDataChannel.send"
+	case "decode", "encode":
+		return "TextDecoder/TextEncoder (Go strings to and from JS)"
+	}
+	switch {
+	case has("crypto_sha1", "sha1."):
+		return "SHA-1 (Go)"
 	case has("runtime.memmove", "runtime.memclr"):
 		return "Go memmove/memclr (copies)"
-	case has("copyBytesToGo", "copyBytesToJS", "wasm_exec.js", "syscall/js."):
+	case has("wasm_exec.js", "syscall_js.", "syscall/js.", "wasm-to-js", "js-to-wasm"):
 		return "syscall/js glue (JS<->Go calls, copies)"
-	case has("runtime.mallocgc", "runtime.gc", "runtime.scanobject", "runtime.markroot", "runtime.sweep", "runtime.greyobject", "runtime.findObject", "runtime.(*mspan)", "runtime.(*mheap)", "runtime.(*mcache)", "runtime.(*gcWork)", "runtime.scanblock", "runtime.bgsweep", "runtime.wbBuf", "runtime.heapBits", "runtime.typePointers"):
+	case has("runtime.mallocgc", "runtime.gc", "runtime.scanobject", "runtime.markroot", "runtime.sweep", "runtime.greyobject",
+		"runtime.findObject", "runtime.__mspan", "runtime.__mheap", "runtime.__mcentral", "runtime.__mcache", "runtime.__gcWork",
+		"runtime.scanblock", "runtime.bgsweep", "runtime.wbBuf", "runtime.heapBits", "runtime.typePointers", "runtime.addspecial",
+		"runtime.SetFinalizer", "runtime.newobject", "runtime.growslice", "runtime.__fixalloc", "runtime.makeslice"):
 		return "Go allocation and GC"
 	case has("runtime."):
 		return "Go runtime (scheduler, channels, timers, other)"
-	case has("idbstore"):
+	case has("webpeer_idbstore"):
 		return "IndexedDB storage (webpeer/idbstore)"
-	case has("pion/", "engine/rtc"):
+	case has("pion_", "engine_rtc"):
 		return "WebRTC (pion, engine/rtc)"
-	case has("btspeed/engine"):
+	case has("btspeed_engine"):
 		return "engine"
-	case has("btspeed/"):
+	case has("btspeed_"):
 		return "other btspeed Go"
-	case has("anacrolix/"):
+	case has("anacrolix_"):
 		return "anacrolix (peer protocol, bencode)"
-	case has("sync.", "internal/", "bufio.", "io.", "bytes.", "encoding/", "strconv.", "fmt.", "time.", "math/", "sort.", "slices.", "maps.", "errors.", "context.", "net."):
-		return "Go standard library (other)"
-	case has(".js", "(anonymous)"):
+	case has(".js"):
 		return "JavaScript (page, btspeed.js)"
+	case !strings.Contains(name, " ") && strings.Contains(name, "."):
+		return "Go standard library (other)"
 	}
 	return "other"
 }

@@ -130,13 +130,17 @@ func (prof *Profile) Funcs() []FuncTime {
 	return out
 }
 
+// nodeName names a node's function: its name, "(anonymous)" when it has
+// none, and for JavaScript the file it is in ("loadValue wasm_exec.js").
+// Browser built-ins (IndexedDB's put, RTCDataChannel's send) have no file;
+// wasm functions keep their name alone (Go's, with "/" written "_").
 func nodeName(n *ProfileNode) string {
 	name := n.CallFrame.FunctionName
 	if name == "" {
 		name = "(anonymous)"
-		if n.CallFrame.URL != "" {
-			name += " " + n.CallFrame.URL[strings.LastIndexByte(n.CallFrame.URL, '/')+1:]
-		}
+	}
+	if u := n.CallFrame.URL; u != "" && !strings.HasSuffix(u, ".wasm") {
+		name += " " + u[strings.LastIndexByte(u, '/')+1:]
 	}
 	return name
 }
