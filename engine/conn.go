@@ -394,6 +394,7 @@ func (c *conn) writeLoop() {
 					return
 				}
 			}
+			c.prefetch(st, serve)
 			for _, r := range serve {
 				if !c.serveBlock(w, st, buf, r, paid, fail) {
 					return
@@ -430,6 +431,20 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// prefetch passes the ranges of a batch of requests to a Prefetcher
+// storage (writer goroutine).
+func (c *conn) prefetch(st Storage, serve []request) {
+	pf, ok := st.(Prefetcher)
+	if !ok || len(serve) < 2 {
+		return
+	}
+	offs, lens := make([]int64, len(serve)), make([]int, len(serve))
+	for i, r := range serve {
+		offs[i], lens[i] = c.t.lay.pieceOff(int(r.piece))+int64(r.begin), int(r.length)
+	}
+	pf.Prefetch(offs, lens)
 }
 
 // serveBlock writes the block r asks for (writer goroutine), within the
