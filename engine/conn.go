@@ -267,9 +267,17 @@ func (c *conn) readLoop() {
 		MaxLength: MaxMessageLength,
 		Pool:      &piecePool,
 	}
+	// The read deadline moves on at most every refresh rather than at
+	// every message (over WebRTC in the browser each move restarts a
+	// timer): a silent peer is dropped after 7/8 to all of IdleTimeout.
+	refresh := min(time.Second, t.cfg.IdleTimeout/8)
 	var err error
+	var moved time.Time
 	for err == nil {
-		c.nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
+		if now := time.Now(); now.Sub(moved) >= refresh {
+			c.nc.SetReadDeadline(now.Add(t.cfg.IdleTimeout))
+			moved = now
+		}
 		var skipped bool
 		if skipped, err = skipUnknown(br); err != nil || skipped {
 			continue
