@@ -11,6 +11,9 @@ import (
 // every piece is hashed by Go's as its blocks arrive.
 type nativeHash struct{}
 
+// nativePool keeps spare buffers for the browser's SHA-1 (none natively).
+type nativePool struct{}
+
 func (t *Torrent) newNativeHash(int64) nativeHash { return nativeHash{} }
 
 func (*nativeHash) active() bool { return false }

@@ -98,6 +98,7 @@ type Torrent struct {
 	// nativeHashBytes is what the pieces' buffers for the browser's SHA-1
 	// hold (piecehash_js.go; always 0 natively).
 	nativeHashBytes atomic.Int64
+	natPool         nativePool
 	// chokeNow asks the choking loop for an early round.
 	chokeNow chan struct{}
 	// dialNow wakes the dialing loop (a dial failed: its backoff starts).

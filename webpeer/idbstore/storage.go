@@ -39,6 +39,7 @@ var ErrClosed = errors.New("idbstore: storage closed")
 type Storage struct {
 	d      *DB
 	ns     string
+	nsJS   js.Value // ns as a JavaScript string
 	length int64
 	lk     *lock
 	rmw    sync.Mutex // serialises read-modify-write of partial chunks
@@ -56,14 +57,16 @@ type Storage struct {
 }
 
 func newStorage(d *DB, ns string, length int64, lk *lock) *Storage {
-	s := &Storage{d: d, ns: ns, length: length, lk: lk, done: make(chan struct{}),
+	s := &Storage{d: d, ns: ns, nsJS: js.ValueOf(ns), length: length, lk: lk, done: make(chan struct{}),
 		queue: map[int64]js.Value{}, cache: map[int64]js.Value{}}
 	s.cond = sync.NewCond(&s.mu)
 	go s.writer()
 	return s
 }
 
-func (s *Storage) key(chunk int64) js.Value { return js.ValueOf([]any{s.ns, float64(chunk)}) }
+// key is chunk's key, [namespace, chunk] (the namespace made a JavaScript
+// string once: each conversion of a Go string decodes it anew).
+func (s *Storage) key(chunk int64) js.Value { return js.ValueOf([]any{s.nsJS, float64(chunk)}) }
 
 // ReadAt reads len(p) bytes at off; what was never written reads as zeros.
 func (s *Storage) ReadAt(p []byte, off int64) (int, error) {
