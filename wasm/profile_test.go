@@ -107,6 +107,8 @@ func profileKind(name string) string {
 		return "IndexedDB calls (transaction, put, get)"
 	case "send":
 		return "RTCDataChannel.send"
+	case "digest":
+		return "SHA-1 (the browser's, crypto.subtle.digest)"
 	case "decode", "encode":
 		return "TextDecoder/TextEncoder (Go strings to and from JS)"
 	}
