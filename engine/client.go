@@ -30,6 +30,15 @@ type Storage interface {
 	Close() error
 }
 
+// Prefetcher is a Storage that can read ahead: before serving a batch of a
+// peer's requests the engine passes their ranges (offsets and lengths) to
+// Prefetch, so that a storage whose reads each cost a round trip (the
+// browser's IndexedDB) can fetch them all in one before the ReadAt calls
+// that follow. It is advisory: errors are left for ReadAt.
+type Prefetcher interface {
+	Prefetch(offs []int64, lens []int)
+}
+
 // Client is one BitTorrent peer: a set of torrents sharing a peer id,
 // transports and limits.
 type Client struct {

@@ -267,9 +267,17 @@ func (c *conn) readLoop() {
 		MaxLength: MaxMessageLength,
 		Pool:      &piecePool,
 	}
+	// The read deadline moves on at most every refresh rather than at
+	// every message (over WebRTC in the browser each move restarts a
+	// timer): a silent peer is dropped after 7/8 to all of IdleTimeout.
+	refresh := min(time.Second, t.cfg.IdleTimeout/8)
 	var err error
+	var moved time.Time
 	for err == nil {
-		c.nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
+		if now := time.Now(); now.Sub(moved) >= refresh {
+			c.nc.SetReadDeadline(now.Add(t.cfg.IdleTimeout))
+			moved = now
+		}
 		var skipped bool
 		if skipped, err = skipUnknown(br); err != nil || skipped {
 			continue
@@ -394,6 +402,7 @@ func (c *conn) writeLoop() {
 					return
 				}
 			}
+			c.prefetch(st, serve)
 			for _, r := range serve {
 				if !c.serveBlock(w, st, buf, r, paid, fail) {
 					return
@@ -430,6 +439,20 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// prefetch passes the ranges of a batch of requests to a Prefetcher
+// storage (writer goroutine).
+func (c *conn) prefetch(st Storage, serve []request) {
+	pf, ok := st.(Prefetcher)
+	if !ok || len(serve) < 2 {
+		return
+	}
+	offs, lens := make([]int64, len(serve)), make([]int, len(serve))
+	for i, r := range serve {
+		offs[i], lens[i] = c.t.lay.pieceOff(int(r.piece))+int64(r.begin), int(r.length)
+	}
+	pf.Prefetch(offs, lens)
 }
 
 // serveBlock writes the block r asks for (writer goroutine), within the

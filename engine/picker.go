@@ -64,6 +64,7 @@ func (t *Torrent) fillRequestsLocked(c *conn) {
 			owner:     c,
 			from:      make(map[*conn]bool, 1),
 			requested: make([]uint8, t.lay.numBlocks(i)),
+			nat:       t.newNativeHash(t.lay.pieceLen(i)),
 		}
 		t.partial[i] = p
 		c.owned = append(c.owned, i)
@@ -164,16 +165,28 @@ func (t *Torrent) pickPieceLocked(c *conn) int {
 }
 
 // verify finishes hashing a piece whose blocks are all written but did not
-// all arrive in order: it reads the rest from storage.
+// all arrive in order: it reads the rest from storage. In the browser it
+// waits for the browser's SHA-1 of the piece instead (piecehash_js.go).
 func (t *Torrent) verify(p *partialPiece) {
 	defer t.wg.Done()
-	select {
-	case t.hashSem <- struct{}{}:
-	case <-t.ctx.Done():
-		return
+	var (
+		good bool
+		err  error
+	)
+	if p.nat.active() {
+		// The browser hashes it, off this thread: no hasher slot.
+		if good, err = p.nat.verify(t.ctx, t.lay.hash(p.index)); t.ctx.Err() != nil {
+			return
+		}
+	} else {
+		select {
+		case t.hashSem <- struct{}{}:
+		case <-t.ctx.Done():
+			return
+		}
+		good, err = p.hashRest(t.lay, t.st)
+		<-t.hashSem
 	}
-	good, err := p.hashRest(t.lay, t.st)
-	<-t.hashSem
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.busy, p.index)
@@ -232,10 +245,14 @@ func (t *Torrent) pieceCheckedLocked(p *partialPiece, good bool) {
 }
 
 // hashBlock feeds a written block to the piece's running SHA-1 if it is the
-// next one in order (out-of-order blocks are read back by hashRest).
+// next one in order (out-of-order blocks are read back by hashRest); in the
+// browser it copies it into the piece's buffer for the browser's SHA-1.
 func (p *partialPiece) hashBlock(begin int64, data []byte) {
 	p.hmu.Lock()
 	defer p.hmu.Unlock()
+	if p.nat.add(begin, data) {
+		return // the browser hashes it once it is whole
+	}
 	if p.h == nil {
 		p.h = sha1.New()
 	}
@@ -250,7 +267,7 @@ func (p *partialPiece) hashBlock(begin int64, data []byte) {
 func (p *partialPiece) hashDone(lay *layout) (good, done bool) {
 	p.hmu.Lock()
 	defer p.hmu.Unlock()
-	if p.h == nil || p.hashedTo != lay.pieceLen(p.index) {
+	if p.nat.active() || p.h == nil || p.hashedTo != lay.pieceLen(p.index) {
 		return false, false
 	}
 	want := lay.hash(p.index)

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -94,6 +95,10 @@ type Torrent struct {
 	wg     sync.WaitGroup // every goroutine of the torrent and its connections
 	// hashSem bounds concurrent piece hashing.
 	hashSem chan struct{}
+	// nativeHashBytes is what the pieces' buffers for the browser's SHA-1
+	// hold (piecehash_js.go; always 0 natively).
+	nativeHashBytes atomic.Int64
+	natPool         nativePool
 	// chokeNow asks the choking loop for an early round.
 	chokeNow chan struct{}
 	// dialNow wakes the dialing loop (a dial failed: its backoff starts).
@@ -147,9 +152,10 @@ type partialPiece struct {
 	owner     *conn // the peer the piece was assigned to
 	from      map[*conn]bool
 
-	hmu      sync.Mutex // guards h and hashedTo (hashing runs outside Torrent.mu)
+	hmu      sync.Mutex // guards h, hashedTo and nat (hashing runs outside Torrent.mu)
 	h        hash.Hash  // SHA-1 of the bytes [0, hashedTo)
 	hashedTo int64
+	nat      nativeHash // in the browser: the piece for its SHA-1 (piecehash_js.go)
 }
 
 // Stats is a snapshot of a torrent's progress.

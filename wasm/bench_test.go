@@ -86,9 +86,11 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 	makeFile := benchFileJS(size)
 	settle := func() { benchSettle(b) }
 	var btTotal, wtTotal time.Duration
+	prof := newBenchProfile(b, btSeed, btGet)
 	b.ResetTimer()
 	for i := range b.N {
-		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil)
+		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof)
+		prof = nil // the first download only
 
 		// WebTorrent: the same size.
 		var magnet string
@@ -144,13 +146,13 @@ func BenchmarkBrowserPaid(b *testing.B) {
 	var spent uint64
 	b.ResetTimer()
 	for i := range b.N {
-		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil)
+		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil, nil)
 		paid += btspeedDownload(b, pages[2], pages[3], size, fmt.Sprintf("paid-%d.bin", i), func(s uint64) {
 			if s == 0 {
 				b.Fatal("the paid download spent nothing: Speed did not pay")
 			}
 			spent += s
-		})
+		}, nil)
 	}
 	b.StopTimer()
 	freeRate := float64(size) * float64(b.N) / free.Seconds() / 1e6
@@ -181,11 +183,13 @@ func benchSettle(b *testing.B) {
 
 // btspeedDownload seeds a new file of size bytes named name in seed's
 // client, and times get's client downloading it (polling every 20 ms);
-// paid, when set, is given what the download spent, in base units.
-func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64)) time.Duration {
+// paid, when set, is given what the download spent, in base units; prof,
+// when set, profiles both pages over the download.
+func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64), prof *benchProfile) time.Duration {
 	var magnet string
 	seed.Eval(b, `(async () => { window.tor = await client.seed((`+benchFileJS(size)+`)(`+jsString(name)+`)); return tor.magnetURI })()`, &magnet)
 	benchSettle(b)
+	prof.start(b)
 	var got struct {
 		MS    float64
 		Spent string
@@ -200,6 +204,7 @@ func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name s
 		await t.remove()
 		return {ms, spent}
 	})()`, &got)
+	prof.stop(b)
 	seed.Eval(b, `tor.remove()`, nil)
 	time.Sleep(time.Second)
 	if paid != nil {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/btspeed/btspeed/internal/browsertest"
 )
 
 // countChunks counts the records in the browser peer's IndexedDB store.
@@ -93,3 +95,81 @@ func TestBrowserLargeTorrentInIndexedDB(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// countTransactions makes a page count the IndexedDB transactions it
+// opens, by mode, in window.txs (reset with resetTransactions), and its
+// calls of the browser's SHA-1 in window.sha1s.
+const (
+	countTransactions = `(() => {
+		const open = IDBDatabase.prototype.transaction
+		window.txs = {readonly: 0, readwrite: 0}
+		IDBDatabase.prototype.transaction = function (names, mode, ...rest) {
+			window.txs[mode || 'readonly']++
+			return open.call(this, names, mode, ...rest)
+		}
+		const digest = SubtleCrypto.prototype.digest
+		window.sha1s = 0
+		SubtleCrypto.prototype.digest = function (alg, data) {
+			if (alg === 'SHA-1') window.sha1s++
+			return digest.call(this, alg, data)
+		}
+		return null
+	})()`
+	resetTransactions = `(() => { const t = window.txs; window.txs = {readonly: 0, readwrite: 0}; return t })()`
+)
+
+// The browser peer's storage batches its IndexedDB transactions
+// (docs/browser-performance.md): seeding a file of n blocks stores it in
+// a few readwrite transactions, not n, and serving it reads a batch of
+// the downloader's requests in one readonly transaction, not one a block;
+// the downloader checks every piece with the browser's SHA-1
+// (crypto.subtle.digest, off the page's main thread). The download is
+// byte-identical.
+func TestBrowserDownloadDataPath(t *testing.T) {
+	_, url, b := nsBrowser(t)
+	seeder := b.NewPage(t, url+"/blank.html")
+	buyer := b.NewPage(t, url+"/blank.html")
+	for _, p := range []*browsertest.Page{seeder, buyer} {
+		p.Eval(t, countTransactions, nil)
+		p.Eval(t, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return null })()`, nil)
+	}
+	const size = 4<<20 + 777
+	const blocks = (size + 16<<10 - 1) / (16 << 10)
+	type counts struct{ Readonly, Readwrite int }
+	var seeded counts
+	seeder.Eval(t, resetTransactions, nil)
+	var magnet, want string
+	seeder.Eval(t, `(async () => {
+		const data = new Uint8Array(`+itoa(size)+`)
+		for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, data.length)))
+		window.file = new File([data], 'batched.bin')
+		return (await client.seed(file)).magnetURI
+	})()`, &magnet)
+	seeder.Eval(t, resetTransactions, &seeded)
+	seeder.Eval(t, sha256JS(`await file.arrayBuffer()`), &want)
+	t.Logf("seeding %d blocks: %+v transactions", blocks, seeded)
+	if seeded.Readwrite == 0 || seeded.Readwrite > blocks/8 {
+		t.Errorf("seeding %d blocks took %d readwrite transactions, want at most %d (batched)", blocks, seeded.Readwrite, blocks/8)
+	}
+
+	buyer.Eval(t, resetTransactions, nil)
+	buyer.Eval(t, `(async () => { window.tor = await client.add(`+jsString(magnet)+`); return null })()`, nil)
+	buyer.WaitForFunction(t, `window.tor && window.tor.done`, 90*time.Second)
+	var served, got counts
+	seeder.Eval(t, resetTransactions, &served)
+	buyer.Eval(t, resetTransactions, &got)
+	t.Logf("serving %d blocks: %+v transactions; downloading them: %+v", blocks, served, got)
+	if served.Readonly == 0 || served.Readonly > blocks/2 {
+		t.Errorf("serving %d blocks took %d readonly transactions, want at most %d (a batch of requests in one)", blocks, served.Readonly, blocks/2)
+	}
+	var sha1s int
+	buyer.Eval(t, `window.sha1s`, &sha1s)
+	if sha1s < blocks { // a piece is a block here (16 KiB pieces)
+		t.Errorf("the downloader called the browser's SHA-1 %d times for %d pieces", sha1s, blocks)
+	}
+	var sha string
+	buyer.Eval(t, sha256JS(`await (await tor.files[0].blob()).arrayBuffer()`), &sha)
+	if sha != want {
+		t.Fatalf("downloaded %s, want %s", sha, want)
+	}
+}

@@ -37,6 +37,14 @@ func (k *keptStorage) Close() error {
 	return k.Storage.Close()
 }
 
+// Prefetch passes a read-ahead hint on to the storage when it takes one
+// (engine.Prefetcher).
+func (k *keptStorage) Prefetch(offs []int64, lens []int) {
+	if pf, ok := k.Storage.(engine.Prefetcher); ok {
+		pf.Prefetch(offs, lens)
+	}
+}
+
 // engineOp returns the running engine, starting it (with Speed when the
 // wallet is unlocked) on first use; the caller holds opMu.
 func (p *Peer) engineOp() (*engine.Client, error) {

@@ -5,6 +5,7 @@
 // Content-Security-Policy blocked in any of its frames.
 import { chromium } from 'playwright-core'
 import readline from 'node:readline'
+import { writeFile } from 'node:fs/promises'
 
 const executablePath = process.env.BTSPEED_CHROMIUM || '/usr/bin/chromium'
 // Origins in a test's network namespace are plain http on a private address; BTSPEED_SECURE_ORIGINS (comma
@@ -104,6 +105,24 @@ const ops = {
   async screenshot ({ page: id, path, fullPage }) { await page(id).page.screenshot({ path, fullPage: !!fullPage }); return null },
   async setViewport ({ page: id, width, height }) { await page(id).page.setViewportSize({ width, height }); return null },
   async logs ({ page: id }) { return page(id).logs },
+  // profileStart starts V8's sampling CPU profiler on the page (Chrome DevTools Protocol Profiler domain, one
+  // sample every interval microseconds); profileStop stops it and writes the profile (DevTools' .cpuprofile
+  // JSON) to path.
+  async profileStart ({ page: id, interval }) {
+    const entry = page(id)
+    entry.cdp = entry.cdp || await entry.context.newCDPSession(entry.page)
+    await entry.cdp.send('Profiler.enable')
+    await entry.cdp.send('Profiler.setSamplingInterval', { interval: interval || 1000 })
+    await entry.cdp.send('Profiler.start')
+    return null
+  },
+  async profileStop ({ page: id, path }) {
+    const entry = page(id)
+    if (!entry.cdp) throw new Error('profileStop: no profile started on page ' + id)
+    const { profile } = await entry.cdp.send('Profiler.stop')
+    await writeFile(path, JSON.stringify(profile))
+    return null
+  },
   async closePage ({ page: id }) {
     const p = page(id)
     if (p.tab) await p.page.close(); else await p.context.close()

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"syscall/js"
 	"time"
@@ -133,15 +132,6 @@ func tryLock(ctx context.Context, ns string, wait time.Duration) (*lock, error) 
 	}
 }
 
-// Storage is one torrent's data.
-type Storage struct {
-	d      *DB
-	ns     string
-	length int64
-	lk     *lock
-	mu     sync.Mutex // serialises read-modify-write of partial chunks
-}
-
 // Open returns the storage of torrent name (its info hash) of length
 // bytes, with what an earlier page stored for it; ErrInUse when another
 // tab has it open.
@@ -155,7 +145,7 @@ func (d *DB) Open(ctx context.Context, name string, length int64) (*Storage, err
 		lk.unlock()
 		return nil, fmt.Errorf("idbstore: recording torrent %s: %w", name, err)
 	}
-	return &Storage{d: d, ns: name, length: length, lk: lk}, nil
+	return newStorage(d, name, length, lk), nil
 }
 
 // Drop deletes the data of torrent name; ErrInUse when another tab has it
@@ -219,119 +209,6 @@ func (d *DB) Used(ctx context.Context, name string) (int64, error) {
 	return int64(n.Int()) * ChunkSize, nil
 }
 
-func (s *Storage) key(chunk int64) js.Value { return js.ValueOf([]any{s.ns, float64(chunk)}) }
-
-// ReadAt reads len(p) bytes at off; what was never written reads as zeros.
-func (s *Storage) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > s.length {
-		return 0, fmt.Errorf("idbstore: read at %d outside %d bytes", off, s.length)
-	}
-	n := len(p)
-	if rest := s.length - off; int64(n) > rest {
-		n = int(rest)
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	first, last := off/ChunkSize, (off+int64(n)-1)/ChunkSize
-	tx := s.d.db.Call("transaction", chunksStore, "readonly")
-	st := tx.Call("objectStore", chunksStore)
-	reqs := make([]js.Value, 0, last-first+1)
-	for c := first; c <= last; c++ {
-		reqs = append(reqs, st.Call("get", s.key(c)))
-	}
-	ctx := context.Background()
-	for i, req := range reqs {
-		c := first + int64(i)
-		v, err := await(ctx, req)
-		if err != nil {
-			return 0, fmt.Errorf("idbstore: reading chunk %d: %w", c, err)
-		}
-		start := c * ChunkSize
-		lo, hi := max(off, start), min(off+int64(n), start+ChunkSize)
-		dst := p[lo-off : hi-off]
-		if v.IsUndefined() || v.IsNull() {
-			clear(dst)
-			continue
-		}
-		chunk := make([]byte, v.Get("byteLength").Int())
-		js.CopyBytesToGo(chunk, v)
-		from := lo - start
-		copied := 0
-		if from < int64(len(chunk)) {
-			copied = copy(dst, chunk[from:])
-		}
-		clear(dst[copied:])
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// WriteAt writes p at off: whole chunks are stored as they are, partial
-// ones merged with what is there.
-func (s *Storage) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > s.length {
-		return 0, fmt.Errorf("idbstore: write of %d bytes at %d outside %d bytes", len(p), off, s.length)
-	}
-	ctx := context.Background()
-	done := 0
-	for done < len(p) {
-		pos := off + int64(done)
-		c := pos / ChunkSize
-		start := c * ChunkSize
-		end := min(start+ChunkSize, s.length)
-		n := int(min(int64(len(p)-done), end-pos))
-		var chunk []byte
-		if pos == start && pos+int64(n) == end {
-			chunk = p[done : done+n]
-		} else {
-			s.mu.Lock()
-			buf := make([]byte, end-start)
-			if _, err := s.ReadAt(buf, start); err != nil {
-				s.mu.Unlock()
-				return done, err
-			}
-			copy(buf[pos-start:], p[done:done+n])
-			err := s.put(ctx, c, buf)
-			s.mu.Unlock()
-			if err != nil {
-				return done, err
-			}
-			done += n
-			continue
-		}
-		if err := s.put(ctx, c, chunk); err != nil {
-			return done, err
-		}
-		done += n
-	}
-	return done, nil
-}
-
-func (s *Storage) put(ctx context.Context, c int64, b []byte) error {
-	u := js.Global().Get("Uint8Array").New(len(b))
-	js.CopyBytesToJS(u, b)
-	tx := s.d.db.Call("transaction", chunksStore, "readwrite")
-	if _, err := await(ctx, tx.Call("objectStore", chunksStore).Call("put", u, s.key(c))); err != nil {
-		if name := errName(err); name == "QuotaExceededError" {
-			return fmt.Errorf("idbstore: the browser's storage is full (writing chunk %d): %w", c, err)
-		}
-		return fmt.Errorf("idbstore: writing chunk %d: %w", c, err)
-	}
-	return nil
-}
-
-// Flush does nothing: every write is its own committed transaction.
-func (s *Storage) Flush() error { return nil }
-
-// Close releases the torrent for other tabs; its data stays.
-func (s *Storage) Close() error {
-	s.lk.unlock()
-	return nil
-}
-
 // jsErr is a DOMException or other error from IndexedDB.
 type jsErr struct{ name, msg string }
 
@@ -370,6 +247,16 @@ func await(ctx context.Context, req js.Value) (js.Value, error) {
 		}
 		return toErr(req.Get("error"))
 	})
+}
+
+// awaitTx waits for a transaction to commit; a failed request aborts it
+// with that request's error.
+func awaitTx(ctx context.Context, tx js.Value) error {
+	_, err := settle(ctx, func(ok, bad js.Func) {
+		tx.Set("oncomplete", ok)
+		tx.Set("onabort", bad)
+	}, func(js.Value) js.Value { return js.Undefined() }, func([]js.Value) error { return toErr(tx.Get("error")) })
+	return err
 }
 
 // awaitPromise waits for a Promise.
