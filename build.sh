@@ -238,7 +238,7 @@ bench() {
 		return
 	fi
 	if [ "$name" = realseeds ]; then
-		# From real seeds (Transmission, qBittorrent): btspeed against qBittorrent as the downloader, 256 MiB.
+		# From real seeds (Transmission, qBittorrent): btspeed against qBittorrent and aria2 as the downloader, 256 MiB.
 		go test -run '^$' -bench RealSeeds -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
 		return
 	fi
