@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -508,4 +509,20 @@ func baseName(p string) string {
 }
 
 // isPad says whether f is a BEP 47 padding file (attr "p").
+// mediaExt matches the names of the files a player plays (web/player.js
+// has the same list).
+var mediaExt = regexp.MustCompile(`(?i)\.(mp4|m4v|webm|mkv|ogv|ogg|mp3|m4a|oga|opus|wav|flac)$`)
+
+// StreamFile is the offset and length in the torrent of its first video or
+// audio file (by the name's extension), n 0 when it has none: what a
+// player streams (engine.TorrentSpec.Stream).
+func StreamFile(info *metainfo.Info) (off, n int64) {
+	for _, f := range files(info) {
+		if mediaExt.MatchString(f.Path) {
+			return f.Offset, f.Length
+		}
+	}
+	return 0, 0
+}
+
 func isPad(f metainfo.FileInfo) bool { return strings.Contains(f.Attr, "p") }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -492,13 +493,7 @@ func (a *announcer) announce(ctx context.Context, event string) error {
 		a.mu.Unlock()
 		want = a.c.reserve(min(a.c.cfg.Offers, st.WantPeers) - waiting)
 	}
-	for range want {
-		p, err := rtc.NewOffer(ctx, a.c.cfg.RTC)
-		if err != nil {
-			a.c.release()
-			a.c.log.Debug("webrtc offer failed", "err", err)
-			continue
-		}
+	for _, p := range a.makeOffers(ctx, want) {
 		var id [20]byte
 		rand.Read(id[:])
 		a.mu.Lock()
@@ -510,6 +505,30 @@ func (a *announcer) announce(ctx context.Context, event string) error {
 	n := len(m.Offers)
 	m.NumWant = &n
 	return a.s.send(ctx, m)
+}
+
+// makeOffers makes n offers at once (each gathers its ICE candidates, which
+// takes a while in a browser: one after another they delayed the announce
+// by n times that) and returns those that succeeded; a failed one gives its
+// setup slot back.
+func (a *announcer) makeOffers(ctx context.Context, n int) []*rtc.Peer {
+	made := make([]*rtc.Peer, n)
+	var wg sync.WaitGroup
+	for i := range made {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := rtc.NewOffer(ctx, a.c.cfg.RTC)
+			if err != nil {
+				a.c.release()
+				a.c.log.Debug("webrtc offer failed", "err", err)
+				return
+			}
+			made[i] = p
+		}()
+	}
+	wg.Wait()
+	return slices.DeleteFunc(made, func(p *rtc.Peer) bool { return p == nil })
 }
 
 // expire drops an offer nobody answered.
