@@ -151,6 +151,10 @@
       return new Blob(parts)
     }
 
+    // buffered(file) resolves to the byte ranges of file (an index, default 0) downloaded and verified:
+    // [[start, end], ...], end exclusive, in order (at most 1000).
+    async buffered (file) { return JSON.parse(await this._client._go.buffered(this.infoHash, file || 0)) || [] }
+
     get speed () { return !!(this._status && this._status.speed) }
     get error () { return (this._status && this._status.error) || '' }
 

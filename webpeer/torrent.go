@@ -9,9 +9,9 @@ import (
 	"io"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -389,6 +389,42 @@ func readFile(ctx context.Context, et *engine.Torrent, gone <-chan struct{}, i i
 	}
 	readAhead = min(readAhead, f.Length-off-int64(len(p)))
 	return et.ReadAt(ctx, p, f.Offset+off, readAhead)
+}
+
+// MaxBuffered caps the ranges Buffered returns.
+const MaxBuffered = 1000
+
+// Buffered returns the byte ranges of file i that are downloaded and
+// verified, [start, end) in the file, in order, at most MaxBuffered (a
+// player's buffered ranges); none before the info is known or while
+// paused.
+func (t *Torrent) Buffered(i int) ([][2]int64, error) {
+	et := t.current()
+	if et == nil {
+		return nil, nil
+	}
+	info, have := et.Info(), et.Verified()
+	if info == nil || have == nil {
+		return nil, nil
+	}
+	fs := files(info)
+	if i < 0 || i >= len(fs) {
+		return nil, fmt.Errorf("webpeer: no file %d", i)
+	}
+	f, plen := fs[i], info.PieceLength
+	out := [][2]int64{}
+	for p := f.Offset / plen; p < int64(len(have)) && p*plen < f.Offset+f.Length && len(out) < MaxBuffered; p++ {
+		if !have[p] {
+			continue
+		}
+		start, end := max(p*plen-f.Offset, 0), min((p+1)*plen-f.Offset, f.Length)
+		if n := len(out); n > 0 && out[n-1][1] == start {
+			out[n-1][1] = end
+		} else {
+			out = append(out, [2]int64{start, end})
+		}
+	}
+	return out, nil
 }
 
 // SetSpeed overrides the global Speed settings for this torrent (a nil
