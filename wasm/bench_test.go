@@ -211,7 +211,7 @@ func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name s
 
 // firstFrameSteps are the steps of the player's start that
 // BenchmarkBrowserFirstFrame reports (btspeed-startup's detail), in order.
-var firstFrameSteps = []string{"wasm", "worker", "started", "added", "metadata", "stream", "firstFrame"}
+var firstFrameSteps = []string{"frame", "compiled", "wasm", "worker", "started", "added", "metadata", "stream", "firstFrame"}
 
 // BenchmarkBrowserFirstFrame times the embed's start to the first frame: a
 // publisher's page on another origin with <bt-speed src=MAGNET autoplay
@@ -221,8 +221,9 @@ var firstFrameSteps = []string{"wasm", "worker", "started", "added", "metadata",
 // (nothing cached: the wasm downloads and compiles, the service worker
 // registers, the peer meets the seed through the relay's tracker). It
 // reports, in ms from the page's navigation start (averaged over the ops),
-// the steps of the player's btspeed-startup event: wasm-ms (the wasm
-// running in the player's frame), worker-ms (the streaming service worker
+// the steps of the player's btspeed-startup event: frame-ms (the player's
+// frame starts loading), compiled-ms (the wasm downloaded and compiled),
+// wasm-ms (the wasm running in the player's frame), worker-ms (the streaming service worker
 // ready), started-ms (the peer started), added-ms (the magnet added),
 // metadata-ms (the torrent's info from the seed), stream-ms (the video's src
 // set to the service worker's stream) and firstFrame-ms (the first frame
@@ -256,7 +257,7 @@ func BenchmarkBrowserFirstFrame(b *testing.B) {
 			if (bad) return {error: bad.detail.message}
 			const d = window.events.find(e => e.type === 'startup').detail
 			const off = d.origin - performance.timeOrigin, steps = {}
-			for (const k of `+jsStrings(firstFrameSteps)+`) steps[k] = d[k] === null ? -1 : d[k] + off
+			for (const k of `+jsStrings(firstFrameSteps)+`) steps[k] = k === 'frame' ? off : d[k] === null ? -1 : d[k] + off
 			return {steps}
 		})()`, &got)
 		if got.Error != "" {

@@ -76,7 +76,7 @@
       return e.length ? Math.round(e[e.length - 1].startTime) : null
     }
     const d = { origin: performance.timeOrigin }
-    for (const [k, name] of [['wasm', 'wasm-ready'], ['worker', 'worker-ready'], ['started', 'started'], ['added', 'added'],
+    for (const [k, name] of [['compiled', 'wasm-compiled'], ['wasm', 'wasm-ready'], ['worker', 'worker-ready'], ['started', 'started'], ['added', 'added'],
       ['metadata', 'metadata'], ['stream', 'stream'], ['firstFrame', 'first-frame']]) d[k] = at(name)
     post('startup', d)
   }
