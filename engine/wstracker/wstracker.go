@@ -408,10 +408,19 @@ func (a *announcer) run(ctx context.Context) {
 	event := "started"
 	completedSent := false
 	retry := firstRetry
+	// The first announce's offers gather their candidates while the socket
+	// connects (both take a while; one after the other delayed the first
+	// peer by both).
+	first, firstAt := a.prepare(ctx, event), time.Now()
 	for {
 		select {
 		case <-a.s.connected():
-			if err := a.announce(ctx, event); err != nil {
+			m := first
+			if m == nil || time.Since(firstAt) > a.c.cfg.OfferTimeout/2 {
+				m = a.prepare(ctx, event) // an old one's offers are expiring
+			}
+			first = nil
+			if err := a.s.send(ctx, m); err != nil {
 				a.c.log.Debug("websocket announce failed", "tracker", a.s.url, "err", err)
 			} else {
 				if event == "completed" {
@@ -481,9 +490,9 @@ func (a *announcer) announceStopped(ctx context.Context) {
 	a.s.send(ctx, a.base("stopped"))
 }
 
-// announce sends an announce with as many fresh offers as the torrent
-// wants peers (up to Config.Offers and the free setup slots).
-func (a *announcer) announce(ctx context.Context, event string) error {
+// prepare makes an announce with as many fresh offers as the torrent wants
+// peers (up to Config.Offers and the free setup slots).
+func (a *announcer) prepare(ctx context.Context, event string) *message {
 	m := a.base(event)
 	st := a.t.AnnounceState()
 	want := 0
@@ -504,7 +513,7 @@ func (a *announcer) announce(ctx context.Context, event string) error {
 	}
 	n := len(m.Offers)
 	m.NumWant = &n
-	return a.s.send(ctx, m)
+	return m
 }
 
 // makeOffers makes n offers at once (each gathers its ICE candidates, which
