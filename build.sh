@@ -237,15 +237,16 @@ bench() {
 	local name=${1:-} pkgs
 	if [ "$name" = browser ]; then
 		# The browser peer: wasm size, browser-to-browser throughput against WebTorrent's bundle, time to ready,
-		# and a paid browser-to-browser download (Speed on, the relay's ledger) against the same one free
-		# (BenchmarkBrowserPaid; headless Chromium in a network namespace).
+		# a paid browser-to-browser download (Speed on, the relay's ledger) against the same one free
+		# (BenchmarkBrowserPaid), and the embed's time to first frame (BenchmarkBrowserFirstFrame; headless
+		# Chromium in a network namespace).
 		npm_install interop/browser
 		npm_install interop/webtorrent
 		BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1 go test -run '^$' -bench Browser -benchtime "${BTSPEED_BENCHTIME:-3x}" ./wasm
 		return
 	fi
 	if [ "$name" = realseeds ]; then
-		# From real seeds (Transmission, qBittorrent): btspeed against qBittorrent as the downloader, 256 MiB.
+		# From real seeds (Transmission, qBittorrent): btspeed against qBittorrent and aria2 as the downloader, 256 MiB.
 		go test -run '^$' -bench RealSeeds -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
 		return
 	fi

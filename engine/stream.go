@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Prioritize makes the pieces covering n bytes at off the first the torrent
@@ -25,6 +26,27 @@ func (t *Torrent) prioritizeLocked(off, n int64) {
 	for i := off / t.lay.pieceLength; i*t.lay.pieceLength < end && len(t.prio) < 1024; i++ {
 		t.prio = append(t.prio, int(i))
 	}
+}
+
+// StreamAhead is how much of a streamed file (TorrentSpec.Stream) is
+// requested first, before a read asks for it.
+const StreamAhead = 8 << 20
+
+// streamStartLocked makes the first StreamAhead bytes of the n at off the
+// first pieces requested, with the piece holding the n's last byte second.
+func (t *Torrent) streamStartLocked(off, n int64) {
+	if n <= 0 || off < 0 || off >= t.lay.total {
+		return
+	}
+	n = min(n, t.lay.total-off)
+	t.prioritizeLocked(off, min(n, StreamAhead))
+	last := int((off + n - 1) / t.lay.pieceLength)
+	if i := slices.Index(t.prio, last); i > 1 {
+		t.prio = slices.Delete(t.prio, i, i+1)
+	} else if i >= 0 || len(t.prio) == 0 {
+		return
+	}
+	t.prio = slices.Insert(t.prio, 1, last)
 }
 
 // ReadAt reads len(p) bytes of the torrent's content at off, waiting until

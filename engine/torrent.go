@@ -44,6 +44,12 @@ type TorrentSpec struct {
 	// Speed overrides the client's Speed settings for this torrent; nil
 	// follows the client.
 	Speed *SpeedSettings
+	// Stream, when set, is asked once the info is known which bytes a
+	// player will stream (a file's offset and length in the torrent; n 0:
+	// none): their first StreamAhead bytes and their last piece (where an
+	// MP4 may keep its index) are the first pieces requested, before the
+	// player's first read asks for them (see Prioritize).
+	Stream func(info *metainfo.Info) (off, n int64)
 }
 
 // SpecFromMetaInfo returns the spec of a .torrent file (storage left to
@@ -319,6 +325,9 @@ func (t *Torrent) setInfoLocked(lay *layout, infoBytes []byte) error {
 	t.have = newBitfield(lay.numPieces)
 	t.avail = make([]int, lay.numPieces)
 	t.meta = nil
+	if t.spec.Stream != nil {
+		t.streamStartLocked(t.spec.Stream(lay.info))
+	}
 	close(t.gotInfo)
 	return nil
 }

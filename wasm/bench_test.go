@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"net/netip"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,4 +216,84 @@ func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name s
 		paid(s)
 	}
 	return time.Duration(got.MS * float64(time.Millisecond))
+}
+
+// firstFrameSteps are the steps of the player's start that
+// BenchmarkBrowserFirstFrame reports (btspeed-startup's detail), in order.
+var firstFrameSteps = []string{"frame", "compiled", "wasm", "worker", "started", "added", "metadata", "stream", "firstFrame"}
+
+// BenchmarkBrowserFirstFrame times the embed's start to the first frame: a
+// publisher's page on another origin with <bt-speed src=MAGNET autoplay
+// muted> (web/embed.js) plays a real WebM clip (recorded in Chromium by
+// MediaRecorder, about 1.5 MB) that a browser peer on the relay's origin
+// seeds over WebRTC. Each op opens the page in a fresh browser context
+// (nothing cached: the wasm downloads and compiles, the service worker
+// registers, the peer meets the seed through the relay's tracker). It
+// reports, in ms from the page's navigation start (averaged over the ops),
+// the steps of the player's btspeed-startup event: frame-ms (the player's
+// frame starts loading), compiled-ms (the wasm downloaded and compiled),
+// wasm-ms (the wasm running in the player's frame), worker-ms (the streaming service worker
+// ready), started-ms (the peer started), added-ms (the magnet added),
+// metadata-ms (the torrent's info from the seed), stream-ms (the video's src
+// set to the service worker's stream) and firstFrame-ms (the first frame
+// shown: requestVideoFrameCallback).
+func BenchmarkBrowserFirstFrame(b *testing.B) {
+	browsertest.Require(b)
+	ns := netnstest.New(b)
+	relayURL := startRelay(b, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(b), rtctest.Interfaces(ns.HostIf))
+	pubURL := servePublisher(b, netip.AddrPortFrom(ns.HostIP, 0).String(), relayURL)
+	br := browsertest.Start(b, ns.Command, relayURL, pubURL)
+	seeder := br.NewPage(b, relayURL+"/blank.html")
+	seeder.Timeout = 2 * time.Minute
+	var clip struct {
+		Magnet string
+		Size   int
+	}
+	seeder.Eval(b, recordClip, &clip)
+	benchSettle(b)
+	sums := map[string]float64{}
+	b.ResetTimer()
+	for range b.N {
+		p := br.NewPage(b, pubURL+"/player.html?src="+neturl.QueryEscape(clip.Magnet))
+		p.Timeout = 2 * time.Minute
+		p.WaitForFunction(b, `window.events.some(e => e.type === 'startup' || e.type === 'error')`, 2*time.Minute)
+		var got struct {
+			Error string
+			Steps map[string]float64
+		}
+		p.Eval(b, `(() => {
+			const bad = window.events.find(e => e.type === 'error')
+			if (bad) return {error: bad.detail.message}
+			const d = window.events.find(e => e.type === 'startup').detail
+			const off = d.origin - performance.timeOrigin, steps = {}
+			for (const k of `+jsStrings(firstFrameSteps)+`) steps[k] = k === 'frame' ? off : d[k] === null ? -1 : d[k] + off
+			return {steps}
+		})()`, &got)
+		if got.Error != "" {
+			b.Fatalf("the player failed: %s\nconsole: %v", got.Error, p.Logs(b))
+		}
+		if os.Getenv("BTSPEED_BENCH_LOGS") != "" {
+			b.Logf("steps (ms) %v", got.Steps)
+		}
+		for _, k := range firstFrameSteps {
+			if got.Steps[k] < 0 {
+				b.Fatalf("the player's start did not mark %s: %v", k, got.Steps)
+			}
+			sums[k] += got.Steps[k]
+		}
+		p.Close(b)
+	}
+	b.StopTimer()
+	for _, k := range firstFrameSteps {
+		b.ReportMetric(sums[k]/float64(b.N), k+"-ms")
+	}
+}
+
+// jsStrings is a JavaScript array literal of ss.
+func jsStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = jsString(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

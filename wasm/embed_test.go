@@ -56,7 +56,7 @@ func servePublisher(t testing.TB, addr, relayURL string) string {
 <bt-speed id="player" %s autoplay muted></bt-speed>
 <script>
 window.events = []
-for (const type of ['ready', 'metadata', 'progress', 'playing', 'timeupdate', 'pause', 'ended', 'done', 'error']) {
+for (const type of ['ready', 'metadata', 'progress', 'playing', 'timeupdate', 'pause', 'ended', 'done', 'startup', 'error']) {
 	player.addEventListener('btspeed-' + type, e => { if (window.events.length < 5000) window.events.push({type, detail: e.detail}) })
 }
 </script></body></html>`, html.EscapeString(relayURL), attrs)

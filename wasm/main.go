@@ -595,6 +595,20 @@ func bind(p *webpeer.Peer) js.Value {
 				return nil, nil
 			})
 		},
+		"buffered": func(args []js.Value) any {
+			ihv, fileIdx := arg(args, 0), arg(args, 1).Int()
+			return promise(func() (any, error) {
+				t, err := b.torrent(ihv)
+				if err != nil {
+					return nil, err
+				}
+				r, err := t.Buffered(fileIdx)
+				if err != nil {
+					return nil, err
+				}
+				return toJSON(r), nil
+			})
+		},
 		"remove":  byHash(p.Remove, arg),
 		"pause":   byHash(p.Pause, arg),
 		"resume":  byHash(p.Resume, arg),

@@ -85,6 +85,8 @@ type torrentOptionsJS struct {
 	Speed    *bool  `json:"speed"`
 	Budget   string `json:"budget"`
 	MaxPrice string `json:"maxPrice"`
+	// Stream: a player will stream the first video or audio file.
+	Stream bool `json:"stream"`
 }
 
 // options turns o into the torrent's own Speed settings, from the peer's
@@ -92,7 +94,7 @@ type torrentOptionsJS struct {
 // follow the peer's settings (and their later changes).
 func (o torrentOptionsJS) options(s webpeer.Settings) (webpeer.TorrentOptions, error) {
 	if o.Budget == "" && o.MaxPrice == "" && (o.Speed == nil || *o.Speed) {
-		return webpeer.TorrentOptions{}, nil
+		return webpeer.TorrentOptions{Stream: o.Stream}, nil
 	}
 	ss := engine.SpeedSettings{Enabled: s.Speed, SpendingRate: s.SpendingRate, Reserve: s.Reserve}
 	if o.Speed != nil {
@@ -105,5 +107,5 @@ func (o torrentOptionsJS) options(s webpeer.Settings) (webpeer.TorrentOptions, e
 	if ss.MaxPrice, err = amount("maxPrice", o.MaxPrice, true); err != nil {
 		return webpeer.TorrentOptions{}, err
 	}
-	return webpeer.TorrentOptions{Speed: &ss}, nil
+	return webpeer.TorrentOptions{Speed: &ss, Stream: o.Stream}, nil
 }

@@ -69,7 +69,7 @@ func TestSettingsRefused(t *testing.T) {
 }
 
 // A torrent's own max price and budget become its engine override; none
-// follows the settings.
+// follows the settings; stream is kept either way.
 func TestTorrentOptions(t *testing.T) {
 	s := webpeer.DefaultSettings()
 	if o, err := (torrentOptionsJS{}).options(s); err != nil || o.Speed != nil {
@@ -81,5 +81,11 @@ func TestTorrentOptions(t *testing.T) {
 	}
 	if _, err := (torrentOptionsJS{MaxPrice: "abc"}).options(s); !errors.Is(err, webpeer.ErrBadAmount) {
 		t.Fatalf("a bad max price: %v", err)
+	}
+	// stream: a player will stream it, with or without Speed options.
+	for _, js := range []torrentOptionsJS{{Stream: true}, {Stream: true, Budget: "3"}} {
+		if o, err := js.options(s); err != nil || !o.Stream {
+			t.Fatalf("%+v: %+v %v", js, o, err)
+		}
 	}
 }

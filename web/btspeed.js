@@ -17,31 +17,55 @@
     })
   }
 
+  // mark records a step of the peer's start as the performance mark btspeed:<name> (the player reports them).
+  function mark (name) {
+    try { performance.mark('btspeed:' + name) } catch (e) {}
+  }
+
+  // compile downloads and compiles btspeed.wasm, streaming where the browser can.
+  async function compile (url) {
+    if (WebAssembly.compileStreaming) {
+      try {
+        return await WebAssembly.compileStreaming(fetch(url))
+      } catch (e) {} // served without application/wasm: compile the bytes instead
+    }
+    return WebAssembly.compile(await (await fetch(url)).arrayBuffer())
+  }
+
   let booted = null
   function boot () {
     if (booted) return booted
     booted = (async () => {
+      // The wasm downloads and compiles while wasm_exec.js loads.
+      const compiled = compile(new URL('btspeed.wasm', base).href)
+      compiled.catch(() => {}) // reported by the await below
       await loadScript(new URL('wasm_exec.js', base).href)
       const go = new global.Go()
-      const url = new URL('btspeed.wasm', base).href
-      let inst
-      if (WebAssembly.instantiateStreaming) {
-        try {
-          inst = await WebAssembly.instantiateStreaming(fetch(url), go.importObject)
-        } catch (e) {
-          inst = null
-        }
-      }
-      if (!inst) {
-        const bytes = await (await fetch(url)).arrayBuffer()
-        inst = await WebAssembly.instantiate(bytes, go.importObject)
-      }
-      go.run(inst.instance)
+      const mod = await compiled
+      mark('wasm-compiled')
+      go.run(await WebAssembly.instantiate(mod, go.importObject))
       for (let i = 0; i < 100 && !global.BTSpeedGo; i++) await new Promise(resolve => setTimeout(resolve, 10))
       if (!global.BTSpeedGo) throw new Error('btspeed: the wasm did not start')
+      mark('wasm-ready')
       return global.BTSpeedGo
     })()
     return booted
+  }
+
+  // worker registers sw.js (once) and resolves when it controls this page.
+  let workerOnce = null
+  function worker () {
+    if (workerOnce) return workerOnce
+    if (!('serviceWorker' in navigator)) return Promise.reject(new Error('btspeed: this browser has no service workers; use file.blob()'))
+    workerOnce = (async () => {
+      await navigator.serviceWorker.register(new URL('sw.js', base).href, { scope: new URL('./', base).pathname })
+      await navigator.serviceWorker.ready
+      if (!navigator.serviceWorker.controller) {
+        await new Promise(resolve => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }))
+      }
+      mark('worker-ready')
+    })()
+    return workerOnce
   }
 
   class Emitter {
@@ -126,6 +150,10 @@
       }
       return new Blob(parts)
     }
+
+    // buffered(file) resolves to the byte ranges of file (an index, default 0) downloaded and verified:
+    // [[start, end], ...], end exclusive, in order (at most 1000).
+    async buffered (file) { return JSON.parse(await this._client._go.buffered(this.infoHash, file || 0)) || [] }
 
     get speed () { return !!(this._status && this._status.speed) }
     get error () { return (this._status && this._status.error) || '' }
@@ -261,7 +289,23 @@
         t = new Torrent(this, infoHash)
         this._torrents.set(infoHash, t)
       }
+      this._watchMetadata()
       return t
+    }
+
+    // _watchMetadata polls sooner than every 500 ms while a running torrent waits for its info (25 ms, backing
+    // off to 500 ms), so that a player starts as soon as the info arrives.
+    _watchMetadata () {
+      if (this._quick) return
+      let wait = 25
+      const tick = async () => {
+        await this._poll()
+        const waiting = this.torrents.some(t => t._status && !t._status.metadata && !t._status.paused && !t._status.error)
+        if (!waiting || this._timer === null || this._destroyed) { this._quick = null; return }
+        wait = Math.min(500, Math.round(wait * 1.25))
+        this._quick = setTimeout(tick, wait)
+      }
+      this._quick = setTimeout(tick, wait)
     }
 
     get torrents () { return Array.from(this._torrents.values()) }
@@ -296,15 +340,7 @@
     // _streaming registers the service worker once and answers its requests from this peer.
     _streaming () {
       if (this._sw) return this._sw
-      if (!('serviceWorker' in navigator)) return Promise.reject(new Error('btspeed: this browser has no service workers; use file.blob()'))
-      this._sw = (async () => {
-        navigator.serviceWorker.addEventListener('message', e => this._answer(e))
-        await navigator.serviceWorker.register(new URL('sw.js', base).href, { scope: new URL('./', base).pathname })
-        await navigator.serviceWorker.ready
-        if (!navigator.serviceWorker.controller) {
-          await new Promise(resolve => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }))
-        }
-      })()
+      this._sw = worker().then(() => navigator.serviceWorker.addEventListener('message', e => this._answer(e)))
       return this._sw
     }
 
@@ -336,6 +372,8 @@
 
     async destroy () {
       clearInterval(this._timer)
+      this._destroyed = true
+      clearTimeout(this._quick)
       await this._go.close()
     }
   }
@@ -361,13 +399,18 @@
     defaultRelay,
     async start (options) {
       const o = Object.assign({}, options)
+      const booting = boot()
+      booting.catch(() => {}) // reported by the await below
+      // A page that will stream gets the service worker ready while the wasm loads.
+      if (o.stream && 'serviceWorker' in navigator) worker().catch(() => {}) // streamTo reports a failure
       o.relay = o.relay || await defaultRelay()
-      const go = await boot()
+      const go = await booting
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
       const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, keep: o.keep !== false, stallAfter: o.stallAfter || 0 }))
       const client = new Client(handle)
       await client.settings._load()
       await client._poll() // the torrents kept from before are listed at once (checking their data, then running)
+      mark('started')
       return client
     },
   }

@@ -8,7 +8,7 @@
 // torrent's video or audio, or offers its file for download. What happens in the player comes back as
 // postMessage messages, which the element checks (the relay's origin, its own iframe) and re-dispatches on
 // itself as DOM events: btspeed-ready, btspeed-metadata, btspeed-progress, btspeed-playing,
-// btspeed-timeupdate, btspeed-pause, btspeed-ended, btspeed-done, btspeed-error.
+// btspeed-timeupdate, btspeed-pause, btspeed-ended, btspeed-done, btspeed-startup, btspeed-error.
 (function () {
   'use strict'
   if (typeof window === 'undefined' || !window.customElements || window.customElements.get('bt-speed')) return
@@ -19,7 +19,7 @@
   // How long the player may take to say hello before the element says it cannot reach the relay.
   const LOAD_TIMEOUT = 20000
   // The events the element dispatches, as btspeed-<type>.
-  const TYPES = ['ready', 'metadata', 'progress', 'playing', 'timeupdate', 'pause', 'ended', 'done', 'error']
+  const TYPES = ['ready', 'metadata', 'progress', 'playing', 'timeupdate', 'pause', 'ended', 'done', 'startup', 'error']
 
   const style = `
     :host { display: inline-block; position: relative; width: 640px; max-width: 100%; vertical-align: top;

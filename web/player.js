@@ -61,6 +61,26 @@
     }
   }
 
+  // mark records a step of the player's start (performance mark btspeed:<name>); startup posts the steps
+  // once, when the first frame (or an audio file's first data) shows: ms since this frame started.
+  function mark (name) {
+    try { performance.mark('btspeed:' + name) } catch (e) {}
+  }
+  let startupSent = false
+  function startup () {
+    if (startupSent) return
+    startupSent = true
+    mark('first-frame')
+    const at = name => {
+      const e = performance.getEntriesByName('btspeed:' + name)
+      return e.length ? Math.round(e[e.length - 1].startTime) : null
+    }
+    const d = { origin: performance.timeOrigin }
+    for (const [k, name] of [['compiled', 'wasm-compiled'], ['wasm', 'wasm-ready'], ['worker', 'worker-ready'], ['started', 'started'], ['added', 'added'],
+      ['metadata', 'metadata'], ['stream', 'stream'], ['firstFrame', 'first-frame']]) d[k] = at(name)
+    post('startup', d)
+  }
+
   // tell reports the player's size to embed.js: a video's aspect ratio plus this bar, or a card's height.
   function tell (s) { post('size', s) }
 
@@ -182,6 +202,8 @@
     media.addEventListener('ended', () => playback('ended'))
     media.addEventListener('waiting', () => status('Buffering…'))
     media.addEventListener('loadeddata', () => { if (media.paused) status('') })
+    if (media.requestVideoFrameCallback) media.requestVideoFrameCallback(startup)
+    else media.addEventListener('loadeddata', startup, { once: true })
     media.addEventListener('timeupdate', () => {
       const t = Date.now()
       if (t - lastTick < 250) return
@@ -212,6 +234,7 @@
     status(torrent.done ? 'Loading…' : 'Buffering…')
     try {
       await torrent.streamTo(media, { file: i })
+      mark('stream')
       streaming = true
     } catch (e) {
       // No service worker here (a browser that has none, or blocks it in frames): play once downloaded.
@@ -276,7 +299,8 @@
     }
     let client
     try {
-      client = await BTSpeed.start({ relay: location.origin, keep: false }) // the app's torrents stay the app's
+      // keep: false, the app's torrents stay the app's; stream: the service worker gets ready meanwhile.
+      client = await BTSpeed.start({ relay: location.origin, keep: false, stream: true })
     } catch (e) {
       return fail('The BitTorrent peer could not start: ' + friendly(e), 'start')
     }
@@ -298,7 +322,7 @@
     }
     status('Opening the torrent…')
     try {
-      torrent = await client.add(src, { speed: speedOn })
+      torrent = await client.add(src, { speed: speedOn, stream: true }) // stream: its start comes first
     } catch (e) {
       const why = friendly(e)
       if (/^magnet:/i.test(src)) return fail('This magnet link cannot be opened: ' + why, 'bad-src', { title: 'Bad magnet link' })
@@ -307,6 +331,7 @@
       }
       return fail('The .torrent file could not be loaded: ' + why, 'bad-src', { title: 'Cannot load the .torrent' })
     }
+    mark('added')
     window.torrent = torrent
     $('bar').hidden = false
     $('open').href = app + '#' + encodeURIComponent(torrent.magnetURI || src)
@@ -318,6 +343,7 @@
     status('Finding peers…')
     if (!torrent.files.length) await new Promise(resolve => torrent.on('metadata', resolve))
     if (failed) return
+    mark('metadata')
     const files = torrent.files
     $('name').textContent = torrent.name
     $('name').title = torrent.name

@@ -4,6 +4,9 @@
 // download completes.
 'use strict'
 const PREFIX = '/btspeed-stream/'
+// A response reads FIRST bytes, then twice as many each time up to CHUNK: a read returns once every piece it
+// covers is downloaded, so a small first read gets a player its first frame sooner.
+const FIRST = 64 << 10
 const CHUNK = 1 << 20
 const TYPES = {
   mp4: 'video/mp4', m4v: 'video/mp4', webm: 'video/webm', mkv: 'video/x-matroska', ogv: 'video/ogg',
@@ -69,10 +72,12 @@ self.addEventListener('fetch', event => {
       'Content-Length': String(end - start + 1),
     }
     let pos = start
+    let chunk = FIRST
     const body = new ReadableStream({
       async pull (ctrl) {
         if (pos > end) { ctrl.close(); return }
-        const n = Math.min(CHUNK, end - pos + 1)
+        const n = Math.min(chunk, end - pos + 1)
+        chunk = Math.min(CHUNK, chunk * 2)
         const res = await ask(client, { op: 'read', infoHash, file: Number(file), offset: pos, length: n })
         pos += res.bytes.byteLength
         ctrl.enqueue(new Uint8Array(res.bytes))

@@ -347,6 +347,10 @@ func (p *Peer) Close() error {
 type TorrentOptions struct {
 	// Speed overrides the global settings for this torrent when set.
 	Speed *engine.SpeedSettings
+	// Stream says a player will stream the torrent's first video or audio
+	// file (StreamFile): its start and its last piece are requested first
+	// as soon as the info arrives, before the player's first read.
+	Stream bool
 }
 
 // maxTorrentFile caps a .torrent fetched or given.
@@ -421,6 +425,9 @@ var errDuplicate = errors.New("webpeer: the torrent is already added")
 // addSpec starts a torrent; prefill, when set, is the content to seed.
 func (p *Peer) addSpec(spec engine.TorrentSpec, opts TorrentOptions, prefill []byte) (*Torrent, error) {
 	t := &Torrent{p: p, ih: spec.InfoHash, override: cloneSettings(opts.Speed), gone: make(chan struct{})}
+	if opts.Stream {
+		spec.Stream = StreamFile
+	}
 	if err := p.addTorrent(t, spec, prefill); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -390,6 +391,42 @@ func readFile(ctx context.Context, et *engine.Torrent, gone <-chan struct{}, i i
 	return et.ReadAt(ctx, p, f.Offset+off, readAhead)
 }
 
+// MaxBuffered caps the ranges Buffered returns.
+const MaxBuffered = 1000
+
+// Buffered returns the byte ranges of file i that are downloaded and
+// verified, [start, end) in the file, in order, at most MaxBuffered (a
+// player's buffered ranges); none before the info is known or while
+// paused.
+func (t *Torrent) Buffered(i int) ([][2]int64, error) {
+	et := t.current()
+	if et == nil {
+		return nil, nil
+	}
+	info, have := et.Info(), et.Verified()
+	if info == nil || have == nil {
+		return nil, nil
+	}
+	fs := files(info)
+	if i < 0 || i >= len(fs) {
+		return nil, fmt.Errorf("webpeer: no file %d", i)
+	}
+	f, plen := fs[i], info.PieceLength
+	out := [][2]int64{}
+	for p := f.Offset / plen; p < int64(len(have)) && p*plen < f.Offset+f.Length && len(out) < MaxBuffered; p++ {
+		if !have[p] {
+			continue
+		}
+		start, end := max(p*plen-f.Offset, 0), min((p+1)*plen-f.Offset, f.Length)
+		if n := len(out); n > 0 && out[n-1][1] == start {
+			out[n-1][1] = end
+		} else {
+			out = append(out, [2]int64{start, end})
+		}
+	}
+	return out, nil
+}
+
 // SetSpeed overrides the global Speed settings for this torrent (a nil
 // Speed in opts follows them again). The torrent keeps them when it moves
 // to another engine; an engine without Speed (the wallet locked) applies
@@ -508,4 +545,20 @@ func baseName(p string) string {
 }
 
 // isPad says whether f is a BEP 47 padding file (attr "p").
+// mediaExt matches the names of the files a player plays (web/player.js
+// has the same list).
+var mediaExt = regexp.MustCompile(`(?i)\.(mp4|m4v|webm|mkv|ogv|ogg|mp3|m4a|oga|opus|wav|flac)$`)
+
+// StreamFile is the offset and length in the torrent of its first video or
+// audio file (by the name's extension), n 0 when it has none: what a
+// player streams (engine.TorrentSpec.Stream).
+func StreamFile(info *metainfo.Info) (off, n int64) {
+	for _, f := range files(info) {
+		if mediaExt.MatchString(f.Path) {
+			return f.Offset, f.Length
+		}
+	}
+	return 0, 0
+}
+
 func isPad(f metainfo.FileInfo) bool { return strings.Contains(f.Attr, "p") }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/ledger/api"
@@ -490,5 +491,27 @@ func TestSeedNames(t *testing.T) {
 	_, err := p.Seed("", []webpeer.SeedFile{{Path: "x.txt", Data: []byte("x")}, {Path: "z.txt", Data: []byte("z")}}, webpeer.TorrentOptions{})
 	if err == nil || !strings.Contains(err.Error(), "need a name") {
 		t.Fatalf("two loose files without a name: %v", err)
+	}
+}
+
+// StreamFile picks the first video or audio file by its name, skipping
+// what comes before it (and pad files).
+func TestStreamFile(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		files  []metainfo.FileInfo
+		off, n int64
+	}{
+		{"single video", nil, 0, 1000},
+		{"the film after the notes", []metainfo.FileInfo{{Path: []string{"notes.txt"}, Length: 300}, {Path: []string{"pad"}, Length: 100, ExtendedFileAttrs: metainfo.ExtendedFileAttrs{Attr: "p"}}, {Path: []string{"Film.MP4"}, Length: 600}, {Path: []string{"b.webm"}, Length: 9}}, 400, 600},
+		{"nothing to play", []metainfo.FileInfo{{Path: []string{"a.txt"}, Length: 5}}, 0, 0},
+	} {
+		info := &metainfo.Info{Name: "film.webm", Length: 1000, Files: c.files}
+		if c.files != nil {
+			info.Name, info.Length = "dir", 0
+		}
+		if off, n := webpeer.StreamFile(info); off != c.off || n != c.n {
+			t.Errorf("%s: StreamFile = %d, %d; want %d, %d", c.name, off, n, c.off, c.n)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -406,10 +407,19 @@ func (a *announcer) run(ctx context.Context) {
 	event := "started"
 	completedSent := false
 	retry := firstRetry
+	// The first announce's offers gather their candidates while the socket
+	// connects (both take a while; one after the other delayed the first
+	// peer by both).
+	first, firstAt := a.prepare(ctx, event), time.Now()
 	for {
 		select {
 		case <-a.s.connected():
-			if err := a.announce(ctx, event); err != nil {
+			m := first
+			if m == nil || time.Since(firstAt) > a.c.cfg.OfferTimeout/2 {
+				m = a.prepare(ctx, event) // an old one's offers are expiring
+			}
+			first = nil
+			if err := a.s.send(ctx, m); err != nil {
 				a.c.log.Debug("websocket announce failed", "tracker", a.s.url, "err", err)
 			} else {
 				if event == "completed" {
@@ -479,9 +489,9 @@ func (a *announcer) announceStopped(ctx context.Context) {
 	a.s.send(ctx, a.base("stopped"))
 }
 
-// announce sends an announce with as many fresh offers as the torrent
-// wants peers (up to Config.Offers and the free setup slots).
-func (a *announcer) announce(ctx context.Context, event string) error {
+// prepare makes an announce with as many fresh offers as the torrent wants
+// peers (up to Config.Offers and the free setup slots).
+func (a *announcer) prepare(ctx context.Context, event string) *message {
 	m := a.base(event)
 	st := a.t.AnnounceState()
 	want := 0
@@ -491,13 +501,7 @@ func (a *announcer) announce(ctx context.Context, event string) error {
 		a.mu.Unlock()
 		want = a.c.reserve(min(a.c.cfg.Offers, st.WantPeers) - waiting)
 	}
-	for range want {
-		p, err := rtc.NewOffer(ctx, a.c.cfg.RTC)
-		if err != nil {
-			a.c.release()
-			a.c.log.Debug("webrtc offer failed", "err", err)
-			continue
-		}
+	for _, p := range a.makeOffers(ctx, want) {
 		var id [20]byte
 		rand.Read(id[:])
 		a.mu.Lock()
@@ -508,7 +512,31 @@ func (a *announcer) announce(ctx context.Context, event string) error {
 	}
 	n := len(m.Offers)
 	m.NumWant = &n
-	return a.s.send(ctx, m)
+	return m
+}
+
+// makeOffers makes n offers at once (each gathers its ICE candidates, which
+// takes a while in a browser: one after another they delayed the announce
+// by n times that) and returns those that succeeded; a failed one gives its
+// setup slot back.
+func (a *announcer) makeOffers(ctx context.Context, n int) []*rtc.Peer {
+	made := make([]*rtc.Peer, n)
+	var wg sync.WaitGroup
+	for i := range made {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := rtc.NewOffer(ctx, a.c.cfg.RTC)
+			if err != nil {
+				a.c.release()
+				a.c.log.Debug("webrtc offer failed", "err", err)
+				return
+			}
+			made[i] = p
+		}()
+	}
+	wg.Wait()
+	return slices.DeleteFunc(made, func(p *rtc.Peer) bool { return p == nil })
 }
 
 // expire drops an offer nobody answered.

@@ -4,19 +4,21 @@ package btclientstest
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
-
-	"github.com/anacrolix/torrent/metainfo"
-
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
 )
 
 // Tracker is an opentracker on its own loopback address.
@@ -64,6 +66,31 @@ func StartOpentracker(t testing.TB, infoHashes ...metainfo.Hash) *Tracker {
 
 // AnnounceURL is the tracker's HTTP announce URL.
 func (tr *Tracker) AnnounceURL() string { return "http://" + tr.addr + "/announce" }
+
+// WaitSeeders waits until the tracker's scrape counts n seeds of ih.
+func (tr *Tracker) WaitSeeders(t testing.TB, ih metainfo.Hash, n int, timeout time.Duration) {
+	t.Helper()
+	url := "http://" + tr.addr + "/scrape?info_hash=" + neturl.QueryEscape(string(ih[:]))
+	err := poll(context.Background(), timeout, "tracker seeders", func() (bool, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, fmt.Errorf("scrape: %w", err)
+		}
+		defer resp.Body.Close()
+		var sc struct {
+			Files map[string]struct {
+				Complete int `bencode:"complete"`
+			} `bencode:"files"`
+		}
+		if err := bencode.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&sc); err != nil {
+			return false, fmt.Errorf("scrape: %w", err)
+		}
+		return sc.Files[string(ih[:])].Complete == n, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 // Aria2Download runs aria2c on its own loopback address until it has
 // downloaded torrentFile into dir (it finds peers through the torrent's
