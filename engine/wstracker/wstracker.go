@@ -127,33 +127,9 @@ func (c *Client) Run(ctx context.Context, t *engine.Torrent, url string) {
 	a.run(ctx)
 }
 
-// message is any message of the protocol; fields absent in one kind stay
-// empty.
-type message struct {
-	Action        string          `json:"action"`
-	InfoHash      string          `json:"info_hash,omitempty"`
-	PeerID        string          `json:"peer_id,omitempty"`
-	NumWant       *int            `json:"numwant,omitempty"`
-	Uploaded      *int64          `json:"uploaded,omitempty"`
-	Downloaded    *int64          `json:"downloaded,omitempty"`
-	Left          *int64          `json:"left,omitempty"`
-	Event         string          `json:"event,omitempty"`
-	Offers        []offerMsg      `json:"offers,omitempty"`
-	Offer         json.RawMessage `json:"offer,omitempty"`
-	Answer        json.RawMessage `json:"answer,omitempty"`
-	OfferID       string          `json:"offer_id,omitempty"`
-	ToPeerID      string          `json:"to_peer_id,omitempty"`
-	Interval      int             `json:"interval,omitempty"`
-	Complete      *int            `json:"complete,omitempty"`
-	Incomplete    *int            `json:"incomplete,omitempty"`
-	FailureReason string          `json:"failure reason,omitempty"`
-	Warning       string          `json:"warning message,omitempty"`
-}
-
-type offerMsg struct {
-	Offer   rtc.SessionDescription `json:"offer"`
-	OfferID string                 `json:"offer_id"`
-}
+// message is a message of the protocol (shared/webtorrent, the tracker's
+// too).
+type message = webtorrent.Message
 
 // socket is the shared WebSocket to one tracker URL. Its run goroutine,
 // owned by the socket and stopped when the last torrent leaves, dials,
@@ -306,10 +282,10 @@ func decode(b []byte) (*message, *[20]byte, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, nil, fmt.Errorf("malformed JSON: %w", err)
 	}
-	if m.Action != "announce" || m.InfoHash == "" {
+	if m.Action != "announce" || m.InfoHash.One() == "" {
 		return &m, nil, nil
 	}
-	ih, err := webtorrent.ID20(m.InfoHash)
+	ih, err := webtorrent.ID20(m.InfoHash.One())
 	if err != nil {
 		return nil, nil, fmt.Errorf("info_hash: %w", err)
 	}
@@ -477,10 +453,10 @@ func (a *announcer) closeOffers() {
 
 func (a *announcer) base(event string) *message {
 	st := a.t.AnnounceState()
-	m := &message{Action: "announce", InfoHash: webtorrent.BinString(a.ih[:]), PeerID: webtorrent.BinString(st.PeerID[:]),
-		Uploaded: &st.Uploaded, Downloaded: &st.Downloaded, Event: event}
+	m := &message{Action: "announce", InfoHash: webtorrent.Hashes{webtorrent.BinString(a.ih[:])}, PeerID: webtorrent.BinString(st.PeerID[:]),
+		Uploaded: webtorrent.Count(st.Uploaded), Downloaded: webtorrent.Count(st.Downloaded), Event: event}
 	if st.Left >= 0 {
-		m.Left = &st.Left
+		m.Left = webtorrent.Count(st.Left)
 	}
 	return m
 }
@@ -507,11 +483,11 @@ func (a *announcer) prepare(ctx context.Context, event string) *message {
 		a.mu.Lock()
 		a.offers[id] = p
 		a.mu.Unlock()
-		m.Offers = append(m.Offers, offerMsg{Offer: p.Local, OfferID: webtorrent.BinString(id[:])})
+		raw, _ := json.Marshal(p.Local) // a SessionDescription always encodes
+		m.Offers = append(m.Offers, webtorrent.Offer{Offer: raw, OfferID: webtorrent.BinString(id[:])})
 		time.AfterFunc(a.c.cfg.OfferTimeout, func() { a.expire(id, p) })
 	}
-	n := len(m.Offers)
-	m.NumWant = &n
+	m.NumWant = webtorrent.Count(len(m.Offers))
 	return m
 }
 
@@ -557,9 +533,9 @@ func (a *announcer) handle(m *message) {
 		log.Info("websocket tracker refused the announce", "reason", m.FailureReason)
 		return
 	}
-	if m.Interval > 0 {
+	if iv := m.Interval.Value(0); iv > 0 {
 		a.mu.Lock()
-		a.interval = time.Duration(min(max(m.Interval, 30), 1800)) * time.Second
+		a.interval = time.Duration(min(max(iv, 30), 1800)) * time.Second
 		a.mu.Unlock()
 	}
 	sg, err := parseSignal(m)

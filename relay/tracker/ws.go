@@ -25,23 +25,9 @@ func binString(b []byte) string { return webtorrent.BinString(b) }
 // fromBinString decodes a binary string of exactly n characters.
 func fromBinString(s string, n int) ([]byte, error) { return webtorrent.FromBinString(s, n) }
 
-type wsOffer struct {
-	Offer   json.RawMessage `json:"offer"`
-	OfferID string          `json:"offer_id"`
-}
-
-type wsRequest struct {
-	Action   string          `json:"action"`
-	InfoHash json.RawMessage `json:"info_hash"`
-	PeerID   string          `json:"peer_id"`
-	Numwant  json.RawMessage `json:"numwant"`
-	Left     json.RawMessage `json:"left"`
-	Event    string          `json:"event"`
-	Offers   []wsOffer       `json:"offers"`
-	Answer   json.RawMessage `json:"answer"`
-	ToPeerID string          `json:"to_peer_id"`
-	OfferID  string          `json:"offer_id"`
-}
+// wsRequest is a message from a client (shared/webtorrent, the engine's
+// client too).
+type wsRequest = webtorrent.Message
 
 // wsConn is one WebSocket client. The reader goroutine owns the
 // connection's reads; the writer goroutine, its writes.
@@ -124,7 +110,7 @@ func (c *wsConn) close() {
 
 // send queues a message; a client too slow to take its messages is
 // dropped.
-func (c *wsConn) send(v any) {
+func (c *wsConn) send(v *webtorrent.Message) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
@@ -211,50 +197,16 @@ func (c *wsConn) fail(action string, ih []byte, reason string) {
 	c.s.mu.Lock()
 	c.s.stats.Refused++
 	c.s.mu.Unlock()
-	m := map[string]any{"failure reason": reason}
-	if action != "" {
-		m["action"] = action
-	}
+	m := &webtorrent.Message{Action: action, FailureReason: reason}
 	if ih != nil {
-		m["info_hash"] = binString(ih)
+		m.InfoHash = webtorrent.Hashes{binString(ih)}
 	}
 	c.send(m)
 }
 
-// jsonString decodes a JSON string value.
-func jsonString(raw json.RawMessage) (string, bool) {
-	var s string
-	return s, json.Unmarshal(raw, &s) == nil
-}
-
-// jsonInt decodes a JSON number (or numeric string); ok false when absent.
-func jsonInt(raw json.RawMessage) (int64, bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, false
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) != nil {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return 0, false
-		}
-		n = json.Number(s)
-	}
-	v, err := n.Int64()
-	if err != nil {
-		f, err := n.Float64()
-		if err != nil || f < 0 || f > 1<<62 {
-			return 0, false
-		}
-		v = int64(f)
-	}
-	return v, true
-}
-
 func (c *wsConn) announce(req *wsRequest) {
 	s := c.s
-	ihs, _ := jsonString(req.InfoHash)
-	ihb, err := fromBinString(ihs, 20)
+	ihb, err := fromBinString(req.InfoHash.One(), 20)
 	if err != nil {
 		c.fail("announce", nil, "invalid info_hash: "+err.Error())
 		return
@@ -275,10 +227,7 @@ func (c *wsConn) announce(req *wsRequest) {
 	if len(req.Offers) > MaxOffers {
 		req.Offers = req.Offers[:MaxOffers]
 	}
-	left, ok := jsonInt(req.Left)
-	if !ok {
-		left = -1
-	}
+	left := req.Left.Value(-1)
 	if !s.allowed(ih) {
 		c.fail("announce", ihb, "torrent not served by this tracker")
 		return
@@ -303,15 +252,15 @@ func (c *wsConn) announce(req *wsRequest) {
 	if res == nil {
 		return // stopped in a swarm that does not exist
 	}
-	c.send(map[string]any{"action": "announce", "interval": int(s.cfg.Interval.Seconds() / 5),
-		"info_hash": binString(ih[:]), "complete": res.complete, "incomplete": res.incomplete})
+	c.send(&webtorrent.Message{Action: "announce", Interval: webtorrent.Count(int(s.cfg.Interval.Seconds() / 5)),
+		InfoHash: webtorrent.Hashes{binString(ih[:])}, Complete: webtorrent.Count(res.complete), Incomplete: webtorrent.Count(res.incomplete)})
 	for i, to := range res.targets {
 		o := req.Offers[i]
 		if len(o.Offer) == 0 || utf8.RuneCountInString(o.OfferID) > 64 {
 			continue
 		}
-		to.send(map[string]any{"action": "announce", "offer": o.Offer, "offer_id": o.OfferID,
-			"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
+		to.send(&webtorrent.Message{Action: "announce", Offer: o.Offer, OfferID: o.OfferID,
+			PeerID: binString(id[:]), InfoHash: webtorrent.Hashes{binString(ih[:])}})
 	}
 }
 
@@ -382,14 +331,14 @@ func (c *wsConn) answer(ih, id [20]byte, req *wsRequest) {
 		c.fail("announce", ih[:], "no peer with that to_peer_id")
 		return
 	}
-	to.send(map[string]any{"action": "announce", "answer": req.Answer, "offer_id": req.OfferID,
-		"peer_id": binString(id[:]), "info_hash": binString(ih[:])})
+	to.send(&webtorrent.Message{Action: "announce", Answer: req.Answer, OfferID: req.OfferID,
+		PeerID: binString(id[:]), InfoHash: webtorrent.Hashes{binString(ih[:])}})
 }
 
 // refuse answers a refused announce and counts it.
 func (c *wsConn) refuse(ih []byte, r *refusal) {
 	c.s.countRefusal(r)
-	c.send(map[string]any{"action": "announce", "failure reason": r.message(), "info_hash": binString(ih)})
+	c.send(&webtorrent.Message{Action: "announce", FailureReason: r.message(), InfoHash: webtorrent.Hashes{binString(ih)}})
 }
 
 // hexOf is the swarm key of a binary-string peer id ("" if invalid).
@@ -403,14 +352,12 @@ func hexOf(binary string) string {
 
 func (c *wsConn) scrape(req *wsRequest) {
 	s := c.s
-	var list []string
-	if one, ok := jsonString(req.InfoHash); ok {
-		list = []string{one}
-	} else if json.Unmarshal(req.InfoHash, &list) != nil || len(list) == 0 || len(list) > httptracker.MaxScrape {
+	list := req.InfoHash
+	if len(list) == 0 || len(list) > httptracker.MaxScrape {
 		c.fail("scrape", nil, "give 1 to 100 info hashes")
 		return
 	}
-	files := make(map[string]any, len(list))
+	files := make(map[string]webtorrent.Stats, len(list))
 	s.mu.Lock()
 	s.stats.Scrapes++
 	for _, h := range list {
@@ -422,12 +369,12 @@ func (c *wsConn) scrape(req *wsRequest) {
 		}
 		var ih [20]byte
 		copy(ih[:], b)
-		st := map[string]int{"complete": 0, "incomplete": 0, "downloaded": 0}
+		var st webtorrent.Stats
 		if sw := s.swarms[ih]; sw != nil {
-			st["complete"], st["incomplete"], st["downloaded"] = sw.complete, sw.incomplete, sw.downloaded
+			st = webtorrent.Stats{Complete: sw.complete, Incomplete: sw.incomplete, Downloaded: sw.downloaded}
 		}
 		files[h] = st
 	}
 	s.mu.Unlock()
-	c.send(map[string]any{"action": "scrape", "files": files})
+	c.send(&webtorrent.Message{Action: "scrape", Files: files})
 }

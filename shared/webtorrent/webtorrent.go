@@ -13,6 +13,11 @@
 //	client: {"action":"scrape","info_hash":IH or [IH,...]}
 //	server: {"action":"scrape","files":{IH:{"complete":C,"incomplete":I,"downloaded":D}}}
 //	errors: {"action":A,"failure reason":"...","info_hash":IH}
+//
+// Message is every one of these, read and written by the relay's tracker
+// (relay/tracker) and the engine's client (engine/wstracker) alike;
+// FuzzMessage checks that what one end writes the other reads back the
+// same.
 package webtorrent
 
 import (

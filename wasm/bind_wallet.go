@@ -1,0 +1,125 @@
+//go:build js
+
+package main
+
+import (
+	"context"
+	"syscall/js"
+
+	"github.com/btspeed/btspeed/shared/speed"
+)
+
+// The wallet's methods of the binding (see bind.go). Amounts cross to JS
+// as decimal BTT strings.
+
+func (b binding) walletCreate(a args) any {
+	pw := a.str(0)
+	return promise(func() (any, error) {
+		phrase, addr, err := b.w.Create(pw)
+		return toJSON(map[string]string{"phrase": phrase, "address": addr}), err
+	})
+}
+
+func (b binding) walletRestore(a args) any {
+	phrase, pw := a.str(0), a.str(1)
+	return promise(func() (any, error) {
+		addr, err := b.w.Restore(phrase, pw)
+		return toJSON(map[string]string{"address": addr}), err
+	})
+}
+
+func (b binding) walletUnlock(a args) any {
+	pw := a.str(0)
+	return promise(func() (any, error) { return nil, b.w.Unlock(pw) })
+}
+
+func (b binding) walletLock(args) any {
+	return promise(func() (any, error) { b.w.Lock(); return nil, nil })
+}
+
+func (b binding) walletExport(args) any {
+	return promise(func() (any, error) { return b.w.ExportKeystore() })
+}
+
+func (b binding) walletBalance(args) any {
+	return promise(func() (any, error) {
+		bal, err := b.w.Balance(context.Background())
+		return toJSON(walletBalance{speed.FormatBTT(bal.Ledger), speed.FormatBTT(bal.Locked)}), err
+	})
+}
+
+// walletFaucet claims the faucet; argument 0, a function, is called with
+// the proof of work's tries so far.
+func (b binding) walletFaucet(a args) any {
+	progress := a.at(0)
+	return promise(func() (any, error) {
+		res, err := b.w.Faucet(context.Background(), func(tries uint64) {
+			if progress.Type() == js.TypeFunction {
+				progress.Invoke(float64(tries))
+			}
+		})
+		return toJSON(map[string]string{"amount": speed.FormatBTT(uint64(res.Amount)), "balance": speed.FormatBTT(uint64(res.Balance)),
+			"trx": speed.FormatBTT(uint64(res.TRX))}), err
+	})
+}
+
+func (b binding) walletTronBalance(args) any {
+	return promise(func() (any, error) {
+		t, err := b.w.TronAccount(context.Background())
+		return toJSON(map[string]any{"address": t.Address, "trx": speed.FormatBTT(t.TRX), "btt": speed.FormatBTT(t.BTT), "token": t.Token,
+			"exists": t.Exists}), err
+	})
+}
+
+func (b binding) walletExchange(args) any {
+	return promise(func() (any, error) {
+		x, err := b.w.Exchange(context.Background())
+		return toJSON(map[string]any{"address": x.Address.String(), "token": x.Token, "confirmations": x.Confirmations,
+			"minWithdrawal": speed.FormatBTT(uint64(x.MinWithdrawal)), "available": speed.FormatBTT(uint64(x.Available))}), err
+	})
+}
+
+func (b binding) walletDeposit(a args) any {
+	amount := a.str(0)
+	return promise(func() (any, error) {
+		v, err := parseAmount(amount)
+		if err != nil {
+			return nil, err
+		}
+		d, err := b.w.Deposit(context.Background(), v)
+		return toJSON(map[string]any{"txid": d.TxID, "amount": speed.FormatBTT(d.Amount), "exchange": d.Exchange,
+			"expiration": d.Expiration.UnixMilli()}), err
+	})
+}
+
+func (b binding) walletWithdraw(a args) any {
+	amount, to := a.str(0), a.str(1)
+	return promise(func() (any, error) {
+		v, err := parseAmount(amount)
+		if err != nil {
+			return nil, err
+		}
+		st, err := b.w.Withdraw(context.Background(), v, to)
+		return toJSON(withdrawalView(st)), err
+	})
+}
+
+func (b binding) walletWithdrawal(a args) any {
+	id := a.str(0)
+	return promise(func() (any, error) {
+		st, err := b.w.Withdrawal(context.Background(), id)
+		return toJSON(withdrawalView(st)), err
+	})
+}
+
+func (b binding) walletTronHistory(args) any {
+	return promise(func() (any, error) {
+		ms, err := b.w.TronHistory(context.Background())
+		out := make([]movementJS, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, movementJS{Kind: m.Kind, Amount: speed.FormatBTT(m.Amount), Status: m.Status, Time: m.Time.UnixMilli(),
+				TxID: m.TxID, ID: m.ID, To: m.To, Block: m.Block})
+		}
+		return toJSON(out), err
+	})
+}
