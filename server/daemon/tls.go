@@ -85,7 +85,7 @@ func (t *TLS) Listen(ln net.Listener, log *slog.Logger) (*Served, error) {
 	m := &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      autocert.DirCache(t.Cache),
-		HostPolicy: autocert.HostWhitelist(hosts...),
+		HostPolicy: hostPolicy(hosts),
 		Email:      t.Email,
 		Client:     &acme.Client{DirectoryURL: t.Directory},
 	}
@@ -125,6 +125,19 @@ func (t *TLS) Wrap(ln net.Listener, log *slog.Logger, w io.Writer) (net.Listener
 	}
 	fmt.Fprintf(w, "redirecting http://%s to https\n", s.HTTPAddr)
 	return s.Listener, s.Loop, nil
+}
+
+// hostPolicy allows the host names in hosts: autocert.HostWhitelist, but
+// for the port an http-01 validation's Host header carries when the CA
+// validates on a port other than 80.
+func hostPolicy(hosts []string) autocert.HostPolicy {
+	allowed := autocert.HostWhitelist(hosts...)
+	return func(ctx context.Context, host string) error {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		return allowed(ctx, host)
+	}
 }
 
 // redirect sends GET and HEAD requests to the same path over HTTPS on
