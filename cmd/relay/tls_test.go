@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -41,20 +42,40 @@ func TestRelayTLSFromACME(t *testing.T) {
 			}
 			pb := pebbletest.Start(t, cfg)
 			data := t.TempDir()
-			// SSL_CERT_FILE: the relay's ACME client trusts Pebble's own HTTPS.
-			p := ledgertest.StartWith(t, ledgertest.Options{Binary: ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/relay"),
-				Env: []string{"SSL_CERT_FILE=" + pb.CAFile}},
-				"-listen", "127.0.0.1:"+strconv.Itoa(httpsPort), "-data", data, "-faucet-difficulty", "0",
-				"-peer-listen", "127.0.0.1:0", "-dht", "off", "-tron-grpc", "off",
-				"-tls-domain", tlsName, "-acme-directory", pb.Directory, "-http-addr", "127.0.0.1:"+strconv.Itoa(httpPort))
+			start := func() *ledgertest.Process {
+				// SSL_CERT_FILE: the relay's ACME client trusts Pebble's own HTTPS.
+				return ledgertest.StartWith(t, ledgertest.Options{Binary: ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/relay"),
+					Env: []string{"SSL_CERT_FILE=" + pb.CAFile}},
+					"-listen", "127.0.0.1:"+strconv.Itoa(httpsPort), "-data", data, "-faucet-difficulty", "0",
+					"-peer-listen", "127.0.0.1:0", "-dht", "off", "-tron-grpc", "off", "-banner",
+					"-tls-domain", tlsName, "-acme-directory", pb.Directory, "-http-addr", "127.0.0.1:"+strconv.Itoa(httpPort))
+			}
+			p := start()
 			base := "https://" + tlsName + ":" + strconv.Itoa(httpsPort)
 			if p.URL != base {
 				t.Fatalf("the relay prints %q, want %q", p.URL, base)
 			}
-			checkTLSRelay(t, pb, base, httpPort)
-			// The certificate and the ACME account are cached under -data.
+			wss := "wss://" + tlsName + ":" + strconv.Itoa(httpsPort)
+			if b := p.Printed("  relay    "); !strings.HasPrefix(b, base+" ") || !strings.Contains(b, " "+wss+" ") {
+				t.Fatalf("the banner's relay line %q lacks %s and %s", b, base, wss)
+			}
+			if r := p.Printed("redirecting http://"); r != "127.0.0.1:"+strconv.Itoa(httpPort)+" to https" {
+				t.Fatalf("the relay prints redirecting http://%s", r)
+			}
+			serial := checkTLSRelay(t, pb, base, httpPort)
+			// The certificate and the ACME account are cached under -data:
+			// started again, the relay serves the same certificate.
 			if m, _ := filepath.Glob(filepath.Join(data, "acme", tlsName+"*")); len(m) == 0 {
 				t.Fatalf("no certificate for %s cached in %s/acme", tlsName, data)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := p.Stop(ctx); err != nil {
+				t.Fatalf("stopping the relay: %v", err)
+			}
+			start()
+			if again := checkTLSRelay(t, pb, base, httpPort); again.Cmp(serial) != 0 {
+				t.Fatalf("restarted, the relay serves certificate %v, not the cached %v", again, serial)
 			}
 		})
 	}
@@ -62,8 +83,8 @@ func TestRelayTLSFromACME(t *testing.T) {
 
 // checkTLSRelay checks the relay at base (https://tlsName:PORT) serves
 // HTTPS and WSS under a certificate from pb, and redirects http:// on
-// httpPort to it.
-func checkTLSRelay(t *testing.T, pb *pebbletest.Pebble, base string, httpPort int) {
+// httpPort to it; it returns the certificate's serial number.
+func checkTLSRelay(t *testing.T, pb *pebbletest.Pebble, base string, httpPort int) *big.Int {
 	t.Helper()
 	tlsConf := &tls.Config{RootCAs: pb.Roots}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, DialContext: dialLoopback}}
@@ -126,6 +147,7 @@ func checkTLSRelay(t *testing.T, pb *pebbletest.Pebble, base string, httpPort in
 	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
 		t.Fatalf("following the redirect: %s, TLS %v", resp.Status, resp.TLS != nil)
 	}
+	return leaf.SerialNumber
 }
 
 // dialLoopback dials 127.0.0.1 at addr's port, whatever its host: the
