@@ -58,6 +58,7 @@ TEST_DEPS=(
 	"command -v opentracker|opentracker|the engine's tests against opentracker"
 	"[ -x /usr/bin/chromium ]|chromium|the browser tests (headless Chromium)"
 	"command -v ip|iproute2|the network namespaces the WebRTC and browser tests make"
+	"command -v pebble && command -v pebble-challtestsrv|pebble|the relay's and ledger's ACME tests (Let's Encrypt's test CA on loopback)"
 )
 # What running needs besides Go: nothing today (the relay, ledger and TRON devnet are Go).
 RUN_DEPS=()
@@ -219,8 +220,8 @@ test_all() {
 	# The PostgreSQL tests start their own throwaway server (ledger/store/pgstore);
 	# without PostgreSQL installed they fail here instead of skipping.
 	export BTSPEED_REQUIRE_PG=1
-	# The engine's interoperability tests need Transmission, qBittorrent, aria2 and opentracker (.ci/run installs
-	# them); without them they fail here instead of skipping.
+	# The engine's interoperability tests need Transmission, qBittorrent, aria2 and opentracker, and the ACME
+	# tests Pebble (ensure_deps installs them); without them they fail here instead of skipping.
 	export BTSPEED_REQUIRE_CLIENTS=1
 
 	say "go test -race ./..."

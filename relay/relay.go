@@ -19,8 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -114,10 +112,9 @@ type Relay struct {
 	mux     *http.ServeMux
 	peer    string // the seeder's peer address
 
-	requests      atomic.Uint64
-	ledgerLatency latencies // of gateway requests
-	discover      *discover.Discoverer
-	closers       []io.Closer
+	metrics  *metrics
+	discover *discover.Discoverer
+	closers  []io.Closer
 }
 
 // Seeded is a torrent the relay seeds.
@@ -240,7 +237,8 @@ func (r *Relay) routes() {
 		}
 	})
 	r.mux.HandleFunc("/seeds", r.serveSeeds)
-	r.mux.HandleFunc("/metrics", r.metrics)
+	r.metrics = newMetrics(r)
+	r.mux.Handle("/metrics", r.metrics.handler())
 	if r.ledger != nil {
 		r.mux.HandleFunc("/ledger/", r.serveLedger)
 	}
@@ -259,7 +257,7 @@ func (r *Relay) routes() {
 
 // ServeHTTP serves the relay: WebSocket upgrades go to the tracker.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	r.requests.Add(1)
+	r.metrics.requests.Inc()
 	noSniff(w)
 	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.URL.Path != "/bridge" {
 		r.tracker.ServeHTTP(w, req)
@@ -369,52 +367,6 @@ func (r *Relay) serveSeeds(w http.ResponseWriter, req *http.Request) {
 	json.NewEncoder(w).Encode(out)
 }
 
-// metrics writes Prometheus' text exposition format.
-func (r *Relay) metrics(w http.ResponseWriter, req *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	st := r.tracker.Stats()
-	m := func(name, help, kind string, v uint64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, kind, name, v)
-	}
-	m("btspeed_relay_http_requests_total", "HTTP requests served.", "counter", r.requests.Load())
-	m("btspeed_tracker_swarms", "Swarms the tracker knows.", "gauge", uint64(st.Swarms))
-	m("btspeed_tracker_peers", "Peers in the tracker's swarms.", "gauge", uint64(st.Peers))
-	m("btspeed_tracker_websockets", "Open WebSocket connections.", "gauge", uint64(st.WebSockets))
-	m("btspeed_tracker_announces_total", "Announces answered.", "counter", st.Announces)
-	m("btspeed_tracker_scrapes_total", "Scrapes answered.", "counter", st.Scrapes)
-	m("btspeed_tracker_offers_relayed_total", "WebRTC offers handed to peers.", "counter", st.OffersRelayed)
-	m("btspeed_tracker_answers_relayed_total", "WebRTC answers handed back.", "counter", st.AnswersRelayed)
-	m("btspeed_tracker_refused_total", "Malformed or refused tracker requests.", "counter", st.Refused)
-	m("btspeed_tracker_rate_limited_total", "Tracker announces refused by a per-address rate (announces, new swarms).", "counter", st.RateLimited)
-	m("btspeed_tracker_sockets_refused_total", "WebSocket connections refused by the per-address cap.", "counter", st.SocketsRefused)
-	bs := r.bridge.Stats()
-	m("btspeed_bridge_bytes_total", "Bytes piped between browser peers and classic peers.", "counter", bs.Bytes)
-	m("btspeed_bridge_connections", "Open bridged connections.", "gauge", uint64(bs.Open))
-	m("btspeed_bridge_refused_total", "Bridge requests refused (malformed, not discovered, not public, port below 1024, over the caps).", "counter", bs.Refused)
-	m("btspeed_bridge_limited_total", "Bridge requests and peer lists refused by the per-client rates.", "counter", bs.Limited)
-	m("btspeed_bridge_client_handshakes_refused_total", "Bridged connections cut because the browser's first bytes were not a BitTorrent handshake for the torrent.", "counter", bs.ClientHandshakesRefused)
-	m("btspeed_bridge_peer_handshakes_refused_total", "Bridged connections cut because the peer did not answer with a BitTorrent handshake for the torrent in time.", "counter", bs.PeerHandshakesRefused)
-	r.ledgerLatency.write(w, "btspeed_ledger_gateway_seconds", "Time the ledger took to answer gateway requests.")
-	ds := r.discover.Stats()
-	m("btspeed_discover_torrents", "Torrents the relay searches classic peers for.", "gauge", uint64(ds.Torrents))
-	m("btspeed_discover_peers", "Classic peers discovered (DHT and trackers) and not expired.", "gauge", uint64(ds.Peers))
-	m("btspeed_discover_lookups_total", "Peer searches started.", "counter", ds.Lookups)
-	m("btspeed_discover_dht_nodes", "Nodes in the relay's DHT routing table.", "gauge", uint64(ds.DHTNodes))
-	m("btspeed_ledger_gateway_limited_total", "Ledger gateway requests refused by the rate limit.", "counter", r.limiter.Refused())
-	var peers, up uint64
-	for _, s := range r.seeds {
-		ts := s.Torrent.Stats()
-		peers += uint64(ts.Peers)
-		up += uint64(ts.Uploaded)
-	}
-	m("btspeed_seeder_peers", "Peers connected to the relay's seeds.", "gauge", peers)
-	m("btspeed_seeder_uploaded_bytes_total", "Piece bytes the relay's seeds sent.", "counter", up)
-	if r.engine != nil {
-		_, earned, _ := r.engine.SpeedTotals()
-		m("btspeed_seeder_earned_base_units_total", "What Speed peers paid the relay, in base units.", "counter", earned)
-	}
-}
-
 // serveLedger forwards /ledger/ to the ledger, rate-limited per client,
 // a batch costing one token per operation.
 func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
@@ -428,7 +380,7 @@ func (r *Relay) serveLedger(w http.ResponseWriter, req *http.Request) {
 	}
 	start := time.Now()
 	r.ledger.ServeHTTP(w, req)
-	r.ledgerLatency.observe(time.Since(start))
+	r.metrics.ledgerLatency.Observe(time.Since(start).Seconds())
 }
 
 // limit answers 429 and false when the client is over the gateway rate.
@@ -439,40 +391,6 @@ func (r *Relay) limit(w http.ResponseWriter, req *http.Request) bool {
 		return false
 	}
 	return true
-}
-
-// latencies is a Prometheus histogram of durations.
-type latencies struct {
-	mu     sync.Mutex
-	counts [len(latencyBuckets)]uint64
-	n      uint64
-	sum    time.Duration
-}
-
-// latencyBuckets are the histogram's upper bounds, in seconds.
-var latencyBuckets = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
-
-func (l *latencies) observe(d time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, b := range latencyBuckets {
-		if d.Seconds() <= b {
-			l.counts[i]++
-		}
-	}
-	l.n++
-	l.sum += d
-}
-
-// write writes the histogram in Prometheus' text format.
-func (l *latencies) write(w io.Writer, name, help string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
-	for i, b := range latencyBuckets {
-		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", name, b, l.counts[i])
-	}
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, l.n, name, l.sum.Seconds(), name, l.n)
 }
 
 // cors lets pages on any origin use the relay (publishers embed it).

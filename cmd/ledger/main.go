@@ -53,6 +53,7 @@ type config struct {
 	trusted    []netip.Prefix
 	rate       float64
 	tron       tronsetup.Flags
+	tls        daemon.TLS
 }
 
 func main() {
@@ -76,6 +77,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies (or relays) in front of the ledger, comma-separated: their X-Forwarded-For names the client (default: none)")
 	daemon.EnvFlag(fs, &rate, "rate", "BTSPEED_LEDGER_RATE", "200", "requests per second per client, a batch counting each operation; bursts of twice as many (0: no limit)")
 	c.tron.Register(fs, "off")
+	c.tls.Register(fs, "acme beside -db")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,10 +142,22 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ledger serving", "id", c.id, "addr", ln.Addr().String(), "supply", uint64(inv.Supply), "storage", l.Storage)
+	defer ln.Close()
+	url := "http://" + ln.Addr().String()
+	if c.tls.On() {
+		url = c.tls.PublicURL(ln)
+		if c.tls.Cache == "" {
+			c.tls.Cache = filepath.Join(filepath.Dir(c.db), "acme")
+		}
+	}
+	serveLn, redirect, err := c.tls.Wrap(ln, log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	log.Info("ledger serving", "id", c.id, "addr", ln.Addr().String(), "url", url, "supply", uint64(inv.Supply), "storage", l.Storage)
 	// Print the address on stdout for scripts and tests that listen on :0.
-	fmt.Printf("listening on http://%s\n", ln.Addr())
-	return daemon.Serve(ctx, ln, h, log, nil, func(ctx context.Context) {
+	fmt.Printf("listening on %s\n", url)
+	return daemon.Serve(ctx, serveLn, h, log, nil, redirect, func(ctx context.Context) {
 		if err := l.Run(ctx); err != nil {
 			log.Error("expiry loop", "err", err)
 		}

@@ -55,6 +55,7 @@ type config struct {
 	trackerRate, trackerSockets                        string
 	trusted, ledgerRate                                string
 	tron                                               tronsetup.Flags
+	tls                                                daemon.TLS
 	bridgePrivate, banner                              bool
 
 	bridgeLowPorts  bool
@@ -85,6 +86,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies in front of the relay (Caddy, nginx, the edge Worker), comma-separated: their X-Forwarded-For names the client (default: none)")
 	daemon.EnvFlag(fs, &c.ledgerRate, "ledger-rate", "BTSPEED_RELAY_LEDGER_RATE", "20", "/ledger/, /tron/ and /healthz requests per second per client, a batch counting each operation; bursts of twice as many")
 	c.tron.Register(fs, "devnet")
+	c.tls.Register(fs, "DATA/acme")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	fs.BoolVar(&c.banner, "banner", os.Getenv("BTSPEED_RELAY_BANNER") == "1", "print what runs and what to try first, for a newcomer's local run ($BTSPEED_RELAY_BANNER=1)")
 	fs.BoolVar(&c.bridgeLowPorts, "bridge-allow-low-ports", os.Getenv("BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS") == "1", "let the bridge list and dial peers on ports below 1024 ($BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS=1)")
@@ -107,9 +109,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
-	if c.publicURL == "" {
-		c.publicURL = "http://" + ln.Addr().String()
-	}
+	url := c.urls(ln)
 	cfg, bits, err := relayConfig(c, log)
 	if err != nil {
 		return err
@@ -158,14 +158,18 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	printStart(c, "http://"+ln.Addr().String(), cfg, bits, tron, rl)
-	log.Info("relay serving", "addr", ln.Addr().String(), "ledger", ledgerName(cfg), "seeds", len(cfg.Seed), "speed", cfg.Key != nil)
 	stopped := func() {
 		if err := rl.Close(); err != nil {
 			log.Warn("closing the seeder", "err", err)
 		}
 	}
-	return daemon.Serve(ctx, ln, rl, log, stopped,
+	serveLn, redirect, err := c.tls.Wrap(ln, log, os.Stdout)
+	if err != nil {
+		return errors.Join(err, rl.Close())
+	}
+	printStart(c, url, cfg, bits, tron, rl)
+	log.Info("relay serving", "addr", ln.Addr().String(), "url", url, "ledger", ledgerName(cfg), "seeds", len(cfg.Seed), "speed", cfg.Key != nil)
+	return daemon.Serve(ctx, serveLn, rl, log, stopped, redirect,
 		func(ctx context.Context) { rl.Expire(ctx, time.Minute) },
 		func(ctx context.Context) {
 			if cfg.Ledger != nil {
@@ -179,6 +183,23 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 				ex.Run(ctx)
 			}
 		})
+}
+
+// urls returns the URL the relay serves on ln (https://DOMAIN with
+// -tls-domain), which -public-url defaults to, and puts the ACME cache
+// under -data unless -tls-cache says where.
+func (c *config) urls(ln net.Listener) string {
+	url := "http://" + ln.Addr().String()
+	if c.tls.On() {
+		url = c.tls.PublicURL(ln)
+		if c.tls.Cache == "" {
+			c.tls.Cache = filepath.Join(c.data, "acme")
+		}
+	}
+	if c.publicURL == "" {
+		c.publicURL = url
+	}
+	return url
 }
 
 // relayConfig reads the flags into the relay's configuration; bits is the
