@@ -27,10 +27,11 @@ const (
 	// MessageSize is the largest message a Conn sends: WebTorrent's block
 	// plus a piece message header fits, and every WebRTC stack accepts it.
 	MessageSize = 16<<10 + 13
-	// highWater is the send buffer above which writes wait; lowWater is
-	// where they resume.
-	highWater = 1 << 20
-	lowWater  = 256 << 10
+	// DefaultSendBuffer is the send buffer (the data channel's
+	// bufferedAmount: bytes queued or sent and not yet acknowledged) above
+	// which writes wait (Config.SendBuffer); they resume when it falls to
+	// a quarter of that.
+	DefaultSendBuffer = 1 << 20
 	// DefaultMaxBuffered caps received bytes not yet read.
 	DefaultMaxBuffered = 8 << 20
 )
@@ -55,6 +56,7 @@ type Conn struct {
 	pc          *webrtc.PeerConnection
 	dc          *webrtc.DataChannel
 	maxBuffered int
+	highWater   uint64 // the send buffer above which writes wait
 
 	opened    chan struct{}
 	openOnce  sync.Once
@@ -62,7 +64,7 @@ type Conn struct {
 	closeOnce sync.Once
 	readable  chan struct{} // a message arrived
 	space     chan struct{} // the reader consumed some
-	writable  chan struct{} // the send buffer fell below lowWater
+	writable  chan struct{} // the send buffer fell to a quarter of highWater
 
 	mu     sync.Mutex
 	queue  [][]byte
@@ -78,12 +80,16 @@ type Conn struct {
 
 // newConn wraps dc, which must not have delivered a message yet: it
 // registers the handlers at once so no message is missed.
-func newConn(pc *webrtc.PeerConnection, dc *webrtc.DataChannel, maxBuffered int) *Conn {
+func newConn(pc *webrtc.PeerConnection, dc *webrtc.DataChannel, cfg Config) *Conn {
+	maxBuffered, sendBuffer := cfg.MaxBuffered, cfg.SendBuffer
 	if maxBuffered <= 0 {
 		maxBuffered = DefaultMaxBuffered
 	}
+	if sendBuffer <= 0 {
+		sendBuffer = DefaultSendBuffer
+	}
 	c := &Conn{
-		pc: pc, dc: dc, maxBuffered: maxBuffered,
+		pc: pc, dc: dc, maxBuffered: maxBuffered, highWater: uint64(sendBuffer),
 		opened:        make(chan struct{}),
 		closed:        make(chan struct{}),
 		readable:      make(chan struct{}, 1),
@@ -94,7 +100,7 @@ func newConn(pc *webrtc.PeerConnection, dc *webrtc.DataChannel, maxBuffered int)
 		readDeadline:  makeDeadline(),
 		writeDeadline: makeDeadline(),
 	}
-	dc.SetBufferedAmountLowThreshold(lowWater)
+	dc.SetBufferedAmountLowThreshold(c.highWater / 4)
 	dc.OnBufferedAmountLow(func() { notify(c.writable) })
 	dc.OnMessage(func(m webrtc.DataChannelMessage) { c.receive(m.Data) })
 	dc.OnOpen(c.markOpen)
@@ -237,7 +243,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // Write sends p as messages of at most MessageSize bytes, waiting while
-// the channel's send buffer is above its high-water mark.
+// the channel's send buffer is above Config.SendBuffer.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -253,7 +259,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
-		for c.dc.BufferedAmount() > highWater {
+		for c.dc.BufferedAmount() > c.highWater {
 			// The low-water event may race with this check; a short
 			// tick keeps a lost wake-up from stalling the stream.
 			t := time.NewTimer(50 * time.Millisecond)

@@ -22,6 +22,13 @@ type Config struct {
 	// MaxBuffered caps received bytes not yet read (default
 	// DefaultMaxBuffered).
 	MaxBuffered int
+	// SendBuffer caps what a Conn's writes keep in the data channel:
+	// queued, or sent and not yet acknowledged (default
+	// DefaultSendBuffer). As SCTP counts a message acknowledged only when
+	// the receiver has it, this also caps the bytes in flight, whatever
+	// the congestion window: a small one keeps a sender from overrunning
+	// a receiver whose UDP socket buffer is small or read late.
+	SendBuffer int
 }
 
 func (c Config) newPC() (*webrtc.PeerConnection, error) {
@@ -83,7 +90,7 @@ func NewOffer(ctx context.Context, cfg Config) (*Peer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("rtc: create data channel: %w", err)
 	}
-	p.conn <- newConn(pc, dc, cfg.MaxBuffered)
+	p.conn <- newConn(pc, dc, cfg)
 	offer, err := pc.CreateOffer(nil)
 	if err == nil {
 		err = p.gather(ctx, offer)
@@ -110,7 +117,7 @@ func NewAnswer(ctx context.Context, cfg Config, offer webrtc.SessionDescription)
 		taken := false
 		once.Do(func() {
 			taken = true
-			p.conn <- newConn(pc, dc, cfg.MaxBuffered)
+			p.conn <- newConn(pc, dc, cfg)
 		})
 		if !taken {
 			dc.Close() // one channel per peer, as WebTorrent does

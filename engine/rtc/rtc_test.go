@@ -165,3 +165,37 @@ func TestRejectsWrongDescriptions(t *testing.T) {
 		t.Fatal("connected without an answer")
 	}
 }
+
+// Config.SendBuffer caps what a writer keeps in the data channel (queued,
+// or in flight and not yet acknowledged), even while the receiver is not
+// reading: the writer waits instead, and every byte still arrives in
+// order once the receiver reads.
+func TestSendBufferCapsWhatIsInFlight(t *testing.T) {
+	cfg := loopbackConfig(256 << 10)
+	cfg.SendBuffer = 64 << 10
+	a, b := pair(t, cfg)
+	defer a.Close()
+	defer b.Close()
+	data := make([]byte, 2<<20)
+	rand.Read(data)
+	errc := make(chan error, 1)
+	go func() { _, err := a.Write(data); errc <- err }()
+	var most uint64
+	for range 300 { // the receiver reads nothing meanwhile
+		most = max(most, a.dc.BufferedAmount())
+		time.Sleep(time.Millisecond)
+	}
+	got, err := io.ReadAll(io.LimitReader(b, int64(len(data))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("the data arrived changed")
+	}
+	if most == 0 || most > uint64(cfg.SendBuffer+MessageSize) {
+		t.Fatalf("the send buffer held up to %d bytes; want some, at most %d (SendBuffer) + %d (one message)", most, cfg.SendBuffer, MessageSize)
+	}
+}
