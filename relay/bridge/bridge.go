@@ -90,7 +90,12 @@ type Config struct {
 	DialUTP func(ctx context.Context, addr string) (net.Conn, error)
 	// RTC configures the relay's end of WebRTC bridges: the pion API with
 	// its SettingEngine (UDP port or mux, public IPs, interfaces). Its
-	// SendBuffer defaults to DefaultSendBuffer here.
+	// SendBuffer caps what a bridge keeps queued or in flight toward the
+	// browser (default rtc.DefaultSendBuffer, 1 MiB): in
+	// BenchmarkBrowserBridge 128 KiB made a busy browser drop about a
+	// third as many datagrams (UDP socket buffer full), but did not
+	// measurably speed the download, and it bounds a bridge to SendBuffer
+	// per round trip (128 KiB: about 4 MB/s at 30 ms).
 	RTC rtc.Config
 	// ConnectTimeout bounds ICE and the data channel opening after the
 	// answer (default 30 s).
@@ -104,18 +109,6 @@ type Config struct {
 	BytesPerSecond int
 	Logger         *slog.Logger
 }
-
-// DefaultSendBuffer is what a WebRTC bridge keeps in its data channel
-// toward the browser, queued or sent and not yet acknowledged
-// (rtc.Config.SendBuffer): so also the most in flight. A browser's UDP
-// socket buffer is small (Linux: 208 KiB, counting each datagram at about
-// twice its size) and read late when its machine is busy; pion's SCTP has
-// no pacing and lets its congestion window grow past that, so with 1 MiB
-// in flight the browser dropped ~100 datagrams per 16 MiB here and SCTP
-// stalled in recovery (BenchmarkBrowserBridge, 3.1 against 6.1-6.3 MB/s).
-// It also bounds a bridge to SendBuffer per round trip: 128 KiB is 4.4
-// MB/s at 30 ms, 1.3 MB/s at 100 ms.
-const DefaultSendBuffer = 128 << 10
 
 // PeersMaxCost is the most a GET /bridge/peers costs of its client's
 // PeersRate tokens: 1, plus 1 per tracker URL, of which the relay's search
@@ -170,9 +163,6 @@ func New(cfg Config) *Bridge {
 	}
 	if cfg.BytesPerSecond <= 0 {
 		cfg.BytesPerSecond = 8 << 20
-	}
-	if cfg.RTC.SendBuffer <= 0 {
-		cfg.RTC.SendBuffer = DefaultSendBuffer
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 30 * time.Second
