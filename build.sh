@@ -7,7 +7,8 @@
 #   ./build.sh test        build, then run every test suite (what CI runs)
 #   ./build.sh bench [NAME] run benchmarks: NAME picks packages whose path contains it, else it is a -bench regexp;
 #                          "browser": the browser peer in Chromium (wasm size, throughput vs WebTorrent, time to ready,
-#                          a paid download against the same one free);
+#                          a paid download against the same one free, and from a Transmission seed through the relay's
+#                          bridge against the native engine from the same seed);
 #                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck;
 #                          "realseeds": btspeed and qBittorrent downloading from a Transmission and a qBittorrent seed
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
@@ -239,8 +240,9 @@ bench() {
 	if [ "$name" = browser ]; then
 		# The browser peer: wasm size, browser-to-browser throughput against WebTorrent's bundle, time to ready,
 		# a paid browser-to-browser download (Speed on, the relay's ledger) against the same one free
-		# (BenchmarkBrowserPaid), and the embed's time to first frame (BenchmarkBrowserFirstFrame; headless
-		# Chromium in a network namespace).
+		# (BenchmarkBrowserPaid), the embed's time to first frame (BenchmarkBrowserFirstFrame), and a Transmission
+		# seed's torrent through the relay's bridge against the native engine from the same seed
+		# (BenchmarkBrowserBridge; headless Chromium in a network namespace).
 		npm_install interop/browser
 		npm_install interop/webtorrent
 		BTSPEED_REQUIRE_BROWSER=1 BTSPEED_REQUIRE_NETNS=1 go test -run '^$' -bench Browser -benchtime "${BTSPEED_BENCHTIME:-3x}" ./wasm

@@ -41,22 +41,7 @@ func TestBrowserDownloadsFromTransmissionThroughTheBridge(t *testing.T) {
 	ts.Add(t, torrentFile, dir)
 	ts.WaitSeeding(t, ih, 30*time.Second)
 	seed := ts.PeerAddr()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url + "/bridge/peers?info_hash=" + ih.HexString())
-		var body []byte
-		if err == nil {
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-		}
-		if regexp.MustCompile(regexp.QuoteMeta(seed)).Match(body) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the relay never listed Transmission (%s) for %s: %s %v", seed, ih.HexString(), body, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitBridgeLists(t, url, ih, seed)
 	torrentBytes, err := os.ReadFile(torrentFile)
 	if err != nil {
 		t.Fatal(err)

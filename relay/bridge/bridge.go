@@ -96,7 +96,8 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// MaxPerClient and MaxTotal cap concurrent bridged connections (defaults
 	// 16 and 2,000); BytesPerSecond caps each direction of each connection
-	// (default 8 MiB/s).
+	// (default 8 MiB/s), in bursts of at most an eighth of a second's
+	// worth however long the connection was idle.
 	MaxPerClient   int
 	MaxTotal       int
 	BytesPerSecond int

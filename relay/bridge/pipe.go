@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // A BitTorrent handshake (BEP 3) is 68 bytes:
@@ -114,8 +116,8 @@ func (b *Bridge) pipe(ctx context.Context, client net.Conn, tg target) error {
 		return fmt.Errorf("handing the peer's handshake to the client: %w", err)
 	}
 	done := make(chan struct{}, 2)
-	go func() { b.copy(peer, client); peer.Close(); done <- struct{}{} }()
-	go func() { b.copy(client, peer); client.Close(); done <- struct{}{} }()
+	go func() { b.copy(ctx, peer, client, b.limiter()); peer.Close(); done <- struct{}{} }()
+	go func() { b.copy(ctx, client, peer, b.limiter()); client.Close(); done <- struct{}{} }()
 	<-done
 	<-done
 	return nil
@@ -128,23 +130,33 @@ func (b *Bridge) count(c *uint64) {
 	b.mu.Unlock()
 }
 
-// copy copies src to dst at most BytesPerSecond.
-func (b *Bridge) copy(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	start, sent := time.Now(), 0
+// copyBuf is the most the bridge reads from one side before writing it to
+// the other.
+const copyBuf = 32 << 10
+
+// limiter paces one direction of a bridged connection at BytesPerSecond,
+// in bursts of at most an eighth of a second's worth (and at least one
+// read): however long the connection was idle, it never sends faster
+// than that for longer.
+func (b *Bridge) limiter() *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(b.cfg.BytesPerSecond), max(copyBuf, b.cfg.BytesPerSecond/8))
+}
+
+// copy copies src to dst, paced by lim, until either fails or ctx ends.
+func (b *Bridge) copy(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Limiter) {
+	buf := make([]byte, copyBuf)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if lim.WaitN(ctx, n) != nil {
+				return
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
-			sent += n
 			b.mu.Lock()
 			b.stats.Bytes += uint64(n)
 			b.mu.Unlock()
-			if ahead := time.Duration(float64(sent)/float64(b.cfg.BytesPerSecond)*float64(time.Second)) - time.Since(start); ahead > 0 {
-				time.Sleep(ahead)
-			}
 		}
 		if err != nil {
 			return
