@@ -18,6 +18,7 @@ func runLedger(c *cli, args []string) error {
 		{"balance", "print an account's BTT on the ledger (default: the installed wallet's)", ledgerBalance},
 		{"deposit", "move BTT from the wallet's TRON address onto the ledger", ledgerDeposit},
 		{"withdraw", "move BTT from the ledger to a TRON address", ledgerWithdraw},
+		{"transfer", "send BTT on the ledger to another account", ledgerTransfer},
 	}, args)
 }
 

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// ledgerTransfer is 'btspeed ledger transfer AMOUNT --to ADDRESS': a signed
+// ledger transfer (docs/ledger-api.md, Transfers) from the wallet's
+// account. The ledger's signed transfer has no memo, so neither has the
+// command (docs/speed-protocol.md, section 13).
+func ledgerTransfer(c *cli, args []string) error {
+	fs := c.newFlags("transfer", "btspeed ledger transfer AMOUNT --to ADDRESS [--wallet FILE] [--relay URL | --ledger URL] [--json]")
+	var w where
+	w.register(fs, true, false)
+	walletFile := fs.String("wallet", "", "keystore to sign with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	toFlag := fs.String("to", "", "the ledger account (T...) to send the BTT to")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give the amount of BTT to send, e.g. 12.5"}
+	}
+	amount, err := speed.ParseBTT(pos[0])
+	if err != nil || amount == 0 {
+		return usageError{fmt.Sprintf("amount %q: want a positive BTT amount such as 12.5 (at most 6 decimals)", pos[0])}
+	}
+	if strings.TrimSpace(*toFlag) == "" {
+		return usageError{"give the account to send to with --to T..."}
+	}
+	to, err := wallet.ParseAddress(strings.TrimSpace(*toFlag))
+	if err != nil {
+		return usageError{fmt.Sprintf("--to %q is not a ledger address (T... with 34 characters): %v", *toFlag, err)}
+	}
+	path, err := c.walletPath(*walletFile)
+	if err != nil {
+		return err
+	}
+	key, err := unlockFile(c, path)
+	if err != nil {
+		return err
+	}
+	if to == key.Address() {
+		return usageError{"--to is this wallet's own address: send to another account"}
+	}
+	url := w.ledgerURL(c)
+	lc := client.New(url, nil)
+	ctx, cancel := interruptible()
+	defer cancel()
+	info, err := lc.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger at %s: %w", url, err)
+	}
+	var nb [8]byte
+	if _, err := rand.Read(nb[:]); err != nil {
+		return fmt.Errorf("transfer nonce: %w", err)
+	}
+	req, err := api.Transfer{Ledger: info.Ledger, From: key.Address(), To: to, Amount: amount, Nonce: binary.BigEndian.Uint64(nb[:]) >> 1}.Sign(key)
+	if err != nil {
+		return fmt.Errorf("signing the transfer: %w", err)
+	}
+	res, err := lc.Transfer(ctx, req)
+	if err != nil {
+		return fmt.Errorf("transfer refused: %w", err)
+	}
+	if *asJSON {
+		return json.NewEncoder(c.out).Encode(map[string]any{"id": res.ID, "from": res.From.String(), "to": res.To.String(),
+			"amount": speed.FormatBTT(uint64(res.Amount)), "base_units": uint64(res.Amount), "time": res.Time})
+	}
+	fmt.Fprintf(c.out, "sent %s BTT to %s: transfer %s\n", speed.FormatBTT(uint64(res.Amount)), res.To, res.ID)
+	return nil
+}
