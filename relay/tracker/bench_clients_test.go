@@ -159,7 +159,7 @@ func holdWSClients(tb testing.TB, n, swarms, offers int) heldResult {
 
 	// The per-address limits are off: this measures what held clients
 	// cost, with many clients on each of a few loopback addresses.
-	s := tracker.New(tracker.Config{AnnounceRate: -1, SwarmRate: -1, MaxSocketsPerAddr: -1})
+	s := tracker.New(tracker.Config{AnnounceRate: -1, SwarmRate: -1, MaxSocketsPerAddr: -1, MaxPeersPerAddr: -1})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

@@ -96,6 +96,7 @@ type Server struct {
 	swarms  map[[20]byte]*swarm
 	rng     *rand.Rand
 	conns   map[*wsConn]struct{}
+	readers sync.WaitGroup     // the WebSocket readers (serveWebSocket); Close waits for them
 	sockets map[netip.Addr]int // open WebSocket connections by clientip.Key
 	stats   Stats
 	closed  bool
@@ -150,8 +151,10 @@ func New(cfg Config) *Server {
 		announces: ratelimit.New(max(cfg.AnnounceRate, 0), cfg.AnnounceBurst, 0),
 		newSwarms: ratelimit.New(max(cfg.SwarmRate, 0), cfg.SwarmBurst, 0),
 		upgrader: websocket.Upgrader{
-			ReadBufferSize:  4096,
-			WriteBufferSize: 4096,
+			// Read buffer size 0: the HTTP server's own (hijacked) one is
+			// reused; write buffers come from a pool and are held only
+			// while writing.
+			WriteBufferPool: &sync.Pool{},
 			CheckOrigin:     func(*http.Request) bool { return true }, // a public tracker: any page may use it
 		},
 		swarms:  make(map[[20]byte]*swarm),
@@ -310,6 +313,7 @@ func (s *Server) Close() {
 	for _, c := range conns {
 		c.close()
 	}
+	s.readers.Wait()
 }
 
 // allowed applies Config.Allow.

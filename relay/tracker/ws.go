@@ -29,16 +29,32 @@ func fromBinString(s string, n int) ([]byte, error) { return webtorrent.FromBinS
 // client too).
 type wsRequest = webtorrent.Message
 
-// wsConn is one WebSocket client. The reader goroutine owns the
-// connection's reads; the writer goroutine, its writes.
+// MaxQueued caps the messages waiting to be written to one WebSocket
+// client; a client that lets more pile up is dropped.
+const MaxQueued = 128
+
+// pingEvery is how often an idle client is pinged.
+const pingEvery = 30 * time.Second
+
+// wsConn is one WebSocket client. The reader, on the HTTP request's
+// goroutine, owns the connection's reads. Writes go through a queue that a
+// writer goroutine drains while it has messages and then ends, so an idle
+// client holds one goroutine, not two; pings come from a timer
+// (WriteControl may run beside a writer). The reader waits for the writer
+// before it returns.
 type wsConn struct {
 	s      *Server
 	ws     *websocket.Conn
 	ip     netip.Addr
 	from   netip.Addr // clientip.Key(ip)
-	out    chan []byte
 	done   chan struct{}
 	closer sync.Once
+	ping   *time.Timer
+	writer sync.WaitGroup
+
+	qmu     sync.Mutex
+	queue   [][]byte // messages not yet written, at most MaxQueued
+	writing bool     // a writer goroutine is draining queue
 
 	// guarded by Server.mu
 	joined map[joinKey]struct{} // every entry this connection holds, at most MaxJoined
@@ -69,25 +85,39 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return // the upgrader answered
 	}
-	c := &wsConn{s: s, ws: ws, ip: ip, from: from, out: make(chan []byte, 128), done: make(chan struct{}), joined: make(map[joinKey]struct{})}
+	c := &wsConn{s: s, ws: ws, ip: ip, from: from, done: make(chan struct{}), joined: make(map[joinKey]struct{})}
+	c.ping = time.AfterFunc(pingEvery, c.pingNow)
 	s.mu.Lock()
 	if s.closed {
 		s.releaseSocketLocked(from)
 		s.mu.Unlock()
+		c.ping.Stop()
 		ws.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
+	s.readers.Add(1)
 	s.mu.Unlock()
-	go c.writeLoop()
-	c.readLoop() // on the request's goroutine, which the HTTP server owns
+	// The reader gets a goroutine of its own, owned by the Server (Close
+	// waits for it), and the request's goroutine returns: a fresh stack
+	// without net/http's frames shrinks to about half while it waits.
+	go func() {
+		defer s.readers.Done()
+		c.readLoop()
+		c.writer.Wait()
+	}()
 }
 
 // close closes the connection and takes every entry it announced out of
 // the swarms.
 func (c *wsConn) close() {
 	c.closer.Do(func() {
+		c.qmu.Lock() // so no send starts a writer after the reader's Wait
 		close(c.done)
+		c.qmu.Unlock()
+		if c.ping != nil {
+			c.ping.Stop()
+		}
 		c.ws.Close()
 		s := c.s
 		s.mu.Lock()
@@ -115,33 +145,66 @@ func (c *wsConn) send(v *webtorrent.Message) {
 	if err != nil {
 		return
 	}
+	c.qmu.Lock()
 	select {
-	case c.out <- b:
 	case <-c.done:
+		c.qmu.Unlock()
+		return
 	default:
-		go c.close()
+	}
+	if len(c.queue) >= MaxQueued {
+		c.qmu.Unlock()
+		go c.close() // the caller may hold Server.mu, which close takes
+		return
+	}
+	c.queue = append(c.queue, b)
+	start := !c.writing
+	c.writing = true
+	if start {
+		c.writer.Add(1)
+	}
+	c.qmu.Unlock()
+	if start {
+		go c.drain()
 	}
 }
 
-func (c *wsConn) writeLoop() {
-	ping := time.NewTicker(30 * time.Second)
-	defer ping.Stop()
+// drain writes the queued messages and ends when the queue is empty.
+func (c *wsConn) drain() {
+	defer c.writer.Done()
 	for {
-		select {
-		case <-c.done:
+		c.qmu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.queue = nil // an idle client holds no queue
+			c.qmu.Unlock()
 			return
-		case b := <-c.out:
-			c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-				c.close()
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)); err != nil {
-				c.close()
-				return
-			}
 		}
+		b := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.qmu.Unlock()
+		c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			c.close()
+			c.qmu.Lock()
+			c.writing, c.queue = false, nil
+			c.qmu.Unlock()
+			return
+		}
+	}
+}
+
+// pingNow pings the client and arms the next ping.
+func (c *wsConn) pingNow() {
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)); err != nil {
+		c.close()
+		return
+	}
+	select {
+	case <-c.done:
+	default:
+		c.ping.Reset(pingEvery)
 	}
 }
 
