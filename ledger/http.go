@@ -26,125 +26,25 @@ const (
 // Handler serves the HTTP JSON API (docs/ledger-api.md) under /v1/.
 func (l *Ledger) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/info", l.handle(func(r *http.Request) (any, error) {
-		supply, err := l.Supply(r.Context())
-		return api.Info{Ledger: l.cfg.ID, Version: l.cfg.Version, Supply: api.U64(supply), Time: l.cfg.Now().Unix()}, err
-	}))
-	mux.HandleFunc("GET /v1/invariant", l.handle(func(r *http.Request) (any, error) {
-		inv, err := l.CheckAll(r.Context())
-		if err == nil && !inv.OK {
-			l.cfg.Logger.Error("supply invariant broken", "supply", inv.Supply, "balances", inv.Balances, "escrow", inv.Escrow)
-		}
-		return inv, storeErr(err)
-	}))
-	mux.HandleFunc("GET /v1/accounts/{address}", l.handle(func(r *http.Request) (any, error) {
-		a, err := pathAddress(r)
-		if err != nil {
-			return nil, err
-		}
-		return l.Account(r.Context(), a)
-	}))
-	mux.HandleFunc("GET /v1/accounts/{address}/history", l.handle(func(r *http.Request) (any, error) {
-		a, err := pathAddress(r)
-		if err != nil {
-			return nil, err
-		}
-		before, err := queryUint(r, "before", 0)
-		if err != nil {
-			return nil, err
-		}
-		limit, err := queryUint(r, "limit", 100)
-		if err != nil {
-			return nil, err
-		}
-		return l.History(r.Context(), a, before, int(min(limit, MaxPage)))
-	}))
-	mux.HandleFunc("GET /v1/accounts/{address}/channels", l.handle(func(r *http.Request) (any, error) {
-		a, err := pathAddress(r)
-		if err != nil {
-			return nil, err
-		}
-		limit, err := queryUint(r, "limit", 100)
-		if err != nil {
-			return nil, err
-		}
-		chs, err := l.ChannelsOf(r.Context(), a, int(min(limit, MaxPage)))
-		out := make([]api.Channel, len(chs))
-		for i, ch := range chs {
-			out[i] = channelJSON(ch)
-		}
-		return out, err
-	}))
-	mux.HandleFunc("POST /v1/transfers", l.handle(func(r *http.Request) (any, error) {
-		var req api.TransferRequest
-		if err := decodeBody(r, maxBody, &req); err != nil {
-			return nil, err
-		}
-		return l.Transfer(r.Context(), req)
-	}))
-	mux.HandleFunc("POST /v1/channels", l.handle(func(r *http.Request) (any, error) {
-		var req api.OpenRequest
-		if err := decodeBody(r, maxBody, &req); err != nil {
-			return nil, err
-		}
-		ch, err := l.Open(r.Context(), req.Signed())
-		return channelJSON(ch), err
-	}))
-	mux.HandleFunc("GET /v1/channels/{id}", l.handle(func(r *http.Request) (any, error) {
-		id, err := pathChannel(r)
-		if err != nil {
-			return nil, err
-		}
-		ch, err := l.ChannelRecord(r.Context(), id)
-		return channelJSON(ch), err
-	}))
-	mux.HandleFunc("POST /v1/channels/{id}/close", l.handle(func(r *http.Request) (any, error) {
-		id, err := pathChannel(r)
-		if err != nil {
-			return nil, err
-		}
-		var req api.CloseRequest
-		if err := decodeBody(r, maxBody, &req); err != nil {
-			return nil, err
-		}
-		ch, err := l.Close(r.Context(), closeRequest(id, req))
-		return channelJSON(ch), err
-	}))
-	mux.HandleFunc("GET /v1/faucet", l.handle(func(*http.Request) (any, error) { return l.FaucetInfo() }))
-	mux.HandleFunc("POST /v1/faucet", l.handle(func(r *http.Request) (any, error) {
-		var req api.FaucetRequest
-		if err := decodeBody(r, maxBody, &req); err != nil {
-			return nil, err
-		}
-		return l.Faucet(r.Context(), req, l.cfg.ClientAddr(r))
-	}))
-	mux.HandleFunc("GET /v1/exchange", l.handle(func(r *http.Request) (any, error) { return l.ExchangeInfo(r.Context()) }))
-	mux.HandleFunc("POST /v1/withdrawals", l.handle(func(r *http.Request) (any, error) {
-		var req api.WithdrawRequest
-		if err := decodeBody(r, maxBody, &req); err != nil {
-			return nil, err
-		}
-		return l.Withdraw(r.Context(), req)
-	}))
-	mux.HandleFunc("GET /v1/withdrawals/{id}", l.handle(func(r *http.Request) (any, error) {
-		var id [32]byte
-		if b, err := hex.DecodeString(r.PathValue("id")); err != nil || len(b) != 32 {
-			return nil, badRequest("withdrawal id %q: want 64 hex digits", truncate(r.PathValue("id"), 70))
-		} else {
-			copy(id[:], b)
-		}
-		return l.Withdrawal(r.Context(), id)
-	}))
-	mux.HandleFunc("POST /v1/batch", l.handle(func(r *http.Request) (any, error) {
-		var b api.Batch
-		if err := decodeBody(r, maxBatchBody, &b); err != nil {
-			return nil, err
-		}
-		if len(b.Ops) > api.MaxBatch {
-			return nil, badRequest("%d operations, at most %d per batch", len(b.Ops), api.MaxBatch)
-		}
-		return l.batch(r.Context(), b.Ops), nil
-	}))
+	for pattern, fn := range map[string]func(*http.Request) (any, error){
+		"GET /v1/info":                        l.httpInfo,
+		"GET /v1/invariant":                   l.httpInvariant,
+		"GET /v1/accounts/{address}":          l.httpAccount,
+		"GET /v1/accounts/{address}/history":  l.httpHistory,
+		"GET /v1/accounts/{address}/channels": l.httpChannelsOf,
+		"POST /v1/transfers":                  l.httpTransfer,
+		"POST /v1/channels":                   l.httpOpen,
+		"GET /v1/channels/{id}":               l.httpChannel,
+		"POST /v1/channels/{id}/close":        l.httpClose,
+		"GET /v1/faucet":                      func(*http.Request) (any, error) { return l.FaucetInfo() },
+		"POST /v1/faucet":                     l.httpFaucet,
+		"GET /v1/exchange":                    func(r *http.Request) (any, error) { return l.ExchangeInfo(r.Context()) },
+		"POST /v1/withdrawals":                l.httpWithdraw,
+		"GET /v1/withdrawals/{id}":            l.httpWithdrawal,
+		"POST /v1/batch":                      l.httpBatch,
+	} {
+		mux.HandleFunc(pattern, l.handle(fn))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := l.Supply(r.Context()); err != nil {
 			http.Error(w, "storage unavailable", http.StatusServiceUnavailable)
@@ -156,6 +56,134 @@ func (l *Ledger) Handler() http.Handler {
 		writeError(w, apiErr(api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+func (l *Ledger) httpInfo(r *http.Request) (any, error) {
+	supply, err := l.Supply(r.Context())
+	return api.Info{Ledger: l.cfg.ID, Version: l.cfg.Version, Supply: api.U64(supply), Time: l.cfg.Now().Unix()}, err
+}
+
+func (l *Ledger) httpInvariant(r *http.Request) (any, error) {
+	inv, err := l.CheckAll(r.Context())
+	if err == nil && !inv.OK {
+		l.cfg.Logger.Error("supply invariant broken", "supply", inv.Supply, "balances", inv.Balances, "escrow", inv.Escrow)
+	}
+	return inv, storeErr(err)
+}
+
+func (l *Ledger) httpAccount(r *http.Request) (any, error) {
+	a, err := pathAddress(r)
+	if err != nil {
+		return nil, err
+	}
+	return l.Account(r.Context(), a)
+}
+
+func (l *Ledger) httpHistory(r *http.Request) (any, error) {
+	a, err := pathAddress(r)
+	if err != nil {
+		return nil, err
+	}
+	before, err := queryUint(r, "before", 0)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := queryUint(r, "limit", 100)
+	if err != nil {
+		return nil, err
+	}
+	return l.History(r.Context(), a, before, int(min(limit, MaxPage)))
+}
+
+func (l *Ledger) httpChannelsOf(r *http.Request) (any, error) {
+	a, err := pathAddress(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := queryUint(r, "limit", 100)
+	if err != nil {
+		return nil, err
+	}
+	chs, err := l.ChannelsOf(r.Context(), a, int(min(limit, MaxPage)))
+	out := make([]api.Channel, len(chs))
+	for i, ch := range chs {
+		out[i] = channelJSON(ch)
+	}
+	return out, err
+}
+
+func (l *Ledger) httpTransfer(r *http.Request) (any, error) {
+	var req api.TransferRequest
+	if err := decodeBody(r, maxBody, &req); err != nil {
+		return nil, err
+	}
+	return l.Transfer(r.Context(), req)
+}
+
+func (l *Ledger) httpOpen(r *http.Request) (any, error) {
+	var req api.OpenRequest
+	if err := decodeBody(r, maxBody, &req); err != nil {
+		return nil, err
+	}
+	ch, err := l.Open(r.Context(), req.Signed())
+	return channelJSON(ch), err
+}
+
+func (l *Ledger) httpChannel(r *http.Request) (any, error) {
+	id, err := pathChannel(r)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := l.ChannelRecord(r.Context(), id)
+	return channelJSON(ch), err
+}
+
+func (l *Ledger) httpClose(r *http.Request) (any, error) {
+	id, err := pathChannel(r)
+	if err != nil {
+		return nil, err
+	}
+	var req api.CloseRequest
+	if err := decodeBody(r, maxBody, &req); err != nil {
+		return nil, err
+	}
+	ch, err := l.Close(r.Context(), closeRequest(id, req))
+	return channelJSON(ch), err
+}
+
+func (l *Ledger) httpFaucet(r *http.Request) (any, error) {
+	var req api.FaucetRequest
+	if err := decodeBody(r, maxBody, &req); err != nil {
+		return nil, err
+	}
+	return l.Faucet(r.Context(), req, l.cfg.ClientAddr(r))
+}
+
+func (l *Ledger) httpWithdraw(r *http.Request) (any, error) {
+	var req api.WithdrawRequest
+	if err := decodeBody(r, maxBody, &req); err != nil {
+		return nil, err
+	}
+	return l.Withdraw(r.Context(), req)
+}
+
+func (l *Ledger) httpWithdrawal(r *http.Request) (any, error) {
+	b, err := hex.DecodeString(r.PathValue("id"))
+	if err != nil || len(b) != 32 {
+		return nil, badRequest("withdrawal id %q: want 64 hex digits", truncate(r.PathValue("id"), 70))
+	}
+	return l.Withdrawal(r.Context(), [32]byte(b))
+}
+
+func (l *Ledger) httpBatch(r *http.Request) (any, error) {
+	var b api.Batch
+	if err := decodeBody(r, maxBatchBody, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Ops) > api.MaxBatch {
+		return nil, badRequest("%d operations, at most %d per batch", len(b.Ops), api.MaxBatch)
+	}
+	return l.batch(r.Context(), b.Ops), nil
 }
 
 // batchWorkers bounds the goroutines one batch uses. Operations spend most
