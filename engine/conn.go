@@ -328,6 +328,16 @@ func skipUnknown(br *bufio.Reader) (bool, error) {
 	return true, err
 }
 
+// serveBatch is how many requests the writer serves between looks at its
+// message queue: one storage round trip (Prefetcher) per batch, so a
+// browser seed reading IndexedDB waits once per 512 KiB. A Speed peer's
+// batch stays at speedServeBatch, so grants and payments are not held
+// behind a long run of blocks.
+const (
+	serveBatch      = 32
+	speedServeBatch = 8
+)
+
 // writeLoop sends queued messages and serves the peer's requests.
 func (c *conn) writeLoop() {
 	t := c.t
@@ -356,7 +366,7 @@ func (c *conn) writeLoop() {
 			var pending []request // a Speed peer's queue, filtered below
 			if len(msgs) == 0 && len(c.queue) > 0 && t.st != nil && !c.draining {
 				if c.speed == nil {
-					n := min(len(c.queue), 8)
+					n := min(len(c.queue), serveBatch)
 					serve = append(serve, c.queue[:n]...)
 					c.queue = c.queue[n:]
 					if len(c.queue) == 0 {
@@ -372,10 +382,10 @@ func (c *conn) writeLoop() {
 			if pending != nil {
 				// Speed: serve only what CanServe admits (one unpaid
 				// piece at a time, M22); the rest waits for a payment.
-				ok := c.speedFilterServe(pending, 8)
+				ok := c.speedFilterServe(pending, speedServeBatch)
 				t.mu.Lock()
 				for _, r := range ok {
-					if len(serve) == 8 {
+					if len(serve) == speedServeBatch {
 						break
 					}
 					if i := slices.Index(c.queue, r); i >= 0 {
