@@ -88,6 +88,22 @@ type conn struct {
 	speed          *speedPeer // nil for legacy peers or with Speed off
 }
 
+// webrtcMaxRequests caps the requests outstanding with a WebRTC peer: 2
+// MiB of blocks, many round trips' worth at any rate a data channel
+// reaches, and well under what the data channel's receiver holds (Chromium's
+// SCTP receive window, rtc.DefaultMaxBuffered). With 500 outstanding (8
+// MiB) a busy downloading page let the window fill, and the channel then
+// stalled for seconds (docs/browser-performance.md).
+const webrtcMaxRequests = 128
+
+// requestLimit is our cap on the requests outstanding with c's peer.
+func (c *conn) requestLimit() int {
+	if c.nc.RemoteAddr().Network() == "webrtc" { // direct or through a bridge
+		return min(c.t.cfg.MaxRequests, webrtcMaxRequests)
+	}
+	return c.t.cfg.MaxRequests
+}
+
 func newConn(t *Torrent, nc net.Conn, res pp.HandshakeResult, outgoing bool) *conn {
 	addr := nc.RemoteAddr().String()
 	c := &conn{
@@ -105,10 +121,10 @@ func newConn(t *Torrent, nc net.Conn, res pp.HandshakeResult, outgoing bool) *co
 		amChoking:   true,
 		peerChoking: true,
 		reqs:        make(map[blockKey]time.Time),
-		maxReqs:     t.cfg.MaxRequests,
 		allowedFast: make(map[int]bool),
 		ext:         make(map[string]int),
 	}
+	c.maxReqs = c.requestLimit()
 	if t.lay != nil {
 		c.peerHave = newBitfield(t.lay.numPieces)
 	}
