@@ -88,12 +88,11 @@ type conn struct {
 	speed          *speedPeer // nil for legacy peers or with Speed off
 }
 
-// webrtcMaxRequests caps the requests outstanding with a WebRTC peer: 2
-// MiB of blocks, many round trips' worth at any rate a data channel
-// reaches, and well under what the data channel's receiver holds (Chromium's
-// SCTP receive window, rtc.DefaultMaxBuffered). With 500 outstanding (8
-// MiB) a busy downloading page let the window fill, and the channel then
-// stalled for seconds (docs/browser-performance.md).
+// webrtcMaxRequests caps the requests outstanding with a WebRTC peer
+// (direct or through a bridge): 2 MiB of blocks, many round trips' worth at
+// any rate a data channel reaches here, and well within what the channel's
+// receiver holds (rtc.DefaultMaxBuffered, 8 MiB, which 499 outstanding
+// blocks nearly filled; a browser closes a connection that overruns it).
 const webrtcMaxRequests = 128
 
 // requestLimit is our cap on the requests outstanding with c's peer.
