@@ -88,6 +88,21 @@ type conn struct {
 	speed          *speedPeer // nil for legacy peers or with Speed off
 }
 
+// webrtcMaxRequests caps the requests outstanding with a WebRTC peer
+// (direct or through a bridge): 2 MiB of blocks, many round trips' worth at
+// any rate a data channel reaches here, and well within what the channel's
+// receiver holds (rtc.DefaultMaxBuffered, 8 MiB, which 499 outstanding
+// blocks nearly filled; a browser closes a connection that overruns it).
+const webrtcMaxRequests = 128
+
+// requestLimit is our cap on the requests outstanding with c's peer.
+func (c *conn) requestLimit() int {
+	if c.nc.RemoteAddr().Network() == "webrtc" { // direct or through a bridge
+		return min(c.t.cfg.MaxRequests, webrtcMaxRequests)
+	}
+	return c.t.cfg.MaxRequests
+}
+
 func newConn(t *Torrent, nc net.Conn, res pp.HandshakeResult, outgoing bool) *conn {
 	addr := nc.RemoteAddr().String()
 	c := &conn{
@@ -105,10 +120,10 @@ func newConn(t *Torrent, nc net.Conn, res pp.HandshakeResult, outgoing bool) *co
 		amChoking:   true,
 		peerChoking: true,
 		reqs:        make(map[blockKey]time.Time),
-		maxReqs:     t.cfg.MaxRequests,
 		allowedFast: make(map[int]bool),
 		ext:         make(map[string]int),
 	}
+	c.maxReqs = c.requestLimit()
 	if t.lay != nil {
 		c.peerHave = newBitfield(t.lay.numPieces)
 	}
@@ -328,6 +343,16 @@ func skipUnknown(br *bufio.Reader) (bool, error) {
 	return true, err
 }
 
+// serveBatch is how many requests the writer serves between looks at its
+// message queue: one storage round trip (Prefetcher) per batch, so a
+// browser seed reading IndexedDB waits once per 512 KiB. A Speed peer's
+// batch stays at speedServeBatch, so grants and payments are not held
+// behind a long run of blocks.
+const (
+	serveBatch      = 32
+	speedServeBatch = 8
+)
+
 // writeLoop sends queued messages and serves the peer's requests.
 func (c *conn) writeLoop() {
 	t := c.t
@@ -356,7 +381,7 @@ func (c *conn) writeLoop() {
 			var pending []request // a Speed peer's queue, filtered below
 			if len(msgs) == 0 && len(c.queue) > 0 && t.st != nil && !c.draining {
 				if c.speed == nil {
-					n := min(len(c.queue), 8)
+					n := min(len(c.queue), serveBatch)
 					serve = append(serve, c.queue[:n]...)
 					c.queue = c.queue[n:]
 					if len(c.queue) == 0 {
@@ -372,10 +397,10 @@ func (c *conn) writeLoop() {
 			if pending != nil {
 				// Speed: serve only what CanServe admits (one unpaid
 				// piece at a time, M22); the rest waits for a payment.
-				ok := c.speedFilterServe(pending, 8)
+				ok := c.speedFilterServe(pending, speedServeBatch)
 				t.mu.Lock()
 				for _, r := range ok {
-					if len(serve) == 8 {
+					if len(serve) == speedServeBatch {
 						break
 					}
 					if i := slices.Index(c.queue, r); i >= 0 {

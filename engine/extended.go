@@ -55,7 +55,7 @@ func (c *conn) gotExtHandshakeLocked(payload []byte) error {
 	}
 	c.userAgent = h.V
 	if h.Reqq > 0 {
-		c.maxReqs = reqsFor(h.Reqq, t.cfg.MaxRequests)
+		c.maxReqs = reqsFor(h.Reqq, c.requestLimit())
 	}
 	if h.P > 0 && h.P < 65536 && !c.outgoing {
 		if ip := remoteIP(c.nc); ip != nil {

@@ -57,6 +57,10 @@ var subtle = func() js.Value {
 	return js.Undefined()
 }()
 
+// uint8Array is the Uint8Array constructor, looked up once (each lookup
+// is one more JavaScript object for Go to hold and finalize).
+var uint8Array = js.Global().Get("Uint8Array")
+
 // sha1Name is the digest's algorithm as a JavaScript string, made once.
 var sha1Name = js.ValueOf("SHA-1")
 
@@ -80,7 +84,7 @@ func (t *Torrent) newNativeHash(n int64) nativeHash {
 	}
 	pool.mu.Unlock()
 	if buf.IsUndefined() {
-		buf = js.Global().Get("Uint8Array").New(size)
+		buf = uint8Array.New(size)
 	}
 	return nativeHash{buf: buf, u: buf.Call("subarray", 0, n), n: n, t: t}
 }
@@ -92,6 +96,10 @@ func (h *nativeHash) active() bool { return h.n > 0 }
 func (h *nativeHash) add(begin int64, data []byte) bool {
 	if h.n == 0 {
 		return false
+	}
+	if begin == 0 {
+		js.CopyBytesToJS(h.u, data) // fills the start: no view needed
+		return true
 	}
 	js.CopyBytesToJS(h.u.Call("subarray", begin, begin+int64(len(data))), data)
 	return true
@@ -132,7 +140,7 @@ func initDigests() {
 	digests.done = js.FuncOf(func(this js.Value, args []js.Value) any {
 		var r digestResult
 		if len(args) > 1 {
-			js.CopyBytesToGo(r.sum[:], js.Global().Get("Uint8Array").New(args[1]))
+			js.CopyBytesToGo(r.sum[:], uint8Array.New(args[1]))
 		}
 		deliver(args, r)
 		return nil

@@ -11,6 +11,8 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/rtc"
+	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 )
 
 // The engine keeps reqq - 1 requests outstanding with a peer that
@@ -43,19 +45,62 @@ func TestRequestsFollowPeerReqq(t *testing.T) {
 	}
 }
 
+// TestRequestsCappedOverWebRTC: a WebRTC peer advertising reqq 500 gets
+// at most 128 requests outstanding (2 MiB, well within what its data
+// channel's receiver holds), over a real pion data channel.
+func TestRequestsCappedOverWebRTC(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o, err := rtc.NewOffer(ctx, rtctest.Loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := rtc.NewAnswer(ctx, rtctest.Loopback(), o.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Accept(a.Local); err != nil {
+		t.Fatal(err)
+	}
+	seedc := make(chan *rtc.Conn, 1)
+	go func() {
+		c, err := a.Connect(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		seedc <- c
+	}()
+	getc, err := o.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := <-seedc
+	if seed == nil {
+		t.FailNow()
+	}
+	mi := testInfo(t)
+	cl := newClient(t, engine.Config{Logger: testLogger(t)})
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage = (&memStorage{}).open
+	tor := mustAdd(t, cl, spec)
+	added := make(chan struct{})
+	go func() {
+		defer close(added)
+		tor.AddConn(ctx, getc)
+	}()
+	defer func() { seed.Close(); <-added }()
+	if got, rejected := seedRequests(t, seed, mi, tor, 500, 128); got != 128 || rejected != 1 {
+		t.Fatalf("at most %d requests outstanding over WebRTC, %d rejected; want 128, 1", got, rejected)
+	}
+}
+
 // outstandingWith lets an engine downloader dial a seed that advertises
 // reqq and unchokes it; once want requests arrived the seed rejects one
 // (BEP 6) and waits for the request that refills the pipeline. It returns
 // the torrent's MaxOutstanding and Rejected then: a cap above want shows
 // as more than want outstanding, since the refill fills all free slots.
 func outstandingWith(t *testing.T, reqq int64, maxRequests, want int) (int, int) {
-	const pieceLen, pieces = 256 << 10, 128 // 2048 blocks: more than any cap tested
-	info := metainfo.Info{Name: "r.bin", PieceLength: pieceLen, Length: pieceLen * pieces, Pieces: make([]byte, 20*pieces)}
-	infoBytes, err := bencode.Marshal(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi := &metainfo.MetaInfo{InfoBytes: infoBytes}
+	mi := testInfo(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +116,23 @@ func outstandingWith(t *testing.T, reqq int64, maxRequests, want int) (int, int)
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	return seedRequests(t, nc, mi, tor, reqq, want)
+}
+
+// testInfo is a torrent of 2048 blocks (more than any cap tested) whose
+// pieces never verify.
+func testInfo(t *testing.T) *metainfo.MetaInfo {
+	const pieceLen, pieces = 256 << 10, 128
+	info := metainfo.Info{Name: "r.bin", PieceLength: pieceLen, Length: pieceLen * pieces, Pieces: make([]byte, 20*pieces)}
+	infoBytes, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &metainfo.MetaInfo{InfoBytes: infoBytes}
+}
+
+// seedRequests is the seed's side of outstandingWith over nc.
+func seedRequests(t *testing.T, nc net.Conn, mi *metainfo.MetaInfo, tor *engine.Torrent, reqq int64, want int) (int, int) {
 	nc.SetDeadline(time.Now().Add(time.Minute)) // only so that a broken engine cannot hang the test
 	ih := mi.HashInfoBytes()
 	var id [20]byte

@@ -8,8 +8,9 @@
 // the relay's bridge open.
 //
 // A Conn is a net.Conn: reads return the channel's messages as a byte
-// stream, writes are cut into messages of at most MessageSize bytes and wait
-// while the channel's send buffer is full. What a remote peer can make us
+// stream, writes are cut into messages of at most MessageSize bytes (less
+// when the remote's SDP max-message-size is smaller) and wait while the
+// channel's send buffer is full. What a remote peer can make us
 // hold is capped (Config.MaxBuffered).
 package rtc
 
@@ -24,9 +25,16 @@ import (
 
 // Sizes of the data channel stream.
 const (
-	// MessageSize is the largest message a Conn sends: WebTorrent's block
-	// plus a piece message header fits, and every WebRTC stack accepts it.
-	MessageSize = 16<<10 + 13
+	// MessageSize is the largest message a Conn sends, when the remote's
+	// max-message-size allows (Chromium's is 256 KiB, pion's 64 KiB, the
+	// default when the SDP has none 64 KiB): fewer, larger messages cost
+	// fewer sends and receive events. Message boundaries carry no meaning
+	// (the stream is bytes, for WebTorrent's peers as for ours).
+	MessageSize = 64 << 10
+	// smallMessage is the largest message every WebRTC stack accepts
+	// (WebTorrent's block plus a piece message header): what a Conn sends
+	// when the remote's limit is unknown or smaller than that.
+	smallMessage = 16<<10 + 13
 	// highWater is the send buffer above which writes wait; lowWater is
 	// where they resume.
 	highWater = 1 << 20
@@ -59,6 +67,9 @@ type channel interface {
 	bufferedAmount() int
 	// addrs returns the selected candidates' addresses, if known.
 	addrs() (local, remote string, ok bool)
+	// maxMessage is the largest message the remote accepts, once open: 0
+	// when unknown, -1 when unlimited.
+	maxMessage() int
 	// close closes the channel and its peer connection and releases
 	// their handlers; with drain it first lets what is queued go out
 	// (bounded by drainTime).
@@ -92,6 +103,7 @@ type Conn struct {
 	remote Addr
 
 	wmu           sync.Mutex // one writer at a time, so messages stay in order
+	msgSize       int        // largest message Write sends, set when open
 	readDeadline  deadline
 	writeDeadline deadline
 }
@@ -125,8 +137,23 @@ func (c *Conn) markOpen() {
 			c.local, c.remote = Addr{l}, Addr{r}
 			c.mu.Unlock()
 		}
+		// Set before opened closes: Write reads it after waiting for it.
+		c.msgSize = messageSize(c.ch.maxMessage())
 		close(c.opened)
 	})
+}
+
+// messageSize is the largest message to send to a remote that accepts at
+// most max bytes (0 unknown, -1 unlimited).
+func messageSize(max int) int {
+	switch {
+	case max < 0:
+		return MessageSize
+	case max < smallMessage:
+		return smallMessage
+	default:
+		return min(max, MessageSize)
+	}
 }
 
 // notifyWritable is the channel's buffered-amount-low handler.
@@ -147,14 +174,28 @@ type chunk struct {
 	pooled bool
 }
 
-// bufPool holds message buffers of MessageSize bytes. Only messages of at
-// least half that size use them, so what the queue holds in memory stays
-// under twice the bytes it counts against MaxBuffered.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, MessageSize); return &b }}
+// bufPools hold message buffers of smallMessage and of MessageSize bytes.
+// Only messages of at least half a pool's size use it, so what the queue
+// holds in memory stays under twice the bytes it counts against
+// MaxBuffered.
+var bufPools = [2]sync.Pool{
+	{New: func() any { b := make([]byte, smallMessage); return &b }},
+	{New: func() any { b := make([]byte, MessageSize); return &b }},
+}
+
+func poolFor(n int) *sync.Pool {
+	switch {
+	case n >= smallMessage/2 && n <= smallMessage:
+		return &bufPools[0]
+	case n >= MessageSize/2 && n <= MessageSize:
+		return &bufPools[1]
+	}
+	return nil
+}
 
 func getBuf(n int) (buf *[]byte, pooled bool) {
-	if n >= MessageSize/2 && n <= MessageSize {
-		buf = bufPool.Get().(*[]byte)
+	if p := poolFor(n); p != nil {
+		buf = p.Get().(*[]byte)
 		*buf = (*buf)[:n]
 		return buf, true
 	}
@@ -165,7 +206,7 @@ func getBuf(n int) (buf *[]byte, pooled bool) {
 func (k *chunk) release() {
 	if k.pooled {
 		*k.buf = (*k.buf)[:cap(*k.buf)]
-		bufPool.Put(k.buf)
+		poolFor(cap(*k.buf)).Put(k.buf)
 	}
 	k.buf = nil
 }
@@ -274,8 +315,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends p as messages of at most MessageSize bytes, waiting while
-// the channel's send buffer is above its high-water mark.
+// Write sends p as messages of at most MessageSize bytes (or the remote's
+// limit), waiting while the channel's send buffer is above its high-water
+// mark.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -294,7 +336,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if err := c.waitWritable(); err != nil {
 			return n, err
 		}
-		m := min(len(p)-n, MessageSize)
+		m := min(len(p)-n, c.msgSize)
 		if err := c.ch.send(p[n : n+m]); err != nil {
 			return n, &net.OpError{Op: "write", Net: "webrtc", Err: err}
 		}

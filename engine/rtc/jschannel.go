@@ -80,6 +80,33 @@ func (ch *jsChannel) send(p []byte) error {
 	return err
 }
 
+// maxMessage is the remote's max-message-size as the browser read it from
+// the remote description (RTCSctpTransport.maxMessageSize; 0 there means
+// unlimited, and so is Infinity), or 0 when the browser does not say.
+func (ch *jsChannel) maxMessage() int {
+	var max int
+	err := catchJS(func() {
+		sctp := ch.pc.pc.Get("sctp")
+		if !sctp.Truthy() {
+			return
+		}
+		v := sctp.Get("maxMessageSize")
+		if v.Type() != js.TypeNumber {
+			return
+		}
+		switch f := v.Float(); {
+		case f == 0 || f > 1<<30: // unlimited, or beyond any message we send
+			max = -1
+		case f > 0:
+			max = int(f)
+		}
+	})
+	if err != nil {
+		return 0
+	}
+	return max
+}
+
 func (ch *jsChannel) bufferedAmount() int { return ch.dc.Get("bufferedAmount").Int() }
 
 // addrs: the browser's API gives the selected candidates only through

@@ -233,6 +233,16 @@ func (ch pionChannel) addrs() (local, remote string, ok bool) {
 		net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port))), true
 }
 
+// maxMessage is the association's limit: the remote's SDP
+// max-message-size, or pion's default (65535) when it gave none.
+func (ch pionChannel) maxMessage() int {
+	sctp := ch.pc.SCTP()
+	if sctp == nil {
+		return 0
+	}
+	return int(sctp.GetCapabilities().MaxMessageSize)
+}
+
 func (ch pionChannel) close(drain bool) {
 	// pion has no event for an empty send buffer: poll it (bounded).
 	for deadline := time.Now().Add(drainTime); drain && ch.dc.BufferedAmount() > 0 && time.Now().Before(deadline); {

@@ -106,6 +106,10 @@ func TestJSStreamBothWays(t *testing.T) {
 	if a.RemoteAddr().Network() != "webrtc" {
 		t.Fatalf("network %q", a.RemoteAddr().Network())
 	}
+	// Chromium accepts 256 KiB messages: both ends send MessageSize.
+	if a.msgSize != MessageSize || b.msgSize != MessageSize {
+		t.Fatalf("messages of %d and %d bytes between two Chromium peers, want %d", a.msgSize, b.msgSize, MessageSize)
+	}
 	// 8 MiB each way: well past the 1 MiB high-water mark, so writers
 	// wait for bufferedamountlow.
 	exchange(t, a, b, 8<<20)

@@ -29,13 +29,20 @@ func loopbackConfig(maxBuffered int) Config {
 // pair opens a data channel between two peer connections in this process.
 func pair(t testing.TB, cfg Config) (offerer, answerer *Conn) {
 	t.Helper()
+	return pairConfigs(t, cfg, cfg)
+}
+
+// pairConfigs is pair with the offerer configured by cfg and the answerer
+// by acfg.
+func pairConfigs(t testing.TB, cfg, acfg Config) (offerer, answerer *Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	o, err := NewOffer(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewAnswer(ctx, cfg, o.Local)
+	a, err := NewAnswer(ctx, acfg, o.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +113,55 @@ func TestStreamBothWays(t *testing.T) {
 	a.Close()
 	if _, err := io.ReadFull(b, make([]byte, 1)); err == nil {
 		t.Fatal("read after the peer closed: no error")
+	}
+}
+
+// TestMessageSizeFollowsRemote: each end sends messages as large as the
+// other's SDP max-message-size allows, up to MessageSize, and the stream
+// arrives whole both ways.
+func TestMessageSizeFollowsRemote(t *testing.T) {
+	small := loopbackConfig(0)
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetSCTPMaxMessageSize(20000) // advertised as a=max-message-size:20000
+	small.API = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	a, b := pairConfigs(t, loopbackConfig(0), small)
+	defer a.Close()
+	defer b.Close()
+	if a.msgSize != 20000 {
+		t.Fatalf("offerer sends messages of %d bytes to a peer accepting 20000", a.msgSize)
+	}
+	if b.msgSize != MessageSize {
+		t.Fatalf("answerer sends messages of %d bytes to pion (1 GiB accepted), want %d", b.msgSize, MessageSize)
+	}
+	for _, c := range []struct{ from, to *Conn }{{a, b}, {b, a}} {
+		data := make([]byte, 1<<20+7)
+		rand.Read(data)
+		errc := make(chan error, 1)
+		go func() { _, err := c.from.Write(data); errc <- err }()
+		got := make([]byte, len(data))
+		if _, err := io.ReadFull(c.to, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatal("bytes differ")
+		}
+	}
+}
+
+func TestMessageSizeLimits(t *testing.T) {
+	for _, c := range []struct{ remote, want int }{
+		{0, smallMessage}, {-1, MessageSize}, {1000, smallMessage}, {20000, 20000},
+		{65535, 65535}, {262144, MessageSize}, {1073741823, MessageSize},
+	} {
+		if got := messageSize(c.remote); got != c.want {
+			t.Errorf("messageSize(%d) = %d, want %d", c.remote, got, c.want)
+		}
 	}
 }
 

@@ -31,6 +31,10 @@ const (
 	maxCached = 64
 )
 
+// uint8Array is the Uint8Array constructor, looked up once: each lookup
+// makes one more JavaScript object for Go to hold and finalize.
+var uint8Array = js.Global().Get("Uint8Array")
+
 // ErrClosed is returned by a write to a Storage after Close (reads still
 // work).
 var ErrClosed = errors.New("idbstore: storage closed")
@@ -104,7 +108,9 @@ func (s *Storage) ReadAt(p []byte, off int64) (int, error) {
 		dst := p[lo-off : hi-off]
 		copied := 0
 		if !v.IsUndefined() && !v.IsNull() {
-			if from := int(lo - start); from < v.Get("byteLength").Int() {
+			if from := int(lo - start); from == 0 {
+				copied = js.CopyBytesToGo(dst, v) // a block: no view needed
+			} else if from < v.Get("byteLength").Int() {
 				copied = js.CopyBytesToGo(dst, v.Call("subarray", from))
 			}
 		}
@@ -240,7 +246,7 @@ func (s *Storage) WriteAt(p []byte, off int64) (int, error) {
 
 // enqueue queues chunk c's new content b (copied), waiting for room.
 func (s *Storage) enqueue(c int64, b []byte) error {
-	u := js.Global().Get("Uint8Array").New(len(b))
+	u := uint8Array.New(len(b))
 	js.CopyBytesToJS(u, b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
