@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -218,6 +220,32 @@ func (r *tronRig) withdraw(k *wallet.PrivateKey, to wallet.Address, amount, nonc
 	return w
 }
 
+// withdrawRacingCrash asks for a withdrawal while the ledger is armed to
+// crash in its exchange's handling of withdrawals: the exchange may take the
+// withdrawal up and kill the process before the answer is written, so a
+// lost answer (the connection cut) is accepted, and the id is computed here.
+// The ledger recorded the withdrawal before its exchange could see it; the
+// test's later checks find it by that id.
+func (r *tronRig) withdrawRacingCrash(k *wallet.PrivateKey, to wallet.Address, amount, nonce uint64) api.WithdrawalStatus {
+	r.t.Helper()
+	w := api.Withdrawal{Ledger: ledgerID, Account: k.Address(), To: to, Amount: amount, Nonce: nonce}
+	req, err := w.Sign(k)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	st, err := r.lc.Withdraw(context.Background(), req)
+	var apiErr *api.Error
+	switch {
+	case err == nil:
+		return st
+	case errors.As(err, &apiErr):
+		r.t.Fatal(err) // the ledger answered: a refusal, not the crash
+	}
+	id := w.ID()
+	r.t.Logf("withdrawal %x: no answer (%v); the crash came first", id, err)
+	return api.WithdrawalStatus{ID: hex.EncodeToString(id[:])}
+}
+
 func (r *tronRig) withdrawal(id string) api.WithdrawalStatus {
 	r.t.Helper()
 	w, err := r.lc.Withdrawal(context.Background(), id)
@@ -323,7 +351,7 @@ func TestExchangeCrashes(t *testing.T) {
 		r.startLedger(step)
 		nonce++
 		bobBefore := r.onTron(bob.Address())
-		w := r.withdraw(alice, bob.Address(), 1_000_000*nonce, nonce)
+		w := r.withdrawRacingCrash(alice, bob.Address(), 1_000_000*nonce, nonce)
 		ledgerWant -= 1_000_000 * nonce
 		if step == exchange.StepWithdrawLanded {
 			r.eventually("the withdrawal sent", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalSent })
