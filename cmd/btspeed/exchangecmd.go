@@ -79,12 +79,9 @@ func ledgerDeposit(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError{"give the amount of BTT to deposit, e.g. 12.5"}
-	}
-	amount, err := speed.ParseBTT(pos[0])
-	if err != nil || amount == 0 || amount > 1<<62 {
-		return usageError{fmt.Sprintf("amount %q: want a positive BTT amount such as 12.5", pos[0])}
+	amount, err := amountArg(pos, "deposit")
+	if err != nil {
+		return err
 	}
 	key, lc, url, err := x.open(c)
 	if err != nil {
@@ -164,12 +161,9 @@ func ledgerWithdraw(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError{"give the amount of BTT to withdraw, e.g. 12.5"}
-	}
-	amount, err := speed.ParseBTT(pos[0])
-	if err != nil || amount == 0 {
-		return usageError{fmt.Sprintf("amount %q: want a positive BTT amount such as 12.5", pos[0])}
+	amount, err := amountArg(pos, "withdraw")
+	if err != nil {
+		return err
 	}
 	key, lc, url, err := x.open(c)
 	if err != nil {
@@ -226,4 +220,17 @@ func ledgerWithdraw(c *cli, args []string) error {
 		fmt.Fprintf(c.out, "done: TRON transaction %s in block %d\n", w.TxID, w.Block)
 	}
 	return nil
+}
+
+// amountArg reads the command's one positional argument as a positive
+// amount of BTT; verb says what the amount is for in the usage message.
+func amountArg(pos []string, verb string) (uint64, error) {
+	if len(pos) != 1 {
+		return 0, usageError{"give the amount of BTT to " + verb + ", e.g. 12.5"}
+	}
+	amount, err := speed.ParseBTT(pos[0])
+	if err != nil || amount == 0 || amount > 1<<62 {
+		return 0, usageError{fmt.Sprintf("amount %q: want a positive BTT amount such as 12.5 (at most 6 decimals)", pos[0])}
+	}
+	return amount, nil
 }

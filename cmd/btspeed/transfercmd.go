@@ -28,12 +28,9 @@ func ledgerTransfer(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError{"give the amount of BTT to send, e.g. 12.5"}
-	}
-	amount, err := speed.ParseBTT(pos[0])
-	if err != nil || amount == 0 {
-		return usageError{fmt.Sprintf("amount %q: want a positive BTT amount such as 12.5 (at most 6 decimals)", pos[0])}
+	amount, err := amountArg(pos, "send")
+	if err != nil {
+		return err
 	}
 	if strings.TrimSpace(*toFlag) == "" {
 		return usageError{"give the account to send to with --to T..."}
