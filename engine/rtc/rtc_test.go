@@ -76,40 +76,7 @@ func TestStreamBothWays(t *testing.T) {
 	if host, _, err := net.SplitHostPort(a.RemoteAddr().String()); err != nil || host != "127.0.0.1" {
 		t.Fatalf("remote address %q: want the loopback candidate", a.RemoteAddr())
 	}
-	const size = 8 << 20
-	send := func(c *Conn, data []byte, errc chan<- error) {
-		// Odd write sizes, so message boundaries do not line up with reads.
-		for off := 0; off < len(data); {
-			n := min(len(data)-off, 70001)
-			if _, err := c.Write(data[off : off+n]); err != nil {
-				errc <- err
-				return
-			}
-			off += n
-		}
-		errc <- nil
-	}
-	ab, ba := make([]byte, size), make([]byte, size)
-	rand.Read(ab)
-	rand.Read(ba)
-	errc := make(chan error, 2)
-	go send(a, ab, errc)
-	go send(b, ba, errc)
-	gotB, gotA := make([]byte, size), make([]byte, size)
-	readc := make(chan error, 2)
-	go func() { _, err := io.ReadFull(b, gotB); readc <- err }()
-	go func() { _, err := io.ReadFull(a, gotA); readc <- err }()
-	for range 2 {
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-		if err := <-readc; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !bytes.Equal(gotB, ab) || !bytes.Equal(gotA, ba) {
-		t.Fatal("bytes differ")
-	}
+	exchange(t, a, b, 8<<20)
 	a.Close()
 	if _, err := io.ReadFull(b, make([]byte, 1)); err == nil {
 		t.Fatal("read after the peer closed: no error")
