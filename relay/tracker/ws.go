@@ -19,12 +19,6 @@ import (
 // The WebSocket protocol is bittorrent-tracker's (WebTorrent's), described
 // in package shared/webtorrent.
 
-// binString encodes bytes as a binary string.
-func binString(b []byte) string { return webtorrent.BinString(b) }
-
-// fromBinString decodes a binary string of exactly n characters.
-func fromBinString(s string, n int) ([]byte, error) { return webtorrent.FromBinString(s, n) }
-
 // wsRequest is a message from a client (shared/webtorrent, the engine's
 // client too).
 type wsRequest = webtorrent.Message
@@ -262,19 +256,19 @@ func (c *wsConn) fail(action string, ih []byte, reason string) {
 	c.s.mu.Unlock()
 	m := &webtorrent.Message{Action: action, FailureReason: reason}
 	if ih != nil {
-		m.InfoHash = webtorrent.Hashes{binString(ih)}
+		m.InfoHash = webtorrent.Hashes{webtorrent.BinString(ih)}
 	}
 	c.send(m)
 }
 
 func (c *wsConn) announce(req *wsRequest) {
 	s := c.s
-	ihb, err := fromBinString(req.InfoHash.One(), 20)
+	ihb, err := webtorrent.FromBinString(req.InfoHash.One(), 20)
 	if err != nil {
 		c.fail("announce", nil, "invalid info_hash: "+err.Error())
 		return
 	}
-	idb, err := fromBinString(req.PeerID, 20)
+	idb, err := webtorrent.FromBinString(req.PeerID, 20)
 	if err != nil {
 		c.fail("announce", ihb, "invalid peer_id: "+err.Error())
 		return
@@ -316,14 +310,14 @@ func (c *wsConn) announce(req *wsRequest) {
 		return // stopped in a swarm that does not exist
 	}
 	c.send(&webtorrent.Message{Action: "announce", Interval: webtorrent.Count(int(s.cfg.Interval.Seconds() / 5)),
-		InfoHash: webtorrent.Hashes{binString(ih[:])}, Complete: webtorrent.Count(res.complete), Incomplete: webtorrent.Count(res.incomplete)})
+		InfoHash: webtorrent.Hashes{webtorrent.BinString(ih[:])}, Complete: webtorrent.Count(res.complete), Incomplete: webtorrent.Count(res.incomplete)})
 	for i, to := range res.targets {
 		o := req.Offers[i]
 		if len(o.Offer) == 0 || utf8.RuneCountInString(o.OfferID) > 64 {
 			continue
 		}
 		to.send(&webtorrent.Message{Action: "announce", Offer: o.Offer, OfferID: o.OfferID,
-			PeerID: binString(id[:]), InfoHash: webtorrent.Hashes{binString(ih[:])}})
+			PeerID: webtorrent.BinString(id[:]), InfoHash: webtorrent.Hashes{webtorrent.BinString(ih[:])}})
 	}
 }
 
@@ -395,18 +389,18 @@ func (c *wsConn) answer(ih, id [20]byte, req *wsRequest) {
 		return
 	}
 	to.send(&webtorrent.Message{Action: "announce", Answer: req.Answer, OfferID: req.OfferID,
-		PeerID: binString(id[:]), InfoHash: webtorrent.Hashes{binString(ih[:])}})
+		PeerID: webtorrent.BinString(id[:]), InfoHash: webtorrent.Hashes{webtorrent.BinString(ih[:])}})
 }
 
 // refuse answers a refused announce and counts it.
 func (c *wsConn) refuse(ih []byte, r *refusal) {
 	c.s.countRefusal(r)
-	c.send(&webtorrent.Message{Action: "announce", FailureReason: r.message(), InfoHash: webtorrent.Hashes{binString(ih)}})
+	c.send(&webtorrent.Message{Action: "announce", FailureReason: r.message(), InfoHash: webtorrent.Hashes{webtorrent.BinString(ih)}})
 }
 
 // hexOf is the swarm key of a binary-string peer id ("" if invalid).
 func hexOf(binary string) string {
-	b, err := fromBinString(binary, 20)
+	b, err := webtorrent.FromBinString(binary, 20)
 	if err != nil {
 		return ""
 	}
@@ -424,7 +418,7 @@ func (c *wsConn) scrape(req *wsRequest) {
 	s.mu.Lock()
 	s.stats.Scrapes++
 	for _, h := range list {
-		b, err := fromBinString(h, 20)
+		b, err := webtorrent.FromBinString(h, 20)
 		if err != nil {
 			s.mu.Unlock()
 			c.fail("scrape", nil, "invalid info_hash: "+err.Error())
