@@ -260,6 +260,13 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 	if _, err := seed.AddTorrent(spec); err != nil {
 		t.Fatal(err)
 	}
+	// The relay looks a torrent up at most once a minute: its first lookup
+	// must find the seed, so the seed's announce comes first.
+	for deadline := time.Now().Add(30 * time.Second); len(other.HTTPPeers(mi.HashInfoBytes(), 1)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the seed never announced to its tracker")
+		}
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
