@@ -67,6 +67,9 @@ type Config struct {
 	// PeersRate: default 1 token a second, a call costing 1 plus 1 per
 	// tracker URL; negative: no limit).
 	BridgePeersRate float64
+	// BridgeBytesPerSecond caps each direction of each bridged connection
+	// (bridge.Config's BytesPerSecond: default 8 MiB/s).
+	BridgeBytesPerSecond int
 	// RTC configures the relay's WebRTC side (bridges, and browser peers
 	// of its seeds); a nil RTC.API is built from RTCPort and RTCPublicIPs.
 	RTC rtc.Config
@@ -216,7 +219,7 @@ func (r *Relay) startBridge() error {
 			return append(r.tracker.HTTPPeers(ih, 100), disc.LookupPeers(ih, trackers)...)
 		},
 		AllowPrivate: r.cfg.BridgeAllowPrivate, AllowLowPorts: r.cfg.BridgeAllowLowPorts, PeersRate: r.cfg.BridgePeersRate,
-		ClientAddr: r.cfg.Clients.Addr, Logger: r.cfg.Logger.With("component", "bridge"), RTC: r.cfg.RTC,
+		BytesPerSecond: r.cfg.BridgeBytesPerSecond, ClientAddr: r.cfg.Clients.Addr, Logger: r.cfg.Logger.With("component", "bridge"), RTC: r.cfg.RTC,
 		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
 			tp := utp.Transport()
 			return tp.Dialer.DialContext(ctx, tp.Network, addr)

@@ -60,6 +60,7 @@ type config struct {
 
 	bridgeLowPorts  bool
 	bridgePeersRate string
+	bridgeRate      string
 }
 
 func run(args []string) error {
@@ -90,6 +91,7 @@ func run(args []string) error {
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	fs.BoolVar(&c.banner, "banner", os.Getenv("BTSPEED_RELAY_BANNER") == "1", "print what runs and what to try first, for a newcomer's local run ($BTSPEED_RELAY_BANNER=1)")
 	fs.BoolVar(&c.bridgeLowPorts, "bridge-allow-low-ports", os.Getenv("BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS") == "1", "let the bridge list and dial peers on ports below 1024 ($BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS=1)")
+	daemon.EnvFlag(fs, &c.bridgeRate, "bridge-rate", "BTSPEED_RELAY_BRIDGE_RATE", "8", "MiB/s each bridged connection may carry each way (at most 1024)")
 	daemon.EnvFlag(fs, &c.bridgePeersRate, "bridge-peers-rate", "BTSPEED_RELAY_BRIDGE_PEERS_RATE", "1", "GET /bridge/peers tokens per client per second, bursts of a minute's worth; a call costs 1 plus 1 per tracker URL, at most 9 (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -260,6 +262,11 @@ func networkConfig(c config, cfg *relay.Config) (err error) {
 	if cfg.BridgePeersRate == 0 {
 		cfg.BridgePeersRate = -1 // relay.Config: negative is no limit
 	}
+	mibs, err := strconv.Atoi(c.bridgeRate)
+	if err != nil || mibs < 1 || mibs > 1024 {
+		return fmt.Errorf("-bridge-rate %q: want a whole number of MiB/s from 1 to 1024", c.bridgeRate)
+	}
+	cfg.BridgeBytesPerSecond = mibs << 20
 	if cfg.RTCPort, err = strconv.Atoi(c.rtcPort); err != nil || cfg.RTCPort < 0 || cfg.RTCPort > 65535 {
 		return fmt.Errorf("-rtc-port %q: want a UDP port number", c.rtcPort)
 	}
