@@ -21,4 +21,3 @@ func TestIsPublic(t *testing.T) {
 		}
 	}
 }
-
