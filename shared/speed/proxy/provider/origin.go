@@ -71,9 +71,7 @@ func (p *Provider) open(ctx context.Context, m proxy.Fetch) (*fetch, *proxy.Refu
 	if !m.Pin.IsZero() {
 		chunk = m.Pin.Chunk
 	}
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
+	fctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(fctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		cancel()

@@ -20,6 +20,7 @@ type session struct {
 	log  *slog.Logger
 	pay  *speed.ProviderSession
 	rate uint64
+	fctx context.Context // origin requests: cancelled when the connection ends
 
 	fetches []*fetch // in progress, at most proxy.MaxFetches, served in order
 	// unpaid maps a chunk sent at a non-zero rate and not yet paid to its
@@ -47,12 +48,15 @@ var errBanned = errors.New("provider: requester banned after repeated late or bo
 // ends; then it closes the channels that paid it.
 func (s *session) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
+	var fcancel context.CancelFunc
+	s.fctx, fcancel = context.WithCancel(ctx) // origin requests end with the connection
 	msgs := make(chan any, 8)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer close(msgs) // after what was read: a last payment still counts
+		defer fcancel()
+		defer close(msgs)
 		for {
 			m, err := s.c.Read()
 			if err != nil {
@@ -72,11 +76,16 @@ func (s *session) run(ctx context.Context) {
 	cancel()
 	s.c.Close()
 	wg.Wait()
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer ccancel()
+	for m := range msgs { // payments that arrived still count
+		if m, ok := m.(proxy.Pay); ok {
+			_ = s.payment(cctx, m)
+		}
+	}
 	for _, f := range s.fetches {
 		f.close()
 	}
-	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-	defer ccancel()
 	if err := s.pay.CloseAll(cctx); err != nil {
 		s.log.Warn("closing channels", "err", err)
 	}
@@ -110,19 +119,7 @@ func (s *session) loop(ctx context.Context, msgs <-chan any) error {
 				return err
 			}
 		case <-ctx.Done():
-			for { // payments that arrived still count
-				select {
-				case m, ok := <-msgs:
-					if ok {
-						if _, isPay := m.(proxy.Pay); isPay {
-							_ = s.handle(context.WithoutCancel(ctx), m)
-						}
-						continue
-					}
-				default:
-				}
-				return ctx.Err()
-			}
+			return ctx.Err()
 		}
 	}
 }
@@ -182,7 +179,7 @@ func (s *session) fetch(ctx context.Context, m proxy.Fetch) error {
 	case m.MaxRate < s.rate:
 		return s.refuse(m.ID, proxy.ReasonRate, fmt.Sprintf("the price is %s BTT per MiB", speed.FormatBTT(s.rate)), proxy.Pin{})
 	}
-	f, r := s.p.open(ctx, m)
+	f, r := s.p.open(s.fctx, m)
 	if r != nil {
 		return s.refuse(m.ID, r.Why, r.Text, r.Pin)
 	}

@@ -29,6 +29,8 @@ type Config struct {
 	// Budget caps what this fetch may spend, base units: a provider whose
 	// price for the chunks left is above it is not used.
 	Budget uint64
+	// OnHead, when set, is told the provider's head once it is accepted.
+	OnHead func(proxy.Head)
 }
 
 // Progress is where a fetch stands: what a requester saves after each chunk
@@ -195,6 +197,9 @@ func (f *fetcher) head(m proxy.Head) error {
 	}
 	f.pay.SetLimit(f.cfg.Budget)
 	f.pay.SetExpected(left)
+	if f.cfg.OnHead != nil {
+		f.cfg.OnHead(m)
+	}
 	return nil
 }
 
