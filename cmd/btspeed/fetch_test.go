@@ -236,33 +236,55 @@ func TestFetchThroughProxyRelays(t *testing.T) {
 		}
 	}
 
-	// The file changes at its origin between two runs.
-	before := balance(t, lc, req.Address())
-	gate2 := make(chan struct{})
-	defer close(gate2)
-	o.set("/changing.bin", &originFile{data: data, etag: `"v1"`, gateAt: chunk + 100, gate: gate2})
-	r3, addr3 := proxyRelay(t, relayBin, lp.URL, prov1Wallet, "-proxy-allow-loopback")
-	out2 := filepath.Join(dir, "changing.bin")
-	args := []string{"fetch", o.URL + "/changing.bin", "-o", out2, "--provider", addr3, "--budget", "10"}
-	killAfter(t, bin, env, out2, 1, args...)
+	fetchChangedFile(t, proxyRig{bin, relayBin, lp.URL, lc, env, o, prov1Wallet, req.Address()}, data)
+	refusedByDefault(t, proxyRig{bin, relayBin, lp.URL, lc, env, o, prov2Wallet, req.Address()})
+}
+
+// proxyRig is what the proxy's process tests share.
+type proxyRig struct {
+	bin, relayBin, ledgerURL string
+	lc                       *client.Client
+	env                      []string
+	origin                   *testOrigin
+	provWallet               string
+	requester                wallet.Address
+}
+
+// fetchChangedFile: the file changes at its origin between two runs of
+// btspeed fetch. The second says so, keeps the chunk held and pays nothing
+// of the new version.
+func fetchChangedFile(t *testing.T, r proxyRig, data []byte) {
+	const chunk = proxy.DefaultChunk
+	o, lc := r.origin, r.lc
+	before := balance(t, lc, r.requester)
+	gate := make(chan struct{})
+	defer close(gate)
+	o.set("/changing.bin", &originFile{data: data, etag: `"v1"`, gateAt: chunk + 100, gate: gate})
+	relay, addr := proxyRelay(t, r.relayBin, r.ledgerURL, r.provWallet, "-proxy-allow-loopback")
+	out := filepath.Join(t.TempDir(), "changing.bin")
+	args := []string{"fetch", o.URL + "/changing.bin", "-o", out, "--provider", addr, "--budget", "10"}
+	killAfter(t, r.bin, r.env, out, 1, args...)
 	o.set("/changing.bin", &originFile{data: randomData(len(data), 23), etag: `"v2"`})
-	code, stderr = run2(t, bin, env, args...)
+	code, stderr := run2(t, r.bin, r.env, args...)
 	t.Logf("changed: %s", stderr)
 	if code != 2 || !strings.Contains(stderr, "the file changed at its origin after 1 of 6 chunks: start the download again") {
 		t.Fatalf("fetch of a changed file: exit %d: %s", code, stderr)
 	}
-	if b, _ := os.ReadFile(out2); !bytes.Equal(b[:chunk], data[:chunk]) {
+	if b, _ := os.ReadFile(out); !bytes.Equal(b[:chunk], data[:chunk]) {
 		t.Fatal("the chunk held of the old version was overwritten")
 	}
-	stopRelay(t, r3)
-	if paid := before - balance(t, lc, req.Address()); paid != full {
-		t.Fatalf("the requester paid %d base units for one chunk of the old version (%d) and none of the new", paid, full)
+	stopRelay(t, relay)
+	if paid := before - balance(t, lc, r.requester); paid != speed.Price(40_000, chunk) {
+		t.Fatalf("the requester paid %d base units for one chunk of the old version and none of the new", paid)
 	}
+}
 
-	// A relay with default settings fetches nothing but public addresses.
-	_, strict := proxyRelay(t, relayBin, lp.URL, prov2Wallet)
-	for _, u := range []string{o.URL + "/file.bin", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"} {
-		code, stderr := run2(t, bin, env, "fetch", u, "-o", filepath.Join(t.TempDir(), "x"), "--provider", strict, "--budget", "1")
+// refusedByDefault: a relay with default settings fetches nothing but
+// public addresses.
+func refusedByDefault(t *testing.T, r proxyRig) {
+	_, strict := proxyRelay(t, r.relayBin, r.ledgerURL, r.provWallet)
+	for _, u := range []string{r.origin.URL + "/file.bin", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"} {
+		code, stderr := run2(t, r.bin, r.env, "fetch", u, "-o", filepath.Join(t.TempDir(), "x"), "--provider", strict, "--budget", "1")
 		if code != 2 || !strings.Contains(stderr, "not on the public Internet") {
 			t.Errorf("fetch %s from a default relay: exit %d: %s", u, code, stderr)
 		}
