@@ -83,10 +83,11 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // proxyRelay runs cmd/relay as a paid proxy provider paid to wallet, on the
-// ledger at ledgerURL, with args; it returns the provider's address.
-func proxyRelay(t *testing.T, relayBin, ledgerURL, walletFile string, args ...string) (*exec.Cmd, string) {
+// ledger at ledgerURL, with args; it returns the provider's address and
+// the relay's URL.
+func proxyRelay(t *testing.T, relayBin, ledgerURL, walletFile string, args ...string) (cmd *exec.Cmd, addr, relayURL string) {
 	t.Helper()
-	cmd := exec.Command(relayBin, append([]string{"-listen", "127.0.0.1:0", "-data", t.TempDir(), "-dht", "off", "-tron", "off",
+	cmd = exec.Command(relayBin, append([]string{"-listen", "127.0.0.1:0", "-data", t.TempDir(), "-dht", "off", "-tron", "off",
 		"-ledger", ledgerURL, "-wallet", walletFile, "-proxy-listen", "127.0.0.1:0", "-proxy-rate", "0.04"}, args...)...)
 	cmd.Env = append(os.Environ(), "BTSPEED_PASSWORD=password123")
 	stdout, _ := cmd.StdoutPipe()
@@ -97,13 +98,16 @@ func proxyRelay(t *testing.T, relayBin, ledgerURL, walletFile string, args ...st
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
+		if u, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
+			relayURL = u
+		}
 		if a, ok := strings.CutPrefix(lines.Text(), "paid proxy on "); ok {
 			go io.Copy(io.Discard, stdout)
-			return cmd, a
+			return cmd, a, relayURL
 		}
 	}
 	t.Fatal("the relay did not print its proxy address")
-	return nil, ""
+	return nil, "", ""
 }
 
 // stopRelay stops a relay as an operator does (SIGINT): it closes the
@@ -203,16 +207,15 @@ func TestFetchThroughProxyRelays(t *testing.T) {
 	gate := make(chan struct{})
 	defer close(gate)
 	o.set("/file.bin", &originFile{data: data, etag: `"v1"`, gateAt: 3*chunk + 100, gate: gate})
-	r1, addr1 := proxyRelay(t, relayBin, lp.URL, prov1Wallet, "-proxy-allow-loopback")
-	r2, addr2 := proxyRelay(t, relayBin, lp.URL, prov2Wallet, "-proxy-allow-loopback")
+	r1, addr1, _ := proxyRelay(t, relayBin, lp.URL, prov1Wallet, "-proxy-allow-loopback")
+	r2, _, relay2 := proxyRelay(t, relayBin, lp.URL, prov2Wallet, "-proxy-allow-loopback")
 	env := []string{"BTSPEED_PASSWORD=password123", "BTSPEED_LEDGER=" + lp.URL, "BTSPEED_WALLET=" + reqWallet}
 	out := filepath.Join(dir, "file.bin")
-	fetch := func(provider string) []string {
-		return []string{"fetch", o.URL + "/file.bin", "-o", out, "--provider", provider, "--budget", "10"}
-	}
-
-	killAfter(t, bin, env, out, 3, fetch(addr1)...) // provider 1 stalls at chunk 3: the origin's gate
-	code, stderr := run2(t, bin, env, fetch(addr2)...)
+	fetch := []string{"fetch", o.URL + "/file.bin", "-o", out, "--budget", "10"}
+	// Provider 1 (named) stalls at chunk 3, the origin's gate; the resumed
+	// run finds provider 2 through its relay's GET /proxy.
+	killAfter(t, bin, env, out, 3, append(fetch, "--provider", addr1)...)
+	code, stderr := run2(t, bin, env, append(fetch, "--relay", relay2)...)
 	t.Logf("resumed: %s", stderr)
 	if code != 0 || !strings.Contains(stderr, "from chunk 3") {
 		t.Fatalf("resumed fetch: exit %d: %s", code, stderr)
@@ -260,7 +263,7 @@ func fetchChangedFile(t *testing.T, r proxyRig, data []byte) {
 	gate := make(chan struct{})
 	defer close(gate)
 	o.set("/changing.bin", &originFile{data: data, etag: `"v1"`, gateAt: chunk + 100, gate: gate})
-	relay, addr := proxyRelay(t, r.relayBin, r.ledgerURL, r.provWallet, "-proxy-allow-loopback")
+	relay, addr, _ := proxyRelay(t, r.relayBin, r.ledgerURL, r.provWallet, "-proxy-allow-loopback")
 	out := filepath.Join(t.TempDir(), "changing.bin")
 	args := []string{"fetch", o.URL + "/changing.bin", "-o", out, "--provider", addr, "--budget", "10"}
 	killAfter(t, r.bin, r.env, out, 1, args...)
@@ -282,7 +285,7 @@ func fetchChangedFile(t *testing.T, r proxyRig, data []byte) {
 // refusedByDefault: a relay with default settings fetches nothing but
 // public addresses.
 func refusedByDefault(t *testing.T, r proxyRig) {
-	_, strict := proxyRelay(t, r.relayBin, r.ledgerURL, r.provWallet)
+	_, strict, _ := proxyRelay(t, r.relayBin, r.ledgerURL, r.provWallet)
 	for _, u := range []string{r.origin.URL + "/file.bin", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"} {
 		code, stderr := run2(t, r.bin, r.env, "fetch", u, "-o", filepath.Join(t.TempDir(), "x"), "--provider", strict, "--budget", "1")
 		if code != 2 || !strings.Contains(stderr, "not on the public Internet") {

@@ -127,6 +127,27 @@ type fetcher struct {
 	// lastPaid is the chunk of the last payment sent, which a rejection
 	// makes it pay again.
 	lastPaid uint64
+	// wait is how long to wait before sending a payment rejected as
+	// "ledger unavailable" again: 1 s, doubling to 8 s for one payment.
+	wait time.Duration
+}
+
+// Waits before a payment rejected as "ledger unavailable" goes again.
+const (
+	firstWait = time.Second
+	maxWait   = 8 * time.Second
+)
+
+func (f *fetcher) backOff(ctx context.Context) error {
+	f.wait = min(max(2*f.wait, firstWait), maxWait)
+	t := time.NewTimer(f.wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (f *fetcher) run(ctx context.Context) error {
@@ -161,9 +182,16 @@ func (f *fetcher) handle(ctx context.Context, m any) error {
 		if err != nil {
 			return fmt.Errorf("requester: paying again: %w", err)
 		}
-		if again != nil {
-			return f.send(*again, f.lastPaid)
+		if again == nil {
+			return nil
 		}
+		if m.Reason == speed.ReasonLedgerUnavailable {
+			// The same payment again, never at once (section 8.2).
+			if err := f.backOff(ctx); err != nil {
+				return err
+			}
+		}
+		return f.send(*again, f.lastPaid)
 	case speed.ChannelClosing:
 		if f.pay != nil {
 			f.pay.Closing(m)
@@ -257,6 +285,9 @@ func (f *fetcher) data(ctx context.Context, m proxy.Data) error {
 }
 
 func (f *fetcher) send(pm speed.Payment, idx uint64) error {
+	if idx != f.lastPaid {
+		f.wait = 0 // a new payment
+	}
 	f.lastPaid = idx
 	f.res.Spent = f.pay.Spent()
 	return f.c.Write(proxy.Pay{ID: fetchID, Index: idx, State: pm.State, Sig: pm.Sig})
