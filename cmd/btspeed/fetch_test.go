@@ -302,3 +302,31 @@ func balance(t *testing.T, lc *client.Client, a wallet.Address) uint64 {
 	}
 	return b
 }
+
+// btspeed fetch refuses, in words and before it asks for the wallet, a URL
+// it cannot fetch, an output file that is not its own and a progress file
+// of another URL.
+func TestFetchRefusesBeforeStarting(t *testing.T) {
+	dir := t.TempDir()
+	taken := filepath.Join(dir, "taken.bin")
+	os.WriteFile(taken, []byte("mine"), 0o644)
+	other := filepath.Join(dir, "other.bin")
+	os.WriteFile(other+".btspeed-fetch", []byte(`{"url":"https://example.org/a","next":1}`), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fetch", "ftp://example.org/f"}, "is not a URL the proxy fetches"},
+		{[]string{"fetch", "https://user:pw@example.org/f"}, "no user name"},
+		{[]string{"fetch", "https://example.org/f", "-o", taken}, "taken.bin already exists: choose another file with -o"},
+		{[]string{"fetch", "https://example.org/b", "-o", other}, "is a partial download of https://example.org/a, not of this URL"},
+	} {
+		r := btspeed(t, map[string]string{"BTSPEED_WALLET": filepath.Join(dir, "none.json")}, "", tc.args...)
+		if r.code != exitFailure || !strings.Contains(r.err, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, r.code, r.err, tc.want)
+		}
+	}
+	if b, _ := os.ReadFile(taken); string(b) != "mine" {
+		t.Fatal("an existing file was overwritten")
+	}
+}
