@@ -27,7 +27,6 @@ type fetch struct {
 	idle   *time.Timer // cancels the origin request when it stalls
 	cancel context.CancelFunc
 	wait   time.Duration
-	buf    []byte
 }
 
 func (f *fetch) close() {
@@ -36,12 +35,8 @@ func (f *fetch) close() {
 	f.body.Close()
 }
 
-// read reads the next n bytes of content.
-func (f *fetch) read(n uint64) ([]byte, error) {
-	if uint64(cap(f.buf)) < n {
-		f.buf = make([]byte, f.pin.Chunk)
-	}
-	b := f.buf[:n]
+// read fills b with the next bytes of content.
+func (f *fetch) read(b []byte) ([]byte, error) {
 	for got := 0; got < len(b); {
 		f.idle.Reset(f.wait)
 		k, err := f.body.Read(b[got:])

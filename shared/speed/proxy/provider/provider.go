@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -209,27 +210,42 @@ func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
 func (p *Provider) serveConn(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
 	log := p.cfg.Logger.With("peer", nc.RemoteAddr().String())
+	host := hostOf(nc.RemoteAddr())
+	if p.banned(host) {
+		return
+	}
 	c, err := proxy.Handshake(nc, p.peerID, speed.Handshake{Version: speed.Version, Account: p.cfg.Key.Address(), Ledger: p.cfg.LedgerID})
 	if err != nil {
 		log.Debug("proxy handshake", "err", err)
 		return
 	}
-	if c.Peer.Ledger != p.cfg.LedgerID || p.banned(c.Peer.Account) {
+	if c.Peer.Ledger != p.cfg.LedgerID || p.banned(c.Peer.Account.String()) {
 		return
 	}
 	p.count(func(st *Stats) { st.Open++ })
-	s := newSession(p, c, log)
+	s := newSession(p, c, log, host)
 	s.run(ctx)
 }
 
-func (p *Provider) banned(a wallet.Address) bool {
+// banned says whether an account or an address is banned.
+func (p *Provider) banned(key string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.bans.Banned(a.String(), time.Now())
+	return p.bans.Banned(key, time.Now())
 }
 
-func (p *Provider) ban(a wallet.Address) {
+// ban bans a requester's account and address for the ban period (M20).
+func (p *Provider) ban(a wallet.Address, host string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.bans.Ban(a.String(), time.Now(), speed.DefaultBanDuration)
+	p.bans.Ban(host, time.Now(), speed.DefaultBanDuration)
+}
+
+// hostOf is the address part of a connection's remote address.
+func hostOf(a net.Addr) string {
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return a.String()
 }

@@ -300,10 +300,17 @@ func TestProviderSendsOneUnpaidChunk(t *testing.T) {
 	if heads != 1 || got != proxy.MinChunk {
 		t.Fatalf("a requester that never paid got %d heads and %d bytes, want one chunk of %d", heads, got, proxy.MinChunk)
 	}
-	// Banned: a new connection from its account is dropped at once.
-	c2 := dialRaw(t, r.addr, r.reqKey)
-	if m, err := c2.Read(); err == nil {
-		t.Fatalf("a banned requester was served: %T", m)
+	// Banned: a new connection from its address (or its account) is
+	// dropped at once.
+	nc, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if c2, err := proxy.Handshake(nc, [20]byte{1}, speed.Handshake{Version: speed.Version, Account: r.reqKey.Address(), Ledger: ledgerID}); err == nil {
+		if m, err := c2.Read(); err == nil {
+			t.Fatalf("a banned requester was served: %T", m)
+		}
 	}
 }
 

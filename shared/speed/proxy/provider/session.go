@@ -21,6 +21,8 @@ type session struct {
 	pay  *speed.ProviderSession
 	rate uint64
 	fctx context.Context // origin requests: cancelled when the connection ends
+	host string          // the requester's address, banned with its account
+	buf  []byte          // the chunk being sent: one per connection
 
 	fetches []*fetch // in progress, at most proxy.MaxFetches, served in order
 	// unpaid maps a chunk sent at a non-zero rate and not yet paid to its
@@ -34,8 +36,8 @@ type chunkRef struct {
 	idx uint64
 }
 
-func newSession(p *Provider, c *proxy.Conn, log *slog.Logger) *session {
-	s := &session{p: p, c: c, log: log, rate: p.cfg.Rate, unpaid: make(map[chunkRef]uint32)}
+func newSession(p *Provider, c *proxy.Conn, log *slog.Logger, host string) *session {
+	s := &session{p: p, c: c, log: log, host: host, rate: p.cfg.Rate, unpaid: make(map[chunkRef]uint32)}
 	s.pay = speed.NewProviderSession(p.speed, c.Peer.Account)
 	s.pay.Grant(0, p.cfg.Rate)
 	return s
@@ -215,7 +217,10 @@ func (s *session) drop(id uint32) {
 func (s *session) sendChunk(ctx context.Context, f *fetch) error {
 	idx := f.next
 	n := chunkLen(f.pin, idx)
-	buf, err := f.read(n)
+	if uint64(len(s.buf)) < n {
+		s.buf = make([]byte, n)
+	}
+	buf, err := f.read(s.buf[:n])
 	if err != nil {
 		s.drop(f.id)
 		return s.refuse(f.id, proxy.ReasonOrigin, fmt.Sprintf("reading the origin: %v", err), proxy.Pin{})
@@ -268,7 +273,7 @@ func (s *session) payment(ctx context.Context, m proxy.Pay) error {
 			return err
 		}
 		if s.pay.Banned() {
-			s.p.ban(s.c.Peer.Account)
+			s.p.ban(s.c.Peer.Account, s.host)
 			return errBanned
 		}
 		return nil
@@ -281,7 +286,7 @@ func (s *session) payment(ctx context.Context, m proxy.Pay) error {
 func (s *session) tick(ctx context.Context) error {
 	r := s.pay.Tick(time.Now())
 	if r.Ban {
-		s.p.ban(s.c.Peer.Account)
+		s.p.ban(s.c.Peer.Account, s.host)
 		return errBanned
 	}
 	for _, id := range r.Close {
