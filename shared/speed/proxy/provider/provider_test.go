@@ -327,3 +327,28 @@ func dialRaw(t *testing.T, addr string, key *wallet.PrivateKey) *proxy.Conn {
 	}
 	return c
 }
+
+// Caps: content above the provider's length cap is refused before any of
+// it is sent, and so is a fetch whose max is below the price; neither costs
+// the requester anything.
+func TestCapsRefuseBeforeSending(t *testing.T) {
+	o := newOrigin(t, randomBytes(3*proxy.MinChunk, 5))
+	r := startProvider(t, provider.Config{AllowLoopback: true, MaxLength: 2 * proxy.MinChunk})
+	res, err := r.fetch(t, requester.Progress{URL: o.URL + "/"}, &memSink{})
+	var ref *requester.RefusedError
+	if !errors.As(err, &ref) || ref.Why != proxy.ReasonTooLarge || res.Chunks != 0 {
+		t.Fatalf("content above the cap: %+v, %v", res, err)
+	}
+	nc, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cheap := requester.Config{Key: r.reqKey, Ledger: r.ledger, LedgerID: ledgerID, MaxRate: rate - 1, Budget: funds}
+	res, err = requester.Fetch(context.Background(), nc, cheap, requester.Progress{URL: o.URL + "/"}, &memSink{})
+	if !errors.As(err, &ref) || ref.Why != proxy.ReasonRate || res.Chunks != 0 {
+		t.Fatalf("max below the price: %+v, %v", res, err)
+	}
+	if got := r.balance(t, r.reqKey.Address()); got != funds {
+		t.Fatalf("the requester has %d of %d", got, funds)
+	}
+}
