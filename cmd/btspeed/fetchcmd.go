@@ -247,23 +247,6 @@ func fetchError(err error, res requester.Result, out, rawURL string) error {
 	return human(err, "the download stopped after %d of %d chunks: run the same command again to resume from there (--provider HOST:PORT for another provider)", held, total)
 }
 
-var refusalText = map[proxy.Reason]string{
-	proxy.ReasonBadURL:    "it does not accept that URL",
-	proxy.ReasonForbidden: "the URL is not on the public Internet (private, loopback and link-local addresses, and redirects to them, are never fetched)",
-	proxy.ReasonTooLarge:  "the file is larger than it fetches",
-	proxy.ReasonOrigin:    "the origin server failed (no answer, an error status, no length): check the URL in a browser, then try again",
-	proxy.ReasonBusy:      "it is busy: try again later or use another provider",
-	proxy.ReasonRate:      "its price is above --max-price: raise it, or use another provider",
-	proxy.ReasonUnpaid:    "a chunk is unpaid, or this wallet is banned there: use another provider",
-}
-
-func refusalWords(r proxy.Reason) string {
-	if s, ok := refusalText[r]; ok {
-		return s
-	}
-	return "for another reason (see the cause)"
-}
-
 // fileSink writes chunks into the output file and the progress beside it.
 type fileSink struct {
 	file  *os.File
