@@ -80,7 +80,7 @@ type rig struct {
 
 // startProvider runs a provider on loopback with cfg's caps and a funded
 // requester account.
-func startProvider(t *testing.T, cfg provider.Config) *rig {
+func startProvider(t testing.TB, cfg provider.Config) *rig {
 	t.Helper()
 	r := &rig{ledger: memledger.New(ledgerID, time.Now), provDone: make(chan struct{})}
 	var err error
@@ -351,4 +351,32 @@ func TestCapsRefuseBeforeSending(t *testing.T) {
 	if got := r.balance(t, r.reqKey.Address()); got != funds {
 		t.Fatalf("the requester has %d of %d", got, funds)
 	}
+}
+
+// BenchmarkFetchPaid fetches 16 MiB on loopback, paying every 256 KiB
+// chunk (64 payments, each a signature, a ledger lookup on the first and a
+// round trip before the next chunk).
+func BenchmarkFetchPaid(b *testing.B) {
+	data := randomBytes(16<<20, 6)
+	o := newOriginB(b, data)
+	r := startProvider(b, provider.Config{AllowLoopback: true})
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		nc, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := requester.Config{Key: r.reqKey, Ledger: r.ledger, LedgerID: ledgerID, MaxRate: rate, Budget: funds}
+		if _, err := requester.Fetch(context.Background(), nc, cfg, requester.Progress{URL: o.URL + "/"}, &memSink{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func newOriginB(b *testing.B, data []byte) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "", time.Unix(1_700_000_000, 0), bytes.NewReader(data))
+	}))
+	b.Cleanup(s.Close)
+	return s
 }
