@@ -31,6 +31,9 @@ const (
 	HandshakeTimeout = 30 * time.Second
 	// MaxMalformed malformed messages close a connection.
 	MaxMalformed = 3
+	// WriteTimeout bounds one message's write: a peer that stops reading
+	// is cut off rather than holding the writer.
+	WriteTimeout = 60 * time.Second
 )
 
 const pstr = "\x13BitTorrent protocol"
@@ -201,11 +204,17 @@ func (c *Conn) WriteSpeed(m speed.Message) error {
 func (c *Conn) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.c.SetWriteDeadline(time.Now().Add(WriteTimeout)); err != nil {
+		return fmt.Errorf("proxy: writing: %w", err)
+	}
 	if _, err := c.c.Write(b); err != nil {
 		return fmt.Errorf("proxy: writing: %w", err)
 	}
 	return nil
 }
+
+// SetReadDeadline bounds the reads from now on (zero: none).
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
 
 // Close closes the connection.
 func (c *Conn) Close() error { return c.c.Close() }

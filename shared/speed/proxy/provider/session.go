@@ -50,6 +50,8 @@ var errBanned = errors.New("provider: requester banned after repeated late or bo
 // ends; then it closes the channels that paid it.
 func (s *session) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(ctx, func() { s.c.Close() }) // a stop unblocks a write too
+	defer stop()
 	var fcancel context.CancelFunc
 	s.fctx, fcancel = context.WithCancel(ctx) // origin requests end with the connection
 	msgs := make(chan any, 8)

@@ -31,6 +31,9 @@ type Config struct {
 	Budget uint64
 	// OnHead, when set, is told the provider's head once it is accepted.
 	OnHead func(proxy.Head)
+	// Stall ends a fetch when the provider sends nothing for this long
+	// (default 3 minutes: longer than a provider's own wait for its origin).
+	Stall time.Duration
 }
 
 // Progress is where a fetch stands: what a requester saves after each chunk
@@ -151,7 +154,14 @@ func (f *fetcher) backOff(ctx context.Context) error {
 }
 
 func (f *fetcher) run(ctx context.Context) error {
+	stall := f.cfg.Stall
+	if stall <= 0 {
+		stall = 3 * time.Minute
+	}
 	for !f.res.Progress.Done() || f.pay == nil {
+		if err := f.c.SetReadDeadline(time.Now().Add(stall)); err != nil {
+			return fmt.Errorf("requester: %w", err)
+		}
 		m, err := f.c.Read()
 		if err != nil {
 			return fmt.Errorf("requester: the connection to the provider ended after %d of %d chunks: %w", f.res.Progress.Next, f.res.Progress.Pin.Chunks(), err)
