@@ -98,6 +98,8 @@ type Config struct {
 	// /tron/: the embedded devnet's, or a proxy to a node.
 	Tron    http.Handler
 	Tracker tracker.Config
+	// Proxy makes the relay a paid proxy provider (off by default).
+	Proxy   ProxyConfig
 	Logger  *slog.Logger
 	Version string
 }
@@ -110,6 +112,7 @@ type Relay struct {
 	bridge  *bridge.Bridge
 	ledger  http.Handler
 	engine  *engine.Client
+	proxy   *proxyServer
 	seeds   []Seeded
 	limiter *ratelimit.Limiter
 	mux     *http.ServeMux
@@ -179,6 +182,12 @@ func New(cfg Config) (*Relay, error) {
 		r.ledger = http.StripPrefix("/ledger", p)
 	}
 	r.routes()
+	if cfg.Proxy.Listen != "" {
+		if err := r.startProxy(); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	if len(cfg.Seed) > 0 {
 		if err := r.startSeeding(); err != nil {
 			r.Close()
@@ -240,6 +249,7 @@ func (r *Relay) routes() {
 		}
 	})
 	r.mux.HandleFunc("/seeds", r.serveSeeds)
+	r.mux.HandleFunc("/proxy", r.serveProxy)
 	r.metrics = newMetrics(r)
 	r.mux.Handle("/metrics", r.metrics.handler())
 	if r.ledger != nil {
@@ -278,6 +288,9 @@ func (r *Relay) PeerAddr() string { return r.peer }
 // Close stops seeding (closing the channels that pay the relay) and the
 // tracker's connections.
 func (r *Relay) Close() error {
+	if r.proxy != nil {
+		r.proxy.close()
+	}
 	r.tracker.Close()
 	r.bridge.Close()
 	var err error

@@ -38,6 +38,7 @@ func topCommands() []command {
 		{"wallet", "keys, recovery phrases, keystore files and message signatures", runWallet},
 		{"get", "download a torrent (magnet link, .torrent file or URL), paying with Speed", runGet},
 		{"seed", "make a torrent of a file or directory, print its magnet link and seed it, earning with Speed", runSeed},
+		{"fetch", "download a URL through a paid proxy provider, paying per chunk, resuming where it stopped", runFetch},
 		{"create-torrent", "make a .torrent of a file or directory", runCreateTorrent},
 		{"ledger", "the ledger: balances, deposits from TRON and withdrawals to it", runLedger},
 		{"faucet", "claim test BTT from a development ledger's faucet for the wallet", runFaucet},

@@ -34,6 +34,7 @@ import (
 	"github.com/btspeed/btspeed/server/daemon"
 	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/proxy/provider"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 )
@@ -61,6 +62,9 @@ type config struct {
 	bridgeLowPorts  bool
 	bridgePeersRate string
 	bridgeRate      string
+
+	proxyListen, proxyRate, proxyMaxSize, proxyUpload string
+	proxyLoopback                                     bool
 }
 
 func run(args []string) error {
@@ -86,6 +90,11 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.trackerSockets, "tracker-sockets", "BTSPEED_RELAY_TRACKER_SOCKETS", strconv.Itoa(tracker.DefaultMaxSocketsPerAddr), "WebSocket connections one address may hold at once (0: no cap)")
 	daemon.EnvFlag(fs, &c.trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies in front of the relay (Caddy, nginx, the edge Worker), comma-separated: their X-Forwarded-For names the client (default: none)")
 	daemon.EnvFlag(fs, &c.ledgerRate, "ledger-rate", "BTSPEED_RELAY_LEDGER_RATE", "20", "/ledger/, /tron/ and /healthz requests per second per client, a batch counting each operation; bursts of twice as many")
+	daemon.EnvFlag(fs, &c.proxyListen, "proxy-listen", "BTSPEED_RELAY_PROXY_LISTEN", "", "TCP address to serve the paid proxy on, fetching URLs for BTT paid to -wallet (docs/speed-protocol.md section 11; default off)")
+	daemon.EnvFlag(fs, &c.proxyRate, "proxy-rate", "BTSPEED_RELAY_PROXY_RATE", "0.01", "the paid proxy's price, BTT per MiB")
+	daemon.EnvFlag(fs, &c.proxyMaxSize, "proxy-max-size", "BTSPEED_RELAY_PROXY_MAX_SIZE", strconv.Itoa(provider.DefaultMaxLength), "the largest content the paid proxy fetches, bytes")
+	daemon.EnvFlag(fs, &c.proxyUpload, "proxy-upload-limit", "BTSPEED_RELAY_PROXY_UPLOAD_LIMIT", "0", "the paid proxy's upload cap, bytes a second for all requesters together (0: none)")
+	fs.BoolVar(&c.proxyLoopback, "proxy-allow-loopback", false, "let the paid proxy fetch from loopback addresses: for tests on one machine only")
 	c.tron.Register(fs, "devnet")
 	c.tls.Register(fs, "DATA/acme")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
@@ -228,6 +237,9 @@ func relayConfig(c config, log *slog.Logger) (cfg relay.Config, bits uint, err e
 	if err := networkConfig(c, &cfg); err != nil {
 		return cfg, 0, err
 	}
+	if cfg.Proxy, err = proxyConfig(c); err != nil {
+		return cfg, 0, err
+	}
 	if cfg.Tracker, err = trackerConfig(c); err != nil {
 		return cfg, 0, err
 	}
@@ -281,6 +293,23 @@ func networkConfig(c config, cfg *relay.Config) (err error) {
 	return nil
 }
 
+// proxyConfig reads the paid proxy's flags.
+func proxyConfig(c config) (relay.ProxyConfig, error) {
+	pc := relay.ProxyConfig{Listen: c.proxyListen}
+	pc.Provider.AllowLoopback = c.proxyLoopback
+	var err error
+	if pc.Provider.Rate, err = speed.ParseBTT(c.proxyRate); err != nil {
+		return pc, fmt.Errorf("-proxy-rate: %w", err)
+	}
+	if pc.Provider.MaxLength, err = strconv.ParseUint(c.proxyMaxSize, 10, 64); err != nil || pc.Provider.MaxLength == 0 {
+		return pc, fmt.Errorf("-proxy-max-size %q: want a number of bytes", c.proxyMaxSize)
+	}
+	if pc.Provider.UploadRate, err = strconv.ParseInt(c.proxyUpload, 10, 64); err != nil || pc.Provider.UploadRate < 0 {
+		return pc, fmt.Errorf("-proxy-upload-limit %q: want bytes a second, 0 for no cap", c.proxyUpload)
+	}
+	return pc, nil
+}
+
 // trackerConfig reads the tracker's per-address limits (an address: an IPv4
 // address or an IPv6 /64).
 func trackerConfig(c config) (tracker.Config, error) {
@@ -312,6 +341,9 @@ func printStart(c config, url string, cfg relay.Config, bits uint, tron *tronset
 			tronFlag: c.tron.Tron, token: c.tron.Token, reserve: c.reserve, wallet: c.wallet, dht: cfg.DHT}.print(os.Stdout, version)
 	}
 	fmt.Printf("listening on %s\n", url)
+	if a := rl.ProxyAddr(); a != "" {
+		fmt.Printf("paid proxy on %s\n", a)
+	}
 	for _, s := range rl.Seeds() {
 		fmt.Printf("seeding %s: %s\n", s.Path, s.Magnet)
 	}

@@ -16,6 +16,7 @@ import (
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/iplist"
+	"github.com/btspeed/btspeed/shared/netguard"
 	"golang.org/x/time/rate"
 )
 
@@ -79,7 +80,7 @@ func (d *Discoverer) startingNodes() ([]dht.Addr, error) {
 			continue
 		}
 		for _, ip := range ips {
-			if d.cfg.AllowPrivate || isPublic(ip) {
+			if d.cfg.AllowPrivate || netguard.IsPublic(ip) {
 				out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port))))
 			}
 		}
@@ -249,7 +250,7 @@ func (d *Discoverer) dhtReachable(addr netip.AddrPort) bool {
 	if !a.IsValid() || addr.Port() == 0 || a.IsUnspecified() || a.IsMulticast() {
 		return false
 	}
-	if !d.cfg.AllowPrivate && !isPublic(a) {
+	if !d.cfg.AllowPrivate && !netguard.IsPublic(a) {
 		return false
 	}
 	local := d.DHTAddr().Addr()
@@ -275,7 +276,7 @@ type nonPublicRanger struct{}
 // Lookup reports a non-public ip as blocked.
 func (nonPublicRanger) Lookup(ip net.IP) (iplist.Range, bool) {
 	a, ok := netip.AddrFromSlice(ip)
-	if ok && isPublic(a) {
+	if ok && netguard.IsPublic(a) {
 		return iplist.Range{}, false
 	}
 	return iplist.Range{First: ip, Last: ip, Description: "not a public address"}, true

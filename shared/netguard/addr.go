@@ -1,10 +1,10 @@
-package discover
+package netguard
 
 import "net/netip"
 
 // nonPublic lists special-purpose ranges (RFC 6890 and successors) that
 // netip's predicates do not cover and that must not be reached on behalf of
-// a browser. Documentation ranges (192.0.2.0/24, 2001:db8::/32, ...) are
+// a stranger. Documentation ranges (192.0.2.0/24, 2001:db8::/32, ...) are
 // left alone: nothing routes them, so they are harmless.
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
@@ -24,11 +24,12 @@ var (
 	sixTo4 = netip.MustParsePrefix("2002::/16")
 )
 
-// isPublic says whether a is a public unicast address: not loopback,
-// private, link-local, multicast, unspecified or another special-purpose
-// range, with IPv4-mapped addresses judged as IPv4 and NAT64 and 6to4
-// addresses by the IPv4 address they embed.
-func isPublic(a netip.Addr) bool {
+// IsPublic says whether a is a public unicast address: not loopback,
+// private, link-local (where cloud metadata lives, 169.254.169.254),
+// multicast, unspecified or another special-purpose range, with IPv4-mapped
+// addresses judged as IPv4 and NAT64 and 6to4 addresses by the IPv4 address
+// they embed.
+func IsPublic(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
 	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() {
 		return false
@@ -41,9 +42,9 @@ func isPublic(a netip.Addr) bool {
 	b := a.As16()
 	switch {
 	case nat64.Contains(a):
-		return isPublic(netip.AddrFrom4([4]byte(b[12:16])))
+		return IsPublic(netip.AddrFrom4([4]byte(b[12:16])))
 	case sixTo4.Contains(a):
-		return isPublic(netip.AddrFrom4([4]byte(b[2:6])))
+		return IsPublic(netip.AddrFrom4([4]byte(b[2:6])))
 	}
 	return true
 }
