@@ -2,7 +2,9 @@ package store
 
 import (
 	"crypto/sha1"
+	"encoding/hex"
 	"errors"
+	"fmt"
 
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -227,3 +229,26 @@ func (Pay) Type() Type       { return TypePay }
 func (Paid) Type() Type      { return TypePaid }
 func (Refused) Type() Type   { return TypeRefused }
 func (End) Type() Type       { return TypeEnd }
+
+// String is the id in hex.
+func (id ObjectID) String() string { return hex.EncodeToString(id[:]) }
+
+// MarshalText encodes the id in hex.
+func (id ObjectID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText decodes an id in hex.
+func (id *ObjectID) UnmarshalText(b []byte) error { return unhex(id[:], b) }
+
+// MarshalText encodes the hash in hex.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h[:])), nil }
+
+// UnmarshalText decodes a hash in hex.
+func (h *Hash) UnmarshalText(b []byte) error { return unhex(h[:], b) }
+
+func unhex(dst, b []byte) error {
+	if hex.DecodedLen(len(b)) != len(dst) {
+		return fmt.Errorf("store: %d hex digits, want %d", len(b), 2*len(dst))
+	}
+	_, err := hex.Decode(dst, b)
+	return err
+}
