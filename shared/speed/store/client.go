@@ -94,8 +94,21 @@ func Dial(ctx context.Context, addr string, key *wallet.PrivateKey, ledger speed
 	return &Client{c: c, key: key, ledger: ledger, id: ledgerID}, nil
 }
 
-// Close closes the connection.
-func (cl *Client) Close() error { return cl.c.Close() }
+// Close ends the connection gracefully: it stops sending and waits (at
+// most replyTimeout) for the provider to close its side, which it does after
+// closing the channels paid on the connection; so once Close returns, the
+// ledger shows what the provider earned.
+func (cl *Client) Close() error {
+	if cw, ok := cl.c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		cl.c.SetDeadline(time.Now().Add(replyTimeout))
+		for {
+			if _, err := cl.c.Recv(); err != nil {
+				break
+			}
+		}
+	}
+	return cl.c.Close()
+}
 
 // Peer is the provider's account.
 func (cl *Client) Peer() wallet.Address { return cl.c.Peer.Account }
