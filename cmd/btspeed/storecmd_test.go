@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,15 +34,35 @@ func startStoreRig(t *testing.T) *storeRig {
 	t.Helper()
 	dir := t.TempDir()
 	lp := ledgertest.Start(t, "-db", filepath.Join(dir, "l.db"), "-faucet-difficulty", "0")
-	k, keystore := keystoreFile(t, dir, "requester.json")
 	pk, pkeystore := keystoreFile(t, dir, "provider.json")
-	r := &storeRig{lc: client.New(lp.URL, nil), provider: pk.Address(), dir: filepath.Join(dir, "provider")}
-	if err := ledgertest.Fund(context.Background(), r.lc, []wallet.Address{k.Address()}, 10_000_000); err != nil {
-		t.Fatal(err)
-	}
+	r := &storeRig{provider: pk.Address(), dir: filepath.Join(dir, "provider")}
 	cmd := exec.Command(buildBinary(t), "store", "serve", "--listen", "127.0.0.1:0", "--dir", r.dir,
 		"--quota-mib", "8", "--account-quota-mib", "4", "--price", "0.01", "--rate", "0.1")
 	cmd.Env = append(os.Environ(), envLedger+"="+lp.URL, envWallet+"="+pkeystore, envPassword+"=password123")
+	// "storage provider on ADDR for ACCOUNT on ledger ID, data in DIR"
+	lines := startProcess(t, cmd, func(l string) bool { return strings.HasPrefix(l, "storage provider on ") })
+	r.fund(t, dir, lp.URL, strings.Fields(lines[len(lines)-1])[3])
+	return r
+}
+
+// fund gives the rig a requester wallet with 10 BTT on the ledger at url
+// and names the provider at addr.
+func (r *storeRig) fund(t *testing.T, dir, url, addr string) {
+	t.Helper()
+	k, keystore := keystoreFile(t, dir, "requester.json")
+	r.lc = client.New(url, nil)
+	if err := ledgertest.Fund(context.Background(), r.lc, []wallet.Address{k.Address()}, 10_000_000); err != nil {
+		t.Fatal(err)
+	}
+	r.env = map[string]string{envLedger: url, envWallet: keystore, envPassword: "password123",
+		envStoreState: filepath.Join(dir, "store.json"), "provider": addr}
+}
+
+// startProcess starts cmd, reads its standard output until ready says a
+// line is the last one it waits for, and stops it with SIGTERM at the end
+// of the test, which it must survive cleanly.
+func startProcess(t *testing.T, cmd *exec.Cmd, ready func(string) bool) []string {
+	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -51,18 +72,20 @@ func startStoreRig(t *testing.T) *storeRig {
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
-			t.Errorf("the provider: %v\n%s", err, stderr.String())
+			t.Errorf("%s: %v\n%s", cmd.Path, err, stderr.String())
 		}
 	})
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	// "storage provider on ADDR for ACCOUNT on ledger ID, data in DIR"
-	fields := strings.Fields(line)
-	if len(fields) < 4 || fields[0] != "storage" || fields[2] != "on" {
-		t.Fatalf("the provider printed %q (%s)", line, stderr.String())
+	var lines []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if ready(sc.Text()) {
+			go io.Copy(io.Discard, stdout)
+			return lines
+		}
 	}
-	r.env = map[string]string{envLedger: lp.URL, envWallet: keystore, envPassword: "password123",
-		envStoreState: filepath.Join(dir, "store.json"), "provider": fields[3]}
-	return r
+	t.Fatalf("%s printed %q\n%s", cmd.Path, lines, stderr.String())
+	return nil
 }
 
 func (r *storeRig) balance(t *testing.T) uint64 {
@@ -197,5 +220,53 @@ func damage(t *testing.T, dir, id string, off int) {
 	}
 	if err := os.WriteFile(paths[0], b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The relay as a storage provider (-store-listen, with a disk quota): a file
+// over its quota is refused with words for people; a smaller one is stored
+// and comes back identical, the retrieval paid to the relay's wallet.
+func TestStoreWithTheRelay(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, "../relay").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	pk, pkeystore := keystoreFile(t, dir, "relay.json")
+	r := &storeRig{provider: pk.Address(), dir: filepath.Join(dir, "data", "storage")}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-faucet-difficulty", "0",
+		"-peer-listen", "127.0.0.1:0", "-dht", "off", "-tron-grpc", "127.0.0.1:0", "-tron-block", "200ms",
+		"-wallet", pkeystore, "-store-listen", "127.0.0.1:0", "-store-quota-mib", "1", "-store-rate", "0.1")
+	cmd.Env = append(os.Environ(), envPassword+"=password123")
+	var url, addr string
+	startProcess(t, cmd, func(l string) bool {
+		if u, ok := strings.CutPrefix(l, "listening on "); ok {
+			url = u
+		}
+		if a, ok := strings.CutPrefix(l, "storage provider on "); ok {
+			addr = strings.Fields(a)[0]
+		}
+		return url != "" && addr != ""
+	})
+	r.fund(t, dir, url+"/ledger", addr)
+	before := r.balance(t)
+
+	big := filepath.Join(dir, "big.bin")
+	os.WriteFile(big, make([]byte, 1_100_000), 0o600)
+	res := btspeed(t, r.env, "", "store", "put", big, "--provider", addr, "--rate", "0.1")
+	if res.code != exitFailure || !strings.HasPrefix(res.err, "btspeed: the provider has no room for this file") {
+		t.Fatalf("a file over the quota: %d %q %q", res.code, res.out, res.err)
+	}
+	data, rec := r.put(t, 400_000, "--rate", "0.1")
+	out := filepath.Join(dir, "back.bin")
+	if res := btspeed(t, r.env, "", "store", "get", rec.Contract.Obj.String(), "-o", out); res.code != 0 {
+		t.Fatalf("get: %d %q %q", res.code, res.out, res.err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("the file came back different")
+	}
+	want := uint64(25_000 + (rec.Contract.Terms.Length-store.ChunkSize)*100_000/(1<<20))
+	if got := r.balance(t) - before; got != want {
+		t.Fatalf("the relay earned %d, want %d for 2 chunks", got, want)
 	}
 }

@@ -60,6 +60,7 @@ type config struct {
 
 	bridgeLowPorts  bool
 	bridgePeersRate string
+	storage         storageFlags
 }
 
 func run(args []string) error {
@@ -86,6 +87,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies in front of the relay (Caddy, nginx, the edge Worker), comma-separated: their X-Forwarded-For names the client (default: none)")
 	daemon.EnvFlag(fs, &c.ledgerRate, "ledger-rate", "BTSPEED_RELAY_LEDGER_RATE", "20", "/ledger/, /tron/ and /healthz requests per second per client, a batch counting each operation; bursts of twice as many")
 	c.tron.Register(fs, "devnet")
+	c.storage.register(fs)
 	c.tls.Register(fs, "DATA/acme")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	fs.BoolVar(&c.banner, "banner", os.Getenv("BTSPEED_RELAY_BANNER") == "1", "print what runs and what to try first, for a newcomer's local run ($BTSPEED_RELAY_BANNER=1)")
@@ -154,6 +156,10 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			return err
 		}
 	}
+	storage, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
+	if err != nil {
+		return err
+	}
 	rl, err := relay.New(cfg)
 	if err != nil {
 		return err
@@ -182,7 +188,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			if ex != nil {
 				ex.Run(ctx)
 			}
-		})
+		}, storage)
 }
 
 // urls returns the URL the relay serves on ln (https://DOMAIN with
