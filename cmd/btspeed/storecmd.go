@@ -26,6 +26,7 @@ func runStore(c *cli, args []string) error {
 		{"status", "list stored objects: contracts, last proof, paid so far, failures", storeStatus},
 		{"check", "run the challenges that are due and pay the periods that passed", storeCheck},
 		{"run", "keep checking: challenge at the planned times and pay, until interrupted", storeRun},
+		{"end", "end a contract: no more periods are paid, the provider may delete the data", storeEnd},
 		{"serve", "be a storage provider: keep others' encrypted data under a quota, for pay", storeServe},
 	}, args)
 }
@@ -347,4 +348,40 @@ func storeRun(c *cli, args []string) error {
 		case <-time.After(time.Minute):
 		}
 	}
+}
+
+func storeEnd(c *cli, args []string) error {
+	fs := c.newFlags("store end", "btspeed store end ID")
+	var f storeFlags
+	f.register(c, fs)
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give the object ID"}
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	s, err := f.open(c, ctx)
+	if err != nil {
+		return err
+	}
+	rec, err := s.state.find(pos[0])
+	if err != nil {
+		return err
+	}
+	rec.Ended = true
+	if err := s.state.save(); err != nil {
+		return err
+	}
+	cl, err := s.dial(ctx, rec.Contract.Provider)
+	if err == nil {
+		err = errors.Join(cl.End(rec.Contract), cl.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(c.err, "btspeed: the provider was not told (%v); nothing more will be paid anyway\n", err)
+	}
+	fmt.Fprintf(c.out, "ended the contract of %s: no more periods will be paid\n", rec.Name)
+	return nil
 }

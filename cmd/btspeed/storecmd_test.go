@@ -158,6 +158,13 @@ func TestStorePutGetPaysPerChunk(t *testing.T) {
 	if _, err := os.Stat(out + "2"); err == nil {
 		t.Fatal("a damaged get left a file")
 	}
+	res = btspeed(t, r.env, "", "store", "end", id[:12])
+	if paths, _ := filepath.Glob(filepath.Join(r.dir, "*", id+".*")); res.code != 0 || len(paths) != 0 {
+		t.Fatalf("end: %d %q %q; the provider keeps %v", res.code, res.out, res.err, paths)
+	}
+	if res = btspeed(t, r.env, "", "store", "status"); !strings.Contains(res.out, "ended: no more periods are paid") {
+		t.Fatalf("status after end:\n%s", res.out)
+	}
 }
 
 // The "Must show" and the exposure bound of section 12.5, with the

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,5 +54,24 @@ func TestScheduleStopsPaymentAtTheFirstFailure(t *testing.T) {
 	step(at(5), 2)
 	if rec.Due(at(6)) {
 		t.Fatal("due after a failure")
+	}
+}
+
+// A provider that does not answer at all is a missing proof: recorded, and
+// the period is not paid.
+func TestScheduleMissingProof(t *testing.T) {
+	r := newRig(t, 10<<20)
+	cl := r.dial(t)
+	ct, err := cl.Put(bytes.NewReader([]byte("small")), 5, testOffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	rec := &Record{Contract: ct}
+	if err := rec.Check(context.Background(), time.Unix(int64(ct.Start)+3600, 0), cl); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Failure == nil || rec.Failure.Period != 0 || !strings.HasPrefix(rec.Failure.Reason, "no answer") || rec.PaidTotal != 0 {
+		t.Fatalf("record %+v, failure %+v", rec, rec.Failure)
 	}
 }
