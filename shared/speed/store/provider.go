@@ -25,6 +25,7 @@ type ProviderConfig struct {
 	MinPrice     uint64 // base units per MiB per period, at least
 	Rate         uint64 // retrieval, base units per MiB, at least
 	MinTTL       time.Duration
+	MaxConns     int // connections served at once (0: DefaultMaxConns); more are closed at once
 	// Now is the provider's clock for contract periods (time.Now if nil);
 	// ledger deadlines are always checked against the real clock.
 	Now func() time.Time
@@ -57,6 +58,9 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	if cfg.AccountQuota == 0 || cfg.AccountQuota > cfg.Quota {
 		cfg.AccountQuota = cfg.Quota
 	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	if cfg.MinTTL == 0 {
 		cfg.MinTTL = 10 * time.Minute
 	}
@@ -70,10 +74,14 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	return p, p.load()
 }
 
+// DefaultMaxConns caps the connections a provider serves at once.
+const DefaultMaxConns = 64
+
 // Serve accepts storage connections on ln until ctx ends, then closes them
 // and waits for their handlers.
 func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, p.cfg.MaxConns)
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -85,9 +93,15 @@ func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("store: accepting: %w", err)
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			c.Close()
+			continue
+		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { <-slots; wg.Done() }()
 			stopConn := context.AfterFunc(ctx, func() { c.Close() })
 			defer stopConn()
 			p.serveConn(c)

@@ -174,3 +174,34 @@ func TestTamperedChunkQuotaAndPrice(t *testing.T) {
 		t.Fatalf("a low price: %v", err)
 	}
 }
+
+// The provider's exposure (section 12.5): a requester that does not pay gets
+// one chunk, and the next is refused as unpaid, on this object or another.
+func TestProviderRisksOneChunk(t *testing.T) {
+	r := newRig(t, 10<<20)
+	cl := r.dial(t)
+	plain := bytes.Repeat([]byte{9}, 3*PlainChunkSize)
+	ct, err := cl.Put(bytes.NewReader(plain), uint64(len(plain)), testOffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.c.Send(Get{Obj: ct.Obj, Index: 0}); err != nil {
+		t.Fatal(err)
+	}
+	chunk, path, err := cl.readChunk(ct, 0)
+	if err != nil || VerifyChunk(ct.Terms.Root, ct.Terms.Length, 0, chunk, path) != nil {
+		t.Fatalf("chunk 0: %v", err)
+	}
+	for _, idx := range []uint64{1, 0} {
+		if err := cl.c.Send(Get{Obj: ct.Obj, Index: idx}); err != nil {
+			t.Fatal(err)
+		}
+		var refused *RefusedError
+		if _, err := cl.expect(ct.Obj, time.Minute); !errors.As(err, &refused) || refused.Why != ReasonUnpaid {
+			t.Fatalf("chunk %d with chunk 0 unpaid: %v", idx, err)
+		}
+	}
+	if b, _ := r.ledger.Balance(context.Background(), r.pkey.Address()); b != 0 {
+		t.Fatalf("the provider holds %d", b)
+	}
+}
