@@ -43,6 +43,9 @@ type Provider struct {
 	used   uint64
 	usedBy map[wallet.Address]uint64
 	chans  map[speed.ChannelID]*chanRecord
+	// owed is each requester's retrieved chunk not yet paid, across its
+	// connections: at most one (section 12.5).
+	owed map[wallet.Address]*owed
 }
 
 type object struct {
@@ -70,7 +73,7 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Provider{cfg: cfg, objs: map[ObjectID]*object{}, usedBy: map[wallet.Address]uint64{}, chans: map[speed.ChannelID]*chanRecord{}}
+	p := &Provider{cfg: cfg, objs: map[ObjectID]*object{}, usedBy: map[wallet.Address]uint64{}, chans: map[speed.ChannelID]*chanRecord{}, owed: map[wallet.Address]*owed{}}
 	return p, p.load()
 }
 
@@ -144,7 +147,6 @@ func (p *Provider) serveConn(nc net.Conn) {
 type session struct {
 	p       *Provider
 	c       *Conn
-	unpaid  *owed // the retrieved chunk not yet paid
 	touched map[speed.ChannelID]bool
 }
 
@@ -318,21 +320,24 @@ func (s *session) get(m Get) error {
 	if o != nil {
 		meta, tree = o.meta, o.tree
 	}
+	unpaid := p.owed[s.c.Peer.Account]
 	p.mu.Unlock()
 	switch {
 	case o == nil || !meta.Complete:
 		return s.refuse(m.Obj, ReasonUnknown, "no such object")
 	case m.Index*ChunkSize >= meta.Terms.Length:
 		return s.refuse(m.Obj, ReasonUnknown, "no chunk %d", m.Index)
-	case s.unpaid != nil:
-		return s.refuse(m.Obj, ReasonUnpaid, "chunk %d is not paid yet", s.unpaid.idx)
+	case unpaid != nil:
+		return s.refuse(m.Obj, ReasonUnpaid, "chunk %d is not paid yet", unpaid.idx)
 	}
 	chunk := make([]byte, ChunkLen(m.Index, meta.Terms.Length))
 	if err := p.readAt(&meta, chunk, int64(m.Index*ChunkSize)); err != nil {
 		return s.refuse(m.Obj, ReasonUnknown, "chunk %d is not here", m.Index)
 	}
 	if due := speed.Price(meta.Terms.Rate, uint64(len(chunk))); due > 0 {
-		s.unpaid = &owed{obj: m.Obj, idx: m.Index, due: due}
+		p.mu.Lock()
+		p.owed[s.c.Peer.Account] = &owed{obj: m.Obj, idx: m.Index, due: due}
+		p.mu.Unlock()
 	}
 	for off := 0; off < len(chunk); off += MaxBlock {
 		d := Data{Obj: m.Obj, Index: m.Index, Offset: uint32(off), Block: chunk[off:min(off+MaxBlock, len(chunk))]}

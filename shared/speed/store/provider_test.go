@@ -176,7 +176,8 @@ func TestTamperedChunkQuotaAndPrice(t *testing.T) {
 }
 
 // The provider's exposure (section 12.5): a requester that does not pay gets
-// one chunk, and the next is refused as unpaid, on this object or another.
+// one chunk, and the next is refused as unpaid, on this connection or a new
+// one.
 func TestProviderRisksOneChunk(t *testing.T) {
 	r := newRig(t, 10<<20)
 	cl := r.dial(t)
@@ -192,7 +193,12 @@ func TestProviderRisksOneChunk(t *testing.T) {
 	if err != nil || VerifyChunk(ct.Terms.Root, ct.Terms.Length, 0, chunk, path) != nil {
 		t.Fatalf("chunk 0: %v", err)
 	}
-	for _, idx := range []uint64{1, 0} {
+	cl2 := r.dial(t)
+	for i, idx := range []uint64{1, 0, 2} {
+		cl := cl
+		if i == 2 {
+			cl = cl2
+		}
 		if err := cl.c.Send(Get{Obj: ct.Obj, Index: idx}); err != nil {
 			t.Fatal(err)
 		}

@@ -60,9 +60,6 @@ func (s *session) pay(m Pay) error {
 		return err
 	}
 	s.touched[m.State.Channel] = true
-	if m.What == PayRetrieve {
-		s.unpaid = nil
-	}
 	if m.State.Paid == info.Deposit {
 		if err := s.p.closeChannel(m.State.Channel); err != nil {
 			p.cfg.Log.Warn("storage channel close", "channel", m.State.Channel, "err", err)
@@ -81,10 +78,11 @@ func (s *session) due(m Pay) (uint64, error) {
 		return 0, errors.New("no such object")
 	}
 	if m.What == PayRetrieve {
-		if s.unpaid == nil || s.unpaid.obj != m.Obj || s.unpaid.idx != m.N {
+		u := p.owed[s.c.Peer.Account]
+		if u == nil || u.obj != m.Obj || u.idx != m.N {
 			return 0, fmt.Errorf("nothing is owed for chunk %d", m.N)
 		}
-		return s.unpaid.due, nil
+		return u.due, nil
 	}
 	if m.N >= uint64(o.meta.Terms.Periods) || slices.Contains(o.meta.PaidPeriods, m.N) {
 		return 0, fmt.Errorf("period %d is not owed", m.N)
@@ -97,6 +95,9 @@ func (s *session) credit(m Pay, amount uint64) error {
 	o := s.own(m.Obj)
 	if o == nil {
 		return nil
+	}
+	if m.What == PayRetrieve {
+		delete(s.p.owed, s.c.Peer.Account)
 	}
 	if m.What == PayPeriod {
 		o.meta.PaidPeriods = append(o.meta.PaidPeriods, m.N)
