@@ -297,8 +297,13 @@ func (s *session) challenge(m Challenge) error {
 		p.mu.Unlock()
 		return s.refuse(m.Obj, ReasonUnknown, "no such object")
 	}
-	meta, tree := o.meta, o.tree
+	meta := o.meta
+	tree, err := p.tree(o)
 	p.mu.Unlock()
+	if err != nil {
+		p.cfg.Log.Warn("storage object unreadable", "obj", meta.Obj, "err", err)
+		return s.refuse(m.Obj, ReasonUnknown, "the data is not all here")
+	}
 	body, err := BuildProof(tree, meta.Terms.Length, m.N, m.K, func(i uint64) ([]byte, error) {
 		b := make([]byte, SegmentLen(i, meta.Terms.Length))
 		return b, p.readAt(&meta, b, int64(i*SegmentSize))
@@ -317,13 +322,15 @@ func (s *session) get(m Get) error {
 	o := s.own(m.Obj)
 	var meta objMeta
 	var tree *Tree
-	if o != nil {
-		meta, tree = o.meta, o.tree
+	var err error
+	if o != nil && o.meta.Complete {
+		meta = o.meta
+		tree, err = p.tree(o)
 	}
 	unpaid := p.owed[s.c.Peer.Account]
 	p.mu.Unlock()
 	switch {
-	case o == nil || !meta.Complete:
+	case o == nil || !meta.Complete || err != nil:
 		return s.refuse(m.Obj, ReasonUnknown, "no such object")
 	case m.Index*ChunkSize >= meta.Terms.Length:
 		return s.refuse(m.Obj, ReasonUnknown, "no chunk %d", m.Index)

@@ -211,3 +211,36 @@ func TestProviderRisksOneChunk(t *testing.T) {
 		t.Fatalf("the provider holds %d", b)
 	}
 }
+
+// A provider restarted on the same directory still answers challenges and
+// serves retrieval (its tree is rebuilt from disk).
+func TestProviderRestart(t *testing.T) {
+	r := newRig(t, 10<<20)
+	cl := r.dial(t)
+	plain := bytes.Repeat([]byte("restart"), 100_000)
+	ct, err := cl.Put(bytes.NewReader(plain), uint64(len(plain)), testOffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := NewProvider(r.provider.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p2.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	r.addr = ln.Addr().String()
+	cl2 := r.dial(t)
+	if _, failure, err := cl2.Challenge(ct, MaxK); err != nil || failure != nil {
+		t.Fatalf("challenge after a restart: %v %v", failure, err)
+	}
+	var got bytes.Buffer
+	if _, err := cl2.Get(context.Background(), ct, &got); err != nil || !bytes.Equal(got.Bytes(), plain) {
+		t.Fatalf("get after a restart: %v", err)
+	}
+}
