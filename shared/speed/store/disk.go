@@ -24,6 +24,7 @@ type objMeta struct {
 	Terms       Terms
 	Received    []bool   // per Put group
 	Complete    bool     // every group received and checked
+	Proposed    int64    // unix seconds of the proposal
 	Start       uint64   // unix seconds: period 0 begins
 	PaidPeriods []uint64 // periods paid, in order of payment
 	Income      uint64   // base units paid for this object, periods and retrieval

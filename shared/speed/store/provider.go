@@ -84,8 +84,11 @@ const DefaultMaxConns = 64
 // and waits for their handlers.
 func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, p.cfg.MaxConns)
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before the wait: an accept error stops the sweep and the connections too
+	slots := make(chan struct{}, p.cfg.MaxConns)
+	wg.Go(func() { p.sweepLoop(ctx) })
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
@@ -216,7 +219,7 @@ func (s *session) propose(m Propose) error {
 			return s.refuse(m.Obj, ReasonQuota, "no room: %d bytes free for your account", min(p.cfg.Quota-p.used, p.cfg.AccountQuota-p.usedBy[acct]))
 		}
 		groups := (Segments(t.Length) + segsPerBlock - 1) / segsPerBlock
-		o := &object{meta: objMeta{Account: acct, Obj: m.Obj, Nonce: m.Nonce[:], Terms: t, Received: make([]bool, groups)}}
+		o := &object{meta: objMeta{Account: acct, Obj: m.Obj, Nonce: m.Nonce[:], Terms: t, Received: make([]bool, groups), Proposed: p.cfg.Now().Unix()}}
 		if err := p.saveMeta(&o.meta); err != nil {
 			return err
 		}
@@ -368,13 +371,6 @@ func (s *session) end(m End) error {
 		return nil
 	}
 	delete(p.objs, m.Obj)
-	p.used -= o.meta.Terms.Length
-	p.usedBy[o.meta.Account] -= o.meta.Terms.Length
 	p.cfg.Log.Info("storage contract ended by the requester", "obj", m.Obj)
-	for _, path := range []string{p.dataPath(&o.meta), p.metaPath(&o.meta)} {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("store: %w", err)
-		}
-	}
-	return nil
+	return p.remove(o)
 }

@@ -244,3 +244,32 @@ func TestProviderRestart(t *testing.T) {
 		t.Fatalf("get after a restart: %v", err)
 	}
 }
+
+// The provider may delete an object whose payment is more than one period
+// late (section 12.4), and frees its quota; one paid on time stays.
+func TestSweepDeletesLateObjects(t *testing.T) {
+	r := newRig(t, 10<<20)
+	cl := r.dial(t)
+	ct, err := cl.Put(bytes.NewReader(bytes.Repeat([]byte{4}, 100_000)), 100_000, testOffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.PayPeriod(context.Background(), ct, 0); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(int64(ct.Start), 0)
+	path := filepath.Join(r.dir, r.rkey.Address().Hex(), ct.Obj.String()+".dat")
+	// Period 1 ends at 2 h; its payment is more than a period late at 3 h.
+	if n, err := r.provider.Sweep(start.Add(3*time.Hour - time.Second)); n != 0 || err != nil {
+		t.Fatalf("swept %d (%v) before period 1 was late", n, err)
+	}
+	if n, err := r.provider.Sweep(start.Add(3 * time.Hour)); n != 1 || err != nil {
+		t.Fatalf("swept %d (%v) once period 1 was late", n, err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) || r.provider.used != 0 {
+		t.Fatalf("the data is still there (%v) or counted (%d bytes)", err, r.provider.used)
+	}
+	if _, failure, err := cl.Challenge(ct, 1); err != nil || failure == nil {
+		t.Fatalf("a challenge of a deleted object: %v %v", failure, err)
+	}
+}
