@@ -25,7 +25,7 @@ type rig struct {
 
 // newRig runs a provider on loopback with a memledger; the requester holds
 // 100 BTT.
-func newRig(t *testing.T, quota uint64) *rig {
+func newRig(t testing.TB, quota uint64) *rig {
 	t.Helper()
 	r := &rig{ledger: memledger.New("btspeed-test", time.Now), pkey: testKey(t, 11), rkey: testKey(t, 12), dir: t.TempDir()}
 	r.ledger.Mint(r.rkey.Address(), 100_000_000)
