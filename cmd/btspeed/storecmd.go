@@ -37,7 +37,7 @@ type storeFlags struct {
 	wallet, state string
 }
 
-func (f *storeFlags) register(c *cli, fs interface {
+func (f *storeFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 }) {
 	f.where.register(fs, true, false)
@@ -45,7 +45,7 @@ func (f *storeFlags) register(c *cli, fs interface {
 	fs.StringVar(&f.state, "state", "", "the file of storage records (default $"+envStoreState+" or the user config dir's btspeed/store.json)")
 }
 
-// session is what a requester command needs: the key, the ledger and the
+// storeSession is what a requester command needs: the key, the ledger and the
 // records.
 type storeSession struct {
 	key      *wallet.PrivateKey
@@ -106,7 +106,7 @@ func refusedWords(err error) error {
 func storePut(c *cli, args []string) error {
 	fs := c.newFlags("store put", "btspeed store put FILE --provider HOST:PORT [--period 24h] [--periods 30] [--price BTT] [--rate BTT]")
 	var f storeFlags
-	f.register(c, fs)
+	f.register(fs)
 	provider := fs.String("provider", "", "the storage provider, HOST:PORT")
 	period := fs.Duration("period", 24*time.Hour, "length of a paid period (1h to 720h)")
 	periods := fs.Uint("periods", 30, "how many periods to store for (1 to 1000)")
@@ -180,7 +180,7 @@ func storeOffer(period time.Duration, periods uint, price, rate string) (store.O
 func storeGet(c *cli, args []string) error {
 	fs := c.newFlags("store get", "btspeed store get ID -o FILE")
 	var f storeFlags
-	f.register(c, fs)
+	f.register(fs)
 	out := fs.String("o", "", "the file to write (not overwritten)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -301,7 +301,7 @@ func (u unreachableProvider) PayPeriod(context.Context, store.Contract, uint64) 
 func storeCheck(c *cli, args []string) error {
 	fs := c.newFlags("store check", "btspeed store check")
 	var f storeFlags
-	f.register(c, fs)
+	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -327,7 +327,7 @@ func storeCheck(c *cli, args []string) error {
 func storeRun(c *cli, args []string) error {
 	fs := c.newFlags("store run", "btspeed store run")
 	var f storeFlags
-	f.register(c, fs)
+	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -353,7 +353,7 @@ func storeRun(c *cli, args []string) error {
 func storeEnd(c *cli, args []string) error {
 	fs := c.newFlags("store end", "btspeed store end ID")
 	var f storeFlags
-	f.register(c, fs)
+	f.register(fs)
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
