@@ -44,6 +44,7 @@ func topCommands() []command {
 		{"faucet", "claim test BTT from a development ledger's faucet for the wallet", runFaucet},
 		{"tron", "TRON: balances on chain", runTron},
 		{"tracker", "ask trackers about a torrent", runTracker},
+		{"store", "paid storage: keep files encrypted with a provider that proves it holds them", runStore},
 		{"version", "print the version", func(c *cli, _ []string) error {
 			fmt.Fprintln(c.out, "btspeed", version)
 			return nil

@@ -65,6 +65,7 @@ type config struct {
 
 	proxyListen, proxyRate, proxyMaxSize, proxyUpload string
 	proxyLoopback                                     bool
+	storage                                           storageFlags
 }
 
 func run(args []string) error {
@@ -96,6 +97,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.proxyUpload, "proxy-upload-limit", "BTSPEED_RELAY_PROXY_UPLOAD_LIMIT", "0", "the paid proxy's upload cap, bytes a second for all requesters together (0: none)")
 	fs.BoolVar(&c.proxyLoopback, "proxy-allow-loopback", false, "let the paid proxy fetch from loopback addresses: for tests on one machine only")
 	c.tron.Register(fs, "devnet")
+	c.storage.register(fs)
 	c.tls.Register(fs, "DATA/acme")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	fs.BoolVar(&c.banner, "banner", os.Getenv("BTSPEED_RELAY_BANNER") == "1", "print what runs and what to try first, for a newcomer's local run ($BTSPEED_RELAY_BANNER=1)")
@@ -165,6 +167,10 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			return err
 		}
 	}
+	storage, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
+	if err != nil {
+		return err
+	}
 	rl, err := relay.New(cfg)
 	if err != nil {
 		return err
@@ -193,7 +199,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			if ex != nil {
 				ex.Run(ctx)
 			}
-		})
+		}, storage)
 }
 
 // urls returns the URL the relay serves on ln (https://DOMAIN with
