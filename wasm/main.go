@@ -70,6 +70,7 @@ var errorCodes = []struct {
 	{webpeer.ErrNoWallet, "no_wallet"},
 	{webpeer.ErrWrongPassword, "wrong_password"},
 	{webpeer.ErrShortPassword, "short_password"},
+	{webpeer.ErrSelfTransfer, "bad_address"},
 }
 
 // errorCode is err's code: one of errorCodes, else the ledger's API code,

@@ -244,6 +244,20 @@ func (p *Page) NewTab(t testing.TB, url string) *Page {
 	return tab
 }
 
+// Popup returns the oldest window p opened (window.open) not taken yet,
+// waiting up to timeout for one; closing it closes only that window.
+func (p *Page) Popup(t testing.TB, timeout time.Duration) *Page {
+	t.Helper()
+	p.b.mu.Lock()
+	p.b.pages++
+	id := "p" + strconv.Itoa(p.b.pages)
+	p.b.mu.Unlock()
+	w := &Page{b: p.b, id: id, Timeout: timeout + time.Minute}
+	w.Do(t, map[string]any{"op": "popup", "of": p.id, "timeout": timeout.Milliseconds()})
+	w.Timeout = 2 * time.Minute
+	return w
+}
+
 // Do runs a driver command on the page and returns its value; failures
 // fail the test.
 func (p *Page) Do(t testing.TB, cmd map[string]any) json.RawMessage {

@@ -34,8 +34,9 @@ async function reportCSP (context) {
 
 // track keeps page p of context under id, with its console.
 function track (id, context, p) {
-  const entry = { context, page: p, logs: [] }
+  const entry = { context, page: p, logs: [], popups: [] }
   const keep = line => { if (entry.logs.length < 2000) entry.logs.push(line) }
+  p.on('popup', w => { if (entry.popups.length < 20) entry.popups.push(w) })
   p.on('console', m => keep(m.type() + ': ' + m.text()))
   p.on('pageerror', e => keep('pageerror: ' + e.message))
   pages.set(id, entry)
@@ -73,6 +74,21 @@ const ops = {
     track(id, context, await context.newPage())
     pages.get(id).tab = true
     if (url) await page(id).page.goto(url)
+    return null
+  },
+  // popup takes the oldest window page of opened (window.open) that no popup op took yet, waiting for one up
+  // to timeout ms, and keeps it under id; closing it closes only that window.
+  async popup ({ page: id, of, timeout }) {
+    const opener = page(of)
+    const deadline = Date.now() + (timeout || 30000)
+    while (!opener.popups.length) {
+      if (Date.now() > deadline) throw new Error('popup: no window opened by ' + of + ' in ' + (timeout || 30000) + 'ms')
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const w = opener.popups.shift()
+    track(id, opener.context, w)
+    pages.get(id).tab = true
+    await w.waitForLoadState()
     return null
   },
   async goto ({ page: id, url }) { await page(id).page.goto(url); return null },
