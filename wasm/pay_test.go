@@ -85,6 +85,16 @@ func TestPayForPage(t *testing.T) {
 	if shopURL == relayURL || third == relayURL || third == shopURL {
 		t.Fatal("the shop, the third page and the relay must be three origins")
 	}
+	// The confirmation window is never framed: not by the relay's headers.
+	resp, err := http.Get(relayURL + "/pay.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != 200 || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("pay.html: %s, CSP %q, X-Frame-Options %q", resp.Status, csp, resp.Header.Get("X-Frame-Options"))
+	}
 	b := browsertest.Start(t, nil)
 	lc := client.New(relayURL+"/ledger", nil)
 	ctx := context.Background()
@@ -182,6 +192,7 @@ func TestPayForPage(t *testing.T) {
 		}
 		pop.WaitFor(t, "#pay-done:not([hidden])", 10*time.Second)
 		pop.Screenshot(t, screenshotPath(t, "pay-paid.png"), true)
+		noCSPViolations(t, pop)
 		buyerNow, payeeNow := balances()
 		if buyerNow != buyerWas-1_500_000 || payeeNow != payeeWas+1_500_000 {
 			t.Fatalf("ledger: buyer %d (was %d), payee %d (was %d): want 1.5 BTT moved", buyerNow, buyerWas, payeeNow, payeeWas)
