@@ -135,6 +135,11 @@ var migrations = []migration{
 			value bytea NOT NULL
 		)`,
 	}},
+	// Transfers signed with a memo (api.DomainTransferV2) keep it in both
+	// accounts' history.
+	{"entry memos", []string{
+		`ALTER TABLE entries ADD COLUMN memo text NOT NULL DEFAULT ''`,
+	}},
 }
 
 type migration struct {
@@ -706,14 +711,17 @@ func (t *tx) AddEntry(e store.Entry) (uint64, error) {
 	if err := text("entry ref", e.Ref); err != nil {
 		return 0, err
 	}
+	if err := text("entry memo", e.Memo); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err = t.tx.QueryRow(t.ctx, `INSERT INTO entries
-			(account, seq, time_ns, kind, credit, debit, balance, ref, counterparty)
+			(account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo)
 		SELECT $1::bytea, COALESCE(max(seq), 0) + 1, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::bigint,
-			$7::text, $8::bytea
+			$7::text, $8::bytea, $9::text
 		FROM entries WHERE account = $1::bytea
 		RETURNING seq`,
-		e.Account[:], at, e.Kind, credit, debit, bal, e.Ref, e.Counterparty[:]).Scan(&seq)
+		e.Account[:], at, e.Kind, credit, debit, bal, e.Ref, e.Counterparty[:], e.Memo).Scan(&seq)
 	if err != nil {
 		return 0, t.failed("add entry", err)
 	}
@@ -731,7 +739,7 @@ func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry,
 	if before != 0 && before < math.MaxInt64 {
 		b = int64(before)
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT seq, time_ns, kind, credit, debit, balance, ref, counterparty
+	rows, err := t.tx.Query(t.ctx, `SELECT seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo
 		FROM entries WHERE account = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, a[:], b, limit)
 	if err != nil {
 		return nil, t.failed("history", err)
@@ -742,7 +750,7 @@ func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry,
 			seq, at, credit, debit, bal int64
 			cp                          []byte
 		)
-		if err := r.Scan(&seq, &at, &e.Kind, &credit, &debit, &bal, &e.Ref, &cp); err != nil {
+		if err := r.Scan(&seq, &at, &e.Kind, &credit, &debit, &bal, &e.Ref, &cp, &e.Memo); err != nil {
 			return e, err
 		}
 		if len(cp) != len(e.Counterparty) {
