@@ -125,22 +125,22 @@ func (b binding) walletTronHistory(args) any {
 	})
 }
 
-// walletTransfer pays argument 1 (BTT) to the ledger account argument 0:
-// the confirmation page's transfer (web/pay.js). It resolves to
-// {id, to, amount, time} (time in unix milliseconds).
+// walletTransfer pays argument 1 (BTT) to the ledger account argument 0
+// with the memo argument 2: the confirmation page's transfer (web/pay.js).
+// It resolves to {id, to, amount, memo, time} (time in unix milliseconds).
 func (b binding) walletTransfer(a args) any {
-	to, amount := a.str(0), a.str(1)
+	to, amount, memo := a.str(0), a.str(1), a.str(2)
 	return promise(func() (any, error) {
 		v, err := parseAmount(amount)
 		if err != nil {
 			return nil, err
 		}
-		res, err := b.w.Transfer(context.Background(), strings.TrimSpace(to), v)
+		res, err := b.w.Transfer(context.Background(), strings.TrimSpace(to), v, memo)
 		if err != nil {
 			return nil, err
 		}
 		return toJSON(map[string]any{"id": res.ID, "to": res.To.String(), "amount": speed.FormatBTT(uint64(res.Amount)),
-			"time": res.Time * 1000}), nil
+			"memo": res.Memo, "time": res.Time * 1000}), nil
 	})
 }
 
@@ -151,6 +151,7 @@ type transferJS struct {
 	Sent         string `json:"sent"`
 	Received     string `json:"received"`
 	Counterparty string `json:"counterparty"`
+	Memo         string `json:"memo,omitempty"`
 }
 
 // walletTransfers resolves to {transfers: [...], more}: the ledger
@@ -161,7 +162,7 @@ func (b binding) walletTransfers(args) any {
 		out := make([]transferJS, 0, len(es))
 		for _, e := range es {
 			out = append(out, transferJS{ID: e.Ref, Time: e.Time * 1000, Sent: speed.FormatBTT(uint64(e.Debit)),
-				Received: speed.FormatBTT(uint64(e.Credit)), Counterparty: e.Counterparty.String()})
+				Received: speed.FormatBTT(uint64(e.Credit)), Counterparty: e.Counterparty.String(), Memo: e.Memo})
 		}
 		return toJSON(map[string]any{"transfers": out, "more": more}), err
 	})

@@ -71,6 +71,7 @@ var errorCodes = []struct {
 	{webpeer.ErrWrongPassword, "wrong_password"},
 	{webpeer.ErrShortPassword, "short_password"},
 	{webpeer.ErrSelfTransfer, "bad_address"},
+	{webpeer.ErrBadMemo, "bad_memo"},
 }
 
 // errorCode is err's code: one of errorCodes, else the ledger's API code,

@@ -198,8 +198,12 @@ func TestPayForPage(t *testing.T) {
 			t.Fatalf("ledger: buyer %d (was %d), payee %d (was %d): want 1.5 BTT moved", buyerNow, buyerWas, payeeNow, payeeWas)
 		}
 		hist, err := lc.History(ctx, buyer, 0, 10)
-		if err != nil || len(hist) == 0 || hist[0].Kind != "transfer" || hist[0].Ref != res[0].ID || hist[0].Counterparty != payee {
-			t.Fatalf("the buyer's history (%v): %+v, want the transfer %s first", err, hist, res[0].ID)
+		if err != nil || len(hist) == 0 || hist[0].Kind != "transfer" || hist[0].Ref != res[0].ID || hist[0].Counterparty != payee ||
+			hist[0].Memo != payMemo {
+			t.Fatalf("the buyer's history (%v): %+v, want the transfer %s first, with the memo", err, hist, res[0].ID)
+		}
+		if ph, err := lc.History(ctx, payee, 0, 1); err != nil || len(ph) != 1 || ph[0].Memo != payMemo {
+			t.Fatalf("the payee's history (%v): %+v, want the memo", err, ph)
 		}
 		buyerWas, payeeWas = buyerNow, payeeNow
 		pop.Close(t)

@@ -306,7 +306,7 @@
     pay (options) { return pay(options) }
     async transfers () { return JSON.parse(await this._go.walletTransfers()) }
     // _transfer pays without asking: only the confirmation window (pay.js) calls it, after the user's click.
-    async _transfer (to, amount) { return JSON.parse(await this._go.walletTransfer(String(to), String(amount))) }
+    async _transfer (to, amount, memo) { return JSON.parse(await this._go.walletTransfer(String(to), String(amount), String(memo || ''))) }
   }
 
   // Settings: get() answers from a copy loaded at start and after every set(), so it never waits.

@@ -5,8 +5,8 @@
 // {type: 'error', code, message}.
 'use strict'
 
-// PAYMENTS_KEY keeps the latest payments made here, memos included (the ledger's transfer has no memo): the
-// app's Speed tab lists them. At most PAYMENTS_MAX.
+// PAYMENTS_KEY keeps the latest payments made here with the site that asked (the ledger keeps the memo, signed,
+// but not the site): the app's Speed tab lists them. At most PAYMENTS_MAX.
 const PAYMENTS_KEY = 'btspeed.payments'
 const PAYMENTS_MAX = 100
 
@@ -104,7 +104,7 @@ async function confirmPay (e) {
   try {
     await busy($('pay-ok'), 'Paying…', async () => {
       if (w.state === 'locked') await w.unlock($('pay-password').value)
-      const res = await w._transfer(pay.req.to, pay.req.amount)
+      const res = await w._transfer(pay.req.to, pay.req.amount, pay.req.memo)
       remember(res)
       answer({ type: 'paid', id: res.id, amount: res.amount })
       finish('Paid', 'You paid ' + btt(res.amount) + ' BTT to ' + pay.origin + ' (' + res.to + '). Transfer ' + res.id + '. You can close this window.')

@@ -14,10 +14,14 @@ import (
 // ErrSelfTransfer refuses a transfer to the wallet's own account.
 var ErrSelfTransfer = errors.New("that is this wallet's own address: pay another account")
 
+// ErrBadMemo refuses a memo the ledger would not keep.
+var ErrBadMemo = fmt.Errorf("a memo is at most %d bytes of text", api.MaxMemo)
+
 // Transfer pays amount base units from the wallet's ledger account to the
 // ledger account to (T...), a signed ledger transfer with a random nonce
-// (docs/ledger-api.md): one call pays once.
-func (w *Wallet) Transfer(ctx context.Context, to string, amount uint64) (api.TransferResult, error) {
+// (docs/ledger-api.md): one call pays once. A memo (may be "") is signed
+// with it and kept in both accounts' ledger history.
+func (w *Wallet) Transfer(ctx context.Context, to string, amount uint64, memo string) (api.TransferResult, error) {
 	k := w.unlocked()
 	if k == nil {
 		return api.TransferResult{}, ErrLocked
@@ -32,12 +36,16 @@ func (w *Wallet) Transfer(ctx context.Context, to string, amount uint64) (api.Tr
 	if amount == 0 {
 		return api.TransferResult{}, ErrBadAmount
 	}
+	if err := api.CheckMemo(memo); err != nil {
+		return api.TransferResult{}, fmt.Errorf("%w (%v)", ErrBadMemo, err)
+	}
 	var nb [8]byte
 	if _, err := rand.Read(nb[:]); err != nil {
 		return api.TransferResult{}, fmt.Errorf("webpeer: transfer nonce: %w", err)
 	}
 	// The ledger keeps nonces as signed 64-bit integers: the top bit stays 0.
-	req, err := api.Transfer{Ledger: w.ledgerID, From: k.Address(), To: dst, Amount: amount, Nonce: binary.BigEndian.Uint64(nb[:]) >> 1}.Sign(k)
+	req, err := api.Transfer{Ledger: w.ledgerID, From: k.Address(), To: dst, Amount: amount, Nonce: binary.BigEndian.Uint64(nb[:]) >> 1,
+		Memo: memo}.Sign(k)
 	if err != nil {
 		return api.TransferResult{}, fmt.Errorf("webpeer: signing the transfer: %w", err)
 	}
