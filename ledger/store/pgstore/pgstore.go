@@ -51,7 +51,8 @@
 //	records (key bytea PRIMARY KEY, 1 to 128 bytes, value bytea)
 //	entries (account bytea, seq bigint, time_ns bigint, kind text,
 //	         credit bigint, debit bigint, balance bigint, ref text,
-//	         counterparty bytea, PRIMARY KEY (account, seq))
+//	         counterparty bytea, memo text (a transfer's, else ''),
+//	         PRIMARY KEY (account, seq))
 //	    AddEntry assigns max(seq)+1 of the account, in the serializable
 //	    transaction; History scans the primary key backwards.
 //	meta (key text PRIMARY KEY, value bytea)
