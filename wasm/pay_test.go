@@ -26,7 +26,8 @@ const payMemo = `Order #42 <b>not bold</b> <img src=x onerror=alert(1)> — merc
 // and has a button per payment (#pay-a 1.5 BTT, #pay-b 2 BTT, to payee);
 // each outcome goes to window.payResults. An iframe of thirdURL (another
 // origin) sits in it. /evil.html is that third origin's page: told
-// {forge: n}, it posts forged answers to the page around it.
+// {forge: n}, it posts forged answers to the page around it; told {ask: T},
+// it asks for a payment itself (window.frameResult in the page around it).
 func serveShop(t testing.TB, addr, relayURL, payee, thirdURL string) string {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -46,20 +47,29 @@ const outcome = p => p.then(r => { payResults.push({id: r.id, amount: r.amount})
 window.payFrom = (amount, memo) => outcome(client.wallet.pay({to: payee, amount, memo}))
 document.getElementById('pay-a').onclick = () => payFrom('1.5', %q)
 document.getElementById('pay-b').onclick = () => payFrom('2', 'second order')
-addEventListener('message', e => { if (e.data && e.data.forged) window.forgedDone = true })
+addEventListener('message', e => {
+	if (e.data && e.data.forged) window.forgedDone = true
+	if (e.data && e.data.frameResult) window.frameResult = e.data.frameResult
+})
 BTSpeed.start({relay: %q}).then(c => { window.client = c; window.ready = true })
 </script></body></html>`, html.EscapeString(relayURL), html.EscapeString(thirdURL), payee, payMemo, relayURL)
 	})
 	mux.HandleFunc("/evil.html", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>third</title><p>a third origin</p><script>
+		fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><title>third</title><p>a third origin</p>
+<script src="%s/btspeed.js"></script><script>
 addEventListener('message', e => {
+	if (e.data && e.data.ask) {
+		BTSpeed.pay({to: e.data.ask, amount: '900', memo: 'from the frame'}).then(r => parent.postMessage({frameResult: 'paid'}, '*'),
+			err => parent.postMessage({frameResult: err.code}, '*'))
+		return
+	}
 	if (!e.data || !e.data.forge) return
 	parent.postMessage({btspeed: 'pay', type: 'paid', n: e.data.forge, id: 'forged', amount: '1000'}, '*')
 	parent.postMessage({btspeed: 'pay', type: 'error', n: e.data.forge, code: 'refused', message: 'forged'}, '*')
 	parent.postMessage({forged: true}, '*')
 })
-</script>`))
+</script>`, html.EscapeString(relayURL))
 	})
 	return browsertest.Serve(t, browsertest.Listen(t, addr), mux).URL
 }
@@ -229,6 +239,37 @@ func TestPayForPage(t *testing.T) {
 		}
 		if a, p := balances(); a != buyerWas || p != payeeWas {
 			t.Fatalf("after a refusal the ledger moved: buyer %d (was %d), payee %d (was %d)", a, buyerWas, p, payeeWas)
+		}
+	})
+
+	t.Run("a frame of another origin asks in its own name, for too much", func(t *testing.T) {
+		// The third origin's frame inside the shop asks for a payment: the
+		// window names the frame's origin, never the shop's.
+		shop.Eval(t, `document.getElementById('third').contentWindow.postMessage({ask: `+jsString(payee.String())+`}, '*')`, nil)
+		pop := shop.Popup(t, 30*time.Second)
+		pop.WaitFor(t, "#pay-form:not([hidden])", 90*time.Second)
+		// 900 BTT is more than the wallet holds: the window says so and
+		// offers no Pay; closing it answers insufficient_funds.
+		pop.WaitForFunction(t, `document.getElementById('pay-error').textContent !== ''`, 30*time.Second)
+		var shown struct {
+			Origin, Amount, Error string
+			Disabled              bool
+		}
+		pop.Eval(t, `({origin: document.getElementById('pay-origin').textContent, amount: document.getElementById('pay-amount').textContent,
+			error: document.getElementById('pay-error').textContent, disabled: document.getElementById('pay-ok').disabled})`, &shown)
+		if shown.Origin != third || shown.Amount != "900" || !strings.Contains(shown.Error, "balance is too low") || !shown.Disabled {
+			t.Fatalf("a request from the frame shows %+v, want origin %s, too low a balance, no Pay", shown, third)
+		}
+		pop.Screenshot(t, screenshotPath(t, "pay-insufficient.png"), true)
+		pop.Click(t, "#pay-refuse")
+		shop.WaitForFunction(t, `window.frameResult !== undefined`, 30*time.Second)
+		var got string
+		shop.Eval(t, `window.frameResult`, &got)
+		if got != "insufficient_funds" {
+			t.Fatalf("the frame's request: %q", got)
+		}
+		if a, p := balances(); a != buyerWas || p != payeeWas {
+			t.Fatalf("the ledger moved: buyer %d (was %d), payee %d (was %d)", a, buyerWas, p, payeeWas)
 		}
 	})
 

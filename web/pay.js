@@ -80,9 +80,10 @@ async function render () {
     const bal = bttUnits((await w.balance()).ledger)
     const after = bal - bttUnits(r.amount)
     $('pay-balance').textContent = fmtUnits(bal)
-    $('pay-after').textContent = after < 0n ? '—' : fmtUnits(after)
+    $('pay-after').textContent = after < 0n ? '−' + fmtUnits(-after) : fmtUnits(after)
     if (after < 0n) {
       pay.short = true
+      $('pay-unlock').hidden = true
       $('pay-error').textContent = 'Your balance is too low for this payment. Add BTT on the Wallet tab of btspeed, then pay again from the site.'
       $('pay-refuse').textContent = 'Close'
       return
