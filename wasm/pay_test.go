@@ -81,7 +81,8 @@ type payResult struct{ ID, Amount, Code, Message string }
 // from), the payee, the amount, the memo as text and the balance after;
 // the test unlocks and clicks Pay there, the ledger makes the transfer and
 // the page's promise resolves with its id. A second request the user
-// refuses rejects with code refused and moves nothing. Forged answers from
+// refuses rejects with code refused and moves nothing; one whose window
+// the user closes rejects with closed. Forged answers from
 // a third origin and requests from it or from another sender are ignored.
 // The app's Speed tab then shows the payment beside Speed.
 func TestPayForPage(t *testing.T) {
@@ -239,6 +240,16 @@ func TestPayForPage(t *testing.T) {
 		}
 		if a, p := balances(); a != buyerWas || p != payeeWas {
 			t.Fatalf("after a refusal the ledger moved: buyer %d (was %d), payee %d (was %d)", a, buyerWas, p, payeeWas)
+		}
+		// Closing the window without an answer rejects with closed.
+		shop.Click(t, "#pay-b")
+		pop = shop.Popup(t, 30*time.Second)
+		pop.WaitFor(t, "#pay-form:not([hidden])", 90*time.Second)
+		pop.Close(t)
+		shop.WaitForFunction(t, `payResults.length > 2`, 30*time.Second)
+		shop.Eval(t, `payResults`, &res)
+		if res[2].Code != "closed" {
+			t.Fatalf("closed: %+v", res[2])
 		}
 	})
 

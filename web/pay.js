@@ -92,7 +92,8 @@ async function render () {
     showError($('pay-error'), e)
   }
   $('pay-ok').disabled = false
-  ;(w.state === 'locked' ? $('pay-password') : $('pay-ok')).focus()
+  // Never Pay: a page that makes its user press Enter must not pay by it.
+  ;(w.state === 'locked' ? $('pay-password') : $('pay-refuse')).focus()
 }
 
 // confirm unlocks the wallet if needed and pays.
@@ -145,6 +146,8 @@ async function startPay () {
     return
   }
   window.addEventListener('message', onMessage)
+  // Closed, reloaded or sent elsewhere before answering: nothing was paid.
+  window.addEventListener('pagehide', () => answer({ type: 'error', code: 'closed', message: 'the payment window was closed without paying' }))
   window.opener.postMessage({ btspeed: 'pay', type: 'ready' }, '*')
   try {
     pay.client = await BTSpeed.start({ relay: await BTSpeed.defaultRelay(), keep: false })
