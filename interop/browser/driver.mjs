@@ -94,7 +94,12 @@ const ops = {
   async goto ({ page: id, url }) { await page(id).page.goto(url); return null },
   async reload ({ page: id }) { await page(id).page.reload(); return null },
   async eval ({ page: id, expr }) { return await page(id).page.evaluate(expr) },
-  async click ({ page: id, sel }) { await page(id).page.click(sel); return null },
+  // click: a click that closes its page (a window's Close button) is done, not failed.
+  async click ({ page: id, sel }) {
+    const p = page(id).page
+    try { await p.click(sel) } catch (e) { if (!p.isClosed()) throw e }
+    return null
+  },
   async fill ({ page: id, sel, value }) { await page(id).page.fill(sel, value); return null },
   async text ({ page: id, sel }) { return await page(id).page.textContent(sel) },
   async waitFor ({ page: id, sel, state, timeout }) {
