@@ -108,8 +108,9 @@ func TestPayForPage(t *testing.T) {
 		client.wallet.pay({to: `+jsString(r.payee.String())+`, amount: '1.1234567'}),
 		client.wallet.pay({to: `+jsString(r.payee.String())+`, amount: '0'}),
 		client.wallet.pay({to: `+jsString(r.payee.String())+`, amount: '1', memo: 'é'.repeat(71)}),
+		client.wallet.pay({to: `+jsString(r.payee.String())+`, amount: '1', memo: 'a\u0000b'}),
 	].map(p => p.then(() => 'paid', e => e.code)))`, &bad)
-	if strings.Join(bad, ",") != "bad_address,bad_amount,bad_amount,bad_memo" {
+	if strings.Join(bad, ",") != "bad_address,bad_amount,bad_amount,bad_memo,bad_memo" {
 		t.Fatalf("invalid requests: %v", bad)
 	}
 	t.Run("the user confirms", r.confirms)

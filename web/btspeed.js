@@ -213,7 +213,9 @@
     const memo = o.memo === undefined || o.memo === null ? '' : o.memo
     if (!addressRe.test(to)) throw payError('bad_address', 'btspeed: pay: to must be a ledger address (T..., 34 characters)')
     if (!payAmountRe.test(amount) || !/[1-9]/.test(amount)) throw payError('bad_amount', 'btspeed: pay: amount must be a positive BTT string with at most 6 decimals, like "1.5"')
-    if (typeof memo !== 'string' || new TextEncoder().encode(memo).length > MEMO_MAX) throw payError('bad_memo', 'btspeed: pay: memo must be a string of at most 140 bytes of UTF-8')
+    if (typeof memo !== 'string' || new TextEncoder().encode(memo).length > MEMO_MAX || memo.includes('\u0000')) {
+      throw payError('bad_memo', 'btspeed: pay: memo must be text of at most 140 bytes of UTF-8')
+    }
     return { to, amount, memo }
   }
 
