@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,13 +27,26 @@ const payMemo = `Order #42 <b>not bold</b> <img src=x onerror=alert(1)> — merc
 // serveShop serves a merchant's page on addr (host:0), another origin than
 // the relay's: /shop.html loads btspeed.js from the relay, starts a client
 // and has a button per payment (#pay-a 1.5 BTT, #pay-b 2 BTT, to payee);
-// each outcome goes to window.payResults. An iframe of thirdURL (another
+// each outcome goes to window.payResults. /shop.html?auto asks to pay 1 BTT
+// as it loads, without a click, and posts the outcome to /report, which
+// sends it on reports (the test must not touch that page: every Playwright
+// call gives the page a user's activation). An iframe of thirdURL (another
 // origin) sits in it. /evil.html is that third origin's page: told
 // {forge: n}, it posts forged answers to the page around it; told {ask: T},
 // it asks for a payment itself (window.frameResult in the page around it).
-func serveShop(t testing.TB, addr, relayURL, payee, thirdURL string) string {
+func serveShop(t testing.TB, addr, relayURL, payee, thirdURL string) (url string, reports <-chan payResult) {
 	t.Helper()
 	mux := http.NewServeMux()
+	reported := make(chan payResult, 8)
+	mux.HandleFunc("POST /report", func(w http.ResponseWriter, r *http.Request) {
+		var res payResult
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&res); err == nil {
+			select {
+			case reported <- res:
+			default:
+			}
+		}
+	})
 	mux.HandleFunc("/shop.html", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html>
@@ -44,7 +59,11 @@ func serveShop(t testing.TB, addr, relayURL, payee, thirdURL string) string {
 <script>
 window.payResults = []
 const payee = %q
-const outcome = p => p.then(r => { payResults.push({id: r.id, amount: r.amount}) }, e => { payResults.push({code: e.code, message: e.message}) })
+const report = res => {
+	payResults.push(res)
+	if (location.search === '?auto') fetch('/report', {method: 'POST', body: JSON.stringify(res)})
+}
+const outcome = p => p.then(r => report({id: r.id, amount: r.amount}), e => report({code: e.code, message: e.message}))
 window.payFrom = (amount, memo) => outcome(client.wallet.pay({to: payee, amount, memo}))
 document.getElementById('pay-a').onclick = () => payFrom('1.5', %q)
 document.getElementById('pay-b').onclick = () => payFrom('2', 'second order')
@@ -52,7 +71,12 @@ addEventListener('message', e => {
 	if (e.data && e.data.forged) window.forgedDone = true
 	if (e.data && e.data.frameResult) window.frameResult = e.data.frameResult
 })
-BTSpeed.start({relay: %q}).then(c => { window.client = c; window.ready = true })
+BTSpeed.start({relay: %q}).then(c => {
+	window.client = c
+	window.ready = true
+	// ?auto: pay as soon as the page loaded, with no click.
+	if (location.search === '?auto') payFrom('1', 'no click')
+})
 </script></body></html>`, html.EscapeString(relayURL), html.EscapeString(thirdURL), payee, payMemo, relayURL)
 	})
 	mux.HandleFunc("/evil.html", func(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +96,7 @@ addEventListener('message', e => {
 })
 </script>`, html.EscapeString(relayURL))
 	})
-	return browsertest.Serve(t, browsertest.Listen(t, addr), mux).URL
+	return browsertest.Serve(t, browsertest.Listen(t, addr), mux).URL, reported
 }
 
 type payResult struct{ ID, Amount, Code, Message string }
@@ -84,6 +108,8 @@ type payRig struct {
 	relayURL, shopURL, third string
 	payee, buyer             wallet.Address
 	lc                       *client.Client
+	browser                  *browsertest.Browser
+	reports                  <-chan payResult // from /shop.html?auto
 	home, shop               *browsertest.Page
 	// buyerWas and payeeWas are the ledger balances after the last payment.
 	buyerWas, payeeWas uint64
@@ -98,7 +124,8 @@ type payRig struct {
 // moves nothing; one whose window the user closes rejects with closed.
 // Forged answers from a third origin, and requests from it or from another
 // sender, are ignored; a frame of the third origin asks in its own name.
-// The app's Speed tab then shows the payment beside Speed.
+// The app's Speed tab then shows the payment beside Speed. With the popup
+// blocker on, a page asking without a click is told to call pay from one.
 func TestPayForPage(t *testing.T) {
 	r := newPayRig(t)
 	// Requests a page cannot make: checked before any window opens.
@@ -117,16 +144,17 @@ func TestPayForPage(t *testing.T) {
 	t.Run("the user refuses", r.refuses)
 	t.Run("a frame of another origin asks in its own name, for too much", r.frameAsks)
 	t.Run("the app shows payments beside Speed", r.appShows)
+	t.Run("without a click the popup blocker stops it", r.blocked)
 }
 
 func newPayRig(t *testing.T) *payRig {
 	browsertest.Require(t)
 	r := &payRig{}
 	r.relayURL = startRelay(t, "127.0.0.1:0", webDir(t), rtc.Config{})
-	r.third = serveShop(t, "127.0.0.1:0", r.relayURL, "", "") // only its /evil.html is used
+	r.third, _ = serveShop(t, "127.0.0.1:0", r.relayURL, "", "") // only its /evil.html is used
 	payeeKey, _ := wallet.GenerateKey()
 	r.payee = payeeKey.Address()
-	r.shopURL = serveShop(t, "127.0.0.1:0", r.relayURL, r.payee.String(), r.third)
+	r.shopURL, r.reports = serveShop(t, "127.0.0.1:0", r.relayURL, r.payee.String(), r.third)
 	if r.shopURL == r.relayURL || r.third == r.relayURL || r.third == r.shopURL {
 		t.Fatal("the shop, the third page and the relay must be three origins")
 	}
@@ -141,6 +169,7 @@ func newPayRig(t *testing.T) *payRig {
 		t.Fatalf("pay.html: %s, CSP %q, X-Frame-Options %q", resp.Status, csp, resp.Header.Get("X-Frame-Options"))
 	}
 	b := browsertest.Start(t, nil)
+	r.browser = b
 	r.lc = client.New(r.relayURL+"/ledger", nil)
 
 	// The buyer's wallet, in the relay's origin of this browser profile.
@@ -340,6 +369,23 @@ func (r *payRig) appShows(t *testing.T) {
 	}
 	app.Screenshot(t, screenshotPath(t, "pay-app-services.png"), true)
 	noCSPViolations(t, app)
+}
+
+// blocked: in a Chromium with its popup blocker on, a page that asks to
+// pay without a click is told to call pay from one, and no window opens.
+func (r *payRig) blocked(t *testing.T) {
+	p := r.browser.NewPopupBlockingPage(t, r.shopURL+"/shop.html?auto", t.TempDir())
+	var res payResult
+	select {
+	case res = <-r.reports:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the page did not report its payment's outcome")
+	}
+	if res.Code != "popup_blocked" || !strings.Contains(res.Message, "call pay() from a click") {
+		t.Fatalf("a payment without a click: %+v", res)
+	}
+	p.Close(t)
+	r.unmoved(t, "a blocked window")
 }
 
 // btt drops trailing zeros of a BTT string, as the app shows it.

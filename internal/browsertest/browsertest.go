@@ -231,6 +231,20 @@ func (b *Browser) NewProfilePage(t testing.TB, url, dir string) *Page {
 	return p
 }
 
+// NewPopupBlockingPage is NewProfilePage with Chromium's popup blocker on
+// (the driver's Playwright turns it off elsewhere): window.open outside a
+// user's gesture returns null there.
+func (b *Browser) NewPopupBlockingPage(t testing.TB, url, dir string) *Page {
+	t.Helper()
+	b.mu.Lock()
+	b.pages++
+	id := "p" + strconv.Itoa(b.pages)
+	b.mu.Unlock()
+	p := &Page{b: b, id: id, Timeout: 2 * time.Minute}
+	p.Do(t, map[string]any{"op": "newProfilePage", "url": url, "userDataDir": dir, "popupBlocking": true})
+	return p
+}
+
 // NewTab opens url in another tab of p's browser context (the same
 // profile and storage); closing it closes only the tab.
 func (p *Page) NewTab(t testing.TB, url string) *Page {

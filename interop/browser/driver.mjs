@@ -59,9 +59,11 @@ const ops = {
   // newProfilePage starts a Chromium of its own on the profile in userDataDir (its storage kept on disk) and opens
   // url in it; closePage stops that Chromium, and a newProfilePage on the same directory starts it again, as a
   // user restarting the browser.
-  async newProfilePage ({ page: id, url, userDataDir, width, height }) {
+  // popupBlocking keeps Chromium's popup blocker on (Playwright turns it off).
+  async newProfilePage ({ page: id, url, userDataDir, width, height, popupBlocking }) {
     const context = await chromium.launchPersistentContext(userDataDir, {
       executablePath, args, viewport: { width: width || 1280, height: height || 800 }, acceptDownloads: true,
+      ...(popupBlocking ? { ignoreDefaultArgs: ['--disable-popup-blocking'] } : {}),
     })
     await reportCSP(context)
     track(id, context, context.pages()[0] || await context.newPage())
