@@ -145,6 +145,7 @@ func TestPayForPage(t *testing.T) {
 	t.Run("a frame of another origin asks in its own name, for too much", r.frameAsks)
 	t.Run("the app shows payments beside Speed", r.appShows)
 	t.Run("without a click the popup blocker stops it", r.blocked)
+	t.Run("no wallet in this browser", r.noWallet)
 }
 
 func newPayRig(t *testing.T) *payRig {
@@ -386,6 +387,26 @@ func (r *payRig) blocked(t *testing.T) {
 	}
 	p.Close(t)
 	r.unmoved(t, "a blocked window")
+}
+
+// noWallet: a browser without a btspeed wallet is told so in the window,
+// and the page gets no_wallet.
+func (r *payRig) noWallet(t *testing.T) {
+	shop := r.browser.NewPage(t, r.shopURL+"/shop.html") // a context of its own: no wallet
+	shop.WaitForFunction(t, `window.ready === true`, 60*time.Second)
+	shop.Click(t, "#pay-a")
+	pop := shop.Popup(t, 30*time.Second)
+	pop.WaitFor(t, "#pay-done:not([hidden])", 90*time.Second)
+	if title := pop.Text(t, "#pay-done-title"); title != "No wallet" {
+		t.Fatalf("the window without a wallet: %q", title)
+	}
+	shop.WaitForFunction(t, `payResults.length > 0`, 30*time.Second)
+	var res []payResult
+	shop.Eval(t, `payResults`, &res)
+	if res[0].Code != "no_wallet" {
+		t.Fatalf("without a wallet: %+v", res)
+	}
+	shop.Close(t)
 }
 
 // btt drops trailing zeros of a BTT string, as the app shows it.

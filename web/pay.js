@@ -99,7 +99,8 @@ async function render () {
 // confirm unlocks the wallet if needed and pays.
 async function confirmPay (e) {
   e.preventDefault()
-  if (pay.answered || !pay.req) return
+  if (pay.answered || !pay.req || pay.paying) return
+  pay.paying = true // one transfer per click, however often Enter is pressed
   const w = pay.client.wallet
   const err = $('pay-error')
   err.textContent = ''
@@ -116,6 +117,10 @@ async function confirmPay (e) {
     answer({ type: 'error', code: ex.code || 'failed', message: errText(ex) })
     const h = humanError(ex)
     finish('Not paid', h.text + ' Nothing was paid; try again from the site.')
+  } finally {
+    pay.paying = false
+    // The key stays in this window's memory only while it pays.
+    if (w.state === 'unlocked') w.lock().catch(() => {})
   }
 }
 
