@@ -40,6 +40,7 @@ func TestOnPostgres(t *testing.T) {
 		{"Genesis", TestGenesisReproducesIssuance},
 		{"Transfer", TestTransfer},
 		{"TransferRejections", TestTransferRejections},
+		{"TransferMemo", TestTransferMemo},
 		{"ChannelLifecycle", TestChannelLifecycle},
 		{"ChannelRejections", TestChannelRejections},
 		{"ChannelTimeout", TestChannelTimeoutRefundsPayer},

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"syscall/js"
 
 	"github.com/btspeed/btspeed/shared/speed"
@@ -121,5 +122,48 @@ func (b binding) walletTronHistory(args) any {
 				TxID: m.TxID, ID: m.ID, To: m.To, Block: m.Block})
 		}
 		return toJSON(out), err
+	})
+}
+
+// walletTransfer pays argument 1 (BTT) to the ledger account argument 0
+// with the memo argument 2: the confirmation page's transfer (web/pay.js).
+// It resolves to {id, to, amount, memo, time} (time in unix milliseconds).
+func (b binding) walletTransfer(a args) any {
+	to, amount, memo := a.str(0), a.str(1), a.str(2)
+	return promise(func() (any, error) {
+		v, err := parseAmount(amount)
+		if err != nil {
+			return nil, err
+		}
+		res, err := b.w.Transfer(context.Background(), strings.TrimSpace(to), v, memo)
+		if err != nil {
+			return nil, err
+		}
+		return toJSON(map[string]any{"id": res.ID, "to": res.To.String(), "amount": speed.FormatBTT(uint64(res.Amount)),
+			"memo": res.Memo, "time": res.Time * 1000}), nil
+	})
+}
+
+// transferJS is a ledger transfer of the wallet's history for JavaScript.
+type transferJS struct {
+	ID           string `json:"id"`
+	Time         int64  `json:"time"` // unix milliseconds
+	Sent         string `json:"sent"`
+	Received     string `json:"received"`
+	Counterparty string `json:"counterparty"`
+	Memo         string `json:"memo,omitempty"`
+}
+
+// walletTransfers resolves to {transfers: [...], more}: the ledger
+// transfers among the account's latest history entries, newest first.
+func (b binding) walletTransfers(args) any {
+	return promise(func() (any, error) {
+		es, more, err := b.w.Transfers(context.Background())
+		out := make([]transferJS, 0, len(es))
+		for _, e := range es {
+			out = append(out, transferJS{ID: e.Ref, Time: e.Time * 1000, Sent: speed.FormatBTT(uint64(e.Debit)),
+				Received: speed.FormatBTT(uint64(e.Credit)), Counterparty: e.Counterparty.String(), Memo: e.Memo})
+		}
+		return toJSON(map[string]any{"transfers": out, "more": more}), err
 	})
 }

@@ -70,6 +70,8 @@ var errorCodes = []struct {
 	{webpeer.ErrNoWallet, "no_wallet"},
 	{webpeer.ErrWrongPassword, "wrong_password"},
 	{webpeer.ErrShortPassword, "short_password"},
+	{webpeer.ErrSelfTransfer, "bad_address"},
+	{webpeer.ErrBadMemo, "bad_memo"},
 }
 
 // errorCode is err's code: one of errorCodes, else the ledger's API code,

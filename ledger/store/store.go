@@ -55,6 +55,7 @@ type Entry struct {
 	Balance      uint64 // after this entry
 	Ref          string // what caused it: a transfer id, a channel id (hex)
 	Counterparty wallet.Address
+	Memo         string // a transfer's memo (at most 255 bytes; api.MaxMemo), "" for none
 }
 
 // Tx is a transaction. Its methods are only valid inside the Update or View

@@ -570,12 +570,17 @@ func decodeChannel(b []byte) (store.Channel, error) {
 }
 
 // encodeEntry: version(1)=1 | time(8) | credit(8) | debit(8) | balance(8) |
-// counterparty(21) | len(kind)(1) | kind | len(ref)(1) | ref.
+// counterparty(21) | len(kind)(1) | kind | len(ref)(1) | ref; an entry with
+// a memo is version 2, followed by len(memo)(1) | memo.
 func encodeEntry(e store.Entry) ([]byte, error) {
-	if len(e.Kind) > 255 || len(e.Ref) > 255 {
-		return nil, fmt.Errorf("boltstore: entry kind or ref longer than 255 bytes")
+	if len(e.Kind) > 255 || len(e.Ref) > 255 || len(e.Memo) > 255 {
+		return nil, fmt.Errorf("boltstore: entry kind, ref or memo longer than 255 bytes")
 	}
-	b := []byte{1}
+	version := byte(1)
+	if e.Memo != "" {
+		version = 2
+	}
+	b := []byte{version}
 	b = binary.BigEndian.AppendUint64(b, timeKey(e.Time))
 	b = binary.BigEndian.AppendUint64(b, e.Credit)
 	b = binary.BigEndian.AppendUint64(b, e.Debit)
@@ -584,13 +589,18 @@ func encodeEntry(e store.Entry) ([]byte, error) {
 	b = append(b, byte(len(e.Kind)))
 	b = append(b, e.Kind...)
 	b = append(b, byte(len(e.Ref)))
-	return append(b, e.Ref...), nil
+	b = append(b, e.Ref...)
+	if version == 2 {
+		b = append(b, byte(len(e.Memo)))
+		b = append(b, e.Memo...)
+	}
+	return b, nil
 }
 
 func decodeEntry(a wallet.Address, seq uint64, b []byte) (store.Entry, error) {
 	e := store.Entry{Account: a, Seq: seq}
 	const fixed = 1 + 4*8 + wallet.AddressLen
-	if len(b) < fixed+2 || b[0] != 1 {
+	if len(b) < fixed+2 || (b[0] != 1 && b[0] != 2) {
 		return e, fmt.Errorf("%w: entry of %d bytes", errCorrupt, len(b))
 	}
 	e.Time = keyTime(binary.BigEndian.Uint64(b[1:]))
@@ -606,9 +616,17 @@ func decodeEntry(a wallet.Address, seq uint64, b []byte) (store.Entry, error) {
 	e.Kind = string(r[1 : 1+n])
 	r = r[1+n:]
 	m := int(r[0])
-	if len(r) != 1+m {
+	if len(r) < 1+m || (b[0] == 1 && len(r) != 1+m) {
 		return e, fmt.Errorf("%w: entry ref", errCorrupt)
 	}
-	e.Ref = string(r[1:])
+	e.Ref = string(r[1 : 1+m])
+	if b[0] == 1 {
+		return e, nil
+	}
+	r = r[1+m:]
+	if len(r) < 2 || len(r) != 1+int(r[0]) {
+		return e, fmt.Errorf("%w: entry memo", errCorrupt)
+	}
+	e.Memo = string(r[1:])
 	return e, nil
 }

@@ -51,7 +51,8 @@
 //	records (key bytea PRIMARY KEY, 1 to 128 bytes, value bytea)
 //	entries (account bytea, seq bigint, time_ns bigint, kind text,
 //	         credit bigint, debit bigint, balance bigint, ref text,
-//	         counterparty bytea, PRIMARY KEY (account, seq))
+//	         counterparty bytea, memo text (a transfer's, else ''),
+//	         PRIMARY KEY (account, seq))
 //	    AddEntry assigns max(seq)+1 of the account, in the serializable
 //	    transaction; History scans the primary key backwards.
 //	meta (key text PRIMARY KEY, value bytea)
@@ -134,6 +135,11 @@ var migrations = []migration{
 			key   text PRIMARY KEY,
 			value bytea NOT NULL
 		)`,
+	}},
+	// Transfers signed with a memo (api.DomainTransferV2) keep it in both
+	// accounts' history.
+	{"entry memos", []string{
+		`ALTER TABLE entries ADD COLUMN memo text NOT NULL DEFAULT ''`,
 	}},
 }
 
@@ -706,14 +712,17 @@ func (t *tx) AddEntry(e store.Entry) (uint64, error) {
 	if err := text("entry ref", e.Ref); err != nil {
 		return 0, err
 	}
+	if err := text("entry memo", e.Memo); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err = t.tx.QueryRow(t.ctx, `INSERT INTO entries
-			(account, seq, time_ns, kind, credit, debit, balance, ref, counterparty)
+			(account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo)
 		SELECT $1::bytea, COALESCE(max(seq), 0) + 1, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::bigint,
-			$7::text, $8::bytea
+			$7::text, $8::bytea, $9::text
 		FROM entries WHERE account = $1::bytea
 		RETURNING seq`,
-		e.Account[:], at, e.Kind, credit, debit, bal, e.Ref, e.Counterparty[:]).Scan(&seq)
+		e.Account[:], at, e.Kind, credit, debit, bal, e.Ref, e.Counterparty[:], e.Memo).Scan(&seq)
 	if err != nil {
 		return 0, t.failed("add entry", err)
 	}
@@ -731,7 +740,7 @@ func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry,
 	if before != 0 && before < math.MaxInt64 {
 		b = int64(before)
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT seq, time_ns, kind, credit, debit, balance, ref, counterparty
+	rows, err := t.tx.Query(t.ctx, `SELECT seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo
 		FROM entries WHERE account = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, a[:], b, limit)
 	if err != nil {
 		return nil, t.failed("history", err)
@@ -742,7 +751,7 @@ func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry,
 			seq, at, credit, debit, bal int64
 			cp                          []byte
 		)
-		if err := r.Scan(&seq, &at, &e.Kind, &credit, &debit, &bal, &e.Ref, &cp); err != nil {
+		if err := r.Scan(&seq, &at, &e.Kind, &credit, &debit, &bal, &e.Ref, &cp, &e.Memo); err != nil {
 			return e, err
 		}
 		if len(cp) != len(e.Counterparty) {

@@ -21,6 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -211,6 +212,7 @@ func diffEntry(got, want store.Entry) string {
 	f("Balance", got.Balance == want.Balance, got.Balance, want.Balance)
 	f("Ref", got.Ref == want.Ref, got.Ref, want.Ref)
 	f("Counterparty", got.Counterparty == want.Counterparty, got.Counterparty, want.Counterparty)
+	f("Memo", got.Memo == want.Memo, got.Memo, want.Memo)
 	if len(d) == 0 {
 		return ""
 	}
@@ -868,6 +870,15 @@ func testBuffersNotShared(t testing.TB, s store.Store) {
 
 // History.
 
+// memoOf is entry i's memo in testHistory: none for every other entry, else
+// up to api.MaxMemo bytes of UTF-8.
+func memoOf(i int) string {
+	if i%2 == 0 {
+		return ""
+	}
+	return strings.Repeat("é", min(i, 70))
+}
+
 func testHistory(t testing.TB, s store.Store) {
 	a, b, c := addr(1), addr(2), addr(3)
 	entry := func(acct wallet.Address, i int) store.Entry {
@@ -881,6 +892,7 @@ func testHistory(t testing.TB, s store.Store) {
 			Balance:      math.MaxInt64 - uint64(i),
 			Ref:          fmt.Sprintf("ref-%d-Zürich-✓", i),
 			Counterparty: addr(byte(100 + i)),
+			Memo:         memoOf(i),
 		}
 	}
 	view(t, s, func(tx store.Tx) error {
