@@ -22,7 +22,8 @@ import (
 )
 
 // newAnacrolix starts an anacrolix/torrent Client on loopback with DHT,
-// trackers and uTP off, storing data in dir.
+// trackers, uTP and UPnP port forwarding off (nothing leaves loopback),
+// storing data in dir.
 func newAnacrolix(t testing.TB, dir string) *torrent.Client {
 	t.Helper()
 	cfg := torrent.NewDefaultClientConfig()
@@ -30,6 +31,7 @@ func newAnacrolix(t testing.TB, dir string) *torrent.Client {
 	cfg.ListenHost = func(string) string { return "127.0.0.1" }
 	cfg.ListenPort = 0
 	cfg.NoDHT = true
+	cfg.NoDefaultPortForwarding = true
 	cfg.DisableTrackers = true
 	cfg.DisableUTP = true
 	cfg.DisableIPv6 = true
