@@ -52,7 +52,7 @@ type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
 	rtcPort, rtcIPs, dht, dhtBootstrap                 string
-	trackerRate, trackerSockets                        string
+	trackerRate, trackerSockets, redis                 string
 	trusted, ledgerRate                                string
 	tron                                               tronsetup.Flags
 	tls                                                daemon.TLS
@@ -85,6 +85,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.trackerSockets, "tracker-sockets", "BTSPEED_RELAY_TRACKER_SOCKETS", strconv.Itoa(tracker.DefaultMaxSocketsPerAddr), "WebSocket connections one address may hold at once (0: no cap)")
 	daemon.EnvFlag(fs, &c.trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies in front of the relay (Caddy, nginx, the edge Worker), comma-separated: their X-Forwarded-For names the client (default: none)")
 	daemon.EnvFlag(fs, &c.ledgerRate, "ledger-rate", "BTSPEED_RELAY_LEDGER_RATE", "20", "/ledger/, /tron/ and /healthz requests per second per client, a batch counting each operation; bursts of twice as many")
+	daemon.EnvFlag(fs, &c.redis, "redis", "BTSPEED_REDIS", "", "Redis URL (redis://HOST:6379/0) shared by several relays: their trackers share swarms, peers on any relay meet (default: swarms in this process only)")
 	c.tron.Register(fs, "devnet")
 	c.tls.Register(fs, "DATA/acme")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
@@ -220,7 +221,7 @@ func relayConfig(c config, log *slog.Logger) (cfg relay.Config, bits uint, err e
 	if err != nil || rate < 1 || rate > 1_000_000 {
 		return cfg, 0, fmt.Errorf("-ledger-rate %q: want requests per second, at least 1", c.ledgerRate)
 	}
-	cfg = relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
+	cfg = relay.Config{Redis: c.redis, LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
 		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate, BridgeAllowLowPorts: c.bridgeLowPorts,
 		Clients: clientip.New(trusted), LedgerRate: rate}
 	if err := networkConfig(c, &cfg); err != nil {

@@ -77,7 +77,29 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		ans.Peers = append(ans.Peers, httptracker.Peer{ID: p.id, Addr: p.addr})
 	}
 	s.mu.Unlock()
+	s.clusterAnnounceHTTP(&a, &ans, Entry{Key: key, ID: a.PeerID, Addr: addr, Complete: a.Left == 0})
 	writeBencoded(w, ans.Encode(a.Compact))
+}
+
+// clusterAnnounceHTTP records an HTTP announce in the cluster and answers
+// it with the cluster's peers and counts; ans stays the local answer when
+// there is no cluster or it fails.
+func (s *Server) clusterAnnounceHTTP(a *httptracker.Announce, ans *httptracker.Answer, e Entry) {
+	if !s.clusterUp() {
+		return
+	}
+	ctx, cancel := clusterContext()
+	defer cancel()
+	es, c, err := s.cfg.Cluster.Announce(ctx, a.InfoHash, HTTPPeer, &e, a.Event, a.Numwant)
+	if err != nil {
+		s.clusterFailed("announce", err)
+		return
+	}
+	ans.Complete, ans.Incomplete = c.Complete, c.Incomplete
+	ans.Peers = ans.Peers[:0]
+	for _, p := range es {
+		ans.Peers = append(ans.Peers, httptracker.Peer{ID: p.ID, Addr: p.Addr})
+	}
 }
 
 // serveScrape answers a BEP 48 scrape.
@@ -98,5 +120,10 @@ func (s *Server) serveScrape(w http.ResponseWriter, r *http.Request) {
 		files[ih] = c
 	}
 	s.mu.Unlock()
+	if cs := s.clusterCounts(hashes); cs != nil {
+		for i, ih := range hashes {
+			files[ih] = cs[i]
+		}
+	}
 	writeBencoded(w, files.Encode())
 }
