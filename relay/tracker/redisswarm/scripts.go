@@ -17,14 +17,19 @@ import "github.com/redis/go-redis/v9"
 // "read"), peers wanted, most entries per kind, "1" for a completed event,
 // key lifetime (ms), index in KEYS of the WebSocket hash (1 or 3).
 //
+// Only well-formed entries (a WebSocket peer's of a live relay) are
+// counted and picked.
+//
 // Returns {complete, incomplete, downloaded, {key, value, key, value...}}.
 var announceScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local wsIdx = tonumber(ARGV[10])
 local live = {}
-local function alive(v)
-  local relay = string.match(v, '^[01]|([^|]+)|')
-  if relay == nil then return false end
+local function alive(k, v, ws)
+  local relay, id, addr = string.match(v, '^[01]|([^|]+)|(%x+)|([^|]+)$')
+  if relay == nil or #id ~= 40 then return false end
+  if not ws then return addr == k end
+  if id ~= k then return false end
   if live[relay] == nil then
     local exp = redis.call('ZSCORE', KEYS[6], relay)
     live[relay] = exp ~= false and tonumber(exp) > now
@@ -55,8 +60,10 @@ end
 for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[9]) end
 local complete, incomplete = 0, 0
 for i = 1, 3, 2 do
-  for _, v in ipairs(redis.call('HVALS', KEYS[i])) do
-    if i ~= wsIdx or alive(v) then
+  local all = redis.call('HGETALL', KEYS[i])
+  for j = 1, #all, 2 do
+    local v = all[j + 1]
+    if alive(all[j], v, i == wsIdx) then
       if string.sub(v, 1, 1) == '1' then complete = complete + 1 else incomplete = incomplete + 1 end
     end
   end
@@ -68,7 +75,7 @@ if n > 0 then
   local r = redis.call('HRANDFIELD', KEYS[1], 2 * n + 1, 'WITHVALUES')
   for j = 1, #r, 2 do
     if #out >= 2 * n then break end
-    if r[j] ~= key and (wsIdx ~= 1 or alive(r[j + 1])) then
+    if r[j] ~= key and alive(r[j], r[j + 1], wsIdx == 1) then
       table.insert(out, r[j])
       table.insert(out, r[j + 1])
     end
