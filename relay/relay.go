@@ -314,6 +314,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mux.ServeHTTP(w, req)
 }
 
+// TrackerStats returns the tracker's counters.
+func (r *Relay) TrackerStats() tracker.Stats { return r.tracker.Stats() }
+
 // Seeds returns what the relay seeds.
 func (r *Relay) Seeds() []Seeded { return r.seeds }
 
