@@ -22,7 +22,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func redisZ(score int64, member string) redis.Z { return redis.Z{Score: float64(score), Member: member} }
+func redisZ(score int64, member string) redis.Z {
+	return redis.Z{Score: float64(score), Member: member}
+}
 
 func id20() [20]byte {
 	var b [20]byte
