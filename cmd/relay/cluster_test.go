@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/relay/tracker/redisswarm/redistest"
+	"github.com/gorilla/websocket"
 )
 
 // relayProc is a dist/relay process.
@@ -31,12 +33,23 @@ type relayProc struct {
 
 func (p *relayProc) ws() string { return "ws" + strings.TrimPrefix(p.url, "http") }
 
-// startClusterProcess runs bin with -redis redisURL, no DHT, no TRON and a
-// ledger elsewhere (the tracker needs none of them).
-func startClusterProcess(t *testing.T, bin, redisURL string) *relayProc {
+// buildRelay builds dist/relay into dir.
+func buildRelay(t *testing.T, dir string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", t.TempDir(), "-dht", "off", "-tron", "off",
-		"-ledger", "http://127.0.0.1:9", "-rtc-ip", "127.0.0.1")
+	bin := filepath.Join(dir, "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startClusterProcess runs bin with $BTSPEED_REDIS set to redisURL, no
+// DHT, no TRON and a ledger elsewhere (the tracker needs none of them),
+// plus args.
+func startClusterProcess(t *testing.T, bin, redisURL string, args ...string) *relayProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0", "-data", t.TempDir(), "-dht", "off", "-tron", "off",
+		"-ledger", "http://127.0.0.1:9", "-rtc-ip", "127.0.0.1"}, args...)...)
 	cmd.Env = append(os.Environ(), "BTSPEED_REDIS="+redisURL)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
@@ -112,10 +125,7 @@ func httpAnnounce(t *testing.T, base string, ih, id [20]byte, port uint16) actra
 func TestRelayProcessesShareSwarmsThroughRedis(t *testing.T) {
 	redis := redistest.Start(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "relay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildRelay(t, dir)
 	a, b, c := startClusterProcess(t, bin, redis.URL), startClusterProcess(t, bin, redis.URL), startClusterProcess(t, bin, redis.URL)
 
 	var ih, p1, p2 [20]byte
@@ -164,5 +174,35 @@ func TestRelayProcessesShareSwarmsThroughRedis(t *testing.T) {
 	fetchOverWebRTC(t, nativePeer(t), mi, []string{b.ws()}, data)
 	if up := seed.Stats().Uploaded - before; up < int64(len(data)) {
 		t.Fatalf("the seed uploaded %d bytes after relay A was killed, want the whole %d", up, len(data))
+	}
+}
+
+// A browser may list classic peers through relay A's /bridge/peers (A
+// discovers them in the torrent's tracker) and open its bridge to one on
+// relay B: B's check that the address was discovered for the torrent
+// finds A's discovery in Redis, and B dials it (the peer receives the
+// BitTorrent handshake). An address nobody discovered is still refused.
+func TestBridgeDiscoveredOnAnotherRelay(t *testing.T) {
+	redis := redistest.Start(t)
+	bin := buildRelay(t, t.TempDir())
+	a, b := startClusterProcess(t, bin, redis.URL, "-bridge-private"), startClusterProcess(t, bin, redis.URL, "-bridge-private")
+	peer, other := startFakeService(t), startFakeService(t)
+	ih := outsiderInfoHash()
+	waitBridgePeer(t, a.url, ih, peer.addr(), outsiderTracker(t, peer.addr()))
+
+	bridgeURL := "ws" + strings.TrimPrefix(b.url, "http") + "/bridge?info_hash=" + hex.EncodeToString(ih[:]) + "&peer="
+	if ws, _, err := websocket.DefaultDialer.Dial(bridgeURL+other.addr().String(), nil); err == nil {
+		ws.Close()
+		t.Fatal("B bridged to an address nobody discovered")
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial(bridgeURL+peer.addr().String(), nil)
+	if err != nil {
+		t.Fatalf("B refused the bridge to a peer A discovered: %v %v", err, resp)
+	}
+	hs := outsiderHandshake(ih)
+	ws.WriteMessage(websocket.BinaryMessage, hs)
+	ws.Close()
+	if got := <-peer.received; !bytes.HasPrefix(hs, got) || len(got) == 0 {
+		t.Fatalf("the peer received %q through B's bridge, want the handshake", got)
 	}
 }
