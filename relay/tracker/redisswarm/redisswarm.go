@@ -233,6 +233,9 @@ func (c *Cluster) swarm(ih [20]byte, kind tracker.Kind) (hash, expiries string) 
 func (c *Cluster) downloaded(ih [20]byte) string {
 	return c.cfg.Prefix + hex.EncodeToString(ih[:]) + ":d"
 }
+func (c *Cluster) counts(ih [20]byte) string {
+	return c.cfg.Prefix + hex.EncodeToString(ih[:]) + ":c"
+}
 func (c *Cluster) discovered(ih [20]byte) string {
 	return c.cfg.Prefix + hex.EncodeToString(ih[:]) + ":disc"
 }

@@ -12,18 +12,23 @@ import "github.com/redis/go-redis/v9"
 // counts the swarm and picks peers.
 //
 // KEYS: this kind's hash and expiries, the other kind's hash and
-// expiries, the completed counter, the relays.
+// expiries, the completed counter, the relays, the counts' cache.
 // ARGV: now, the entry's expiry, key, value, op ("put", "stop" or
 // "read"), peers wanted, most entries per kind, "1" for a completed event,
-// key lifetime (ms), index in KEYS of the WebSocket hash (1 or 3).
+// key lifetime (ms), index in KEYS of the WebSocket hash (1 or 3), the
+// counts' cache lifetime (ms).
 //
 // Only well-formed entries (a WebSocket peer's of a live relay) are
-// counted and picked.
+// counted and picked. Counting walks the whole swarm, so the counts are
+// cached and kept up to date by the announces; the cache is dropped when
+// entries expire and lives at most HeartbeatTTL, after which the peers of
+// a relay that died are no longer counted.
 //
 // Returns {complete, incomplete, downloaded, {key, value, key, value...}}.
 var announceScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local wsIdx = tonumber(ARGV[10])
+local cache = KEYS[7]
 local live = {}
 local function alive(k, v, ws)
   local relay, id, addr = string.match(v, '^[01]|([^|]+)|(%x+)|([^|]+)$')
@@ -36,22 +41,38 @@ local function alive(k, v, ws)
   end
   return live[relay]
 end
+local function field(v)
+  if string.sub(v, 1, 1) == '1' then return 'c' end
+  return 'i'
+end
+local cached = redis.call('EXISTS', cache) == 1
+local function adjust(v, by)
+  if cached then redis.call('HINCRBY', cache, field(v), by) end
+end
 for i = 1, 3, 2 do
   local old = redis.call('ZRANGEBYSCORE', KEYS[i+1], '-inf', now, 'LIMIT', 0, 500)
   if #old > 0 then
     redis.call('HDEL', KEYS[i], unpack(old))
     redis.call('ZREM', KEYS[i+1], unpack(old))
+    redis.call('DEL', cache)
+    cached = false
   end
 end
 local key, val, op = ARGV[3], ARGV[4], ARGV[5]
 if op == 'stop' then
-  redis.call('HDEL', KEYS[1], key)
-  redis.call('ZREM', KEYS[2], key)
+  local had = redis.call('HGET', KEYS[1], key)
+  if had then
+    redis.call('HDEL', KEYS[1], key)
+    redis.call('ZREM', KEYS[2], key)
+    adjust(had, -1)
+  end
 elseif op == 'put' then
   local had = redis.call('HGET', KEYS[1], key)
   if had or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[7]) then
     redis.call('HSET', KEYS[1], key, val)
     redis.call('ZADD', KEYS[2], ARGV[2], key)
+    if had then adjust(had, -1) end
+    adjust(val, 1)
     if ARGV[8] == '1' and (not had or string.sub(had, 1, 1) ~= '1') then
       redis.call('INCR', KEYS[5])
     end
@@ -59,14 +80,20 @@ elseif op == 'put' then
 end
 for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[9]) end
 local complete, incomplete = 0, 0
-for i = 1, 3, 2 do
-  local all = redis.call('HGETALL', KEYS[i])
-  for j = 1, #all, 2 do
-    local v = all[j + 1]
-    if alive(all[j], v, i == wsIdx) then
-      if string.sub(v, 1, 1) == '1' then complete = complete + 1 else incomplete = incomplete + 1 end
+if cached then
+  local c = redis.call('HMGET', cache, 'c', 'i')
+  complete, incomplete = tonumber(c[1]) or 0, tonumber(c[2]) or 0
+else
+  for i = 1, 3, 2 do
+    local all = redis.call('HGETALL', KEYS[i])
+    for j = 1, #all, 2 do
+      if alive(all[j], all[j + 1], i == wsIdx) then
+        if field(all[j + 1]) == 'c' then complete = complete + 1 else incomplete = incomplete + 1 end
+      end
     end
   end
+  redis.call('HSET', cache, 'c', complete, 'i', incomplete)
+  redis.call('PEXPIRE', cache, ARGV[11])
 end
 local downloaded = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
 local out = {}
@@ -81,7 +108,7 @@ if n > 0 then
     end
   end
 end
-return {complete, incomplete, downloaded, out}
+return {math.max(complete, 0), math.max(incomplete, 0), downloaded, out}
 `)
 
 // lookupScript returns the live value of one entry, or false.

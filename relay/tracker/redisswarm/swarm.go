@@ -61,8 +61,9 @@ func (c *Cluster) runOn(ctx context.Context, r redis.Scripter, ih [20]byte, kind
 	oh, ox := c.swarm(ih, other)
 	now := time.Now()
 	life := 3 * c.cfg.Interval
-	keys := []string{h, x, oh, ox, c.downloaded(ih), c.relays()}
-	args := []any{now.UnixMilli(), now.Add(life).UnixMilli(), key, val, op, n, c.cfg.MaxPeers, completed, (life + time.Minute).Milliseconds(), wsIdx}
+	keys := []string{h, x, oh, ox, c.downloaded(ih), c.relays(), c.counts(ih)}
+	args := []any{now.UnixMilli(), now.Add(life).UnixMilli(), key, val, op, n, c.cfg.MaxPeers, completed, (life + time.Minute).Milliseconds(), wsIdx,
+		HeartbeatTTL.Milliseconds()}
 	if sha {
 		return announceScript.EvalSha(ctx, r, keys, args...)
 	}
