@@ -95,7 +95,7 @@ func (s *Server) clusterFailed(op string, err error) {
 	s.mu.Lock()
 	s.stats.ClusterErrors++
 	s.mu.Unlock()
-	s.log.Warn("cluster unavailable, serving from local swarms", "op", op, "err", err)
+	s.log.Debug("cluster call failed, served from local swarms", "op", op, "err", err)
 }
 
 // clusterContext is the context of one request's cluster calls.
