@@ -162,6 +162,10 @@ func New(cfg Config) (*Relay, error) {
 	if r.cfg.RTC.API == nil {
 		api, closer, err := RTCAPI(cfg.RTCPort, cfg.RTCPublicIPs)
 		if err != nil {
+			r.tracker.Close()
+			for _, c := range r.closers { // the Redis cluster's goroutines
+				c.Close()
+			}
 			return nil, err
 		}
 		r.cfg.RTC.API = api
