@@ -334,11 +334,16 @@ func (s *Server) allowed(ih [20]byte) bool { return s.cfg.Allow == nil || s.cfg.
 // HTTPPeers returns up to max addresses of peers that announced infoHash
 // over HTTP (classic peers), most recently seen first.
 func (s *Server) HTTPPeers(infoHash [20]byte, max int) []netip.AddrPort {
+	return s.clusterHTTPPeers(infoHash, max, s.localHTTPPeers(infoHash, max))
+}
+
+// localHTTPPeers is HTTPPeers from this tracker's own swarm.
+func (s *Server) localHTTPPeers(infoHash [20]byte, max int) []netip.AddrPort {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	sw := s.swarms[infoHash]
 	if sw == nil {
-		s.mu.Unlock()
-		return s.clusterHTTPPeers(infoHash, max, nil)
+		return nil
 	}
 	var ps []*peer
 	for _, p := range sw.peers {
@@ -346,13 +351,12 @@ func (s *Server) HTTPPeers(infoHash [20]byte, max int) []netip.AddrPort {
 			ps = append(ps, p)
 		}
 	}
-	s.mu.Unlock()
 	slices.SortFunc(ps, func(a, b *peer) int { return b.seen.Compare(a.seen) })
 	out := make([]netip.AddrPort, 0, min(len(ps), max))
 	for _, p := range ps[:min(len(ps), max)] {
 		out = append(out, p.addr)
 	}
-	return s.clusterHTTPPeers(infoHash, max, out)
+	return out
 }
 
 // Knows says whether addr announced itself over HTTP for infoHash and is
