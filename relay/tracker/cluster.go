@@ -148,16 +148,30 @@ func (s *Server) route(ctx context.Context, relay string, m *Routed) {
 	s.mu.Unlock()
 }
 
-// clusterRemove takes a closed connection's entries out of the cluster.
-func (s *Server) clusterRemove(keys []SwarmKey) {
+// clusterRemove takes entries of kind out of the cluster: a closed
+// connection's, or one that made room for another.
+func (s *Server) clusterRemove(kind Kind, keys []SwarmKey) {
 	if len(keys) == 0 || !s.clusterUp() {
 		return
 	}
 	ctx, cancel := clusterContext()
 	defer cancel()
-	if err := s.cfg.Cluster.Remove(ctx, WebSocketPeer, keys); err != nil {
+	if err := s.cfg.Cluster.Remove(ctx, kind, keys); err != nil {
 		s.clusterFailed("remove", err)
 	}
+}
+
+// clusterDrop takes p, dropped from the swarm of ih to make room for
+// another, out of the cluster; p may be nil.
+func (s *Server) clusterDrop(ih [20]byte, p *peer) {
+	if p == nil {
+		return
+	}
+	kind := HTTPPeer
+	if p.conn != nil {
+		kind = WebSocketPeer
+	}
+	s.clusterRemove(kind, []SwarmKey{{ih, p.key}})
 }
 
 // clusterCounts returns the cluster's counts of ihs, or nil when the

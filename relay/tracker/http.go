@@ -70,13 +70,14 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	s.stats.Announces++
 	// A swarm with no room for this address still answers it with peers.
-	s.announceLocked(a.InfoHash, sw, peer{key: key, id: a.PeerID, addr: addr, from: from}, a.Event, a.Left, now)
+	_, dropped := s.announceLocked(a.InfoHash, sw, peer{key: key, id: a.PeerID, addr: addr, from: from}, a.Event, a.Left, now)
 	picked := sw.pick(a.Numwant, key, func(p *peer) bool { return p.conn == nil }, s.rng)
 	ans := httptracker.Answer{Interval: interval, Complete: sw.complete, Incomplete: sw.incomplete}
 	for _, p := range picked {
 		ans.Peers = append(ans.Peers, httptracker.Peer{ID: p.id, Addr: p.addr})
 	}
 	s.mu.Unlock()
+	s.clusterDrop(a.InfoHash, dropped)
 	s.clusterAnnounceHTTP(&a, &ans, Entry{Key: key, ID: a.PeerID, Addr: addr, Complete: a.Left == 0})
 	writeBencoded(w, ans.Encode(a.Compact))
 }

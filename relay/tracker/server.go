@@ -290,13 +290,14 @@ func (s *Server) swarmLocked(ih [20]byte, create bool, from netip.Addr, now time
 
 // announceLocked applies p's announce to sw (the swarm of ih), keeping the
 // WebSocket connections' lists of their entries true. It returns p's entry,
-// or nil after stopped or when the swarm has no room for p.
-func (s *Server) announceLocked(ih [20]byte, sw *swarm, p peer, ev httptracker.Event, left int64, now time.Time) *peer {
-	entry, dropped := sw.announce(p, ev, left, now, s.cfg.MaxPeers, s.cfg.MaxPeersPerAddr)
+// or nil after stopped or when the swarm has no room for p, and the entry
+// that made room for p, if one did (for the cluster to drop too).
+func (s *Server) announceLocked(ih [20]byte, sw *swarm, p peer, ev httptracker.Event, left int64, now time.Time) (entry, dropped *peer) {
+	entry, dropped = sw.announce(p, ev, left, now, s.cfg.MaxPeers, s.cfg.MaxPeersPerAddr)
 	if dropped != nil && dropped.conn != nil {
 		delete(dropped.conn.joined, joinKey{ih, dropped.key})
 	}
-	return entry
+	return entry, dropped
 }
 
 // Expire drops peers not heard from for three intervals and empty swarms;

@@ -131,7 +131,7 @@ func (c *wsConn) close() {
 		}
 		clear(c.joined)
 		s.mu.Unlock()
-		s.clusterRemove(gone)
+		s.clusterRemove(WebSocketPeer, gone)
 	})
 }
 
@@ -317,6 +317,7 @@ func (c *wsConn) announce(req *wsRequest) {
 	if res == nil {
 		return // stopped in a swarm that does not exist
 	}
+	s.clusterDrop(ih, res.dropped)
 	if clustered && !c.clusterAnnounce(ih, id, ev, left, req.Offers, res) {
 		s.mu.Lock()
 		c.pickLocked(ih, key, len(req.Offers), res)
@@ -373,6 +374,7 @@ func (c *wsConn) clusterAnnounce(ih, id [20]byte, ev httptracker.Event, left int
 type joinResult struct {
 	complete, incomplete int
 	targets              []*wsConn
+	dropped              *peer // the entry that made room, for the cluster
 }
 
 // joinLocked applies the connection's announce of p to the swarm of ih and
@@ -393,7 +395,7 @@ func (c *wsConn) joinLocked(ih [20]byte, p peer, ev httptracker.Event, left int6
 		return nil, refusedJoined
 	}
 	s.stats.Announces++
-	entry := s.announceLocked(ih, sw, p, ev, left, now)
+	entry, dropped := s.announceLocked(ih, sw, p, ev, left, now)
 	switch {
 	case entry != nil:
 		c.joined[j] = struct{}{}
@@ -406,6 +408,7 @@ func (c *wsConn) joinLocked(ih [20]byte, p peer, ev httptracker.Event, left int6
 		return nil, refusedPeers
 	}
 	res := &joinResult{complete: sw.complete, incomplete: sw.incomplete}
+	res.dropped = dropped
 	if entry != nil {
 		c.pickLocked(ih, p.key, offers, res)
 	}
