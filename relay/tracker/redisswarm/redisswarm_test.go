@@ -41,6 +41,11 @@ type relayNode struct {
 
 // cluster starts n trackers sharing the Redis at url.
 func cluster(t *testing.T, url string, n int) []relayNode {
+	return clusterWith(t, url, n, tracker.Config{})
+}
+
+// clusterWith is cluster with the trackers configured as cfg.
+func clusterWith(t *testing.T, url string, n int, cfg tracker.Config) []relayNode {
 	t.Helper()
 	var out []relayNode
 	for range n {
@@ -48,7 +53,8 @@ func cluster(t *testing.T, url string, n int) []relayNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := tracker.New(tracker.Config{Cluster: c})
+		cfg.Cluster = c
+		s := tracker.New(cfg)
 		srv := httptest.NewServer(s)
 		t.Cleanup(func() { s.Close(); srv.Close(); c.Close() })
 		out = append(out, relayNode{t: s, c: c, url: srv.URL})
@@ -185,6 +191,15 @@ func TestWebSocketOffersAcrossRelays(t *testing.T) {
 	if sa, sc := rs[0].t.Stats(), rs[2].t.Stats(); sc.RoutedOut != 1 || sa.RoutedIn != 1 || sa.RoutedOut != 1 || sc.RoutedIn != 1 {
 		t.Fatalf("routed: A %+v, C %+v", sa, sc)
 	}
+	// The seed's connection to A closes: its entry leaves Redis, and C's
+	// scrape stops counting it.
+	a.ws.Close()
+	for {
+		if s, _, _ := scrape(t, rs[2].url, ih); s == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // What Redis holds that is not a live relay's well-formed entry is not
@@ -258,5 +273,21 @@ func TestRedisOutageFallsBackToLocalSwarms(t *testing.T) {
 	}
 	if st := rs[0].t.Stats(); st.ClusterErrors == 0 && rs[0].c.Up() {
 		t.Fatalf("the outage left no trace: %+v", st)
+	}
+}
+
+// An entry a relay drops to make room (here: an address holding its one
+// entry per swarm announces another port) leaves Redis too: the other
+// relay counts one peer, not two.
+func TestDroppedEntryLeavesTheCluster(t *testing.T) {
+	rs := clusterWith(t, redistest.Start(t).URL, 2, tracker.Config{MaxPeersPerAddr: 1})
+	ih := id20()
+	announce(t, rs[0].url, ih, id20(), 7001, 5, actracker.Started)
+	announce(t, rs[0].url, ih, id20(), 7002, 5, actracker.Started)
+	if s, l, _ := scrape(t, rs[1].url, ih); s != 0 || l != 1 {
+		t.Fatalf("B's scrape: %d seeders %d leechers, want the 1 entry A kept", s, l)
+	}
+	if rs[1].t.Knows(ih, netip.MustParseAddrPort("127.0.0.1:7001")) {
+		t.Fatal("B still knows the entry A dropped")
 	}
 }

@@ -144,13 +144,14 @@ func (c *Cluster) parseAnnounce(res any, kind tracker.Kind) ([]tracker.Entry, ht
 	return out, httptracker.Counts{Complete: counts[0], Incomplete: counts[1], Downloaded: counts[2]}, nil
 }
 
-// Remove removes entries of kind.
+// Remove removes entries of kind (and their swarms' cached counts).
 func (c *Cluster) Remove(ctx context.Context, kind tracker.Kind, keys []tracker.SwarmKey) error {
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
 			h, x := c.swarm(k.InfoHash, kind)
 			p.HDel(ctx, h, k.Key)
 			p.ZRem(ctx, x, k.Key)
+			p.Del(ctx, c.counts(k.InfoHash)) // recounted at the next announce
 		}
 		return nil
 	})
