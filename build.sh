@@ -53,6 +53,7 @@ TEST_DEPS=(
 	"command -v gcc|gcc libc6-dev|the race detector (cgo)"
 	"command -v node && command -v npm|nodejs npm|the wasm tests under Node and the JavaScript cross-checks (TronWeb, WebTorrent, miniflare)"
 	"has_postgres|postgresql|the ledger's PostgreSQL tests, which start a private server"
+	"command -v redis-server|redis-server|the relay's Redis cluster tests, which start a private server"
 	"command -v transmission-daemon && command -v transmission-create && command -v transmission-remote|transmission-cli transmission-daemon|the engine's and relay's tests against Transmission"
 	"command -v qbittorrent-nox|qbittorrent-nox|the engine's tests against qBittorrent"
 	"command -v aria2c|aria2|the engine's tests against aria2"

@@ -6,6 +6,8 @@
 // server of the web app and its WebAssembly peer.
 //
 // Packages: relay/tracker (HTTP and WebTorrent WebSocket tracker),
+// relay/tracker/redisswarm (its swarms shared with other relays through
+// Redis, Config.Redis),
 // relay/bridge (a browser peer's WebRTC data channel or WebSocket carried to
 // a TCP or uTP peer, only one the relay found for that torrent),
 // relay/discover (finding those peers in the torrents' trackers and, when

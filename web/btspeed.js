@@ -491,10 +491,13 @@
       booting.catch(() => {}) // reported by the await below
       // A page that will stream gets the service worker ready while the wasm loads.
       if (o.stream && 'serviceWorker' in navigator) worker().catch(() => {}) // streamTo reports a failure
-      o.relay = o.relay || await defaultRelay()
+      // relays: [url...] lists relays sharing swarms (docs/self-hosting.md, "Relays on Redis"): the first serves the
+      // ledger and bridge, and the tracker fails over along the list.
+      const relays = (Array.isArray(o.relays) ? o.relays : []).filter(r => typeof r === 'string' && /^https?:\/\//.test(r)).map(r => r.replace(/\/+$/, ''))
+      o.relay = o.relay || relays[0] || await defaultRelay()
       const go = await booting
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
-      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, keep: o.keep !== false, stallAfter: o.stallAfter || 0 }))
+      const handle = await go.start(JSON.stringify({ relay: o.relay, relays: relays.filter(r => r !== o.relay), trackers: o.trackers || [], iceServers, keep: o.keep !== false, stallAfter: o.stallAfter || 0 }))
       const client = new Client(handle)
       await client.settings._load()
       await client._poll() // the torrents kept from before are listed at once (checking their data, then running)

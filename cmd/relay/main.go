@@ -53,7 +53,7 @@ type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
 	rtcPort, rtcIPs, dht, dhtBootstrap                 string
-	trackerRate, trackerSockets                        string
+	trackerRate, trackerSockets, redis                 string
 	trusted, ledgerRate                                string
 	tron                                               tronsetup.Flags
 	tls                                                daemon.TLS
@@ -96,6 +96,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.proxyMaxSize, "proxy-max-size", "BTSPEED_RELAY_PROXY_MAX_SIZE", strconv.Itoa(provider.DefaultMaxLength), "the largest content the paid proxy fetches, bytes")
 	daemon.EnvFlag(fs, &c.proxyUpload, "proxy-upload-limit", "BTSPEED_RELAY_PROXY_UPLOAD_LIMIT", "0", "the paid proxy's upload cap, bytes a second for all requesters together (0: none)")
 	fs.BoolVar(&c.proxyLoopback, "proxy-allow-loopback", false, "let the paid proxy fetch from loopback addresses: for tests on one machine only")
+	daemon.EnvFlag(fs, &c.redis, "redis", "BTSPEED_REDIS", "", "Redis URL (redis://HOST:6379/0) shared by several relays: their trackers share swarms, peers on any relay meet (default: swarms in this process only)")
 	c.tron.Register(fs, "devnet")
 	c.storage.register(fs)
 	c.tls.Register(fs, "DATA/acme")
@@ -237,7 +238,7 @@ func relayConfig(c config, log *slog.Logger) (cfg relay.Config, bits uint, err e
 	if err != nil || rate < 1 || rate > 1_000_000 {
 		return cfg, 0, fmt.Errorf("-ledger-rate %q: want requests per second, at least 1", c.ledgerRate)
 	}
-	cfg = relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
+	cfg = relay.Config{Redis: c.redis, LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
 		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate, BridgeAllowLowPorts: c.bridgeLowPorts,
 		Clients: clientip.New(trusted), LedgerRate: rate}
 	if err := networkConfig(c, &cfg); err != nil {
