@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,46 +129,11 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	clients := cfg.Clients
-	var funded []devnet.Account
-	if cfg.Key != nil {
-		// The relay's wallet gets 1,000,000 TRX and 1,000,000 BTT on the
-		// devnet's genesis.
-		funded = append(funded, devnet.Account{Address: cfg.Key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000})
-	}
-	c.tron.NoExchange = c.ledgerURL != "" // that ledger runs its own
-	if c.ledgerURL == "" {
-		if c.genesis, err = c.tron.Genesis(c.genesis); err != nil {
-			return err
-		}
-	}
-	tron, err := c.tron.Open(ctx, c.data, funded, log)
+	tron, ex, closeLedger, err := openLedger(ctx, c, &cfg, bits, log)
 	if err != nil {
 		return err
 	}
-	defer tron.Close()
-	if tron.Chain != nil {
-		fmt.Printf("tron devnet gRPC on %s\n", tron.GRPCAddr)
-	}
-	cfg.Tron = tron.HTTP
-	if c.ledgerURL == "" {
-		if err := os.MkdirAll(c.data, 0o700); err != nil {
-			return fmt.Errorf("-data: %w", err)
-		}
-		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
-			FaucetBits: bits, FaucetTRX: tron.FaucetTRX(), Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		cfg.Ledger = l
-	}
-	var ex *exchange.Exchange
-	if cfg.Ledger != nil && tron.Policy != nil {
-		if ex, err = tron.Exchange(cfg.Ledger.Ledger, tronsetup.CrashStep()); err != nil {
-			return err
-		}
-	}
+	defer closeLedger()
 	storage, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
 	if err != nil {
 		return err
@@ -201,6 +167,63 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 				ex.Run(ctx)
 			}
 		}, storage)
+}
+
+// openLedger opens what the relay's money runs on: the TRON side (the
+// embedded devnet, a node or nothing) into cfg.Tron, the embedded ledger
+// into cfg.Ledger unless -ledger names one elsewhere, and the exchange
+// between them where both are here. closeAll closes them, last opened
+// first.
+func openLedger(ctx context.Context, c config, cfg *relay.Config, bits uint, log *slog.Logger) (tron *tronsetup.TRON, ex *exchange.Exchange, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for _, f := range slices.Backward(closers) {
+			f()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	var funded []devnet.Account
+	if cfg.Key != nil {
+		// The relay's wallet gets 1,000,000 TRX and 1,000,000 BTT on the
+		// devnet's genesis.
+		funded = append(funded, devnet.Account{Address: cfg.Key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000})
+	}
+	c.tron.NoExchange = c.ledgerURL != "" // that ledger runs its own
+	if c.ledgerURL == "" {
+		if c.genesis, err = c.tron.Genesis(c.genesis); err != nil {
+			return nil, nil, closeAll, err
+		}
+	}
+	if tron, err = c.tron.Open(ctx, c.data, funded, log); err != nil {
+		return nil, nil, closeAll, err
+	}
+	closers = append(closers, func() { tron.Close() })
+	if tron.Chain != nil {
+		fmt.Printf("tron devnet gRPC on %s\n", tron.GRPCAddr)
+	}
+	cfg.Tron = tron.HTTP
+	if c.ledgerURL == "" {
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return nil, nil, closeAll, fmt.Errorf("-data: %w", err)
+		}
+		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
+			FaucetBits: bits, FaucetTRX: tron.FaucetTRX(), Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: cfg.Clients.Addr})
+		if err != nil {
+			return nil, nil, closeAll, err
+		}
+		closers = append(closers, func() { l.Close() })
+		cfg.Ledger = l
+	}
+	if cfg.Ledger != nil && tron.Policy != nil {
+		if ex, err = tron.Exchange(cfg.Ledger.Ledger, tronsetup.CrashStep()); err != nil {
+			return nil, nil, closeAll, err
+		}
+	}
+	return tron, ex, closeAll, nil
 }
 
 // urls returns the URL the relay serves on ln (https://DOMAIN with
