@@ -1,4 +1,4 @@
-// Package simtest is a deterministic, discrete-time simulation of one torrent's
+// Package sim is a deterministic, discrete-time simulation of one torrent's
 // swarm running the Speed protocol, used by its tests to check the protocol's
 // economic and safety properties end to end.
 //
@@ -92,7 +92,7 @@
 // pair), every payment and the piece it pays for, every verified piece and
 // its price as the provider computed it, chokes and bans with their times,
 // unchoke rounds per kind, and anomalies (errors no honest peer should see).
-package simtest
+package sim
 
 import (
 	"context"
