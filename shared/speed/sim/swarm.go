@@ -1,0 +1,489 @@
+package sim
+
+import (
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// The mswarm model: many torrents' swarms over days, coarse enough to run a
+// month of a few hundred swarms in seconds. docs/mswarm-study.md states every
+// assumption and where each number comes from; this file implements it.
+//
+//   - Leechers arrive as a Poisson process whose rate decays exponentially,
+//     λ(t) = N/τ · e^(−t/τ) (Guo et al. 2005), N the mswarm's expected number of
+//     downloaders, drawn per mswarm from a log-normal distribution.
+//   - The content is Chunks chunks; a leecher takes the rarest chunk it lacks
+//     among those some peer holds. Capacity is a fluid (Qiu and Srikant 2004):
+//     each step every seed's and leecher's upload is split equally among the
+//     leechers that can use it, each capped by its download capacity.
+//   - Speed: seeds that run Speed sell 4 of their 5 upload slots (the engine's
+//     UploadSlots and OptimisticSlots) in a uniform-price auction among the
+//     Speed leechers whose bid (M5, spending rate 1: what is left of the budget
+//     over what is left to download) reaches the reserve; winners pay the
+//     highest losing bid, or the reserve when none lost (M10), in integer base
+//     units, never more than they hold.
+//   - A leecher that completes becomes a seed; a seed leaves at a hazard that
+//     falls with what it earns: h(e) = h0 · (Floor + (1 − Floor) · C/(C + e)),
+//     e its earnings rate (base units an hour, averaged over the last day), C
+//     the earnings rate at which a seed stays twice as long. Without Speed,
+//     e = 0 and seeds stay an exponential time of mean 1/h0 (fitted, see
+//     FitNoSpeed). A leecher that receives nothing for Patience leaves.
+//   - A mswarm is available while its content can be reconstructed: a seed is
+//     present or the leechers hold every chunk between them. Nobody returns,
+//     so a mswarm that loses its content stays dead.
+
+// MiB is the unit prices are stated per.
+const MiB = 1 << 20
+
+// SwarmParams is one configuration of the mswarm model. Zero fields take the
+// defaults of DefaultSwarmParams.
+type SwarmParams struct {
+	Seed   uint64        // every random draw derives from it
+	Swarms int           // independent swarms (torrents)
+	Days   int           // simulated duration
+	Step   time.Duration // model time step
+	Chunks int           // pieces of the content, at most 64
+
+	SizeMiB      int     // content size
+	DemandMedian float64 // median over swarms of N, the expected number of downloaders
+	DemandSigma  float64 // log-normal σ of N
+	TauHours     float64 // arrival-rate decay time τ
+	SeedMeanH    float64 // mean seeding time without earnings, 1/h0, in hours
+	PubMeanH     float64 // the same for the publisher, the swarm's first seed
+	Floor        float64 // the hazard's floor as a fraction of h0, however much a seed earns
+	HalfRate     int64   // C: earnings rate (base units an hour) that halves the hazard's variable part
+	PatienceH    float64 // hours a leecher waits without receiving anything before it leaves
+	PartialShare float64 // fraction of leechers that want only part of the content (some files)
+
+	UpMedianKiBs float64 // median upload capacity, KiB/s (log-normal)
+	UpSigma      float64 // its log-normal σ
+	DownRatio    float64 // download capacity over upload capacity
+
+	Share   float64 // fraction of users (leechers and the publisher) that run Speed
+	Budget  int64   // base units each Speed leecher may spend on this content
+	Reserve int64   // Speed seeds' reserve price, base units per MiB
+}
+
+// DefaultSwarmParams returns the study's baseline: no Speed, with the no-Speed
+// parameters fitted to the published measurements (docs/mswarm-study.md).
+func DefaultSwarmParams() SwarmParams {
+	return SwarmParams{
+		Seed: 1, Swarms: 200, Days: 30, Step: time.Minute, Chunks: 64,
+		SizeMiB: 1024, DemandMedian: 40, DemandSigma: 1.2,
+		TauHours: 72, SeedMeanH: 8, PubMeanH: FittedPubMeanH, Floor: 0.05, HalfRate: 1_000_000, PatienceH: 24, PartialShare: 0.3,
+		UpMedianKiBs: 128, UpSigma: 0.8, DownRatio: 4,
+		Reserve: 10_000,
+	}
+}
+
+// withDefaults fills zero fields from DefaultSwarmParams.
+func (p SwarmParams) withDefaults() SwarmParams {
+	d := DefaultSwarmParams()
+	set := func(v *float64, dv float64) {
+		if *v == 0 {
+			*v = dv
+		}
+	}
+	if p.Swarms == 0 {
+		p.Swarms = d.Swarms
+	}
+	if p.Days == 0 {
+		p.Days = d.Days
+	}
+	if p.Step == 0 {
+		p.Step = d.Step
+	}
+	if p.Chunks <= 0 || p.Chunks > 64 {
+		p.Chunks = d.Chunks
+	}
+	if p.SizeMiB == 0 {
+		p.SizeMiB = d.SizeMiB
+	}
+	if p.HalfRate == 0 {
+		p.HalfRate = d.HalfRate
+	}
+	if p.Reserve == 0 {
+		p.Reserve = d.Reserve
+	}
+	set(&p.DemandMedian, d.DemandMedian)
+	set(&p.DemandSigma, d.DemandSigma)
+	set(&p.TauHours, d.TauHours)
+	set(&p.SeedMeanH, d.SeedMeanH)
+	set(&p.PubMeanH, d.PubMeanH)
+	set(&p.Floor, d.Floor)
+	set(&p.PatienceH, d.PatienceH)
+	set(&p.UpMedianKiBs, d.UpMedianKiBs)
+	set(&p.UpSigma, d.UpSigma)
+	set(&p.DownRatio, d.DownRatio)
+	return p
+}
+
+// mpeer is one user in one mswarm of the model.
+type mpeer struct {
+	id        int
+	have      uint64  // chunks held
+	want      uint64  // chunks it wants: all of them, or one run of them (some files)
+	up, down  float64 // capacities, bytes a second
+	speed     bool
+	balance   int64   // base units; Speed leechers start with the budget
+	budget    int64   // what it was given
+	spent     int64   // paid to seeds
+	earned    int64   // received from leechers
+	recent    float64 // earnings, decayed with a one-day time constant
+	arrived   float64 // hours
+	stalled   float64 // hours without receiving anything
+	partial   int64   // bytes toward the next chunk
+	tolerance float64 // Exp(1) draw: the seed leaves when its integrated hazard reaches it
+	hazard    float64 // integrated hazard so far
+	done      bool // has what it wants; it stays, uploading, until it leaves like a seed
+	seed      bool // done and holds everything
+	publisher bool
+	got       int64 // bytes received this step
+}
+
+// mswarm is one torrent's swarm.
+type mswarm struct {
+	p         *SwarmParams
+	rng       *rand.Rand // arrivals and each arrival's attributes: the same for every budget and share
+	n         float64    // expected downloaders
+	peers     []*mpeer
+	nextID    int
+	chunkLen  int64
+	full      uint64
+	dead      bool
+	departed  []*mpeer // who left, for the money check
+	paidToday int64
+}
+
+func newSwarm(p *SwarmParams, index int) *mswarm {
+	s := &mswarm{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x5eed0000+uint64(index)))}
+	s.n = p.DemandMedian * math.Exp(p.DemandSigma*s.rng.NormFloat64())
+	s.chunkLen = int64(p.SizeMiB) * MiB / int64(p.Chunks)
+	s.full = uint64(1)<<p.Chunks - 1
+	if p.Chunks == 64 {
+		s.full = ^uint64(0)
+	}
+	pub := s.newPeer(0)
+	pub.seed, pub.done, pub.have = true, true, s.full
+	pub.balance, pub.budget, pub.publisher = 0, 0, true
+	s.peers = append(s.peers, pub)
+	return s
+}
+
+// newPeer draws a user's attributes from the arrival stream, in a fixed
+// order, so that the same seed gives the same users whatever the share and
+// budget (common random numbers across configurations).
+func (s *mswarm) newPeer(now float64) *mpeer {
+	p := s.p
+	up := p.UpMedianKiBs * 1024 * math.Exp(p.UpSigma*s.rng.NormFloat64())
+	up = min(max(up, 64<<10), 16<<20)
+	speedDraw, partDraw := s.rng.Float64(), s.rng.Float64()
+	runLen, runAt := 1+s.rng.IntN(max(1, p.Chunks/2)), s.rng.IntN(p.Chunks)
+	m := &mpeer{id: s.nextID, up: up, down: up * p.DownRatio, arrived: now, tolerance: s.rng.ExpFloat64(),
+		speed: speedDraw < p.Share, want: s.full}
+	if partDraw < p.PartialShare {
+		m.want = 0
+		for i := range runLen {
+			m.want |= 1 << ((runAt + i) % p.Chunks)
+		}
+	}
+	s.nextID++
+	if m.speed {
+		m.balance, m.budget = p.Budget, p.Budget
+	}
+	return m
+}
+
+// poisson draws a Poisson variate of mean mu (Knuth's method for small
+// means, a rounded normal above 30).
+func poisson(r *rand.Rand, mu float64) int {
+	if mu <= 0 {
+		return 0
+	}
+	if mu > 30 {
+		return max(0, int(math.Round(mu+math.Sqrt(mu)*r.NormFloat64())))
+	}
+	l, k, prod := math.Exp(-mu), 0, r.Float64()
+	for prod > l {
+		k++
+		prod *= r.Float64()
+	}
+	return k
+}
+
+// available is what the mswarm can still supply: everything while a seed is
+// present, else the union of what the leechers hold.
+func (s *mswarm) available() (uint64, int) {
+	var u uint64
+	seeds := 0
+	for _, m := range s.peers {
+		if m.seed {
+			seeds++
+		}
+		u |= m.have
+	}
+	return u, seeds
+}
+
+// step advances the mswarm by one time step ending at now (hours) and adds
+// the download times of the leechers that completed to st.
+func (s *mswarm) step(now, dtH float64, st *stepStats) {
+	p := s.p
+	rate := s.n / p.TauHours * math.Exp(-now/p.TauHours)
+	for range poisson(s.rng, rate*dtH) {
+		s.peers = append(s.peers, s.newPeer(now))
+	}
+	if len(s.peers) == 0 {
+		s.dead = true
+		return
+	}
+	avail, seeds := s.available()
+	s.transfer(avail, dtH*3600)
+	counts := s.chunkCounts()
+	for _, m := range s.peers {
+		if m.done {
+			continue
+		}
+		s.takeChunks(m, avail, &counts)
+		if m.got > 0 {
+			m.stalled = 0
+		} else {
+			m.stalled += dtH
+		}
+		if m.have&m.want == m.want {
+			m.done, m.seed = true, m.have == s.full
+			st.downloads = append(st.downloads, now-m.arrived)
+		}
+	}
+	s.depart(dtH)
+	avail, seeds = s.available()
+	if seeds == 0 && avail != s.full {
+		s.dead = true
+	}
+}
+
+func (s *mswarm) chunkCounts() [64]int {
+	var c [64]int
+	for _, m := range s.peers {
+		for h := m.have; h != 0; h &= h - 1 {
+			c[bits.TrailingZeros64(h)]++
+		}
+	}
+	return c
+}
+
+// takeChunks turns the bytes m received into chunks, rarest first among
+// those available (ties to the lowest index after a rotation by m's id, so
+// that leechers spread over equally rare chunks).
+func (s *mswarm) takeChunks(m *mpeer, avail uint64, counts *[64]int) {
+	m.partial += m.got
+	for m.partial >= s.chunkLen {
+		want := avail & m.want &^ m.have
+		if want == 0 {
+			m.partial = 0
+			return
+		}
+		best, bestN := -1, math.MaxInt
+		for i := range s.p.Chunks {
+			c := (i + m.id) % s.p.Chunks
+			if want&(1<<c) != 0 && counts[c] < bestN {
+				best, bestN = c, counts[c]
+			}
+		}
+		m.have |= 1 << best
+		counts[best]++
+		m.partial -= s.chunkLen
+	}
+}
+
+// depart removes the seeds whose integrated hazard reached their tolerance
+// and the leechers that waited too long.
+func (s *mswarm) depart(dtH float64) {
+	p := s.p
+	decay := math.Exp(-dtH / 24)
+	kept := s.peers[:0]
+	for _, m := range s.peers {
+		m.recent *= decay
+		leave := false
+		if m.done {
+			e := m.recent / 24 // base units an hour over the last day
+			c, h0 := float64(p.HalfRate), 1/p.SeedMeanH
+			if m.publisher {
+				h0 = 1 / p.PubMeanH
+			}
+			m.hazard += h0 * (p.Floor + (1-p.Floor)*c/(c+e)) * dtH
+			leave = m.hazard >= m.tolerance
+		} else {
+			leave = m.stalled >= p.PatienceH
+		}
+		if leave {
+			s.departed = append(s.departed, m)
+		} else {
+			kept = append(kept, m)
+		}
+	}
+	clear(s.peers[len(kept):])
+	s.peers = kept
+}
+
+// stepStats collects what one step of every mswarm produced.
+type stepStats struct {
+	downloads []float64
+}
+
+// leechers returns those that still want something available.
+func (s *mswarm) leechers(avail uint64) []*mpeer {
+	var ls []*mpeer
+	for _, m := range s.peers {
+		m.got = 0
+		if !m.done && avail&m.want&^m.have != 0 {
+			ls = append(ls, m)
+		}
+	}
+	return ls
+}
+
+// need is what m still has to download, in bytes.
+func (s *mswarm) need(m *mpeer) int64 {
+	left := int64(bits.OnesCount64(m.want&^m.have))*s.chunkLen - m.partial - m.got
+	return max(left, 0)
+}
+
+// room is how much more m can take this step.
+func (s *mswarm) room(m *mpeer, dt float64) int64 {
+	return min(int64(m.down*dt)-m.got, s.need(m))
+}
+
+// transfer moves one step's bytes: the paid slots of Speed seeds to the
+// auction's winners first, then every seed's free capacity and the
+// leechers' uploads, each split equally among the leechers that can use it.
+func (s *mswarm) transfer(avail uint64, dt float64) {
+	ls := s.leechers(avail)
+	if len(ls) == 0 {
+		return
+	}
+	var speedSeeds []*mpeer
+	var free, paid float64
+	for _, m := range s.peers {
+		switch {
+		case m.seed && m.speed:
+			speedSeeds = append(speedSeeds, m)
+			paid += m.up * dt * 4 / 5
+			free += m.up * dt / 5
+		case m.seed:
+			free += m.up * dt
+		}
+	}
+	free += s.auction(ls, speedSeeds, paid, dt)
+	s.share(ls, free, dt)
+	var peerUp float64
+	for _, m := range s.peers {
+		if !m.seed && m.have != 0 {
+			peerUp += m.up * dt
+		}
+	}
+	s.share(ls, peerUp, dt)
+}
+
+// share splits bytes equally among ls, each capped by its room.
+func (s *mswarm) share(ls []*mpeer, bytes float64, dt float64) {
+	if bytes <= 0 {
+		return
+	}
+	each := int64(bytes / float64(len(ls)))
+	for _, m := range ls {
+		m.got += max(0, min(each, s.room(m, dt)))
+	}
+}
+
+// auction sells the Speed seeds' paid slots (4 each) to the highest
+// eligible bids at a uniform price and returns the paid capacity nobody
+// bought, which the seeds then give away like the rest.
+func (s *mswarm) auction(ls, seeds []*mpeer, paid float64, dt float64) float64 {
+	if len(seeds) == 0 {
+		return paid
+	}
+	type bid struct {
+		m   *mpeer
+		bid int64 // base units per MiB
+	}
+	var bids []bid
+	for _, m := range ls {
+		left := s.need(m)
+		if !m.speed || m.balance <= 0 || left <= 0 {
+			continue
+		}
+		b := int64(float64(m.balance) * MiB / float64(left))
+		if b >= s.p.Reserve {
+			bids = append(bids, bid{m, b})
+		}
+	}
+	if len(bids) == 0 {
+		return paid
+	}
+	slices.SortStableFunc(bids, func(a, b bid) int {
+		switch {
+		case a.bid > b.bid:
+			return -1
+		case a.bid < b.bid:
+			return 1
+		}
+		return a.m.id - b.m.id
+	})
+	slots := 4 * len(seeds)
+	price := s.p.Reserve
+	if len(bids) > slots {
+		price = max(price, bids[slots].bid)
+		bids = bids[:slots]
+	}
+	each := paid / float64(slots)
+	var sold float64
+	var income int64
+	for _, w := range bids {
+		bytes := min(int64(each), s.room(w.m, dt))
+		if afford := w.m.balance * MiB / price; bytes > afford {
+			bytes = afford
+		}
+		cost := bytes * price / MiB
+		if bytes <= 0 || cost <= 0 {
+			continue
+		}
+		w.m.balance -= cost
+		w.m.spent += cost
+		w.m.got += bytes
+		income += cost
+		sold += float64(bytes)
+	}
+	s.payOut(seeds, income)
+	return paid - sold
+}
+
+// payOut splits income among the Speed seeds in proportion to their upload
+// (their slots served equally), in whole base units: the remainder goes to
+// the first seeds, so nothing is created or lost.
+func (s *mswarm) payOut(seeds []*mpeer, income int64) {
+	if income == 0 {
+		return
+	}
+	s.paidToday += income
+	var total float64
+	for _, m := range seeds {
+		total += m.up
+	}
+	left := income
+	for _, m := range seeds {
+		v := int64(float64(income) * m.up / total)
+		v = min(v, left)
+		m.earned += v
+		m.recent += float64(v)
+		left -= v
+	}
+	for i := 0; left > 0; i = (i + 1) % len(seeds) {
+		seeds[i].earned++
+		seeds[i].recent++
+		left--
+	}
+}
