@@ -138,8 +138,8 @@ type mpeer struct {
 	partial   int64   // bytes toward the next chunk
 	tolerance float64 // Exp(1) draw: the seed leaves when its integrated hazard reaches it
 	hazard    float64 // integrated hazard so far
-	done      bool // has what it wants; it stays, uploading, until it leaves like a seed
-	seed      bool // done and holds everything
+	done      bool    // has what it wants; it stays, uploading, until it leaves like a seed
+	seed      bool    // done and holds everything
 	publisher bool
 	got       int64 // bytes received this step
 }
