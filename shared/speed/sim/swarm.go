@@ -369,7 +369,7 @@ func (s *mswarm) transfer(avail uint64, dt float64) {
 	var free, paid float64
 	for _, m := range s.peers {
 		switch {
-		case m.seed && m.speed:
+		case m.seed && m.speed && m.up > 0:
 			speedSeeds = append(speedSeeds, m)
 			paid += m.up * dt * 4 / 5
 			free += m.up * dt / 5
