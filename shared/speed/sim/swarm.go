@@ -155,6 +155,8 @@ type mswarm struct {
 	full      uint64
 	dead      bool
 	departed  []*mpeer // who left, for the money check
+	losses    int      // times the last seed left while others stayed
+	lossRecon int      // of those, times the others held every chunk between them
 	paidToday int64
 }
 
@@ -259,7 +261,14 @@ func (s *mswarm) step(now, dtH float64, st *stepStats) {
 		}
 	}
 	s.depart(dtH)
+	hadSeed := seeds > 0
 	avail, seeds = s.available()
+	if hadSeed && seeds == 0 && len(s.peers) > 0 && !s.dead {
+		s.losses++
+		if avail == s.full {
+			s.lossRecon++
+		}
+	}
 	if seeds == 0 && avail != s.full {
 		s.dead = true
 	}

@@ -19,6 +19,10 @@ type SwarmResult struct {
 	// SeedlessRecon those of them whose leechers held every chunk between
 	// them (Kaune et al.'s measure).
 	SeedlessObs, SeedlessRecon int
+	// SeedLosses counts the times a swarm's last seed left while other
+	// peers stayed; SeedLossRecon those after which the others still held
+	// every chunk between them.
+	SeedLosses, SeedLossRecon int
 	// Downloads are the download times, in hours, of every leecher that
 	// completed, sorted.
 	Downloads []float64
@@ -53,6 +57,8 @@ func RunSwarms(p SwarmParams) SwarmResult {
 			r.observe(s, h)
 		}
 		r.Arrivals += s.nextID - 1
+		r.SeedLosses += s.losses
+		r.SeedLossRecon += s.lossRecon
 		for _, m := range slices.Concat(s.peers, s.departed) {
 			r.Minted += m.budget
 			r.Held += m.balance + m.earned
