@@ -43,6 +43,7 @@ func topCommands() []command {
 		{"faucet", "claim test BTT from a development ledger's faucet for the wallet", runFaucet},
 		{"tron", "TRON: balances on chain", runTron},
 		{"tracker", "ask trackers about a torrent", runTracker},
+		{"budget", "the budget that keeps a torrent available for N days (the swarm model)", runBudget},
 		{"version", "print the version", func(c *cli, _ []string) error {
 			fmt.Fprintln(c.out, "btspeed", version)
 			return nil

@@ -8,13 +8,13 @@ import (
 	"time"
 )
 
-// The mswarm model: many torrents' swarms over days, coarse enough to run a
-// month of a few hundred swarms in seconds. docs/mswarm-study.md states every
+// The swarm model: many torrents' swarms over days, coarse enough to run a
+// month of a few hundred swarms in seconds. docs/swarm-study.md states every
 // assumption and where each number comes from; this file implements it.
 //
 //   - Leechers arrive as a Poisson process whose rate decays exponentially,
-//     λ(t) = N/τ · e^(−t/τ) (Guo et al. 2005), N the mswarm's expected number of
-//     downloaders, drawn per mswarm from a log-normal distribution.
+//     λ(t) = N/τ · e^(−t/τ) (Guo et al. 2005), N the swarm's expected number of
+//     downloaders, drawn per swarm from a log-normal distribution.
 //   - The content is Chunks chunks; a leecher takes the rarest chunk it lacks
 //     among those some peer holds. Capacity is a fluid (Qiu and Srikant 2004):
 //     each step every seed's and leecher's upload is split equally among the
@@ -31,14 +31,14 @@ import (
 //     the earnings rate at which a seed stays twice as long. Without Speed,
 //     e = 0 and seeds stay an exponential time of mean 1/h0 (fitted, see
 //     FitNoSpeed). A leecher that receives nothing for Patience leaves.
-//   - A mswarm is available while its content can be reconstructed: a seed is
+//   - A swarm is available while its content can be reconstructed: a seed is
 //     present or the leechers hold every chunk between them. Nobody returns,
-//     so a mswarm that loses its content stays dead.
+//     so a swarm that loses its content stays dead.
 
 // MiB is the unit prices are stated per.
 const MiB = 1 << 20
 
-// SwarmParams is one configuration of the mswarm model. Zero fields take the
+// SwarmParams is one configuration of the swarm model. Zero fields take the
 // defaults of DefaultSwarmParams.
 type SwarmParams struct {
 	Seed   uint64        // every random draw derives from it
@@ -57,6 +57,8 @@ type SwarmParams struct {
 	HalfRate     int64   // C: earnings rate (base units an hour) that halves the hazard's variable part
 	PatienceH    float64 // hours a leecher waits without receiving anything before it leaves
 	PartialShare float64 // fraction of leechers that want only part of the content (some files)
+	OnH, OffH    float64 // mean online and offline session lengths, hours (OffH < 0: always online)
+	HitAndRun    float64 // fraction of leechers that leave as soon as they complete
 
 	UpMedianKiBs float64 // median upload capacity, KiB/s (log-normal)
 	UpSigma      float64 // its log-normal σ
@@ -65,16 +67,22 @@ type SwarmParams struct {
 	Share   float64 // fraction of users (leechers and the publisher) that run Speed
 	Budget  int64   // base units each Speed leecher may spend on this content
 	Reserve int64   // Speed seeds' reserve price, base units per MiB
+
+	// A sponsor (the publisher, M30) holds SponsorBudget base units per
+	// swarm and pays every online Speed seed that holds the whole content,
+	// other than the publisher itself, SponsorRate base units an hour until
+	// the budget runs out.
+	SponsorBudget, SponsorRate int64
 }
 
 // DefaultSwarmParams returns the study's baseline: no Speed, with the no-Speed
-// parameters fitted to the published measurements (docs/mswarm-study.md).
+// parameters fitted to the published measurements (docs/swarm-study.md).
 func DefaultSwarmParams() SwarmParams {
 	return SwarmParams{
 		Seed: 1, Swarms: 200, Days: 30, Step: time.Minute, Chunks: 64,
-		SizeMiB: 1024, DemandMedian: 40, DemandSigma: 1.2,
-		TauHours: 72, SeedMeanH: 8, PubMeanH: FittedPubMeanH, Floor: 0.05, HalfRate: 1_000_000, PatienceH: 24, PartialShare: 0.3,
-		UpMedianKiBs: 128, UpSigma: 0.8, DownRatio: 4,
+		SizeMiB: 4096, DemandMedian: 40, DemandSigma: 1.2,
+		TauHours: 72, SeedMeanH: 8, PubMeanH: FittedPubMeanH, Floor: 0.05, HalfRate: 1_000_000, PatienceH: 24, PartialShare: 0.3, OnH: 8, OffH: 8, HitAndRun: 0.8,
+		UpMedianKiBs: FittedUpMedianKiBs, UpSigma: 0.8, DownRatio: 4,
 		Reserve: 10_000,
 	}
 }
@@ -113,6 +121,9 @@ func (p SwarmParams) withDefaults() SwarmParams {
 	set(&p.TauHours, d.TauHours)
 	set(&p.SeedMeanH, d.SeedMeanH)
 	set(&p.PubMeanH, d.PubMeanH)
+	set(&p.OnH, d.OnH)
+	set(&p.OffH, d.OffH)
+	set(&p.HitAndRun, d.HitAndRun)
 	set(&p.Floor, d.Floor)
 	set(&p.PatienceH, d.PatienceH)
 	set(&p.UpMedianKiBs, d.UpMedianKiBs)
@@ -121,7 +132,7 @@ func (p SwarmParams) withDefaults() SwarmParams {
 	return p
 }
 
-// mpeer is one user in one mswarm of the model.
+// mpeer is one user in one swarm of the model.
 type mpeer struct {
 	id        int
 	have      uint64  // chunks held
@@ -141,12 +152,32 @@ type mpeer struct {
 	done      bool    // has what it wants; it stays, uploading, until it leaves like a seed
 	seed      bool    // done and holds everything
 	publisher bool
+	hitAndRun bool // leaves as soon as it has what it wants
 	got       int64 // bytes received this step
+	online    bool
+	flip      float64    // hours until it goes offline or comes back
+	rng       *rand.Rand // its sessions: its own stream, the same in every configuration
+}
+
+// session advances m's on/off sessions by dtH hours.
+func (m *mpeer) session(p *SwarmParams, dtH float64) {
+	if p.OffH < 0 {
+		return
+	}
+	for m.flip -= dtH; m.flip <= 0; {
+		m.online = !m.online
+		mean := p.OnH
+		if !m.online {
+			mean = p.OffH
+		}
+		m.flip += mean * m.rng.ExpFloat64()
+	}
 }
 
 // mswarm is one torrent's swarm.
 type mswarm struct {
 	p         *SwarmParams
+	index     uint64
 	rng       *rand.Rand // arrivals and each arrival's attributes: the same for every budget and share
 	n         float64    // expected downloaders
 	peers     []*mpeer
@@ -155,13 +186,14 @@ type mswarm struct {
 	full      uint64
 	dead      bool
 	departed  []*mpeer // who left, for the money check
+	sponsor   int64    // what is left of the sponsor's budget
 	losses    int      // times the last seed left while others stayed
 	lossRecon int      // of those, times the others held every chunk between them
 	paidToday int64
 }
 
 func newSwarm(p *SwarmParams, index int) *mswarm {
-	s := &mswarm{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x5eed0000+uint64(index)))}
+	s := &mswarm{p: p, index: uint64(index), rng: rand.New(rand.NewPCG(p.Seed, 0x5eed0000+uint64(index)))}
 	s.n = p.DemandMedian * math.Exp(p.DemandSigma*s.rng.NormFloat64())
 	s.chunkLen = int64(p.SizeMiB) * MiB / int64(p.Chunks)
 	s.full = uint64(1)<<p.Chunks - 1
@@ -171,6 +203,7 @@ func newSwarm(p *SwarmParams, index int) *mswarm {
 	pub := s.newPeer(0)
 	pub.seed, pub.done, pub.have = true, true, s.full
 	pub.balance, pub.budget, pub.publisher = 0, 0, true
+	s.sponsor = p.SponsorBudget
 	s.peers = append(s.peers, pub)
 	return s
 }
@@ -182,10 +215,13 @@ func (s *mswarm) newPeer(now float64) *mpeer {
 	p := s.p
 	up := p.UpMedianKiBs * 1024 * math.Exp(p.UpSigma*s.rng.NormFloat64())
 	up = min(max(up, 64<<10), 16<<20)
-	speedDraw, partDraw := s.rng.Float64(), s.rng.Float64()
+	speedDraw, partDraw, runDraw := s.rng.Float64(), s.rng.Float64(), s.rng.Float64()
 	runLen, runAt := 1+s.rng.IntN(max(1, p.Chunks/2)), s.rng.IntN(p.Chunks)
 	m := &mpeer{id: s.nextID, up: up, down: up * p.DownRatio, arrived: now, tolerance: s.rng.ExpFloat64(),
-		speed: speedDraw < p.Share, want: s.full}
+		speed: speedDraw < p.Share, want: s.full, online: true,
+		rng: rand.New(rand.NewPCG(p.Seed^s.index<<20, uint64(s.nextID)))}
+	m.flip = p.OnH * m.rng.ExpFloat64()
+	m.hitAndRun = runDraw < p.HitAndRun
 	if partDraw < p.PartialShare {
 		m.want = 0
 		for i := range runLen {
@@ -216,12 +252,16 @@ func poisson(r *rand.Rand, mu float64) int {
 	return k
 }
 
-// available is what the mswarm can still supply: everything while a seed is
-// present, else the union of what the leechers hold.
-func (s *mswarm) available() (uint64, int) {
+// available is what the online peers can supply: everything while a seed
+// is online, else the union of what the leechers hold. With all, offline
+// peers count too: what the swarm still stores.
+func (s *mswarm) available(all bool) (uint64, int) {
 	var u uint64
 	seeds := 0
 	for _, m := range s.peers {
+		if !m.online && !all {
+			continue
+		}
 		if m.seed {
 			seeds++
 		}
@@ -230,7 +270,7 @@ func (s *mswarm) available() (uint64, int) {
 	return u, seeds
 }
 
-// step advances the mswarm by one time step ending at now (hours) and adds
+// step advances the swarm by one time step ending at now (hours) and adds
 // the download times of the leechers that completed to st.
 func (s *mswarm) step(now, dtH float64, st *stepStats) {
 	p := s.p
@@ -242,11 +282,14 @@ func (s *mswarm) step(now, dtH float64, st *stepStats) {
 		s.dead = true
 		return
 	}
-	avail, seeds := s.available()
+	for _, m := range s.peers {
+		m.session(p, dtH)
+	}
+	avail, seeds := s.available(false)
 	s.transfer(avail, dtH*3600)
 	counts := s.chunkCounts()
 	for _, m := range s.peers {
-		if m.done {
+		if m.done || !m.online {
 			continue
 		}
 		s.takeChunks(m, avail, &counts)
@@ -257,19 +300,23 @@ func (s *mswarm) step(now, dtH float64, st *stepStats) {
 		}
 		if m.have&m.want == m.want {
 			m.done, m.seed = true, m.have == s.full
+			if m.hitAndRun {
+				m.tolerance = 0 // it leaves at the departure check below
+			}
 			st.downloads = append(st.downloads, now-m.arrived)
 		}
 	}
+	s.sponsorPay(dtH)
 	s.depart(dtH)
 	hadSeed := seeds > 0
-	avail, seeds = s.available()
+	avail, seeds = s.available(false)
 	if hadSeed && seeds == 0 && len(s.peers) > 0 && !s.dead {
 		s.losses++
 		if avail == s.full {
 			s.lossRecon++
 		}
 	}
-	if seeds == 0 && avail != s.full {
+	if stored, seeds := s.available(true); seeds == 0 && stored != s.full {
 		s.dead = true
 	}
 }
@@ -277,6 +324,9 @@ func (s *mswarm) step(now, dtH float64, st *stepStats) {
 func (s *mswarm) chunkCounts() [64]int {
 	var c [64]int
 	for _, m := range s.peers {
+		if !m.online {
+			continue
+		}
 		for h := m.have; h != 0; h &= h - 1 {
 			c[bits.TrailingZeros64(h)]++
 		}
@@ -338,7 +388,7 @@ func (s *mswarm) depart(dtH float64) {
 	s.peers = kept
 }
 
-// stepStats collects what one step of every mswarm produced.
+// stepStats collects what one step of every swarm produced.
 type stepStats struct {
 	downloads []float64
 }
@@ -348,7 +398,7 @@ func (s *mswarm) leechers(avail uint64) []*mpeer {
 	var ls []*mpeer
 	for _, m := range s.peers {
 		m.got = 0
-		if !m.done && avail&m.want&^m.have != 0 {
+		if m.online && !m.done && avail&m.want&^m.have != 0 {
 			ls = append(ls, m)
 		}
 	}
@@ -378,6 +428,7 @@ func (s *mswarm) transfer(avail uint64, dt float64) {
 	var free, paid float64
 	for _, m := range s.peers {
 		switch {
+		case !m.online:
 		case m.seed && m.speed && m.up > 0:
 			speedSeeds = append(speedSeeds, m)
 			paid += m.up * dt * 4 / 5
@@ -390,8 +441,9 @@ func (s *mswarm) transfer(avail uint64, dt float64) {
 	s.share(ls, free, dt)
 	var peerUp float64
 	for _, m := range s.peers {
-		if !m.seed && m.have != 0 {
-			peerUp += m.up * dt
+		if m.online && !m.seed && m.have != 0 {
+			// A leecher is useful to the others in proportion to what it holds.
+			peerUp += m.up * dt * float64(bits.OnesCount64(m.have)) / float64(s.p.Chunks)
 		}
 	}
 	s.share(ls, peerUp, dt)
@@ -494,5 +546,27 @@ func (s *mswarm) payOut(seeds []*mpeer, income int64) {
 		seeds[i].earned++
 		seeds[i].recent++
 		left--
+	}
+}
+
+// sponsorPay pays the sponsor's rate for dtH hours to every online Speed
+// seed but the publisher, in whole base units, while the budget lasts.
+func (s *mswarm) sponsorPay(dtH float64) {
+	if s.sponsor <= 0 || s.p.SponsorRate <= 0 {
+		return
+	}
+	v := int64(float64(s.p.SponsorRate) * dtH)
+	for _, m := range s.peers {
+		if s.sponsor <= 0 {
+			return
+		}
+		if !m.online || !m.seed || !m.speed || m.publisher {
+			continue
+		}
+		pay := min(v, s.sponsor)
+		s.sponsor -= pay
+		m.earned += pay
+		m.recent += float64(pay)
+		s.paidToday += pay
 	}
 }

@@ -82,3 +82,44 @@ func TestSwarmDeterministic(t *testing.T) {
 		t.Errorf("seeds 3 and 4 gave the same run")
 	}
 }
+
+// A sponsor's budget keeps seeds: with a large budget paid to online Speed
+// seeds, more swarms still hold their content at the end than without one;
+// the sponsor never pays more than its budget and money is conserved.
+func TestSwarmSponsor(t *testing.T) {
+	p := smallSwarms(5)
+	p.Share, p.PubMeanH = 1, 48
+	base := RunSwarms(p)
+	p.SponsorBudget, p.SponsorRate = 10_000_000_000, 10_000_000
+	sp := RunSwarms(p)
+	last := len(sp.Alive) - 1
+	t.Logf("stored at the end: %.3f without a sponsor, %.3f with; sponsor paid %d per swarm", base.Alive[last], sp.Alive[last], sp.TotalPaid()/int64(p.Swarms))
+	if sp.Alive[last] <= base.Alive[last] {
+		t.Errorf("stored at the end %.3f with a sponsor, %.3f without: want more", sp.Alive[last], base.Alive[last])
+	}
+	if sp.Minted != sp.Held || sp.OverBudget != 0 {
+		t.Errorf("minted %d, held %d, %d over budget", sp.Minted, sp.Held, sp.OverBudget)
+	}
+	if paid := sp.TotalPaid(); paid > int64(p.Swarms)*p.SponsorBudget+sp.Minted {
+		t.Errorf("paid %d, more than there was", paid)
+	}
+}
+
+// PublisherBudget returns the first rate of the ladder that reaches the
+// probability, stops there, and asks a budget that covers what the sponsor
+// paid in that fraction of swarms.
+func TestPublisherBudget(t *testing.T) {
+	p := smallSwarms(2)
+	p.Swarms, p.Days, p.Share, p.PubMeanH, p.SizeMiB = 20, 5, 1, 24, 256
+	ladder := []int64{0, 1_000_000, 100_000_000}
+	got, pts, ok := PublisherBudget(p, 0.4, ladder)
+	t.Logf("%+v from %+v", got, pts)
+	if !ok || pts[len(pts)-1] != got || got.Alive < 0.4 || got.Rate == 0 || got.Budget <= 0 {
+		t.Fatalf("got %+v (ok %v) from %+v", got, ok, pts)
+	}
+	for _, pt := range pts[:len(pts)-1] {
+		if pt.Alive >= 0.4 {
+			t.Errorf("rate %d already reached %.2f, but %d was returned", pt.Rate, pt.Alive, got.Rate)
+		}
+	}
+}

@@ -35,16 +35,16 @@ type FlashCrowdResult struct {
 func RunFlashCrowd(f FlashCrowd) FlashCrowdResult {
 	p := DefaultSwarmParams()
 	p.Chunks, p.Step, p.Reserve, p.Budget = f.Chunks, f.Step, f.Reserve, f.Budget
-	p.PatienceH, p.SeedMeanH, p.PubMeanH = math.Inf(1), math.Inf(1), math.Inf(1)
+	p.PatienceH, p.SeedMeanH, p.PubMeanH, p.OffH = math.Inf(1), math.Inf(1), math.Inf(1), -1
 	s := &mswarm{p: &p, chunkLen: f.Size / int64(f.Chunks), full: uint64(1)<<f.Chunks - 1}
 	if f.Chunks == 64 {
 		s.full = ^uint64(0)
 	}
 	seed := &mpeer{id: 0, up: f.SeedUp, speed: true, seed: true, done: true, have: s.full, want: s.full,
-		publisher: true, tolerance: math.Inf(1)}
+		publisher: true, tolerance: math.Inf(1), online: true}
 	s.peers = append(s.peers, seed)
 	for i := range f.Payers + f.Others {
-		m := &mpeer{id: i + 1, down: f.LeecherDownBs, want: s.full, tolerance: math.Inf(1), speed: i < f.Payers}
+		m := &mpeer{id: i + 1, down: f.LeecherDownBs, want: s.full, tolerance: math.Inf(1), speed: i < f.Payers, online: true}
 		if m.speed {
 			m.balance, m.budget = f.Budget, f.Budget
 		}
@@ -55,7 +55,7 @@ func RunFlashCrowd(f FlashCrowd) FlashCrowdResult {
 	dt := f.Step.Seconds()
 	for k := 1; k <= int(3600/dt); k++ {
 		now := float64(k) * dt / 3600
-		avail, _ := s.available()
+		avail, _ := s.available(false)
 		s.transfer(avail, dt)
 		counts := s.chunkCounts()
 		for _, m := range s.peers {

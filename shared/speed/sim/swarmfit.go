@@ -1,11 +1,9 @@
 package sim
 
-import "math"
-
 // Targets of the no-Speed fit (docs/swarm-study.md).
 const (
-	// KauneUnavailableMonth is the fraction of torrents unavailable within
-	// their first month (Kaune et al. 2010, abstract: 38%).
+	// KauneUnavailableMonth is the fraction of torrents that became
+	// unavailable within their first month (Kaune et al. 2010, abstract: 38%).
 	KauneUnavailableMonth = 0.38
 	// KauneSeedlessReconstructible is the fraction of seedless swarms whose
 	// leechers could still reconstruct the content (Kaune et al. 2010, as
@@ -13,35 +11,44 @@ const (
 	KauneSeedlessReconstructible = 0.14
 )
 
-// FittedPubMeanH is the publisher's mean seeding time (hours) that FitNoSpeed
-// chose with the defaults (seed 1, 200 swarms): see docs/swarm-study.md.
-const FittedPubMeanH = 1440
+// The no-Speed parameters FitNoSpeed chose with seed 1 and 100 swarms over 30 days
+// (docs/swarm-study/fit.md): the publisher's mean seeding time in hours and
+// the median upload capacity in KiB/s.
+const (
+	FittedPubMeanH     = 1440
+	FittedUpMedianKiBs = 128
+)
 
 // FitPoint is one candidate of FitNoSpeed and what it gave.
 type FitPoint struct {
-	PubMeanH         float64
-	UnavailableMonth float64 // fraction of swarms dead at the end of day 30
-	SeedlessRecon    float64 // SeedlessReconstructible
-	Err              float64 // |UnavailableMonth - KauneUnavailableMonth|
+	PubMeanH, UpMedianKiBs float64
+	UnavailableMonth       float64 // 1 − Alive at the end of day 30
+	SeedlessRecon          float64 // SeedlessReconstructible
+	MedianDownloadH        float64
+	Err                    float64 // sum of the squared relative errors to the two targets
 }
 
-// FitNoSpeed runs the no-Speed model (p with Share 0) for each candidate
-// publisher seeding time and returns them all with the index of the one
-// whose first-month unavailability is closest to Kaune et al.'s. p.Days must
-// be at least 30.
-func FitNoSpeed(p SwarmParams, candidatesH []float64) ([]FitPoint, int) {
+// FitNoSpeed runs the no-Speed model (p with Share 0) for every pair of
+// candidates (publisher mean seeding time, median upload capacity) and
+// returns them all with the index of the one closest to Kaune et al.'s two
+// figures. p.Days is raised to 30 if shorter.
+func FitNoSpeed(p SwarmParams, pubMeanH, upMedianKiBs []float64) ([]FitPoint, int) {
 	p.Share, p.Days = 0, max(p.Days, 30)
 	var pts []FitPoint
 	best := 0
-	for i, c := range candidatesH {
-		p.PubMeanH = c
-		r := RunSwarms(p)
-		u := 1 - r.Avail[30*24-1]
-		pt := FitPoint{PubMeanH: c, UnavailableMonth: u, SeedlessRecon: r.SeedlessReconstructible(),
-			Err: math.Abs(u - KauneUnavailableMonth)}
-		pts = append(pts, pt)
-		if pt.Err < pts[best].Err {
-			best = i
+	for _, pm := range pubMeanH {
+		for _, up := range upMedianKiBs {
+			p.PubMeanH, p.UpMedianKiBs = pm, up
+			r := RunSwarms(p)
+			u := 1 - r.Alive[30*24-1]
+			rc := r.SeedlessReconstructible()
+			e1 := (u - KauneUnavailableMonth) / KauneUnavailableMonth
+			e2 := (rc - KauneSeedlessReconstructible) / KauneSeedlessReconstructible
+			pts = append(pts, FitPoint{PubMeanH: pm, UpMedianKiBs: up, UnavailableMonth: u, SeedlessRecon: rc,
+				MedianDownloadH: r.MedianDownloadH(), Err: e1*e1 + e2*e2})
+			if pts[len(pts)-1].Err < pts[best].Err {
+				best = len(pts) - 1
+			}
 		}
 	}
 	return pts, best

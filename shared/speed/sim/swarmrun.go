@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// SwarmResult is what RunSwarms measured over every mswarm of one
+// SwarmResult is what RunSwarms measured over every swarm of one
 // configuration.
 type SwarmResult struct {
 	Params SwarmParams
@@ -13,9 +13,13 @@ type SwarmResult struct {
 	// Avail[h] is the fraction of swarms whose content could be
 	// reconstructed at the end of hour h.
 	Avail []float64
-	// Peers[h] is the mean number of peers per mswarm at the end of hour h.
+	// Alive[h] is the fraction of swarms whose content was still stored
+	// somewhere (online or not) at the end of hour h: 1 − Alive is what
+	// became unavailable for good.
+	Alive []float64
+	// Peers[h] is the mean number of peers per swarm at the end of hour h.
 	Peers []float64
-	// SeedlessObs counts (mswarm, hour) samples with leechers and no seed;
+	// SeedlessObs counts (swarm, hour) samples with leechers and no seed;
 	// SeedlessRecon those of them whose leechers held every chunk between
 	// them (Kaune et al.'s measure).
 	SeedlessObs, SeedlessRecon int
@@ -31,10 +35,12 @@ type SwarmResult struct {
 	// PaidPerDay[d] is the BTT (base units) leechers paid seeds on day d,
 	// summed over the swarms.
 	PaidPerDay []int64
-	// Minted is what the Speed leechers were given; Held what every user
-	// holds at the end (unspent budgets and earnings): equal when money is
-	// conserved.
+	// Minted is what the Speed leechers and sponsors were given; Held what
+	// every user holds at the end (unspent budgets and earnings, the
+	// sponsors' rest): equal when money is conserved.
 	Minted, Held int64
+	// SponsorPaid is what the sponsor paid in each swarm, sorted.
+	SponsorPaid []int64
 	// OverBudget counts users who spent more than their budget (none should).
 	OverBudget int
 }
@@ -46,7 +52,7 @@ func RunSwarms(p SwarmParams) SwarmResult {
 	hours := p.Days * 24
 	stepsPerHour := max(1, int(math.Round(3600/p.Step.Seconds())))
 	dtH := 1 / float64(stepsPerHour)
-	r := SwarmResult{Params: p, Avail: make([]float64, hours), Peers: make([]float64, hours), PaidPerDay: make([]int64, p.Days)}
+	r := SwarmResult{Params: p, Avail: make([]float64, hours), Alive: make([]float64, hours), Peers: make([]float64, hours), PaidPerDay: make([]int64, p.Days)}
 	var st stepStats
 	for i := range p.Swarms {
 		s := newSwarm(&p, i)
@@ -58,6 +64,9 @@ func RunSwarms(p SwarmParams) SwarmResult {
 		}
 		r.Arrivals += s.nextID - 1
 		r.SeedLosses += s.losses
+		r.Minted += p.SponsorBudget
+		r.Held += s.sponsor
+		r.SponsorPaid = append(r.SponsorPaid, p.SponsorBudget-s.sponsor)
 		r.SeedLossRecon += s.lossRecon
 		for _, m := range slices.Concat(s.peers, s.departed) {
 			r.Minted += m.budget
@@ -70,21 +79,32 @@ func RunSwarms(p SwarmParams) SwarmResult {
 	n := float64(p.Swarms)
 	for h := range hours {
 		r.Avail[h] /= n
+		r.Alive[h] /= n
 		r.Peers[h] /= n
 	}
 	r.Downloads = st.downloads
+	slices.Sort(r.SponsorPaid)
 	slices.Sort(r.Downloads)
 	return r
 }
 
-// observe records mswarm s at the end of hour h.
+// observe records swarm s at the end of hour h.
 func (r *SwarmResult) observe(s *mswarm, h int) {
-	avail, seeds := s.available()
-	if !s.dead {
+	avail, seeds := s.available(false)
+	if seeds > 0 || avail == s.full {
 		r.Avail[h]++
 	}
-	r.Peers[h] += float64(len(s.peers))
-	if seeds == 0 && len(s.peers) > 0 {
+	if !s.dead {
+		r.Alive[h]++
+	}
+	online := 0
+	for _, m := range s.peers {
+		if m.online {
+			online++
+		}
+	}
+	r.Peers[h] += float64(online)
+	if seeds == 0 && online > 0 {
 		r.SeedlessObs++
 		if avail == s.full {
 			r.SeedlessRecon++
