@@ -92,6 +92,15 @@
 // pair), every payment and the piece it pays for, every verified piece and
 // its price as the provider computed it, chokes and bans with their times,
 // unchoke rounds per kind, and anomalies (errors no honest peer should see).
+//
+// # Swarms over days
+//
+// RunSwarms is a second, much coarser model (swarm.go): many torrents'
+// swarms over weeks, with arrivals, sessions, departures that depend on
+// earnings, a fluid model of capacity and the Speed auction's prices, for
+// the swarm study (cmd/swarmstudy, docs/swarm-study.md). RunFlashCrowd sets
+// it up like the engine's calibration benchmark, and PublisherBudget answers
+// a publisher's budget question from it (btspeed budget).
 package sim
 
 import (

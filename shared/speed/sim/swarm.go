@@ -14,26 +14,34 @@ import (
 //
 //   - Leechers arrive as a Poisson process whose rate decays exponentially,
 //     λ(t) = N/τ · e^(−t/τ) (Guo et al. 2005), N the swarm's expected number of
-//     downloaders, drawn per swarm from a log-normal distribution.
+//     downloaders, drawn per swarm from a log-normal distribution. A share of
+//     them want only one run of chunks (some files of the torrent).
+//   - Every peer alternates online and offline sessions (exponential lengths);
+//     only online peers transfer and count for availability.
 //   - The content is Chunks chunks; a leecher takes the rarest chunk it lacks
-//     among those some peer holds. Capacity is a fluid (Qiu and Srikant 2004):
-//     each step every seed's and leecher's upload is split equally among the
-//     leechers that can use it, each capped by its download capacity.
+//     among those some online peer holds. Capacity is a fluid (Qiu and
+//     Srikant 2004): each step every online seed's upload, and every online
+//     leecher's upload weighted by the fraction of the content it holds, is
+//     split equally among the leechers that can use it, each capped by its
+//     download capacity.
 //   - Speed: seeds that run Speed sell 4 of their 5 upload slots (the engine's
 //     UploadSlots and OptimisticSlots) in a uniform-price auction among the
 //     Speed leechers whose bid (M5, spending rate 1: what is left of the budget
 //     over what is left to download) reaches the reserve; winners pay the
 //     highest losing bid, or the reserve when none lost (M10), in integer base
-//     units, never more than they hold.
-//   - A leecher that completes becomes a seed; a seed leaves at a hazard that
-//     falls with what it earns: h(e) = h0 · (Floor + (1 − Floor) · C/(C + e)),
-//     e its earnings rate (base units an hour, averaged over the last day), C
-//     the earnings rate at which a seed stays twice as long. Without Speed,
-//     e = 0 and seeds stay an exponential time of mean 1/h0 (fitted, see
-//     FitNoSpeed). A leecher that receives nothing for Patience leaves.
-//   - A swarm is available while its content can be reconstructed: a seed is
-//     present or the leechers hold every chunk between them. Nobody returns,
-//     so a swarm that loses its content stays dead.
+//     units, never more than they hold. A sponsor may also pay online Speed
+//     seeds a rate an hour (SponsorBudget, SponsorRate).
+//   - A leecher that completes leaves at once with probability HitAndRun, else
+//     stays and seeds; a seed leaves at a hazard that falls with what it
+//     earns: h(e) = h0 · (Floor + (1 − Floor) · C/(C + e)), e its earnings
+//     rate (base units an hour, averaged over the last day), C (HalfRate) the
+//     rate at which the hazard's variable part halves. Without Speed e = 0 and
+//     seeds stay an exponential time of mean 1/h0. A leecher that receives
+//     nothing for Patience online hours leaves.
+//   - A swarm is available at an instant when a seed is online or the online
+//     peers hold every chunk between them; it is dead for good when no peer,
+//     online or not, still holds the whole content between them (nobody
+//     returns after leaving).
 
 // MiB is the unit prices are stated per.
 const MiB = 1 << 20

@@ -1,11 +1,8 @@
 package sim
 
-import "math"
-
 // BudgetPoint is one candidate sponsor rate of PublisherBudget, the
 // fraction of swarms whose content was still stored at the end of the
-// horizon, and the budget that covered the payments in a fraction prob of
-// the swarms.
+// horizon, and the most the sponsor paid in any swarm at that rate.
 type BudgetPoint struct {
 	Rate   int64 // base units an hour to each online Speed seed
 	Alive  float64
@@ -27,8 +24,8 @@ const unlimited = int64(1) << 50
 // sponsor pays every online Speed seed but the publisher a rate an hour
 // (SponsorRate), with no limit; for each rate of ladder, p.Swarms swarms run.
 // The answer is the first rate whose fraction of swarms still stored at the
-// end reaches prob, and as budget the prob-quantile of what the sponsor paid
-// per swarm at that rate (a budget that lasts in that fraction of swarms).
+// end reaches prob, and as budget the most the sponsor paid in any swarm at
+// that rate (a budget that would not have run out in any of them).
 // ok is false when no rate of the ladder reaches prob.
 func PublisherBudget(p SwarmParams, prob float64, ladder []int64) (BudgetPoint, []BudgetPoint, bool) {
 	p = p.withDefaults()
@@ -40,8 +37,7 @@ func PublisherBudget(p SwarmParams, prob float64, ladder []int64) (BudgetPoint, 
 		}
 		r := RunSwarms(p)
 		pt := BudgetPoint{Rate: rate, Alive: r.Alive[len(r.Alive)-1]}
-		q := min(len(r.SponsorPaid)-1, int(math.Ceil(prob*float64(len(r.SponsorPaid))))-1)
-		pt.Budget = r.SponsorPaid[max(q, 0)]
+		pt.Budget = r.SponsorPaid[len(r.SponsorPaid)-1]
 		pts = append(pts, pt)
 		if pt.Alive >= prob {
 			return pt, pts, true
