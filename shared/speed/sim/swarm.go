@@ -160,7 +160,7 @@ type mpeer struct {
 	done      bool    // has what it wants; it stays, uploading, until it leaves like a seed
 	seed      bool    // done and holds everything
 	publisher bool
-	hitAndRun bool // leaves as soon as it has what it wants
+	hitAndRun bool  // leaves as soon as it has what it wants
 	got       int64 // bytes received this step
 	online    bool
 	flip      float64    // hours until it goes offline or comes back
