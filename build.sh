@@ -11,6 +11,7 @@
 #                          bridge against the native engine from the same seed);
 #                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck;
 #                          "realseeds": btspeed and qBittorrent downloading from a Transmission and a qBittorrent seed
+#                          "swarm": the swarm model calibrated on real engines, then the swarm study (docs/swarm-study.md)
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
 #   ./build.sh wasmsize    the browser peer's raw and gzipped size and what it holds, per package (docs/wasm-size.md)
 #   ./build.sh help
@@ -257,6 +258,12 @@ bench() {
 	if [ "$name" = speed ]; then
 		# Speed pays off: the speed-up of the paying leechers in a swarm whose seed's upload is the bottleneck.
 		go test -run '^$' -bench SpeedPaysOff -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
+		return
+	fi
+	if [ "$name" = swarm ]; then
+		# Does Speed keep swarms alive (docs/swarm-study.md): the model against real engines, then the study's figures.
+		go test -run '^$' -bench SwarmCalibration -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
+		go run ./cmd/swarmstudy -seed "${BTSPEED_SEED:-1}" -out docs/swarm-study
 		return
 	fi
 	if [ -z "$name" ]; then

@@ -45,6 +45,7 @@ func topCommands() []command {
 		{"tron", "TRON: balances on chain", runTron},
 		{"tracker", "ask trackers about a torrent", runTracker},
 		{"store", "paid storage: keep files encrypted with a provider that proves it holds them", runStore},
+		{"budget", "the budget that keeps a torrent available for N days (the swarm model)", runBudget},
 		{"version", "print the version", func(c *cli, _ []string) error {
 			fmt.Fprintln(c.out, "btspeed", version)
 			return nil

@@ -1,4 +1,4 @@
-// Package simtest is a deterministic, discrete-time simulation of one torrent's
+// Package sim is a deterministic, discrete-time simulation of one torrent's
 // swarm running the Speed protocol, used by its tests to check the protocol's
 // economic and safety properties end to end.
 //
@@ -92,7 +92,16 @@
 // pair), every payment and the piece it pays for, every verified piece and
 // its price as the provider computed it, chokes and bans with their times,
 // unchoke rounds per kind, and anomalies (errors no honest peer should see).
-package simtest
+//
+// # Swarms over days
+//
+// RunSwarms is a second, much coarser model (swarm.go): many torrents'
+// swarms over weeks, with arrivals, sessions, departures that depend on
+// earnings, a fluid model of capacity and the Speed auction's prices, for
+// the swarm study (cmd/swarmstudy, docs/swarm-study.md). RunFlashCrowd sets
+// it up like the engine's calibration benchmark, and PublisherBudget answers
+// a publisher's budget question from it (btspeed budget).
+package sim
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package simtest
+package sim
 
 import (
 	"crypto/sha256"
