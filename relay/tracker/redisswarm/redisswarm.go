@@ -109,6 +109,10 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// go-redis logs its pool's failures through one process-wide logger,
+	// to stderr by default; they go to the last cluster's log instead (the
+	// cluster also reports Redis going down and coming back itself).
+	redis.SetLogger(redisLog{cfg.Logger.With("component", "go-redis")})
 	var b [8]byte
 	rand.Read(b[:])
 	c := &Cluster{cfg: cfg, rdb: redis.NewClient(opt), id: hex.EncodeToString(b[:]), log: cfg.Logger.With("component", "redis")}
@@ -242,3 +246,10 @@ func (c *Cluster) discovered(ih [20]byte) string {
 
 // errReply is a script answer of the wrong shape.
 var errReply = errors.New("redisswarm: unexpected reply from redis")
+
+// redisLog is go-redis's logger over slog, at debug level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
