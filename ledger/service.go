@@ -25,4 +25,3 @@ func channelService(tx store.Tx, id speed.ChannelID) (string, error) {
 	}
 	return string(v), nil
 }
-
