@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,18 @@ func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
 	}
 	if rbal != funded-want {
 		t.Fatalf("requester balance %d, want %d", rbal, funded-want)
+	}
+	// The channels name the service they paid for: Speed.
+	for who, a := range map[string]wallet.Address{"requester": reqKey.Address(), "provider": provKey.Address()} {
+		h, err := lc.History(ctx, a, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range h {
+			if strings.HasPrefix(e.Kind, "channel-") && e.Service != speed.ServiceSpeed {
+				t.Errorf("the %s's %s entry names service %q, want %q", who, e.Kind, e.Service, speed.ServiceSpeed)
+			}
+		}
 	}
 	inv, err := lc.Invariant(ctx)
 	if err != nil || !inv.OK {
