@@ -69,6 +69,7 @@ const (
 	recTransfer   = 't' // transfer id -> result JSON
 	recTransferN  = 'n' // from | nonce -> transfer id
 	recOpenNonce  = 'o' // payer | nonce -> channel id
+	recService    = 's' // channel id -> its service tag (service.go)
 	recFaucet     = 'f' // account | period -> claim nonce | result JSON
 	metaSupply    = "supply"
 	metaGenesisID = "genesis"
@@ -279,7 +280,7 @@ func (l *Ledger) History(ctx context.Context, a wallet.Address, before uint64, l
 		out = make([]api.Entry, len(es))
 		for i, e := range es {
 			out[i] = api.Entry{Seq: api.U64(e.Seq), Time: e.Time.Unix(), Kind: e.Kind, Credit: api.U64(e.Credit), Debit: api.U64(e.Debit),
-				Balance: api.U64(e.Balance), Ref: e.Ref, Counterparty: e.Counterparty, Memo: e.Memo}
+				Balance: api.U64(e.Balance), Ref: e.Ref, Counterparty: e.Counterparty, Memo: e.Memo, Service: e.Service}
 		}
 		return err
 	})
@@ -398,8 +399,14 @@ func (l *Ledger) Open(ctx context.Context, s speed.SignedOpen) (store.Channel, e
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := debit(tx, o.Payer, o.Deposit, now, "channel-deposit", id.String(), o.Payee); err != nil {
+		if err := debitEntry(tx, store.Entry{Account: o.Payer, Time: now, Kind: "channel-deposit", Debit: o.Deposit,
+			Ref: id.String(), Counterparty: o.Payee, Service: o.Service}); err != nil {
 			return err
+		}
+		if o.Service != "" {
+			if err := tx.PutRecord(key(recService, id[:]), []byte(o.Service)); err != nil {
+				return err
+			}
 		}
 		out = store.Channel{
 			Channel:  speed.Channel{ID: id, Payer: o.Payer, Payee: o.Payee, Deposit: o.Deposit, Deadline: deadline},
@@ -516,11 +523,17 @@ func (l *Ledger) Close(ctx context.Context, req speed.CloseRequest) (store.Chann
 		case payee != cur.Payee:
 			return sigErr("payee's signature", wallet.ErrSignatureMismatch)
 		}
-		idHex := cur.ID.String()
-		if err := credit(tx, cur.Payee, st.Paid, now, "channel-payout", idHex, cur.Payer); err != nil {
+		svc, err := channelService(tx, cur.ID)
+		if err != nil {
 			return err
 		}
-		if err := credit(tx, cur.Payer, cur.Deposit-st.Paid, now, "channel-refund", idHex, cur.Payee); err != nil {
+		idHex := cur.ID.String()
+		if err := creditEntry(tx, store.Entry{Account: cur.Payee, Time: now, Kind: "channel-payout", Credit: st.Paid,
+			Ref: idHex, Counterparty: cur.Payer, Service: svc}); err != nil {
+			return err
+		}
+		if err := creditEntry(tx, store.Entry{Account: cur.Payer, Time: now, Kind: "channel-refund", Credit: cur.Deposit - st.Paid,
+			Ref: idHex, Counterparty: cur.Payee, Service: svc}); err != nil {
 			return err
 		}
 		cur.Closed, cur.Seq, cur.Paid, cur.ClosedAt, cur.CloseKind = true, st.Seq, st.Paid, now, store.ByState
@@ -591,7 +604,12 @@ func (l *Ledger) Expire(ctx context.Context, limit int) (int, error) {
 			if err != nil {
 				return err
 			}
-			if err := credit(tx, ch.Payer, ch.Deposit, now, "channel-refund", id.String(), ch.Payee); err != nil {
+			svc, err := channelService(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := creditEntry(tx, store.Entry{Account: ch.Payer, Time: now, Kind: "channel-refund", Credit: ch.Deposit,
+				Ref: id.String(), Counterparty: ch.Payee, Service: svc}); err != nil {
 				return err
 			}
 			ch.Closed, ch.ClosedAt, ch.CloseKind = true, now, store.ByTimeout

@@ -41,6 +41,7 @@ func TestOnPostgres(t *testing.T) {
 		{"Transfer", TestTransfer},
 		{"TransferRejections", TestTransferRejections},
 		{"TransferMemo", TestTransferMemo},
+		{"ChannelService", TestChannelService},
 		{"ChannelLifecycle", TestChannelLifecycle},
 		{"ChannelRejections", TestChannelRejections},
 		{"ChannelTimeout", TestChannelTimeoutRefundsPayer},

@@ -154,16 +154,32 @@ type transferJS struct {
 	Memo         string `json:"memo,omitempty"`
 }
 
-// walletTransfers resolves to {transfers: [...], more}: the ledger
-// transfers among the account's latest history entries, newest first.
+// channelEntryJS is an entry of one of the wallet's payment channels for
+// JavaScript (amounts in BTT).
+type channelEntryJS struct {
+	Channel string `json:"channel"`
+	Kind    string `json:"kind"` // channel-deposit, channel-payout or channel-refund
+	Service string `json:"service"`
+	Credit  string `json:"credit"`
+	Debit   string `json:"debit"`
+}
+
+// walletTransfers resolves to {transfers: [...], channels: [...], more}:
+// the ledger transfers and channel entries among the account's latest
+// history entries, newest first.
 func (b binding) walletTransfers(args) any {
 	return promise(func() (any, error) {
-		es, more, err := b.w.Transfers(context.Background())
-		out := make([]transferJS, 0, len(es))
-		for _, e := range es {
+		h, err := b.w.Payments(context.Background())
+		out := make([]transferJS, 0, len(h.Transfers))
+		for _, e := range h.Transfers {
 			out = append(out, transferJS{ID: e.Ref, Time: e.Time * 1000, Sent: speed.FormatBTT(uint64(e.Debit)),
 				Received: speed.FormatBTT(uint64(e.Credit)), Counterparty: e.Counterparty.String(), Memo: e.Memo})
 		}
-		return toJSON(map[string]any{"transfers": out, "more": more}), err
+		chs := make([]channelEntryJS, 0, len(h.Channels))
+		for _, e := range h.Channels {
+			chs = append(chs, channelEntryJS{Channel: e.Ref, Kind: e.Kind, Service: e.Service,
+				Credit: speed.FormatBTT(uint64(e.Credit)), Debit: speed.FormatBTT(uint64(e.Debit))})
+		}
+		return toJSON(map[string]any{"transfers": out, "channels": chs, "more": h.More}), err
 	})
 }

@@ -107,6 +107,7 @@ type payResult struct{ ID, Amount, Code, Message string }
 type payRig struct {
 	relayURL, shopURL, third string
 	payee, buyer             wallet.Address
+	payeeKey, buyerKey       *wallet.PrivateKey // the buyer's is the browser wallet's, restored from its phrase
 	lc                       *client.Client
 	browser                  *browsertest.Browser
 	reports                  <-chan payResult // from /shop.html?auto
@@ -153,8 +154,15 @@ func newPayRig(t *testing.T) *payRig {
 	r := &payRig{}
 	r.relayURL = startRelay(t, "127.0.0.1:0", webDir(t), rtc.Config{})
 	r.third, _ = serveShop(t, "127.0.0.1:0", r.relayURL, "", "") // only its /evil.html is used
-	payeeKey, _ := wallet.GenerateKey()
-	r.payee = payeeKey.Address()
+	r.payeeKey, _ = wallet.GenerateKey()
+	r.payee = r.payeeKey.Address()
+	phrase, err := wallet.NewMnemonic(12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.buyerKey, err = phrase.DeriveKey("", 0); err != nil {
+		t.Fatal(err)
+	}
 	r.shopURL, r.reports = serveShop(t, "127.0.0.1:0", r.relayURL, r.payee.String(), r.third)
 	if r.shopURL == r.relayURL || r.third == r.relayURL || r.third == r.shopURL {
 		t.Fatal("the shop, the third page and the relay must be three origins")
@@ -178,14 +186,14 @@ func newPayRig(t *testing.T) *payRig {
 	var buyer string
 	r.home.Eval(t, `(async () => {
 		const c = await BTSpeed.start({relay: location.origin})
-		await c.wallet.create('password1234')
+		await c.wallet.restore(`+jsString(phrase.String())+`, 'password1234')
 		await c.wallet.faucet({})
 		const a = c.wallet.address
 		await c.destroy()
 		return a
 	})()`, &buyer)
-	if r.buyer, err = wallet.ParseAddress(buyer); err != nil {
-		t.Fatal(err)
+	if r.buyer, err = wallet.ParseAddress(buyer); err != nil || r.buyer != r.buyerKey.Address() {
+		t.Fatalf("the restored wallet is %s, want %s: %v", buyer, r.buyerKey.Address(), err)
 	}
 	r.buyerWas, r.payeeWas = r.balances(t)
 	r.shop = r.home.NewTab(t, r.shopURL+"/shop.html")
@@ -350,6 +358,7 @@ func (r *payRig) frameAsks(t *testing.T) {
 }
 
 func (r *payRig) appShows(t *testing.T) {
+	r.payChannels(t)
 	app := r.home.NewTab(t, r.relayURL+"/")
 	app.WaitFor(t, "#screen-unlock:not([hidden])", 60*time.Second)
 	app.Fill(t, "#unlock-password", "password1234")
@@ -360,9 +369,10 @@ func (r *payRig) appShows(t *testing.T) {
 		!/\?/.test(document.querySelector('#services-table tbody tr:nth-child(2)').textContent)`, 30*time.Second)
 	var rows [][]string
 	app.Eval(t, `Array.from(document.querySelectorAll('#services-table tbody tr')).map(r => Array.from(r.children).map(c => c.firstChild.textContent))`, &rows)
-	if len(rows) != 4 || rows[1][0] != "Payments to pages" || rows[1][1] != "1.5 BTT" || rows[1][2] != "0 BTT" || rows[2][0] != "Proxy" || rows[3][0] != "Storage" {
+	if len(rows) != 4 || rows[1][0] != "Payments to pages" || rows[1][1] != "1.5 BTT" || rows[1][2] != "0 BTT" {
 		t.Fatalf("services: %v", rows)
 	}
+	r.wantChannelRows(t, app, rows)
 	var made []string
 	app.Eval(t, `Array.from(document.querySelectorAll('#payments-table tbody tr:first-child td')).map(c => c.textContent)`, &made)
 	if len(made) != 4 || !strings.HasPrefix(made[1], r.shopURL) || made[2] != "1.5 BTT" || made[3] != payMemo {

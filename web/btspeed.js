@@ -304,7 +304,7 @@
     async tronHistory () { return JSON.parse(await this._go.walletTronHistory()) || [] }
 
     // pay({to, amount, memo}) asks the user to confirm a payment in the btspeed origin's window (call it from a
-    // click); transfers() lists this wallet's ledger transfers.
+    // click); transfers() lists this wallet's ledger transfers and its channels' entries (with their service).
     pay (options) { return pay(options) }
     async transfers () { return JSON.parse(await this._go.walletTransfers()) }
     // _transfer pays without asking: only the confirmation window (pay.js) calls it, after the user's click.

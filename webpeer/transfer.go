@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -64,30 +65,53 @@ const maxTransferHistory = 1000
 // entries (at most maxTransferHistory entries read), newest first, and
 // whether older entries were left unread.
 func (w *Wallet) Transfers(ctx context.Context) (out []api.Entry, more bool, err error) {
+	h, err := w.Payments(ctx)
+	return h.Transfers, h.More, err
+}
+
+// Payments is what the wallet's latest ledger history says it paid and
+// was paid, newest first: its transfers and the entries of its payment
+// channels (channel-deposit, channel-payout, channel-refund, each naming the
+// service the channel paid for, "" for Speed channels of old clients).
+type Payments struct {
+	Transfers []api.Entry
+	Channels  []api.Entry
+	// More is set when older entries were left unread (at most
+	// maxTransferHistory entries are read).
+	More bool
+}
+
+// Payments reads the wallet's latest ledger history (at most
+// maxTransferHistory entries, in pages of api's 100).
+func (w *Wallet) Payments(ctx context.Context) (out Payments, err error) {
 	addr := w.Address()
 	if addr == "" {
-		return nil, false, ErrNoWallet
+		return out, ErrNoWallet
 	}
 	a, err := wallet.ParseAddress(addr)
 	if err != nil {
-		return nil, false, err
+		return out, err
 	}
 	var before uint64
 	for read := 0; read < maxTransferHistory; {
 		page, err := w.ledger.History(ctx, a, before, 100)
 		if err != nil {
-			return nil, false, fmt.Errorf("webpeer: ledger history: %w", err)
+			return out, fmt.Errorf("webpeer: ledger history: %w", err)
 		}
 		for _, e := range page {
-			if e.Kind == "transfer" {
-				out = append(out, e)
+			switch {
+			case e.Kind == "transfer":
+				out.Transfers = append(out.Transfers, e)
+			case strings.HasPrefix(e.Kind, "channel-"):
+				out.Channels = append(out.Channels, e)
 			}
 		}
 		read += len(page)
 		if len(page) < 100 || page[len(page)-1].Seq <= 1 {
-			return out, false, nil
+			return out, nil
 		}
 		before = uint64(page[len(page)-1].Seq)
 	}
-	return out, true, nil
+	out.More = true
+	return out, nil
 }

@@ -239,6 +239,9 @@ func TestFetchThroughProxyRelays(t *testing.T) {
 		}
 	}
 
+	wantChannelService(t, lc, req.Address(), speed.ServiceProxy, "channel-deposit")
+	wantChannelService(t, lc, prov1.Address(), speed.ServiceProxy, "channel-payout")
+
 	fetchChangedFile(t, proxyRig{bin, relayBin, lp.URL, lc, env, o, prov1Wallet, req.Address()}, data)
 	refusedByDefault(t, proxyRig{bin, relayBin, lp.URL, lc, env, o, prov2Wallet, req.Address()})
 }
@@ -291,6 +294,26 @@ func refusedByDefault(t *testing.T, r proxyRig) {
 		if code != 2 || !strings.Contains(stderr, "not on the public Internet") {
 			t.Errorf("fetch %s from a default relay: exit %d: %s", u, code, stderr)
 		}
+	}
+}
+
+// wantChannelService checks that a's history has an entry of kind and that
+// all its channel entries name service.
+func wantChannelService(t *testing.T, lc *client.Client, a wallet.Address, service, kind string) {
+	t.Helper()
+	h, err := lc.History(context.Background(), a, 0, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range h {
+		if strings.HasPrefix(e.Kind, "channel-") && e.Service != service {
+			t.Errorf("%s's %s entry of channel %s names service %q, want %q", a, e.Kind, e.Ref, e.Service, service)
+		}
+		found = found || e.Kind == kind
+	}
+	if !found {
+		t.Errorf("%s's history has no %s entry: %+v", a, kind, h)
 	}
 }
 

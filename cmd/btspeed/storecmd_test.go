@@ -17,6 +17,7 @@ import (
 
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/speed/store"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -140,6 +141,7 @@ func TestStorePutGetPaysPerChunk(t *testing.T) {
 	if b := r.balance(t); b != want {
 		t.Fatalf("the provider earned %d, want %d for 3 chunks", b, want)
 	}
+	wantChannelService(t, r.lc, r.provider, speed.ServiceStorage, "channel-payout")
 	filepath.Walk(r.dir, func(path string, fi os.FileInfo, _ error) error {
 		if b, _ := os.ReadFile(path); fi != nil && !fi.IsDir() && bytes.Contains(b, []byte("PLAINTEXT-MARKER")) {
 			t.Errorf("the provider's %s holds plaintext", path)

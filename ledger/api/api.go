@@ -167,18 +167,21 @@ type OpenRequest struct {
 	Deposit  U64              `json:"deposit"`
 	Deadline int64            `json:"deadline"` // unix seconds
 	Nonce    U64              `json:"nonce"`
+	Service  string           `json:"service,omitempty"` // signed under speed.DomainChannelOpenV2
 	Sig      wallet.Signature `json:"sig"`
 }
 
 // FromSignedOpen converts speed's signed open request.
 func FromSignedOpen(s speed.SignedOpen) OpenRequest {
 	o := s.Request
-	return OpenRequest{Ledger: o.Ledger, Payer: o.Payer, Payee: o.Payee, Deposit: U64(o.Deposit), Deadline: o.Deadline, Nonce: U64(o.Nonce), Sig: s.Sig}
+	return OpenRequest{Ledger: o.Ledger, Payer: o.Payer, Payee: o.Payee, Deposit: U64(o.Deposit), Deadline: o.Deadline, Nonce: U64(o.Nonce),
+		Service: o.Service, Sig: s.Sig}
 }
 
 // Signed converts back to speed's type.
 func (r OpenRequest) Signed() speed.SignedOpen {
-	return speed.SignedOpen{Request: speed.OpenRequest{Ledger: r.Ledger, Payer: r.Payer, Payee: r.Payee, Deposit: uint64(r.Deposit), Deadline: r.Deadline, Nonce: uint64(r.Nonce)}, Sig: r.Sig}
+	return speed.SignedOpen{Request: speed.OpenRequest{Ledger: r.Ledger, Payer: r.Payer, Payee: r.Payee, Deposit: uint64(r.Deposit), Deadline: r.Deadline,
+		Nonce: uint64(r.Nonce), Service: r.Service}, Sig: r.Sig}
 }
 
 // CloseRequest is POST /v1/channels/{id}/close.
@@ -226,6 +229,9 @@ type Entry struct {
 	Ref          string         `json:"ref,omitempty"`
 	Counterparty wallet.Address `json:"counterparty,omitzero"`
 	Memo         string         `json:"memo,omitempty"` // a transfer's memo
+	// Service is what a channel entry's channel paid for (speed.ServiceProxy...);
+	// "" for other entries and for channels opened without one (Speed).
+	Service string `json:"service,omitempty"`
 }
 
 // FaucetClaim asks for the faucet's grant for Account in Period, proving

@@ -36,6 +36,12 @@ func FuzzDecodeEntry(f *testing.F) {
 	e.Memo = "Order #42 — merci"
 	enc, _ = encodeEntry(e)
 	f.Add(enc)
+	e.Service = "storage"
+	enc, _ = encodeEntry(e)
+	f.Add(enc)
+	e.Memo, e.Kind = "", "channel-deposit"
+	enc, _ = encodeEntry(e)
+	f.Add(enc)
 	f.Add([]byte{1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEntry(wallet.Address{0x41, 9}, 3, b)

@@ -52,6 +52,7 @@
 //	entries (account bytea, seq bigint, time_ns bigint, kind text,
 //	         credit bigint, debit bigint, balance bigint, ref text,
 //	         counterparty bytea, memo text (a transfer's, else ''),
+//	         service text (a channel entry's service, else ''),
 //	         PRIMARY KEY (account, seq))
 //	    AddEntry assigns max(seq)+1 of the account, in the serializable
 //	    transaction; History scans the primary key backwards.
@@ -140,6 +141,11 @@ var migrations = []migration{
 	// accounts' history.
 	{"entry memos", []string{
 		`ALTER TABLE entries ADD COLUMN memo text NOT NULL DEFAULT ''`,
+	}},
+	// Channel entries name the service their channel paid for
+	// (speed.DomainChannelOpenV2).
+	{"entry services", []string{
+		`ALTER TABLE entries ADD COLUMN service text NOT NULL DEFAULT ''`,
 	}},
 }
 
@@ -715,14 +721,17 @@ func (t *tx) AddEntry(e store.Entry) (uint64, error) {
 	if err := text("entry memo", e.Memo); err != nil {
 		return 0, err
 	}
+	if err := text("entry service", e.Service); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err = t.tx.QueryRow(t.ctx, `INSERT INTO entries
-			(account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo)
+			(account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo, service)
 		SELECT $1::bytea, COALESCE(max(seq), 0) + 1, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::bigint,
-			$7::text, $8::bytea, $9::text
+			$7::text, $8::bytea, $9::text, $10::text
 		FROM entries WHERE account = $1::bytea
 		RETURNING seq`,
-		e.Account[:], at, e.Kind, credit, debit, bal, e.Ref, e.Counterparty[:], e.Memo).Scan(&seq)
+		e.Account[:], at, e.Kind, credit, debit, bal, e.Ref, e.Counterparty[:], e.Memo, e.Service).Scan(&seq)
 	if err != nil {
 		return 0, t.failed("add entry", err)
 	}
@@ -740,7 +749,7 @@ func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry,
 	if before != 0 && before < math.MaxInt64 {
 		b = int64(before)
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo
+	rows, err := t.tx.Query(t.ctx, `SELECT seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo, service
 		FROM entries WHERE account = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, a[:], b, limit)
 	if err != nil {
 		return nil, t.failed("history", err)
@@ -751,7 +760,7 @@ func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry,
 			seq, at, credit, debit, bal int64
 			cp                          []byte
 		)
-		if err := r.Scan(&seq, &at, &e.Kind, &credit, &debit, &bal, &e.Ref, &cp, &e.Memo); err != nil {
+		if err := r.Scan(&seq, &at, &e.Kind, &credit, &debit, &bal, &e.Ref, &cp, &e.Memo, &e.Service); err != nil {
 			return e, err
 		}
 		if len(cp) != len(e.Counterparty) {

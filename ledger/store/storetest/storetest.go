@@ -213,6 +213,7 @@ func diffEntry(got, want store.Entry) string {
 	f("Ref", got.Ref == want.Ref, got.Ref, want.Ref)
 	f("Counterparty", got.Counterparty == want.Counterparty, got.Counterparty, want.Counterparty)
 	f("Memo", got.Memo == want.Memo, got.Memo, want.Memo)
+	f("Service", got.Service == want.Service, got.Service, want.Service)
 	if len(d) == 0 {
 		return ""
 	}
@@ -879,6 +880,19 @@ func memoOf(i int) string {
 	return strings.Repeat("é", min(i, 70))
 }
 
+// serviceOf is entry i's service in testHistory: none for every third
+// entry, else a tag of up to speed.MaxServiceLen bytes, so that entries have
+// a memo, a service, both or neither.
+func serviceOf(i int) string {
+	switch i % 3 {
+	case 0:
+		return ""
+	case 1:
+		return "proxy"
+	}
+	return strings.Repeat("s", min(i, 16))
+}
+
 func testHistory(t testing.TB, s store.Store) {
 	a, b, c := addr(1), addr(2), addr(3)
 	entry := func(acct wallet.Address, i int) store.Entry {
@@ -893,6 +907,7 @@ func testHistory(t testing.TB, s store.Store) {
 			Ref:          fmt.Sprintf("ref-%d-Zürich-✓", i),
 			Counterparty: addr(byte(100 + i)),
 			Memo:         memoOf(i),
+			Service:      serviceOf(i),
 		}
 	}
 	view(t, s, func(tx store.Tx) error {

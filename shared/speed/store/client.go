@@ -170,7 +170,7 @@ func (cl *Client) openChannel(ctx context.Context, ct Contract, deposit uint64) 
 	}
 	life := max(2*time.Hour, 2*time.Duration(ct.MinTTL)*time.Second)
 	req := speed.OpenRequest{Ledger: cl.id, Payer: cl.key.Address(), Payee: ct.Payee, Deposit: deposit,
-		Deadline: time.Now().Add(life).Unix(), Nonce: binary.BigEndian.Uint64(nb[:]) >> 1}
+		Deadline: time.Now().Add(life).Unix(), Nonce: binary.BigEndian.Uint64(nb[:]) >> 1, Service: speed.ServiceStorage}
 	signed, err := req.Sign(cl.key)
 	if err != nil {
 		return speed.ChannelID{}, err

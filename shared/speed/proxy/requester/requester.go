@@ -228,7 +228,8 @@ func (f *fetcher) head(m proxy.Head) error {
 		return fmt.Errorf("%w: the %d bytes left cost %s BTT, the budget is %s BTT", ErrPrice, left, speed.FormatBTT(cost), speed.FormatBTT(f.cfg.Budget))
 	}
 	f.res.Head = m
-	f.pay = speed.NewRequesterSession(speed.RequesterConfig{Key: f.cfg.Key, Ledger: f.cfg.Ledger, LedgerID: f.cfg.LedgerID}, m.Payee)
+	f.pay = speed.NewRequesterSession(speed.RequesterConfig{Key: f.cfg.Key, Ledger: f.cfg.Ledger, LedgerID: f.cfg.LedgerID,
+		Service: speed.ServiceProxy}, m.Payee)
 	f.pay.Bid(f.cfg.MaxRate)
 	if err := f.pay.Accept(speed.BidResponse{Rate: m.Rate, Payee: m.Payee, Ledger: m.Ledger, MinTTL: m.MinTTL}); err != nil {
 		return fmt.Errorf("%w: %v", ErrProvider, err)
