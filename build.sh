@@ -128,6 +128,9 @@ build() {
 	if [ "$(GOOS=js GOARCH=wasm go list -f '{{.Name}}' ./wasm 2>/dev/null || true)" = main ]; then
 		say "building the browser peer into dist/web/"
 		mkdir -p "$DIST/web"
+		# Removed first: go build leaves an output it thinks up to date alone, and a blanked wasm still has its
+		# build id, so wasmblank would find no table on a second build.
+		rm -f "$DIST/web/btspeed.wasm"
 		GOOS=js GOARCH=wasm go build -tags "$WASM_TAGS" -trimpath -ldflags "-s -w -X main.version=$(version)" -o "$DIST/web/btspeed.wasm" ./wasm
 		# Zeros over decred's unused precomputed table: 0.5 MB less gzipped (internal/wasmbuild.BlankTable).
 		go run ./internal/tools/wasmblank "$DIST/web/btspeed.wasm"
@@ -176,9 +179,11 @@ run_product() {
 	on | 1 | yes) dht=:6881 ;;
 	*) dht=$BTSPEED_DHT ;;
 	esac
-	# The relay prints the banner itself (-banner), with the addresses it actually bound.
+	# The relay prints the banner itself (-banner), with the addresses it actually bound. It is also a paid proxy
+	# and a storage provider (1 GiB under its data directory) on loopback, for 'btspeed fetch' and 'btspeed store'.
 	exec "$DIST/relay" -banner -listen "$listen" -data "$state/relay" -web "$web" -seed "$state/demo/btspeed-demo.bin" \
-		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0 -dht "$dht"
+		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0 -dht "$dht" \
+		-proxy-listen 127.0.0.1:0 -store-listen 127.0.0.1:0
 }
 
 # npm_install DIR: install a test harness's npm packages from its lock file.

@@ -129,12 +129,12 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tron, ex, closeLedger, err := openLedger(ctx, c, &cfg, bits, log)
+	tron, ex, closeLedger, err := openLedger(ctx, &c, &cfg, bits, log)
 	if err != nil {
 		return err
 	}
 	defer closeLedger()
-	storage, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
+	storage, storeAddr, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return errors.Join(err, rl.Close())
 	}
-	printStart(c, url, cfg, bits, tron, rl)
+	printStart(c, url, cfg, bits, tron, rl, storeAddr)
 	log.Info("relay serving", "addr", ln.Addr().String(), "url", url, "ledger", ledgerName(cfg), "seeds", len(cfg.Seed), "speed", cfg.Key != nil)
 	return daemon.Serve(ctx, serveLn, rl, log, stopped, redirect,
 		func(ctx context.Context) { rl.Expire(ctx, time.Minute) },
@@ -174,7 +174,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 // into cfg.Ledger unless -ledger names one elsewhere, and the exchange
 // between them where both are here. closeAll closes them, last opened
 // first.
-func openLedger(ctx context.Context, c config, cfg *relay.Config, bits uint, log *slog.Logger) (tron *tronsetup.TRON, ex *exchange.Exchange, closeAll func(), err error) {
+func openLedger(ctx context.Context, c *config, cfg *relay.Config, bits uint, log *slog.Logger) (tron *tronsetup.TRON, ex *exchange.Exchange, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
 		for _, f := range slices.Backward(closers) {
@@ -364,15 +364,19 @@ func trackerConfig(c config) (tracker.Config, error) {
 }
 
 // printStart prints, on standard output, the banner (with -banner), the
-// address served and a magnet link per seed.
-func printStart(c config, url string, cfg relay.Config, bits uint, tron *tronsetup.TRON, rl *relay.Relay) {
+// addresses served (HTTP, the paid proxy and storage when on) and a magnet
+// link per seed.
+func printStart(c config, url string, cfg relay.Config, bits uint, tron *tronsetup.TRON, rl *relay.Relay, storeAddr string) {
 	if c.banner {
-		banner{url: url, data: c.data, genesis: c.genesis, faucet: bits, cfg: cfg, tron: tron,
-			tronFlag: c.tron.Tron, token: c.tron.Token, reserve: c.reserve, wallet: c.wallet, dht: cfg.DHT}.print(os.Stdout, version)
+		banner{url: url, data: c.data, genesis: c.genesis, faucet: bits, cfg: cfg, tron: tron, tronFlag: c.tron.Tron, token: c.tron.Token,
+			reserve: c.reserve, wallet: c.wallet, dht: cfg.DHT, proxy: rl.ProxyAddr(), store: storeAddr}.print(os.Stdout, version)
 	}
 	fmt.Printf("listening on %s\n", url)
 	if a := rl.ProxyAddr(); a != "" {
 		fmt.Printf("paid proxy on %s\n", a)
+	}
+	if storeAddr != "" {
+		fmt.Printf("storage provider on %s for %s\n", storeAddr, cfg.Key.Address())
 	}
 	for _, s := range rl.Seeds() {
 		fmt.Printf("seeding %s: %s\n", s.Path, s.Magnet)

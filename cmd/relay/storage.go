@@ -33,26 +33,26 @@ func (s *storageFlags) register(fs *flag.FlagSet) {
 // start opens the provider and its listener; the returned loop serves it
 // until its context ends (it does nothing when storage is off). It is paid
 // on the embedded ledger, or the one at ledgerURL.
-func (s *storageFlags) start(ctx context.Context, cfg relay.Config, ledgerURL, data string, log *slog.Logger) (func(context.Context), error) {
+func (s *storageFlags) start(ctx context.Context, cfg relay.Config, ledgerURL, data string, log *slog.Logger) (serve func(context.Context), addr string, err error) {
 	if s.listen == "" {
-		return func(context.Context) {}, nil
+		return func(context.Context) {}, "", nil
 	}
 	key := cfg.Key
 	if key == nil {
-		return nil, fmt.Errorf("-store-listen needs -wallet: the account storage is paid to")
+		return nil, "", fmt.Errorf("-store-listen needs -wallet: the account storage is paid to")
 	}
 	quota, err1 := strconv.ParseUint(s.quota, 10, 32)
 	accountQuota, err2 := strconv.ParseUint(s.accountQuota, 10, 32)
 	if err1 != nil || err2 != nil || quota == 0 || accountQuota == 0 {
-		return nil, fmt.Errorf("-store-quota-mib %q and -store-account-quota-mib %q: want MiB, at least 1", s.quota, s.accountQuota)
+		return nil, "", fmt.Errorf("-store-quota-mib %q and -store-account-quota-mib %q: want MiB, at least 1", s.quota, s.accountQuota)
 	}
 	price, err := speed.ParseBTT(s.price)
 	if err != nil {
-		return nil, fmt.Errorf("-store-price: %w", err)
+		return nil, "", fmt.Errorf("-store-price: %w", err)
 	}
 	rate, err := speed.ParseBTT(s.rate)
 	if err != nil {
-		return nil, fmt.Errorf("-store-rate: %w", err)
+		return nil, "", fmt.Errorf("-store-rate: %w", err)
 	}
 	var ledger speed.Ledger
 	var ledgerID string
@@ -62,23 +62,22 @@ func (s *storageFlags) start(ctx context.Context, cfg relay.Config, ledgerURL, d
 		lc := client.New(ledgerURL, nil)
 		info, err := lc.Info(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("storage: ledger at %s: %w", ledgerURL, err)
+			return nil, "", fmt.Errorf("storage: ledger at %s: %w", ledgerURL, err)
 		}
 		ledger, ledgerID = lc, info.Ledger
 	}
 	p, err := store.NewProvider(store.ProviderConfig{Key: key, Ledger: ledger, LedgerID: ledgerID, Dir: filepath.Join(data, "storage"),
 		Quota: quota << 20, AccountQuota: accountQuota << 20, MinPrice: price, Rate: rate, Log: log.With("service", "storage")})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
-		return nil, fmt.Errorf("-store-listen: %w", err)
+		return nil, "", fmt.Errorf("-store-listen: %w", err)
 	}
-	fmt.Printf("storage provider on %s for %s\n", ln.Addr(), key.Address())
 	return func(ctx context.Context) {
 		if err := p.Serve(ctx, ln); err != nil {
 			log.Error("storage provider", "err", err)
 		}
-	}, nil
+	}, ln.Addr().String(), nil
 }
