@@ -111,10 +111,31 @@ func BenchmarkLedger(b *testing.B) {
 		}
 		benchBackend(b, st)
 	})
+	// Two front-ends on one database, as two ledger processes on one
+	// PostgreSQL would be (in this process: the machine's cores are
+	// shared either way), each with its own store (pool, group commit)
+	// and HTTP server; the clients alternate between them.
+	b.Run("postgres-2fe", func(b *testing.B) {
+		srv, err := pgtest.Start()
+		if err != nil {
+			pgtest.Skip(b, err)
+		}
+		b.Cleanup(srv.Stop)
+		u := srv.NewDB(b)
+		var sts []store.Store
+		for range 2 {
+			st, err := pgstore.Open(context.Background(), u)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sts = append(sts, st)
+		}
+		benchBackend(b, sts...)
+	})
 }
 
-func benchBackend(b *testing.B, st store.Store) {
-	e := newBenchEnv(b, st)
+func benchBackend(b *testing.B, st ...store.Store) {
+	e := newBenchEnv(b, st...)
 	for _, op := range []string{"open", "close"} {
 		b.Run(op, func(b *testing.B) {
 			for _, m := range benchModes {
@@ -129,7 +150,9 @@ func benchBackend(b *testing.B, st store.Store) {
 // open are what the close benchmarks close.
 type benchEnv struct {
 	l      *ledger.Ledger
-	addr   string // host:port
+	addr   string   // host:port of the first front-end
+	addrs  []string // every front-end's
+	stores []store.Store
 	payers []*wallet.PrivateKey
 	payees []*wallet.PrivateKey
 	nonce  atomic.Uint64
@@ -142,10 +165,12 @@ type openChannel struct {
 	pair int
 }
 
-func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
+func newBenchEnv(b *testing.B, sts ...store.Store) *benchEnv {
 	ctx := context.Background()
-	b.Cleanup(func() { st.Close() })
-	l, err := ledger.New(ctx, ledger.Config{ID: benchLedgerID, Store: st})
+	for _, st := range sts {
+		b.Cleanup(func() { st.Close() })
+	}
+	l, err := ledger.New(ctx, ledger.Config{ID: benchLedgerID, Store: sts[0]})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,7 +185,7 @@ func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &benchEnv{l: l}
+	e := &benchEnv{l: l, stores: sts}
 	for range benchAccounts {
 		e.payers = append(e.payers, mustKey(b))
 		e.payees = append(e.payees, mustKey(b))
@@ -183,6 +208,22 @@ func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
 		b.Fatal(err)
 	}
 
+	for i, st := range sts {
+		fe := l
+		if i > 0 {
+			if fe, err = ledger.New(ctx, ledger.Config{ID: benchLedgerID, Store: st}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		e.addrs = append(e.addrs, serveBench(b, fe))
+	}
+	e.addr = e.addrs[0]
+	return e
+}
+
+// serveBench serves l over HTTP on loopback until b ends, checking the
+// books then, and returns its address.
+func serveBench(b *testing.B, l *ledger.Ledger) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -198,8 +239,7 @@ func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
 			b.Errorf("supply invariant after the benchmark: %+v %v", inv, err)
 		}
 	})
-	e.addr = ln.Addr().String()
-	return e
+	return ln.Addr().String()
 }
 
 func mustKey(b *testing.B) *wallet.PrivateKey {
@@ -359,7 +399,7 @@ func (e *benchEnv) run(b *testing.B, op string, batch int) {
 	reqs, opened := e.requests(b, op, batch)
 	conns := make([]*benchConn, benchClients)
 	for i := range conns {
-		c, err := e.dial()
+		c, err := e.dial(e.addrs[i%len(e.addrs)])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -373,6 +413,7 @@ func (e *benchEnv) run(b *testing.B, op string, batch int) {
 	b.ReportAllocs()
 	stopProfile := startProfile(b)
 	cpu0, host0 := processCPU(), hostCPU()
+	stats0 := e.stats()
 	b.ResetTimer()
 	start := time.Now()
 	for i, c := range conns {
@@ -415,6 +456,24 @@ func (e *benchEnv) run(b *testing.B, op string, batch int) {
 	if host > 0 {
 		b.ReportMetric(100*host.Seconds()/elapsed.Seconds(), "host-cpu-%")
 	}
+	if st := e.stats(); st.Commits > stats0.Commits {
+		b.ReportMetric(float64(st.Updates-stats0.Updates)/float64(st.Commits-stats0.Commits), "updates/commit")
+		b.ReportMetric(float64(st.Retries-stats0.Retries)/float64(b.N), "retries/op")
+	}
+}
+
+// stats sums the PostgreSQL stores' counts (none for the embedded store).
+func (e *benchEnv) stats() pgstore.Stats {
+	var sum pgstore.Stats
+	for _, st := range e.stores {
+		if pg, ok := st.(*pgstore.Store); ok {
+			s := pg.Stats()
+			sum.Updates += s.Updates
+			sum.Commits += s.Commits
+			sum.Retries += s.Retries
+		}
+	}
+	return sum
 }
 
 // benchConn is one client's keep-alive connection.
@@ -423,8 +482,8 @@ type benchConn struct {
 	r *bufio.Reader
 }
 
-func (e *benchEnv) dial() (*benchConn, error) {
-	c, err := net.Dial("tcp", e.addr)
+func (e *benchEnv) dial(addr string) (*benchConn, error) {
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
