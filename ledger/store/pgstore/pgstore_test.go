@@ -238,7 +238,6 @@ func TestWriteSkew(t *testing.T) {
 	t.Logf("fn ran %v times, %d retries", runs, s.retries.Load())
 }
 
-
 // TestLimits checks the values the schema cannot hold are refused, not
 // wrapped or truncated.
 func TestLimits(t *testing.T) {
