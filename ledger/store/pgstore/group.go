@@ -19,10 +19,13 @@ import (
 // between a SAVEPOINT and its RELEASE, then commits once: one commit record
 // and one fsync for the group. An fn that fails (its own error, or a
 // statement PostgreSQL refused) is rolled back to its savepoint and gets
-// its error; the others go on. A serialization failure, deadlock or lock
-// timeout aborts the transaction, so the whole group runs again after a
-// random backoff; from the second attempt each of its Updates runs in a
-// transaction of its own, up to maxAttempts times.
+// its error; the others go on. Deadlocks between groups are avoided by
+// wait-die: only a group's first Update (holding nothing else yet) waits for
+// a key another transaction holds; a later one that would wait is rolled
+// back to its savepoint (releasing its locks) and runs again once the group
+// has committed, first in the next one. A lock wait longer than
+// lockTimeout, a deadlock or a serialization failure likewise defers the
+// Update it hit; an Update runs at most maxAttempts times.
 
 // beginUpdate starts a group's transaction (see the package doc for why
 // READ COMMITTED with key locks is serializable). Updates wait at most
@@ -149,26 +152,28 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 // runGroup runs reqs until they are committed or have failed, setting each
 // one's err.
 func (s *Store) runGroup(ctx context.Context, reqs []*request) {
-	for attempt := 1; ; attempt++ {
-		err := s.tryGroup(ctx, reqs)
-		if err == nil {
-			return
-		}
-		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
-			for _, r := range reqs {
+	pending := reqs
+	for attempt := 1; len(pending) > 0; attempt++ {
+		deferred, err := s.tryGroup(ctx, pending)
+		last := attempt >= maxAttempts || ctx.Err() != nil
+		switch {
+		case err != nil && (!retryable(err) || last):
+			for _, r := range pending {
 				if r.err == nil {
 					r.err = err
 				}
 			}
 			return
+		case err != nil:
+			s.retries.Add(1)
+		case last:
+			return // the deferred keep their conflict as their error
+		default:
+			s.retries.Add(int64(len(deferred)))
+			pending = deferred
 		}
-		s.retries.Add(1)
-		if len(reqs) > 1 && attempt >= 2 {
-			// Keep a conflict with one member from failing the others.
-			for _, r := range reqs {
-				s.runGroup(ctx, []*request{r})
-			}
-			return
+		if attempt < 3 && err == nil {
+			continue // the deferred go first, waiting for their locks
 		}
 		// Random backoff, growing with the attempts, so that the
 		// transactions that conflicted do not meet again.
@@ -182,20 +187,23 @@ func (s *Store) runGroup(ctx context.Context, reqs []*request) {
 	}
 }
 
-// tryGroup runs reqs in one transaction. It returns an error for the whole
-// group (nothing committed, or a commit whose outcome is unknown), or nil
-// with each member's own outcome in its err.
-func (s *Store) tryGroup(ctx context.Context, reqs []*request) error {
+// tryGroup runs reqs in one transaction. Each member that succeeds is
+// committed; one that fails on its own gets its error; one that met a
+// conflict (a key another transaction holds, see tx.lock) is rolled back to
+// its savepoint, which releases its locks, and returned in deferred, to run
+// again. An error is for the whole group: nothing committed, or a commit
+// whose outcome is unknown.
+func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*request, err error) {
 	for _, r := range reqs {
 		r.err = nil
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("pgstore: %w", err)
+		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	defer conn.Release() // a connection left in a transaction is destroyed
 	c := conn.Conn()
-	begun := false
+	begun, held := false, false
 	for _, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("pgstore: %w", err)
@@ -206,32 +214,35 @@ func (s *Store) tryGroup(ctx context.Context, reqs []*request) error {
 			pre = append(append([]string(nil), beginUpdate...), savepoint)
 		}
 		t := newTx(ctx, c, false, pre...)
+		t.try = held
 		ferr := s.member(t, r.fn)
 		begun = begun || t.sent
 		if ferr == nil {
+			held = held || t.sent
 			continue
 		}
-		if gerr := groupErr(t.err, ferr); gerr != nil {
-			abort(ctx, c)
-			return gerr
-		}
-		r.err = ferr
 		if t.sent {
 			if _, err := c.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
 				abort(ctx, c)
-				return fmt.Errorf("pgstore: rolling back to a savepoint: %w", err)
+				return nil, fmt.Errorf("pgstore: rolling back to a savepoint: %w", err)
 			}
 		}
+		if cerr := conflict(t.err, ferr); cerr != nil {
+			r.err = cerr
+			deferred = append(deferred, r)
+			continue
+		}
+		r.err = ferr
 	}
 	if !begun {
-		return nil
+		return deferred, nil
 	}
 	if _, err := c.Exec(ctx, "COMMIT"); err != nil {
 		abort(ctx, c)
-		return fmt.Errorf("pgstore: commit: %w", err)
+		return nil, fmt.Errorf("pgstore: commit: %w", err)
 	}
 	s.commits.Add(1)
-	return nil
+	return deferred, nil
 }
 
 // member runs one Update's fn on t and sends its writes with the savepoint's
@@ -251,11 +262,11 @@ func (s *Store) member(t *tx, fn func(store.Tx) error) error {
 	return t.flush(queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
 }
 
-// groupErr says whether a member's failure dooms the whole transaction: a
-// conflict (retryable) fails the group, which runs again. fn failing because
-// a statement hit a conflict, hiding it, runs again too rather than report
-// its error.
-func groupErr(stmtErr, fnErr error) error {
+// conflict says whether a member failed for a conflict with another
+// transaction (retryable), so that it runs again, rather than on its own.
+// fn failing because a statement hit a conflict, and hiding that, runs again
+// too.
+func conflict(stmtErr, fnErr error) error {
 	switch {
 	case stmtErr != nil && retryable(stmtErr) && !retryable(fnErr):
 		return fmt.Errorf("pgstore: %w (fn returned: %v)", stmtErr, fnErr)

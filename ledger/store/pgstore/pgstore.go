@@ -310,5 +310,8 @@ func retryable(err error) bool {
 	if errors.As(err, &pe) {
 		return pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "55P03"
 	}
+	if errors.Is(err, errWouldWait) {
+		return true
+	}
 	return pgconn.SafeToRetry(err)
 }

@@ -31,6 +31,7 @@ type tx struct {
 	ctx  context.Context
 	c    *pgx.Conn
 	ro   bool
+	try  bool  // wait for no lock: its group holds others (wait-die, see group.go)
 	done bool  // fn returned
 	err  error // the first statement that failed; PostgreSQL aborted the transaction
 	// pre is sent before anything else (BEGIN, SAVEPOINT); sent says it
@@ -70,14 +71,23 @@ func (t *tx) lock(table byte, key []byte) {
 		return
 	}
 	t.locked[k] = true
+	if t.try {
+		t.q = append(t.q, queued{what: "lock", sql: `SELECT pg_try_advisory_xact_lock($1::int4, $2::int4)`, args: []any{k.class, k.obj}, try: true})
+		return
+	}
 	t.queue("lock", `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, k.class, k.obj)
 }
+
+// errWouldWait is a lock another transaction holds, met by an Update that
+// must not wait for it (tx.try).
+var errWouldWait = errors.New("pgstore: a key is locked by another transaction")
 
 // queued is a write waiting for the next round trip.
 type queued struct {
 	what string
 	sql  string
 	args []any
+	try  bool // pg_try_advisory_xact_lock: its result must be true
 }
 
 var errDone = errors.New("pgstore: transaction used after its Update or View returned")
@@ -107,7 +117,7 @@ func (t *tx) failed(what string, err error) error {
 }
 
 func (t *tx) queue(what, sql string, args ...any) {
-	t.q = append(t.q, queued{what, sql, args})
+	t.q = append(t.q, queued{what: what, sql: sql, args: args})
 }
 
 // batch returns what waits to be sent (pre, then the queued writes) as a
@@ -138,6 +148,18 @@ func (t *tx) execAll(br pgx.BatchResults, npre int, ws []queued) error {
 		}
 	}
 	for _, w := range ws {
+		if w.try {
+			var got bool
+			if err := br.QueryRow().Scan(&got); err != nil {
+				return t.failed(w.what, err)
+			}
+			if !got {
+				// What the batch does after it is rolled back with
+				// the savepoint.
+				return t.failed(w.what, errWouldWait)
+			}
+			continue
+		}
 		if _, err := br.Exec(); err != nil {
 			return t.failed(w.what, err)
 		}
@@ -270,7 +292,10 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 	t.lock('c', id[:])
 	// FOR UPDATE: Expired skips the channels an Update has read.
 	sql := `SELECT ` + channelCols + ` FROM channels WHERE id = $1`
-	if !t.ro {
+	switch {
+	case t.try:
+		sql += ` FOR UPDATE NOWAIT`
+	case !t.ro:
 		sql += ` FOR UPDATE`
 	}
 	err := t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
