@@ -5,14 +5,15 @@
 // # Transactions
 //
 // Updates are serializable by strict two-phase locking on keys: every
-// Update runs in a READ COMMITTED transaction and, before it first reads or
-// writes a key (an account, a channel, a record, a meta key, present or
-// absent), takes that key's transaction-level advisory lock, held until
-// commit. Two Updates touching a common key thus run one after the other,
-// whichever front-end process runs them, and each statement sees all that
-// committed before it; channel reads also lock the row (FOR UPDATE) and
-// Expired skips rows other Updates hold (SKIP LOCKED), so the expiry of a
-// channel and its close never both apply. Range reads (ChannelsOf,
+// Update runs in a READ COMMITTED transaction and locks each key it reads
+// or writes (an account, a channel, a record, a meta key, present or
+// absent) until commit: an existing account or channel by its row (SELECT
+// ... FOR UPDATE), anything else by the key's transaction-level advisory
+// lock (see tx.lock). Two Updates touching a common key thus run one after
+// the other, whichever front-end process runs them, and each statement
+// sees all that committed before it; Expired skips rows other Updates hold
+// (SKIP LOCKED), so the expiry of a channel and its close never both
+// apply. Range reads (ChannelsOf,
 // History, Totals) take no locks: make them in View. A lock wait longer
 // than lockTimeout (two Updates each waiting for the other's key) fails
 // with 55P03, and a serialization failure (40001) or deadlock (40P01) may

@@ -55,11 +55,14 @@ type lockKey struct{ class, obj int32 }
 const keyClass = 0x62740000
 
 // lock takes (queues) the transaction-level advisory lock of a key in a
-// table before an Update's first read or write of it. Every Update locks
-// what it reads or writes, present or absent, until it commits: strict
-// two-phase locking on keys, which makes Updates serializable while they
-// run under READ COMMITTED, where each statement sees all that committed
-// before it. Hash collisions only make unrelated keys wait for each other.
+// table. Every Update locks what it reads or writes, present or absent,
+// until it commits: strict two-phase locking on keys, which makes Updates
+// serializable while they run under READ COMMITTED, where each statement
+// sees all that committed before it. Accounts and channels, read often and
+// present mostly, are locked by their row (FOR UPDATE, or the UPDATE
+// itself), and by the key's advisory lock only when absent, before they
+// are read again or inserted; records and meta keys always by the advisory
+// lock. Hash collisions only make unrelated keys wait for each other.
 func (t *tx) lock(table byte, key []byte) {
 	if t.ro {
 		return
@@ -191,19 +194,44 @@ func (t *tx) queryRow(what, sql string, args []any, dest ...any) error {
 		}
 		return err
 	}
+	return t.queryRows(what, rowQuery{sql, args, dest})[0]
+}
+
+// rowQuery is a one-row query for queryRows.
+type rowQuery struct {
+	sql  string
+	args []any
+	dest []any
+}
+
+// queryRows runs one-row queries after what waits, in one round trip, each
+// (a statement of its own) seeing what committed before it, and scans their
+// rows; pgx.ErrNoRows comes back as is, one error per query.
+func (t *tx) queryRows(what string, qs ...rowQuery) []error {
+	errs := make([]error, len(qs))
 	b, npre, ws := t.batch()
-	b.Queue(sql, args...)
+	for _, q := range qs {
+		b.Queue(q.sql, q.args...)
+	}
 	br := t.c.SendBatch(t.ctx, b)
 	err := t.execAll(br, npre, ws)
-	if err == nil {
-		if err = br.QueryRow().Scan(dest...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			err = t.failed(what, err)
+	for i, q := range qs {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if errs[i] = br.QueryRow().Scan(q.dest...); errs[i] != nil && !errors.Is(errs[i], pgx.ErrNoRows) {
+			err = t.failed(what, errs[i])
+			errs[i] = err
 		}
 	}
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = t.failed(what, cerr)
+		for i := range errs {
+			errs[i] = err
+		}
 	}
-	return err
+	return errs
 }
 
 // query runs a query of several rows after what waits, collecting them
@@ -232,7 +260,6 @@ func (t *tx) Balance(a wallet.Address) (uint64, error) {
 	if v, ok := t.bal[a]; ok {
 		return unamount(v), nil
 	}
-	t.lock('a', a[:])
 	if t.ro {
 		var v int64
 		err := t.queryRow("balance", `SELECT balance FROM accounts WHERE address = $1`, []any{a[:]}, &v)
@@ -241,24 +268,36 @@ func (t *tx) Balance(a wallet.Address) (uint64, error) {
 		}
 		return unamount(v), err
 	}
-	// With the last seq of its history, for AddEntry.
-	var v, seq *int64
-	err := t.queryRow("balance", `SELECT (SELECT balance FROM accounts WHERE address = $1),
-		(SELECT seq FROM entries WHERE account = $1 ORDER BY seq DESC LIMIT 1)`, []any{a[:]}, &v, &seq)
-	if err != nil {
+	// Locking the row, then (after any wait for the lock) the last seq of
+	// its history, for AddEntry; an absent row under the key's lock.
+	var v, seq int64
+	seqQ := rowQuery{`SELECT COALESCE(max(seq), 0) FROM entries WHERE account = $1`, []any{a[:]}, []any{&seq}}
+	errs := t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
+	exists := errs[0] == nil
+	if errors.Is(errs[0], pgx.ErrNoRows) {
+		// Absent: the key's lock, then again (an Update that inserted it
+		// meanwhile has committed), as a row lock if it is there now.
+		t.lock('a', a[:])
+		errs = t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
+		exists = errs[0] == nil
+		if errors.Is(errs[0], pgx.ErrNoRows) {
+			v, errs[0] = 0, nil
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return 0, err
 	}
-	t.exists[a] = v != nil
-	t.seq[a] = 0
-	if seq != nil {
-		t.seq[a] = *seq
+	t.exists[a], t.seq[a], t.bal[a] = exists, seq, v
+	return unamount(v), nil
+}
+
+// forUpdate is the locking clause of an Update's row reads: rows locked
+// until commit, and in a group's later Updates (wait-die) no waiting.
+func (t *tx) forUpdate() string {
+	if t.try {
+		return ` FOR UPDATE NOWAIT`
 	}
-	if v == nil {
-		t.bal[a] = 0
-		return 0, nil
-	}
-	t.bal[a] = *v
-	return unamount(*v), nil
+	return ` FOR UPDATE`
 }
 
 func (t *tx) SetBalance(a wallet.Address, v uint64) error {
@@ -269,11 +308,12 @@ func (t *tx) SetBalance(a wallet.Address, v uint64) error {
 	if err != nil {
 		return err
 	}
-	t.lock('a', a[:])
-	// An UPDATE of a row known to exist: a HOT update, no index probe.
+	// An UPDATE of a row read (and locked) here: a HOT update, no index
+	// probe. Otherwise the key's lock, then an upsert.
 	if t.exists[a] {
 		t.queue("set balance", `UPDATE accounts SET balance = $2 WHERE address = $1`, a[:], b)
 	} else {
+		t.lock('a', a[:])
 		t.queue("set balance", `INSERT INTO accounts (address, balance) VALUES ($1, $2)
 			ON CONFLICT (address) DO UPDATE SET balance = excluded.balance`, a[:], b)
 		t.exists[a] = true
@@ -289,16 +329,17 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 		return store.Channel{}, err
 	}
 	var r channelRow
-	t.lock('c', id[:])
-	// FOR UPDATE: Expired skips the channels an Update has read.
 	sql := `SELECT ` + channelCols + ` FROM channels WHERE id = $1`
-	switch {
-	case t.try:
-		sql += ` FOR UPDATE NOWAIT`
-	case !t.ro:
-		sql += ` FOR UPDATE`
+	if !t.ro {
+		// The row locked (Expired skips it); an absent one under the
+		// key's lock, then read again.
+		sql += t.forUpdate()
 	}
 	err := t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+	if !t.ro && errors.Is(err, pgx.ErrNoRows) {
+		t.lock('c', id[:])
+		err = t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return store.Channel{}, store.ErrNotFound
@@ -321,13 +362,13 @@ func (t *tx) PutChannel(ch store.Channel) error {
 	if err != nil {
 		return err
 	}
-	t.lock('c', ch.ID[:])
-	if t.channels[ch.ID] {
+	if t.channels[ch.ID] { // read and locked here
 		t.queue("put channel", `UPDATE channels SET payer = $2, payee = $3, deposit = $4, deadline_ns = $5,
 			closed = $6, seq = $7, paid = $8, nonce = $9, opened_ns = $10, closed_ns = $11, close_kind = $12
 			WHERE id = $1`, args...)
 		return nil
 	}
+	t.lock('c', ch.ID[:])
 	t.queue("put channel", `INSERT INTO channels (`+channelCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (id) DO UPDATE SET payer = excluded.payer, payee = excluded.payee,
@@ -440,28 +481,20 @@ func (t *tx) AddEntry(e store.Entry) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	t.lock('a', e.Account[:])
-	if last, ok := t.seq[e.Account]; ok {
-		if last == math.MaxInt64 {
-			return 0, fmt.Errorf("pgstore: history of %s is full", e.Account)
+	if _, ok := t.seq[e.Account]; !ok {
+		// Lock the account and learn its last seq.
+		if _, err := t.Balance(e.Account); err != nil {
+			return 0, err
 		}
-		t.seq[e.Account] = last + 1
-		t.queue("add entry", `INSERT INTO entries (account, seq, time_ns, kind, credit, debit, balance, ref, counterparty)
-			VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $8)`, append(args, last+1)...)
-		return uint64(last + 1), nil
 	}
-	var seq int64
-	err = t.queryRow("add entry", `INSERT INTO entries
-			(account, seq, time_ns, kind, credit, debit, balance, ref, counterparty)
-		SELECT $1::bytea, COALESCE(max(seq), 0) + 1, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::bigint,
-			$7::text, $8::bytea
-		FROM entries WHERE account = $1::bytea
-		RETURNING seq`, args, &seq)
-	if err != nil {
-		return 0, err
+	last := t.seq[e.Account]
+	if last == math.MaxInt64 {
+		return 0, fmt.Errorf("pgstore: history of %s is full", e.Account)
 	}
-	t.seq[e.Account] = seq
-	return uint64(seq), nil
+	t.seq[e.Account] = last + 1
+	t.queue("add entry", `INSERT INTO entries (account, seq, time_ns, kind, credit, debit, balance, ref, counterparty)
+		VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $8)`, append(args, last+1)...)
+	return uint64(last + 1), nil
 }
 
 func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry, error) {
