@@ -17,13 +17,13 @@ func TestLead(t *testing.T) {
 	u := pgtest.NewDB(t)
 	const n = 3
 	var (
-		leading  atomic.Int32 // fns running now
-		overlap  atomic.Bool
-		mu       sync.Mutex
-		leaders  []int
-		started  = make(chan int, 16)
-		wg       sync.WaitGroup
-		cancels  [n]context.CancelFunc
+		leading atomic.Int32 // fns running now
+		overlap atomic.Bool
+		mu      sync.Mutex
+		leaders []int
+		started = make(chan int, 16)
+		wg      sync.WaitGroup
+		cancels [n]context.CancelFunc
 	)
 	for i := range n {
 		s := openAt(t, u)
