@@ -2,8 +2,10 @@ package ledger_test
 
 // BenchmarkLedger measures the ledger as peers use it: channel opens and
 // closes over HTTP on loopback, from 64 concurrent clients, each with its own
-// keep-alive connection, against the embedded store and PostgreSQL side by
-// side. Every request is signed and encoded before the timer starts (signing
+// keep-alive connection, against the embedded store, PostgreSQL, and two
+// front-ends on one PostgreSQL database (postgres-2fe: two ledgers, each
+// with its own store and HTTP server, the clients alternating between them),
+// side by side. Every request is signed and encoded before the timer starts (signing
 // is the clients' cost, not the server's), so the clock runs only while
 // requests are in flight. b.N counts operations: a batch of 64 closes is 64.
 //

@@ -53,10 +53,11 @@ var errClosed = errors.New("pgstore: the store is closed")
 
 // request is one Update for the workers.
 type request struct {
-	ctx  context.Context
-	fn   func(store.Tx) error
-	err  error
-	done chan struct{}
+	ctx      context.Context
+	fn       func(store.Tx) error
+	err      error
+	attempts int // runs that met a conflict
+	done     chan struct{}
 }
 
 // group is the workers and their queue.
@@ -150,34 +151,40 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // runGroup runs reqs until they are committed or have failed, setting each
-// one's err.
+// one's err. Each request runs at most maxAttempts times; every round
+// commits or fails at least its first member, which waits for its locks.
 func (s *Store) runGroup(ctx context.Context, reqs []*request) {
 	pending := reqs
-	for attempt := 1; len(pending) > 0; attempt++ {
+	for round := 1; len(pending) > 0; round++ {
 		deferred, err := s.tryGroup(ctx, pending)
-		last := attempt >= maxAttempts || ctx.Err() != nil
-		switch {
-		case err != nil && (!retryable(err) || last):
-			for _, r := range pending {
-				if r.err == nil {
-					r.err = err
+		if err != nil {
+			if !retryable(err) || ctx.Err() != nil {
+				for _, r := range pending {
+					if r.err == nil {
+						r.err = err
+					}
 				}
+				return
 			}
-			return
-		case err != nil:
 			s.retries.Add(1)
-		case last:
-			return // the deferred keep their conflict as their error
-		default:
+			deferred = pending
+		} else {
 			s.retries.Add(int64(len(deferred)))
-			pending = deferred
 		}
-		if attempt < 3 && err == nil {
+		pending = pending[:0:0]
+		for _, r := range deferred {
+			if r.attempts++; r.attempts < maxAttempts {
+				pending = append(pending, r)
+			} else if r.err == nil {
+				r.err = err
+			}
+		}
+		if round < 3 && err == nil {
 			continue // the deferred go first, waiting for their locks
 		}
-		// Random backoff, growing with the attempts, so that the
+		// Random backoff, growing with the rounds, so that the
 		// transactions that conflicted do not meet again.
-		d := time.Duration(rand.Int64N(int64(min(time.Duration(1<<min(attempt, 10))*100*time.Microsecond, 50*time.Millisecond)) + 1))
+		d := time.Duration(rand.Int64N(int64(min(time.Duration(1<<min(round, 10))*100*time.Microsecond, 50*time.Millisecond)) + 1))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

@@ -18,32 +18,9 @@ import (
 func TestGroupCommit(t *testing.T) {
 	s := openAt(t, pgtest.NewDB(t))
 	ctx := context.Background()
-	// Hold every worker in an Update until the others are queued: one
-	// each, then groups again.
-	s.g.max = 1
 	release := make(chan struct{})
-	var held, wg sync.WaitGroup
-	held.Add(s.g.workers)
-	for i := range s.g.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			first := true
-			err := s.Update(ctx, func(tx store.Tx) error {
-				if first {
-					first = false
-					held.Done()
-					<-release
-				}
-				return tx.SetBalance(addr(byte(200+i)), 1)
-			})
-			if err != nil {
-				t.Errorf("holder %d: %v", i, err)
-			}
-		}()
-	}
-	held.Wait()
-	s.g.max = maxGroup // read by the workers after release
+	var wg sync.WaitGroup
+	holdWorkers(t, s, &wg, release)
 	const n = 120
 	errFail := errors.New("refused by fn")
 	results := make([]error, n)
@@ -113,6 +90,34 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("%d commits for %d successful Updates queued together: no group commit", c, n/3)
 	}
 	t.Logf("%d commits, %d retries", s.commits.Load(), s.retries.Load())
+}
+
+// holdWorkers keeps every worker of s in an Update until release is
+// closed: one Update each (then groups again), counted in wg.
+func holdWorkers(t *testing.T, s *Store, wg *sync.WaitGroup, release chan struct{}) {
+	s.g.max = 1
+	var held sync.WaitGroup
+	held.Add(s.g.workers)
+	for i := range s.g.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			err := s.Update(context.Background(), func(tx store.Tx) error {
+				if first {
+					first = false
+					held.Done()
+					<-release
+				}
+				return tx.SetBalance(addr(byte(200+i)), 1)
+			})
+			if err != nil {
+				t.Errorf("holder %d: %v", i, err)
+			}
+		}()
+	}
+	held.Wait()
+	s.g.max = maxGroup // read by the workers after release
 }
 
 // badWrite queues a write PostgreSQL refuses (the CHECK on an address's
