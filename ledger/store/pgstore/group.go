@@ -255,7 +255,7 @@ func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*requ
 // member runs one Update's fn on t and sends its writes with the savepoint's
 // release, returning its error.
 func (s *Store) member(t *tx, fn func(store.Tx) error) error {
-	ferr := fn(t)
+	ferr := runFn(t, fn)
 	t.done = true
 	switch {
 	case ferr != nil:
@@ -267,6 +267,17 @@ func (s *Store) member(t *tx, fn func(store.Tx) error) error {
 		return nil // nothing read nor written
 	}
 	return t.flush(queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
+}
+
+// runFn calls fn, turning a panic into its error: fn runs on a worker
+// goroutine, where a panic would end the process rather than one request.
+func runFn(t *tx, fn func(store.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pgstore: the update panicked: %v", p)
+		}
+	}()
+	return fn(t)
 }
 
 // conflict says whether a member failed for a conflict with another

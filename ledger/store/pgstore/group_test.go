@@ -127,3 +127,33 @@ func badWrite(st store.Tx) {
 }
 
 func account(i int) wallet.Address { return addr(byte(i)) }
+
+// TestUpdatePanic: an fn that panics (on a worker goroutine) fails its
+// Update, writes nothing, and leaves the store working.
+func TestUpdatePanic(t *testing.T) {
+	s := openAt(t, pgtest.NewDB(t))
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetBalance(addr(1), 5); err != nil {
+			return err
+		}
+		if _, err := tx.Balance(addr(2)); err != nil { // sends the write
+			return err
+		}
+		panic("boom")
+	})
+	if err == nil {
+		t.Fatal("an Update whose fn panicked succeeded")
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.SetBalance(addr(2), 7) }); err != nil {
+		t.Fatalf("Update after the panic: %v", err)
+	}
+	_ = s.View(ctx, func(tx store.Tx) error {
+		a, _ := tx.Balance(addr(1))
+		b, _ := tx.Balance(addr(2))
+		if a != 0 || b != 7 {
+			t.Errorf("balances %d and %d, want 0 (the panicked write undone) and 7", a, b)
+		}
+		return nil
+	})
+}
