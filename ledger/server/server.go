@@ -142,7 +142,7 @@ func (l *Ledger) Run(ctx context.Context) error {
 // expiry loop, the exchange), until ctx ends. On PostgreSQL, where several
 // ledger processes (front-ends) may share the database, it runs fn only
 // while this process leads them (pgstore.Store.Lead): one at a time, and
-// another within about a second of the leader's death. The embedded
+// another within a few seconds of the leader's death. The embedded
 // store has one process, which runs fn at once.
 func (l *Ledger) Lead(ctx context.Context, fn func(ctx context.Context)) {
 	pg, ok := l.st.(*pgstore.Store)

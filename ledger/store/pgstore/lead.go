@@ -61,6 +61,18 @@ func (s *Store) tryLead(ctx context.Context) (*pgx.Conn, error) {
 // lead runs fn until ctx ends, fn returns or c fails, then closes c, which
 // lets the lock go.
 func (s *Store) lead(ctx context.Context, c *pgx.Conn, every time.Duration, fn func(ctx context.Context)) {
+	closeCtx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer ccancel()
+	defer c.Close(closeCtx)
+	// The grace: a previous leader that lost its connection without dying
+	// has checked it (every) and stopped by then.
+	g := time.NewTimer(leadGrace * every)
+	select {
+	case <-ctx.Done():
+		g.Stop()
+		return
+	case <-g.C:
+	}
 	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -83,7 +95,8 @@ func (s *Store) lead(ctx context.Context, c *pgx.Conn, every time.Duration, fn f
 	}
 	t.Stop()
 	wg.Wait()
-	closeCtx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer ccancel()
-	c.Close(closeCtx)
 }
+
+// leadGrace is how many retry intervals a new leader waits before it runs
+// fn.
+const leadGrace = 3

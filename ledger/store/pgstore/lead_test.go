@@ -32,7 +32,7 @@ func TestLead(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.Lead(ctx, 20*time.Millisecond, func(ctx context.Context) {
+			s.Lead(ctx, 100*time.Millisecond, func(ctx context.Context) {
 				if leading.Add(1) > 1 {
 					overlap.Store(true)
 				}

@@ -171,7 +171,7 @@ var _ store.Store = (*Store)(nil)
 // store. The caller closes it.
 //
 // Without pool_max_conns the pool holds up to 16 connections. Of them up
-// to 4 (half of pool_max_conns, at least 1) run the groups of Updates
+// to 2 (fewer with pool_max_conns below 4; fewer writers make bigger groups) run the groups of Updates
 // (group commit, see Update); the others serve Views.
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
@@ -191,7 +191,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy()}
-	s.g.start(s, max(1, min(4, int(cfg.MaxConns)/2)), maxGroup)
+	s.g.start(s, max(1, min(2, int(cfg.MaxConns)/2)), maxGroup)
 	return s, nil
 }
 
