@@ -1,13 +1,12 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/svcmsg"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -72,6 +71,9 @@ func (m Cancel) toWire() (wireMsg, []byte) {
 	return wireMsg{T: uint64(TypeCancel), ID: uint64(m.ID)}, nil
 }
 
+// codec checks the caps of every payload (package svcmsg).
+var codec = svcmsg.Codec{Name: "proxy", MaxPayload: MaxPayload, MaxDict: MaxDictSize, TooLarge: ErrTooLarge, Malformed: ErrMalformed}
+
 // Encode returns the payload of m: its bencoded dict, then Data's block. It
 // refuses messages a receiver would reject, so a bug shows up at the sender.
 func Encode(m Message) ([]byte, error) {
@@ -79,34 +81,16 @@ func Encode(m Message) ([]byte, error) {
 	if _, err := fromWire(w, block); err != nil {
 		return nil, fmt.Errorf("proxy: encoding %T: %w", m, err)
 	}
-	b, err := bencode.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: encoding %T: %w", m, err)
-	}
-	if len(b) > MaxDictSize {
-		return nil, fmt.Errorf("proxy: encoding %T: %w", m, ErrTooLarge)
-	}
-	return append(b, block...), nil
+	return codec.Encode(m, w, block)
 }
 
 // Decode parses a payload. Sizes are checked before anything is parsed. A
 // Data block aliases payload.
 func Decode(payload []byte) (Message, error) {
-	if len(payload) > MaxPayload {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(payload))
-	}
 	var w wireMsg
-	var block []byte
-	err := bencode.Unmarshal(payload, &w)
-	var trailing bencode.ErrUnusedTrailingBytes
-	if errors.As(err, &trailing) {
-		block, err = payload[len(payload)-trailing.NumUnusedBytes:], nil
-	}
+	block, err := codec.Decode(payload, &w)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if dict := len(payload) - len(block); dict > MaxDictSize {
-		return nil, fmt.Errorf("%w: a dict of %d bytes", ErrTooLarge, dict)
+		return nil, err
 	}
 	return fromWire(w, block)
 }

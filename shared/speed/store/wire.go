@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/svcmsg"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -112,6 +112,9 @@ func (w *wireMsg) setWhat(what uint8, n uint64) {
 	}
 }
 
+// codec checks the caps of every payload (package svcmsg).
+var codec = svcmsg.Codec{Name: "store", MaxPayload: MaxPayload, MaxDict: MaxDictSize, TooLarge: ErrTooLarge, Malformed: ErrMalformed}
+
 // Encode returns the payload of m: its bencoded dict, then its raw bytes. It
 // refuses messages a receiver would reject, so a bug shows up at the sender.
 func Encode(m Message) ([]byte, error) {
@@ -119,34 +122,16 @@ func Encode(m Message) ([]byte, error) {
 	if _, err := fromWire(w, raw); err != nil {
 		return nil, fmt.Errorf("store: encoding %T: %w", m, err)
 	}
-	b, err := bencode.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("store: encoding %T: %w", m, err)
-	}
-	if len(b) > MaxDictSize {
-		return nil, fmt.Errorf("store: encoding %T: %w", m, ErrTooLarge)
-	}
-	return append(b, raw...), nil
+	return codec.Encode(m, w, raw)
 }
 
 // Decode parses a payload. Sizes are checked before anything is parsed. Raw
 // bytes alias payload.
 func Decode(payload []byte) (Message, error) {
-	if len(payload) > MaxPayload {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(payload))
-	}
 	var w wireMsg
-	var raw []byte
-	err := bencode.Unmarshal(payload, &w)
-	var trailing bencode.ErrUnusedTrailingBytes
-	if errors.As(err, &trailing) {
-		raw, err = payload[len(payload)-trailing.NumUnusedBytes:], nil
-	}
+	raw, err := codec.Decode(payload, &w)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if dict := len(payload) - len(raw); dict > MaxDictSize {
-		return nil, fmt.Errorf("%w: a dict of %d bytes", ErrTooLarge, dict)
+		return nil, err
 	}
 	return fromWire(w, raw)
 }
