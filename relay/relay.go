@@ -302,6 +302,7 @@ func (r *Relay) routes() {
 	})
 	r.mux.HandleFunc("/seeds", r.serveSeeds)
 	r.mux.HandleFunc("/proxy", r.serveProxy)
+	r.mux.HandleFunc("/proxy/ws", r.serveProxyWS)
 	r.metrics = newMetrics(r)
 	r.mux.Handle("/metrics", r.metrics.handler())
 	if r.ledger != nil {
@@ -320,11 +321,12 @@ func (r *Relay) routes() {
 	}
 }
 
-// ServeHTTP serves the relay: WebSocket upgrades go to the tracker.
+// ServeHTTP serves the relay: WebSocket upgrades go to the tracker, but
+// for the bridge's and the proxy's.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.metrics.requests.Inc()
 	noSniff(w)
-	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.URL.Path != "/bridge" {
+	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.URL.Path != "/bridge" && req.URL.Path != "/proxy/ws" {
 		r.tracker.ServeHTTP(w, req)
 		return
 	}

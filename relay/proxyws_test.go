@@ -1,0 +1,148 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/btspeed/btspeed/ledger/client"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/relay/bridge"
+	"github.com/btspeed/btspeed/shared/speed/proxy"
+	"github.com/btspeed/btspeed/shared/speed/proxy/provider"
+	"github.com/btspeed/btspeed/shared/speed/proxy/requester"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+var fixedTime = time.Unix(1_700_000_000, 0)
+
+// memSink keeps a fetch's chunks in memory.
+type memSink struct{ data []byte }
+
+func (s *memSink) WriteChunk(off uint64, b []byte) error {
+	s.data = append(s.data[:off], b...)
+	return nil
+}
+func (s *memSink) Checkpoint(requester.Progress) error { return nil }
+
+// proxyRelay starts a relay with an embedded ledger and the paid proxy on
+// (loopback origins allowed, as tests need), and an origin serving data.
+func proxyRelay(t *testing.T, perAddr int, data []byte) (relayURL, origin string, lc *client.Client) {
+	t.Helper()
+	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	opKey, _ := wallet.GenerateKey()
+	rl, err := relay.New(relay.Config{Ledger: l, Key: opKey, LedgerRate: 1000, Proxy: relay.ProxyConfig{Listen: "127.0.0.1:0", WSPerAddr: perAddr,
+		Provider: provider.Config{Rate: 1 << 20, AllowLoopback: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rl.Close() })
+	srv := httptest.NewServer(rl)
+	t.Cleanup(srv.Close)
+	org := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, req, "f.bin", fixedTime, bytes.NewReader(data))
+	}))
+	t.Cleanup(org.Close)
+	return srv.URL, org.URL, client.New(srv.URL+"/ledger", nil)
+}
+
+// dialProxyWS opens GET /proxy/ws as a net.Conn.
+func dialProxyWS(relayURL string) (net.Conn, *http.Response, error) {
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(relayURL, "http")+"/proxy/ws", nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	return bridge.NetConn(ws), resp, nil
+}
+
+// The paid proxy over the relay's WebSocket transport: a requester fetches
+// a file from a local origin through GET /proxy/ws, gets it byte for byte
+// and pays exactly its chunks' price on the ledger.
+func TestProxyOverWebSocket(t *testing.T) {
+	data := make([]byte, 3*proxy.DefaultChunk+1234)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	relayURL, origin, lc := proxyRelay(t, 0, data)
+	key, _ := wallet.GenerateKey()
+	ctx := context.Background()
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{key.Address()}, 50_000_000); err != nil {
+		t.Fatal(err)
+	}
+	nc, _, err := dialProxyWS(relayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	cfg := requester.Config{Key: key, Ledger: lc, LedgerID: "btspeed-devnet", MaxRate: 1 << 20, Budget: 50_000_000}
+	res, err := requester.Fetch(ctx, nc, cfg, requester.Progress{URL: origin + "/f.bin"}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sink.data, data) {
+		t.Fatalf("got %d bytes, not the origin's %d", len(sink.data), len(data))
+	}
+	if want := requester.Cost(res.Progress.Pin, 1<<20, 0); res.Chunks != 4 || res.Spent != want || want != uint64(len(data)) {
+		t.Fatalf("%d chunks for %d base units, want 4 for %d", res.Chunks, res.Spent, want)
+	}
+}
+
+// The WebSocket transport's caps: a second connection from an address at
+// its cap is refused before the upgrade, and allowed once the first
+// closes; a relay without the proxy has no /proxy/ws.
+func TestProxyWebSocketCaps(t *testing.T) {
+	relayURL, _, _ := proxyRelay(t, 1, []byte("x"))
+	first, _, err := dialProxyWS(relayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := dialProxyWS(relayURL); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second connection at the cap: %v (%v)", resp, err)
+	}
+	first.Close()
+	// The provider sees the close and releases the address's slot.
+	for {
+		c, resp, err := dialProxyWS(relayURL)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("after the first closed: %v (%v)", resp, err)
+		}
+		time.Sleep(10 * time.Millisecond) // the provider has yet to see the close
+	}
+
+	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	off, err := relay.New(relay.Config{Ledger: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	srv := httptest.NewServer(off)
+	defer srv.Close()
+	if _, resp, err := dialProxyWS(srv.URL); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a relay without the proxy: %v (%v)", resp, err)
+	}
+}
