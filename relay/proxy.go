@@ -34,13 +34,13 @@ type ProxyConfig struct {
 
 // proxyServer is the running provider.
 type proxyServer struct {
-	prov   *provider.Provider
-	addr   string
+	prov *provider.Provider
+	addr string
 	// ws takes the connections of GET /proxy/ws, perAddr caps them.
 	ws      *connListener
 	perAddr *perAddr
 	cancel  context.CancelFunc
-	wg     sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 // startProxy listens and serves proxy connections until Close.
