@@ -72,6 +72,7 @@ func bind(p *webpeer.Peer) js.Value {
 		"pause":             b.byHash(p.Pause),
 		"resume":            b.byHash(p.Resume),
 		"storage":           func(args) any { return promise(func() (any, error) { return toJSON(p.Storage()), nil }) },
+		"proxyFetch":        b.proxyFetch,
 		"settingsGet":       b.settingsGet,
 		"settingsSet":       b.settingsSet,
 		"history":           b.history,

@@ -450,6 +450,49 @@
       }
     }
 
+    // fetch(url, {maxPrice, budget, maxLength, signal, onProgress}): the URL's content through the relay's paid proxy
+    // (docs/js-api.md "Paid proxy"), paid per chunk once received whole, resumed from the next chunk after a dropped
+    // connection. Resolves to {blob, length, contentType, etag, chunks, chunkSize, paid, rate, payee, resumed}; the
+    // content is held in memory, so a file longer than maxLength (default 512 MiB) is refused before any of it is paid.
+    async fetch (url, options) {
+      const o = Object.assign({}, options)
+      const maxLength = o.maxLength > 0 ? o.maxLength : 512 * 1024 * 1024
+      const parts = []
+      let have = 0
+      let length = 0
+      let tooLong = null
+      const stop = new AbortController()
+      const abort = () => stop.abort()
+      if (o.signal) {
+        if (o.signal.aborted) abort()
+        o.signal.addEventListener('abort', abort)
+      }
+      const onHead = raw => {
+        const h = JSON.parse(raw)
+        length = h.length
+        if (length > maxLength) {
+          tooLong = payError('too_large', 'btspeed: fetch: the file is ' + length + ' bytes, more than maxLength (' + maxLength + '): raise maxLength to fetch it')
+          abort()
+        }
+      }
+      const onChunk = (offset, bytes) => {
+        if (offset < have) return // sent again after a resume: already held
+        parts.push(bytes)
+        have += bytes.length
+        if (typeof o.onProgress === 'function') o.onProgress({ received: have, length })
+      }
+      const opts = JSON.stringify({ maxPrice: o.maxPrice ? String(o.maxPrice) : '', budget: o.budget ? String(o.budget) : '' })
+      try {
+        const res = JSON.parse(await this._go.proxyFetch(String(url), opts, onChunk, onHead, stop.signal))
+        res.blob = new Blob(parts, { type: res.contentType || 'application/octet-stream' })
+        return res
+      } catch (e) {
+        throw tooLong || e
+      } finally {
+        if (o.signal) o.signal.removeEventListener('abort', abort)
+      }
+    }
+
     // storage(): {used, limit, torrents}: the bytes the torrents take in this browser against the storage limit.
     async storage () { return JSON.parse(await this._go.storage()) }
 
