@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -25,7 +24,7 @@ type ProxyConfig struct {
 	// When on, GET /proxy/ws takes proxy connections over a WebSocket too.
 	Listen string
 	// WSPerAddr caps the proxy WebSockets open at once from one client
-	// address (default DefaultProxyWSPerAddr).
+	// address (default DefaultServiceWSPerAddr).
 	WSPerAddr int
 	// Caps and price: provider.Config's Rate, MaxLength, UploadRate,
 	// MaxConns and AllowLoopback (tests only; never on by default).
@@ -36,10 +35,8 @@ type ProxyConfig struct {
 type proxyServer struct {
 	prov *provider.Provider
 	addr string
-	// ws takes the connections of GET /proxy/ws, perAddr caps them.
-	ws      *connListener
-	perAddr *perAddr
-	cancel  context.CancelFunc
+	ws     *serviceWS // GET /proxy/ws
+	cancel context.CancelFunc
 	wg      sync.WaitGroup
 }
 
@@ -75,13 +72,8 @@ func (r *Relay) startProxy() error {
 		return fmt.Errorf("relay: proxy listener: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	perAddrMax := pc.WSPerAddr
-	if perAddrMax <= 0 {
-		perAddrMax = DefaultProxyWSPerAddr
-	}
-	p := &proxyServer{prov: prov, addr: ln.Addr().String(), cancel: cancel, ws: newConnListener(ln.Addr()),
-		perAddr: &perAddr{max: perAddrMax, open: map[netip.Addr]int{}}}
-	for _, l := range []net.Listener{ln, p.ws} {
+	p := &proxyServer{prov: prov, addr: ln.Addr().String(), cancel: cancel, ws: newServiceWS(NewWSListener(ln.Addr()), pc.WSPerAddr)}
+	for _, l := range []net.Listener{ln, p.ws.ln} {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()

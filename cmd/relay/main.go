@@ -134,7 +134,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLedger()
-	storage, storeAddr, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
+	storage, storeAddr, err := c.storage.start(ctx, &cfg, c.ledgerURL, c.data, log)
 	if err != nil {
 		return err
 	}

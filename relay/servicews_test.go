@@ -22,6 +22,7 @@ import (
 	"github.com/btspeed/btspeed/shared/speed/proxy"
 	"github.com/btspeed/btspeed/shared/speed/proxy/provider"
 	"github.com/btspeed/btspeed/shared/speed/proxy/requester"
+	"github.com/btspeed/btspeed/shared/speed/store"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -64,7 +65,12 @@ func proxyRelay(t *testing.T, perAddr int, data []byte) (relayURL, origin string
 
 // dialProxyWS opens GET /proxy/ws as a net.Conn.
 func dialProxyWS(relayURL string) (net.Conn, *http.Response, error) {
-	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(relayURL, "http")+"/proxy/ws", nil)
+	return dialServiceWS(relayURL, "/proxy/ws")
+}
+
+// dialServiceWS opens a service's WebSocket at path as a net.Conn.
+func dialServiceWS(relayURL, path string) (net.Conn, *http.Response, error) {
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(relayURL, "http")+path, nil)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -144,5 +150,75 @@ func TestProxyWebSocketCaps(t *testing.T) {
 	defer srv.Close()
 	if _, resp, err := dialProxyWS(srv.URL); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("a relay without the proxy: %v (%v)", resp, err)
+	}
+}
+
+// Paid storage over the relay's WebSocket transport: with a provider
+// serving the relay's StoreWS, a requester stores a file through GET
+// /store/ws, gets it back identical on a second connection and pays the
+// retrieval's price per chunk.
+func TestStoreOverWebSocket(t *testing.T) {
+	ctx := context.Background()
+	l, err := server.Open(ctx, server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	opKey, _ := wallet.GenerateKey()
+	prov, err := store.NewProvider(store.ProviderConfig{Key: opKey, Ledger: l, LedgerID: l.ID(), Dir: t.TempDir(), Quota: 64 << 20, Rate: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := relay.NewWSListener(&net.TCPAddr{})
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() { defer close(served); prov.Serve(sctx, ws) }()
+	defer func() { stop(); <-served }()
+	rl, err := relay.New(relay.Config{Ledger: l, LedgerRate: 1000, StoreWS: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	srv := httptest.NewServer(rl)
+	defer srv.Close()
+	lc := client.New(srv.URL+"/ledger", nil)
+	key, _ := wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{key.Address()}, 50_000_000); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 2*store.PlainChunkSize+999)
+	r := rand.New(rand.NewPCG(9, 10))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	dial := func() *store.Client {
+		nc, _, err := dialServiceWS(srv.URL, "/store/ws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := store.NewClient(nc, key, lc, "btspeed-devnet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	cl := dial()
+	ct, err := cl.Put(bytes.NewReader(data), uint64(len(data)), store.Offer{Period: store.MinPeriod, Periods: 2, Rate: 1 << 20})
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl = dial()
+	defer cl.Close()
+	var got bytes.Buffer
+	paid, err := cl.Get(ctx, ct, &got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("got back %d bytes, not the %d stored", got.Len(), len(data))
+	}
+	if paid != ct.Terms.Length { // 1 BTT per MiB: a base unit per byte of ciphertext
+		t.Fatalf("paid %d for %d bytes of ciphertext", paid, ct.Terms.Length)
 	}
 }
