@@ -33,11 +33,11 @@ type ProxyConfig struct {
 
 // proxyServer is the running provider.
 type proxyServer struct {
-	prov *provider.Provider
-	addr string
+	prov   *provider.Provider
+	addr   string
 	ws     *serviceWS // GET /proxy/ws
 	cancel context.CancelFunc
-	wg      sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 // startProxy listens and serves proxy connections until Close.
