@@ -74,6 +74,10 @@ var errorCodes = []struct {
 	{webpeer.ErrBadMemo, "bad_memo"},
 	{webpeer.ErrFetchURL, "bad_url"},
 	{webpeer.ErrNoProxy, "no_proxy"},
+	{webpeer.ErrNoStorage, "no_storage"},
+	{webpeer.ErrStoreTooBig, "too_large"},
+	{webpeer.ErrNoObject, "unknown_object"},
+	{webpeer.ErrStoreFull, "too_many_records"},
 }
 
 // errorCode is err's code: one of errorCodes, else the ledger's API code,

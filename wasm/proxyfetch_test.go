@@ -182,7 +182,7 @@ func TestBrowserProxyFetch(t *testing.T) {
 		t.Fatalf("progress %v", got.Progress)
 	}
 	t.Logf("fetched %d bytes in %d chunks, resumed %d times, paid %s BTT", got.Length, got.Chunks, got.Resumed, got.Paid)
-	if paid := proxyPayouts(t, client.New(relayURL+"/ledger", nil), op, want); paid != want {
+	if paid := payouts(t, client.New(relayURL+"/ledger", nil), op, speed.ServiceProxy, want); paid != want {
 		t.Fatalf("the relay was paid %d base units through proxy channels, want %d", paid, want)
 	}
 
@@ -201,10 +201,10 @@ func TestBrowserProxyFetch(t *testing.T) {
 	}
 }
 
-// proxyPayouts waits until the channels of service "proxy" paid to op on
-// the ledger add up to want (the provider closes each channel when its
+// payouts waits until the channels of service paid to op on the ledger
+// add up to want (a provider closes each channel when it is used up or its
 // connection ends), and returns what they paid.
-func proxyPayouts(t *testing.T, lc *client.Client, op wallet.Address, want uint64) uint64 {
+func payouts(t *testing.T, lc *client.Client, op wallet.Address, service string, want uint64) uint64 {
 	t.Helper()
 	for {
 		es, err := lc.History(context.Background(), op, 0, 100)
@@ -213,7 +213,7 @@ func proxyPayouts(t *testing.T, lc *client.Client, op wallet.Address, want uint6
 		}
 		var paid uint64
 		for _, e := range es {
-			if e.Service == speed.ServiceProxy && e.Kind == "channel-payout" {
+			if e.Service == service && e.Kind == "channel-payout" {
 				paid += uint64(e.Credit)
 			}
 		}

@@ -323,6 +323,31 @@
     }
   }
 
+  // Store is client.store: paid storage with the relay's provider (docs/js-api.md "Paid storage"), encrypted in the
+  // browser with keys from the wallet.
+  class Store {
+    constructor (go) { this._go = go }
+    // put(file, {price, rate, periods, period}): a File, Blob, ArrayBuffer or Uint8Array; resolves to the record.
+    async put (file, options) {
+      const bytes = await bytesOf(file)
+      if (!bytes) throw payError('bad_file', 'btspeed: store.put: give a File, Blob, ArrayBuffer or Uint8Array')
+      const name = (file && typeof file.name === 'string') ? file.name : 'file'
+      const o = Object.assign({}, options)
+      const opts = JSON.stringify({ price: o.price ? String(o.price) : '', rate: o.rate ? String(o.rate) : '', periods: o.periods | 0, period: o.period | 0 })
+      return JSON.parse(await this._go.storePut(name, bytes, opts))
+    }
+
+    // get(id): resolves to {blob, record, paid}.
+    async get (id) {
+      const res = await this._go.storeGet(String(id))
+      const record = JSON.parse(res.record)
+      return { blob: new Blob([res.bytes]), record, paid: res.paid }
+    }
+
+    async list () { return JSON.parse(await this._go.storeList()) }
+    async check () { await this._go.storeCheck() }
+  }
+
   class Client extends Emitter {
     constructor (go) {
       super()
@@ -330,6 +355,7 @@
       this._torrents = new Map()
       this.wallet = new Wallet(go, this)
       this.settings = new Settings(go, this)
+      this.store = new Store(go)
       this.ledgerID = go.ledgerID()
       this._timer = setInterval(() => this._poll(), 500)
     }
