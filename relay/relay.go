@@ -313,6 +313,7 @@ func (r *Relay) routes() {
 	r.mux.HandleFunc("/seeds", r.serveSeeds)
 	r.mux.HandleFunc("/proxy", r.serveProxy)
 	r.mux.HandleFunc("/proxy/ws", r.serveProxyWS)
+	r.mux.HandleFunc("/store", r.serveStore)
 	r.mux.HandleFunc("/store/ws", r.serveStoreWS)
 	r.metrics = newMetrics(r)
 	r.mux.Handle("/metrics", r.metrics.handler())

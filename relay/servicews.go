@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -137,6 +138,18 @@ func (r *Relay) serveProxyWS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.serveWS(w, req, r.proxy.ws)
+}
+
+// serveStore is GET /store: {"ws": "/store/ws"} when the relay is a
+// storage provider, 404 otherwise.
+func (r *Relay) serveStore(w http.ResponseWriter, req *http.Request) {
+	cors(w)
+	if r.storeWS == nil {
+		http.Error(w, "this relay is not a storage provider", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"ws":"/store/ws"}`)
 }
 
 // serveStoreWS is GET /store/ws: one storage connection over a WebSocket.

@@ -112,7 +112,8 @@ func TestProxyOverWebSocket(t *testing.T) {
 
 // The WebSocket transport's caps: a second connection from an address at
 // its cap is refused before the upgrade, and allowed once the first
-// closes; a relay without the proxy has no /proxy/ws.
+// closes; a relay without the proxy has no /proxy/ws, one without storage
+// no /store/ws or /store.
 func TestProxyWebSocketCaps(t *testing.T) {
 	relayURL, _, _ := proxyRelay(t, 1, []byte("x"))
 	first, _, err := dialProxyWS(relayURL)
@@ -151,6 +152,12 @@ func TestProxyWebSocketCaps(t *testing.T) {
 	if _, resp, err := dialProxyWS(srv.URL); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("a relay without the proxy: %v (%v)", resp, err)
 	}
+	if _, resp, err := dialServiceWS(srv.URL, "/store/ws"); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a relay without storage: %v (%v)", resp, err)
+	}
+	if resp, _ := get(t, srv.URL+"/store"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /store without storage: %s", resp.Status)
+	}
 }
 
 // Paid storage over the relay's WebSocket transport: with a provider
@@ -181,6 +188,9 @@ func TestStoreOverWebSocket(t *testing.T) {
 	defer rl.Close()
 	srv := httptest.NewServer(rl)
 	defer srv.Close()
+	if resp, body := get(t, srv.URL+"/store"); resp.StatusCode != http.StatusOK || body != `{"ws":"/store/ws"}` {
+		t.Fatalf("GET /store: %s %s", resp.Status, body)
+	}
 	lc := client.New(srv.URL+"/ledger", nil)
 	key, _ := wallet.GenerateKey()
 	if err := ledgertest.Fund(ctx, lc, []wallet.Address{key.Address()}, 50_000_000); err != nil {

@@ -46,7 +46,8 @@ func startStoreRelay(t *testing.T, web string) (url string, op wallet.Address) {
 // it, gets it back byte-identical (SHA-256) and pays the retrieval per
 // chunk: what the page reports paying is the ciphertext's price, and the
 // provider's storage channel payouts on the ledger equal it. An unknown id
-// is refused with a code.
+// is refused with a code, and so is client.fetch on this relay, which is no
+// proxy.
 func TestBrowserStore(t *testing.T) {
 	browsertest.Require(t)
 	web := webDir(t)
@@ -68,7 +69,7 @@ func TestBrowserStore(t *testing.T) {
 	b := browsertest.Start(t, nil)
 	p := b.NewPage(t, relayURL+"/blank.html")
 	var got struct {
-		Hash, Paid, Retrieved, Unknown string
+		Hash, Paid, Retrieved, Unknown, NoProxy string
 		Listed                         []struct{ ID, Name, Rate string }
 		Size                           uint64
 		Periods                        uint32
@@ -84,7 +85,9 @@ func TestBrowserStore(t *testing.T) {
 		const buf = await back.blob.arrayBuffer()
 		let unknown = ''
 		try { await c.store.get('00') } catch (e) { unknown = e.code }
-		return {hash: await `+sha256JS("buf")+`, paid: back.paid, retrieved: (await c.store.list())[0].retrieved,
+		let noProxy = ''
+		try { await c.fetch('https://example.org/f', {budget: '1'}) } catch (e) { noProxy = e.code }
+		return {noProxy, hash: await `+sha256JS("buf")+`, paid: back.paid, retrieved: (await c.store.list())[0].retrieved,
 			listed, size: rec.size, periods: rec.periods, unknown}
 	})()`, &got)
 	if got.Hash != hex.EncodeToString(sum[:]) || got.Size != uint64(len(data)) || got.Periods != 3 {
@@ -93,8 +96,8 @@ func TestBrowserStore(t *testing.T) {
 	if len(got.Listed) != 1 || got.Listed[0].Name != "notes.bin" || got.Listed[0].Rate != "1.048576" {
 		t.Fatalf("listed %+v", got.Listed)
 	}
-	if got.Paid != speed.FormatBTT(want) || got.Retrieved != got.Paid || got.Unknown != "unknown_object" {
-		t.Fatalf("paid %s (recorded %s), want %s; unknown id: %q", got.Paid, got.Retrieved, speed.FormatBTT(want), got.Unknown)
+	if got.Paid != speed.FormatBTT(want) || got.Retrieved != got.Paid || got.Unknown != "unknown_object" || got.NoProxy != "no_proxy" {
+		t.Fatalf("paid %s (recorded %s), want %s; unknown id: %q; fetch from a relay without the proxy: %q", got.Paid, got.Retrieved, speed.FormatBTT(want), got.Unknown, got.NoProxy)
 	}
 	if paid := payouts(t, client.New(relayURL+"/ledger", nil), op, speed.ServiceStorage, want); paid != want {
 		t.Fatalf("the provider was paid %d base units through storage channels, want %d", paid, want)

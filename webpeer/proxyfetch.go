@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/btspeed/btspeed/shared/fetch"
 	"github.com/btspeed/btspeed/shared/speed/proxy"
 	"github.com/btspeed/btspeed/shared/speed/proxy/requester"
 )
@@ -74,6 +75,9 @@ func (p *Peer) Fetch(ctx context.Context, rawURL string, o FetchOptions, sink re
 	if err != nil {
 		return FetchResult{}, err
 	}
+	if err := p.serviceOn(ctx, "/proxy", ErrNoProxy); err != nil {
+		return FetchResult{}, err
+	}
 	retries := o.Retries
 	if retries <= 0 {
 		retries = DefaultFetchRetries
@@ -101,6 +105,25 @@ func (p *Peer) Fetch(ctx context.Context, rawURL string, o FetchOptions, sink re
 		}
 		out.Resumed++
 	}
+}
+
+// serviceOn asks the relay whether it offers a paid service at path (GET
+// /proxy, GET /store): a 404 is off, returned as errOff. A browser cannot
+// tell why a WebSocket failed to open, so this is asked first.
+func (p *Peer) serviceOn(ctx context.Context, path string, errOff error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.Relay+path, nil)
+	if err != nil {
+		return fmt.Errorf("webpeer: %w", err)
+	}
+	resp, err := fetch.Or(p.cfg.HTTPClient).Do(req)
+	if err != nil {
+		return nil // the WebSocket's dial says what is wrong
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%w (%s%s answers 404)", errOff, p.cfg.Relay, path)
+	}
+	return nil
 }
 
 // fetchConfig is the requester's configuration: the unlocked key, the

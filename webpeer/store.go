@@ -92,6 +92,9 @@ func (p *Peer) storeClient(ctx context.Context) (*store.Client, error) {
 		}
 		return nil, ErrLocked
 	}
+	if err := p.serviceOn(ctx, "/store", ErrNoStorage); err != nil {
+		return nil, err
+	}
 	u := "ws" + strings.TrimPrefix(p.cfg.Relay, "http") + "/store/ws"
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	ws, resp, err := websocket.Dial(dctx, u, nil)
