@@ -70,9 +70,9 @@ func TestBrowserStore(t *testing.T) {
 	p := b.NewPage(t, relayURL+"/blank.html")
 	var got struct {
 		Hash, Paid, Retrieved, Unknown, NoProxy string
-		Listed                         []struct{ ID, Name, Rate string }
-		Size                           uint64
-		Periods                        uint32
+		Listed                                  []struct{ ID, Name, Rate string }
+		Size                                    uint64
+		Periods                                 uint32
 	}
 	p.Eval(t, `(async () => {
 		const c = await BTSpeed.start({relay: location.origin})
