@@ -131,7 +131,8 @@ func (c *cutter) forward(in net.Conn) {
 // the bytes are the origin's (SHA-256), and what the page paid equals the
 // chunks' price, which is what the relay's account was paid on the ledger
 // through channels of service "proxy". A relay with the default settings
-// refuses a loopback URL with a code and words saying why.
+// refuses a loopback URL with a code and words saying why. A file over
+// maxLength is refused with a code.
 func TestBrowserProxyFetch(t *testing.T) {
 	browsertest.Require(t)
 	web := webDir(t)
@@ -158,6 +159,7 @@ func TestBrowserProxyFetch(t *testing.T) {
 	p := b.NewPage(t, relayURL+"/blank.html")
 	var got struct {
 		Hash, Paid, ContentType   string
+		TooLarge                  string
 		Chunks, Length, BlobBytes uint64
 		Resumed                   int
 		Progress                  []uint64
@@ -169,8 +171,10 @@ func TestBrowserProxyFetch(t *testing.T) {
 		const progress = []
 		const res = await c.fetch(`+jsString(origin.URL+"/data.bin")+`, {maxPrice: '2000', budget: '5', onProgress: p => progress.push(p.received)})
 		const buf = await res.blob.arrayBuffer()
+		let tooLarge = ''
+		try { await c.fetch(`+jsString(origin.URL+"/data.bin")+`, {maxPrice: '2000', budget: '5', maxLength: 1000}) } catch (e) { tooLarge = e.code }
 		return {hash: await `+sha256JS("buf")+`, paid: res.paid, chunks: res.chunks, length: res.length, blobBytes: buf.byteLength,
-			resumed: res.resumed, contentType: res.contentType, progress}
+			resumed: res.resumed, contentType: res.contentType, progress, tooLarge}
 	})()`, &got)
 	if got.Hash != hex.EncodeToString(sum[:]) || got.BlobBytes != uint64(len(data)) || got.Length != uint64(len(data)) {
 		t.Fatalf("fetched %d bytes (length %d), hash %s; want %d bytes, hash %x", got.BlobBytes, got.Length, got.Hash, len(data), sum)
@@ -178,8 +182,8 @@ func TestBrowserProxyFetch(t *testing.T) {
 	if got.Resumed < 1 || got.Chunks != 4 || got.Paid != speed.FormatBTT(want) {
 		t.Fatalf("resumed %d times, %d chunks for %s BTT; want a resume, 4 chunks for %s BTT", got.Resumed, got.Chunks, got.Paid, speed.FormatBTT(want))
 	}
-	if len(got.Progress) != 4 || got.Progress[3] != uint64(len(data)) {
-		t.Fatalf("progress %v", got.Progress)
+	if len(got.Progress) != 4 || got.Progress[3] != uint64(len(data)) || got.TooLarge != "too_large" {
+		t.Fatalf("progress %v; over maxLength: %q", got.Progress, got.TooLarge)
 	}
 	t.Logf("fetched %d bytes in %d chunks, resumed %d times, paid %s BTT", got.Length, got.Chunks, got.Resumed, got.Paid)
 	if paid := payouts(t, client.New(relayURL+"/ledger", nil), op, speed.ServiceProxy, want); paid != want {
