@@ -112,14 +112,34 @@ func abortable(signal js.Value) (context.Context, context.CancelFunc) {
 // jsSink hands each whole chunk to a JavaScript function.
 type jsSink struct{ onChunk js.Value }
 
+// WriteChunk hands the chunk over; when the function returns a Promise (a
+// stream whose reader is behind), it waits for it, so the chunk is paid and
+// the next one asked for only once the page has room.
 func (s *jsSink) WriteChunk(off uint64, data []byte) error {
 	if s.onChunk.Type() != js.TypeFunction {
 		return nil
 	}
 	u := js.Global().Get("Uint8Array").New(len(data))
 	js.CopyBytesToJS(u, data)
-	s.onChunk.Invoke(float64(off), u)
-	return nil
+	return await(s.onChunk.Invoke(float64(off), u))
+}
+
+// errStopped is a page that stopped reading a streamed fetch.
+var errStopped = errors.New("the page stopped reading the stream")
+
+// await waits for v when it is a Promise: nil once it resolves, errStopped
+// if it rejects.
+func await(v js.Value) error {
+	if v.Type() != js.TypeObject || v.Get("then").Type() != js.TypeFunction {
+		return nil
+	}
+	done := make(chan error, 1)
+	ok := js.FuncOf(func(js.Value, []js.Value) any { done <- nil; return nil })
+	fail := js.FuncOf(func(js.Value, []js.Value) any { done <- errStopped; return nil })
+	defer ok.Release()
+	defer fail.Release()
+	v.Call("then", ok, fail)
+	return <-done
 }
 
 func (s *jsSink) Checkpoint(requester.Progress) error { return nil }
@@ -158,7 +178,7 @@ func fetchWords(err error, res webpeer.FetchResult) error {
 		e.code, e.words = "over_price", "the relay's proxy costs more than maxPrice, or this download more than the budget: raise them, or use another relay"
 	case errors.Is(err, webpeer.ErrFetchLost):
 		e.code, e.words = "connection_lost", fmt.Sprintf("the connection to the relay's proxy was lost after %d of %d chunks, and retrying did not help: check the network, then fetch again", held, total)
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) || errors.Is(err, errStopped):
 		e.code, e.words = "aborted", fmt.Sprintf("the download was stopped after %d of %d chunks", held, total)
 	default:
 		if c := errorCode(err); c != "" {

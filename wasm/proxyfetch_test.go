@@ -129,8 +129,9 @@ func (c *cutter) forward(in net.Conn) {
 // WebSocket to the proxy is cut in the middle of the second chunk, and the
 // fetch resumes from that chunk on a new connection within the same page:
 // the bytes are the origin's (SHA-256), and what the page paid equals the
-// chunks' price, which is what the relay's account was paid on the ledger
-// through channels of service "proxy". A relay with the default settings
+// chunks' price. Fetched again as a ReadableStream read slower than it
+// comes, the bytes and the price are the same; the relay's account was paid
+// both on the ledger through channels of service "proxy". A relay with the default settings
 // refuses a loopback URL with a code and words saying why. A file over
 // maxLength is refused with a code.
 func TestBrowserProxyFetch(t *testing.T) {
@@ -158,11 +159,13 @@ func TestBrowserProxyFetch(t *testing.T) {
 	b := browsertest.Start(t, nil)
 	p := b.NewPage(t, relayURL+"/blank.html")
 	var got struct {
-		Hash, Paid, ContentType   string
-		TooLarge                  string
-		Chunks, Length, BlobBytes uint64
-		Resumed                   int
-		Progress                  []uint64
+		Hash, Paid, ContentType    string
+		TooLarge, StreamHash       string
+		StreamPaid                 string
+		StreamLength, StreamChunks uint64
+		Chunks, Length, BlobBytes  uint64
+		Resumed                    int
+		Progress                   []uint64
 	}
 	p.Eval(t, `(async () => {
 		const c = await BTSpeed.start({relay: `+jsString(cutURL)+`})
@@ -171,10 +174,23 @@ func TestBrowserProxyFetch(t *testing.T) {
 		const progress = []
 		const res = await c.fetch(`+jsString(origin.URL+"/data.bin")+`, {maxPrice: '2000', budget: '5', onProgress: p => progress.push(p.received)})
 		const buf = await res.blob.arrayBuffer()
+		// Streamed: read a chunk at a time, slower than it could come.
+		const st = await c.fetch(`+jsString(origin.URL+"/data.bin")+`, {maxPrice: '2000', budget: '5', stream: true})
+		const reader = st.stream.getReader()
+		const parts = []
+		for (;;) {
+			const {value, done} = await reader.read()
+			if (done) break
+			parts.push(value)
+			await new Promise(r => setTimeout(r, 20))
+		}
+		const streamed = await st.done
+		const sbuf = await new Blob(parts).arrayBuffer()
 		let tooLarge = ''
 		try { await c.fetch(`+jsString(origin.URL+"/data.bin")+`, {maxPrice: '2000', budget: '5', maxLength: 1000}) } catch (e) { tooLarge = e.code }
 		return {hash: await `+sha256JS("buf")+`, paid: res.paid, chunks: res.chunks, length: res.length, blobBytes: buf.byteLength,
-			resumed: res.resumed, contentType: res.contentType, progress, tooLarge}
+			resumed: res.resumed, contentType: res.contentType, progress, tooLarge,
+			streamHash: await `+sha256JS("sbuf")+`, streamLength: st.length, streamPaid: streamed.paid, streamChunks: streamed.chunks}
 	})()`, &got)
 	if got.Hash != hex.EncodeToString(sum[:]) || got.BlobBytes != uint64(len(data)) || got.Length != uint64(len(data)) {
 		t.Fatalf("fetched %d bytes (length %d), hash %s; want %d bytes, hash %x", got.BlobBytes, got.Length, got.Hash, len(data), sum)
@@ -185,9 +201,12 @@ func TestBrowserProxyFetch(t *testing.T) {
 	if len(got.Progress) != 4 || got.Progress[3] != uint64(len(data)) || got.TooLarge != "too_large" {
 		t.Fatalf("progress %v; over maxLength: %q", got.Progress, got.TooLarge)
 	}
-	t.Logf("fetched %d bytes in %d chunks, resumed %d times, paid %s BTT", got.Length, got.Chunks, got.Resumed, got.Paid)
-	if paid := payouts(t, client.New(relayURL+"/ledger", nil), op, speed.ServiceProxy, want); paid != want {
-		t.Fatalf("the relay was paid %d base units through proxy channels, want %d", paid, want)
+	if got.StreamHash != got.Hash || got.StreamLength != uint64(len(data)) || got.StreamChunks != 4 || got.StreamPaid != got.Paid {
+		t.Fatalf("streamed: hash %s, length %d, %d chunks for %s BTT", got.StreamHash, got.StreamLength, got.StreamChunks, got.StreamPaid)
+	}
+	t.Logf("fetched %d bytes in %d chunks, resumed %d times, paid %s BTT; and again as a stream", got.Length, got.Chunks, got.Resumed, got.Paid)
+	if paid := payouts(t, client.New(relayURL+"/ledger", nil), op, speed.ServiceProxy, 2*want); paid != 2*want {
+		t.Fatalf("the relay was paid %d base units through proxy channels, want %d (two fetches)", paid, 2*want)
 	}
 
 	// The default settings: no loopback destination.
