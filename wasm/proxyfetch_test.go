@@ -209,14 +209,19 @@ func TestBrowserProxyFetch(t *testing.T) {
 		t.Fatalf("the relay was paid %d base units through proxy channels, want %d (two fetches)", paid, 2*want)
 	}
 
-	// The default settings: no loopback destination.
+	refusesLoopback(t, b, web, origin.URL+"/data.bin")
+}
+
+// refusesLoopback checks that a relay with the proxy's default settings
+// refuses a loopback URL, with a code and words saying why.
+func refusesLoopback(t *testing.T, b *browsertest.Browser, web, loopbackURL string) {
 	strictURL, _ := startProxyRelay(t, web, false)
 	strict := b.NewPage(t, strictURL+"/blank.html")
 	var refused struct{ Code, Message string }
 	strict.Eval(t, `(async () => {
 		const c = await BTSpeed.start({relay: location.origin})
 		await c.wallet.create('correct horse battery')
-		try { await c.fetch(`+jsString(origin.URL+"/data.bin")+`, {maxPrice: '2000', budget: '1'}); return {code: 'fetched'} }
+		try { await c.fetch(`+jsString(loopbackURL)+`, {maxPrice: '2000', budget: '1'}); return {code: 'fetched'} }
 		catch (e) { return {code: e.code, message: e.message} }
 	})()`, &refused)
 	if refused.Code != "forbidden_destination" || !strings.Contains(refused.Message, "only fetches from the public Internet") {
