@@ -21,7 +21,11 @@ import (
 // ledger. Off unless Listen is set.
 type ProxyConfig struct {
 	// Listen is where proxy connections (TCP) are accepted; "" is off.
+	// When on, GET /proxy/ws takes proxy connections over a WebSocket too.
 	Listen string
+	// WSPerAddr caps the proxy WebSockets open at once from one client
+	// address (default DefaultServiceWSPerAddr).
+	WSPerAddr int
 	// Caps and price: provider.Config's Rate, MaxLength, UploadRate,
 	// MaxConns and AllowLoopback (tests only; never on by default).
 	Provider provider.Config
@@ -31,6 +35,7 @@ type ProxyConfig struct {
 type proxyServer struct {
 	prov   *provider.Provider
 	addr   string
+	ws     *serviceWS // GET /proxy/ws
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -67,14 +72,16 @@ func (r *Relay) startProxy() error {
 		return fmt.Errorf("relay: proxy listener: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &proxyServer{prov: prov, addr: ln.Addr().String(), cancel: cancel}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		if err := prov.Serve(ctx, ln); err != nil {
-			r.log.Error("proxy provider", "err", err)
-		}
-	}()
+	p := &proxyServer{prov: prov, addr: ln.Addr().String(), cancel: cancel, ws: newServiceWS(NewWSListener(ln.Addr()), pc.WSPerAddr)}
+	for _, l := range []net.Listener{ln, p.ws.ln} {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			if err := prov.Serve(ctx, l); err != nil {
+				r.log.Error("proxy provider", "err", err)
+			}
+		}()
+	}
 	r.proxy = p
 	r.log.Info("paid proxy provider", "addr", p.addr, "rate", speed.FormatBTT(cfg.Rate), "ledger", cfg.LedgerID)
 	return nil
@@ -99,6 +106,7 @@ func (p *proxyServer) close() {
 type proxyJSON struct {
 	Port int    `json:"port"` // on the relay's host
 	Rate string `json:"rate"` // BTT per MiB
+	WS   string `json:"ws"`   // the WebSocket transport's path on the relay
 }
 
 func (r *Relay) serveProxy(w http.ResponseWriter, req *http.Request) {
@@ -110,5 +118,5 @@ func (r *Relay) serveProxy(w http.ResponseWriter, req *http.Request) {
 	_, port, _ := net.SplitHostPort(r.proxy.addr)
 	n, _ := strconv.Atoi(port)
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(proxyJSON{Port: n, Rate: speed.FormatBTT(r.cfg.Proxy.Provider.Rate)})
+	json.NewEncoder(w).Encode(proxyJSON{Port: n, Rate: speed.FormatBTT(r.cfg.Proxy.Provider.Rate), WS: "/proxy/ws"})
 }

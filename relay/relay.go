@@ -99,6 +99,12 @@ type Config struct {
 	// /tron/: the embedded devnet's, or a proxy to a node.
 	Tron    http.Handler
 	Tracker tracker.Config
+	// StoreWS, when set, takes the storage connections of GET /store/ws
+	// for a storage provider serving it (cmd/relay's -store-listen); at
+	// most StoreWSPerAddr at once per client address (default
+	// DefaultServiceWSPerAddr).
+	StoreWS        *WSListener
+	StoreWSPerAddr int
 	// Proxy makes the relay a paid proxy provider (off by default).
 	Proxy ProxyConfig
 	// Redis, a redis:// URL, makes the tracker share its swarms with the
@@ -118,6 +124,7 @@ type Relay struct {
 	ledger  http.Handler
 	engine  *engine.Client
 	proxy   *proxyServer
+	storeWS *serviceWS // nil: no storage provider behind /store/ws
 	seeds   []Seeded
 	limiter *ratelimit.Limiter
 	mux     *http.ServeMux
@@ -200,6 +207,9 @@ func New(cfg Config) (*Relay, error) {
 			cfg.Clients.Forward(pr.Out, pr.In) // the client, for the ledger's limits
 		}}
 		r.ledger = http.StripPrefix("/ledger", p)
+	}
+	if cfg.StoreWS != nil {
+		r.storeWS = newServiceWS(cfg.StoreWS, cfg.StoreWSPerAddr)
 	}
 	r.routes()
 	if cfg.Proxy.Listen != "" {
@@ -302,6 +312,9 @@ func (r *Relay) routes() {
 	})
 	r.mux.HandleFunc("/seeds", r.serveSeeds)
 	r.mux.HandleFunc("/proxy", r.serveProxy)
+	r.mux.HandleFunc("/proxy/ws", r.serveProxyWS)
+	r.mux.HandleFunc("/store", r.serveStore)
+	r.mux.HandleFunc("/store/ws", r.serveStoreWS)
 	r.metrics = newMetrics(r)
 	r.mux.Handle("/metrics", r.metrics.handler())
 	if r.ledger != nil {
@@ -320,11 +333,12 @@ func (r *Relay) routes() {
 	}
 }
 
-// ServeHTTP serves the relay: WebSocket upgrades go to the tracker.
+// ServeHTTP serves the relay: WebSocket upgrades go to the tracker, but
+// for the bridge's and the paid services'.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.metrics.requests.Inc()
 	noSniff(w)
-	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.URL.Path != "/bridge" {
+	if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.URL.Path != "/bridge" && req.URL.Path != "/proxy/ws" && req.URL.Path != "/store/ws" {
 		r.tracker.ServeHTTP(w, req)
 		return
 	}
@@ -345,6 +359,9 @@ func (r *Relay) PeerAddr() string { return r.peer }
 func (r *Relay) Close() error {
 	if r.proxy != nil {
 		r.proxy.close()
+	}
+	if r.storeWS != nil {
+		r.storeWS.ln.Close() // a /store/ws being handed over is closed
 	}
 	r.tracker.Close()
 	r.bridge.Close()

@@ -72,11 +72,21 @@ var errorCodes = []struct {
 	{webpeer.ErrShortPassword, "short_password"},
 	{webpeer.ErrSelfTransfer, "bad_address"},
 	{webpeer.ErrBadMemo, "bad_memo"},
+	{webpeer.ErrFetchURL, "bad_url"},
+	{webpeer.ErrNoProxy, "no_proxy"},
+	{webpeer.ErrNoStorage, "no_storage"},
+	{webpeer.ErrStoreTooBig, "too_large"},
+	{webpeer.ErrNoObject, "unknown_object"},
+	{webpeer.ErrStoreFull, "too_many_records"},
 }
 
 // errorCode is err's code: one of errorCodes, else the ledger's API code,
 // else "".
 func errorCode(err error) string {
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		return fe.code
+	}
 	for _, c := range errorCodes {
 		if errors.Is(err, c.err) {
 			return c.code

@@ -323,6 +323,31 @@
     }
   }
 
+  // Store is client.store: paid storage with the relay's provider (docs/js-api.md "Paid storage"), encrypted in the
+  // browser with keys from the wallet.
+  class Store {
+    constructor (go) { this._go = go }
+    // put(file, {price, rate, periods, period}): a File, Blob, ArrayBuffer or Uint8Array; resolves to the record.
+    async put (file, options) {
+      const bytes = await bytesOf(file)
+      if (!bytes) throw payError('bad_file', 'btspeed: store.put: give a File, Blob, ArrayBuffer or Uint8Array')
+      const name = (file && typeof file.name === 'string') ? file.name : 'file'
+      const o = Object.assign({}, options)
+      const opts = JSON.stringify({ price: o.price ? String(o.price) : '', rate: o.rate ? String(o.rate) : '', periods: o.periods | 0, period: o.period | 0 })
+      return JSON.parse(await this._go.storePut(name, bytes, opts))
+    }
+
+    // get(id): resolves to {blob, record, paid}.
+    async get (id) {
+      const res = await this._go.storeGet(String(id))
+      const record = JSON.parse(res.record)
+      return { blob: new Blob([res.bytes]), record, paid: res.paid }
+    }
+
+    async list () { return JSON.parse(await this._go.storeList()) }
+    async check () { await this._go.storeCheck() }
+  }
+
   class Client extends Emitter {
     constructor (go) {
       super()
@@ -330,6 +355,7 @@
       this._torrents = new Map()
       this.wallet = new Wallet(go, this)
       this.settings = new Settings(go, this)
+      this.store = new Store(go)
       this.ledgerID = go.ledgerID()
       this._timer = setInterval(() => this._poll(), 500)
     }
@@ -448,6 +474,95 @@
       } catch (err) {
         port.postMessage({ error: String(err.message || err) })
       }
+    }
+
+    // fetch(url, {maxPrice, budget, maxLength, signal, onProgress, stream}): the URL's content through the relay's paid proxy
+    // (docs/js-api.md "Paid proxy"), paid per chunk once received whole, resumed from the next chunk after a dropped
+    // connection. Resolves to {blob, length, contentType, etag, chunks, chunkSize, paid, rate, payee, resumed}; the
+    // content is held in memory, so a file longer than maxLength (default 512 MiB) is refused before any of it is paid.
+    // With stream: true, see _fetchStream.
+    async fetch (url, options) {
+      const o = Object.assign({}, options)
+      if (o.stream) return this._fetchStream(url, o)
+      const maxLength = o.maxLength > 0 ? o.maxLength : 512 * 1024 * 1024
+      const parts = []
+      let have = 0
+      let length = 0
+      let tooLong = null
+      const stop = new AbortController()
+      const abort = () => stop.abort()
+      if (o.signal) {
+        if (o.signal.aborted) abort()
+        o.signal.addEventListener('abort', abort)
+      }
+      const onHead = raw => {
+        const h = JSON.parse(raw)
+        length = h.length
+        if (length > maxLength) {
+          tooLong = payError('too_large', 'btspeed: fetch: the file is ' + length + ' bytes, more than maxLength (' + maxLength + '): raise maxLength to fetch it')
+          abort()
+        }
+      }
+      const onChunk = (offset, bytes) => {
+        if (offset < have) return // sent again after a resume: already held
+        parts.push(bytes)
+        have += bytes.length
+        if (typeof o.onProgress === 'function') o.onProgress({ received: have, length })
+      }
+      const opts = JSON.stringify({ maxPrice: o.maxPrice ? String(o.maxPrice) : '', budget: o.budget ? String(o.budget) : '' })
+      try {
+        const res = JSON.parse(await this._go.proxyFetch(String(url), opts, onChunk, onHead, stop.signal))
+        res.blob = new Blob(parts, { type: res.contentType || 'application/octet-stream' })
+        return res
+      } catch (e) {
+        throw tooLong || e
+      } finally {
+        if (o.signal) o.signal.removeEventListener('abort', abort)
+      }
+    }
+
+    // _fetchStream is fetch(url, {stream: true}): it resolves once the content's head is known, to {stream, length,
+    // contentType, etag, chunkSize, rate, payee, done}: stream a ReadableStream of the bytes, done a Promise of
+    // {chunks, paid, resumed}. A chunk is paid for, and the next asked for, only when the stream has room (1 MiB
+    // queued at most); cancelling the stream or options.signal stops the fetch.
+    _fetchStream (url, o) {
+      const stop = new AbortController()
+      if (o.signal) {
+        if (o.signal.aborted) stop.abort()
+        o.signal.addEventListener('abort', () => stop.abort())
+      }
+      let controller = null
+      let waiting = null
+      let have = 0
+      const wake = ok => { if (waiting) { const w = waiting; waiting = null; ok ? w.resolve() : w.reject(new Error('stopped')) } }
+      stop.signal.addEventListener('abort', () => wake(false))
+      const stream = new ReadableStream({
+        start (c) { controller = c },
+        pull () { wake(true) },
+        cancel () { stop.abort() },
+      }, new ByteLengthQueuingStrategy({ highWaterMark: 1 << 20 }))
+      const onChunk = (offset, bytes) => {
+        if (offset < have) return // sent again after a resume: already streamed
+        have += bytes.length
+        controller.enqueue(bytes)
+        if (controller.desiredSize > 0 || stop.signal.aborted) return stop.signal.aborted ? Promise.reject(new Error('stopped')) : undefined
+        return new Promise((resolve, reject) => { waiting = { resolve, reject } })
+      }
+      return new Promise((resolve, reject) => {
+        let done = null
+        const onHead = raw => resolve(Object.assign(JSON.parse(raw), { stream, done }))
+        const opts = JSON.stringify({ maxPrice: o.maxPrice ? String(o.maxPrice) : '', budget: o.budget ? String(o.budget) : '' })
+        done = this._go.proxyFetch(String(url), opts, onChunk, onHead, stop.signal).then(raw => {
+          controller.close()
+          const r = JSON.parse(raw)
+          return { chunks: r.chunks, paid: r.paid, resumed: r.resumed }
+        }, e => {
+          try { controller.error(e) } catch (e2) {}
+          reject(e) // before the head: the fetch fails; after it, done does
+          throw e
+        })
+        done.catch(() => {}) // a page reading the stream learns of a failure there
+      })
     }
 
     // storage(): {used, limit, torrents}: the bytes the torrents take in this browser against the storage limit.

@@ -186,6 +186,8 @@ type Peer struct {
 
 	savedMu sync.Mutex
 	saved   map[string]string // what is in KV as this peer last wrote it
+
+	storeMu sync.Mutex // serialises changes of the storage records (store.go)
 }
 
 // Start connects to the relay's ledger gateway and loads the stored

@@ -92,7 +92,7 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.trackerSockets, "tracker-sockets", "BTSPEED_RELAY_TRACKER_SOCKETS", strconv.Itoa(tracker.DefaultMaxSocketsPerAddr), "WebSocket connections one address may hold at once (0: no cap)")
 	daemon.EnvFlag(fs, &c.trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies in front of the relay (Caddy, nginx, the edge Worker), comma-separated: their X-Forwarded-For names the client (default: none)")
 	daemon.EnvFlag(fs, &c.ledgerRate, "ledger-rate", "BTSPEED_RELAY_LEDGER_RATE", "20", "/ledger/, /tron/ and /healthz requests per second per client, a batch counting each operation; bursts of twice as many")
-	daemon.EnvFlag(fs, &c.proxyListen, "proxy-listen", "BTSPEED_RELAY_PROXY_LISTEN", "", "TCP address to serve the paid proxy on, fetching URLs for BTT paid to -wallet (docs/speed-protocol.md section 11; default off)")
+	daemon.EnvFlag(fs, &c.proxyListen, "proxy-listen", "BTSPEED_RELAY_PROXY_LISTEN", "", "TCP address to serve the paid proxy on, fetching URLs for BTT paid to -wallet; browsers reach it at GET /proxy/ws (docs/speed-protocol.md section 11; default off)")
 	daemon.EnvFlag(fs, &c.proxyRate, "proxy-rate", "BTSPEED_RELAY_PROXY_RATE", "0.01", "the paid proxy's price, BTT per MiB")
 	daemon.EnvFlag(fs, &c.proxyMaxSize, "proxy-max-size", "BTSPEED_RELAY_PROXY_MAX_SIZE", strconv.Itoa(provider.DefaultMaxLength), "the largest content the paid proxy fetches, bytes")
 	daemon.EnvFlag(fs, &c.proxyUpload, "proxy-upload-limit", "BTSPEED_RELAY_PROXY_UPLOAD_LIMIT", "0", "the paid proxy's upload cap, bytes a second for all requesters together (0: none)")
@@ -134,7 +134,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLedger()
-	storage, storeAddr, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
+	storage, storeAddr, err := c.storage.start(ctx, &cfg, c.ledgerURL, c.data, log)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/relay"
@@ -23,7 +24,7 @@ type storageFlags struct {
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
-	daemon.EnvFlag(fs, &s.listen, "store-listen", "BTSPEED_RELAY_STORE_LISTEN", "", "TCP address to be a paid storage provider on, for -wallet's account (default: off)")
+	daemon.EnvFlag(fs, &s.listen, "store-listen", "BTSPEED_RELAY_STORE_LISTEN", "", "TCP address to be a paid storage provider on, for -wallet's account; browsers reach it at GET /store/ws (default: off)")
 	daemon.EnvFlag(fs, &s.quota, "store-quota-mib", "BTSPEED_RELAY_STORE_QUOTA_MIB", "1024", "MiB of disk under DATA/storage that storage may use in all")
 	daemon.EnvFlag(fs, &s.accountQuota, "store-account-quota-mib", "BTSPEED_RELAY_STORE_ACCOUNT_QUOTA_MIB", "256", "MiB one requester may store")
 	daemon.EnvFlag(fs, &s.price, "store-price", "BTSPEED_RELAY_STORE_PRICE", "0", "the least BTT per MiB per period a storage contract must pay")
@@ -31,9 +32,10 @@ func (s *storageFlags) register(fs *flag.FlagSet) {
 }
 
 // start opens the provider and its listener; the returned loop serves it
-// until its context ends (it does nothing when storage is off). It is paid
-// on the embedded ledger, or the one at ledgerURL.
-func (s *storageFlags) start(ctx context.Context, cfg relay.Config, ledgerURL, data string, log *slog.Logger) (serve func(context.Context), addr string, err error) {
+// until its context ends (it does nothing when storage is off), on TCP and
+// on the relay's GET /store/ws (cfg.StoreWS, set here). It is paid on the
+// embedded ledger, or the one at ledgerURL.
+func (s *storageFlags) start(ctx context.Context, cfg *relay.Config, ledgerURL, data string, log *slog.Logger) (serve func(context.Context), addr string, err error) {
 	if s.listen == "" {
 		return func(context.Context) {}, "", nil
 	}
@@ -75,9 +77,23 @@ func (s *storageFlags) start(ctx context.Context, cfg relay.Config, ledgerURL, d
 	if err != nil {
 		return nil, "", fmt.Errorf("-store-listen: %w", err)
 	}
+	ws := relay.NewWSListener(ln.Addr())
+	cfg.StoreWS = ws
 	return func(ctx context.Context) {
-		if err := p.Serve(ctx, ln); err != nil {
+		var wg sync.WaitGroup
+		wg.Go(func() { // TCP connections join the WebSocket ones
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				ws.Hand(c)
+			}
+		})
+		if err := p.Serve(ctx, ws); err != nil {
 			log.Error("storage provider", "err", err)
 		}
+		ln.Close()
+		wg.Wait()
 	}, ln.Addr().String(), nil
 }

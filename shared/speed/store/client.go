@@ -81,15 +81,26 @@ func Dial(ctx context.Context, addr string, key *wallet.PrivateKey, ledger speed
 	if err != nil {
 		return nil, fmt.Errorf("store: connecting to the provider at %s: %w", addr, err)
 	}
+	cl, err := NewClient(nc, key, ledger, ledgerID)
+	if err != nil {
+		return nil, fmt.Errorf("store: provider at %s: %w", addr, err)
+	}
+	return cl, nil
+}
+
+// NewClient runs the handshakes on nc, a connection to a provider by any
+// transport (TCP, or the relay's WebSocket for a browser), and returns the
+// client; nc is closed on error.
+func NewClient(nc net.Conn, key *wallet.PrivateKey, ledger speed.Ledger, ledgerID string) (*Client, error) {
 	nc.SetDeadline(time.Now().Add(replyTimeout))
 	c, err := Handshake(nc, speed.Handshake{Version: speed.Version, Account: key.Address(), Ledger: ledgerID})
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("store: provider at %s: %w", addr, err)
+		return nil, err
 	}
 	if c.Peer.Ledger != ledgerID {
 		nc.Close()
-		return nil, fmt.Errorf("store: the provider at %s is paid on ledger %q, not %q", addr, c.Peer.Ledger, ledgerID)
+		return nil, fmt.Errorf("store: the provider is paid on ledger %q, not %q", c.Peer.Ledger, ledgerID)
 	}
 	return &Client{c: c, key: key, ledger: ledger, id: ledgerID}, nil
 }
