@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/btspeed/btspeed/shared/speed"
@@ -269,15 +270,22 @@ func (c *conn) canPay(pieceLen uint64) (bool, error) {
 }
 
 // speedMayStartLocked says whether we may request blocks of piece from c:
-// a charging provider only while we can pay for a piece, and never in the
-// endgame's duplicate requests (one seller per piece).
+// a charging provider only while we can pay for a piece, and for no more
+// pieces at once than our channel to it can pay for (at least one), so that
+// with several pieces unpaid at once (M22) an honest requester is still
+// never late for lack of money.
 func (t *Torrent) speedMayStartLocked(c *conn, piece int) bool {
 	s := c.speed
 	if s == nil {
 		return true
 	}
 	if s.req.rateSeen > 0 || s.req.rate > 0 {
-		return s.req.canBuy && !s.req.stopPay
+		if !s.req.canBuy || s.req.stopPay {
+			return false
+		}
+		n := uint64(len(c.owned))
+		price := speed.Price(max(s.req.rate, s.req.rateSeen), uint64(t.lay.pieceLength))
+		return n == 0 || price == 0 || (n+1)*price <= s.req.unspent || slices.Contains(c.owned, piece)
 	}
 	return true
 }
@@ -310,7 +318,7 @@ func (t *Torrent) speedFailedLocked(c *conn, piece int) {
 }
 
 // speedVerifiedLocked: a piece with data from c verified: pay for it. The
-// provider serves nothing more until this payment arrives (M22), so the
+// provider serves a bounded number of unpaid pieces (M22), so the
 // common case, the worker idle and the channel in use with room, pays at
 // once on this goroutine: a signature, no hop to the worker. The signature
 // is made under the torrent lock (0.03-0.05 ms natively, once a piece).
@@ -323,8 +331,15 @@ func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
 		if p, ok := c.speed.req.sess.VerifiedFunded(t.cfg.Now(), uint32(piece)); ok {
 			c.settlePayLocked(p, nil, 0, nil)
 			// Opening the next channel ahead of need and the balance
-			// check are off the payment's path.
-			c.enqueueLocked(func(context.Context) { c.checkBuy() })
+			// check are off the payment's path, and needed only once the
+			// channel runs low (Prefund's two pieces): otherwise the
+			// worker would be busy as the next pieces' blocks arrive,
+			// and they would queue behind it one job a block.
+			r := &c.speed.req
+			r.unspent = r.sess.Unspent(t.cfg.Now())
+			if price := speed.Price(r.sess.Rate(), uint64(t.lay.pieceLength)); r.unspent < 2*price {
+				c.enqueueLocked(func(context.Context) { c.checkBuy() })
+			}
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -99,6 +100,15 @@ type RequesterSession struct {
 	pieces  map[uint32]*Charge
 	channel *requesterChannel
 	last    *lastPayment
+	// recent are the last payments sent (at most recentPayments), the
+	// newest last: with several pieces unpaid at once (M22) several
+	// payments may be in flight when one is rejected.
+	recent []*lastPayment
+	// carry is what payments on channel carryCh that the provider
+	// provably cannot redeem were worth: the repayment of the last one on
+	// that channel carries it.
+	carry   uint64
+	carryCh ChannelID
 
 	spent      uint64
 	rejections int
@@ -276,6 +286,10 @@ func (r *RequesterSession) sign(piece uint32, due uint64) (*Payment, error) {
 	r.spent += due
 	p := Payment{State: st, Piece: piece, Sig: sig}
 	r.last = &lastPayment{Payment: p, amount: due}
+	if len(r.recent) == recentPayments {
+		r.recent = slices.Delete(r.recent, 0, 1)
+	}
+	r.recent = append(r.recent, r.last)
 	return &p, nil
 }
 
@@ -404,14 +418,26 @@ func (r *RequesterSession) Prefund(ctx context.Context, now time.Time, pieceLen 
 	return r.open(ctx, now, price)
 }
 
+// recentPayments is how many payments a requester remembers for
+// rejections that arrive after later payments were sent: twice the pieces
+// a provider may leave unpaid.
+const recentPayments = 2 * MaxUnpaidPieces
+
 // Rejected handles a payment rejection. When the provider provably cannot
 // use the rejected state (the channel is closed or unknown to the ledger, or
 // the signature did not verify), the same piece is paid again on a new
-// channel and that payment is returned. Other reasons never come from an
-// honest provider facing an honest requester; they count toward
+// channel and that payment is returned. A rejection of an earlier payment
+// than the last (several pieces unpaid at once) is left to the last: its
+// state is cumulative, so it carries the earlier one's amount when the
+// provider takes it (ledger unavailable, stale sequence), or its
+// repayment on a new channel does (see earlier). Other reasons never come
+// from an honest provider facing an honest requester; they count toward
 // MaxRejections, after which paying stops with ErrProviderMisbehaving.
 func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m PaymentRejected) (*Payment, error) {
 	l := r.last
+	if l != nil && l.State.Channel == m.Channel && l.State.Seq > m.Seq {
+		return r.earlier(m)
+	}
 	if l == nil || l.State.Channel != m.Channel || l.State.Seq != m.Seq || l.repaid {
 		r.rejections++
 		return nil, nil
@@ -429,7 +455,15 @@ func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m Paymen
 			// and counts against the provider.
 			r.rejections++
 		}
-		return r.pay(ctx, now, l.Piece, l.amount)
+		amount := l.amount
+		if r.carryCh == m.Channel {
+			amount += r.carry
+		}
+		p, err := r.pay(ctx, now, l.Piece, amount)
+		if err == nil {
+			r.carry, r.carryCh = 0, ChannelID{}
+		}
+		return p, err
 	case ReasonLedgerUnavailable:
 		// The provider could not look the channel up: send the same
 		// payment again (the caller may wait a little first).
@@ -442,6 +476,46 @@ func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m Paymen
 		}
 		return nil, nil
 	}
+}
+
+// earlier handles the rejection of a payment sent before the last one on
+// the same channel. For a ledger the provider could not reach, or a
+// sequence the last state already passed (an earlier payment sent again),
+// nothing is done: the provider takes the last state, which carries the
+// earlier amount, for the rejected piece too (ProviderSession.Receive).
+// When the provider cannot redeem the earlier state (the channel closed,
+// unknown, expiring, a bad signature), its amount is carried by the
+// repayment of the last payment on that channel, which the provider also
+// rejects for the same reason.
+func (r *RequesterSession) earlier(m PaymentRejected) (*Payment, error) {
+	var e *lastPayment
+	for _, p := range r.recent {
+		if p.State.Channel == m.Channel && p.State.Seq == m.Seq {
+			e = p
+		}
+	}
+	if e == nil || e.repaid {
+		r.rejections++
+		return nil, nil
+	}
+	e.repaid = true
+	switch m.Reason {
+	case ReasonLedgerUnavailable, ReasonStaleSequence:
+	case ReasonChannelClosed, ReasonUnknownChannel, ReasonChannelExpiring, ReasonBadSignature:
+		if r.carryCh != m.Channel {
+			r.carry, r.carryCh = 0, m.Channel
+		}
+		r.carry += e.amount
+		if m.Reason != ReasonChannelExpiring {
+			r.spent -= e.amount
+		}
+	default:
+		r.rejections++
+		if r.rejections >= r.cfg.MaxRejections {
+			return nil, fmt.Errorf("%w: payment rejected: %s", ErrProviderMisbehaving, m.Reason)
+		}
+	}
+	return nil, nil
 }
 
 // Closing handles the provider's notice that it closes a channel: further

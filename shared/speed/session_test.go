@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,7 +84,7 @@ func (p *pair) grant(round, rate uint64) {
 func (p *pair) deliver(piece uint32) {
 	p.t.Helper()
 	for off := 0; off < pieceLen; off += blockLen {
-		if !p.prov.CanServe(piece) {
+		if !p.prov.CanServe(piece, pieceLen, nil) {
 			p.t.Fatalf("provider refuses piece %d at offset %d", piece, off)
 		}
 		p.prov.Sent(p.now, piece, blockLen, pieceLen)
@@ -142,7 +143,7 @@ func TestPaidDownloadEndToEnd(t *testing.T) {
 		if rej := p.pay(piece); rej != nil {
 			t.Fatalf("piece %d rejected: %+v", piece, rej)
 		}
-		if !p.prov.CanServe(piece + 1) {
+		if !p.prov.CanServe(piece+1, pieceLen, nil) {
 			t.Fatalf("after paying piece %d the provider still refuses the next", piece)
 		}
 	}
@@ -189,18 +190,48 @@ func TestRateChangesApplyFromTheResponseOn(t *testing.T) {
 	}
 }
 
-func TestExposureIsOnePiece(t *testing.T) {
+// TestExposureBoundsUnpaidPieces: a provider serves up to its exposure (1
+// MiB by default: 4 pieces of 256 KiB) of unpaid pieces, counting the
+// pieces a batch of requests admitted before they are sent, and no more
+// (M22); a paid piece frees its slot.
+func TestExposureBoundsUnpaidPieces(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	p.prov.Sent(p.now, 0, blockLen, pieceLen)
-	if !p.prov.CanServe(0) {
-		t.Fatal("the piece in flight must stay servable")
+	limit := speed.UnpaidPieces(speed.DefaultExposure, pieceLen)
+	if limit != 4 {
+		t.Fatalf("unpaid pieces of 256 KiB: %d, want 4", limit)
 	}
-	if p.prov.CanServe(1) {
-		t.Fatal("a second unpaid piece was admitted")
+	// A batch of requests for pieces 0-5, filtered before any is sent.
+	var admitted []uint32
+	for piece := range uint32(6) {
+		if p.prov.CanServe(piece, pieceLen, admitted) {
+			admitted = append(admitted, piece)
+		}
 	}
-	if p.prov.Owed() > speed.Price(400_000, pieceLen) {
-		t.Fatalf("owed %d is more than one piece", p.prov.Owed())
+	if !slices.Equal(admitted, []uint32{0, 1, 2, 3}) {
+		t.Fatalf("a batch admitted pieces %v, want 0-3", admitted)
+	}
+	for _, piece := range admitted {
+		p.deliver(piece)
+	}
+	if p.prov.CanServe(4, pieceLen, nil) || !p.prov.CanServe(3, pieceLen, nil) {
+		t.Fatal("with 4 pieces unpaid, a fifth was admitted or a sent one refused")
+	}
+	if p.prov.Owed() != 4*speed.Price(400_000, pieceLen) {
+		t.Fatalf("owed %d, want 4 pieces", p.prov.Owed())
+	}
+	if rej := p.pay(0); rej != nil {
+		t.Fatalf("payment rejected: %+v", rej)
+	}
+	if !p.prov.CanServe(4, pieceLen, nil) || p.prov.CanServe(5, pieceLen, []uint32{4}) {
+		t.Fatal("a paid piece did not free exactly one slot")
+	}
+	// Pieces as large as the exposure: one unpaid piece at a time.
+	if n := speed.UnpaidPieces(speed.DefaultExposure, speed.DefaultExposure); n != 1 {
+		t.Fatalf("unpaid pieces of 1 MiB: %d, want 1", n)
+	}
+	if n := speed.UnpaidPieces(speed.DefaultExposure, 16<<10); n != speed.MaxUnpaidPieces {
+		t.Fatalf("unpaid pieces of 16 KiB: %d, want the cap %d", n, speed.MaxUnpaidPieces)
 	}
 }
 
@@ -222,7 +253,7 @@ func TestLatePayerChokedThenBanned(t *testing.T) {
 	if r := p.prov.Tick(start.Add(90 * time.Second)); !r.Ban || !p.prov.Banned() {
 		t.Fatalf("third strike did not ban: %+v", r)
 	}
-	if p.prov.CanServe(0) {
+	if p.prov.CanServe(0, pieceLen, nil) {
 		t.Fatal("a banned requester is served")
 	}
 	// The provider lost exactly one piece of bandwidth and nothing else.
@@ -486,8 +517,8 @@ func TestPieceCutShortByChokeIsNeverLate(t *testing.T) {
 			t.Fatalf("half-sent piece counted late after %s: %+v", after, r)
 		}
 	}
-	// It still holds the provider's exposure: no other piece until it is paid.
-	if p.prov.CanServe(1) || !p.prov.CanServe(0) {
+	// It still holds a piece of the provider's exposure until it is paid.
+	if p.prov.CanServe(4, pieceLen, []uint32{1, 2, 3}) || !p.prov.CanServe(0, pieceLen, nil) {
 		t.Fatal("exposure rule broken for a partial piece")
 	}
 	// Unchoked later, the rest arrives, and the payment falls due from then.
@@ -828,4 +859,98 @@ func hasDeposit(chs []speed.Channel, deposit uint64) bool {
 		}
 	}
 	return false
+}
+
+// verifyAll verifies pieces at the requester and returns their payments,
+// in order, as they would be in flight together.
+func (p *pair) verifyAll(pieces ...uint32) []speed.Payment {
+	p.t.Helper()
+	var pms []speed.Payment
+	for _, piece := range pieces {
+		p.deliver(piece)
+	}
+	for _, piece := range pieces {
+		pm, err := p.req.Verified(p.ctx, p.now, piece)
+		if err != nil || pm == nil {
+			p.t.Fatalf("paying piece %d: %+v %v", piece, pm, err)
+		}
+		pms = append(pms, *pm)
+	}
+	return pms
+}
+
+// TestPipelinedPaymentsAfterLedgerOutage: three pieces unpaid at once
+// (M22's exposure), their payments in flight together; the provider's
+// ledger fails the first lookup of the channel. The next state, which
+// carries the first's amount, pays for both pieces; the requester takes the
+// first rejection as superseded (no resend, no count against the
+// provider), and a stale resend of it is harmless too.
+func TestPipelinedPaymentsAfterLedgerOutage(t *testing.T) {
+	p := newPair(t, 10_000_000)
+	p.grant(1, 400_000)
+	pms := p.verifyAll(0, 1, 2)
+	p.ledger.SetUnavailable(true)
+	rej, err := p.prov.Receive(p.ctx, p.now, pms[0])
+	if err == nil || rej == nil || rej.Reason != speed.ReasonLedgerUnavailable {
+		t.Fatalf("outage: %+v %v", rej, err)
+	}
+	p.ledger.SetUnavailable(false)
+	for _, pm := range pms[1:] {
+		if rej, err := p.prov.Receive(p.ctx, p.now, pm); rej != nil || err != nil {
+			t.Fatalf("piece %d: %+v %v", pm.Piece, rej, err)
+		}
+	}
+	if p.prov.Owed() != 0 || p.prov.Earned() != 3*speed.Price(400_000, pieceLen) || p.prov.Earned() != p.req.Spent() {
+		t.Fatalf("owed %d, earned %d, spent %d: the later states did not pay for the first piece", p.prov.Owed(), p.prov.Earned(), p.req.Spent())
+	}
+	for range speed.DefaultMaxStrikes {
+		// The rejection, and again a stale resend of the same state.
+		again, err := p.req.Rejected(p.ctx, p.now, *rej)
+		if err != nil || again != nil {
+			t.Fatalf("a superseded payment's rejection: %+v %v", again, err)
+		}
+		rej, _ = p.prov.Receive(p.ctx, p.now, pms[0])
+		if rej == nil || rej.Reason != speed.ReasonStaleSequence {
+			t.Fatalf("stale resend: %+v", rej)
+		}
+	}
+	p.buy(3) // not counted against the provider: still buying
+	if r := p.prov.Tick(p.now.Add(time.Hour)); r.Choke || r.Ban {
+		t.Fatalf("an honest requester counted late: %+v", r)
+	}
+}
+
+// TestPipelinedRepayAfterChannelClosed: two payments in flight on a channel
+// the provider closed; the repayment of the last on a new channel carries
+// the first one's amount too, and pays for both pieces.
+func TestPipelinedRepayAfterChannelClosed(t *testing.T) {
+	p := newPair(t, 10_000_000)
+	p.grant(1, 400_000)
+	p.buy(0)
+	id := p.ledger.Channels()[0].ID
+	if _, err := p.prov.Close(p.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	pms := p.verifyAll(1, 2)
+	var rejs []*speed.PaymentRejected
+	for _, pm := range pms {
+		rej, err := p.prov.Receive(p.ctx, p.now, pm)
+		if err != nil || rej == nil || rej.Reason != speed.ReasonChannelClosed {
+			t.Fatalf("payment on a closed channel: %+v %v", rej, err)
+		}
+		rejs = append(rejs, rej)
+	}
+	if again, err := p.req.Rejected(p.ctx, p.now, *rejs[0]); again != nil || err != nil {
+		t.Fatalf("the earlier rejection: %+v %v", again, err)
+	}
+	again, err := p.req.Rejected(p.ctx, p.now, *rejs[1])
+	if err != nil || again == nil || again.State.Channel == id {
+		t.Fatalf("re-payment: %+v %v", again, err)
+	}
+	if rej, _ := p.prov.Receive(p.ctx, p.now, *again); rej != nil {
+		t.Fatalf("re-payment rejected: %+v", rej)
+	}
+	if p.prov.Owed() != 0 || p.req.Spent() != p.prov.Earned() || p.prov.Earned() != 3*speed.Price(400_000, pieceLen) {
+		t.Fatalf("owed %d, spent %d, earned %d", p.prov.Owed(), p.req.Spent(), p.prov.Earned())
+	}
 }
