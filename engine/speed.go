@@ -184,6 +184,7 @@ type torrentSpeed struct {
 	earned        uint64
 	peers         map[wallet.Address]*PeerSpeed // per account, closed connections included
 	jobs          uint64                        // Speed worker jobs run, all connections
+	payments      uint64                        // payments sent, all connections
 }
 
 // PeerSpeed is what Speed moved with one peer account on one torrent.

@@ -49,6 +49,7 @@ type speedReq struct {
 	cannotPay    bool   // at its rate we cannot pay for a piece (budget, balance): no bid
 	refused      bool   // its last bid response asked more than our bid: request nothing
 	unspent      uint64 // what our channel to it still holds
+	held         int    // verified pieces whose payment waits for a batch
 	checkRetries int    // failed balance checks in a row (backoff of the retries)
 	// unavailable is the payment last rejected for "ledger unavailable"
 	// and how many times in a row (the backoff of sending it again).
@@ -234,6 +235,7 @@ func (c *conn) speedReqTickLocked() {
 	if r := &c.speed.req; r.cannotPay && !r.stopPay {
 		c.enqueueLocked(func(context.Context) { c.checkBuy() })
 	}
+	c.speedFlushLocked()
 }
 
 // speedExpectedLocked estimates what we still expect to buy from one
@@ -283,7 +285,7 @@ func (t *Torrent) speedMayStartLocked(c *conn, piece int) bool {
 		if !s.req.canBuy || s.req.stopPay {
 			return false
 		}
-		n := uint64(len(c.owned))
+		n := uint64(len(c.owned) + s.req.held)
 		price := speed.Price(max(s.req.rate, s.req.rateSeen), uint64(t.lay.pieceLength))
 		return n == 0 || price == 0 || (n+1)*price <= s.req.unspent || slices.Contains(c.owned, piece)
 	}
@@ -328,6 +330,9 @@ func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
 		return
 	}
 	if c.speedIdleLocked() {
+		if c.speedHoldLocked(piece) {
+			return
+		}
 		if p, ok := c.speed.req.sess.VerifiedFunded(t.cfg.Now(), uint32(piece)); ok {
 			c.settlePayLocked(p, nil, 0, nil)
 			// Opening the next channel ahead of need and the balance
@@ -344,6 +349,38 @@ func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
 		}
 	}
 	c.enqueueLocked(func(ctx context.Context) { c.payPiece(ctx, piece, 0) })
+}
+
+// speedHoldLocked defers the payment for a verified piece into a batch
+// (section 8.2): while the provider's exposure allows a batch, fewer than a
+// batch are held and more pieces from c are coming, so a payment covers
+// several pieces (one signature for them, and one check at the provider).
+// It reports whether the piece needs nothing more now. The session is the
+// reader's here: the worker is idle.
+func (c *conn) speedHoldLocked(piece int) bool {
+	r := &c.speed.req
+	b := r.sess.BatchPieces(uint64(c.t.lay.pieceLength))
+	if b <= 1 || r.sess.Held()+1 >= b || len(c.owned) == 0 || c.peerChoking {
+		return false
+	}
+	r.sess.Hold(uint32(piece))
+	r.held = r.sess.Held()
+	return true
+}
+
+// speedFlushLocked pays, on the worker, for the verified pieces held for a
+// batch: at each choking round (well within the provider's payment
+// timeout) and when c chokes us.
+func (c *conn) speedFlushLocked() {
+	if c.speed == nil || c.speed.req.held == 0 {
+		return
+	}
+	sess := c.speed.req.sess
+	c.enqueueLocked(func(ctx context.Context) {
+		if piece, ok := sess.Unhold(); ok {
+			c.payPiece(ctx, int(piece), 0)
+		}
+	})
 }
 
 // payPiece pays for a verified piece (worker); a passing failure is retried
@@ -403,6 +440,7 @@ func (c *conn) afterPay(p *speed.Payment, err error, attempt int, retry func(con
 func (c *conn) settlePayLocked(p *speed.Payment, err error, attempt int, retry func(context.Context)) {
 	t, r := c.t, &c.speed.req
 	spent := r.sess.Spent()
+	r.held = r.sess.Held()
 	if misbehaving := errors.Is(err, speed.ErrProviderMisbehaving); misbehaving || errors.Is(err, speed.ErrCannotPay) {
 		// A stop is for good: ErrCannotPay never lifts one that a
 		// misbehaving provider earned.
@@ -412,6 +450,7 @@ func (c *conn) settlePayLocked(p *speed.Payment, err error, attempt int, retry f
 	}
 	t.speedAccountLocked(c, spent, 0)
 	if p != nil {
+		t.sp.payments++
 		c.speedSendLocked(*p)
 	}
 	if retry != nil {

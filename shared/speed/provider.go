@@ -118,6 +118,8 @@ type ProviderSession struct {
 	strikes int
 	banned  bool
 	earned  uint64
+	// maxUnpaid is the most pieces owed at once (MaxUnpaid).
+	maxUnpaid int
 	// lateStrike is when lateness last cost a strike: pieces late
 	// together (several are unpaid at once) cost one strike per
 	// PaymentTimeout, like a single late piece.
@@ -165,7 +167,7 @@ func NewProviderSession(cfg ProviderConfig, requester wallet.Address) *ProviderS
 // bid response to send before the unchoke (M11).
 func (p *ProviderSession) Grant(round, rate uint64) BidResponse {
 	p.round, p.rate = round, min(rate, MaxRate)
-	return BidResponse{Round: round, Rate: p.rate, Payee: p.me, Ledger: p.cfg.LedgerID, MinTTL: uint32(p.cfg.MinTTL / time.Second)}
+	return BidResponse{Round: round, Rate: p.rate, Payee: p.me, Ledger: p.cfg.LedgerID, MinTTL: uint32(p.cfg.MinTTL / time.Second), Exposure: p.cfg.Exposure}
 }
 
 // Rate returns the rate in force.
@@ -218,6 +220,7 @@ func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes, pieceLen uint
 	if o == nil {
 		o = &owedPiece{}
 		p.owed[piece] = o
+		p.maxUnpaid = max(p.maxUnpaid, len(p.owed))
 	}
 	o.charge.Add(p.rate, bytes)
 	o.sent += bytes
@@ -225,6 +228,10 @@ func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes, pieceLen uint
 		o.due = now.Add(p.cfg.PaymentTimeout)
 	}
 }
+
+// MaxUnpaid returns the most pieces sent at a non-zero rate that were
+// unpaid at once (counted as each piece started).
+func (p *ProviderSession) MaxUnpaid() int { return p.maxUnpaid }
 
 // Owed returns what the requester owes for pieces sent and not yet paid.
 func (p *ProviderSession) Owed() uint64 {
@@ -249,8 +256,10 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 		case ReasonLedgerUnavailable:
 			p.extend(m.Piece, now)
 		}
-		if o := p.owed[m.Piece]; o != nil {
-			o.rejected = true
+		for _, piece := range append([]uint32{m.Piece}, m.More...) {
+			if o := p.owed[piece]; o != nil {
+				o.rejected = true
+			}
 		}
 		return &PaymentRejected{Channel: m.State.Channel, Seq: m.State.Seq, Reason: r, Text: truncate(fmt.Sprintf(format, args...), MaxReasonText)}
 	}
@@ -292,13 +301,17 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 	if m.State.Seq <= ch.latest.Seq || m.State.Paid < ch.latest.Paid {
 		return reject(ReasonStaleSequence, "seq %d paid %d after seq %d paid %d", m.State.Seq, m.State.Paid, ch.latest.Seq, ch.latest.Paid), nil
 	}
-	o := p.owed[m.Piece]
-	if o == nil || o.charge.Due() == 0 {
-		return reject(ReasonNotOwed, "nothing owed for piece %d", m.Piece), nil
+	var due uint64
+	for _, piece := range append([]uint32{m.Piece}, m.More...) {
+		o := p.owed[piece]
+		if o == nil || o.charge.Due() == 0 {
+			return reject(ReasonNotOwed, "nothing owed for piece %d", piece), nil
+		}
+		due += o.charge.Due()
 	}
-	due, inc := o.charge.Due(), m.State.Paid-ch.latest.Paid
+	inc := m.State.Paid - ch.latest.Paid
 	if inc < due {
-		return reject(ReasonUnderpaid, "piece %d costs %d, paid %d", m.Piece, due, inc), nil
+		return reject(ReasonUnderpaid, "pieces %d and %d more cost %d, paid %d", m.Piece, len(m.More), due, inc), nil
 	}
 	if p.cfg.Store != nil {
 		if err := p.cfg.Store.SaveState(ch.info, m.State, m.Sig); err != nil {
@@ -307,6 +320,9 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 	}
 	ch.latest, ch.sig = m.State, m.Sig
 	delete(p.owed, m.Piece)
+	for _, piece := range m.More {
+		delete(p.owed, piece)
+	}
 	p.earned += inc
 	p.settleRejected(inc - due)
 	return nil, nil

@@ -97,9 +97,11 @@ type RequesterSession struct {
 	expected  uint64 // bytes we still expect to buy from the provider, when expecting
 	expecting bool
 
-	pieces  map[uint32]*Charge
-	channel *requesterChannel
-	last    *lastPayment
+	pieces   map[uint32]*Charge
+	held     []uint32 // verified pieces whose payment waits for a batch (Hold)
+	exposure uint64   // the provider's, from its bid response
+	channel  *requesterChannel
+	last     *lastPayment
 	// recent are the last payments sent (at most recentPayments), the
 	// newest last: with several pieces unpaid at once (M22) several
 	// payments may be in flight when one is rejected.
@@ -160,7 +162,66 @@ func (r *RequesterSession) Accept(m BidResponse) error {
 		return fmt.Errorf("%w: rate %d, our bid %d", ErrAboveBid, m.Rate, r.bid)
 	}
 	r.rate, r.minTTL, r.quoted, r.refused = m.Rate, time.Duration(m.MinTTL)*time.Second, true, false
+	r.exposure = m.Exposure
 	return nil
+}
+
+// BatchPieces is how many verified pieces of pieceLen bytes one payment
+// may pay for: a quarter of the pieces the provider's exposure (its bid
+// response's) leaves unpaid, so the next payments have room to cross; 1
+// (a payment a piece) for a provider that did not state one.
+func (r *RequesterSession) BatchPieces(pieceLen uint64) int {
+	if r.exposure == 0 {
+		return 1
+	}
+	return max(1, UnpaidPieces(r.exposure, pieceLen)/4)
+}
+
+// Hold defers the payment for a verified piece, to be paid with the next
+// one (Verified, VerifiedFunded): a batch. It returns false, holding
+// nothing, when the piece costs nothing.
+func (r *RequesterSession) Hold(piece uint32) bool {
+	if c := r.pieces[piece]; c == nil || c.Due() == 0 {
+		delete(r.pieces, piece)
+		return false
+	}
+	r.held = append(r.held, piece)
+	return true
+}
+
+// Held returns how many verified pieces wait to be paid (Hold).
+func (r *RequesterSession) Held() int { return len(r.held) }
+
+// Unhold takes the last held piece back, for the caller to pay it (with the
+// rest held) through Verified or VerifiedFunded; false when none is held.
+func (r *RequesterSession) Unhold() (uint32, bool) {
+	if len(r.held) == 0 {
+		return 0, false
+	}
+	piece := r.held[len(r.held)-1]
+	r.held = r.held[:len(r.held)-1]
+	return piece, true
+}
+
+// batch returns piece and the held pieces, and what they cost together.
+func (r *RequesterSession) batch(piece uint32) ([]uint32, uint64) {
+	pieces := []uint32{piece}
+	due := r.pieces[piece].Due()
+	for _, h := range r.held {
+		if c := r.pieces[h]; c != nil && h != piece {
+			pieces = append(pieces, h)
+			due += c.Due()
+		}
+	}
+	return pieces, due
+}
+
+// paidFor forgets pieces once a payment for them is signed.
+func (r *RequesterSession) paidFor(pieces []uint32) {
+	for _, p := range pieces {
+		delete(r.pieces, p)
+	}
+	r.held = r.held[:0]
 }
 
 // Refused reports whether the last bid response was refused (ErrAboveBid):
@@ -230,12 +291,12 @@ func (r *RequesterSession) Verified(ctx context.Context, now time.Time, piece ui
 		delete(r.pieces, piece)
 		return nil, nil
 	}
-	due := c.Due()
-	p, err := r.pay(ctx, now, piece, due)
+	pieces, due := r.batch(piece)
+	p, err := r.pay(ctx, now, pieces, due)
 	if err != nil {
 		return nil, err
 	}
-	delete(r.pieces, piece)
+	r.paidFor(pieces)
 	return p, nil
 }
 
@@ -250,19 +311,19 @@ func (r *RequesterSession) VerifiedFunded(now time.Time, piece uint32) (p *Payme
 		delete(r.pieces, piece)
 		return nil, true
 	}
-	due := c.Due()
+	pieces, due := r.batch(piece)
 	if r.rejections >= r.cfg.MaxRejections || !r.usable(now, due) {
 		return nil, false
 	}
-	p, err := r.sign(piece, due)
+	p, err := r.sign(pieces, due)
 	if err != nil {
 		return nil, false
 	}
-	delete(r.pieces, piece)
+	r.paidFor(pieces)
 	return p, true
 }
 
-func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32, due uint64) (*Payment, error) {
+func (r *RequesterSession) pay(ctx context.Context, now time.Time, pieces []uint32, due uint64) (*Payment, error) {
 	if r.rejections >= r.cfg.MaxRejections {
 		return nil, fmt.Errorf("%w: %d payments rejected", ErrProviderMisbehaving, r.rejections)
 	}
@@ -271,11 +332,12 @@ func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32,
 			return nil, err
 		}
 	}
-	return r.sign(piece, due)
+	return r.sign(pieces, due)
 }
 
-// sign pays due for piece through the channel in use, which has room.
-func (r *RequesterSession) sign(piece uint32, due uint64) (*Payment, error) {
+// sign pays due for pieces (the first named, the others More) through the
+// channel in use, which has room.
+func (r *RequesterSession) sign(pieces []uint32, due uint64) (*Payment, error) {
 	ch := r.channel
 	st := State{Channel: ch.info.ID, Seq: ch.seq + 1, Paid: ch.paid + due}
 	sig, err := st.Sign(r.cfg.Key)
@@ -284,7 +346,7 @@ func (r *RequesterSession) sign(piece uint32, due uint64) (*Payment, error) {
 	}
 	ch.seq, ch.paid = st.Seq, st.Paid
 	r.spent += due
-	p := Payment{State: st, Piece: piece, Sig: sig}
+	p := Payment{State: st, Piece: pieces[0], More: slices.Clone(pieces[1:]), Sig: sig}
 	r.last = &lastPayment{Payment: p, amount: due}
 	if len(r.recent) == recentPayments {
 		r.recent = slices.Delete(r.recent, 0, 1)
@@ -459,7 +521,7 @@ func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m Paymen
 		if r.carryCh == m.Channel {
 			amount += r.carry
 		}
-		p, err := r.pay(ctx, now, l.Piece, amount)
+		p, err := r.pay(ctx, now, append([]uint32{l.Piece}, l.More...), amount)
 		if err == nil {
 			r.carry, r.carryCh = 0, ChannelID{}
 		}

@@ -954,3 +954,50 @@ func TestPipelinedRepayAfterChannelClosed(t *testing.T) {
 		t.Fatalf("owed %d, spent %d, earned %d", p.prov.Owed(), p.req.Spent(), p.prov.Earned())
 	}
 }
+
+// TestBatchedPayment: verified pieces held by the requester are paid in one
+// state naming them all, which the provider accepts for all of them; a
+// provider that states no exposure gets a payment a piece.
+func TestBatchedPayment(t *testing.T) {
+	p := newPair(t, 10_000_000)
+	p.grant(1, 400_000)
+	if n := p.req.BatchPieces(pieceLen); n != 1 { // 4 pieces unpaid: batches of 1
+		t.Fatalf("batch of 256 KiB pieces: %d, want 1", n)
+	}
+	if n := p.req.BatchPieces(32 << 10); n != speed.MaxUnpaidPieces/4 {
+		t.Fatalf("batch of 32 KiB pieces: %d, want %d", n, speed.MaxUnpaidPieces/4)
+	}
+	for piece := range uint32(3) {
+		p.deliver(piece)
+	}
+	if !p.req.Hold(0) || !p.req.Hold(1) || p.req.Held() != 2 {
+		t.Fatalf("held %d", p.req.Held())
+	}
+	pm, err := p.req.Verified(p.ctx, p.now, 2)
+	if err != nil || pm == nil || pm.Piece != 2 || !slices.Equal(pm.More, []uint32{0, 1}) || p.req.Held() != 0 {
+		t.Fatalf("batched payment %+v, %v, held %d", pm, err, p.req.Held())
+	}
+	b, err := speed.Encode(*pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := speed.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rej, err := p.prov.Receive(p.ctx, p.now, m.(speed.Payment)); rej != nil || err != nil {
+		t.Fatalf("batched payment rejected: %+v %v", rej, err)
+	}
+	if want := 3 * speed.Price(400_000, pieceLen); p.prov.Owed() != 0 || p.prov.Earned() != want || p.req.Spent() != want {
+		t.Fatalf("owed %d, earned %d, spent %d, want %d", p.prov.Owed(), p.prov.Earned(), p.req.Spent(), want)
+	}
+	// A bid response without an exposure: one piece a payment.
+	br := p.prov.Grant(2, 400_000)
+	br.Exposure = 0
+	if err := p.req.Accept(br); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.req.BatchPieces(32 << 10); n != 1 {
+		t.Fatalf("batch for a provider without an exposure: %d", n)
+	}
+}
