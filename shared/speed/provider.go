@@ -55,12 +55,14 @@ const (
 	DefaultMaxStrikes     = 3
 	DefaultBanDuration    = time.Hour
 	// DefaultExposure is the unpaid bandwidth a provider allows a
-	// requester by default: 1 MiB, 32 pieces of 32 KiB, one piece of 1 MiB
-	// or more.
-	DefaultExposure = 1 << 20
+	// requester by default: 2 MiB, 64 pieces of 32 KiB, one piece of 2 MiB
+	// or more. Over WebRTC a browser keeps about that much in flight (128
+	// requests of 16 KiB; the data channel's send buffer holds up to 1 MiB),
+	// so the payments for the first pieces cross while the rest are sent.
+	DefaultExposure = 2 << 20
 	// MaxUnpaidPieces caps the pieces a requester may have unpaid at once,
 	// whatever the exposure.
-	MaxUnpaidPieces = 32
+	MaxUnpaidPieces = 64
 )
 
 // UnpaidPieces is how many pieces of pieceLen bytes a provider with the

@@ -167,14 +167,14 @@ func (r *RequesterSession) Accept(m BidResponse) error {
 }
 
 // BatchPieces is how many verified pieces of pieceLen bytes one payment
-// may pay for: a quarter of the pieces the provider's exposure (its bid
+// may pay for: an eighth of the pieces the provider's exposure (its bid
 // response's) leaves unpaid, so the next payments have room to cross; 1
 // (a payment a piece) for a provider that did not state one.
 func (r *RequesterSession) BatchPieces(pieceLen uint64) int {
 	if r.exposure == 0 {
 		return 1
 	}
-	return max(1, UnpaidPieces(r.exposure, pieceLen)/4)
+	return max(1, UnpaidPieces(r.exposure, pieceLen)/8)
 }
 
 // Hold defers the payment for a verified piece, to be paid with the next

@@ -190,45 +190,45 @@ func TestRateChangesApplyFromTheResponseOn(t *testing.T) {
 	}
 }
 
-// TestExposureBoundsUnpaidPieces: a provider serves up to its exposure (1
-// MiB by default: 4 pieces of 256 KiB) of unpaid pieces, counting the
+// TestExposureBoundsUnpaidPieces: a provider serves up to its exposure (2
+// MiB by default: 8 pieces of 256 KiB) of unpaid pieces, counting the
 // pieces a batch of requests admitted before they are sent, and no more
 // (M22); a paid piece frees its slot.
 func TestExposureBoundsUnpaidPieces(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	limit := speed.UnpaidPieces(speed.DefaultExposure, pieceLen)
-	if limit != 4 {
-		t.Fatalf("unpaid pieces of 256 KiB: %d, want 4", limit)
+	const limit = 8
+	if n := speed.UnpaidPieces(speed.DefaultExposure, pieceLen); n != limit {
+		t.Fatalf("unpaid pieces of 256 KiB: %d, want %d", n, limit)
 	}
-	// A batch of requests for pieces 0-5, filtered before any is sent.
+	// A batch of requests for pieces 0-9, filtered before any is sent.
 	var admitted []uint32
-	for piece := range uint32(6) {
+	for piece := range uint32(limit + 2) {
 		if p.prov.CanServe(piece, pieceLen, admitted) {
 			admitted = append(admitted, piece)
 		}
 	}
-	if !slices.Equal(admitted, []uint32{0, 1, 2, 3}) {
-		t.Fatalf("a batch admitted pieces %v, want 0-3", admitted)
+	if !slices.Equal(admitted, []uint32{0, 1, 2, 3, 4, 5, 6, 7}) {
+		t.Fatalf("a batch admitted pieces %v, want 0-7", admitted)
 	}
 	for _, piece := range admitted {
 		p.deliver(piece)
 	}
-	if p.prov.CanServe(4, pieceLen, nil) || !p.prov.CanServe(3, pieceLen, nil) {
-		t.Fatal("with 4 pieces unpaid, a fifth was admitted or a sent one refused")
+	if p.prov.CanServe(limit, pieceLen, nil) || !p.prov.CanServe(limit-1, pieceLen, nil) {
+		t.Fatal("with the exposure unpaid, one more piece was admitted or a sent one refused")
 	}
-	if p.prov.Owed() != 4*speed.Price(400_000, pieceLen) {
-		t.Fatalf("owed %d, want 4 pieces", p.prov.Owed())
+	if p.prov.Owed() != limit*speed.Price(400_000, pieceLen) {
+		t.Fatalf("owed %d, want %d pieces", p.prov.Owed(), limit)
 	}
 	if rej := p.pay(0); rej != nil {
 		t.Fatalf("payment rejected: %+v", rej)
 	}
-	if !p.prov.CanServe(4, pieceLen, nil) || p.prov.CanServe(5, pieceLen, []uint32{4}) {
+	if !p.prov.CanServe(limit, pieceLen, nil) || p.prov.CanServe(limit+1, pieceLen, []uint32{limit}) {
 		t.Fatal("a paid piece did not free exactly one slot")
 	}
 	// Pieces as large as the exposure: one unpaid piece at a time.
 	if n := speed.UnpaidPieces(speed.DefaultExposure, speed.DefaultExposure); n != 1 {
-		t.Fatalf("unpaid pieces of 1 MiB: %d, want 1", n)
+		t.Fatalf("unpaid pieces of 2 MiB: %d, want 1", n)
 	}
 	if n := speed.UnpaidPieces(speed.DefaultExposure, 16<<10); n != speed.MaxUnpaidPieces {
 		t.Fatalf("unpaid pieces of 16 KiB: %d, want the cap %d", n, speed.MaxUnpaidPieces)
@@ -518,7 +518,7 @@ func TestPieceCutShortByChokeIsNeverLate(t *testing.T) {
 		}
 	}
 	// It still holds a piece of the provider's exposure until it is paid.
-	if p.prov.CanServe(4, pieceLen, []uint32{1, 2, 3}) || !p.prov.CanServe(0, pieceLen, nil) {
+	if p.prov.CanServe(8, pieceLen, []uint32{1, 2, 3, 4, 5, 6, 7}) || !p.prov.CanServe(0, pieceLen, nil) {
 		t.Fatal("exposure rule broken for a partial piece")
 	}
 	// Unchoked later, the rest arrives, and the payment falls due from then.
@@ -961,11 +961,11 @@ func TestPipelinedRepayAfterChannelClosed(t *testing.T) {
 func TestBatchedPayment(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
-	if n := p.req.BatchPieces(pieceLen); n != 1 { // 4 pieces unpaid: batches of 1
+	if n := p.req.BatchPieces(pieceLen); n != 1 { // 8 pieces unpaid: batches of 1
 		t.Fatalf("batch of 256 KiB pieces: %d, want 1", n)
 	}
-	if n := p.req.BatchPieces(32 << 10); n != speed.MaxUnpaidPieces/4 {
-		t.Fatalf("batch of 32 KiB pieces: %d, want %d", n, speed.MaxUnpaidPieces/4)
+	if n := p.req.BatchPieces(32 << 10); n != speed.MaxUnpaidPieces/8 {
+		t.Fatalf("batch of 32 KiB pieces: %d, want %d", n, speed.MaxUnpaidPieces/8)
 	}
 	for piece := range uint32(3) {
 		p.deliver(piece)
