@@ -85,11 +85,13 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 	// Pages: a btspeed seeder and downloader, a WebTorrent seeder and downloader.
 	var ready [2]float64
 	btSeed, btGet := br.NewPage(b, url+"/blank.html"), br.NewPage(b, url+"/blank.html")
+	btRTC := newRTCStats(b, btSeed, btGet)
 	for i, p := range []*browsertest.Page{btSeed, btGet} {
 		p.Timeout = 5 * time.Minute
 		p.Eval(b, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return performance.now() })()`, &ready[i])
 	}
 	wtSeed, wtGet := br.NewPage(b, wtURL), br.NewPage(b, wtURL)
+	wtRTC := newRTCStats(b, wtSeed, wtGet)
 	for _, p := range []*browsertest.Page{wtSeed, wtGet} {
 		p.Timeout = 5 * time.Minute
 		p.Eval(b, wtStart, nil)
@@ -100,7 +102,9 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 	prof := newBenchProfile(b, btSeed, btGet)
 	b.ResetTimer()
 	for i := range b.N {
+		btRTC.start(b)
 		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof)
+		btRTC.stop(b, "btspeed")
 		prof = nil // the first download only
 
 		// WebTorrent: the same size.
@@ -110,12 +114,14 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 			wt.seed((`+makeFile+`)('wt-`+fmt.Sprint(i)+`.bin'), { announce: [`+jsString(tracker)+`] }, t => { window.tor = t; resolve(t.magnetURI) })
 		})`, &magnet)
 		settle()
+		wtRTC.start(b)
 		wtGet.Eval(b, `new Promise((resolve, reject) => {
 			const t0 = performance.now()
 			const t = wt.add(`+jsString(magnet)+`, { announce: [`+jsString(tracker)+`] })
 			t.on('error', reject)
 			t.on('done', () => { const ms = performance.now() - t0; wt.remove(t, { destroyStore: true }, () => resolve(ms)) })
 		})`, &ms)
+		wtRTC.stop(b, "webtorrent")
 		wtSeed.Eval(b, `new Promise(r => wt.remove(tor, { destroyStore: true }, () => r(null)))`, nil)
 		wtTotal += time.Duration(ms * float64(time.Millisecond))
 	}
