@@ -91,7 +91,6 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 		p.Eval(b, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return performance.now() })()`, &ready[i])
 	}
 	wtSeed, wtGet := br.NewPage(b, wtURL), br.NewPage(b, wtURL)
-	wtRTC := newRTCStats(b, wtSeed, wtGet)
 	for _, p := range []*browsertest.Page{wtSeed, wtGet} {
 		p.Timeout = 5 * time.Minute
 		p.Eval(b, wtStart, nil)
@@ -102,9 +101,7 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 	prof := newBenchProfile(b, btSeed, btGet)
 	b.ResetTimer()
 	for i := range b.N {
-		btRTC.start(b)
-		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof)
-		btRTC.stop(b, "btspeed")
+		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof, btRTC)
 		prof = nil // the first download only
 
 		// WebTorrent: the same size.
@@ -114,14 +111,12 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 			wt.seed((`+makeFile+`)('wt-`+fmt.Sprint(i)+`.bin'), { announce: [`+jsString(tracker)+`] }, t => { window.tor = t; resolve(t.magnetURI) })
 		})`, &magnet)
 		settle()
-		wtRTC.start(b)
 		wtGet.Eval(b, `new Promise((resolve, reject) => {
 			const t0 = performance.now()
 			const t = wt.add(`+jsString(magnet)+`, { announce: [`+jsString(tracker)+`] })
 			t.on('error', reject)
 			t.on('done', () => { const ms = performance.now() - t0; wt.remove(t, { destroyStore: true }, () => resolve(ms)) })
 		})`, &ms)
-		wtRTC.stop(b, "webtorrent")
 		wtSeed.Eval(b, `new Promise(r => wt.remove(tor, { destroyStore: true }, () => r(null)))`, nil)
 		wtTotal += time.Duration(ms * float64(time.Millisecond))
 	}
@@ -163,13 +158,13 @@ func BenchmarkBrowserPaid(b *testing.B) {
 	var spent uint64
 	b.ResetTimer()
 	for i := range b.N {
-		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil, nil)
+		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil, nil, nil)
 		paid += btspeedDownload(b, pages[2], pages[3], size, fmt.Sprintf("paid-%d.bin", i), func(s uint64) {
 			if s == 0 {
 				b.Fatal("the paid download spent nothing: Speed did not pay")
 			}
 			spent += s
-		}, nil)
+		}, nil, nil)
 	}
 	b.StopTimer()
 	freeRate := float64(size) * float64(b.N) / free.Seconds() / 1e6
@@ -201,12 +196,14 @@ func benchSettle(b *testing.B) {
 // btspeedDownload seeds a new file of size bytes named name in seed's
 // client, and times get's client downloading it (polling every 20 ms);
 // paid, when set, is given what the download spent, in base units; prof,
-// when set, profiles both pages over the download.
-func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64), prof *benchProfile) time.Duration {
+// when set, profiles both pages over the download; rtc, when set, samples
+// their WebRTC stats over it and logs the stalls.
+func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64), prof *benchProfile, rtc *rtcStats) time.Duration {
 	var magnet string
 	seed.Eval(b, `(async () => { window.tor = await client.seed((`+benchFileJS(size)+`)(`+jsString(name)+`)); return tor.magnetURI })()`, &magnet)
 	benchSettle(b)
 	prof.start(b)
+	rtc.start(b)
 	var got struct {
 		MS    float64
 		Spent string
@@ -222,6 +219,7 @@ func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name s
 		return {ms, spent}
 	})()`, &got)
 	prof.stop(b)
+	rtc.stop(b, "btspeed")
 	seed.Eval(b, `tor.remove()`, nil)
 	time.Sleep(time.Second)
 	if paid != nil {

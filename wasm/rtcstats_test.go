@@ -159,5 +159,16 @@ func rtcStalls(seed, get []rtcSample) string {
 		return "no samples"
 	}
 	last := get[len(get)-1]
-	return fmt.Sprintf("%d ms sampled, %d B received, %d stalls, %d ms stalled%s", last.T, last.Dcrx-get[0].Dcrx, n, total, sb.String())
+	s0, s1 := at(get[0].T), at(last.T)
+	first, data := int64(-1), int64(-1)
+	for _, x := range get {
+		if first < 0 && x.Dcrx > get[0].Dcrx {
+			first = x.T
+		}
+		if data < 0 && x.Dcrx-get[0].Dcrx >= 64<<10 {
+			data = x.T
+		}
+	}
+	return fmt.Sprintf("first bytes at %d ms, 64 KiB at %d ms; %d ms sampled, %d B received, %d stalls, %d ms stalled; packets: seed sent %d, get received %d; get sent %d, seed received %d%s",
+		first, data, last.T, last.Dcrx-get[0].Dcrx, n, total, s1.Ptx-s0.Ptx, last.Prx-get[0].Prx, last.Ptx-get[0].Ptx, s1.Prx-s0.Prx, sb.String())
 }
