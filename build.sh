@@ -11,6 +11,7 @@
 #                          bridge against the native engine from the same seed);
 #                          "speed": how much sooner paying leechers finish when the seed's upload is the bottleneck;
 #                          "realseeds": btspeed and qBittorrent downloading from a Transmission and a qBittorrent seed
+#                          "swarm": the swarm model calibrated on real engines, then the swarm study (docs/swarm-study.md)
 #   ./build.sh fuzz [SECS] run every fuzz target for SECS seconds each (default 30)
 #   ./build.sh wasmsize    the browser peer's raw and gzipped size and what it holds, per package (docs/wasm-size.md)
 #   ./build.sh help
@@ -53,6 +54,7 @@ TEST_DEPS=(
 	"command -v gcc|gcc libc6-dev|the race detector (cgo)"
 	"command -v node && command -v npm|nodejs npm|the wasm tests under Node and the JavaScript cross-checks (TronWeb, WebTorrent, miniflare)"
 	"has_postgres|postgresql|the ledger's PostgreSQL tests, which start a private server"
+	"command -v redis-server|redis-server|the relay's Redis cluster tests, which start a private server"
 	"command -v transmission-daemon && command -v transmission-create && command -v transmission-remote|transmission-cli transmission-daemon|the engine's and relay's tests against Transmission"
 	"command -v qbittorrent-nox|qbittorrent-nox|the engine's tests against qBittorrent"
 	"command -v aria2c|aria2|the engine's tests against aria2"
@@ -126,6 +128,9 @@ build() {
 	if [ "$(GOOS=js GOARCH=wasm go list -f '{{.Name}}' ./wasm 2>/dev/null || true)" = main ]; then
 		say "building the browser peer into dist/web/"
 		mkdir -p "$DIST/web"
+		# Removed first: go build leaves an output it thinks up to date alone, and a blanked wasm still has its
+		# build id, so wasmblank would find no table on a second build.
+		rm -f "$DIST/web/btspeed.wasm"
 		GOOS=js GOARCH=wasm go build -tags "$WASM_TAGS" -trimpath -ldflags "-s -w -X main.version=$(version)" -o "$DIST/web/btspeed.wasm" ./wasm
 		# Zeros over decred's unused precomputed table: 0.5 MB less gzipped (internal/wasmbuild.BlankTable).
 		go run ./internal/tools/wasmblank "$DIST/web/btspeed.wasm"
@@ -174,9 +179,11 @@ run_product() {
 	on | 1 | yes) dht=:6881 ;;
 	*) dht=$BTSPEED_DHT ;;
 	esac
-	# The relay prints the banner itself (-banner), with the addresses it actually bound.
+	# The relay prints the banner itself (-banner), with the addresses it actually bound. It is also a paid proxy
+	# and a storage provider (1 GiB under its data directory) on loopback, for 'btspeed fetch' and 'btspeed store'.
 	exec "$DIST/relay" -banner -listen "$listen" -data "$state/relay" -web "$web" -seed "$state/demo/btspeed-demo.bin" \
-		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0 -dht "$dht"
+		-wallet "$state/relay-wallet.json" -reserve 0.001 -peer-listen 127.0.0.1:0 -dht "$dht" \
+		-proxy-listen 127.0.0.1:0 -store-listen 127.0.0.1:0
 }
 
 # npm_install DIR: install a test harness's npm packages from its lock file.
@@ -256,6 +263,12 @@ bench() {
 	if [ "$name" = speed ]; then
 		# Speed pays off: the speed-up of the paying leechers in a swarm whose seed's upload is the bottleneck.
 		go test -run '^$' -bench SpeedPaysOff -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
+		return
+	fi
+	if [ "$name" = swarm ]; then
+		# Does Speed keep swarms alive (docs/swarm-study.md): the model against real engines, then the study's figures.
+		go test -run '^$' -bench SwarmCalibration -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
+		go run ./cmd/swarmstudy -seed "${BTSPEED_SEED:-1}" -out docs/swarm-study
 		return
 	fi
 	if [ -z "$name" ]; then

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +22,8 @@ import (
 )
 
 // newAnacrolix starts an anacrolix/torrent Client on loopback with DHT,
-// trackers and uTP off, storing data in dir.
+// trackers, uTP and UPnP port forwarding off (nothing leaves loopback),
+// storing data in dir.
 func newAnacrolix(t testing.TB, dir string) *torrent.Client {
 	t.Helper()
 	cfg := torrent.NewDefaultClientConfig()
@@ -29,6 +31,7 @@ func newAnacrolix(t testing.TB, dir string) *torrent.Client {
 	cfg.ListenHost = func(string) string { return "127.0.0.1" }
 	cfg.ListenPort = 0
 	cfg.NoDHT = true
+	cfg.NoDefaultPortForwarding = true
 	cfg.DisableTrackers = true
 	cfg.DisableUTP = true
 	cfg.DisableIPv6 = true
@@ -237,6 +240,55 @@ func TestWebSeedOnly(t *testing.T) {
 	mustGet(t, cl, spec, 30*time.Second)
 	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("data differs")
+	}
+}
+
+// A web seed whose data fails the hash is used once and dropped; the
+// torrent completes from a good one, and the bad piece counts as a hash
+// failure, not as downloaded data.
+func TestWebSeedBadDataDropped(t *testing.T) {
+	dir, badDir := t.TempDir(), t.TempDir()
+	mi, data := makeContent(t, dir, "web.bin", 512<<10, 32<<10, 17)
+	bad := bytes.Clone(data)
+	for i := range bad {
+		bad[i] ^= 0xff
+	}
+	if err := os.WriteFile(filepath.Join(badDir, "web.bin"), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The good seed answers only once the bad one has served a piece, so
+	// the bad one is always tried.
+	var badRequests atomic.Int32
+	badServed := make(chan struct{})
+	badSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.FileServer(http.Dir(badDir)).ServeHTTP(w, r)
+		if badRequests.Add(1) == 1 {
+			close(badServed)
+		}
+	}))
+	defer badSrv.Close()
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-badServed:
+		case <-r.Context().Done():
+			return
+		}
+		http.FileServer(http.Dir(dir)).ServeHTTP(w, r)
+	}))
+	defer good.Close()
+	cl := newClient(t, engine.Config{HTTPClient: good.Client()})
+	st := &memStorage{}
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Storage, spec.WebSeeds = st.open, []string{badSrv.URL + "/", good.URL + "/"}
+	tor := mustGet(t, cl, spec, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("data differs")
+	}
+	if n := badRequests.Load(); n != 1 {
+		t.Errorf("the bad web seed got %d requests, want 1 (dropped after its first piece failed)", n)
+	}
+	if s := tor.Stats(); s.HashFailures != 1 || s.Downloaded != int64(len(data)) {
+		t.Errorf("stats: %d hash failures, %d bytes downloaded; want 1 and %d", s.HashFailures, s.Downloaded, len(data))
 	}
 }
 

@@ -18,22 +18,48 @@ func (t *Torrent) announceLoop() {
 	done := make(chan struct{})
 	n := 0
 	seen := make(map[string]bool)
+	run := func(f func()) {
+		n++
+		go func() {
+			defer func() { done <- struct{}{} }()
+			f()
+		}()
+	}
+	urls := 0
 	for _, tier := range t.spec.Trackers {
+		var tiers []TierFinder // the tier's URLs a TierFinder handles, by finder
+		tierURLs := make(map[TierFinder][]string)
 		for _, u := range tier {
-			if n == maxTrackers || seen[u] {
+			if urls == maxTrackers || seen[u] {
 				continue
 			}
 			seen[u] = true
-			n++
+			urls++
 			finder := t.cfg.finderFor(u)
-			go func() {
-				defer func() { done <- struct{}{} }()
+			if tf, ok := finder.(TierFinder); ok {
+				if tierURLs[tf] == nil {
+					tiers = append(tiers, tf)
+				}
+				tierURLs[tf] = append(tierURLs[tf], u)
+				continue
+			}
+			run(func() {
 				if finder != nil {
 					finder.Run(t.ctx, t, u)
 					return
 				}
 				t.announceTo(u)
-			}()
+			})
+		}
+		for _, tf := range tiers {
+			us := tierURLs[tf]
+			run(func() {
+				if len(us) == 1 {
+					tf.Run(t.ctx, t, us[0])
+					return
+				}
+				tf.RunTier(t.ctx, t, us)
+			})
 		}
 	}
 	for range n {

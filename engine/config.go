@@ -61,6 +61,17 @@ type PeerFinder interface {
 	Run(ctx context.Context, t *Torrent, trackerURL string)
 }
 
+// A TierFinder is a PeerFinder that fails over among the URLs of a tier
+// it handles, BEP 12 style: it announces to one at a time and moves on to
+// the next when that one fails. The engine hands it a tier's URLs together
+// when the tier holds more than one of them.
+type TierFinder interface {
+	PeerFinder
+	// RunTier announces t to one of urls at a time, in order, until ctx
+	// ends.
+	RunTier(ctx context.Context, t *Torrent, urls []string)
+}
+
 // A PeerSource finds peers for every torrent, whatever its trackers:
 // engine/relaybridge's Source, which reaches classic peers through a
 // relay's bridge, is one.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,31 @@ func testLogger(t testing.TB) *slog.Logger {
 // piece exactly floor(price x piece length / MiB), the ledger moves exactly
 // that once the provider closes the channel, and the legacy peer downloads
 // everything without paying.
+// wantSpeedService checks that the channel entries of the accounts name
+// the service they paid for: Speed.
+func wantSpeedService(t *testing.T, lc *client.Client, accounts ...wallet.Address) {
+	t.Helper()
+	n := 0
+	for _, a := range accounts {
+		h, err := lc.History(context.Background(), a, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range h {
+			if !strings.HasPrefix(e.Kind, "channel-") {
+				continue
+			}
+			n++
+			if e.Service != speed.ServiceSpeed {
+				t.Errorf("%s's %s entry names service %q, want %q", a, e.Kind, e.Service, speed.ServiceSpeed)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no channel entries in the ledger's history")
+	}
+}
+
 func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -119,6 +145,7 @@ func TestSpeedPaidDownloadWithLegacyPeer(t *testing.T) {
 	if rbal != funded-want {
 		t.Fatalf("requester balance %d, want %d", rbal, funded-want)
 	}
+	wantSpeedService(t, lc, reqKey.Address(), provKey.Address())
 	inv, err := lc.Invariant(ctx)
 	if err != nil || !inv.OK {
 		t.Fatalf("ledger invariant: %+v %v", inv, err)

@@ -61,59 +61,73 @@ func (t *Torrent) webSeedLoop(url string) {
 			}
 			continue
 		}
-		ctx, cancel := context.WithTimeout(t.ctx, webSeedTimeout)
-		data, err := ws.ReadPiece(ctx, i, buf)
-		cancel()
-		if err == nil {
-			_, err = t.st.WriteAt(data, t.lay.pieceOff(i))
-		}
-		var good bool
-		if err == nil {
-			p := &partialPiece{index: i, from: map[*conn]bool{}}
-			p.hashBlock(0, data)
-			good, _ = p.hashDone(t.lay)
-			t.mu.Lock()
-			delete(t.busy, i)
-			if !t.closed {
-				if good {
-					t.stats.Downloaded += int64(len(data))
-					t.gotDataLocked(t.cfg.Now(), int64(len(data)))
-				}
-				t.pieceCheckedLocked(p, good)
-			}
-			t.mu.Unlock()
-			if !good {
-				t.log.Info("web seed sent data that fails the hash; not using it any more", "url", url, "piece", i)
-				return
-			}
+		good, err := t.webSeedPiece(ws, i, buf)
+		switch {
+		case err == nil && !good:
+			t.log.Info("web seed sent data that fails the hash; not using it any more", "url", url, "piece", i)
+			return
+		case err == nil:
 			failures = 0
 			continue
-		}
-		t.mu.Lock()
-		delete(t.busy, i)
-		t.mu.Unlock()
-		if t.ctx.Err() != nil {
+		case t.ctx.Err() != nil:
 			return
-		}
-		if errors.Is(err, webseed.ErrInvalid) || errors.Is(err, webseed.ErrBadResponse) || errors.Is(err, webseed.ErrNoRange) {
+		case errors.Is(err, webseed.ErrInvalid) || errors.Is(err, webseed.ErrBadResponse) || errors.Is(err, webseed.ErrNoRange):
 			t.log.Info("web seed unusable", "url", url, "err", err)
 			return // retrying cannot help
 		}
 		failures++
-		wait := time.Duration(min(1<<min(failures, 6), 60)) * time.Second
-		var se *webseed.StatusError
-		if errors.As(err, &se) && se.RetryAfter > 0 {
-			wait = se.RetryAfter
-		}
-		t.log.Debug("web seed failed", "url", url, "piece", i, "err", err, "retry in", wait)
 		if failures >= 10 {
 			t.log.Info("giving up a web seed", "url", url, "err", err)
 			return
 		}
+		wait := webSeedBackoff(err, failures)
+		t.log.Debug("web seed failed", "url", url, "piece", i, "err", err, "retry in", wait)
 		if !t.sleep(wait) {
 			return
 		}
 	}
+}
+
+// webSeedPiece fetches piece i (marked busy by the caller) into buf, stores
+// and checks it; good says whether it matched its hash. The piece is no
+// longer busy when it returns.
+func (t *Torrent) webSeedPiece(ws *webseed.Client, i int, buf []byte) (good bool, err error) {
+	ctx, cancel := context.WithTimeout(t.ctx, webSeedTimeout)
+	data, err := ws.ReadPiece(ctx, i, buf)
+	cancel()
+	if err == nil {
+		_, err = t.st.WriteAt(data, t.lay.pieceOff(i))
+	}
+	if err != nil {
+		t.mu.Lock()
+		delete(t.busy, i)
+		t.mu.Unlock()
+		return false, err
+	}
+	p := &partialPiece{index: i, from: map[*conn]bool{}}
+	p.hashBlock(0, data)
+	good, _ = p.hashDone(t.lay)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.busy, i)
+	if !t.closed {
+		if good {
+			t.stats.Downloaded += int64(len(data))
+			t.gotDataLocked(t.cfg.Now(), int64(len(data)))
+		}
+		t.pieceCheckedLocked(p, good)
+	}
+	return good, nil
+}
+
+// webSeedBackoff is the wait after the failures-th failure in a row: the
+// web seed's Retry-After when it gave one, else 2, 4, ... up to 60 seconds.
+func webSeedBackoff(err error, failures int) time.Duration {
+	var se *webseed.StatusError
+	if errors.As(err, &se) && se.RetryAfter > 0 {
+		return se.RetryAfter
+	}
+	return time.Duration(min(1<<min(failures, 6), 60)) * time.Second
 }
 
 // pickWebSeedPieceLocked picks a missing piece nobody is fetching: the

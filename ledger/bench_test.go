@@ -2,8 +2,10 @@ package ledger_test
 
 // BenchmarkLedger measures the ledger as peers use it: channel opens and
 // closes over HTTP on loopback, from 64 concurrent clients, each with its own
-// keep-alive connection, against the embedded store and PostgreSQL side by
-// side. Every request is signed and encoded before the timer starts (signing
+// keep-alive connection, against the embedded store, PostgreSQL, and two
+// front-ends on one PostgreSQL database (postgres-2fe: two ledgers, each
+// with its own store and HTTP server, the clients alternating between them),
+// side by side. Every request is signed and encoded before the timer starts (signing
 // is the clients' cost, not the server's), so the clock runs only while
 // requests are in flight. b.N counts operations: a batch of 64 closes is 64.
 //
@@ -20,6 +22,10 @@ package ledger_test
 //	                   PostgreSQL) per wall time: 200 is both of 2 cores
 //	host-cpu-%         the same for the whole machine (Linux), PostgreSQL
 //	                   included
+//	pg-cpu-%           the same for the private PostgreSQL server (the
+//	                   processes descending from this one; Linux)
+//	updates/commit     store Updates per PostgreSQL commit (group commit)
+//	retries/op         Updates run again after a conflict, per operation
 //
 // With 64 clients, Little's law ties the two: a request of k operations
 // takes about 64*k / (operations per second), so batches that raise
@@ -111,10 +117,31 @@ func BenchmarkLedger(b *testing.B) {
 		}
 		benchBackend(b, st)
 	})
+	// Two front-ends on one database, as two ledger processes on one
+	// PostgreSQL would be (in this process: the machine's cores are
+	// shared either way), each with its own store (pool, group commit)
+	// and HTTP server; the clients alternate between them.
+	b.Run("postgres-2fe", func(b *testing.B) {
+		srv, err := pgtest.Start()
+		if err != nil {
+			pgtest.Skip(b, err)
+		}
+		b.Cleanup(srv.Stop)
+		u := srv.NewDB(b)
+		var sts []store.Store
+		for range 2 {
+			st, err := pgstore.Open(context.Background(), u)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sts = append(sts, st)
+		}
+		benchBackend(b, sts...)
+	})
 }
 
-func benchBackend(b *testing.B, st store.Store) {
-	e := newBenchEnv(b, st)
+func benchBackend(b *testing.B, st ...store.Store) {
+	e := newBenchEnv(b, st...)
 	for _, op := range []string{"open", "close"} {
 		b.Run(op, func(b *testing.B) {
 			for _, m := range benchModes {
@@ -129,7 +156,9 @@ func benchBackend(b *testing.B, st store.Store) {
 // open are what the close benchmarks close.
 type benchEnv struct {
 	l      *ledger.Ledger
-	addr   string // host:port
+	addr   string   // host:port of the first front-end
+	addrs  []string // every front-end's
+	stores []store.Store
 	payers []*wallet.PrivateKey
 	payees []*wallet.PrivateKey
 	nonce  atomic.Uint64
@@ -142,10 +171,12 @@ type openChannel struct {
 	pair int
 }
 
-func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
+func newBenchEnv(b *testing.B, sts ...store.Store) *benchEnv {
 	ctx := context.Background()
-	b.Cleanup(func() { st.Close() })
-	l, err := ledger.New(ctx, ledger.Config{ID: benchLedgerID, Store: st})
+	for _, st := range sts {
+		b.Cleanup(func() { st.Close() })
+	}
+	l, err := ledger.New(ctx, ledger.Config{ID: benchLedgerID, Store: sts[0]})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,7 +191,7 @@ func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &benchEnv{l: l}
+	e := &benchEnv{l: l, stores: sts}
 	for range benchAccounts {
 		e.payers = append(e.payers, mustKey(b))
 		e.payees = append(e.payees, mustKey(b))
@@ -183,6 +214,22 @@ func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
 		b.Fatal(err)
 	}
 
+	for i, st := range sts {
+		fe := l
+		if i > 0 {
+			if fe, err = ledger.New(ctx, ledger.Config{ID: benchLedgerID, Store: st}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		e.addrs = append(e.addrs, serveBench(b, fe))
+	}
+	e.addr = e.addrs[0]
+	return e
+}
+
+// serveBench serves l over HTTP on loopback until b ends, checking the
+// books then, and returns its address.
+func serveBench(b *testing.B, l *ledger.Ledger) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -198,8 +245,7 @@ func newBenchEnv(b *testing.B, st store.Store) *benchEnv {
 			b.Errorf("supply invariant after the benchmark: %+v %v", inv, err)
 		}
 	})
-	e.addr = ln.Addr().String()
-	return e
+	return ln.Addr().String()
 }
 
 func mustKey(b *testing.B) *wallet.PrivateKey {
@@ -359,7 +405,7 @@ func (e *benchEnv) run(b *testing.B, op string, batch int) {
 	reqs, opened := e.requests(b, op, batch)
 	conns := make([]*benchConn, benchClients)
 	for i := range conns {
-		c, err := e.dial()
+		c, err := e.dial(e.addrs[i%len(e.addrs)])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -372,7 +418,8 @@ func (e *benchEnv) run(b *testing.B, op string, batch int) {
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	stopProfile := startProfile(b)
-	cpu0, host0 := processCPU(), hostCPU()
+	cpu0, host0, kids0 := processCPU(), hostCPU(), childrenCPU()
+	stats0 := e.stats()
 	b.ResetTimer()
 	start := time.Now()
 	for i, c := range conns {
@@ -396,7 +443,7 @@ func (e *benchEnv) run(b *testing.B, op string, batch int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu, host := processCPU()-cpu0, hostCPU()-host0
+	cpu, host, kids := processCPU()-cpu0, hostCPU()-host0, childrenCPU()-kids0
 	stopProfile()
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
@@ -415,6 +462,27 @@ func (e *benchEnv) run(b *testing.B, op string, batch int) {
 	if host > 0 {
 		b.ReportMetric(100*host.Seconds()/elapsed.Seconds(), "host-cpu-%")
 	}
+	if kids > 0 {
+		b.ReportMetric(100*kids.Seconds()/elapsed.Seconds(), "pg-cpu-%")
+	}
+	if st := e.stats(); st.Commits > stats0.Commits {
+		b.ReportMetric(float64(st.Updates-stats0.Updates)/float64(st.Commits-stats0.Commits), "updates/commit")
+		b.ReportMetric(float64(st.Retries-stats0.Retries)/float64(b.N), "retries/op")
+	}
+}
+
+// stats sums the PostgreSQL stores' counts (none for the embedded store).
+func (e *benchEnv) stats() pgstore.Stats {
+	var sum pgstore.Stats
+	for _, st := range e.stores {
+		if pg, ok := st.(*pgstore.Store); ok {
+			s := pg.Stats()
+			sum.Updates += s.Updates
+			sum.Commits += s.Commits
+			sum.Retries += s.Retries
+		}
+	}
+	return sum
 }
 
 // benchConn is one client's keep-alive connection.
@@ -423,8 +491,8 @@ type benchConn struct {
 	r *bufio.Reader
 }
 
-func (e *benchEnv) dial() (*benchConn, error) {
-	c, err := net.Dial("tcp", e.addr)
+func (e *benchEnv) dial(addr string) (*benchConn, error) {
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -511,6 +579,52 @@ func hostCPU() time.Duration {
 		}
 	}
 	return time.Duration(busy) * time.Second / 100 // USER_HZ
+}
+
+// childrenCPU is the CPU time the processes descending from this one have
+// used so far (Linux; 0 elsewhere): the private PostgreSQL server's, when
+// pgtest started one.
+func childrenCPU() time.Duration {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	type proc struct {
+		ppid int
+		cpu  int64 // clock ticks
+	}
+	procs := map[int]proc{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		_, rest, ok := strings.Cut(string(b), ") ") // after the command, which may hold spaces
+		f := strings.Fields(rest)
+		if !ok || len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[pid] = proc{ppid, ut + st}
+	}
+	self := os.Getpid()
+	var ticks int64
+	for pid, p := range procs {
+		for a, n := p.ppid, 0; a > 1 && n < 16; a, n = procs[a].ppid, n+1 {
+			if a == self {
+				ticks += p.cpu
+				break
+			}
+		}
+		_ = pid
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // BenchmarkCloseSignatures is the CPU ceiling of closes: the two signature

@@ -69,6 +69,7 @@ const (
 	recTransfer   = 't' // transfer id -> result JSON
 	recTransferN  = 'n' // from | nonce -> transfer id
 	recOpenNonce  = 'o' // payer | nonce -> channel id
+	recService    = 's' // channel id -> its service tag (service.go)
 	recFaucet     = 'f' // account | period -> claim nonce | result JSON
 	metaSupply    = "supply"
 	metaGenesisID = "genesis"
@@ -205,34 +206,47 @@ func (l *Ledger) checkLedger(id string) *api.Error {
 // Balances and history.
 
 func credit(tx store.Tx, a wallet.Address, amount uint64, now time.Time, kind, ref string, cp wallet.Address) error {
-	b, err := tx.Balance(a)
+	return creditEntry(tx, store.Entry{Account: a, Time: now, Kind: kind, Credit: amount, Ref: ref, Counterparty: cp})
+}
+
+// creditEntry adds e.Credit to e.Account and records e with the balance after.
+func creditEntry(tx store.Tx, e store.Entry) error {
+	b, err := tx.Balance(e.Account)
 	if err != nil {
 		return err
 	}
-	nb, carry := bits.Add64(b, amount, 0)
+	nb, carry := bits.Add64(b, e.Credit, 0)
 	if carry != 0 {
-		return fmt.Errorf("ledger: balance of %s overflows", a)
+		return fmt.Errorf("ledger: balance of %s overflows", e.Account)
 	}
-	if err := tx.SetBalance(a, nb); err != nil {
+	if err := tx.SetBalance(e.Account, nb); err != nil {
 		return err
 	}
-	_, err = tx.AddEntry(store.Entry{Account: a, Time: now, Kind: kind, Credit: amount, Balance: nb, Ref: ref, Counterparty: cp})
+	e.Balance = nb
+	_, err = tx.AddEntry(e)
 	return err
 }
 
 // debit takes amount from a, or fails with insufficient_funds.
 func debit(tx store.Tx, a wallet.Address, amount uint64, now time.Time, kind, ref string, cp wallet.Address) error {
-	b, err := tx.Balance(a)
+	return debitEntry(tx, store.Entry{Account: a, Time: now, Kind: kind, Debit: amount, Ref: ref, Counterparty: cp})
+}
+
+// debitEntry takes e.Debit from e.Account, or fails with insufficient_funds,
+// and records e with the balance after.
+func debitEntry(tx store.Tx, e store.Entry) error {
+	b, err := tx.Balance(e.Account)
 	if err != nil {
 		return err
 	}
-	if b < amount {
-		return apiErr(api.CodeInsufficientFunds, "balance of %s is %d, needs %d", a, b, amount)
+	if b < e.Debit {
+		return apiErr(api.CodeInsufficientFunds, "balance of %s is %d, needs %d", e.Account, b, e.Debit)
 	}
-	if err := tx.SetBalance(a, b-amount); err != nil {
+	if err := tx.SetBalance(e.Account, b-e.Debit); err != nil {
 		return err
 	}
-	_, err = tx.AddEntry(store.Entry{Account: a, Time: now, Kind: kind, Debit: amount, Balance: b - amount, Ref: ref, Counterparty: cp})
+	e.Balance = b - e.Debit
+	_, err = tx.AddEntry(e)
 	return err
 }
 
@@ -266,7 +280,7 @@ func (l *Ledger) History(ctx context.Context, a wallet.Address, before uint64, l
 		out = make([]api.Entry, len(es))
 		for i, e := range es {
 			out[i] = api.Entry{Seq: api.U64(e.Seq), Time: e.Time.Unix(), Kind: e.Kind, Credit: api.U64(e.Credit), Debit: api.U64(e.Debit),
-				Balance: api.U64(e.Balance), Ref: e.Ref, Counterparty: e.Counterparty}
+				Balance: api.U64(e.Balance), Ref: e.Ref, Counterparty: e.Counterparty, Memo: e.Memo, Service: e.Service}
 		}
 		return err
 	})
@@ -289,7 +303,10 @@ func (l *Ledger) Transfer(ctx context.Context, r api.TransferRequest) (api.Trans
 	case t.To[0] != wallet.AddressPrefix:
 		return api.TransferResult{}, badRequest("recipient is not a TRON address")
 	}
-	if err := api.DomainTransfer.Verify(t.From, t.Bytes(), r.Sig); err != nil {
+	if err := api.CheckMemo(t.Memo); err != nil {
+		return api.TransferResult{}, badRequest("%v", err)
+	}
+	if err := t.Domain().Verify(t.From, t.Bytes(), r.Sig); err != nil {
 		return api.TransferResult{}, sigErr("transfer", err)
 	}
 	id := t.ID()
@@ -301,13 +318,13 @@ func (l *Ledger) Transfer(ctx context.Context, r api.TransferRequest) (api.Trans
 		if retry, err := replayed(tx, key(recTransfer, id[:]), nk, &out, t.From, t.Nonce); retry || err != nil {
 			return err // a retry gets the first answer
 		}
-		if err := debit(tx, t.From, t.Amount, now, "transfer", idHex, t.To); err != nil {
+		if err := debitEntry(tx, store.Entry{Account: t.From, Time: now, Kind: "transfer", Debit: t.Amount, Ref: idHex, Counterparty: t.To, Memo: t.Memo}); err != nil {
 			return err
 		}
-		if err := credit(tx, t.To, t.Amount, now, "transfer", idHex, t.From); err != nil {
+		if err := creditEntry(tx, store.Entry{Account: t.To, Time: now, Kind: "transfer", Credit: t.Amount, Ref: idHex, Counterparty: t.From, Memo: t.Memo}); err != nil {
 			return err
 		}
-		out = api.TransferResult{ID: idHex, From: t.From, To: t.To, Amount: api.U64(t.Amount), Time: now.Unix()}
+		out = api.TransferResult{ID: idHex, From: t.From, To: t.To, Amount: api.U64(t.Amount), Time: now.Unix(), Memo: t.Memo}
 		res, err := json.Marshal(out)
 		if err != nil {
 			return err
@@ -382,8 +399,14 @@ func (l *Ledger) Open(ctx context.Context, s speed.SignedOpen) (store.Channel, e
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := debit(tx, o.Payer, o.Deposit, now, "channel-deposit", id.String(), o.Payee); err != nil {
+		if err := debitEntry(tx, store.Entry{Account: o.Payer, Time: now, Kind: "channel-deposit", Debit: o.Deposit,
+			Ref: id.String(), Counterparty: o.Payee, Service: o.Service}); err != nil {
 			return err
+		}
+		if o.Service != "" {
+			if err := tx.PutRecord(key(recService, id[:]), []byte(o.Service)); err != nil {
+				return err
+			}
 		}
 		out = store.Channel{
 			Channel:  speed.Channel{ID: id, Payer: o.Payer, Payee: o.Payee, Deposit: o.Deposit, Deadline: deadline},
@@ -500,11 +523,17 @@ func (l *Ledger) Close(ctx context.Context, req speed.CloseRequest) (store.Chann
 		case payee != cur.Payee:
 			return sigErr("payee's signature", wallet.ErrSignatureMismatch)
 		}
-		idHex := cur.ID.String()
-		if err := credit(tx, cur.Payee, st.Paid, now, "channel-payout", idHex, cur.Payer); err != nil {
+		svc, err := channelService(tx, cur.ID)
+		if err != nil {
 			return err
 		}
-		if err := credit(tx, cur.Payer, cur.Deposit-st.Paid, now, "channel-refund", idHex, cur.Payee); err != nil {
+		idHex := cur.ID.String()
+		if err := creditEntry(tx, store.Entry{Account: cur.Payee, Time: now, Kind: "channel-payout", Credit: st.Paid,
+			Ref: idHex, Counterparty: cur.Payer, Service: svc}); err != nil {
+			return err
+		}
+		if err := creditEntry(tx, store.Entry{Account: cur.Payer, Time: now, Kind: "channel-refund", Credit: cur.Deposit - st.Paid,
+			Ref: idHex, Counterparty: cur.Payee, Service: svc}); err != nil {
 			return err
 		}
 		cur.Closed, cur.Seq, cur.Paid, cur.ClosedAt, cur.CloseKind = true, st.Seq, st.Paid, now, store.ByState
@@ -575,7 +604,12 @@ func (l *Ledger) Expire(ctx context.Context, limit int) (int, error) {
 			if err != nil {
 				return err
 			}
-			if err := credit(tx, ch.Payer, ch.Deposit, now, "channel-refund", id.String(), ch.Payee); err != nil {
+			svc, err := channelService(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := creditEntry(tx, store.Entry{Account: ch.Payer, Time: now, Kind: "channel-refund", Credit: ch.Deposit,
+				Ref: id.String(), Counterparty: ch.Payee, Service: svc}); err != nil {
 				return err
 			}
 			ch.Closed, ch.ClosedAt, ch.CloseKind = true, now, store.ByTimeout

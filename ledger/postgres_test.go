@@ -40,6 +40,8 @@ func TestOnPostgres(t *testing.T) {
 		{"Genesis", TestGenesisReproducesIssuance},
 		{"Transfer", TestTransfer},
 		{"TransferRejections", TestTransferRejections},
+		{"TransferMemo", TestTransferMemo},
+		{"ChannelService", TestChannelService},
 		{"ChannelLifecycle", TestChannelLifecycle},
 		{"ChannelRejections", TestChannelRejections},
 		{"ChannelTimeout", TestChannelTimeoutRefundsPayer},

@@ -36,7 +36,7 @@ var cspDirectives = []string{
 	"form-action 'self'",
 	"connect-src 'self' https: wss:",
 	// The app's pages stay out of other sites' frames (clickjacking the
-	// wallet); the embed pages drop this one.
+	// wallet, or the Pay button of pay.html); the embed pages drop this one.
 	"frame-ancestors 'none'",
 }
 

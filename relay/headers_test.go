@@ -71,7 +71,7 @@ func headersFor(rules []headersRule, urlPath string) map[string]string {
 // one: the edge is https).
 func TestHeadersFileMatches(t *testing.T) {
 	rules := readHeadersFile(t, filepath.Join("..", "web", headersFile))
-	for _, p := range []string{"/", "/index.html", "/app.js", "/btspeed.wasm", "/embed.html", "/embed", "/example/publisher.html"} {
+	for _, p := range []string{"/", "/index.html", "/app.js", "/btspeed.wasm", "/embed.html", "/embed", "/example/publisher.html", "/pay.html"} {
 		got := headersFor(rules, p)
 		want := map[string]string{
 			"X-Content-Type-Options":  "nosniff",
@@ -100,6 +100,8 @@ func TestContentSecurityPolicy(t *testing.T) {
 	}{
 		{"/", false, []string{"script-src 'self' 'wasm-unsafe-eval';", "frame-ancestors 'none'", "connect-src 'self' https: wss:;", "style-src 'self';"}, []string{"unsafe-inline", "http:"}},
 		{"/", true, []string{"connect-src 'self' https: wss: http: ws:;"}, []string{"unsafe-inline"}},
+		// The payment confirmation window is never framed (clickjacking a payment).
+		{"/pay.html", false, []string{"frame-ancestors 'none'", "script-src 'self' 'wasm-unsafe-eval';"}, []string{"unsafe-inline"}},
 		{"/embed.html", false, []string{"script-src 'self' 'wasm-unsafe-eval';"}, []string{"frame-ancestors", "unsafe-inline"}},
 		{"/example/publisher.html", false, []string{"style-src 'self' 'unsafe-inline';", "frame-ancestors 'none'", "script-src 'self' 'wasm-unsafe-eval';"}, nil},
 	} {

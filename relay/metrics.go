@@ -82,6 +82,12 @@ var (
 	mSeederPeers     = gauge("btspeed_seeder_peers", "Peers connected to the relay's seeds.")
 	mSeederUp        = counter("btspeed_seeder_uploaded_bytes_total", "Piece bytes the relay's seeds sent.")
 	mEarned          = counter("btspeed_seeder_earned_base_units_total", "What Speed peers paid the relay, in base units.")
+	// With -redis only.
+	mClusterUp        = gauge("btspeed_tracker_cluster_up", "1 while Redis answers the relay's heartbeat (swarms shared), 0 while the relay serves from its own swarms.")
+	mClusterErrors    = counter("btspeed_tracker_cluster_errors_total", "Tracker requests served from local swarms because Redis failed.")
+	mClusterRouted    = counter("btspeed_tracker_cluster_routed_total", "Offers and answers published to other relays.")
+	mClusterDelivered = counter("btspeed_tracker_cluster_delivered_total", "Offers and answers from other relays written to this relay's WebSockets.")
+	mClusterMalformed = counter("btspeed_tracker_cluster_malformed_total", "Entries and messages from Redis that were not usable.")
 )
 
 // snapshots collects the counts the relay's parts keep themselves, one
@@ -94,7 +100,8 @@ type snapshots struct{ r *Relay }
 func (s snapshots) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range []snapshot{mSwarms, mPeers, mWebSockets, mAnnounces, mScrapes, mOffers, mAnswers, mTrackerRefused,
 		mRateLimited, mSocketsRefused, mBridgeBytes, mBridgeOpen, mBridgeRefused, mBridgeLimited, mClientHandshake,
-		mPeerHandshake, mDiscTorrents, mDiscPeers, mDiscLookups, mDHTNodes, mGatewayLimited, mSeederPeers, mSeederUp, mEarned} {
+		mPeerHandshake, mDiscTorrents, mDiscPeers, mDiscLookups, mDHTNodes, mGatewayLimited, mSeederPeers, mSeederUp, mEarned,
+		mClusterUp, mClusterErrors, mClusterRouted, mClusterDelivered, mClusterMalformed} {
 		ch <- m.desc
 	}
 }
@@ -114,6 +121,17 @@ func (s snapshots) Collect(ch chan<- prometheus.Metric) {
 	send(mTrackerRefused, st.Refused)
 	send(mRateLimited, st.RateLimited)
 	send(mSocketsRefused, st.SocketsRefused)
+	if r.cluster != nil {
+		up := uint64(0)
+		if r.cluster.Up() {
+			up = 1
+		}
+		send(mClusterUp, up)
+		send(mClusterErrors, st.ClusterErrors)
+		send(mClusterRouted, st.RoutedOut)
+		send(mClusterDelivered, st.RoutedIn)
+		send(mClusterMalformed, r.cluster.Malformed())
+	}
 	bs := r.bridge.Stats()
 	send(mBridgeBytes, bs.Bytes)
 	send(mBridgeOpen, uint64(bs.Open))

@@ -33,6 +33,7 @@ import (
 	"github.com/btspeed/btspeed/relay/bridge"
 	"github.com/btspeed/btspeed/relay/discover"
 	"github.com/btspeed/btspeed/relay/tracker"
+	"github.com/btspeed/btspeed/relay/tracker/redisswarm"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -67,6 +68,9 @@ type Config struct {
 	// PeersRate: default 1 token a second, a call costing 1 plus 1 per
 	// tracker URL; negative: no limit).
 	BridgePeersRate float64
+	// BridgeBytesPerSecond caps each direction of each bridged connection
+	// (bridge.Config's BytesPerSecond: default 8 MiB/s).
+	BridgeBytesPerSecond int
 	// RTC configures the relay's WebRTC side (bridges, and browser peers
 	// of its seeds); a nil RTC.API is built from RTCPort and RTCPublicIPs.
 	RTC rtc.Config
@@ -95,6 +99,12 @@ type Config struct {
 	// /tron/: the embedded devnet's, or a proxy to a node.
 	Tron    http.Handler
 	Tracker tracker.Config
+	// Proxy makes the relay a paid proxy provider (off by default).
+	Proxy ProxyConfig
+	// Redis, a redis:// URL, makes the tracker share its swarms with the
+	// other relays on that Redis (package relay/tracker/redisswarm; see
+	// docs/self-hosting.md, "Relays on Redis"); "" keeps them in memory.
+	Redis   string
 	Logger  *slog.Logger
 	Version string
 }
@@ -107,6 +117,7 @@ type Relay struct {
 	bridge  *bridge.Bridge
 	ledger  http.Handler
 	engine  *engine.Client
+	proxy   *proxyServer
 	seeds   []Seeded
 	limiter *ratelimit.Limiter
 	mux     *http.ServeMux
@@ -114,6 +125,7 @@ type Relay struct {
 
 	metrics  *metrics
 	discover *discover.Discoverer
+	cluster  *redisswarm.Cluster // nil without Config.Redis
 	closers  []io.Closer
 }
 
@@ -142,10 +154,24 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Tracker.ClientAddr == nil {
 		cfg.Tracker.ClientAddr = cfg.Clients.Addr
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, tracker: tracker.New(cfg.Tracker), limiter: ratelimit.New(float64(cfg.LedgerRate), 2*cfg.LedgerRate, 0)}
+	r := &Relay{cfg: cfg, log: cfg.Logger, limiter: ratelimit.New(float64(cfg.LedgerRate), 2*cfg.LedgerRate, 0)}
+	if cfg.Redis != "" {
+		cl, err := redisswarm.New(redisswarm.Config{URL: cfg.Redis, Interval: cfg.Tracker.Interval, MaxPeers: cfg.Tracker.MaxPeers, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		r.cluster = cl
+		r.cfg.Tracker.Cluster = cl
+		r.closers = append(r.closers, cl) // closed after the tracker
+	}
+	r.tracker = tracker.New(r.cfg.Tracker)
 	if r.cfg.RTC.API == nil {
 		api, closer, err := RTCAPI(cfg.RTCPort, cfg.RTCPublicIPs)
 		if err != nil {
+			r.tracker.Close()
+			for _, c := range r.closers { // the Redis cluster's goroutines
+				c.Close()
+			}
 			return nil, err
 		}
 		r.cfg.RTC.API = api
@@ -176,6 +202,12 @@ func New(cfg Config) (*Relay, error) {
 		r.ledger = http.StripPrefix("/ledger", p)
 	}
 	r.routes()
+	if cfg.Proxy.Listen != "" {
+		if err := r.startProxy(); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	if len(cfg.Seed) > 0 {
 		if err := r.startSeeding(); err != nil {
 			r.Close()
@@ -211,17 +243,49 @@ func (r *Relay) startBridge() error {
 	r.closers = append(r.closers, disc)
 	// The bridge dials only peers discovered for the torrent.
 	r.bridge = bridge.New(bridge.Config{
-		Discovered: func(ih [20]byte, a netip.AddrPort) bool { return r.tracker.Knows(ih, a) || disc.Knows(ih, a) },
+		Discovered: func(ih [20]byte, a netip.AddrPort) bool {
+			return r.tracker.Knows(ih, a) || disc.Knows(ih, a) || r.clusterDiscovered(ih, a)
+		},
 		Peers: func(ih [20]byte, trackers []string) []netip.AddrPort {
-			return append(r.tracker.HTTPPeers(ih, 100), disc.LookupPeers(ih, trackers)...)
+			found := disc.LookupPeers(ih, trackers)
+			r.recordDiscovered(ih, found)
+			return append(r.tracker.HTTPPeers(ih, 100), found...)
 		},
 		AllowPrivate: r.cfg.BridgeAllowPrivate, AllowLowPorts: r.cfg.BridgeAllowLowPorts, PeersRate: r.cfg.BridgePeersRate,
-		ClientAddr: r.cfg.Clients.Addr, Logger: r.cfg.Logger.With("component", "bridge"), RTC: r.cfg.RTC,
+		BytesPerSecond: r.cfg.BridgeBytesPerSecond, ClientAddr: r.cfg.Clients.Addr, Logger: r.cfg.Logger.With("component", "bridge"), RTC: r.cfg.RTC,
 		DialUTP: func(ctx context.Context, addr string) (net.Conn, error) {
 			tp := utp.Transport()
 			return tp.Dialer.DialContext(ctx, tp.Network, addr)
 		}})
 	return nil
+}
+
+// clusterDiscovered says whether another relay discovered a for ih (with
+// Config.Redis).
+func (r *Relay) clusterDiscovered(ih [20]byte, a netip.AddrPort) bool {
+	if r.cluster == nil || !r.cluster.Up() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ok, err := r.cluster.Discovered(ctx, ih, a)
+	if err != nil {
+		r.log.Warn("redis: discovered peers unavailable", "err", err)
+	}
+	return ok
+}
+
+// recordDiscovered shares the classic peers found for ih with the other
+// relays' bridges (with Config.Redis).
+func (r *Relay) recordDiscovered(ih [20]byte, found []netip.AddrPort) {
+	if r.cluster == nil || !r.cluster.Up() || len(found) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.cluster.RecordDiscovered(ctx, ih, found); err != nil {
+		r.log.Warn("redis: recording discovered peers", "err", err)
+	}
 }
 
 // routes makes the relay's mux.
@@ -237,6 +301,7 @@ func (r *Relay) routes() {
 		}
 	})
 	r.mux.HandleFunc("/seeds", r.serveSeeds)
+	r.mux.HandleFunc("/proxy", r.serveProxy)
 	r.metrics = newMetrics(r)
 	r.mux.Handle("/metrics", r.metrics.handler())
 	if r.ledger != nil {
@@ -266,6 +331,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mux.ServeHTTP(w, req)
 }
 
+// TrackerStats returns the tracker's counters.
+func (r *Relay) TrackerStats() tracker.Stats { return r.tracker.Stats() }
+
 // Seeds returns what the relay seeds.
 func (r *Relay) Seeds() []Seeded { return r.seeds }
 
@@ -275,6 +343,9 @@ func (r *Relay) PeerAddr() string { return r.peer }
 // Close stops seeding (closing the channels that pay the relay) and the
 // tracker's connections.
 func (r *Relay) Close() error {
+	if r.proxy != nil {
+		r.proxy.close()
+	}
 	r.tracker.Close()
 	r.bridge.Close()
 	var err error

@@ -30,6 +30,7 @@ import (
 	"github.com/btspeed/btspeed/internal/btclientstest"
 	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/internal/wasmbuild"
+	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
 )
 
@@ -312,7 +313,10 @@ func jsStrings(ss []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-var bridgeBenchSize = flag.Int64("bridge.size", 16<<20, "bytes BenchmarkBrowserBridge downloads per op")
+var (
+	bridgeBenchSize = flag.Int64("bridge.size", 16<<20, "bytes BenchmarkBrowserBridge downloads per op")
+	bridgeBenchRate = flag.Int("bridge.rate", 8, "the relay's -bridge-rate in BenchmarkBrowserBridge, MiB/s per connection and direction (8: the default)")
+)
 
 // BenchmarkBrowserBridge downloads from one Transmission seed, side by side
 // in one run: (a) the native engine over loopback TCP, and (b) the browser
@@ -336,7 +340,8 @@ func BenchmarkBrowserBridge(b *testing.B) {
 	browsertest.Require(b)
 	btclientstest.Require(b, "transmission-daemon", "transmission-create")
 	ns := netnstest.New(b)
-	url := startRelay(b, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(b), rtctest.Interfaces(ns.HostIf))
+	url := startRelayWith(b, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(b), rtctest.Interfaces(ns.HostIf),
+		func(c *relay.Config) { c.BridgeBytesPerSecond = *bridgeBenchRate << 20 })
 	ts := btclientstest.StartTransmission(b)
 	br := browsertest.Start(b, ns.Command, url)
 	p := br.NewPage(b, url+"/blank.html")

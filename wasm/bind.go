@@ -60,6 +60,8 @@ func bind(p *webpeer.Peer) js.Value {
 		"walletWithdraw":    b.walletWithdraw,
 		"walletWithdrawal":  b.walletWithdrawal,
 		"walletTronHistory": b.walletTronHistory,
+		"walletTransfer":    b.walletTransfer,
+		"walletTransfers":   b.walletTransfers,
 		"add":               b.add,
 		"seed":              b.seed,
 		"torrents":          b.torrents,

@@ -70,6 +70,8 @@ var errorCodes = []struct {
 	{webpeer.ErrNoWallet, "no_wallet"},
 	{webpeer.ErrWrongPassword, "wrong_password"},
 	{webpeer.ErrShortPassword, "short_password"},
+	{webpeer.ErrSelfTransfer, "bad_address"},
+	{webpeer.ErrBadMemo, "bad_memo"},
 }
 
 // errorCode is err's code: one of errorCodes, else the ledger's API code,
@@ -181,6 +183,7 @@ func (l localStorage) Delete(k string) { l.ls.Call("removeItem", k) }
 // startOptions is what BTSpeed.start passes (docs/js-api.md).
 type startOptions struct {
 	Relay      string          `json:"relay"`
+	Relays     []string        `json:"relays"`
 	Trackers   []string        `json:"trackers"`
 	ICEServers []rtc.ICEServer `json:"iceServers"`
 	// StallAfter: seconds with no data before a torrent's state is
@@ -276,7 +279,7 @@ func start(this js.Value, args []js.Value) any {
 			}
 		}
 		p, err := webpeer.Start(context.Background(), webpeer.Config{
-			Relay: o.Relay, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
+			Relay: o.Relay, Relays: o.Relays, Trackers: o.Trackers, KV: localStorage{js.Global().Get("localStorage")},
 			RTC: rtc.Config{ICEServers: o.ICEServers}, Storage: bs.storage, Forget: bs.forget, Sweep: bs.sweep, KeepNothing: !keep,
 			StallAfter: time.Duration(o.StallAfter * float64(time.Second)),
 		})

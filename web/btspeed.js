@@ -190,6 +190,85 @@
     }
   }
 
+  // ---- payments for pages (docs/speed-protocol.md §13) ----
+
+  // payError is an Error with a code (docs/js-api.md).
+  function payError (code, message) {
+    const e = new Error(message)
+    e.code = code
+    return e
+  }
+
+  // The checks the confirmation window makes too (web/pay.js): a ledger address, a positive BTT amount with at
+  // most 6 decimals, a memo of at most 140 bytes of UTF-8.
+  const addressRe = /^T[1-9A-HJ-NP-Za-km-z]{33}$/
+  const payAmountRe = /^(0|[1-9][0-9]{0,12})(\.[0-9]{1,6})?$/
+  const MEMO_MAX = 140
+
+  // payRequest checks what a page asks to pay and returns it as the confirmation window reads it, or throws.
+  function payRequest (o) {
+    o = o || {}
+    const to = typeof o.to === 'string' ? o.to.trim() : ''
+    const amount = typeof o.amount === 'string' ? o.amount.trim() : ''
+    const memo = o.memo === undefined || o.memo === null ? '' : o.memo
+    if (!addressRe.test(to)) throw payError('bad_address', 'btspeed: pay: to must be a ledger address (T..., 34 characters)')
+    if (!payAmountRe.test(amount) || !/[1-9]/.test(amount)) throw payError('bad_amount', 'btspeed: pay: amount must be a positive BTT string with at most 6 decimals, like "1.5"')
+    if (typeof memo !== 'string' || new TextEncoder().encode(memo).length > MEMO_MAX || memo.includes('\u0000')) {
+      throw payError('bad_memo', 'btspeed: pay: memo must be text of at most 140 bytes of UTF-8')
+    }
+    return { to, amount, memo }
+  }
+
+  let paying = false
+
+  // pay asks the user to pay in the btspeed origin's confirmation window (pay.html, opened here: call it from a
+  // click) and resolves with {id, amount} once the ledger made the transfer; the window answers this page only,
+  // by postMessage, and only its answers count.
+  function pay (options) {
+    let req
+    try { req = payRequest(options) } catch (e) { return Promise.reject(e) }
+    if (paying) return Promise.reject(payError('busy', 'btspeed: pay: a payment is already waiting for the user; wait for its answer'))
+    const origin = base.origin
+    const win = global.open(new URL('pay.html', base).href, '_blank', 'popup,width=480,height=720')
+    if (!win) {
+      return Promise.reject(payError('popup_blocked', 'btspeed: pay: the browser blocked the payment window; call pay() from a click handler'))
+    }
+    paying = true
+    const n = Math.random().toString(36).slice(2) + Date.now().toString(36)
+    return new Promise((resolve, reject) => {
+      let timer = null
+      const done = () => {
+        paying = false
+        global.removeEventListener('message', onMessage)
+        clearInterval(timer)
+      }
+      const onMessage = e => {
+        if (e.origin !== origin || e.source !== win) return
+        const m = e.data
+        if (!m || m.btspeed !== 'pay' || typeof m.type !== 'string') return
+        if (m.type === 'ready') {
+          win.postMessage({ btspeed: 'pay', type: 'request', n, to: req.to, amount: req.amount, memo: req.memo }, origin)
+          return
+        }
+        if (m.n !== n) return
+        if (m.type === 'paid') {
+          done()
+          resolve({ id: String(m.id), amount: String(m.amount) })
+        } else if (m.type === 'error') {
+          done()
+          reject(payError(String(m.code || 'failed'), 'btspeed: pay: ' + String(m.message || m.code || 'failed')))
+        }
+      }
+      global.addEventListener('message', onMessage)
+      // Closed without an answer: nothing was paid.
+      timer = setInterval(() => {
+        if (!win.closed) return
+        done()
+        reject(payError('closed', 'btspeed: pay: the payment window was closed without paying'))
+      }, 250)
+    })
+  }
+
   class Wallet {
     constructor (go, client) { this._go = go; this._client = client }
     get state () { return this._go.walletState() }
@@ -223,6 +302,13 @@
     }
     async withdrawal (id) { return JSON.parse(await this._go.walletWithdrawal(String(id))) }
     async tronHistory () { return JSON.parse(await this._go.walletTronHistory()) || [] }
+
+    // pay({to, amount, memo}) asks the user to confirm a payment in the btspeed origin's window (call it from a
+    // click); transfers() lists this wallet's ledger transfers and its channels' entries (with their service).
+    pay (options) { return pay(options) }
+    async transfers () { return JSON.parse(await this._go.walletTransfers()) }
+    // _transfer pays without asking: only the confirmation window (pay.js) calls it, after the user's click.
+    async _transfer (to, amount, memo) { return JSON.parse(await this._go.walletTransfer(String(to), String(amount), String(memo || ''))) }
   }
 
   // Settings: get() answers from a copy loaded at start and after every set(), so it never waits.
@@ -397,16 +483,21 @@
 
   global.BTSpeed = {
     defaultRelay,
+    pay,
+    _payRequest: payRequest,
     async start (options) {
       const o = Object.assign({}, options)
       const booting = boot()
       booting.catch(() => {}) // reported by the await below
       // A page that will stream gets the service worker ready while the wasm loads.
       if (o.stream && 'serviceWorker' in navigator) worker().catch(() => {}) // streamTo reports a failure
-      o.relay = o.relay || await defaultRelay()
+      // relays: [url...] lists relays sharing swarms (docs/self-hosting.md, "Relays on Redis"): the first serves the
+      // ledger and bridge, and the tracker fails over along the list.
+      const relays = (Array.isArray(o.relays) ? o.relays : []).filter(r => typeof r === 'string' && /^https?:\/\//.test(r)).map(r => r.replace(/\/+$/, ''))
+      o.relay = o.relay || relays[0] || await defaultRelay()
       const go = await booting
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
-      const handle = await go.start(JSON.stringify({ relay: o.relay, trackers: o.trackers || [], iceServers, keep: o.keep !== false, stallAfter: o.stallAfter || 0 }))
+      const handle = await go.start(JSON.stringify({ relay: o.relay, relays: relays.filter(r => r !== o.relay), trackers: o.trackers || [], iceServers, keep: o.keep !== false, stallAfter: o.stallAfter || 0 }))
       const client = new Client(handle)
       await client.settings._load()
       await client._poll() // the torrents kept from before are listed at once (checking their data, then running)

@@ -59,6 +59,7 @@ async function renderSpeed () {
   $('speed-earned').textContent = btt(totals.earned)
   const off = speedOff()
   $('speed-state').textContent = off ? 'off (' + off + ')' : 'on'
+  renderServices(totals)
   const body = $('speed-table').tBodies[0]
   const rows = []
   for (const t of c.torrents) {

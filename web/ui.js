@@ -81,6 +81,7 @@ const errorWords = {
   tron_balance: 'Not enough BTT on TRON for this deposit. Deposit less, or withdraw BTT to TRON first.',
   bad_address: 'That is not a TRON address: it starts with T and has 34 characters. Check it and try again.',
   bad_amount: 'That is not an amount of BTT. Enter one like 10 or 2.5 (at most 6 decimals).',
+  bad_memo: 'The memo is not one the ledger keeps: at most 140 bytes of text. Shorten it, then try again.',
   below_minimum: 'That is below the smallest withdrawal. Withdraw a larger amount.',
   reserve: 'The exchange cannot pay out that much right now. Try a smaller amount, or later.',
   too_many_pending: 'You have too many withdrawals on their way. Wait until one is done, then try again.',

@@ -78,8 +78,15 @@ type Config struct {
 	// Relay is the relay's base URL (http(s)://host[:port]); its WebSocket
 	// tracker, bridge and ledger gateway are used.
 	Relay string
-	// Trackers are WebSocket trackers added to every torrent (default: the
-	// relay's).
+	// Relays are further relays (base URLs, as Relay) whose WebSocket
+	// trackers back up Relay's: with no Trackers, every torrent gets the
+	// tier [Relay's, Relays'...], announced to one at a time, moving on
+	// when one fails (BEP 12, engine/wstracker). Relays sharing swarms
+	// through Redis (docs/self-hosting.md) make a downloader on any of
+	// them meet the peers of all.
+	Relays []string
+	// Trackers are WebSocket trackers added to every torrent, one tier
+	// (default: the relays').
 	Trackers []string
 	// KV keeps the wallet, settings, torrents and Speed history (default:
 	// in memory).
@@ -191,6 +198,15 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 	cfg.Relay = strings.TrimSuffix(cfg.Relay, "/")
 	if len(cfg.Trackers) == 0 {
 		cfg.Trackers = []string{"ws" + strings.TrimPrefix(cfg.Relay, "http")}
+		for _, r := range cfg.Relays {
+			u, err := url.Parse(r)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("webpeer: relay URL %q: want http(s)://host", r)
+			}
+			if t := "ws" + strings.TrimPrefix(strings.TrimSuffix(r, "/"), "http"); !slices.Contains(cfg.Trackers, t) {
+				cfg.Trackers = append(cfg.Trackers, t)
+			}
+		}
 	}
 	if cfg.KV == nil {
 		cfg.KV = &MapKV{}

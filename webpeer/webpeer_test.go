@@ -515,3 +515,12 @@ func TestStreamFile(t *testing.T) {
 		}
 	}
 }
+
+// Relays must be relay base URLs like Relay: anything else is refused,
+// naming it, before anything starts.
+func TestRelaysMustBeRelayURLs(t *testing.T) {
+	_, err := webpeer.Start(context.Background(), webpeer.Config{Relay: "http://127.0.0.1:9", Relays: []string{"http://127.0.0.1:10", "ws://elsewhere"}})
+	if err == nil || !strings.Contains(err.Error(), `"ws://elsewhere"`) {
+		t.Fatalf("a ws:// URL among Relays: %v", err)
+	}
+}

@@ -38,11 +38,14 @@ func topCommands() []command {
 		{"wallet", "keys, recovery phrases, keystore files and message signatures", runWallet},
 		{"get", "download a torrent (magnet link, .torrent file or URL), paying with Speed", runGet},
 		{"seed", "make a torrent of a file or directory, print its magnet link and seed it, earning with Speed", runSeed},
+		{"fetch", "download a URL through a paid proxy provider, paying per chunk, resuming where it stopped", runFetch},
 		{"create-torrent", "make a .torrent of a file or directory", runCreateTorrent},
 		{"ledger", "the ledger: balances, deposits from TRON and withdrawals to it", runLedger},
 		{"faucet", "claim test BTT from a development ledger's faucet for the wallet", runFaucet},
 		{"tron", "TRON: balances on chain", runTron},
 		{"tracker", "ask trackers about a torrent", runTracker},
+		{"store", "paid storage: keep files encrypted with a provider that proves it holds them", runStore},
+		{"budget", "the budget that keeps a torrent available for N days (the swarm model)", runBudget},
 		{"version", "print the version", func(c *cli, _ []string) error {
 			fmt.Fprintln(c.out, "btspeed", version)
 			return nil

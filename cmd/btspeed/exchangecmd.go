@@ -93,27 +93,11 @@ func ledgerDeposit(c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ledger at %s: %w", url, err)
 	}
-	node, err := x.where.nodeURL(c)
-	if err != nil {
-		return err
-	}
-	gc, err := tronNode(c, node, *apiKey)
-	if err != nil {
-		return err
-	}
-	defer gc.Stop()
 	t := txcheck.Transfer{From: key.Address(), To: info.Address, Token: info.Token, Amount: int64(amount)}
-	sent, err := deposit.Send(ctx, grpcNode{gc}, key, t, time.Now())
-	switch {
-	case errors.Is(err, deposit.ErrBuild):
-		return human(err, "TRON would not build this deposit of %s BTT: your TRON address needs that much BTT and some TRX for the fee "+
-			"(see 'btspeed tron balance'; on the devnet 'btspeed faucet' sends test TRX too)", speed.FormatBTT(amount))
-	case errors.Is(err, deposit.ErrBroadcast):
-		return human(err, "TRON refused the deposit, so nothing moved: check your TRON balances ('btspeed tron balance') and try again")
-	case err != nil:
+	id, err := sendDeposit(ctx, c, &x, *apiKey, key, t)
+	if err != nil {
 		return err
 	}
-	id := sent.TxID
 	if !x.asJSON {
 		fmt.Fprintf(c.out, "deposit %s BTT sent to the exchange %s: TRON transaction %s\n", speed.FormatBTT(amount), info.Address, id)
 	}
@@ -150,6 +134,32 @@ func ledgerDeposit(c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.out, "credited: %s BTT on the ledger\n", speed.FormatBTT(bal))
 	return nil
+}
+
+// sendDeposit builds, checks, signs and broadcasts the deposit t through the
+// TRON node the flags name, and returns its transaction id; a node's refusal
+// comes back as an error saying what to check.
+func sendDeposit(ctx context.Context, c *cli, x *exchangeFlags, apiKey string, key *wallet.PrivateKey, t txcheck.Transfer) (string, error) {
+	node, err := x.where.nodeURL(c)
+	if err != nil {
+		return "", err
+	}
+	gc, err := tronNode(c, node, apiKey)
+	if err != nil {
+		return "", err
+	}
+	defer gc.Stop()
+	sent, err := deposit.Send(ctx, grpcNode{gc}, key, t, time.Now())
+	switch {
+	case errors.Is(err, deposit.ErrBuild):
+		return "", human(err, "TRON would not build this deposit of %s BTT: your TRON address needs that much BTT and some TRX for the fee "+
+			"(see 'btspeed tron balance'; on the devnet 'btspeed faucet' sends test TRX too)", speed.FormatBTT(uint64(t.Amount)))
+	case errors.Is(err, deposit.ErrBroadcast):
+		return "", human(err, "TRON refused the deposit, so nothing moved: check your TRON balances ('btspeed tron balance') and try again")
+	case err != nil:
+		return "", err
+	}
+	return sent.TxID, nil
 }
 
 func ledgerWithdraw(c *cli, args []string) error {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/shared/speed/proxy"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -44,6 +45,26 @@ var ledgerWords = map[string]string{
 	api.CodeDevGenesis:        "this ledger holds test money on a real TRON network, so withdrawals are off: tell its operator",
 	api.CodeBadSignature:      "the ledger did not accept the wallet's signature: check that --wallet is the wallet you meant",
 	api.CodeWrongLedger:       "the request was signed for another ledger: check --relay or --ledger",
+}
+
+// refusalText says why a paid proxy provider refused a fetch
+// (docs/speed-protocol.md section 11.3), for people.
+var refusalText = map[proxy.Reason]string{
+	proxy.ReasonBadURL:    "it does not accept that URL",
+	proxy.ReasonForbidden: "the URL is not on the public Internet (private, loopback and link-local addresses, and redirects to them, are never fetched)",
+	proxy.ReasonTooLarge:  "the file is larger than it fetches",
+	proxy.ReasonOrigin:    "the origin server failed (no answer, an error status, no length): check the URL in a browser, then try again",
+	proxy.ReasonBusy:      "it is busy: try again later or use another provider",
+	proxy.ReasonRate:      "its price is above --max-price: raise it, or use another provider",
+	proxy.ReasonUnpaid:    "a chunk is unpaid, or this wallet is banned there: use another provider",
+}
+
+// refusalWords is a provider's refusal reason in words.
+func refusalWords(r proxy.Reason) string {
+	if s, ok := refusalText[r]; ok {
+		return s
+	}
+	return "for another reason (see the cause)"
 }
 
 // explain is err for people: its first line, and the technical cause for

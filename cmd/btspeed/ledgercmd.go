@@ -19,6 +19,7 @@ func runLedger(c *cli, args []string) error {
 		{"deposit", "move BTT from the wallet's TRON address onto the ledger", ledgerDeposit},
 		{"withdraw", "move BTT from the ledger to a TRON address", ledgerWithdraw},
 		{"transfer", "send BTT on the ledger to another account", ledgerTransfer},
+		{"history", "print an account's latest ledger entries, with the service each channel paid for", ledgerHistory},
 	}, args)
 }
 

@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
+	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -34,5 +37,63 @@ func TestLedgerBalance(t *testing.T) {
 	}
 	if r := btspeed(t, map[string]string{"BTSPEED_LEDGER": lp.URL, "BTSPEED_WALLET": filepath.Join(t.TempDir(), "none.json")}, "", "ledger", "balance"); r.code == 0 || !strings.Contains(r.err, "give an ADDRESS") {
 		t.Fatalf("no wallet and no address: %d %q", r.code, r.err)
+	}
+}
+
+// btspeed ledger history: an account's latest entries on a real ledger,
+// newest first, each channel entry with the service its channel paid for
+// ("speed" for an untagged one) and a transfer with its memo; --json gives
+// the ledger's entries with their service.
+func TestLedgerHistory(t *testing.T) {
+	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
+	ctx := context.Background()
+	lc := client.New(lp.URL, nil)
+	payer, _ := keystoreFile(t, t.TempDir(), "w.json")
+	payee, _ := wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{payer.Address()}, 5_000_000); err != nil {
+		t.Fatal(err)
+	}
+	info, err := lc.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, svc := range []string{speed.ServiceProxy, ""} {
+		o := speed.OpenRequest{Ledger: info.Ledger, Payer: payer.Address(), Payee: payee.Address(), Deposit: 1_000_000,
+			Deadline: time.Now().Add(time.Hour).Unix(), Nonce: uint64(100 + i), Service: svc}
+		s, err := o.Sign(payer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lc.OpenChannel(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, _ := api.Transfer{Ledger: info.Ledger, From: payer.Address(), To: payee.Address(), Amount: 250_000, Nonce: 7, Memo: "invoice 7"}.Sign(payer)
+	if _, err := lc.Transfer(ctx, tr); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BTSPEED_LEDGER": lp.URL}
+	r := btspeed(t, env, "", "ledger", "history", payer.Address().String(), "--limit", "3")
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if r.code != 0 || len(lines) != 4 {
+		t.Fatalf("history: %d %q %q", r.code, r.out, r.err)
+	}
+	for i, want := range [][]string{
+		{"transfer", "-0.250000 BTT", "2.750000 BTT", "-", payee.Address().String(), `"invoice 7"`},
+		{"channel-deposit", "-1.000000 BTT", "3.000000 BTT", "speed", payee.Address().String()},
+		{"channel-deposit", "-1.000000 BTT", "4.000000 BTT", "proxy", payee.Address().String()},
+	} {
+		f := strings.Fields(lines[1+i])
+		if got := strings.Join(f[2:], " "); !strings.HasPrefix(got, strings.Join(want, " ")) {
+			t.Errorf("line %d: %q, want it to start with %q", i+1, got, strings.Join(want, " "))
+		}
+	}
+	r = btspeed(t, env, "", "ledger", "history", payer.Address().String(), "--json")
+	var es []api.Entry
+	if r.code != 0 || json.Unmarshal([]byte(r.out), &es) != nil || len(es) != 4 || es[2].Service != "proxy" || es[1].Service != "" {
+		t.Fatalf("history --json: %d %q %q", r.code, r.out, r.err)
+	}
+	if r := btspeed(t, env, "", "ledger", "history", payer.Address().String(), "--limit", "501"); r.code == 0 || !strings.Contains(r.err, "give 1 to 500") {
+		t.Fatalf("--limit 501: %d %q", r.code, r.err)
 	}
 }

@@ -11,6 +11,7 @@
 //	btspeed wallet keystore export|import|unlock --file FILE
 //	btspeed get MAGNET|FILE.torrent|URL [--out DIR] [--peer HOST:PORT ...] [--speed on|off|auto] [--budget BTT] [--max-price BTT_PER_GIB]
 //	btspeed seed FILE|DIR [--tracker URL ...] [--reserve BTT_PER_MIB] [--torrent-out FILE] [--upload-limit RATE]
+//	btspeed fetch URL [-o FILE] [--provider HOST:PORT] [--max-price BTT_PER_GIB] [--budget BTT] [--restart]
 //	btspeed faucet [--relay URL]
 //	btspeed create-torrent PATH [--out FILE] [--tracker URL ...] [--web-seed URL ...]
 //
@@ -19,6 +20,10 @@
 // $BTSPEED_LEDGER, else the relay's: --relay or $BTSPEED_RELAY, default the
 // one ./build.sh run starts, http://127.0.0.1:8080). Ctrl-C stops them
 // cleanly: the providers' channels are closed on the ledger first.
+//
+// fetch downloads a URL through a paid proxy provider (the relay's, or
+// --provider), paying per chunk received; run again, it resumes at the next
+// chunk from the progress file beside the output (FILE.btspeed-fetch).
 //
 // Secrets stay out of shell history: the phrase can come from BTSPEED_MNEMONIC
 // or standard input (--mnemonic -), passwords from BTSPEED_PASSWORD or a

@@ -13,16 +13,17 @@ import (
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
-// ledgerTransfer is 'btspeed ledger transfer AMOUNT --to ADDRESS': a signed
-// ledger transfer (docs/ledger-api.md, Transfers) from the wallet's
-// account. The ledger's signed transfer has no memo, so neither has the
-// command (docs/speed-protocol.md, section 13).
+// ledgerTransfer is 'btspeed ledger transfer AMOUNT --to ADDRESS [--memo
+// TEXT]': a signed ledger transfer (docs/ledger-api.md, Transfers) from the
+// wallet's account; a memo is signed with it (transfer v2) and kept in both
+// accounts' history.
 func ledgerTransfer(c *cli, args []string) error {
-	fs := c.newFlags("transfer", "btspeed ledger transfer AMOUNT --to ADDRESS [--wallet FILE] [--relay URL | --ledger URL] [--json]")
+	fs := c.newFlags("transfer", "btspeed ledger transfer AMOUNT --to ADDRESS [--memo TEXT] [--wallet FILE] [--relay URL | --ledger URL] [--json]")
 	var w where
 	w.register(fs, true, false)
 	walletFile := fs.String("wallet", "", "keystore to sign with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
 	toFlag := fs.String("to", "", "the ledger account (T...) to send the BTT to")
+	memo := fs.String("memo", "", fmt.Sprintf("what the transfer is for, kept in both accounts' ledger history (at most %d bytes)", api.MaxMemo))
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -38,6 +39,9 @@ func ledgerTransfer(c *cli, args []string) error {
 	to, err := wallet.ParseAddress(strings.TrimSpace(*toFlag))
 	if err != nil {
 		return usageError{fmt.Sprintf("--to %q is not a ledger address (T... with 34 characters): %v", *toFlag, err)}
+	}
+	if err := api.CheckMemo(*memo); err != nil {
+		return usageError{fmt.Sprintf("--memo: %v", err)}
 	}
 	path, err := c.walletPath(*walletFile)
 	if err != nil {
@@ -62,7 +66,8 @@ func ledgerTransfer(c *cli, args []string) error {
 	if _, err := rand.Read(nb[:]); err != nil {
 		return fmt.Errorf("transfer nonce: %w", err)
 	}
-	req, err := api.Transfer{Ledger: info.Ledger, From: key.Address(), To: to, Amount: amount, Nonce: binary.BigEndian.Uint64(nb[:]) >> 1}.Sign(key)
+	req, err := api.Transfer{Ledger: info.Ledger, From: key.Address(), To: to, Amount: amount, Nonce: binary.BigEndian.Uint64(nb[:]) >> 1,
+		Memo: *memo}.Sign(key)
 	if err != nil {
 		return fmt.Errorf("signing the transfer: %w", err)
 	}
@@ -72,7 +77,7 @@ func ledgerTransfer(c *cli, args []string) error {
 	}
 	if *asJSON {
 		return json.NewEncoder(c.out).Encode(map[string]any{"id": res.ID, "from": res.From.String(), "to": res.To.String(),
-			"amount": speed.FormatBTT(uint64(res.Amount)), "base_units": uint64(res.Amount), "time": res.Time})
+			"amount": speed.FormatBTT(uint64(res.Amount)), "base_units": uint64(res.Amount), "time": res.Time, "memo": res.Memo})
 	}
 	fmt.Fprintf(c.out, "sent %s BTT to %s: transfer %s\n", speed.FormatBTT(uint64(res.Amount)), res.To, res.ID)
 	return nil

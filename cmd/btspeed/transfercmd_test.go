@@ -14,7 +14,8 @@ import (
 
 // btspeed ledger transfer against a real ledger process: the wallet sends
 // 1.25 BTT to bob and both balances show it, once with the text output and
-// once with --json; bad amounts, bad or missing --to, a transfer to itself
+// once with --json and a --memo the ledger keeps in both histories; bad
+// amounts, a memo over 140 bytes, bad or missing --to, a transfer to itself
 // and an overdraft are refused with a message for people, moving nothing.
 func TestLedgerTransfer(t *testing.T) {
 	dir := t.TempDir()
@@ -47,13 +48,19 @@ func TestLedgerTransfer(t *testing.T) {
 		t.Fatalf("transfer: %d %q %q", r.code, r.out, r.err)
 	}
 	balances(1_750_000, 1_250_000)
-	r = btspeed(t, env, "", "ledger", "transfer", "--json", "0.000001", "--to", bob.Address().String())
+	r = btspeed(t, env, "", "ledger", "transfer", "--json", "0.000001", "--to", bob.Address().String(), "--memo", "invoice 7 — merci")
 	var js struct {
-		ID, To    string
-		BaseUnits uint64 `json:"base_units"`
+		ID, To, Memo string
+		BaseUnits    uint64 `json:"base_units"`
 	}
-	if r.code != 0 || json.Unmarshal([]byte(r.out), &js) != nil || len(js.ID) != 64 || js.To != bob.Address().String() || js.BaseUnits != 1 {
+	if r.code != 0 || json.Unmarshal([]byte(r.out), &js) != nil || len(js.ID) != 64 || js.To != bob.Address().String() || js.BaseUnits != 1 ||
+		js.Memo != "invoice 7 — merci" {
 		t.Fatalf("transfer --json: %d %q %q", r.code, r.out, r.err)
+	}
+	for _, a := range []wallet.Address{k.Address(), bob.Address()} {
+		if h, err := lc.History(ctx, a, 0, 1); err != nil || len(h) != 1 || h[0].Ref != js.ID || h[0].Memo != js.Memo {
+			t.Fatalf("%s's history: %+v %v", a, h, err)
+		}
 	}
 	balances(1_749_999, 1_250_001)
 
@@ -68,6 +75,7 @@ func TestLedgerTransfer(t *testing.T) {
 		"no --to":              {[]string{"1"}, "give the account to send to with --to"},
 		"a bad --to":           {[]string{"1", "--to", "Tnope"}, "--to \"Tnope\" is not a ledger address"},
 		"itself":               {[]string{"1", "--to", k.Address().String()}, "--to is this wallet's own address"},
+		"a long memo":          {[]string{"1", "--to", bob.Address().String(), "--memo", strings.Repeat("x", 141)}, "--memo: memo of 141 bytes, at most 140"},
 	} {
 		r := btspeed(t, env, "", append([]string{"ledger", "transfer"}, tc.args...)...)
 		if r.code != exitFailure || !strings.Contains(r.err, tc.want) || r.out != "" {

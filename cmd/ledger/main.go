@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/btspeed/btspeed/internal/clientip"
@@ -158,12 +159,23 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	// Print the address on stdout for scripts and tests that listen on :0.
 	fmt.Printf("listening on %s\n", url)
 	return daemon.Serve(ctx, serveLn, h, log, nil, redirect, func(ctx context.Context) {
+		l.Lead(ctx, func(ctx context.Context) { background(ctx, l, ex, log) })
+	})
+}
+
+// background runs the expiry loop and the exchange (if any) until ctx
+// ends: in the one process leading those that share a PostgreSQL database.
+func background(ctx context.Context, l *server.Ledger, ex *exchange.Exchange, log *slog.Logger) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		if err := l.Run(ctx); err != nil {
 			log.Error("expiry loop", "err", err)
 		}
-	}, func(ctx context.Context) {
-		if ex != nil {
-			ex.Run(ctx)
-		}
-	})
+	}()
+	if ex != nil {
+		ex.Run(ctx)
+	}
+	wg.Wait()
 }

@@ -16,11 +16,11 @@ import (
 	"github.com/btspeed/btspeed/ledger/genesis"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/shared/speed"
-	"github.com/btspeed/btspeed/shared/speed/simtest"
+	"github.com/btspeed/btspeed/shared/speed/sim"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
-// realBank is simtest.Bank over a real ledger process: the Speed sessions talk
+// realBank is sim.Bank over a real ledger process: the Speed sessions talk
 // to it through the HTTP client, Fund is a signed transfer from a funded
 // genesis account, Check is the ledger's own supply invariant and Channels
 // lists every account's channels. The simulator is single-threaded, so the
@@ -33,7 +33,7 @@ type realBank struct {
 	funded   uint64
 }
 
-var _ simtest.Bank = (*realBank)(nil)
+var _ sim.Bank = (*realBank)(nil)
 
 func (b *realBank) ID() string { return b.id }
 
@@ -82,7 +82,7 @@ func (b *realBank) Channels(ctx context.Context, accounts []wallet.Address) ([]s
 	return out, nil
 }
 
-// The two-peer scenario of shared/speed/simtest (simtest.TwoPeers) re-run against a
+// The two-peer scenario of shared/speed/sim (sim.TwoPeers) re-run against a
 // real ledger process: money moves exactly as the channel states say. The
 // requester's sessions open channels on the ledger, the provider's sessions
 // look them up and close them with the payer's latest state countersigned.
@@ -94,14 +94,14 @@ func (b *realBank) Channels(ctx context.Context, accounts []wallet.Address) ([]s
 // simulated minutes, so channel deadlines (now + 2 h) are valid on the
 // ledger's clock and nothing depends on its expiry.
 func TestSpeedTwoPeersOnRealLedger(t *testing.T) {
-	for _, kind := range []simtest.RequesterKind{simtest.HonestRequester, simtest.NonPayer} {
+	for _, kind := range []sim.RequesterKind{sim.HonestRequester, sim.NonPayer} {
 		t.Run(kind.String(), func(t *testing.T) {
 			runTwoPeers(t, kind)
 		})
 	}
 }
 
-func runTwoPeers(t *testing.T, kind simtest.RequesterKind) {
+func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 	p := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -120,16 +120,16 @@ func runTwoPeers(t *testing.T, kind simtest.RequesterKind) {
 		t.Fatal(err)
 	}
 
-	sc := simtest.TwoPeers(1, kind)
+	sc := sim.TwoPeers(1, kind)
 	sc.Start = time.Now()
 	sc.MaxSteps = 600 // 10 simulated minutes at most
-	sc.Bank = func(func() time.Time) (simtest.Bank, error) { return bank, nil }
+	sc.Bank = func(func() time.Time) (sim.Bank, error) { return bank, nil }
 	begin := time.Now()
-	s, err := simtest.New(sc)
+	s, err := sim.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for !s.Done() || (kind == simtest.NonPayer && s.Count(simtest.EvProviderBan) == 0 && s.StepCount() < sc.MaxSteps) {
+	for !s.Done() || (kind == sim.NonPayer && s.Count(sim.EvProviderBan) == 0 && s.StepCount() < sc.MaxSteps) {
 		s.Step()
 		if err := bank.Check(ctx); err != nil {
 			t.Fatalf("step %d: %v", s.StepCount(), err)
@@ -141,7 +141,7 @@ func runTwoPeers(t *testing.T, kind simtest.RequesterKind) {
 	}
 	took := time.Since(begin)
 	for _, e := range s.Events() {
-		if e.Kind == simtest.EvAnomaly {
+		if e.Kind == sim.EvAnomaly {
 			t.Errorf("anomaly: %s", e)
 		}
 	}
@@ -179,7 +179,7 @@ func runTwoPeers(t *testing.T, kind simtest.RequesterKind) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byID := map[speed.ChannelID]simtest.ChannelRecord{}
+	byID := map[speed.ChannelID]sim.ChannelRecord{}
 	for _, rec := range recs {
 		byID[rec.ID] = rec
 		if rec.Signed != rec.Accepted {
@@ -233,7 +233,7 @@ func runTwoPeers(t *testing.T, kind simtest.RequesterKind) {
 	checkHistory(ctx, t, c, reqAcct, provAcct, onLedger, bank.funded)
 
 	switch kind {
-	case simtest.HonestRequester:
+	case sim.HonestRequester:
 		if r.Completed == 0 || r.Spent == 0 || len(recs) == 0 {
 			t.Errorf("the honest requester completed@%d, spent %d on %d channels: the test moves no money", r.Completed, r.Spent, len(recs))
 		}
@@ -244,9 +244,9 @@ func runTwoPeers(t *testing.T, kind simtest.RequesterKind) {
 		if !refunded {
 			t.Error("every channel paid out its whole deposit: no refund was exercised")
 		}
-	case simtest.NonPayer:
-		if s.Count(simtest.EvProviderBan) != 1 || r.Spent != 0 || len(recs) != 0 || r.Pieces != 1 || pr.Unpaid[r.Name] != s.Scenario().PieceLen {
-			t.Errorf("non-payer: %d bans, spent %d, %d channels, %d pieces, unpaid %v; want one piece lost", s.Count(simtest.EvProviderBan), r.Spent, len(recs), r.Pieces, pr.Unpaid)
+	case sim.NonPayer:
+		if s.Count(sim.EvProviderBan) != 1 || r.Spent != 0 || len(recs) != 0 || r.Pieces != 1 || pr.Unpaid[r.Name] != s.Scenario().PieceLen {
+			t.Errorf("non-payer: %d bans, spent %d, %d channels, %d pieces, unpaid %v; want one piece lost", s.Count(sim.EvProviderBan), r.Spent, len(recs), r.Pieces, pr.Unpaid)
 		}
 	}
 }

@@ -24,6 +24,8 @@ type banner struct {
 	reserve  string // -reserve, BTT per MiB
 	wallet   string // -wallet
 	dht      string // "" when off
+	proxy    string // the paid proxy's address; "" when off
+	store    string // the storage provider's address; "" when off
 }
 
 func (b banner) print(w io.Writer, version string) {
@@ -79,6 +81,12 @@ func (b banner) print(w io.Writer, version string) {
 			node = " --node grpc://" + b.tron.GRPCAddr
 		}
 		p("           dist/btspeed ledger withdraw 5%s   (BTT to TRON), then: dist/btspeed ledger deposit 5%s%s", relay, relay, node)
+	}
+	if b.proxy != "" {
+		p("  proxy    paid proxy on %s: dist/btspeed fetch https://example.com/file -o /tmp/file%s   (fetched by the relay, paid per chunk)", b.proxy, relay)
+	}
+	if b.store != "" {
+		p("  storage  provider on %s: dist/btspeed store put FILE --provider %s   (encrypted here, proved and paid per period)", b.store, b.store)
 	}
 	p("Open %s/ in a browser: make a wallet, claim test BTT from the faucet, download the demo. Ctrl-C stops.", b.url)
 	p("")

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/internal/btclientstest"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/shared/httptracker"
 	"github.com/gorilla/websocket"
 )
@@ -315,4 +316,18 @@ func TestBridgePeersRateLimited(t *testing.T) {
 	if code, _ := bridgePeers(t, other, base, outsiderInfoHash(), trackers...); code != http.StatusOK {
 		t.Fatalf("another client got %d while the flooder was limited", code)
 	}
+}
+
+// -bridge-rate takes whole MiB/s from 1 to 1024; anything else stops the
+// relay with a message naming the flag, before it listens.
+func TestBridgeRateFlag(t *testing.T) {
+	o := ledgertest.Options{Binary: ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/relay")}
+	for _, bad := range []string{"0", "-1", "1.5", "lots", "1025"} {
+		stderr := ledgertest.Refuses(t, o, "-data", filepath.Join(t.TempDir(), "data"), "-dht", "off", "-tron", "off",
+			"-ledger", "http://127.0.0.1:9", "-bridge-rate", bad)
+		if !strings.Contains(stderr, "-bridge-rate") || !strings.Contains(stderr, "MiB/s") {
+			t.Errorf("-bridge-rate %s: %q, want a refusal naming the flag", bad, stderr)
+		}
+	}
+	startBridgeRelay(t, "-bridge-rate", "64") // accepted: the relay starts
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +35,7 @@ import (
 	"github.com/btspeed/btspeed/server/daemon"
 	"github.com/btspeed/btspeed/server/tronsetup"
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/proxy/provider"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 )
@@ -52,7 +54,7 @@ type config struct {
 	listen, data, ledgerURL, ledgerID, genesis, faucet string
 	web, seeds, wallet, reserve, peerListen, publicURL string
 	rtcPort, rtcIPs, dht, dhtBootstrap                 string
-	trackerRate, trackerSockets                        string
+	trackerRate, trackerSockets, redis                 string
 	trusted, ledgerRate                                string
 	tron                                               tronsetup.Flags
 	tls                                                daemon.TLS
@@ -60,6 +62,11 @@ type config struct {
 
 	bridgeLowPorts  bool
 	bridgePeersRate string
+	bridgeRate      string
+
+	proxyListen, proxyRate, proxyMaxSize, proxyUpload string
+	proxyLoopback                                     bool
+	storage                                           storageFlags
 }
 
 func run(args []string) error {
@@ -85,11 +92,19 @@ func run(args []string) error {
 	daemon.EnvFlag(fs, &c.trackerSockets, "tracker-sockets", "BTSPEED_RELAY_TRACKER_SOCKETS", strconv.Itoa(tracker.DefaultMaxSocketsPerAddr), "WebSocket connections one address may hold at once (0: no cap)")
 	daemon.EnvFlag(fs, &c.trusted, "trusted-proxies", "BTSPEED_TRUSTED_PROXIES", "", "CIDRs or addresses of the reverse proxies in front of the relay (Caddy, nginx, the edge Worker), comma-separated: their X-Forwarded-For names the client (default: none)")
 	daemon.EnvFlag(fs, &c.ledgerRate, "ledger-rate", "BTSPEED_RELAY_LEDGER_RATE", "20", "/ledger/, /tron/ and /healthz requests per second per client, a batch counting each operation; bursts of twice as many")
+	daemon.EnvFlag(fs, &c.proxyListen, "proxy-listen", "BTSPEED_RELAY_PROXY_LISTEN", "", "TCP address to serve the paid proxy on, fetching URLs for BTT paid to -wallet (docs/speed-protocol.md section 11; default off)")
+	daemon.EnvFlag(fs, &c.proxyRate, "proxy-rate", "BTSPEED_RELAY_PROXY_RATE", "0.01", "the paid proxy's price, BTT per MiB")
+	daemon.EnvFlag(fs, &c.proxyMaxSize, "proxy-max-size", "BTSPEED_RELAY_PROXY_MAX_SIZE", strconv.Itoa(provider.DefaultMaxLength), "the largest content the paid proxy fetches, bytes")
+	daemon.EnvFlag(fs, &c.proxyUpload, "proxy-upload-limit", "BTSPEED_RELAY_PROXY_UPLOAD_LIMIT", "0", "the paid proxy's upload cap, bytes a second for all requesters together (0: none)")
+	fs.BoolVar(&c.proxyLoopback, "proxy-allow-loopback", false, "let the paid proxy fetch from loopback addresses: for tests on one machine only")
+	daemon.EnvFlag(fs, &c.redis, "redis", "BTSPEED_REDIS", "", "Redis URL (redis://HOST:6379/0) shared by several relays: their trackers share swarms, peers on any relay meet (default: swarms in this process only)")
 	c.tron.Register(fs, "devnet")
+	c.storage.register(fs)
 	c.tls.Register(fs, "DATA/acme")
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	fs.BoolVar(&c.banner, "banner", os.Getenv("BTSPEED_RELAY_BANNER") == "1", "print what runs and what to try first, for a newcomer's local run ($BTSPEED_RELAY_BANNER=1)")
 	fs.BoolVar(&c.bridgeLowPorts, "bridge-allow-low-ports", os.Getenv("BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS") == "1", "let the bridge list and dial peers on ports below 1024 ($BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS=1)")
+	daemon.EnvFlag(fs, &c.bridgeRate, "bridge-rate", "BTSPEED_RELAY_BRIDGE_RATE", "8", "MiB/s each bridged connection may carry each way (at most 1024)")
 	daemon.EnvFlag(fs, &c.bridgePeersRate, "bridge-peers-rate", "BTSPEED_RELAY_BRIDGE_PEERS_RATE", "1", "GET /bridge/peers tokens per client per second, bursts of a minute's worth; a call costs 1 plus 1 per tracker URL, at most 9 (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -114,45 +129,14 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	clients := cfg.Clients
-	var funded []devnet.Account
-	if cfg.Key != nil {
-		// The relay's wallet gets 1,000,000 TRX and 1,000,000 BTT on the
-		// devnet's genesis.
-		funded = append(funded, devnet.Account{Address: cfg.Key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000})
-	}
-	c.tron.NoExchange = c.ledgerURL != "" // that ledger runs its own
-	if c.ledgerURL == "" {
-		if c.genesis, err = c.tron.Genesis(c.genesis); err != nil {
-			return err
-		}
-	}
-	tron, err := c.tron.Open(ctx, c.data, funded, log)
+	tron, ex, closeLedger, err := openLedger(ctx, &c, &cfg, bits, log)
 	if err != nil {
 		return err
 	}
-	defer tron.Close()
-	if tron.Chain != nil {
-		fmt.Printf("tron devnet gRPC on %s\n", tron.GRPCAddr)
-	}
-	cfg.Tron = tron.HTTP
-	if c.ledgerURL == "" {
-		if err := os.MkdirAll(c.data, 0o700); err != nil {
-			return fmt.Errorf("-data: %w", err)
-		}
-		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
-			FaucetBits: bits, FaucetTRX: tron.FaucetTRX(), Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: clients.Addr})
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		cfg.Ledger = l
-	}
-	var ex *exchange.Exchange
-	if cfg.Ledger != nil && tron.Policy != nil {
-		if ex, err = tron.Exchange(cfg.Ledger.Ledger, tronsetup.CrashStep()); err != nil {
-			return err
-		}
+	defer closeLedger()
+	storage, storeAddr, err := c.storage.start(ctx, cfg, c.ledgerURL, c.data, log)
+	if err != nil {
+		return err
 	}
 	rl, err := relay.New(cfg)
 	if err != nil {
@@ -167,7 +151,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return errors.Join(err, rl.Close())
 	}
-	printStart(c, url, cfg, bits, tron, rl)
+	printStart(c, url, cfg, bits, tron, rl, storeAddr)
 	log.Info("relay serving", "addr", ln.Addr().String(), "url", url, "ledger", ledgerName(cfg), "seeds", len(cfg.Seed), "speed", cfg.Key != nil)
 	return daemon.Serve(ctx, serveLn, rl, log, stopped, redirect,
 		func(ctx context.Context) { rl.Expire(ctx, time.Minute) },
@@ -182,7 +166,64 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			if ex != nil {
 				ex.Run(ctx)
 			}
-		})
+		}, storage)
+}
+
+// openLedger opens what the relay's money runs on: the TRON side (the
+// embedded devnet, a node or nothing) into cfg.Tron, the embedded ledger
+// into cfg.Ledger unless -ledger names one elsewhere, and the exchange
+// between them where both are here. closeAll closes them, last opened
+// first.
+func openLedger(ctx context.Context, c *config, cfg *relay.Config, bits uint, log *slog.Logger) (tron *tronsetup.TRON, ex *exchange.Exchange, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for _, f := range slices.Backward(closers) {
+			f()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	var funded []devnet.Account
+	if cfg.Key != nil {
+		// The relay's wallet gets 1,000,000 TRX and 1,000,000 BTT on the
+		// devnet's genesis.
+		funded = append(funded, devnet.Account{Address: cfg.Key.Address(), TRX: 1_000_000 * 1_000_000, Asset: 1_000_000 * 1_000_000})
+	}
+	c.tron.NoExchange = c.ledgerURL != "" // that ledger runs its own
+	if c.ledgerURL == "" {
+		if c.genesis, err = c.tron.Genesis(c.genesis); err != nil {
+			return nil, nil, closeAll, err
+		}
+	}
+	if tron, err = c.tron.Open(ctx, c.data, funded, log); err != nil {
+		return nil, nil, closeAll, err
+	}
+	closers = append(closers, func() { tron.Close() })
+	if tron.Chain != nil {
+		fmt.Printf("tron devnet gRPC on %s\n", tron.GRPCAddr)
+	}
+	cfg.Tron = tron.HTTP
+	if c.ledgerURL == "" {
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return nil, nil, closeAll, fmt.Errorf("-data: %w", err)
+		}
+		l, err := server.Open(ctx, server.Config{ID: c.ledgerID, DB: filepath.Join(c.data, "ledger.db"), Genesis: c.genesis,
+			FaucetBits: bits, FaucetTRX: tron.FaucetTRX(), Version: version, Logger: log, Exchange: tron.Policy, ClientAddr: cfg.Clients.Addr})
+		if err != nil {
+			return nil, nil, closeAll, err
+		}
+		closers = append(closers, func() { l.Close() })
+		cfg.Ledger = l
+	}
+	if cfg.Ledger != nil && tron.Policy != nil {
+		if ex, err = tron.Exchange(cfg.Ledger.Ledger, tronsetup.CrashStep()); err != nil {
+			return nil, nil, closeAll, err
+		}
+	}
+	return tron, ex, closeAll, nil
 }
 
 // urls returns the URL the relay serves on ln (https://DOMAIN with
@@ -220,10 +261,13 @@ func relayConfig(c config, log *slog.Logger) (cfg relay.Config, bits uint, err e
 	if err != nil || rate < 1 || rate > 1_000_000 {
 		return cfg, 0, fmt.Errorf("-ledger-rate %q: want requests per second, at least 1", c.ledgerRate)
 	}
-	cfg = relay.Config{LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
+	cfg = relay.Config{Redis: c.redis, LedgerURL: c.ledgerURL, WebDir: c.web, PeerListen: c.peerListen, PublicURL: c.publicURL,
 		Reserve: reserve, Logger: log, Version: version, BridgeAllowPrivate: c.bridgePrivate, BridgeAllowLowPorts: c.bridgeLowPorts,
 		Clients: clientip.New(trusted), LedgerRate: rate}
 	if err := networkConfig(c, &cfg); err != nil {
+		return cfg, 0, err
+	}
+	if cfg.Proxy, err = proxyConfig(c); err != nil {
 		return cfg, 0, err
 	}
 	if cfg.Tracker, err = trackerConfig(c); err != nil {
@@ -260,6 +304,11 @@ func networkConfig(c config, cfg *relay.Config) (err error) {
 	if cfg.BridgePeersRate == 0 {
 		cfg.BridgePeersRate = -1 // relay.Config: negative is no limit
 	}
+	mibs, err := strconv.Atoi(c.bridgeRate)
+	if err != nil || mibs < 1 || mibs > 1024 {
+		return fmt.Errorf("-bridge-rate %q: want a whole number of MiB/s from 1 to 1024", c.bridgeRate)
+	}
+	cfg.BridgeBytesPerSecond = mibs << 20
 	if cfg.RTCPort, err = strconv.Atoi(c.rtcPort); err != nil || cfg.RTCPort < 0 || cfg.RTCPort > 65535 {
 		return fmt.Errorf("-rtc-port %q: want a UDP port number", c.rtcPort)
 	}
@@ -272,6 +321,23 @@ func networkConfig(c config, cfg *relay.Config) (err error) {
 		}
 	}
 	return nil
+}
+
+// proxyConfig reads the paid proxy's flags.
+func proxyConfig(c config) (relay.ProxyConfig, error) {
+	pc := relay.ProxyConfig{Listen: c.proxyListen}
+	pc.Provider.AllowLoopback = c.proxyLoopback
+	var err error
+	if pc.Provider.Rate, err = speed.ParseBTT(c.proxyRate); err != nil {
+		return pc, fmt.Errorf("-proxy-rate: %w", err)
+	}
+	if pc.Provider.MaxLength, err = strconv.ParseUint(c.proxyMaxSize, 10, 64); err != nil || pc.Provider.MaxLength == 0 {
+		return pc, fmt.Errorf("-proxy-max-size %q: want a number of bytes", c.proxyMaxSize)
+	}
+	if pc.Provider.UploadRate, err = strconv.ParseInt(c.proxyUpload, 10, 64); err != nil || pc.Provider.UploadRate < 0 {
+		return pc, fmt.Errorf("-proxy-upload-limit %q: want bytes a second, 0 for no cap", c.proxyUpload)
+	}
+	return pc, nil
 }
 
 // trackerConfig reads the tracker's per-address limits (an address: an IPv4
@@ -298,13 +364,20 @@ func trackerConfig(c config) (tracker.Config, error) {
 }
 
 // printStart prints, on standard output, the banner (with -banner), the
-// address served and a magnet link per seed.
-func printStart(c config, url string, cfg relay.Config, bits uint, tron *tronsetup.TRON, rl *relay.Relay) {
+// addresses served (HTTP, the paid proxy and storage when on) and a magnet
+// link per seed.
+func printStart(c config, url string, cfg relay.Config, bits uint, tron *tronsetup.TRON, rl *relay.Relay, storeAddr string) {
 	if c.banner {
-		banner{url: url, data: c.data, genesis: c.genesis, faucet: bits, cfg: cfg, tron: tron,
-			tronFlag: c.tron.Tron, token: c.tron.Token, reserve: c.reserve, wallet: c.wallet, dht: cfg.DHT}.print(os.Stdout, version)
+		banner{url: url, data: c.data, genesis: c.genesis, faucet: bits, cfg: cfg, tron: tron, tronFlag: c.tron.Tron, token: c.tron.Token,
+			reserve: c.reserve, wallet: c.wallet, dht: cfg.DHT, proxy: rl.ProxyAddr(), store: storeAddr}.print(os.Stdout, version)
 	}
 	fmt.Printf("listening on %s\n", url)
+	if a := rl.ProxyAddr(); a != "" {
+		fmt.Printf("paid proxy on %s\n", a)
+	}
+	if storeAddr != "" {
+		fmt.Printf("storage provider on %s for %s\n", storeAddr, cfg.Key.Address())
+	}
 	for _, s := range rl.Seeds() {
 		fmt.Printf("seeding %s: %s\n", s.Path, s.Magnet)
 	}

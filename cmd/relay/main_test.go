@@ -69,7 +69,7 @@ func TestRelayProcess(t *testing.T) {
 	// The banner (./build.sh run) names the ports actually bound, and says
 	// the DHT is off.
 	all := strings.Join(banner, "\n")
-	for _, want := range []string{"  relay    " + url + " ", "gRPC " + grpcAddr + "\n", "  dht      off", "--node grpc://" + grpcAddr, "Open " + url + "/ in a browser"} {
+	for _, want := range []string{"  relay    " + url + " ", "gRPC " + grpcAddr + "\n", "  dht      off", "genesis dev, ", "--node grpc://" + grpcAddr, "Open " + url + "/ in a browser"} {
 		if grpcAddr == "" || strings.HasSuffix(grpcAddr, ":50051") || !strings.Contains(all, want) {
 			t.Fatalf("banner lacks %q (devnet gRPC on %q):\n%s", want, grpcAddr, all)
 		}

@@ -127,6 +127,57 @@ func (c *Client) Run(ctx context.Context, t *engine.Torrent, url string) {
 	a.run(ctx)
 }
 
+// RunTier announces t to the tier's trackers one at a time, BEP 12 style:
+// the first URL, and when its connection fails (cannot be dialed, or
+// drops) the next, wrapping around, with a backoff between moves (1 s
+// doubling to 5 minutes, back to 1 s after a connection that lasted a
+// minute). It implements engine.TierFinder.
+func (c *Client) RunTier(ctx context.Context, t *engine.Torrent, urls []string) {
+	backoff := time.Second
+	for i := 0; ; i = (i + 1) % len(urls) {
+		start := time.Now()
+		if !c.runUntilDown(ctx, t, urls[i]) {
+			return
+		}
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		c.log.Info("websocket tracker failed, trying the next of its tier", "tracker", urls[i], "next", urls[(i+1)%len(urls)], "after", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 5*time.Minute)
+	}
+}
+
+// runUntilDown announces t to url until ctx ends (false) or the tracker's
+// connection fails (true).
+func (c *Client) runUntilDown(ctx context.Context, t *engine.Torrent, url string) bool {
+	s := c.acquire(url)
+	defer c.releaseSocket(s)
+	down := s.failures()
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failed := make(chan bool, 1)
+	go func() { // ends with actx, which ends before runUntilDown returns
+		select {
+		case <-down:
+			failed <- true
+			cancel()
+		case <-actx.Done():
+			failed <- false
+		}
+	}()
+	a := &announcer{c: c, s: s, t: t, ih: t.InfoHash(), offers: make(map[[20]byte]*rtc.Peer), wake: make(chan struct{}, 1), interval: 2 * time.Minute}
+	s.register(a)
+	defer s.unregister(a)
+	a.run(actx)
+	cancel()
+	return <-failed && ctx.Err() == nil
+}
+
 // message is a message of the protocol (shared/webtorrent, the tracker's
 // too).
 type message = webtorrent.Message
@@ -145,6 +196,7 @@ type socket struct {
 	mu        sync.Mutex
 	ws        *websocket.Conn // nil while disconnected
 	up        chan struct{}   // closed while connected
+	down      chan struct{}   // closed at the next failure (dial failed, connection lost)
 	refs      int
 	announcer map[[20]byte]*announcer
 }
@@ -155,7 +207,8 @@ func (c *Client) acquire(url string) *socket {
 	s := c.sockets[url]
 	if s == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		s = &socket{c: c, url: url, ctx: ctx, cancel: cancel, done: make(chan struct{}), up: make(chan struct{}), announcer: make(map[[20]byte]*announcer)}
+		s = &socket{c: c, url: url, ctx: ctx, cancel: cancel, done: make(chan struct{}), up: make(chan struct{}), down: make(chan struct{}),
+			announcer: make(map[[20]byte]*announcer)}
 		c.sockets[url] = s
 		go s.run()
 	}
@@ -207,6 +260,7 @@ func (s *socket) run() {
 		ws, err := dial(dctx, s.url, s.c.cfg.HTTPClient)
 		cancel()
 		if err != nil {
+			s.failed()
 			log.Debug("websocket tracker unreachable", "err", err, "retry", backoff)
 			select {
 			case <-time.After(backoff):
@@ -230,6 +284,7 @@ func (s *socket) run() {
 		s.up = make(chan struct{})
 		s.mu.Unlock()
 		ws.CloseNow()
+		s.failed()
 		if s.ctx.Err() != nil {
 			return
 		}
@@ -243,6 +298,21 @@ func (s *socket) run() {
 		}
 		backoff = min(2*backoff, 5*time.Minute)
 	}
+}
+
+// failures returns a channel closed at the socket's next failure.
+func (s *socket) failures() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
+}
+
+// failed signals a failure to those waiting for one.
+func (s *socket) failed() {
+	s.mu.Lock()
+	close(s.down)
+	s.down = make(chan struct{})
+	s.mu.Unlock()
 }
 
 // read dispatches the tracker's messages until the connection fails.

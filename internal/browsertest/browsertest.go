@@ -231,6 +231,20 @@ func (b *Browser) NewProfilePage(t testing.TB, url, dir string) *Page {
 	return p
 }
 
+// NewPopupBlockingPage is NewProfilePage with Chromium's popup blocker on
+// (the driver's Playwright turns it off elsewhere): window.open outside a
+// user's gesture returns null there.
+func (b *Browser) NewPopupBlockingPage(t testing.TB, url, dir string) *Page {
+	t.Helper()
+	b.mu.Lock()
+	b.pages++
+	id := "p" + strconv.Itoa(b.pages)
+	b.mu.Unlock()
+	p := &Page{b: b, id: id, Timeout: 2 * time.Minute}
+	p.Do(t, map[string]any{"op": "newProfilePage", "url": url, "userDataDir": dir, "popupBlocking": true})
+	return p
+}
+
 // NewTab opens url in another tab of p's browser context (the same
 // profile and storage); closing it closes only the tab.
 func (p *Page) NewTab(t testing.TB, url string) *Page {
@@ -242,6 +256,20 @@ func (p *Page) NewTab(t testing.TB, url string) *Page {
 	tab := &Page{b: p.b, id: id, Timeout: 2 * time.Minute}
 	tab.Do(t, map[string]any{"op": "newTab", "of": p.id, "url": url})
 	return tab
+}
+
+// Popup returns the oldest window p opened (window.open) not taken yet,
+// waiting up to timeout for one; closing it closes only that window.
+func (p *Page) Popup(t testing.TB, timeout time.Duration) *Page {
+	t.Helper()
+	p.b.mu.Lock()
+	p.b.pages++
+	id := "p" + strconv.Itoa(p.b.pages)
+	p.b.mu.Unlock()
+	w := &Page{b: p.b, id: id, Timeout: timeout + time.Minute}
+	w.Do(t, map[string]any{"op": "popup", "of": p.id, "timeout": timeout.Milliseconds()})
+	w.Timeout = 2 * time.Minute
+	return w
 }
 
 // Do runs a driver command on the page and returns its value; failures

@@ -34,8 +34,9 @@ async function reportCSP (context) {
 
 // track keeps page p of context under id, with its console.
 function track (id, context, p) {
-  const entry = { context, page: p, logs: [] }
+  const entry = { context, page: p, logs: [], popups: [] }
   const keep = line => { if (entry.logs.length < 2000) entry.logs.push(line) }
+  p.on('popup', w => { if (entry.popups.length < 20) entry.popups.push(w) })
   p.on('console', m => keep(m.type() + ': ' + m.text()))
   p.on('pageerror', e => keep('pageerror: ' + e.message))
   pages.set(id, entry)
@@ -58,9 +59,11 @@ const ops = {
   // newProfilePage starts a Chromium of its own on the profile in userDataDir (its storage kept on disk) and opens
   // url in it; closePage stops that Chromium, and a newProfilePage on the same directory starts it again, as a
   // user restarting the browser.
-  async newProfilePage ({ page: id, url, userDataDir, width, height }) {
+  // popupBlocking keeps Chromium's popup blocker on (Playwright turns it off).
+  async newProfilePage ({ page: id, url, userDataDir, width, height, popupBlocking }) {
     const context = await chromium.launchPersistentContext(userDataDir, {
       executablePath, args, viewport: { width: width || 1280, height: height || 800 }, acceptDownloads: true,
+      ...(popupBlocking ? { ignoreDefaultArgs: ['--disable-popup-blocking'] } : {}),
     })
     await reportCSP(context)
     track(id, context, context.pages()[0] || await context.newPage())
@@ -75,10 +78,30 @@ const ops = {
     if (url) await page(id).page.goto(url)
     return null
   },
+  // popup takes the oldest window page of opened (window.open) that no popup op took yet, waiting for one up
+  // to timeout ms, and keeps it under id; closing it closes only that window.
+  async popup ({ page: id, of, timeout }) {
+    const opener = page(of)
+    const deadline = Date.now() + (timeout || 30000)
+    while (!opener.popups.length) {
+      if (Date.now() > deadline) throw new Error('popup: no window opened by ' + of + ' in ' + (timeout || 30000) + 'ms')
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const w = opener.popups.shift()
+    track(id, opener.context, w)
+    pages.get(id).tab = true
+    await w.waitForLoadState()
+    return null
+  },
   async goto ({ page: id, url }) { await page(id).page.goto(url); return null },
   async reload ({ page: id }) { await page(id).page.reload(); return null },
   async eval ({ page: id, expr }) { return await page(id).page.evaluate(expr) },
-  async click ({ page: id, sel }) { await page(id).page.click(sel); return null },
+  // click: a click that closes its page (a window's Close button) is done, not failed.
+  async click ({ page: id, sel }) {
+    const p = page(id).page
+    try { await p.click(sel) } catch (e) { if (!p.isClosed()) throw e }
+    return null
+  },
   async fill ({ page: id, sel, value }) { await page(id).page.fill(sel, value); return null },
   async text ({ page: id, sel }) { return await page(id).page.textContent(sel) },
   async waitFor ({ page: id, sel, state, timeout }) {

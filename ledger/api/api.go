@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -24,8 +26,10 @@ import (
 // speed's domains).
 const (
 	DomainTransfer wallet.Domain = "btspeed/ledger/transfer/v1"
-	DomainFaucet   wallet.Domain = "btspeed/ledger/faucet/v1"
-	DomainWithdraw wallet.Domain = "btspeed/ledger/withdraw/v1"
+	// DomainTransferV2 signs a transfer with a memo (Transfer.Bytes).
+	DomainTransferV2 wallet.Domain = "btspeed/ledger/transfer/v2"
+	DomainFaucet     wallet.Domain = "btspeed/ledger/faucet/v1"
+	DomainWithdraw   wallet.Domain = "btspeed/ledger/withdraw/v1"
 )
 
 // U64 is a uint64 that travels in JSON as a decimal string.
@@ -49,25 +53,63 @@ func (u *U64) UnmarshalText(b []byte) error {
 }
 
 // Transfer moves Amount base units from From to To. Nonce makes it unique
-// among From's transfers; Ledger binds it to one ledger.
+// among From's transfers; Ledger binds it to one ledger. Memo (at most
+// MaxMemo bytes of UTF-8, no NUL) says what it pays for; the ledger keeps it
+// in both accounts' history.
 type Transfer struct {
 	Ledger string
 	From   wallet.Address
 	To     wallet.Address
 	Amount uint64
 	Nonce  uint64
+	Memo   string
 }
+
+// MaxMemo bounds a transfer's memo, in bytes.
+const MaxMemo = 140
 
 // Bytes is the canonical signed encoding:
 //
 //	len(ledger) (1) | ledger | from (21) | to (21) | amount (8) | nonce (8)
+//
+// followed, for a transfer with a memo (signed under DomainTransferV2), by
+//
+//	len(memo) (1) | memo
 func (t Transfer) Bytes() []byte {
 	b := []byte{byte(len(t.Ledger))}
 	b = append(b, t.Ledger...)
 	b = append(b, t.From[:]...)
 	b = append(b, t.To[:]...)
 	b = binary.BigEndian.AppendUint64(b, t.Amount)
-	return binary.BigEndian.AppendUint64(b, t.Nonce)
+	b = binary.BigEndian.AppendUint64(b, t.Nonce)
+	if t.Memo != "" {
+		b = append(b, byte(len(t.Memo)))
+		b = append(b, t.Memo...)
+	}
+	return b
+}
+
+// Domain is the transfer's signing domain: DomainTransfer without a memo,
+// DomainTransferV2 with one.
+func (t Transfer) Domain() wallet.Domain {
+	if t.Memo != "" {
+		return DomainTransferV2
+	}
+	return DomainTransfer
+}
+
+// CheckMemo says what is wrong with memo, or nil: at most MaxMemo bytes of
+// valid UTF-8 without NUL.
+func CheckMemo(memo string) error {
+	switch {
+	case len(memo) > MaxMemo:
+		return fmt.Errorf("memo of %d bytes, at most %d", len(memo), MaxMemo)
+	case !utf8.ValidString(memo):
+		return errors.New("memo is not valid UTF-8")
+	case strings.ContainsRune(memo, 0):
+		return errors.New("memo has a NUL character")
+	}
+	return nil
 }
 
 // ID is sha256("btspeed/transfer-id/v1" || Bytes()).
@@ -80,11 +122,14 @@ func (t Transfer) Sign(k *wallet.PrivateKey) (TransferRequest, error) {
 	if k.Address() != t.From {
 		return TransferRequest{}, fmt.Errorf("api: transfer from %s signed by %s", t.From, k.Address())
 	}
-	sig, err := k.Sign(DomainTransfer, t.Bytes())
+	if err := CheckMemo(t.Memo); err != nil {
+		return TransferRequest{}, fmt.Errorf("api: %w", err)
+	}
+	sig, err := k.Sign(t.Domain(), t.Bytes())
 	if err != nil {
 		return TransferRequest{}, err
 	}
-	return TransferRequest{Ledger: t.Ledger, From: t.From, To: t.To, Amount: U64(t.Amount), Nonce: U64(t.Nonce), Sig: sig}, nil
+	return TransferRequest{Ledger: t.Ledger, From: t.From, To: t.To, Amount: U64(t.Amount), Nonce: U64(t.Nonce), Memo: t.Memo, Sig: sig}, nil
 }
 
 // TransferRequest is POST /v1/transfers.
@@ -94,12 +139,13 @@ type TransferRequest struct {
 	To     wallet.Address   `json:"to"`
 	Amount U64              `json:"amount"`
 	Nonce  U64              `json:"nonce"`
+	Memo   string           `json:"memo,omitempty"` // signed under DomainTransferV2
 	Sig    wallet.Signature `json:"sig"`
 }
 
 // Transfer returns the signed content.
 func (r TransferRequest) Transfer() Transfer {
-	return Transfer{Ledger: r.Ledger, From: r.From, To: r.To, Amount: uint64(r.Amount), Nonce: uint64(r.Nonce)}
+	return Transfer{Ledger: r.Ledger, From: r.From, To: r.To, Amount: uint64(r.Amount), Nonce: uint64(r.Nonce), Memo: r.Memo}
 }
 
 // TransferResult answers a transfer.
@@ -109,6 +155,7 @@ type TransferResult struct {
 	To     wallet.Address `json:"to"`
 	Amount U64            `json:"amount"`
 	Time   int64          `json:"time"` // unix seconds
+	Memo   string         `json:"memo,omitempty"`
 }
 
 // OpenRequest is POST /v1/channels: speed.OpenRequest with the payer's
@@ -120,18 +167,21 @@ type OpenRequest struct {
 	Deposit  U64              `json:"deposit"`
 	Deadline int64            `json:"deadline"` // unix seconds
 	Nonce    U64              `json:"nonce"`
+	Service  string           `json:"service,omitempty"` // signed under speed.DomainChannelOpenV2
 	Sig      wallet.Signature `json:"sig"`
 }
 
 // FromSignedOpen converts speed's signed open request.
 func FromSignedOpen(s speed.SignedOpen) OpenRequest {
 	o := s.Request
-	return OpenRequest{Ledger: o.Ledger, Payer: o.Payer, Payee: o.Payee, Deposit: U64(o.Deposit), Deadline: o.Deadline, Nonce: U64(o.Nonce), Sig: s.Sig}
+	return OpenRequest{Ledger: o.Ledger, Payer: o.Payer, Payee: o.Payee, Deposit: U64(o.Deposit), Deadline: o.Deadline, Nonce: U64(o.Nonce),
+		Service: o.Service, Sig: s.Sig}
 }
 
 // Signed converts back to speed's type.
 func (r OpenRequest) Signed() speed.SignedOpen {
-	return speed.SignedOpen{Request: speed.OpenRequest{Ledger: r.Ledger, Payer: r.Payer, Payee: r.Payee, Deposit: uint64(r.Deposit), Deadline: r.Deadline, Nonce: uint64(r.Nonce)}, Sig: r.Sig}
+	return speed.SignedOpen{Request: speed.OpenRequest{Ledger: r.Ledger, Payer: r.Payer, Payee: r.Payee, Deposit: uint64(r.Deposit), Deadline: r.Deadline,
+		Nonce: uint64(r.Nonce), Service: r.Service}, Sig: r.Sig}
 }
 
 // CloseRequest is POST /v1/channels/{id}/close.
@@ -178,6 +228,10 @@ type Entry struct {
 	Balance      U64            `json:"balance"`
 	Ref          string         `json:"ref,omitempty"`
 	Counterparty wallet.Address `json:"counterparty,omitzero"`
+	Memo         string         `json:"memo,omitempty"` // a transfer's memo
+	// Service is what a channel entry's channel paid for (speed.ServiceProxy...);
+	// "" for other entries and for channels opened without one (Speed).
+	Service string `json:"service,omitempty"`
 }
 
 // FaucetClaim asks for the faucet's grant for Account in Period, proving

@@ -29,6 +29,8 @@ func FuzzRequests(f *testing.F) {
 	f.Add([]byte(`{"ledger":"l","from":"TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH","to":"TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC","amount":"5","nonce":"1","sig":"0x` + zeros(130) + `"}`))
 	f.Add([]byte(`{"seq":"1","paid":"2","payer_sig":"0x` + zeros(130) + `","payee_sig":"0x` + zeros(130) + `"}`))
 	f.Add([]byte(`{"ops":[{"close":{"channel":"` + zeros(64) + `","seq":"1","paid":"0"}}]}`))
+	f.Add([]byte(`{"ledger":"l","from":"TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH","to":"TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC","amount":"5","nonce":"1","memo":"Order #42 \u2014 \u00e9\ud83d\ude00","sig":"0x` + zeros(130) + `"}`))
+	f.Add([]byte(`{"ledger":"l","payer":"TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH","payee":"TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC","deposit":"5","deadline":1800000000,"nonce":"1","service":"proxy","sig":"0x` + zeros(130) + `"}`))
 	f.Add([]byte(`{"amount":1}`))
 	f.Add([]byte(`{"ledger":"l","account":"TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH","to":"TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC","amount":"5","nonce":"1","sig":"0x` + zeros(130) + `"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

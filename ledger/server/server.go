@@ -52,6 +52,7 @@ type Ledger struct {
 	*ledger.Ledger
 	Storage string // "bbolt:FILE" or "postgres"
 	st      store.Store
+	log     *slog.Logger
 }
 
 // Open opens the storage, writes the genesis into an empty store and checks
@@ -77,7 +78,7 @@ func Open(ctx context.Context, c Config) (*Ledger, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Ledger{Ledger: l, Storage: name, st: st}, nil
+	return &Ledger{Ledger: l, Storage: name, st: st, log: c.Logger}, nil
 }
 
 func open(ctx context.Context, c Config, st store.Store) (*ledger.Ledger, error) {
@@ -135,6 +136,25 @@ func (l *Ledger) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// Lead runs fn, the loops of which one process at a time may run (the
+// expiry loop, the exchange), until ctx ends. On PostgreSQL, where several
+// ledger processes (front-ends) may share the database, it runs fn only
+// while this process leads them (pgstore.Store.Lead): one at a time, and
+// another within a few seconds of the leader's death. The embedded
+// store has one process, which runs fn at once.
+func (l *Ledger) Lead(ctx context.Context, fn func(ctx context.Context)) {
+	pg, ok := l.st.(*pgstore.Store)
+	if !ok {
+		fn(ctx)
+		return
+	}
+	_ = pg.Lead(ctx, time.Second, func(ctx context.Context) {
+		l.log.Info("leading the front-ends on this database: the expiry loop and the exchange run here")
+		fn(ctx)
+		l.log.Info("no longer leading")
+	})
 }
 
 // Close closes the storage.

@@ -55,6 +55,10 @@ type Entry struct {
 	Balance      uint64 // after this entry
 	Ref          string // what caused it: a transfer id, a channel id (hex)
 	Counterparty wallet.Address
+	Memo         string // a transfer's memo (at most 255 bytes; api.MaxMemo), "" for none
+	// Service is what a channel entry's channel pays for (at most
+	// speed.MaxServiceLen bytes), "" for other entries and untagged channels.
+	Service string
 }
 
 // Tx is a transaction. Its methods are only valid inside the Update or View

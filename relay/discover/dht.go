@@ -16,6 +16,7 @@ import (
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/iplist"
+	"github.com/btspeed/btspeed/shared/netguard"
 	"golang.org/x/time/rate"
 )
 
@@ -79,7 +80,7 @@ func (d *Discoverer) startingNodes() ([]dht.Addr, error) {
 			continue
 		}
 		for _, ip := range ips {
-			if d.cfg.AllowPrivate || isPublic(ip) {
+			if d.cfg.AllowPrivate || netguard.IsPublic(ip) {
 				out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port))))
 			}
 		}
@@ -119,66 +120,31 @@ type candidate struct {
 // every set is capped. It also asks the bootstrap nodes while the routing
 // table is small, where anacrolix asks them only when the table is empty.
 func (d *Discoverer) searchDHT(ctx context.Context, ih [20]byte) {
-	target := int160.FromByteArray(ih)
-	known := make(map[netip.AddrPort]bool) // queried or waiting; at most dhtMaxKnown
-	var waiting []candidate                // sorted by distance
-	var closest [][20]byte                 // distances of the closest nodes that answered, sorted, at most dhtK
-	add := func(c candidate) {
-		if known[c.addr] || len(known) >= dhtMaxKnown || !d.dhtReachable(c.addr) {
-			return
-		}
-		i, _ := slices.BinarySearchFunc(waiting, c, func(a, b candidate) int { return bytes.Compare(a.dist[:], b.dist[:]) })
-		if i >= dhtMaxCandidates {
-			return
-		}
-		known[c.addr] = true
-		waiting = slices.Insert(waiting, i, c)
-		if len(waiting) > dhtMaxCandidates {
-			waiting = waiting[:dhtMaxCandidates]
-		}
-	}
-	addNode := func(ni krpc.NodeInfo) {
-		ap, ok := nodeAddrPort(ni.Addr)
-		if !ok {
-			return
-		}
-		c := candidate{addr: ap, hasID: true}
-		for i := range c.dist {
-			c.dist[i] = ni.ID[i] ^ ih[i]
-		}
-		add(c)
-	}
+	l := &dhtLookup{d: d, ih: ih, known: make(map[netip.AddrPort]bool)}
 	for _, ni := range d.dht.Nodes() {
-		addNode(ni)
+		l.addNode(ni)
 	}
 	// With a small routing table (just started, or a small network) the
 	// bootstrap nodes are asked too.
-	if len(waiting) < dhtK {
+	if len(l.waiting) < dhtK {
 		addrs, err := d.startingNodes()
-		if err != nil && len(waiting) == 0 {
+		if err != nil && len(l.waiting) == 0 {
 			d.log.Debug("discover: DHT lookup", "info_hash", fmt.Sprintf("%x", ih), "err", err)
 			return
 		}
 		for _, a := range addrs {
 			if ap, ok := nodeAddrPort(a.KRPC()); ok {
-				add(candidate{addr: ap})
+				l.add(candidate{addr: ap})
 			}
 		}
 	}
-	// worthQuerying says whether the closest waiting node may be closer
-	// than the dhtK closest that answered.
-	worthQuerying := func() bool {
-		if len(waiting) == 0 {
-			return false
-		}
-		return len(closest) < dhtK || !waiting[0].hasID || bytes.Compare(waiting[0].dist[:], closest[len(closest)-1][:]) < 0
-	}
+	target := int160.FromByteArray(ih)
 	results := make(chan *krpc.Return, dhtAlpha) // never blocks: at most dhtAlpha in flight
 	inFlight, sent := 0, 0
 	for {
-		for ctx.Err() == nil && inFlight < dhtAlpha && sent < dhtMaxQueries && worthQuerying() {
-			c := waiting[0]
-			waiting = waiting[1:]
+		for ctx.Err() == nil && inFlight < dhtAlpha && sent < dhtMaxQueries && l.worthQuerying() {
+			c := l.waiting[0]
+			l.waiting = l.waiting[1:]
 			inFlight++
 			sent++
 			go func() { // ends when the query does (ctx bounds it); the loop below waits for it
@@ -191,35 +157,89 @@ func (d *Discoverer) searchDHT(ctx context.Context, ih [20]byte) {
 		}
 		r := <-results
 		inFlight--
-		if r == nil || ctx.Err() != nil {
-			continue
+		if r != nil && ctx.Err() == nil {
+			l.reply(r)
 		}
-		found := make([]netip.AddrPort, 0, len(r.Values))
-		for _, p := range r.Values {
-			if ap, ok := nodeAddrPort(p); ok {
-				found = append(found, ap)
-			}
+	}
+}
+
+// dhtLookup is one searchDHT walk's state; every set in it is capped.
+type dhtLookup struct {
+	d       *Discoverer
+	ih      [20]byte
+	known   map[netip.AddrPort]bool // queried or waiting; at most dhtMaxKnown
+	waiting []candidate             // sorted by distance, at most dhtMaxCandidates
+	closest [][20]byte              // distances of the closest nodes that answered, sorted, at most dhtK
+}
+
+// add queues c unless it is known, unreachable, or farther than every
+// waiting candidate with the queue full.
+func (l *dhtLookup) add(c candidate) {
+	if l.known[c.addr] || len(l.known) >= dhtMaxKnown || !l.d.dhtReachable(c.addr) {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(l.waiting, c, func(a, b candidate) int { return bytes.Compare(a.dist[:], b.dist[:]) })
+	if i >= dhtMaxCandidates {
+		return
+	}
+	l.known[c.addr] = true
+	l.waiting = slices.Insert(l.waiting, i, c)
+	if len(l.waiting) > dhtMaxCandidates {
+		l.waiting = l.waiting[:dhtMaxCandidates]
+	}
+}
+
+// addNode queues a node a reply or the routing table named.
+func (l *dhtLookup) addNode(ni krpc.NodeInfo) {
+	ap, ok := nodeAddrPort(ni.Addr)
+	if !ok {
+		return
+	}
+	c := candidate{addr: ap, hasID: true}
+	for i := range c.dist {
+		c.dist[i] = ni.ID[i] ^ l.ih[i]
+	}
+	l.add(c)
+}
+
+// worthQuerying says whether the closest waiting node may be closer than
+// the dhtK closest that answered.
+func (l *dhtLookup) worthQuerying() bool {
+	if len(l.waiting) == 0 {
+		return false
+	}
+	return len(l.closest) < dhtK || !l.waiting[0].hasID || bytes.Compare(l.waiting[0].dist[:], l.closest[len(l.closest)-1][:]) < 0
+}
+
+// reply takes in an answer: its peers go to the discoverer, its sender
+// joins the closest that answered, and at most dhtNodesPerReply of each
+// family of the nodes it names are queued.
+func (l *dhtLookup) reply(r *krpc.Return) {
+	found := make([]netip.AddrPort, 0, len(r.Values))
+	for _, p := range r.Values {
+		if ap, ok := nodeAddrPort(p); ok {
+			found = append(found, ap)
 		}
-		if len(found) > 0 {
-			d.addPeers(ih, found)
+	}
+	if len(found) > 0 {
+		l.d.addPeers(l.ih, found)
+	}
+	var dist [20]byte
+	for i := range dist {
+		dist[i] = r.ID[i] ^ l.ih[i]
+	}
+	i, _ := slices.BinarySearchFunc(l.closest, dist, func(a, b [20]byte) int { return bytes.Compare(a[:], b[:]) })
+	if i < dhtK {
+		l.closest = slices.Insert(l.closest, i, dist)
+		if len(l.closest) > dhtK {
+			l.closest = l.closest[:dhtK]
 		}
-		var dist [20]byte
-		for i := range dist {
-			dist[i] = r.ID[i] ^ ih[i]
-		}
-		i, _ := slices.BinarySearchFunc(closest, dist, func(a, b [20]byte) int { return bytes.Compare(a[:], b[:]) })
-		if i < dhtK {
-			closest = slices.Insert(closest, i, dist)
-			if len(closest) > dhtK {
-				closest = closest[:dhtK]
-			}
-		}
-		for _, ni := range r.Nodes[:min(len(r.Nodes), dhtNodesPerReply)] {
-			addNode(ni)
-		}
-		for _, ni := range r.Nodes6[:min(len(r.Nodes6), dhtNodesPerReply)] {
-			addNode(ni)
-		}
+	}
+	for _, ni := range r.Nodes[:min(len(r.Nodes), dhtNodesPerReply)] {
+		l.addNode(ni)
+	}
+	for _, ni := range r.Nodes6[:min(len(r.Nodes6), dhtNodesPerReply)] {
+		l.addNode(ni)
 	}
 }
 
@@ -230,7 +250,7 @@ func (d *Discoverer) dhtReachable(addr netip.AddrPort) bool {
 	if !a.IsValid() || addr.Port() == 0 || a.IsUnspecified() || a.IsMulticast() {
 		return false
 	}
-	if !d.cfg.AllowPrivate && !isPublic(a) {
+	if !d.cfg.AllowPrivate && !netguard.IsPublic(a) {
 		return false
 	}
 	local := d.DHTAddr().Addr()
@@ -256,7 +276,7 @@ type nonPublicRanger struct{}
 // Lookup reports a non-public ip as blocked.
 func (nonPublicRanger) Lookup(ip net.IP) (iplist.Range, bool) {
 	a, ok := netip.AddrFromSlice(ip)
-	if ok && isPublic(a) {
+	if ok && netguard.IsPublic(a) {
 		return iplist.Range{}, false
 	}
 	return iplist.Range{First: ip, Last: ip, Description: "not a public address"}, true

@@ -43,6 +43,7 @@ import (
 
 	"github.com/anacrolix/dht/v2"
 	"github.com/btspeed/btspeed/engine/trackerclient"
+	"github.com/btspeed/btspeed/shared/netguard"
 )
 
 // Defaults of Config.
@@ -429,7 +430,7 @@ func (d *Discoverer) peerAddr(ap netip.AddrPort) (netip.AddrPort, bool) {
 	if !a.IsValid() || ap.Port() == 0 || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return netip.AddrPort{}, false
 	}
-	if !d.cfg.AllowPrivate && !isPublic(a) {
+	if !d.cfg.AllowPrivate && !netguard.IsPublic(a) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a, ap.Port()), true

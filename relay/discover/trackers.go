@@ -12,6 +12,7 @@ import (
 
 	"github.com/anacrolix/torrent/tracker"
 	"github.com/btspeed/btspeed/engine/trackerclient"
+	"github.com/btspeed/btspeed/shared/netguard"
 )
 
 // stopTimeout bounds the "stopped" announce that follows a successful
@@ -89,7 +90,7 @@ func (d *Discoverer) checkHost(ctx context.Context, host string) ([]netip.Addr, 
 	}
 	if !d.cfg.AllowPrivate {
 		for _, ip := range ips {
-			if !isPublic(ip) {
+			if !netguard.IsPublic(ip) {
 				return nil, fmt.Errorf("tracker host %q resolves to %v: %w", host, ip, errRefused)
 			}
 		}
@@ -145,7 +146,7 @@ func (d *Discoverer) announceTwice(ctx context.Context, ih [20]byte, rawURL stri
 		Logger:       anacrolixLogger(d.log.With("component", "tracker client", "tracker", rawURL)),
 	}
 	if !d.cfg.AllowPrivate {
-		o.Allow = isPublic
+		o.Allow = netguard.IsPublic
 	}
 	cl, err := trackerclient.New(rawURL, o)
 	if err != nil {

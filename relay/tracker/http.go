@@ -70,14 +70,37 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	s.stats.Announces++
 	// A swarm with no room for this address still answers it with peers.
-	s.announceLocked(a.InfoHash, sw, peer{key: key, id: a.PeerID, addr: addr, from: from}, a.Event, a.Left, now)
+	_, dropped := s.announceLocked(a.InfoHash, sw, peer{key: key, id: a.PeerID, addr: addr, from: from}, a.Event, a.Left, now)
 	picked := sw.pick(a.Numwant, key, func(p *peer) bool { return p.conn == nil }, s.rng)
 	ans := httptracker.Answer{Interval: interval, Complete: sw.complete, Incomplete: sw.incomplete}
 	for _, p := range picked {
 		ans.Peers = append(ans.Peers, httptracker.Peer{ID: p.id, Addr: p.addr})
 	}
 	s.mu.Unlock()
+	s.clusterDrop(a.InfoHash, dropped)
+	s.clusterAnnounceHTTP(&a, &ans, Entry{Key: key, ID: a.PeerID, Addr: addr, Complete: a.Left == 0})
 	writeBencoded(w, ans.Encode(a.Compact))
+}
+
+// clusterAnnounceHTTP records an HTTP announce in the cluster and answers
+// it with the cluster's peers and counts; ans stays the local answer when
+// there is no cluster or it fails.
+func (s *Server) clusterAnnounceHTTP(a *httptracker.Announce, ans *httptracker.Answer, e Entry) {
+	if !s.clusterUp() {
+		return
+	}
+	ctx, cancel := clusterContext()
+	defer cancel()
+	es, c, err := s.cfg.Cluster.Announce(ctx, a.InfoHash, HTTPPeer, &e, a.Event, a.Numwant)
+	if err != nil {
+		s.clusterFailed("announce", err)
+		return
+	}
+	ans.Complete, ans.Incomplete = c.Complete, c.Incomplete
+	ans.Peers = ans.Peers[:0]
+	for _, p := range es {
+		ans.Peers = append(ans.Peers, httptracker.Peer{ID: p.ID, Addr: p.Addr})
+	}
 }
 
 // serveScrape answers a BEP 48 scrape.
@@ -98,5 +121,10 @@ func (s *Server) serveScrape(w http.ResponseWriter, r *http.Request) {
 		files[ih] = c
 	}
 	s.mu.Unlock()
+	if cs := s.clusterCounts(hashes); cs != nil {
+		for i, ih := range hashes {
+			files[ih] = cs[i]
+		}
+	}
 	writeBencoded(w, files.Encode())
 }

@@ -78,8 +78,11 @@ type Config struct {
 	// MessagesPerSecond caps what one WebSocket connection may send
 	// (default 20, bursts of 40); beyond it the connection is closed.
 	MessagesPerSecond int
-	Logger            *slog.Logger
-	Now               func() time.Time
+	// Cluster, when set, shares the swarms with other relays (see
+	// Cluster); nil keeps them in this process only.
+	Cluster Cluster
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Server is the tracker. It is an http.Handler: GET /announce and /scrape
@@ -111,6 +114,11 @@ type Stats struct {
 	Refused                   uint64 // malformed or disallowed requests
 	RateLimited               uint64 // announces refused by a per-address limit (announces, new swarms)
 	SocketsRefused            uint64 // WebSocket upgrades refused by MaxSocketsPerAddr
+	// With a Cluster: failed cluster calls (each served locally instead),
+	// offers and answers routed to other relays, delivered from them, and
+	// delivered from them for peers no longer here.
+	ClusterErrors                   uint64
+	RoutedOut, RoutedIn, RoutedLost uint64
 }
 
 // New returns a tracker.
@@ -145,7 +153,7 @@ func New(cfg Config) *Server {
 		cfg.MaxPeersPerAddr = cfg.MaxPeers
 	}
 	cfg.MaxSocketsPerAddr = orDefault(cfg.MaxSocketsPerAddr, DefaultMaxSocketsPerAddr)
-	return &Server{
+	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		announces: ratelimit.New(max(cfg.AnnounceRate, 0), cfg.AnnounceBurst, 0),
@@ -162,6 +170,10 @@ func New(cfg Config) *Server {
 		conns:   make(map[*wsConn]struct{}),
 		sockets: make(map[netip.Addr]int),
 	}
+	if cfg.Cluster != nil {
+		cfg.Cluster.Subscribe(s.deliver)
+	}
+	return s
 }
 
 // orDefault is v, or def when v is zero (negative values stay: "off").
@@ -278,13 +290,14 @@ func (s *Server) swarmLocked(ih [20]byte, create bool, from netip.Addr, now time
 
 // announceLocked applies p's announce to sw (the swarm of ih), keeping the
 // WebSocket connections' lists of their entries true. It returns p's entry,
-// or nil after stopped or when the swarm has no room for p.
-func (s *Server) announceLocked(ih [20]byte, sw *swarm, p peer, ev httptracker.Event, left int64, now time.Time) *peer {
-	entry, dropped := sw.announce(p, ev, left, now, s.cfg.MaxPeers, s.cfg.MaxPeersPerAddr)
+// or nil after stopped or when the swarm has no room for p, and the entry
+// that made room for p, if one did (for the cluster to drop too).
+func (s *Server) announceLocked(ih [20]byte, sw *swarm, p peer, ev httptracker.Event, left int64, now time.Time) (entry, dropped *peer) {
+	entry, dropped = sw.announce(p, ev, left, now, s.cfg.MaxPeers, s.cfg.MaxPeersPerAddr)
 	if dropped != nil && dropped.conn != nil {
 		delete(dropped.conn.joined, joinKey{ih, dropped.key})
 	}
-	return entry
+	return entry, dropped
 }
 
 // Expire drops peers not heard from for three intervals and empty swarms;
@@ -322,6 +335,11 @@ func (s *Server) allowed(ih [20]byte) bool { return s.cfg.Allow == nil || s.cfg.
 // HTTPPeers returns up to max addresses of peers that announced infoHash
 // over HTTP (classic peers), most recently seen first.
 func (s *Server) HTTPPeers(infoHash [20]byte, max int) []netip.AddrPort {
+	return s.clusterHTTPPeers(infoHash, max, s.localHTTPPeers(infoHash, max))
+}
+
+// localHTTPPeers is HTTPPeers from this tracker's own swarm.
+func (s *Server) localHTTPPeers(infoHash [20]byte, max int) []netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sw := s.swarms[infoHash]
@@ -344,13 +362,46 @@ func (s *Server) HTTPPeers(infoHash [20]byte, max int) []netip.AddrPort {
 
 // Knows says whether addr announced itself over HTTP for infoHash and is
 // still in the swarm: the bridge dials only such addresses.
+// With a Cluster, an address announced to another relay counts too.
 func (s *Server) Knows(infoHash [20]byte, addr netip.AddrPort) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	sw := s.swarms[infoHash]
-	if sw == nil {
+	var p *peer
+	if sw := s.swarms[infoHash]; sw != nil {
+		p = sw.peers[addr.String()]
+	}
+	s.mu.Unlock()
+	if p != nil && p.conn == nil {
+		return true
+	}
+	if !s.clusterUp() {
 		return false
 	}
-	p := sw.peers[addr.String()]
-	return p != nil && p.conn == nil
+	ctx, cancel := clusterContext()
+	defer cancel()
+	_, ok, err := s.cfg.Cluster.Lookup(ctx, infoHash, HTTPPeer, addr.String())
+	if err != nil {
+		s.clusterFailed("lookup", err)
+	}
+	return ok
+}
+
+// clusterHTTPPeers adds the cluster's HTTP peers of infoHash to have, up
+// to max in all.
+func (s *Server) clusterHTTPPeers(infoHash [20]byte, max int, have []netip.AddrPort) []netip.AddrPort {
+	if len(have) >= max || !s.clusterUp() {
+		return have
+	}
+	ctx, cancel := clusterContext()
+	defer cancel()
+	es, _, err := s.cfg.Cluster.Announce(ctx, infoHash, HTTPPeer, nil, httptracker.Update, max)
+	if err != nil {
+		s.clusterFailed("peers", err)
+		return have
+	}
+	for _, e := range es {
+		if len(have) < max && !slices.Contains(have, e.Addr) {
+			have = append(have, e.Addr)
+		}
+	}
+	return have
 }

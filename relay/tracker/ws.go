@@ -114,14 +114,15 @@ func (c *wsConn) close() {
 		}
 		c.ws.Close()
 		s := c.s
+		var gone []SwarmKey // for the cluster
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		delete(s.conns, c)
 		s.releaseSocketLocked(c.from)
 		for j := range c.joined {
 			if sw := s.swarms[j.ih]; sw != nil {
 				if p := sw.peers[j.key]; p != nil && p.conn == c {
 					sw.remove(j.key)
+					gone = append(gone, SwarmKey{j.ih, j.key})
 				}
 				if len(sw.peers) == 0 {
 					delete(s.swarms, j.ih)
@@ -129,6 +130,8 @@ func (c *wsConn) close() {
 			}
 		}
 		clear(c.joined)
+		s.mu.Unlock()
+		s.clusterRemove(WebSocketPeer, gone)
 	})
 }
 
@@ -299,8 +302,13 @@ func (c *wsConn) announce(req *wsRequest) {
 		return
 	}
 	key := hex.EncodeToString(id[:])
+	clustered := s.clusterUp()
+	localOffers := len(req.Offers)
+	if clustered {
+		localOffers = 0 // the cluster picks them
+	}
 	s.mu.Lock()
-	res, no := c.joinLocked(ih, peer{key: key, id: id, conn: c, from: c.from}, ev, left, len(req.Offers), now)
+	res, no := c.joinLocked(ih, peer{key: key, id: id, conn: c, from: c.from}, ev, left, localOffers, now)
 	s.mu.Unlock()
 	if no != nil {
 		c.refuse(ihb, no)
@@ -309,11 +317,17 @@ func (c *wsConn) announce(req *wsRequest) {
 	if res == nil {
 		return // stopped in a swarm that does not exist
 	}
+	s.clusterDrop(ih, res.dropped)
+	if clustered && !c.clusterAnnounce(ih, id, ev, left, req.Offers, res) {
+		s.mu.Lock()
+		c.pickLocked(ih, key, len(req.Offers), res)
+		s.mu.Unlock()
+	}
 	c.send(&webtorrent.Message{Action: "announce", Interval: webtorrent.Count(int(s.cfg.Interval.Seconds() / 5)),
 		InfoHash: webtorrent.Hashes{webtorrent.BinString(ih[:])}, Complete: webtorrent.Count(res.complete), Incomplete: webtorrent.Count(res.incomplete)})
 	for i, to := range res.targets {
 		o := req.Offers[i]
-		if len(o.Offer) == 0 || utf8.RuneCountInString(o.OfferID) > 64 {
+		if !validOffer(o) {
 			continue
 		}
 		to.send(&webtorrent.Message{Action: "announce", Offer: o.Offer, OfferID: o.OfferID,
@@ -321,11 +335,46 @@ func (c *wsConn) announce(req *wsRequest) {
 	}
 }
 
+// validOffer says whether an offer is worth handing on.
+func validOffer(o webtorrent.Offer) bool {
+	return len(o.Offer) > 0 && utf8.RuneCountInString(o.OfferID) <= 64
+}
+
+// clusterAnnounce records the connection's announce in the cluster, sets
+// res's counts to the cluster's, and routes the offers to the peers the
+// cluster picked, wherever they are; false when the cluster failed (res
+// is then the local swarm's alone).
+func (c *wsConn) clusterAnnounce(ih, id [20]byte, ev httptracker.Event, left int64, offers []webtorrent.Offer, res *joinResult) bool {
+	s := c.s
+	ctx, cancel := clusterContext()
+	defer cancel()
+	e := &Entry{Key: hex.EncodeToString(id[:]), ID: id, Relay: s.cfg.Cluster.ID(), Complete: left == 0}
+	picked, counts, err := s.cfg.Cluster.Announce(ctx, ih, WebSocketPeer, e, ev, len(offers))
+	if err != nil {
+		s.clusterFailed("announce", err)
+		return false
+	}
+	res.complete, res.incomplete = counts.Complete, counts.Incomplete
+	n := 0
+	for i, p := range picked[:min(len(picked), len(offers))] {
+		if !validOffer(offers[i]) {
+			continue
+		}
+		s.route(ctx, p.Relay, &Routed{InfoHash: ih, To: p.Key, From: id, OfferID: offers[i].OfferID, Offer: offers[i].Offer})
+		n++
+	}
+	s.mu.Lock()
+	s.stats.OffersRelayed += uint64(n)
+	s.mu.Unlock()
+	return true
+}
+
 // joinResult is what an announce over WebSocket is answered with: the
 // swarm's counts, and the connections its offers go to.
 type joinResult struct {
 	complete, incomplete int
 	targets              []*wsConn
+	dropped              *peer // the entry that made room, for the cluster
 }
 
 // joinLocked applies the connection's announce of p to the swarm of ih and
@@ -346,7 +395,7 @@ func (c *wsConn) joinLocked(ih [20]byte, p peer, ev httptracker.Event, left int6
 		return nil, refusedJoined
 	}
 	s.stats.Announces++
-	entry := s.announceLocked(ih, sw, p, ev, left, now)
+	entry, dropped := s.announceLocked(ih, sw, p, ev, left, now)
 	switch {
 	case entry != nil:
 		c.joined[j] = struct{}{}
@@ -359,13 +408,25 @@ func (c *wsConn) joinLocked(ih [20]byte, p peer, ev httptracker.Event, left int6
 		return nil, refusedPeers
 	}
 	res := &joinResult{complete: sw.complete, incomplete: sw.incomplete}
-	if offers > 0 && entry != nil {
-		for _, t := range sw.pick(offers, p.key, func(p *peer) bool { return p.conn != nil }, s.rng) {
-			res.targets = append(res.targets, t.conn)
-		}
-		s.stats.OffersRelayed += uint64(len(res.targets))
+	res.dropped = dropped
+	if entry != nil {
+		c.pickLocked(ih, p.key, offers, res)
 	}
 	return res, nil
+}
+
+// pickLocked picks, in the local swarm of ih, the connections n offers of
+// the peer with key self go to.
+func (c *wsConn) pickLocked(ih [20]byte, self string, n int, res *joinResult) {
+	s := c.s
+	sw := s.swarms[ih]
+	if n <= 0 || sw == nil {
+		return
+	}
+	for _, t := range sw.pick(n, self, func(p *peer) bool { return p.conn != nil }, s.rng) {
+		res.targets = append(res.targets, t.conn)
+	}
+	s.stats.OffersRelayed += uint64(len(res.targets))
 }
 
 // answer hands a WebRTC answer back to the peer whose offer it answers.
@@ -384,12 +445,40 @@ func (c *wsConn) answer(ih, id [20]byte, req *wsRequest) {
 		}
 	}
 	s.mu.Unlock()
+	if to == nil && c.clusterAnswer(ih, id, req) {
+		return
+	}
 	if to == nil {
 		c.fail("announce", ih[:], "no peer with that to_peer_id")
 		return
 	}
 	to.send(&webtorrent.Message{Action: "announce", Answer: req.Answer, OfferID: req.OfferID,
 		PeerID: webtorrent.BinString(id[:]), InfoHash: webtorrent.Hashes{webtorrent.BinString(ih[:])}})
+}
+
+// clusterAnswer routes an answer for a peer this relay does not hold to
+// the relay that does; false when the cluster does not know it either.
+func (c *wsConn) clusterAnswer(ih, id [20]byte, req *wsRequest) bool {
+	s := c.s
+	to := hexOf(req.ToPeerID)
+	if to == "" || !validOffer(webtorrent.Offer{Offer: req.Answer, OfferID: req.OfferID}) || !s.clusterUp() {
+		return false
+	}
+	ctx, cancel := clusterContext()
+	defer cancel()
+	e, ok, err := s.cfg.Cluster.Lookup(ctx, ih, WebSocketPeer, to)
+	if err != nil {
+		s.clusterFailed("lookup", err)
+		return false
+	}
+	if !ok || e.Relay == s.cfg.Cluster.ID() {
+		return false
+	}
+	s.mu.Lock()
+	s.stats.AnswersRelayed++
+	s.mu.Unlock()
+	s.route(ctx, e.Relay, &Routed{InfoHash: ih, To: to, From: id, OfferID: req.OfferID, Answer: req.Answer})
+	return true
 }
 
 // refuse answers a refused announce and counts it.
@@ -415,6 +504,7 @@ func (c *wsConn) scrape(req *wsRequest) {
 		return
 	}
 	files := make(map[string]webtorrent.Stats, len(list))
+	ihs := make([][20]byte, 0, len(list))
 	s.mu.Lock()
 	s.stats.Scrapes++
 	for _, h := range list {
@@ -426,6 +516,7 @@ func (c *wsConn) scrape(req *wsRequest) {
 		}
 		var ih [20]byte
 		copy(ih[:], b)
+		ihs = append(ihs, ih)
 		var st webtorrent.Stats
 		if sw := s.swarms[ih]; sw != nil {
 			st = webtorrent.Stats{Complete: sw.complete, Incomplete: sw.incomplete, Downloaded: sw.downloaded}
@@ -433,5 +524,10 @@ func (c *wsConn) scrape(req *wsRequest) {
 		files[h] = st
 	}
 	s.mu.Unlock()
+	if cs := s.clusterCounts(ihs); cs != nil {
+		for i, h := range list {
+			files[h] = webtorrent.Stats{Complete: cs[i].Complete, Incomplete: cs[i].Incomplete, Downloaded: cs[i].Downloaded}
+		}
+	}
 	c.send(&webtorrent.Message{Action: "scrape", Files: files})
 }

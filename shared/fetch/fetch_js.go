@@ -3,6 +3,7 @@
 package fetch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,25 @@ func (Browser) Do(req *http.Request) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	opt, err := fetchOptions(req)
+	if err != nil {
+		return nil, err
+	}
+	abort := js.Global().Get("AbortController").New()
+	opt.Set("signal", abort.Get("signal"))
+	resp, err := await(ctx, abort, js.Global().Call("fetch", req.URL.String(), opt))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
+	}
+	return response(req, resp, abort), nil
+}
+
+// fetchOptions is fetch's init object for req: method, headers and the body,
+// read whole.
+func fetchOptions(req *http.Request) (js.Value, error) {
 	opt := js.Global().Get("Object").New()
 	opt.Set("method", req.Method)
 	opt.Set("credentials", "same-origin")
@@ -41,7 +61,7 @@ func (Browser) Do(req *http.Request) (*http.Response, error) {
 		b, err := io.ReadAll(req.Body)
 		req.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("fetch: reading the request body: %w", err)
+			return js.Value{}, fmt.Errorf("fetch: reading the request body: %w", err)
 		}
 		if len(b) > 0 {
 			u := js.Global().Get("Uint8Array").New(len(b))
@@ -49,9 +69,13 @@ func (Browser) Do(req *http.Request) (*http.Response, error) {
 			opt.Set("body", u)
 		}
 	}
-	abort := js.Global().Get("AbortController").New()
-	opt.Set("signal", abort.Get("signal"))
+	return opt, nil
+}
 
+// await waits for fetch's promise. When ctx ends first it aborts the fetch,
+// waits for the promise to settle, cancels a body that arrived anyway and
+// returns ctx's error.
+func await(ctx context.Context, abort, promise js.Value) (js.Value, error) {
 	type result struct {
 		resp js.Value
 		err  error
@@ -65,26 +89,24 @@ func (Browser) Do(req *http.Request) (*http.Response, error) {
 		done <- result{err: jsError("fetch", args[0])}
 		return nil
 	})
-	js.Global().Call("fetch", req.URL.String(), opt).Call("then", success, failure)
-	var r result
+	defer success.Release()
+	defer failure.Release()
+	promise.Call("then", success, failure)
 	select {
-	case r = <-done:
+	case r := <-done:
+		return r.resp, r.err
 	case <-ctx.Done():
 		abort.Call("abort")
-		r = <-done
-		success.Release()
-		failure.Release()
-		if r.err == nil {
+		if r := <-done; r.err == nil {
 			r.resp.Get("body").Call("cancel")
 		}
-		return nil, ctx.Err()
+		return js.Value{}, ctx.Err()
 	}
-	success.Release()
-	failure.Release()
-	if r.err != nil {
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), r.err)
-	}
-	resp := r.resp
+}
+
+// response turns fetch's Response into req's http.Response, its body
+// streaming from the Response's ReadableStream.
+func response(req *http.Request, resp, abort js.Value) *http.Response {
 	header := http.Header{}
 	it := resp.Get("headers").Call("entries")
 	for {
@@ -102,7 +124,7 @@ func (Browser) Do(req *http.Request) (*http.Response, error) {
 	}
 	var body io.ReadCloser = http.NoBody
 	if b := resp.Get("body"); !b.IsNull() && !b.IsUndefined() {
-		body = &streamReader{reader: b.Call("getReader"), abort: abort, done: ctx.Done()}
+		body = &streamReader{reader: b.Call("getReader"), abort: abort, done: req.Context().Done()}
 	}
 	return &http.Response{
 		Status:        strconv.Itoa(status) + " " + resp.Get("statusText").String(),
@@ -114,7 +136,7 @@ func (Browser) Do(req *http.Request) (*http.Response, error) {
 		ContentLength: length,
 		Body:          body,
 		Request:       req,
-	}, nil
+	}
 }
 
 // streamReader reads a fetch body's ReadableStream.

@@ -16,6 +16,9 @@ import (
 const (
 	// DomainChannelOpen: a payer's request to open a channel on the ledger.
 	DomainChannelOpen wallet.Domain = "btspeed/ledger/channel-open/v1"
+	// DomainChannelOpenV2: an open request naming the service it pays for
+	// (OpenRequest.Service); its bytes are v1's plus the service.
+	DomainChannelOpenV2 wallet.Domain = "btspeed/ledger/channel-open/v2"
 	// DomainChannelState: a channel state; the payer signs it to pay, the
 	// payee countersigns it to close.
 	DomainChannelState wallet.Domain = "btspeed/channel-state/v1"
@@ -50,7 +53,8 @@ func (id *ChannelID) UnmarshalText(b []byte) error {
 // balance into a new channel that pays Payee, closing by itself at Deadline
 // (everything back to the payer) unless the payee closes it first (M14, M19).
 // Nonce makes every request unique for its payer; Ledger makes it worthless
-// on any other ledger.
+// on any other ledger. Service names what the channel pays for (see
+// CheckService); the ledger copies it into the channel's history entries.
 type OpenRequest struct {
 	Ledger   string // the ledger id, 1..MaxLedgerIDLen printable ASCII bytes
 	Payer    wallet.Address
@@ -58,14 +62,44 @@ type OpenRequest struct {
 	Deposit  uint64 // base units
 	Deadline int64  // unix seconds
 	Nonce    uint64
+	Service  string // ServiceSpeed, ServiceProxy, ServiceStorage...; "" (old clients) means Speed
+}
+
+// Services channels pay for (OpenRequest.Service).
+const (
+	ServiceSpeed   = "speed"   // BitTorrent Speed: pieces (engine, webpeer)
+	ServiceProxy   = "proxy"   // the paid proxy (proxy/requester, btspeed fetch)
+	ServiceStorage = "storage" // paid storage (store, btspeed store)
+)
+
+// MaxServiceLen bounds OpenRequest.Service, in bytes.
+const MaxServiceLen = 16
+
+// CheckService says what is wrong with a service tag, or nil: at most
+// MaxServiceLen bytes of [a-z0-9-] ("" is valid: an old client's Speed).
+func CheckService(s string) error {
+	if len(s) > MaxServiceLen {
+		return fmt.Errorf("service tag of %d bytes, at most %d", len(s), MaxServiceLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Errorf("service tag %q has a byte other than a-z, 0-9 and -", s)
+		}
+	}
+	return nil
 }
 
 // Bytes is the canonical encoding that is signed and hashed:
 //
 //	len(ledger) (1) | ledger | payer (21) | payee (21) | deposit (8, big endian)
 //	| deadline (8) | nonce (8)
+//
+// followed, for a request with a service (signed under DomainChannelOpenV2),
+// by
+//
+//	len(service) (1) | service
 func (o OpenRequest) Bytes() []byte {
-	b := make([]byte, 0, 1+len(o.Ledger)+2*wallet.AddressLen+3*8)
+	b := make([]byte, 0, 1+len(o.Ledger)+2*wallet.AddressLen+3*8+1+len(o.Service))
 	b = append(b, byte(len(o.Ledger)))
 	b = append(b, o.Ledger...)
 	b = append(b, o.Payer[:]...)
@@ -73,7 +107,20 @@ func (o OpenRequest) Bytes() []byte {
 	b = binary.BigEndian.AppendUint64(b, o.Deposit)
 	b = binary.BigEndian.AppendUint64(b, uint64(o.Deadline))
 	b = binary.BigEndian.AppendUint64(b, o.Nonce)
+	if o.Service != "" {
+		b = append(b, byte(len(o.Service)))
+		b = append(b, o.Service...)
+	}
 	return b
+}
+
+// Domain is the request's signing domain: DomainChannelOpen without a
+// service, DomainChannelOpenV2 with one.
+func (o OpenRequest) Domain() wallet.Domain {
+	if o.Service != "" {
+		return DomainChannelOpenV2
+	}
+	return DomainChannelOpen
 }
 
 // ID returns the id of the channel this request opens.
@@ -82,9 +129,12 @@ func (o OpenRequest) ID() ChannelID {
 }
 
 // Validate checks what a ledger checks before anything else: a valid ledger
-// id, distinct payer and payee, a non-zero deposit.
+// id, distinct payer and payee, a non-zero deposit, a valid service tag.
 func (o OpenRequest) Validate() error {
 	if err := ValidateLedgerID(o.Ledger); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := CheckService(o.Service); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if o.Payer == o.Payee {
@@ -104,7 +154,7 @@ func (o OpenRequest) Sign(k *wallet.PrivateKey) (SignedOpen, error) {
 	if k.Address() != o.Payer {
 		return SignedOpen{}, fmt.Errorf("speed: open request for payer %s signed by %s", o.Payer, k.Address())
 	}
-	sig, err := k.Sign(DomainChannelOpen, o.Bytes())
+	sig, err := k.Sign(o.Domain(), o.Bytes())
 	if err != nil {
 		return SignedOpen{}, err
 	}
@@ -122,7 +172,7 @@ func (s SignedOpen) Verify() error {
 	if err := s.Request.Validate(); err != nil {
 		return err
 	}
-	return DomainChannelOpen.Verify(s.Request.Payer, s.Request.Bytes(), s.Sig)
+	return s.Request.Domain().Verify(s.Request.Payer, s.Request.Bytes(), s.Sig)
 }
 
 // Channel is a payment channel as the ledger reports it.

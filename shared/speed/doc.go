@@ -19,8 +19,8 @@
 //
 // The auction choker (M8-M13) is package choker and the auto-bidder (M3, M5,
 // M6) package bidder; package sim runs all of them together in a
-// deterministic swarm simulation. Package proxy holds the wire messages of
-// the paid proxy built on the same channels (M32).
+// deterministic swarm simulation. Package proxy holds the wire of the paid
+// proxy built on the same channels (M32), with its provider and requester.
 //
 // Callers pass the time in (now arguments), so every timeout is tested
 // without sleeping. The package builds for GOOS=js GOARCH=wasm.

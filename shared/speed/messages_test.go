@@ -292,6 +292,49 @@ func TestParseAndFormatBTT(t *testing.T) {
 	}
 }
 
+// An open request's service is signed under the v2 domain: v1 requests still
+// verify, a changed or removed service does not, and a bad tag is refused.
+func TestOpenServiceSigned(t *testing.T) {
+	payer, payee := testKey(t, 4), testKey(t, 5)
+	v1 := OpenRequest{Ledger: "l1", Payer: payer.Address(), Payee: payee.Address(), Deposit: 100, Deadline: 1_800_000_000, Nonce: 1}
+	s1, err := v1.Sign(payer)
+	if err != nil || s1.Verify() != nil || v1.Domain() != DomainChannelOpen {
+		t.Fatalf("v1 open: %v", err)
+	}
+	o := v1
+	o.Service = ServiceProxy
+	so, err := o.Sign(payer)
+	if err != nil || so.Verify() != nil {
+		t.Fatalf("v2 open: %v", err)
+	}
+	if want := append(v1.Bytes(), 5, 'p', 'r', 'o', 'x', 'y'); !bytes.Equal(o.Bytes(), want) {
+		t.Fatalf("v2 bytes %x, want %x", o.Bytes(), want)
+	}
+	if o.ID() == v1.ID() {
+		t.Fatal("the service does not change the channel id")
+	}
+	if err := DomainChannelOpen.Verify(payer.Address(), o.Bytes(), so.Sig); err == nil {
+		t.Fatal("a v2 signature verifies under v1")
+	}
+	for name, svc := range map[string]string{"changed": ServiceStorage, "removed": "", "speed": ServiceSpeed} {
+		tampered := so
+		tampered.Request.Service = svc
+		if err := tampered.Verify(); err == nil {
+			t.Errorf("service %s: the tampered request verifies", name)
+		}
+	}
+	for _, bad := range []string{"Proxy", "proxy/x", strings.Repeat("a", MaxServiceLen+1), "é"} {
+		b := v1
+		b.Service = bad
+		if _, err := b.Sign(payer); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("service %q signed: %v", bad, err)
+		}
+	}
+	if err := CheckService(strings.Repeat("a", MaxServiceLen)); err != nil {
+		t.Error(err)
+	}
+}
+
 // manyMore is a bencoded list body of MaxUnpaidPieces distinct pieces, one
 // more than a payment may list.
 func manyMore() string {

@@ -37,6 +37,9 @@ type RequesterConfig struct {
 	MaxRejections int
 	// Nonce returns a fresh channel-open nonce; nil uses crypto/rand.
 	Nonce func() uint64
+	// Service is the service its channels pay for (OpenRequest.Service);
+	// "" means ServiceSpeed.
+	Service string
 }
 
 // Requester errors.
@@ -62,6 +65,9 @@ func (c RequesterConfig) withDefaults() RequesterConfig {
 	}
 	if c.MaxRejections <= 0 {
 		c.MaxRejections = 3
+	}
+	if c.Service == "" {
+		c.Service = ServiceSpeed
 	}
 	if c.Nonce == nil {
 		c.Nonce = func() uint64 {
@@ -409,7 +415,8 @@ func (r *RequesterSession) open(ctx context.Context, now time.Time, due uint64) 
 	}
 	deposit := r.deposit(due, balance)
 	ttl := max(r.cfg.ChannelTTL, 2*r.minTTL)
-	req := OpenRequest{Ledger: r.cfg.LedgerID, Payer: me, Payee: r.provider, Deposit: deposit, Deadline: now.Add(ttl).Unix(), Nonce: r.cfg.Nonce()}
+	req := OpenRequest{Ledger: r.cfg.LedgerID, Payer: me, Payee: r.provider, Deposit: deposit, Deadline: now.Add(ttl).Unix(), Nonce: r.cfg.Nonce(),
+		Service: r.cfg.Service}
 	signed, err := req.Sign(r.cfg.Key)
 	if err != nil {
 		return err

@@ -570,12 +570,22 @@ func decodeChannel(b []byte) (store.Channel, error) {
 }
 
 // encodeEntry: version(1)=1 | time(8) | credit(8) | debit(8) | balance(8) |
-// counterparty(21) | len(kind)(1) | kind | len(ref)(1) | ref.
+// counterparty(21) | len(kind)(1) | kind | len(ref)(1) | ref; an entry with
+// a memo is version 2, followed by len(memo)(1) | memo; an entry with a
+// service is version 3, followed by len(memo)(1) | memo (maybe empty) |
+// len(service)(1) | service.
 func encodeEntry(e store.Entry) ([]byte, error) {
-	if len(e.Kind) > 255 || len(e.Ref) > 255 {
-		return nil, fmt.Errorf("boltstore: entry kind or ref longer than 255 bytes")
+	if len(e.Kind) > 255 || len(e.Ref) > 255 || len(e.Memo) > 255 || len(e.Service) > 255 {
+		return nil, fmt.Errorf("boltstore: entry kind, ref, memo or service longer than 255 bytes")
 	}
-	b := []byte{1}
+	version := byte(1)
+	switch {
+	case e.Service != "":
+		version = 3
+	case e.Memo != "":
+		version = 2
+	}
+	b := []byte{version}
 	b = binary.BigEndian.AppendUint64(b, timeKey(e.Time))
 	b = binary.BigEndian.AppendUint64(b, e.Credit)
 	b = binary.BigEndian.AppendUint64(b, e.Debit)
@@ -584,31 +594,58 @@ func encodeEntry(e store.Entry) ([]byte, error) {
 	b = append(b, byte(len(e.Kind)))
 	b = append(b, e.Kind...)
 	b = append(b, byte(len(e.Ref)))
-	return append(b, e.Ref...), nil
+	b = append(b, e.Ref...)
+	if version >= 2 {
+		b = append(b, byte(len(e.Memo)))
+		b = append(b, e.Memo...)
+	}
+	if version == 3 {
+		b = append(b, byte(len(e.Service)))
+		b = append(b, e.Service...)
+	}
+	return b, nil
 }
 
 func decodeEntry(a wallet.Address, seq uint64, b []byte) (store.Entry, error) {
 	e := store.Entry{Account: a, Seq: seq}
 	const fixed = 1 + 4*8 + wallet.AddressLen
-	if len(b) < fixed+2 || b[0] != 1 {
+	if len(b) < fixed+2 || b[0] < 1 || b[0] > 3 {
 		return e, fmt.Errorf("%w: entry of %d bytes", errCorrupt, len(b))
 	}
+	version := b[0]
 	e.Time = keyTime(binary.BigEndian.Uint64(b[1:]))
 	e.Credit = binary.BigEndian.Uint64(b[9:])
 	e.Debit = binary.BigEndian.Uint64(b[17:])
 	e.Balance = binary.BigEndian.Uint64(b[25:])
 	copy(e.Counterparty[:], b[33:33+wallet.AddressLen])
 	r := b[fixed:]
-	n := int(r[0])
-	if len(r) < 1+n+1 {
-		return e, fmt.Errorf("%w: entry kind", errCorrupt)
+	// field takes a length-prefixed string off r; a non-empty one must
+	// not be empty.
+	field := func(name string, out *string, nonEmpty bool) error {
+		if len(r) < 1 || len(r) < 1+int(r[0]) || nonEmpty && r[0] == 0 {
+			return fmt.Errorf("%w: entry %s", errCorrupt, name)
+		}
+		*out, r = string(r[1:1+int(r[0])]), r[1+int(r[0]):]
+		return nil
 	}
-	e.Kind = string(r[1 : 1+n])
-	r = r[1+n:]
-	m := int(r[0])
-	if len(r) != 1+m {
-		return e, fmt.Errorf("%w: entry ref", errCorrupt)
+	if err := field("kind", &e.Kind, false); err != nil {
+		return e, err
 	}
-	e.Ref = string(r[1:])
+	if err := field("ref", &e.Ref, false); err != nil {
+		return e, err
+	}
+	if version >= 2 {
+		if err := field("memo", &e.Memo, version == 2); err != nil {
+			return e, err
+		}
+	}
+	if version == 3 {
+		if err := field("service", &e.Service, true); err != nil {
+			return e, err
+		}
+	}
+	if len(r) != 0 {
+		return e, fmt.Errorf("%w: entry of %d bytes, %d left over", errCorrupt, len(b), len(r))
+	}
 	return e, nil
 }

@@ -33,6 +33,15 @@ func FuzzDecodeEntry(f *testing.F) {
 	e := store.Entry{Account: wallet.Address{0x41, 9}, Seq: 3, Time: time.Unix(1_800_000_000, 0), Kind: "transfer", Credit: 5, Balance: 5, Ref: "abc", Counterparty: wallet.Address{0x41, 1}}
 	enc, _ := encodeEntry(e)
 	f.Add(enc)
+	e.Memo = "Order #42 — merci"
+	enc, _ = encodeEntry(e)
+	f.Add(enc)
+	e.Service = "storage"
+	enc, _ = encodeEntry(e)
+	f.Add(enc)
+	e.Memo, e.Kind = "", "channel-deposit"
+	enc, _ = encodeEntry(e)
+	f.Add(enc)
 	f.Add([]byte{1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEntry(wallet.Address{0x41, 9}, 3, b)

@@ -170,10 +170,11 @@ func addr(n byte) wallet.Address {
 
 // TestWriteSkew runs the classic write skew: two transactions each read both
 // accounts and, seeing 2 units in all, take one from their own. Snapshot
-// isolation would let both commit; serializable makes one run again, see 1,
-// and take nothing.
+// isolation would let both commit; here the key locks make the second wait
+// for the first (or run again), see 1, and take nothing.
 func TestWriteSkew(t *testing.T) {
 	s := openAt(t, pgtest.NewDB(t))
+	s.g.max = 1 // one transaction each, on two workers
 	a, b := addr(1), addr(2)
 	ctx := context.Background()
 	if err := s.Update(ctx, func(tx store.Tx) error {
@@ -185,12 +186,10 @@ func TestWriteSkew(t *testing.T) {
 		t.Fatal(err)
 	}
 	var (
-		read    sync.WaitGroup // both first runs have read
 		runs    [2]int
 		wg      sync.WaitGroup
 		results [2]error
 	)
-	read.Add(2)
 	for i, own := range []wallet.Address{a, b} {
 		wg.Add(1)
 		go func() {
@@ -206,8 +205,7 @@ func TestWriteSkew(t *testing.T) {
 					return err
 				}
 				if runs[i] == 1 {
-					read.Done()
-					waitTimeout(&read, 10*time.Second)
+					time.Sleep(20 * time.Millisecond) // the other one's chance to read
 				}
 				if ba+bb < 2 {
 					return nil
@@ -237,18 +235,7 @@ func TestWriteSkew(t *testing.T) {
 	if sum != 1 {
 		t.Errorf("after the write skew the balances sum to %d, want 1 (one transaction must have been serialized after the other)", sum)
 	}
-	if runs[0]+runs[1] < 3 || s.retries.Load() == 0 {
-		t.Errorf("fn ran %v times, %d retries: the conflict was not retried", runs, s.retries.Load())
-	}
-}
-
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
-	}
+	t.Logf("fn ran %v times, %d retries", runs, s.retries.Load())
 }
 
 // TestLimits checks the values the schema cannot hold are refused, not
@@ -326,7 +313,8 @@ func TestFailedStatementIgnored(t *testing.T) {
 		_ = st.SetBalance(a, 5)
 		// Break the transaction under the store's feet, as a failing
 		// statement would.
-		_, err := st.(*tx).tx.Exec(st.(*tx).ctx, `SELECT 1/0`)
+		_ = st.(*tx).flush()
+		_, err := st.(*tx).c.Exec(st.(*tx).ctx, `SELECT 1/0`)
 		st.(*tx).failed("test", err)
 		_ = st.SetBalance(a, 6)
 		return nil

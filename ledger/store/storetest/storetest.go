@@ -21,6 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -211,6 +212,8 @@ func diffEntry(got, want store.Entry) string {
 	f("Balance", got.Balance == want.Balance, got.Balance, want.Balance)
 	f("Ref", got.Ref == want.Ref, got.Ref, want.Ref)
 	f("Counterparty", got.Counterparty == want.Counterparty, got.Counterparty, want.Counterparty)
+	f("Memo", got.Memo == want.Memo, got.Memo, want.Memo)
+	f("Service", got.Service == want.Service, got.Service, want.Service)
 	if len(d) == 0 {
 		return ""
 	}
@@ -868,6 +871,28 @@ func testBuffersNotShared(t testing.TB, s store.Store) {
 
 // History.
 
+// memoOf is entry i's memo in testHistory: none for every other entry, else
+// up to api.MaxMemo bytes of UTF-8.
+func memoOf(i int) string {
+	if i%2 == 0 {
+		return ""
+	}
+	return strings.Repeat("é", min(i, 70))
+}
+
+// serviceOf is entry i's service in testHistory: none for every third
+// entry, else a tag of up to speed.MaxServiceLen bytes, so that entries have
+// a memo, a service, both or neither.
+func serviceOf(i int) string {
+	switch i % 3 {
+	case 0:
+		return ""
+	case 1:
+		return "proxy"
+	}
+	return strings.Repeat("s", min(i, 16))
+}
+
 func testHistory(t testing.TB, s store.Store) {
 	a, b, c := addr(1), addr(2), addr(3)
 	entry := func(acct wallet.Address, i int) store.Entry {
@@ -881,6 +906,8 @@ func testHistory(t testing.TB, s store.Store) {
 			Balance:      math.MaxInt64 - uint64(i),
 			Ref:          fmt.Sprintf("ref-%d-Zürich-✓", i),
 			Counterparty: addr(byte(100 + i)),
+			Memo:         memoOf(i),
+			Service:      serviceOf(i),
 		}
 	}
 	view(t, s, func(tx store.Tx) error {

@@ -10,5 +10,11 @@
 // at most MaxBlock raw bytes; sizes are checked before anything is parsed,
 // unknown keys are ignored and unknown types reported as ErrUnknownType for
 // the caller to skip. Payments reuse package speed's channel states and
-// signatures. There is no provider or requester logic here yet, and no I/O.
+// signatures.
+//
+// Conn is the connection they travel on (section 11.1): a BitTorrent
+// handshake on ServiceHash and a BEP 10 handshake naming bt_speed (the
+// peer's account and ledger) and bt_proxy, then length-prefixed extended
+// messages, capped before they are read. Package provider serves fetches
+// and package requester makes them.
 package proxy

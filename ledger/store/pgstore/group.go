@@ -1,0 +1,330 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/jackc/pgx/v5"
+)
+
+// Group commit: Update hands its fn to the store's workers, each of which
+// owns one connection at a time. A worker takes every Update waiting (up to
+// maxGroup), since the ones that arrive while its previous commit was in
+// flight are what make groups, and runs them in one transaction, each fn
+// between a SAVEPOINT and its RELEASE, then commits once: one commit record
+// and one fsync for the group. An fn that fails (its own error, or a
+// statement PostgreSQL refused) is rolled back to its savepoint and gets
+// its error; the others go on. Deadlocks between groups are avoided by
+// wait-die: only a group's first Update (holding nothing else yet) waits for
+// a key another transaction holds; a later one that would wait is rolled
+// back to its savepoint (releasing its locks) and runs again once the group
+// has committed, first in the next one. A lock wait longer than
+// lockTimeout, a deadlock or a serialization failure likewise defers the
+// Update it hit; an Update runs at most maxAttempts times.
+
+// beginUpdate starts a group's transaction (see the package doc for why
+// READ COMMITTED with key locks is serializable). Updates wait at most
+// lockTimeout for a lock, then fail (55P03) and run again after a backoff,
+// rather than wait deadlock_timeout (1 s by default, settable only by
+// superusers) for PostgreSQL to break a deadlock between two groups.
+var beginUpdate = []string{"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
+	fmt.Sprintf("SET LOCAL lock_timeout = %d", lockTimeout.Milliseconds())}
+
+const (
+	beginView   = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	savepoint   = "SAVEPOINT u"
+	lockTimeout = 100 * time.Millisecond
+	// maxAttempts bounds how many times Update runs fn when transactions
+	// conflict.
+	maxAttempts = 40
+	// maxGroup bounds the Updates in one transaction.
+	maxGroup = 64
+	// maxQueue bounds the Updates waiting for a worker; more callers
+	// wait to hand theirs over.
+	maxQueue = 1024
+)
+
+var errClosed = errors.New("pgstore: the store is closed")
+
+// request is one Update for the workers.
+type request struct {
+	ctx      context.Context
+	fn       func(store.Tx) error
+	err      error
+	attempts int // runs that met a conflict
+	done     chan struct{}
+}
+
+// group is the workers and their queue.
+type group struct {
+	max     int // Updates per transaction; tests set 1
+	workers int
+	mu      sync.RWMutex
+	closed  bool
+	reqs    chan *request
+	ctx     context.Context // the workers' statements; cancelled after they end
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func (g *group) start(s *Store, workers, max int) {
+	g.max, g.workers = max, workers
+	g.reqs = make(chan *request, maxQueue)
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	for range workers {
+		g.wg.Add(1)
+		go g.work(s)
+	}
+}
+
+// stop lets the workers finish what was submitted, then waits for them.
+func (g *group) stop() {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.reqs)
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	g.cancel()
+}
+
+func (g *group) work(s *Store) {
+	defer g.wg.Done()
+	for r := range g.reqs {
+		reqs := []*request{r}
+	fill:
+		for len(reqs) < g.max {
+			select {
+			case r, ok := <-g.reqs:
+				if !ok {
+					break fill
+				}
+				reqs = append(reqs, r)
+			default:
+				break fill
+			}
+		}
+		s.runGroup(g.ctx, reqs)
+		for _, r := range reqs {
+			close(r.done)
+		}
+	}
+}
+
+// Update implements store.Store: fn runs in a serializable transaction
+// (key locks, see the package doc),
+// maybe with other Updates (group commit, above), again after a
+// serialization failure, deadlock or lock timeout (up to maxAttempts runs),
+// and Update returns nil once PostgreSQL has committed it durably. It returns
+// fn's error as is (nothing is written), or an error from the database. fn
+// runs on one of the store's goroutines; Update waits for it to return,
+// even when ctx ends, and ctx's end only stops fn from starting.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	r := &request{ctx: ctx, fn: fn, done: make(chan struct{})}
+	g := &s.g
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case g.reqs <- r:
+	case <-ctx.Done():
+		g.mu.RUnlock()
+		return fmt.Errorf("pgstore: %w", ctx.Err())
+	}
+	g.mu.RUnlock()
+	<-r.done
+	if r.err == nil {
+		s.updates.Add(1)
+	}
+	return r.err
+}
+
+// runGroup runs reqs until they are committed or have failed, setting each
+// one's err. Each request runs at most maxAttempts times; every round
+// commits or fails at least its first member, which waits for its locks.
+func (s *Store) runGroup(ctx context.Context, reqs []*request) {
+	pending := reqs
+	for round := 1; len(pending) > 0; round++ {
+		deferred, err := s.tryGroup(ctx, pending)
+		if err != nil {
+			if !retryable(err) || ctx.Err() != nil {
+				for _, r := range pending {
+					if r.err == nil {
+						r.err = err
+					}
+				}
+				return
+			}
+			s.retries.Add(1)
+			deferred = pending
+		} else {
+			s.retries.Add(int64(len(deferred)))
+		}
+		pending = pending[:0:0]
+		for _, r := range deferred {
+			if r.attempts++; r.attempts < maxAttempts {
+				pending = append(pending, r)
+			} else if r.err == nil {
+				r.err = err
+			}
+		}
+		if round < 3 && err == nil {
+			continue // the deferred go first, waiting for their locks
+		}
+		// Random backoff, growing with the rounds, so that the
+		// transactions that conflicted do not meet again.
+		d := time.Duration(rand.Int64N(int64(min(time.Duration(1<<min(round, 10))*100*time.Microsecond, 50*time.Millisecond)) + 1))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// tryGroup runs reqs in one transaction. Each member that succeeds is
+// committed; one that fails on its own gets its error; one that met a
+// conflict (a key another transaction holds, see tx.lock) is rolled back to
+// its savepoint, which releases its locks, and returned in deferred, to run
+// again. An error is for the whole group: nothing committed, or a commit
+// whose outcome is unknown.
+func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*request, err error) {
+	for _, r := range reqs {
+		r.err = nil
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	defer conn.Release() // a connection left in a transaction is destroyed
+	c := conn.Conn()
+	begun, held := false, false
+	for _, r := range reqs {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("pgstore: %w", err)
+			continue
+		}
+		pre := []string{savepoint}
+		if !begun {
+			pre = append(append([]string(nil), beginUpdate...), savepoint)
+		}
+		t := newTx(ctx, c, false, pre...)
+		t.try = held
+		ferr := s.member(t, r.fn)
+		begun = begun || t.sent
+		if ferr == nil {
+			held = held || t.sent
+			continue
+		}
+		if t.sent {
+			if _, err := c.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
+				abort(ctx, c)
+				return nil, fmt.Errorf("pgstore: rolling back to a savepoint: %w", err)
+			}
+		}
+		if cerr := conflict(t.err, ferr); cerr != nil {
+			r.err = cerr
+			deferred = append(deferred, r)
+			continue
+		}
+		r.err = ferr
+	}
+	if !begun {
+		return deferred, nil
+	}
+	if _, err := c.Exec(ctx, "COMMIT"); err != nil {
+		abort(ctx, c)
+		return nil, fmt.Errorf("pgstore: commit: %w", err)
+	}
+	s.commits.Add(1)
+	return deferred, nil
+}
+
+// member runs one Update's fn on t and sends its writes with the savepoint's
+// release, returning its error.
+func (s *Store) member(t *tx, fn func(store.Tx) error) error {
+	ferr := runFn(t, fn)
+	t.done = true
+	switch {
+	case ferr != nil:
+		return ferr
+	case t.err != nil:
+		// fn ignored a failed statement; the transaction is aborted.
+		return fmt.Errorf("pgstore: a statement failed and fn went on: %w", t.err)
+	case !t.sent && len(t.q) == 0:
+		return nil // nothing read nor written
+	}
+	return t.flush(queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
+}
+
+// runFn calls fn, turning a panic into its error: fn runs on a worker
+// goroutine, where a panic would end the process rather than one request.
+func runFn(t *tx, fn func(store.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pgstore: the update panicked: %v", p)
+		}
+	}()
+	return fn(t)
+}
+
+// conflict says whether a member failed for a conflict with another
+// transaction (retryable), so that it runs again, rather than on its own.
+// fn failing because a statement hit a conflict, and hiding that, runs again
+// too.
+func conflict(stmtErr, fnErr error) error {
+	switch {
+	case stmtErr != nil && retryable(stmtErr) && !retryable(fnErr):
+		return fmt.Errorf("pgstore: %w (fn returned: %v)", stmtErr, fnErr)
+	case retryable(fnErr):
+		return fnErr
+	}
+	return nil
+}
+
+// abort rolls the connection's transaction back; should that fail, the
+// pool destroys the connection, which is not idle.
+func abort(ctx context.Context, c *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = c.Exec(ctx, "ROLLBACK")
+}
+
+// View implements store.Store: fn runs in a REPEATABLE READ READ ONLY
+// transaction, so all its reads see one snapshot. The transaction begins
+// with fn's first statement, in the same round trip.
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstore: begin: %w", err)
+	}
+	defer conn.Release()
+	t := newTx(ctx, conn.Conn(), true, beginView)
+	ferr := fn(t)
+	t.done = true
+	if t.sent {
+		abort(ctx, conn.Conn()) // read only: nothing to commit
+	}
+	switch {
+	case ferr != nil:
+		return ferr
+	case t.err != nil:
+		return fmt.Errorf("pgstore: a statement failed and fn went on: %w", t.err)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/ledger/store/pgstore/pgtest"
+	"github.com/btspeed/btspeed/shared/wallet"
+)
+
+// TestGroupCommit: Updates queued while every worker is busy share
+// transactions, and within one, an Update that fails (its own error, or a
+// statement PostgreSQL refuses) writes nothing while the others commit.
+func TestGroupCommit(t *testing.T) {
+	s := openAt(t, pgtest.NewDB(t))
+	ctx := context.Background()
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	holdWorkers(t, s, &wg, release)
+	const n = 120
+	errFail := errors.New("refused by fn")
+	results := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.Update(ctx, func(tx store.Tx) error {
+				a := account(i)
+				b, err := tx.Balance(a)
+				if err != nil {
+					return err
+				}
+				if err := tx.SetBalance(a, b+uint64(i)+1); err != nil {
+					return err
+				}
+				if _, err := tx.AddEntry(store.Entry{Account: a, Kind: "test", Credit: uint64(i) + 1, Balance: b + uint64(i) + 1}); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 1:
+					return errFail
+				case 2:
+					// A statement PostgreSQL refuses (the CHECK on
+					// the address's length), found at the flush.
+					badWrite(tx)
+				}
+				return nil
+			})
+		}()
+	}
+	for len(s.g.reqs) < n {
+		time.Sleep(time.Millisecond) // until all are queued
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range results {
+		want := i%3 == 0
+		if (err == nil) != want {
+			t.Errorf("Update %d: %v, want success %v", i, err, want)
+		}
+	}
+	err := s.View(ctx, func(tx store.Tx) error {
+		for i := range n {
+			b, err := tx.Balance(account(i))
+			if err != nil {
+				return err
+			}
+			h, err := tx.History(account(i), 0, 10)
+			if err != nil {
+				return err
+			}
+			want := uint64(0)
+			if i%3 == 0 {
+				want = uint64(i) + 1
+			}
+			if b != want || len(h) != int(min(want, 1)) {
+				t.Errorf("account %d: balance %d and %d entries, want %d and %d", i, b, len(h), want, min(want, 1))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.commits.Load() - int64(s.g.workers); c >= n/3 {
+		t.Errorf("%d commits for %d successful Updates queued together: no group commit", c, n/3)
+	}
+	t.Logf("%d commits, %d retries", s.commits.Load(), s.retries.Load())
+}
+
+// holdWorkers keeps every worker of s in an Update until release is
+// closed: one Update each (then groups again), counted in wg.
+func holdWorkers(t *testing.T, s *Store, wg *sync.WaitGroup, release chan struct{}) {
+	s.g.max = 1
+	var held sync.WaitGroup
+	held.Add(s.g.workers)
+	for i := range s.g.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			err := s.Update(context.Background(), func(tx store.Tx) error {
+				if first {
+					first = false
+					held.Done()
+					<-release
+				}
+				return tx.SetBalance(addr(byte(200+i)), 1)
+			})
+			if err != nil {
+				t.Errorf("holder %d: %v", i, err)
+			}
+		}()
+	}
+	held.Wait()
+	s.g.max = maxGroup // read by the workers after release
+}
+
+// badWrite queues a write PostgreSQL refuses (the CHECK on an address's
+// length), found when the Update's writes are sent.
+func badWrite(st store.Tx) {
+	st.(*tx).queue("bad write", `INSERT INTO accounts (address, balance) VALUES ($1, 0)`, []byte{1})
+}
+
+func account(i int) wallet.Address { return addr(byte(i)) }
+
+// TestUpdatePanic: an fn that panics (on a worker goroutine) fails its
+// Update, writes nothing, and leaves the store working.
+func TestUpdatePanic(t *testing.T) {
+	s := openAt(t, pgtest.NewDB(t))
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetBalance(addr(1), 5); err != nil {
+			return err
+		}
+		if _, err := tx.Balance(addr(2)); err != nil { // sends the write
+			return err
+		}
+		panic("boom")
+	})
+	if err == nil {
+		t.Fatal("an Update whose fn panicked succeeded")
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.SetBalance(addr(2), 7) }); err != nil {
+		t.Fatalf("Update after the panic: %v", err)
+	}
+	_ = s.View(ctx, func(tx store.Tx) error {
+		a, _ := tx.Balance(addr(1))
+		b, _ := tx.Balance(addr(2))
+		if a != 0 || b != 7 {
+			t.Errorf("balances %d and %d, want 0 (the panicked write undone) and 7", a, b)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,572 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/wallet"
+	"github.com/jackc/pgx/v5"
+)
+
+// tx implements store.Tx on one PostgreSQL connection: a whole View, or one
+// Update's share (between a savepoint and its release) of a group's
+// transaction.
+//
+// Round trips: writes are queued and sent with the next read, or at the end
+// of fn, in one pipelined batch (pgx.Batch); so are the statements that
+// open the transaction or the savepoint (pre). What a write needs from the
+// database is read beforehand: Balance reads the account's last history seq
+// with its balance, so that AddEntry can number the entry itself, and
+// remembers whether the row exists, so that SetBalance can UPDATE rather
+// than upsert. These caches live as long as the tx, inside one transaction,
+// where nothing else can change what they hold.
+type tx struct {
+	ctx  context.Context
+	c    *pgx.Conn
+	ro   bool
+	try  bool  // wait for no lock: its group holds others (wait-die, see group.go)
+	done bool  // fn returned
+	err  error // the first statement that failed; PostgreSQL aborted the transaction
+	// pre is sent before anything else (BEGIN, SAVEPOINT); sent says it
+	// was.
+	pre  []string
+	sent bool
+	q    []queued // writes not sent yet
+
+	bal      map[wallet.Address]int64 // balances read or written
+	exists   map[wallet.Address]bool  // accounts whose row exists
+	seq      map[wallet.Address]int64 // accounts' last history seq
+	channels map[speed.ChannelID]bool // channels whose row exists
+	locked   map[lockKey]bool         // keys this tx has locked
+}
+
+// lockKey is a key's advisory lock: (keyClass+table, hash of the key).
+type lockKey struct{ class, obj int32 }
+
+// keyClass is the base of the lock classes, one per table: "bt" in ASCII,
+// then the table's letter.
+const keyClass = 0x62740000
+
+// lock takes (queues) the transaction-level advisory lock of a key in a
+// table. Every Update locks what it reads or writes, present or absent,
+// until it commits: strict two-phase locking on keys, which makes Updates
+// serializable while they run under READ COMMITTED, where each statement
+// sees all that committed before it. Accounts and channels, read often and
+// present mostly, are locked by their row (FOR UPDATE, or the UPDATE
+// itself), and by the key's advisory lock only when absent, before they
+// are read again or inserted; records and meta keys always by the advisory
+// lock. Hash collisions only make unrelated keys wait for each other.
+func (t *tx) lock(table byte, key []byte) {
+	if t.ro {
+		return
+	}
+	h := fnv.New32a()
+	h.Write(key)
+	k := lockKey{keyClass + int32(table), int32(h.Sum32())}
+	if t.locked[k] {
+		return
+	}
+	t.locked[k] = true
+	if t.try {
+		t.q = append(t.q, queued{what: "lock", sql: `SELECT pg_try_advisory_xact_lock($1::int4, $2::int4)`, args: []any{k.class, k.obj}, try: true})
+		return
+	}
+	t.queue("lock", `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, k.class, k.obj)
+}
+
+// errWouldWait is a lock another transaction holds, met by an Update that
+// must not wait for it (tx.try).
+var errWouldWait = errors.New("pgstore: a key is locked by another transaction")
+
+// queued is a write waiting for the next round trip.
+type queued struct {
+	what string
+	sql  string
+	args []any
+	try  bool // pg_try_advisory_xact_lock: its result must be true
+}
+
+var errDone = errors.New("pgstore: transaction used after its Update or View returned")
+
+func newTx(ctx context.Context, c *pgx.Conn, ro bool, pre ...string) *tx {
+	return &tx{ctx: ctx, c: c, ro: ro, pre: pre, bal: map[wallet.Address]int64{}, exists: map[wallet.Address]bool{},
+		seq: map[wallet.Address]int64{}, channels: map[speed.ChannelID]bool{}, locked: map[lockKey]bool{}}
+}
+
+// check is called before every statement.
+func (t *tx) check(write bool) error {
+	switch {
+	case t.done:
+		return errDone
+	case write && t.ro:
+		return store.ErrReadOnly
+	}
+	return nil
+}
+
+// failed records and wraps a statement's error.
+func (t *tx) failed(what string, err error) error {
+	if t.err == nil {
+		t.err = err
+	}
+	return fmt.Errorf("pgstore: %s: %w", what, err)
+}
+
+func (t *tx) queue(what, sql string, args ...any) {
+	t.q = append(t.q, queued{what: what, sql: sql, args: args})
+}
+
+// batch returns what waits to be sent (pre, then the queued writes) as a
+// batch, with then appended, and clears it. ws are the queued writes, in
+// the batch after the len(pre) statements.
+func (t *tx) batch(then ...queued) (b *pgx.Batch, npre int, ws []queued) {
+	b = &pgx.Batch{}
+	if !t.sent {
+		for _, p := range t.pre {
+			b.Queue(p)
+		}
+		npre = len(t.pre)
+		t.sent = true
+	}
+	ws = append(t.q, then...)
+	for _, w := range ws {
+		b.Queue(w.sql, w.args...)
+	}
+	t.q = nil
+	return b, npre, ws
+}
+
+// execAll reads the results of a batch's first npre+len(ws) statements.
+func (t *tx) execAll(br pgx.BatchResults, npre int, ws []queued) error {
+	for range npre {
+		if _, err := br.Exec(); err != nil {
+			return t.failed("begin", err)
+		}
+	}
+	for _, w := range ws {
+		if w.try {
+			var got bool
+			if err := br.QueryRow().Scan(&got); err != nil {
+				return t.failed(w.what, err)
+			}
+			if !got {
+				// What the batch does after it is rolled back with
+				// the savepoint.
+				return t.failed(w.what, errWouldWait)
+			}
+			continue
+		}
+		if _, err := br.Exec(); err != nil {
+			return t.failed(w.what, err)
+		}
+	}
+	return nil
+}
+
+// flush sends what waits, and then, in one round trip.
+func (t *tx) flush(then ...queued) error {
+	if (t.sent || len(t.pre) == 0) && len(t.q) == 0 && len(then) == 0 {
+		return nil
+	}
+	b, npre, ws := t.batch(then...)
+	br := t.c.SendBatch(t.ctx, b)
+	err := t.execAll(br, npre, ws)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = t.failed("batch", cerr)
+	}
+	return err
+}
+
+// queryRow runs a one-row query after what waits, in one round trip, and
+// scans its row; pgx.ErrNoRows comes back as is.
+func (t *tx) queryRow(what, sql string, args []any, dest ...any) error {
+	if t.sent && len(t.q) == 0 {
+		err := t.c.QueryRow(t.ctx, sql, args...).Scan(dest...)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return t.failed(what, err)
+		}
+		return err
+	}
+	return t.queryRows(what, rowQuery{sql, args, dest})[0]
+}
+
+// rowQuery is a one-row query for queryRows.
+type rowQuery struct {
+	sql  string
+	args []any
+	dest []any
+}
+
+// queryRows runs one-row queries after what waits, in one round trip, each
+// (a statement of its own) seeing what committed before it, and scans their
+// rows; pgx.ErrNoRows comes back as is, one error per query.
+func (t *tx) queryRows(what string, qs ...rowQuery) []error {
+	errs := make([]error, len(qs))
+	b, npre, ws := t.batch()
+	for _, q := range qs {
+		b.Queue(q.sql, q.args...)
+	}
+	br := t.c.SendBatch(t.ctx, b)
+	err := t.execAll(br, npre, ws)
+	for i, q := range qs {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if errs[i] = br.QueryRow().Scan(q.dest...); errs[i] != nil && !errors.Is(errs[i], pgx.ErrNoRows) {
+			err = t.failed(what, errs[i])
+			errs[i] = err
+		}
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = t.failed(what, cerr)
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// query runs a query of several rows after what waits, collecting them
+// with fn.
+func query[T any](t *tx, what, sql string, fn func(pgx.CollectableRow) (T, error), args ...any) ([]T, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	rows, err := t.c.Query(t.ctx, sql, args...)
+	if err != nil {
+		return nil, t.failed(what, err)
+	}
+	out, err := pgx.CollectRows(rows, fn)
+	if err != nil {
+		return nil, t.failed(what, err)
+	}
+	return out, nil
+}
+
+// Balances.
+
+func (t *tx) Balance(a wallet.Address) (uint64, error) {
+	if err := t.check(false); err != nil {
+		return 0, err
+	}
+	if v, ok := t.bal[a]; ok {
+		return unamount(v), nil
+	}
+	if t.ro {
+		var v int64
+		err := t.queryRow("balance", `SELECT balance FROM accounts WHERE address = $1`, []any{a[:]}, &v)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, nil
+		}
+		return unamount(v), err
+	}
+	// Locking the row, then (after any wait for the lock) the last seq of
+	// its history, for AddEntry; an absent row under the key's lock.
+	var v, seq int64
+	seqQ := rowQuery{`SELECT COALESCE(max(seq), 0) FROM entries WHERE account = $1`, []any{a[:]}, []any{&seq}}
+	errs := t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
+	exists := errs[0] == nil
+	if errors.Is(errs[0], pgx.ErrNoRows) {
+		// Absent: the key's lock, then again (an Update that inserted it
+		// meanwhile has committed), as a row lock if it is there now.
+		t.lock('a', a[:])
+		errs = t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
+		exists = errs[0] == nil
+		if errors.Is(errs[0], pgx.ErrNoRows) {
+			v, errs[0] = 0, nil
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	t.exists[a], t.seq[a], t.bal[a] = exists, seq, v
+	return unamount(v), nil
+}
+
+// forUpdate is the locking clause of an Update's row reads: rows locked
+// until commit, and in a group's later Updates (wait-die) no waiting.
+func (t *tx) forUpdate() string {
+	if t.try {
+		return ` FOR UPDATE NOWAIT`
+	}
+	return ` FOR UPDATE`
+}
+
+func (t *tx) SetBalance(a wallet.Address, v uint64) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	b, err := amount("balance", v)
+	if err != nil {
+		return err
+	}
+	// An UPDATE of a row read (and locked) here: a HOT update, no index
+	// probe. Otherwise the key's lock, then an upsert.
+	if t.exists[a] {
+		t.queue("set balance", `UPDATE accounts SET balance = $2 WHERE address = $1`, a[:], b)
+	} else {
+		t.lock('a', a[:])
+		t.queue("set balance", `INSERT INTO accounts (address, balance) VALUES ($1, $2)
+			ON CONFLICT (address) DO UPDATE SET balance = excluded.balance`, a[:], b)
+		t.exists[a] = true
+	}
+	t.bal[a] = b
+	return nil
+}
+
+// Channels.
+
+func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
+	if err := t.check(false); err != nil {
+		return store.Channel{}, err
+	}
+	var r channelRow
+	sql := `SELECT ` + channelCols + ` FROM channels WHERE id = $1`
+	if !t.ro {
+		// The row locked (Expired skips it); an absent one under the
+		// key's lock, then read again.
+		sql += t.forUpdate()
+	}
+	err := t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+	if !t.ro && errors.Is(err, pgx.ErrNoRows) {
+		t.lock('c', id[:])
+		err = t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.Channel{}, store.ErrNotFound
+	case err != nil:
+		return store.Channel{}, err
+	}
+	ch, err := r.channel()
+	if err != nil {
+		return ch, t.failed("channel", err)
+	}
+	t.channels[id] = true
+	return ch, nil
+}
+
+func (t *tx) PutChannel(ch store.Channel) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	args, err := channelArgs(ch)
+	if err != nil {
+		return err
+	}
+	if t.channels[ch.ID] { // read and locked here
+		t.queue("put channel", `UPDATE channels SET payer = $2, payee = $3, deposit = $4, deadline_ns = $5,
+			closed = $6, seq = $7, paid = $8, nonce = $9, opened_ns = $10, closed_ns = $11, close_kind = $12
+			WHERE id = $1`, args...)
+		return nil
+	}
+	t.lock('c', ch.ID[:])
+	t.queue("put channel", `INSERT INTO channels (`+channelCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (id) DO UPDATE SET payer = excluded.payer, payee = excluded.payee,
+			deposit = excluded.deposit, deadline_ns = excluded.deadline_ns, closed = excluded.closed,
+			seq = excluded.seq, paid = excluded.paid, nonce = excluded.nonce, opened_ns = excluded.opened_ns,
+			closed_ns = excluded.closed_ns, close_kind = excluded.close_kind`, args...)
+	t.channels[ch.ID] = true
+	return nil
+}
+
+func (t *tx) ChannelsOf(a wallet.Address, limit int) ([]store.Channel, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	// One index scan per role; UNION also drops the second copy of a
+	// channel whose payer is its payee.
+	return query(t, "channels of", `
+		(SELECT `+channelCols+` FROM channels WHERE payer = $1 ORDER BY opened_ns DESC, id DESC LIMIT $2)
+		UNION
+		(SELECT `+channelCols+` FROM channels WHERE payee = $1 ORDER BY opened_ns DESC, id DESC LIMIT $2)
+		ORDER BY opened_ns DESC, id DESC LIMIT $2`,
+		func(r pgx.CollectableRow) (store.Channel, error) {
+			var c channelRow
+			if err := r.Scan(c.dest()...); err != nil {
+				return store.Channel{}, err
+			}
+			return c.channel()
+		}, a[:], limit)
+}
+
+func (t *tx) Expired(now time.Time, limit int) ([]speed.ChannelID, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	// In an Update, locking the channels it returns (whose Update then
+	// finds them as they are) and skipping those another Update holds.
+	sql := `SELECT id FROM channels WHERE NOT closed AND deadline_ns <= $1 ORDER BY deadline_ns, id LIMIT $2`
+	if !t.ro {
+		sql += ` FOR UPDATE SKIP LOCKED`
+	}
+	return query(t, "expired", sql,
+		func(r pgx.CollectableRow) (speed.ChannelID, error) {
+			var id speed.ChannelID
+			var b []byte
+			if err := r.Scan(&b); err != nil {
+				return id, err
+			}
+			if len(b) != len(id) {
+				return id, fmt.Errorf("pgstore: malformed channel id")
+			}
+			copy(id[:], b)
+			return id, nil
+		}, clampNanos(now), limit)
+}
+
+// Records.
+
+func recordKey(key []byte) error {
+	if len(key) == 0 || len(key) > store.MaxRecordKey {
+		return fmt.Errorf("pgstore: record key of %d bytes, want 1 to %d", len(key), store.MaxRecordKey)
+	}
+	return nil
+}
+
+func (t *tx) Record(key []byte) ([]byte, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if err := recordKey(key); err != nil {
+		return nil, err
+	}
+	t.lock('r', key)
+	var v []byte
+	err := t.queryRow("record", `SELECT value FROM records WHERE key = $1`, []any{key}, &v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, store.ErrNotFound
+	case err != nil:
+		return nil, err
+	}
+	return nonNil(v), nil
+}
+
+func (t *tx) PutRecord(key, value []byte) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := recordKey(key); err != nil {
+		return err
+	}
+	t.lock('r', key)
+	t.queue("put record", `INSERT INTO records (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, append([]byte(nil), key...), append([]byte{}, value...))
+	return nil
+}
+
+// History.
+
+func (t *tx) AddEntry(e store.Entry) (uint64, error) {
+	if err := t.check(true); err != nil {
+		return 0, err
+	}
+	args, err := entryArgs(e)
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := t.seq[e.Account]; !ok {
+		// Lock the account and learn its last seq.
+		if _, err := t.Balance(e.Account); err != nil {
+			return 0, err
+		}
+	}
+	last := t.seq[e.Account]
+	if last == math.MaxInt64 {
+		return 0, fmt.Errorf("pgstore: history of %s is full", e.Account)
+	}
+	t.seq[e.Account] = last + 1
+	t.queue("add entry", `INSERT INTO entries (account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo, service)
+		VALUES ($1, $11, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, append(args, last+1)...)
+	return uint64(last + 1), nil
+}
+
+func (t *tx) History(a wallet.Address, before uint64, limit int) ([]store.Entry, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	b := int64(math.MaxInt64) // seqs are below 2^63
+	if before != 0 && before < math.MaxInt64 {
+		b = int64(before)
+	}
+	return query(t, "history", `SELECT seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo, service
+		FROM entries WHERE account = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+		func(r pgx.CollectableRow) (store.Entry, error) { return scanEntry(r, a) }, a[:], b, limit)
+}
+
+// Totals.
+
+func (t *tx) Totals() (balances, escrow uint64, err error) {
+	if err := t.check(false); err != nil {
+		return 0, 0, err
+	}
+	// sum(bigint) is numeric, exact; it comes back as text so that a sum
+	// beyond uint64 is an error rather than a wrong number.
+	var b, e string
+	err = t.queryRow("totals", `SELECT
+		(SELECT COALESCE(sum(balance), 0) FROM accounts)::text,
+		(SELECT COALESCE(sum(deposit), 0) FROM channels WHERE NOT closed)::text`, nil, &b, &e)
+	if err != nil {
+		return 0, 0, err
+	}
+	if balances, err = strconv.ParseUint(b, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("pgstore: sum of balances: %w", err)
+	}
+	if escrow, err = strconv.ParseUint(e, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("pgstore: sum of deposits: %w", err)
+	}
+	return balances, escrow, nil
+}
+
+// Meta.
+
+func (t *tx) Meta(key string) ([]byte, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if err := text("meta key", key); err != nil {
+		return nil, err
+	}
+	t.lock('m', []byte(key))
+	var v []byte
+	err := t.queryRow("meta", `SELECT value FROM meta WHERE key = $1`, []any{key}, &v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, store.ErrNotFound
+	case err != nil:
+		return nil, err
+	}
+	return nonNil(v), nil
+}
+
+func (t *tx) PutMeta(key string, value []byte) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := text("meta key", key); err != nil {
+		return err
+	}
+	t.lock('m', []byte(key))
+	t.queue("put meta", `INSERT INTO meta (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, append([]byte{}, value...))
+	return nil
+}
