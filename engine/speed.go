@@ -531,6 +531,10 @@ func (t *Torrent) speedConnClosedLocked(c *conn) {
 		return
 	}
 	t.sp.bidder.Forget(c.addr)
+	// Its figures so far move now: it has left t.conns, and SpeedStats
+	// would miss them until the last job runs (what accrues later goes to
+	// the torrent's account directly: speedAccountLocked).
+	t.speedMoveFiguresLocked(c)
 	s.work.lastLocked(func(context.Context) {
 		t.mu.Lock()
 		t.speedMoveFiguresLocked(c)
