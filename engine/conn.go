@@ -393,11 +393,16 @@ func (c *conn) writeLoop() {
 			}
 			st := t.st
 			paid := c.speed != nil && c.speed.prov.charged > 0
+			var pieceLen uint64
+			if t.lay != nil {
+				pieceLen = uint64(t.lay.pieceLength)
+			}
 			t.mu.Unlock()
 			if pending != nil {
-				// Speed: serve only what CanServe admits (one unpaid
-				// piece at a time, M22); the rest waits for a payment.
-				ok := c.speedFilterServe(pending, speedServeBatch)
+				// Speed: serve only what CanServe admits (a bounded
+				// number of unpaid pieces, M22); the rest waits for a
+				// payment.
+				ok := c.speedFilterServe(pending, speedServeBatch, pieceLen)
 				t.mu.Lock()
 				for _, r := range ok {
 					if len(serve) == speedServeBatch {

@@ -25,6 +25,7 @@ func (c *conn) handle(m *pp.Message) error {
 	switch m.Type {
 	case pp.Choke:
 		c.peerChoking = true
+		c.speedFlushLocked()
 		if !c.fast {
 			// Without BEP 6 a choke drops every pending request.
 			t.releaseRequestsLocked(c)

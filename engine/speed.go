@@ -184,6 +184,7 @@ type torrentSpeed struct {
 	earned        uint64
 	peers         map[wallet.Address]*PeerSpeed // per account, closed connections included
 	jobs          uint64                        // Speed worker jobs run, all connections
+	payments      uint64                        // payments sent, all connections
 }
 
 // PeerSpeed is what Speed moved with one peer account on one torrent.
@@ -530,6 +531,10 @@ func (t *Torrent) speedConnClosedLocked(c *conn) {
 		return
 	}
 	t.sp.bidder.Forget(c.addr)
+	// Its figures so far move now: it has left t.conns, and SpeedStats
+	// would miss them until the last job runs (what accrues later goes to
+	// the torrent's account directly: speedAccountLocked).
+	t.speedMoveFiguresLocked(c)
 	s.work.lastLocked(func(context.Context) {
 		t.mu.Lock()
 		t.speedMoveFiguresLocked(c)

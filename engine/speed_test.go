@@ -332,3 +332,29 @@ func TestSpeedPaysWithoutAWorkerJobPerBlock(t *testing.T) {
 		t.Fatalf("the requester's Speed worker ran %d jobs for %d blocks: the hot path went through it", jobs, blocks)
 	}
 }
+
+// A paid download keeps several pieces unpaid at once (the provider's
+// exposure, 2 MiB: 32 pieces of 64 KiB) and pays them in batches (an eighth
+// of that, 4 pieces a payment): fewer payments than pieces, never more
+// unpaid pieces than the exposure allows, and exactly what the pieces cost.
+func TestSpeedPipelinesAndBatchesPayments(t *testing.T) {
+	const price, pieceLen, pieces = 70_000, 64 << 10, 64
+	p := newPaidPair(t, 100_000_000, price, pieces*pieceLen, pieceLen, 12)
+	waitComplete(t, p.rtor, 60*time.Second)
+	if !bytes.Equal(p.rst.bytes(), p.data) {
+		t.Fatal("the download differs from the seed's data")
+	}
+	want := uint64(pieces) * speed.Price(price, pieceLen)
+	for deadline := time.Now().Add(20 * time.Second); p.rtor.SpeedStats().Spent != want || p.ptor.SpeedStats().Earned != want; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("spent %d, earned %d, the pieces cost %d", p.rtor.SpeedStats().Spent, p.ptor.SpeedStats().Earned, want)
+		}
+	}
+	limit := speed.UnpaidPieces(speed.DefaultExposure, pieceLen)
+	if n := p.ptor.SpeedMaxUnpaid(); n < 2 || n > limit {
+		t.Fatalf("the provider had at most %d pieces unpaid at once, want 2 to %d", n, limit)
+	}
+	if n := p.rtor.SpeedPaymentsSent(); n >= pieces || n < pieces/uint64(limit/8) {
+		t.Fatalf("%d payments for %d pieces, want batches of up to %d", n, pieces, limit/8)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,8 +23,8 @@ import (
 //     write stream before the unchoke; writeGrant (writer) turns it into
 //     the bid response at its place there, so both sides price the same
 //     blocks at the same rate (M11).
-//  3. serveFilter and sent (writer): blocks of one unpaid piece at a time
-//     (M22), each priced as it goes out.
+//  3. speedFilterServe and speedSent (writer): blocks of a bounded number
+//     of unpaid pieces (M22), each priced as it goes out.
 //  4. gotPaymentLocked / paid (worker): the payment is checked, off the
 //     torrent lock; bogus ones cost strikes.
 //  5. speedProvTickLocked (choking round): late payments choke and strike,
@@ -133,21 +134,26 @@ func (c *conn) extID(name string) int {
 }
 
 // speedFilterServe returns the first n of the requests the writer took
-// that it may serve now; the others wait for a payment (writer, without the
-// torrent lock).
-func (c *conn) speedFilterServe(reqs []request, n int) (serve []request) {
+// that it may serve now: blocks of at most speed.UnpaidPieces unpaid pieces
+// (M22), counting those of this batch; the others wait for a payment
+// (writer, without the torrent lock).
+func (c *conn) speedFilterServe(reqs []request, n int, pieceLen uint64) (serve []request) {
 	s := c.speed
 	if s == nil {
 		return reqs[:min(n, len(reqs))]
 	}
 	s.prov.mu.Lock()
 	defer s.prov.mu.Unlock()
+	var admitted []uint32
 	for _, r := range reqs {
 		if len(serve) == n {
 			break
 		}
-		if s.prov.sess.CanServe(r.piece) {
+		if s.prov.sess.CanServe(r.piece, pieceLen, admitted) {
 			serve = append(serve, r)
+			if !slices.Contains(admitted, r.piece) {
+				admitted = append(admitted, r.piece)
+			}
 		}
 	}
 	return serve

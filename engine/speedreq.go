@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/btspeed/btspeed/shared/speed"
@@ -48,6 +49,7 @@ type speedReq struct {
 	cannotPay    bool   // at its rate we cannot pay for a piece (budget, balance): no bid
 	refused      bool   // its last bid response asked more than our bid: request nothing
 	unspent      uint64 // what our channel to it still holds
+	held         int    // verified pieces whose payment waits for a batch
 	checkRetries int    // failed balance checks in a row (backoff of the retries)
 	// unavailable is the payment last rejected for "ledger unavailable"
 	// and how many times in a row (the backoff of sending it again).
@@ -233,6 +235,7 @@ func (c *conn) speedReqTickLocked() {
 	if r := &c.speed.req; r.cannotPay && !r.stopPay {
 		c.enqueueLocked(func(context.Context) { c.checkBuy() })
 	}
+	c.speedFlushLocked()
 }
 
 // speedExpectedLocked estimates what we still expect to buy from one
@@ -269,15 +272,22 @@ func (c *conn) canPay(pieceLen uint64) (bool, error) {
 }
 
 // speedMayStartLocked says whether we may request blocks of piece from c:
-// a charging provider only while we can pay for a piece, and never in the
-// endgame's duplicate requests (one seller per piece).
+// a charging provider only while we can pay for a piece, and for no more
+// pieces at once than our channel to it can pay for (at least one), so that
+// with several pieces unpaid at once (M22) an honest requester is still
+// never late for lack of money.
 func (t *Torrent) speedMayStartLocked(c *conn, piece int) bool {
 	s := c.speed
 	if s == nil {
 		return true
 	}
 	if s.req.rateSeen > 0 || s.req.rate > 0 {
-		return s.req.canBuy && !s.req.stopPay
+		if !s.req.canBuy || s.req.stopPay {
+			return false
+		}
+		n := uint64(len(c.owned) + s.req.held)
+		price := speed.Price(max(s.req.rate, s.req.rateSeen), uint64(t.lay.pieceLength))
+		return n == 0 || price == 0 || (n+1)*price <= s.req.unspent || slices.Contains(c.owned, piece)
 	}
 	return true
 }
@@ -310,7 +320,7 @@ func (t *Torrent) speedFailedLocked(c *conn, piece int) {
 }
 
 // speedVerifiedLocked: a piece with data from c verified: pay for it. The
-// provider serves nothing more until this payment arrives (M22), so the
+// provider serves a bounded number of unpaid pieces (M22), so the
 // common case, the worker idle and the channel in use with room, pays at
 // once on this goroutine: a signature, no hop to the worker. The signature
 // is made under the torrent lock (0.03-0.05 ms natively, once a piece).
@@ -320,15 +330,57 @@ func (t *Torrent) speedVerifiedLocked(c *conn, piece int) {
 		return
 	}
 	if c.speedIdleLocked() {
+		if c.speedHoldLocked(piece) {
+			return
+		}
 		if p, ok := c.speed.req.sess.VerifiedFunded(t.cfg.Now(), uint32(piece)); ok {
 			c.settlePayLocked(p, nil, 0, nil)
 			// Opening the next channel ahead of need and the balance
-			// check are off the payment's path.
-			c.enqueueLocked(func(context.Context) { c.checkBuy() })
+			// check are off the payment's path, and needed only once the
+			// channel runs low (Prefund's two pieces): otherwise the
+			// worker would be busy as the next pieces' blocks arrive,
+			// and they would queue behind it one job a block.
+			r := &c.speed.req
+			r.unspent = r.sess.Unspent(t.cfg.Now())
+			if price := speed.Price(r.sess.Rate(), uint64(t.lay.pieceLength)); r.unspent < 2*price {
+				c.enqueueLocked(func(context.Context) { c.checkBuy() })
+			}
 			return
 		}
 	}
 	c.enqueueLocked(func(ctx context.Context) { c.payPiece(ctx, piece, 0) })
+}
+
+// speedHoldLocked defers the payment for a verified piece into a batch
+// (section 8.2): while the provider's exposure allows a batch, fewer than a
+// batch are held and more pieces from c are coming, so a payment covers
+// several pieces (one signature for them, and one check at the provider).
+// It reports whether the piece needs nothing more now. The session is the
+// reader's here: the worker is idle.
+func (c *conn) speedHoldLocked(piece int) bool {
+	r := &c.speed.req
+	b := r.sess.BatchPieces(uint64(c.t.lay.pieceLength))
+	if b <= 1 || r.sess.Held()+1 >= b || len(c.owned) == 0 || c.peerChoking {
+		return false
+	}
+	r.sess.Hold(uint32(piece))
+	r.held = r.sess.Held()
+	return true
+}
+
+// speedFlushLocked pays, on the worker, for the verified pieces held for a
+// batch: at each choking round (well within the provider's payment
+// timeout) and when c chokes us.
+func (c *conn) speedFlushLocked() {
+	if c.speed == nil || c.speed.req.held == 0 {
+		return
+	}
+	sess := c.speed.req.sess
+	c.enqueueLocked(func(ctx context.Context) {
+		if piece, ok := sess.Unhold(); ok {
+			c.payPiece(ctx, int(piece), 0)
+		}
+	})
 }
 
 // payPiece pays for a verified piece (worker); a passing failure is retried
@@ -388,6 +440,7 @@ func (c *conn) afterPay(p *speed.Payment, err error, attempt int, retry func(con
 func (c *conn) settlePayLocked(p *speed.Payment, err error, attempt int, retry func(context.Context)) {
 	t, r := c.t, &c.speed.req
 	spent := r.sess.Spent()
+	r.held = r.sess.Held()
 	if misbehaving := errors.Is(err, speed.ErrProviderMisbehaving); misbehaving || errors.Is(err, speed.ErrCannotPay) {
 		// A stop is for good: ErrCannotPay never lifts one that a
 		// misbehaving provider earned.
@@ -397,6 +450,7 @@ func (c *conn) settlePayLocked(p *speed.Payment, err error, attempt int, retry f
 	}
 	t.speedAccountLocked(c, spent, 0)
 	if p != nil {
+		t.sp.payments++
 		c.speedSendLocked(*p)
 	}
 	if retry != nil {

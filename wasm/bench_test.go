@@ -86,6 +86,7 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 	// Pages: a btspeed seeder and downloader, a WebTorrent seeder and downloader.
 	var ready [2]float64
 	btSeed, btGet := br.NewPage(b, url+"/blank.html"), br.NewPage(b, url+"/blank.html")
+	btRTC := newRTCStats(b, btSeed, btGet)
 	for i, p := range []*browsertest.Page{btSeed, btGet} {
 		p.Timeout = 5 * time.Minute
 		p.Eval(b, `(async () => { window.client = await BTSpeed.start({relay: location.origin}); return performance.now() })()`, &ready[i])
@@ -101,7 +102,7 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 	prof := newBenchProfile(b, btSeed, btGet)
 	b.ResetTimer()
 	for i := range b.N {
-		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof)
+		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof, btRTC)
 		prof = nil // the first download only
 
 		// WebTorrent: the same size.
@@ -158,13 +159,13 @@ func BenchmarkBrowserPaid(b *testing.B) {
 	var spent uint64
 	b.ResetTimer()
 	for i := range b.N {
-		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil, nil)
+		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil, nil, nil)
 		paid += btspeedDownload(b, pages[2], pages[3], size, fmt.Sprintf("paid-%d.bin", i), func(s uint64) {
 			if s == 0 {
 				b.Fatal("the paid download spent nothing: Speed did not pay")
 			}
 			spent += s
-		}, nil)
+		}, nil, nil)
 	}
 	b.StopTimer()
 	freeRate := float64(size) * float64(b.N) / free.Seconds() / 1e6
@@ -196,12 +197,14 @@ func benchSettle(b *testing.B) {
 // btspeedDownload seeds a new file of size bytes named name in seed's
 // client, and times get's client downloading it (polling every 20 ms);
 // paid, when set, is given what the download spent, in base units; prof,
-// when set, profiles both pages over the download.
-func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64), prof *benchProfile) time.Duration {
+// when set, profiles both pages over the download; rtc, when set, samples
+// their WebRTC stats over it and logs the stalls.
+func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64), prof *benchProfile, rtc *rtcStats) time.Duration {
 	var magnet string
 	seed.Eval(b, `(async () => { window.tor = await client.seed((`+benchFileJS(size)+`)(`+jsString(name)+`)); return tor.magnetURI })()`, &magnet)
 	benchSettle(b)
 	prof.start(b)
+	rtc.start(b)
 	var got struct {
 		MS    float64
 		Spent string
@@ -217,6 +220,7 @@ func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name s
 		return {ms, spent}
 	})()`, &got)
 	prof.stop(b)
+	rtc.stop(b, "btspeed")
 	seed.Eval(b, `tor.remove()`, nil)
 	time.Sleep(time.Second)
 	if paid != nil {

@@ -35,10 +35,6 @@ const (
 	// (WebTorrent's block plus a piece message header): what a Conn sends
 	// when the remote's limit is unknown or smaller than that.
 	smallMessage = 16<<10 + 13
-	// highWater is the send buffer above which writes wait; lowWater is
-	// where they resume.
-	highWater = 1 << 20
-	lowWater  = 256 << 10
 	// DefaultMaxBuffered caps received bytes not yet read.
 	DefaultMaxBuffered = 8 << 20
 )

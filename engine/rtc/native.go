@@ -15,6 +15,13 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
+// highWater is the send buffer above which writes wait; lowWater is where
+// they resume.
+const (
+	highWater = 1 << 20
+	lowWater  = 256 << 10
+)
+
 // Natively the signalling types are pion's.
 type (
 	// SessionDescription is an offer or an answer.

@@ -12,7 +12,8 @@
 //     package serves (memledger implements it in memory for tests).
 //   - State machines: RequesterSession pays for verified pieces only, opening
 //     channels as needed (M14-M17, M21); ProviderSession prices what it sends,
-//     serves at most one unpaid piece per requester, checks payments against
+//     serves a bounded number of unpaid pieces per requester (its exposure),
+//     checks payments against
 //     the ledger, chokes late payers, bans repeat offenders and closes
 //     channels before their deadline (M16, M18-M20, M22). BanList keeps bans.
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -71,6 +72,10 @@ type BidResponse struct {
 	Payee  wallet.Address // the provider's ledger account, K2
 	Ledger string         // the ledger the provider accepts channels on
 	MinTTL uint32         // seconds a channel must have left before its deadline when first used
+	// Exposure is the provider's exposure in bytes (section 8.3: it serves
+	// UnpaidPieces(Exposure, piece length) pieces unpaid); 0, absent,
+	// means one piece. A requester may batch payments only below it.
+	Exposure uint64
 }
 
 // Payment (requester to provider, after verifying a piece, M15): a channel
@@ -78,7 +83,11 @@ type BidResponse struct {
 type Payment struct {
 	State State
 	Piece uint32 // the piece this payment is for
-	Sig   wallet.Signature
+	// More lists other pieces the payment also pays for (a batch, at most
+	// MaxUnpaidPieces-1, distinct, without Piece); paid rises by what they
+	// all cost.
+	More []uint32
+	Sig  wallet.Signature
 }
 
 // Reason says why a payment was rejected.
@@ -140,29 +149,35 @@ func (ChannelClosing) Type() Type  { return TypeChannelClosing }
 // wireMsg is the bencoded dictionary of every message type; each type uses
 // its own subset of keys.
 type wireMsg struct {
-	T      uint64 `bencode:"t"`
-	Rate   uint64 `bencode:"rate,omitempty"`
-	Round  uint64 `bencode:"round,omitempty"`
-	Payee  []byte `bencode:"payee,omitempty"`
-	Ledger string `bencode:"ledger,omitempty"`
-	TTL    uint64 `bencode:"ttl,omitempty"`
-	Ch     []byte `bencode:"ch,omitempty"`
-	Seq    uint64 `bencode:"seq,omitempty"`
-	Paid   uint64 `bencode:"paid,omitempty"`
-	Piece  uint64 `bencode:"piece,omitempty"`
-	Sig    []byte `bencode:"sig,omitempty"`
-	Reason uint64 `bencode:"reason,omitempty"`
-	Text   string `bencode:"text,omitempty"`
+	T      uint64   `bencode:"t"`
+	Rate   uint64   `bencode:"rate,omitempty"`
+	Round  uint64   `bencode:"round,omitempty"`
+	Payee  []byte   `bencode:"payee,omitempty"`
+	Ledger string   `bencode:"ledger,omitempty"`
+	TTL    uint64   `bencode:"ttl,omitempty"`
+	Ch     []byte   `bencode:"ch,omitempty"`
+	Seq    uint64   `bencode:"seq,omitempty"`
+	Paid   uint64   `bencode:"paid,omitempty"`
+	Piece  uint64   `bencode:"piece,omitempty"`
+	More   []uint64 `bencode:"more,omitempty"`
+	Sig    []byte   `bencode:"sig,omitempty"`
+	Unpaid uint64   `bencode:"unpaid,omitempty"`
+	Reason uint64   `bencode:"reason,omitempty"`
+	Text   string   `bencode:"text,omitempty"`
 }
 
 func (m Bid) toWire() wireMsg { return wireMsg{T: uint64(TypeBid), Rate: m.Rate} }
 
 func (m BidResponse) toWire() wireMsg {
-	return wireMsg{T: uint64(TypeBidResponse), Round: m.Round, Rate: m.Rate, Payee: m.Payee[:], Ledger: m.Ledger, TTL: uint64(m.MinTTL)}
+	return wireMsg{T: uint64(TypeBidResponse), Round: m.Round, Rate: m.Rate, Payee: m.Payee[:], Ledger: m.Ledger, TTL: uint64(m.MinTTL), Unpaid: m.Exposure}
 }
 
 func (m Payment) toWire() wireMsg {
-	return wireMsg{T: uint64(TypePayment), Ch: m.State.Channel[:], Seq: m.State.Seq, Paid: m.State.Paid, Piece: uint64(m.Piece), Sig: m.Sig[:]}
+	w := wireMsg{T: uint64(TypePayment), Ch: m.State.Channel[:], Seq: m.State.Seq, Paid: m.State.Paid, Piece: uint64(m.Piece), Sig: m.Sig[:]}
+	for _, p := range m.More {
+		w.More = append(w.More, uint64(p))
+	}
+	return w
 }
 
 func (m PaymentRejected) toWire() wireMsg {
@@ -227,6 +242,10 @@ func fromWire(w wireMsg) (Message, error) {
 			return nil, malformed("ttl %d above %d", w.TTL, MaxTTL)
 		}
 		m.MinTTL = uint32(w.TTL)
+		if w.Unpaid > MaxRate {
+			return nil, malformed("unpaid %d above %d", w.Unpaid, uint64(MaxRate))
+		}
+		m.Exposure = w.Unpaid
 		return m, nil
 	case TypePayment:
 		id, err := channelID(w.Ch)
@@ -243,7 +262,11 @@ func fromWire(w wireMsg) (Message, error) {
 		if err != nil {
 			return nil, malformed("sig: %v", err)
 		}
-		return Payment{State: State{Channel: id, Seq: w.Seq, Paid: w.Paid}, Piece: uint32(w.Piece), Sig: sig}, nil
+		more, err := morePieces(w.Piece, w.More)
+		if err != nil {
+			return nil, err
+		}
+		return Payment{State: State{Channel: id, Seq: w.Seq, Paid: w.Paid}, Piece: uint32(w.Piece), More: more, Sig: sig}, nil
 	case TypePaymentRejected:
 		id, err := channelID(w.Ch)
 		if err != nil {
@@ -299,4 +322,23 @@ func ValidateLedgerID(s string) error {
 		}
 	}
 	return nil
+}
+
+// morePieces checks a payment's other pieces: at most MaxUnpaidPieces-1,
+// each a piece index, distinct and other than piece.
+func morePieces(piece uint64, w []uint64) ([]uint32, error) {
+	if len(w) == 0 {
+		return nil, nil
+	}
+	if len(w) > MaxUnpaidPieces-1 {
+		return nil, malformed("payment for %d more pieces, at most %d", len(w), MaxUnpaidPieces-1)
+	}
+	more := make([]uint32, 0, len(w))
+	for _, p := range w {
+		if p > math.MaxUint32 || p == piece || slices.Contains(more, uint32(p)) {
+			return nil, malformed("payment's more pieces %v (piece %d)", w, piece)
+		}
+		more = append(more, uint32(p))
+	}
+	return more, nil
 }

@@ -3,6 +3,7 @@ package speed
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,10 +37,24 @@ func sampleMessages(t testing.TB) []Message {
 		BidResponse{Round: 0, Rate: 0, Payee: k.Address(), Ledger: "x"},
 		Payment{State: st, Piece: 42, Sig: sig},
 		Payment{State: State{Channel: ChannelID{9}, Seq: 1 << 62, Paid: 1<<64 - 1}, Piece: 1<<32 - 1, Sig: sig},
+		BidResponse{Round: 4, Rate: 250, Payee: k.Address(), Ledger: "btspeed-devnet", MinTTL: 600, Exposure: DefaultExposure},
+		Payment{State: st, Piece: 42, More: []uint32{41, 40, 7}, Sig: sig},
+		// The largest batch, of the largest piece indexes, fits a message.
+		Payment{State: State{Channel: ChannelID{9}, Seq: 1 << 62, Paid: 1<<64 - 1}, Piece: 1<<32 - 1, More: maxMore(), Sig: sig},
 		PaymentRejected{Channel: st.Channel, Seq: 9, Reason: ReasonUnderpaid, Text: "piece 42 costs 10"},
 		PaymentRejected{Channel: st.Channel, Reason: Reason(200)},
 		ChannelClosing{Channel: st.Channel, Seq: 9},
 	}
+}
+
+// maxMore is the most other pieces a payment may list, with the longest
+// encodings.
+func maxMore() []uint32 {
+	var more []uint32
+	for i := range uint32(MaxUnpaidPieces - 1) {
+		more = append(more, 1<<32-2-i)
+	}
+	return more
 }
 
 func TestMessagesRoundTrip(t *testing.T) {
@@ -107,6 +122,11 @@ func TestDecodeRejects(t *testing.T) {
 		"payment no sig":     "d2:ch32:" + ch32 + "3:seqi1e1:ti3ee",
 		"payment short sig":  "d2:ch32:" + ch32 + "3:seqi1e3:sig3:abc1:ti3ee",
 		"payment piece big":  "d2:ch32:" + ch32 + "5:piecei4294967296e3:seqi1e3:sig65:" + sig65 + "1:ti3ee",
+		"payment more dup":   "d2:ch32:" + ch32 + "4:moreli1ei1ee5:piecei5e3:seqi1e3:sig65:" + sig65 + "1:ti3ee",
+		"payment more piece": "d2:ch32:" + ch32 + "4:moreli5ee5:piecei5e3:seqi1e3:sig65:" + sig65 + "1:ti3ee",
+		"payment more big":   "d2:ch32:" + ch32 + "4:moreli4294967296ee5:piecei5e3:seqi1e3:sig65:" + sig65 + "1:ti3ee",
+		"payment more many":  "d2:ch32:" + ch32 + "4:morel" + manyMore() + "e5:piecei0e3:seqi1e3:sig65:" + sig65 + "1:ti3ee",
+		"response unpaid":    "d6:ledger1:x5:payee21:" + string(addr[:]) + "1:ti2e6:unpaidi1099511627777ee",
 		"response no payee":  "d6:ledger1:x1:ti2ee",
 		"response bad payee": "d6:ledger1:x5:payee21:" + "\x42" + string(addr[1:]) + "1:ti2ee",
 		"response no ledger": "d5:payee21:" + string(addr[:]) + "1:ti2ee",
@@ -313,4 +333,14 @@ func TestOpenServiceSigned(t *testing.T) {
 	if err := CheckService(strings.Repeat("a", MaxServiceLen)); err != nil {
 		t.Error(err)
 	}
+}
+
+// manyMore is a bencoded list body of MaxUnpaidPieces distinct pieces, one
+// more than a payment may list.
+func manyMore() string {
+	var b strings.Builder
+	for i := range MaxUnpaidPieces {
+		fmt.Fprintf(&b, "i%de", i+1)
+	}
+	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -29,6 +30,11 @@ type ProviderConfig struct {
 	// MaxStrikes strikes (late payments, bogus payments) get a requester
 	// banned (default 3).
 	MaxStrikes int
+	// Exposure is the unpaid bandwidth the provider lets a requester have
+	// (M22, default DefaultExposure): up to Exposure / piece length pieces
+	// sent and unpaid at once (at least 1, at most MaxUnpaidPieces), so
+	// payments for the first ones cross while the next are sent.
+	Exposure uint64
 	// Store keeps the latest state of each channel; it must be durable before
 	// it returns (architecture: flushed before acknowledging). Nil keeps
 	// states in memory only.
@@ -48,7 +54,26 @@ const (
 	DefaultPaymentTimeout = 30 * time.Second
 	DefaultMaxStrikes     = 3
 	DefaultBanDuration    = time.Hour
+	// DefaultExposure is the unpaid bandwidth a provider allows a
+	// requester by default: 2 MiB, 64 pieces of 32 KiB, one piece of 2 MiB
+	// or more. Over WebRTC a browser keeps about that much in flight (128
+	// requests of 16 KiB; the data channel's send buffer holds up to 1 MiB),
+	// so the payments for the first pieces cross while the rest are sent.
+	DefaultExposure = 2 << 20
+	// MaxUnpaidPieces caps the pieces a requester may have unpaid at once,
+	// whatever the exposure.
+	MaxUnpaidPieces = 64
 )
+
+// UnpaidPieces is how many pieces of pieceLen bytes a provider with the
+// given exposure serves a requester before the first of them is paid:
+// exposure / pieceLen, at least 1 and at most MaxUnpaidPieces.
+func UnpaidPieces(exposure, pieceLen uint64) int {
+	if pieceLen == 0 || exposure <= pieceLen {
+		return 1
+	}
+	return int(min(exposure/pieceLen, MaxUnpaidPieces))
+}
 
 func (c ProviderConfig) withDefaults() ProviderConfig {
 	if c.MinTTL <= 0 {
@@ -66,6 +91,9 @@ func (c ProviderConfig) withDefaults() ProviderConfig {
 	if c.MaxStrikes <= 0 {
 		c.MaxStrikes = DefaultMaxStrikes
 	}
+	if c.Exposure == 0 {
+		c.Exposure = DefaultExposure
+	}
 	return c
 }
 
@@ -74,9 +102,10 @@ func (c ProviderConfig) withDefaults() ProviderConfig {
 // requester's channels and their latest states, and its strikes. It is not
 // safe for concurrent use; the connection's owner serializes calls.
 //
-// Exposure (M22): CanServe admits blocks of at most one unpaid piece, so the
-// provider never has more than one piece of bandwidth outstanding with a
-// requester.
+// Exposure (M22): CanServe admits blocks of at most UnpaidPieces unpaid
+// pieces, so the provider never has more than one piece or its exposure
+// (ProviderConfig.Exposure), whichever is more, of bandwidth outstanding
+// with a requester.
 type ProviderSession struct {
 	cfg       ProviderConfig
 	me        wallet.Address
@@ -91,6 +120,12 @@ type ProviderSession struct {
 	strikes int
 	banned  bool
 	earned  uint64
+	// maxUnpaid is the most pieces owed at once (MaxUnpaid).
+	maxUnpaid int
+	// lateStrike is when lateness last cost a strike: pieces late
+	// together (several are unpaid at once) cost one strike per
+	// PaymentTimeout, like a single late piece.
+	lateStrike time.Time
 }
 
 type owedPiece struct {
@@ -103,6 +138,10 @@ type owedPiece struct {
 	// other piece (CanServe) until it is paid.
 	due  time.Time
 	late bool
+	// rejected: a payment naming the piece was rejected. A later state
+	// that pays more than its own piece pays for such pieces (the
+	// requester's states are cumulative): see Receive.
+	rejected bool
 }
 
 type providerChannel struct {
@@ -130,27 +169,46 @@ func NewProviderSession(cfg ProviderConfig, requester wallet.Address) *ProviderS
 // bid response to send before the unchoke (M11).
 func (p *ProviderSession) Grant(round, rate uint64) BidResponse {
 	p.round, p.rate = round, min(rate, MaxRate)
-	return BidResponse{Round: round, Rate: p.rate, Payee: p.me, Ledger: p.cfg.LedgerID, MinTTL: uint32(p.cfg.MinTTL / time.Second)}
+	return BidResponse{Round: round, Rate: p.rate, Payee: p.me, Ledger: p.cfg.LedgerID, MinTTL: uint32(p.cfg.MinTTL / time.Second), Exposure: p.cfg.Exposure}
 }
 
 // Rate returns the rate in force.
 func (p *ProviderSession) Rate() uint64 { return p.rate }
 
-// CanServe reports whether a block of piece may be sent now: not after a
-// ban, and only if no other piece is sent and still unpaid.
-func (p *ProviderSession) CanServe(piece uint32) bool {
+// CanServe reports whether a block of piece, of a torrent whose pieces are
+// pieceLen bytes, may be sent now: not after a ban, and only while piece
+// is already owed or fewer than UnpaidPieces other pieces are. admitted
+// lists the pieces the caller has admitted but not yet recorded as Sent
+// (the rest of a batch of requests), which count as owed: a caller that
+// filters a batch passes what it admitted so far.
+func (p *ProviderSession) CanServe(piece uint32, pieceLen uint64, admitted []uint32) bool {
 	if p.banned {
 		return false
 	}
-	if n := len(p.owed); n == 0 || n == 1 && p.owed[piece] != nil {
+	if n := len(p.owed); len(admitted) == 0 && (n == 0 || n == 1 && p.owed[piece] != nil) {
 		return true // the usual case, without ranging over the map per block
 	}
+	if o := p.owed[piece]; o != nil && o.charge.Due() > 0 {
+		return true
+	}
+	limit := UnpaidPieces(p.cfg.Exposure, pieceLen)
+	others := 0
 	for idx, o := range p.owed {
 		if idx != piece && o.charge.Due() > 0 {
-			return false
+			others++
 		}
 	}
-	return true
+	if p.rate > 0 { // at rate 0 what is admitted now will owe nothing
+		for i, a := range admitted {
+			if a == piece {
+				return true
+			}
+			if o := p.owed[a]; (o == nil || o.charge.Due() == 0) && !slices.Contains(admitted[:i], a) {
+				others++
+			}
+		}
+	}
+	return others < limit
 }
 
 // Sent records a block of bytes of piece sent at the rate in force;
@@ -164,6 +222,7 @@ func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes, pieceLen uint
 	if o == nil {
 		o = &owedPiece{}
 		p.owed[piece] = o
+		p.maxUnpaid = max(p.maxUnpaid, len(p.owed))
 	}
 	o.charge.Add(p.rate, bytes)
 	o.sent += bytes
@@ -171,6 +230,10 @@ func (p *ProviderSession) Sent(now time.Time, piece uint32, bytes, pieceLen uint
 		o.due = now.Add(p.cfg.PaymentTimeout)
 	}
 }
+
+// MaxUnpaid returns the most pieces sent at a non-zero rate that were
+// unpaid at once (counted as each piece started).
+func (p *ProviderSession) MaxUnpaid() int { return p.maxUnpaid }
 
 // Owed returns what the requester owes for pieces sent and not yet paid.
 func (p *ProviderSession) Owed() uint64 {
@@ -194,6 +257,11 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 			p.strike() // bogus payments cost a ledger lookup or a signature check
 		case ReasonLedgerUnavailable:
 			p.extend(m.Piece, now)
+		}
+		for _, piece := range append([]uint32{m.Piece}, m.More...) {
+			if o := p.owed[piece]; o != nil {
+				o.rejected = true
+			}
 		}
 		return &PaymentRejected{Channel: m.State.Channel, Seq: m.State.Seq, Reason: r, Text: truncate(fmt.Sprintf(format, args...), MaxReasonText)}
 	}
@@ -235,13 +303,17 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 	if m.State.Seq <= ch.latest.Seq || m.State.Paid < ch.latest.Paid {
 		return reject(ReasonStaleSequence, "seq %d paid %d after seq %d paid %d", m.State.Seq, m.State.Paid, ch.latest.Seq, ch.latest.Paid), nil
 	}
-	o := p.owed[m.Piece]
-	if o == nil || o.charge.Due() == 0 {
-		return reject(ReasonNotOwed, "nothing owed for piece %d", m.Piece), nil
+	var due uint64
+	for _, piece := range append([]uint32{m.Piece}, m.More...) {
+		o := p.owed[piece]
+		if o == nil || o.charge.Due() == 0 {
+			return reject(ReasonNotOwed, "nothing owed for piece %d", piece), nil
+		}
+		due += o.charge.Due()
 	}
-	due, inc := o.charge.Due(), m.State.Paid-ch.latest.Paid
+	inc := m.State.Paid - ch.latest.Paid
 	if inc < due {
-		return reject(ReasonUnderpaid, "piece %d costs %d, paid %d", m.Piece, due, inc), nil
+		return reject(ReasonUnderpaid, "pieces %d and %d more cost %d, paid %d", m.Piece, len(m.More), due, inc), nil
 	}
 	if p.cfg.Store != nil {
 		if err := p.cfg.Store.SaveState(ch.info, m.State, m.Sig); err != nil {
@@ -250,8 +322,38 @@ func (p *ProviderSession) Receive(ctx context.Context, now time.Time, m Payment)
 	}
 	ch.latest, ch.sig = m.State, m.Sig
 	delete(p.owed, m.Piece)
+	for _, piece := range m.More {
+		delete(p.owed, piece)
+	}
 	p.earned += inc
+	p.settleRejected(inc - due)
 	return nil, nil
+}
+
+// settleRejected applies what an accepted state paid beyond its own piece
+// to the fully sent pieces whose payments were rejected, lowest index
+// first: the requester's states are cumulative, so one that follows a
+// rejected state (left behind when the ledger could not be reached, or
+// paid again on a new channel) carries its amount.
+func (p *ProviderSession) settleRejected(surplus uint64) {
+	if surplus == 0 {
+		return
+	}
+	var idx []uint32
+	for i, o := range p.owed {
+		if o.rejected && !o.due.IsZero() {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		d := p.owed[i].charge.Due()
+		if d > surplus {
+			return
+		}
+		surplus -= d
+		delete(p.owed, i)
+	}
 }
 
 func (p *ProviderSession) strike() {
@@ -276,7 +378,10 @@ func (p *ProviderSession) Tick(now time.Time) TickResult {
 		for o.charge.Due() > 0 && !o.due.IsZero() && !now.Before(o.due) && !p.banned {
 			o.late = true
 			o.due = o.due.Add(p.cfg.PaymentTimeout)
-			p.strike()
+			if p.lateStrike.IsZero() || !now.Before(p.lateStrike.Add(p.cfg.PaymentTimeout)) {
+				p.lateStrike = now
+				p.strike()
+			}
 		}
 		if o.late {
 			r.Choke = true

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -102,9 +103,20 @@ type RequesterSession struct {
 	expected  uint64 // bytes we still expect to buy from the provider, when expecting
 	expecting bool
 
-	pieces  map[uint32]*Charge
-	channel *requesterChannel
-	last    *lastPayment
+	pieces   map[uint32]*Charge
+	held     []uint32 // verified pieces whose payment waits for a batch (Hold)
+	exposure uint64   // the provider's, from its bid response
+	channel  *requesterChannel
+	last     *lastPayment
+	// recent are the last payments sent (at most recentPayments), the
+	// newest last: with several pieces unpaid at once (M22) several
+	// payments may be in flight when one is rejected.
+	recent []*lastPayment
+	// carry is what payments on channel carryCh that the provider
+	// provably cannot redeem were worth: the repayment of the last one on
+	// that channel carries it.
+	carry   uint64
+	carryCh ChannelID
 
 	spent      uint64
 	rejections int
@@ -156,7 +168,66 @@ func (r *RequesterSession) Accept(m BidResponse) error {
 		return fmt.Errorf("%w: rate %d, our bid %d", ErrAboveBid, m.Rate, r.bid)
 	}
 	r.rate, r.minTTL, r.quoted, r.refused = m.Rate, time.Duration(m.MinTTL)*time.Second, true, false
+	r.exposure = m.Exposure
 	return nil
+}
+
+// BatchPieces is how many verified pieces of pieceLen bytes one payment
+// may pay for: an eighth of the pieces the provider's exposure (its bid
+// response's) leaves unpaid, so the next payments have room to cross; 1
+// (a payment a piece) for a provider that did not state one.
+func (r *RequesterSession) BatchPieces(pieceLen uint64) int {
+	if r.exposure == 0 {
+		return 1
+	}
+	return max(1, UnpaidPieces(r.exposure, pieceLen)/8)
+}
+
+// Hold defers the payment for a verified piece, to be paid with the next
+// one (Verified, VerifiedFunded): a batch. It returns false, holding
+// nothing, when the piece costs nothing.
+func (r *RequesterSession) Hold(piece uint32) bool {
+	if c := r.pieces[piece]; c == nil || c.Due() == 0 {
+		delete(r.pieces, piece)
+		return false
+	}
+	r.held = append(r.held, piece)
+	return true
+}
+
+// Held returns how many verified pieces wait to be paid (Hold).
+func (r *RequesterSession) Held() int { return len(r.held) }
+
+// Unhold takes the last held piece back, for the caller to pay it (with the
+// rest held) through Verified or VerifiedFunded; false when none is held.
+func (r *RequesterSession) Unhold() (uint32, bool) {
+	if len(r.held) == 0 {
+		return 0, false
+	}
+	piece := r.held[len(r.held)-1]
+	r.held = r.held[:len(r.held)-1]
+	return piece, true
+}
+
+// batch returns piece and the held pieces, and what they cost together.
+func (r *RequesterSession) batch(piece uint32) ([]uint32, uint64) {
+	pieces := []uint32{piece}
+	due := r.pieces[piece].Due()
+	for _, h := range r.held {
+		if c := r.pieces[h]; c != nil && h != piece {
+			pieces = append(pieces, h)
+			due += c.Due()
+		}
+	}
+	return pieces, due
+}
+
+// paidFor forgets pieces once a payment for them is signed.
+func (r *RequesterSession) paidFor(pieces []uint32) {
+	for _, p := range pieces {
+		delete(r.pieces, p)
+	}
+	r.held = r.held[:0]
 }
 
 // Refused reports whether the last bid response was refused (ErrAboveBid):
@@ -226,12 +297,12 @@ func (r *RequesterSession) Verified(ctx context.Context, now time.Time, piece ui
 		delete(r.pieces, piece)
 		return nil, nil
 	}
-	due := c.Due()
-	p, err := r.pay(ctx, now, piece, due)
+	pieces, due := r.batch(piece)
+	p, err := r.pay(ctx, now, pieces, due)
 	if err != nil {
 		return nil, err
 	}
-	delete(r.pieces, piece)
+	r.paidFor(pieces)
 	return p, nil
 }
 
@@ -246,19 +317,19 @@ func (r *RequesterSession) VerifiedFunded(now time.Time, piece uint32) (p *Payme
 		delete(r.pieces, piece)
 		return nil, true
 	}
-	due := c.Due()
+	pieces, due := r.batch(piece)
 	if r.rejections >= r.cfg.MaxRejections || !r.usable(now, due) {
 		return nil, false
 	}
-	p, err := r.sign(piece, due)
+	p, err := r.sign(pieces, due)
 	if err != nil {
 		return nil, false
 	}
-	delete(r.pieces, piece)
+	r.paidFor(pieces)
 	return p, true
 }
 
-func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32, due uint64) (*Payment, error) {
+func (r *RequesterSession) pay(ctx context.Context, now time.Time, pieces []uint32, due uint64) (*Payment, error) {
 	if r.rejections >= r.cfg.MaxRejections {
 		return nil, fmt.Errorf("%w: %d payments rejected", ErrProviderMisbehaving, r.rejections)
 	}
@@ -267,11 +338,12 @@ func (r *RequesterSession) pay(ctx context.Context, now time.Time, piece uint32,
 			return nil, err
 		}
 	}
-	return r.sign(piece, due)
+	return r.sign(pieces, due)
 }
 
-// sign pays due for piece through the channel in use, which has room.
-func (r *RequesterSession) sign(piece uint32, due uint64) (*Payment, error) {
+// sign pays due for pieces (the first named, the others More) through the
+// channel in use, which has room.
+func (r *RequesterSession) sign(pieces []uint32, due uint64) (*Payment, error) {
 	ch := r.channel
 	st := State{Channel: ch.info.ID, Seq: ch.seq + 1, Paid: ch.paid + due}
 	sig, err := st.Sign(r.cfg.Key)
@@ -280,8 +352,12 @@ func (r *RequesterSession) sign(piece uint32, due uint64) (*Payment, error) {
 	}
 	ch.seq, ch.paid = st.Seq, st.Paid
 	r.spent += due
-	p := Payment{State: st, Piece: piece, Sig: sig}
+	p := Payment{State: st, Piece: pieces[0], More: slices.Clone(pieces[1:]), Sig: sig}
 	r.last = &lastPayment{Payment: p, amount: due}
+	if len(r.recent) == recentPayments {
+		r.recent = slices.Delete(r.recent, 0, 1)
+	}
+	r.recent = append(r.recent, r.last)
 	return &p, nil
 }
 
@@ -411,14 +487,26 @@ func (r *RequesterSession) Prefund(ctx context.Context, now time.Time, pieceLen 
 	return r.open(ctx, now, price)
 }
 
+// recentPayments is how many payments a requester remembers for
+// rejections that arrive after later payments were sent: twice the pieces
+// a provider may leave unpaid.
+const recentPayments = 2 * MaxUnpaidPieces
+
 // Rejected handles a payment rejection. When the provider provably cannot
 // use the rejected state (the channel is closed or unknown to the ledger, or
 // the signature did not verify), the same piece is paid again on a new
-// channel and that payment is returned. Other reasons never come from an
-// honest provider facing an honest requester; they count toward
+// channel and that payment is returned. A rejection of an earlier payment
+// than the last (several pieces unpaid at once) is left to the last: its
+// state is cumulative, so it carries the earlier one's amount when the
+// provider takes it (ledger unavailable, stale sequence), or its
+// repayment on a new channel does (see earlier). Other reasons never come
+// from an honest provider facing an honest requester; they count toward
 // MaxRejections, after which paying stops with ErrProviderMisbehaving.
 func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m PaymentRejected) (*Payment, error) {
 	l := r.last
+	if l != nil && l.State.Channel == m.Channel && l.State.Seq > m.Seq {
+		return r.earlier(m)
+	}
 	if l == nil || l.State.Channel != m.Channel || l.State.Seq != m.Seq || l.repaid {
 		r.rejections++
 		return nil, nil
@@ -436,7 +524,15 @@ func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m Paymen
 			// and counts against the provider.
 			r.rejections++
 		}
-		return r.pay(ctx, now, l.Piece, l.amount)
+		amount := l.amount
+		if r.carryCh == m.Channel {
+			amount += r.carry
+		}
+		p, err := r.pay(ctx, now, append([]uint32{l.Piece}, l.More...), amount)
+		if err == nil {
+			r.carry, r.carryCh = 0, ChannelID{}
+		}
+		return p, err
 	case ReasonLedgerUnavailable:
 		// The provider could not look the channel up: send the same
 		// payment again (the caller may wait a little first).
@@ -449,6 +545,46 @@ func (r *RequesterSession) Rejected(ctx context.Context, now time.Time, m Paymen
 		}
 		return nil, nil
 	}
+}
+
+// earlier handles the rejection of a payment sent before the last one on
+// the same channel. For a ledger the provider could not reach, or a
+// sequence the last state already passed (an earlier payment sent again),
+// nothing is done: the provider takes the last state, which carries the
+// earlier amount, for the rejected piece too (ProviderSession.Receive).
+// When the provider cannot redeem the earlier state (the channel closed,
+// unknown, expiring, a bad signature), its amount is carried by the
+// repayment of the last payment on that channel, which the provider also
+// rejects for the same reason.
+func (r *RequesterSession) earlier(m PaymentRejected) (*Payment, error) {
+	var e *lastPayment
+	for _, p := range r.recent {
+		if p.State.Channel == m.Channel && p.State.Seq == m.Seq {
+			e = p
+		}
+	}
+	if e == nil || e.repaid {
+		r.rejections++
+		return nil, nil
+	}
+	e.repaid = true
+	switch m.Reason {
+	case ReasonLedgerUnavailable, ReasonStaleSequence:
+	case ReasonChannelClosed, ReasonUnknownChannel, ReasonChannelExpiring, ReasonBadSignature:
+		if r.carryCh != m.Channel {
+			r.carry, r.carryCh = 0, m.Channel
+		}
+		r.carry += e.amount
+		if m.Reason != ReasonChannelExpiring {
+			r.spent -= e.amount
+		}
+	default:
+		r.rejections++
+		if r.rejections >= r.cfg.MaxRejections {
+			return nil, fmt.Errorf("%w: payment rejected: %s", ErrProviderMisbehaving, m.Reason)
+		}
+	}
+	return nil, nil
 }
 
 // Closing handles the provider's notice that it closes a channel: further

@@ -83,7 +83,7 @@ func (p *pair) grant(round, rate uint64) {
 func (p *pair) deliver(piece uint32) {
 	p.t.Helper()
 	for off := 0; off < pieceLen; off += blockLen {
-		if !p.prov.CanServe(piece) {
+		if !p.prov.CanServe(piece, pieceLen, nil) {
 			p.t.Fatalf("provider refuses piece %d at offset %d", piece, off)
 		}
 		p.prov.Sent(p.now, piece, blockLen, pieceLen)
@@ -142,7 +142,7 @@ func TestPaidDownloadEndToEnd(t *testing.T) {
 		if rej := p.pay(piece); rej != nil {
 			t.Fatalf("piece %d rejected: %+v", piece, rej)
 		}
-		if !p.prov.CanServe(piece + 1) {
+		if !p.prov.CanServe(piece+1, pieceLen, nil) {
 			t.Fatalf("after paying piece %d the provider still refuses the next", piece)
 		}
 	}
@@ -189,21 +189,6 @@ func TestRateChangesApplyFromTheResponseOn(t *testing.T) {
 	}
 }
 
-func TestExposureIsOnePiece(t *testing.T) {
-	p := newPair(t, 10_000_000)
-	p.grant(1, 400_000)
-	p.prov.Sent(p.now, 0, blockLen, pieceLen)
-	if !p.prov.CanServe(0) {
-		t.Fatal("the piece in flight must stay servable")
-	}
-	if p.prov.CanServe(1) {
-		t.Fatal("a second unpaid piece was admitted")
-	}
-	if p.prov.Owed() > speed.Price(400_000, pieceLen) {
-		t.Fatalf("owed %d is more than one piece", p.prov.Owed())
-	}
-}
-
 func TestLatePayerChokedThenBanned(t *testing.T) {
 	p := newPair(t, 10_000_000)
 	p.grant(1, 400_000)
@@ -222,7 +207,7 @@ func TestLatePayerChokedThenBanned(t *testing.T) {
 	if r := p.prov.Tick(start.Add(90 * time.Second)); !r.Ban || !p.prov.Banned() {
 		t.Fatalf("third strike did not ban: %+v", r)
 	}
-	if p.prov.CanServe(0) {
+	if p.prov.CanServe(0, pieceLen, nil) {
 		t.Fatal("a banned requester is served")
 	}
 	// The provider lost exactly one piece of bandwidth and nothing else.
@@ -486,8 +471,8 @@ func TestPieceCutShortByChokeIsNeverLate(t *testing.T) {
 			t.Fatalf("half-sent piece counted late after %s: %+v", after, r)
 		}
 	}
-	// It still holds the provider's exposure: no other piece until it is paid.
-	if p.prov.CanServe(1) || !p.prov.CanServe(0) {
+	// It still holds a piece of the provider's exposure until it is paid.
+	if p.prov.CanServe(8, pieceLen, []uint32{1, 2, 3, 4, 5, 6, 7}) || !p.prov.CanServe(0, pieceLen, nil) {
 		t.Fatal("exposure rule broken for a partial piece")
 	}
 	// Unchoked later, the rest arrives, and the payment falls due from then.

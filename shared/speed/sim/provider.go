@@ -219,7 +219,7 @@ func (s *Sim) upload(p *provider) {
 			if c.closed || !c.unchoked || c.req == nil {
 				continue
 			}
-			if c.psess != nil && !c.psess.CanServe(c.req.piece) {
+			if c.psess != nil && !c.psess.CanServe(c.req.piece, uint64(s.sc.PieceLen), nil) {
 				continue
 			}
 			s.sendBlock(c)

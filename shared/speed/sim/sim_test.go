@@ -162,17 +162,25 @@ func findProvider(t *testing.T, s *Sim, name string) ProviderResult {
 	return ProviderResult{}
 }
 
-// Assertion 1: a provider never has more than one piece of paid bandwidth
-// unpaid with any requester, at any step; non-payers cost each provider at
-// most one piece.
+// exposureBound is the most paid bandwidth a provider leaves unpaid with a
+// requester (M22): UnpaidPieces pieces at the default exposure, one piece
+// when pieces are that large.
+func exposureBound(pieceLen uint64) uint64 {
+	return uint64(speed.UnpaidPieces(speed.DefaultExposure, pieceLen)) * pieceLen
+}
+
+// Assertion 1: a provider never has more than its exposure (one piece, or
+// 1 MiB of pieces when they are smaller) of paid bandwidth unpaid with any
+// requester, at any step; non-payers cost each provider at most that.
 func TestExposureBounded(t *testing.T) {
 	sc := swarm(1)
 	pieceLen := sc.withDefaults().PieceLen
+	bound := exposureBound(pieceLen)
 	worst := uint64(0)
 	s := run(t, sc, func(s *Sim) error {
 		for pair, e := range s.Exposure() {
-			if e > pieceLen {
-				return fmt.Errorf("%s: %d bytes sent at a nonzero rate and unpaid, more than a piece (%d)", pair, e, pieceLen)
+			if e > bound {
+				return fmt.Errorf("%s: %d bytes sent at a nonzero rate and unpaid, more than the exposure (%d)", pair, e, bound)
 			}
 			worst = max(worst, e)
 		}
@@ -184,8 +192,8 @@ func TestExposureBounded(t *testing.T) {
 	}
 	for _, p := range s.Providers() {
 		for r, b := range p.Unpaid {
-			if b > pieceLen {
-				t.Errorf("%s lost %d bytes to %s, more than one piece", p.Name, b, r)
+			if b > bound {
+				t.Errorf("%s lost %d bytes to %s, more than the exposure (%d)", p.Name, b, r, bound)
 			}
 		}
 		if p.Kind == HonestProvider && p.Unpaid["N1"] == 0 && p.Unpaid["N2"] == 0 {
@@ -288,7 +296,7 @@ func TestNonPayersChokedThenBanned(t *testing.T) {
 			if want := c + (speed.DefaultMaxStrikes-1)*timeout; b < want || b > want+2 {
 				t.Errorf("%s banned %s at t=%d, want about t=%d (%d strikes, %d s apart)", p.Name, n, b, want, speed.DefaultMaxStrikes, timeout)
 			}
-			if p.Unpaid[n] > s.Scenario().PieceLen {
+			if p.Unpaid[n] > exposureBound(s.Scenario().PieceLen) {
 				t.Errorf("%s lost %d bytes to %s", p.Name, p.Unpaid[n], n)
 			}
 		}
@@ -796,8 +804,8 @@ func checkTwoPeers(t *testing.T, s *Sim, kind RequesterKind) {
 		if s.Count(EvProviderBan) != 1 || r.Spent != 0 || p.Earned != 0 || len(s.Channels()) != 0 {
 			t.Errorf("bans %d, spent %d, earned %d, %d channels", s.Count(EvProviderBan), r.Spent, p.Earned, len(s.Channels()))
 		}
-		if r.Pieces != 1 || p.Unpaid["R"] != pieceLen {
-			t.Errorf("the non-payer got %d pieces, %d bytes unpaid; want one piece (%d bytes)", r.Pieces, p.Unpaid["R"], pieceLen)
+		if bound := exposureBound(pieceLen); uint64(r.Pieces)*pieceLen != bound || p.Unpaid["R"] != bound {
+			t.Errorf("the non-payer got %d pieces, %d bytes unpaid; want the exposure (%d bytes)", r.Pieces, p.Unpaid["R"], bound)
 		}
 		if r.Balance != r.Minted || p.Balance != 0 {
 			t.Errorf("balances: R %d of %d, S %d", r.Balance, r.Minted, p.Balance)
