@@ -40,7 +40,8 @@ const (
 
 func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// 3 MiB each at 1 MiB/s: about 3 s a leecher, with room for a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(payers+others)*10*time.Second)
 	defer cancel()
 	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
 	lc := client.New(lp.URL, nil)
