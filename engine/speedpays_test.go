@@ -118,7 +118,16 @@ func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 			l.cl.Close()
 		}
 	}
-	res.Earned = stor.SpeedStats().Earned
+	// The seed accounts a payment when its worker has checked it, which
+	// may be just after the payer left: wait for its count to reach what
+	// the payers spent (a count that never does fails the callers' check
+	// when ctx ends), then for the ledger to pay it.
+	for {
+		if res.Earned = stor.SpeedStats().Earned; res.Earned >= res.Spent || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for {
 		bal, err := lc.Balance(ctx, seedKey.Address())
 		if err != nil {
