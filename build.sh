@@ -267,7 +267,8 @@ bench() {
 	fi
 	if [ "$name" = swarm ]; then
 		# Does Speed keep swarms alive (docs/swarm-study.md): the model against real engines, then the study's figures.
-		go test -run '^$' -bench SwarmCalibration -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
+		# -v: without it go test cuts a benchmark's log, the table, after ten lines.
+		go test -v -timeout 30m -run '^$' -bench SwarmCalibration -benchtime "${BTSPEED_BENCHTIME:-1x}" ./engine
 		go run ./cmd/swarmstudy -seed "${BTSPEED_SEED:-1}" -out docs/swarm-study
 		return
 	fi

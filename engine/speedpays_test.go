@@ -40,7 +40,8 @@ const (
 
 func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// 3 MiB each at 1 MiB/s: about 3 s a leecher, with room for a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(payers+others)*10*time.Second)
 	defer cancel()
 	lp := ledgertest.Start(t, "-db", filepath.Join(t.TempDir(), "l.db"), "-faucet-difficulty", "0")
 	lc := client.New(lp.URL, nil)
@@ -117,7 +118,16 @@ func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 			l.cl.Close()
 		}
 	}
-	res.Earned = stor.SpeedStats().Earned
+	// The seed accounts a payment when its worker has checked it, which
+	// may be just after the payer left: wait for its count to reach what
+	// the payers spent (a count that never does fails the callers' check
+	// when ctx ends), then for the ledger to pay it.
+	for {
+		if res.Earned = stor.SpeedStats().Earned; res.Earned >= res.Spent || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for {
 		bal, err := lc.Balance(ctx, seedKey.Address())
 		if err != nil {

@@ -47,6 +47,10 @@ func (st *study) defaults() {
 	}
 }
 
+// outputs are the files run writes, in order; fit.md only with Fit.
+var outputs = []string{"availability-budget.svg", "availability-budget-gain.svg", "availability-share.svg",
+	"availability-share-gain.svg", "download-time.svg", "btt-flows.svg", "results.md", "fit.md"}
+
 // run runs every configuration and writes the files to out.
 func (st study) run(out string) error {
 	st.defaults()
@@ -68,6 +72,10 @@ func (st study) run(out string) error {
 			fmt.Sprintf("Available swarms, %.0f%% of users on Speed", st.MainShare*100)),
 		"availability-share.svg": st.availChart(cfgs, func(c *config) bool { return c.Budget == st.MainBudgetBTT },
 			fmt.Sprintf("Available swarms, Speed users' budget %d BTT", st.MainBudgetBTT)),
+		"availability-budget-gain.svg": st.gainChart(cfgs, func(c *config) bool { return c.Share == st.MainShare },
+			fmt.Sprintf("Availability gained over no Speed, %.0f%% of users on Speed", st.MainShare*100)),
+		"availability-share-gain.svg": st.gainChart(cfgs, func(c *config) bool { return c.Budget == st.MainBudgetBTT },
+			fmt.Sprintf("Availability gained over no Speed, budget %d BTT", st.MainBudgetBTT)),
 		"download-time.svg": st.downloadChart(cfgs),
 		"btt-flows.svg":     st.flowChart(cfgs),
 		"results.md":        st.table(cfgs),
@@ -75,7 +83,7 @@ func (st study) run(out string) error {
 	if st.Fit {
 		files["fit.md"] = st.fit(base)
 	}
-	for _, name := range []string{"availability-budget.svg", "availability-share.svg", "download-time.svg", "btt-flows.svg", "results.md", "fit.md"} {
+	for _, name := range outputs {
 		data, ok := files[name]
 		if !ok {
 			continue
@@ -87,28 +95,61 @@ func (st study) run(out string) error {
 	return nil
 }
 
-// days returns the x axis in days, one point every 6 hours.
-func (st study) days(hours int) []float64 {
-	var xs []float64
-	for h := 5; h < hours; h += 6 {
-		xs = append(xs, float64(h+1)/24)
+// dayAxis returns the x axis in days: 1 .. Days.
+func (st study) dayAxis() []float64 {
+	xs := make([]float64, st.Days)
+	for d := range xs {
+		xs[d] = float64(d + 1)
 	}
 	return xs
 }
 
+// dailyMeans averages hourly samples over each day.
+func dailyMeans(hourly []float64) []float64 {
+	var ys []float64
+	for d := 0; d+24 <= len(hourly); d += 24 {
+		var sum float64
+		for _, v := range hourly[d : d+24] {
+			sum += v
+		}
+		ys = append(ys, sum/24)
+	}
+	return ys
+}
+
+// availChart plots the daily mean fraction of available swarms of no Speed
+// and of the configurations pick selects.
 func (st study) availChart(cfgs []*config, pick func(*config) bool, title string) []byte {
-	c := chart{Title: title, XLabel: "day", YLabel: "fraction of swarms whose content can be reconstructed", YMax: 1,
-		X: st.days(st.Days * 24)}
+	c := chart{Title: title, XLabel: "day", YLabel: "swarms available (daily mean fraction)", YMax: 1, X: st.dayAxis()}
 	for _, cf := range cfgs {
 		if cf.Share != 0 && !pick(cf) {
 			continue
 		}
-		var ys []float64
-		for h := 5; h < len(cf.R.Avail); h += 6 {
-			ys = append(ys, cf.R.Avail[h])
+		c.Series = append(c.Series, series{Name: cf.Name, Y: dailyMeans(cf.R.Avail)})
+	}
+	return c.svg()
+}
+
+// gainChart plots what the configurations pick selects add to no Speed's
+// availability, in percentage points, daily means: the paired difference,
+// every configuration seeing the same users.
+func (st study) gainChart(cfgs []*config, pick func(*config) bool, title string) []byte {
+	c := chart{Title: title, XLabel: "day", YLabel: "availability minus no Speed's (points)", X: st.dayAxis()}
+	base := dailyMeans(cfgs[0].R.Avail)
+	lim := 1.0
+	for _, cf := range cfgs[1:] {
+		if !pick(cf) {
+			continue
+		}
+		ys := dailyMeans(cf.R.Avail)
+		for i := range ys {
+			ys[i] = 100 * (ys[i] - base[i])
+			lim = max(lim, math.Abs(ys[i]))
 		}
 		c.Series = append(c.Series, series{Name: cf.Name, Y: ys})
 	}
+	lim = niceCeil(lim)
+	c.YMin, c.YMax = -lim, lim
 	return c.svg()
 }
 
@@ -129,6 +170,20 @@ func (st study) downloadChart(cfgs []*config) []byte {
 			}
 		}
 		c.Series = append(c.Series, series{Name: fmt.Sprintf("%.0f%% on Speed", sh*100), Y: ys})
+	}
+	// The medians differ by an hour or two: an axis from 0 would draw one
+	// line. The axis spans whole 5 h steps around the data, and says so.
+	lo, hi := math.Inf(1), 0.0
+	for _, s := range c.Series {
+		for _, v := range s.Y {
+			if !math.IsNaN(v) {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}
+	if hi > 0 {
+		c.YMin, c.YMax = max(0, 5*math.Floor((lo-1)/5)), 5*math.Ceil((hi+1)/5)
+		c.Title = fmt.Sprintf("Median download time (the axis starts at %s h)", trim(c.YMin))
 	}
 	return c.svg()
 }

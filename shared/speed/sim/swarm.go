@@ -25,7 +25,9 @@ import (
 //     split equally among the leechers that can use it, each capped by its
 //     download capacity.
 //   - Speed: seeds that run Speed sell 4 of their 5 upload slots (the engine's
-//     UploadSlots and OptimisticSlots) in a uniform-price auction among the
+//     UploadSlots and OptimisticSlots; the winners share 80% of the seed's
+//     upload and pay for all of it, the free slots keep 20%, as the engine's
+//     upload gate does) in a uniform-price auction among the
 //     Speed leechers whose bid (M5, spending rate 1: what is left of the budget
 //     over what is left to download) reaches the reserve; winners pay the
 //     highest losing bid, or the reserve when none lost (M10), in integer base
@@ -424,28 +426,43 @@ func (s *mswarm) room(m *mpeer, dt float64) int64 {
 	return min(int64(m.down*dt)-m.got, s.need(m))
 }
 
-// transfer moves one step's bytes: the paid slots of Speed seeds to the
-// auction's winners first, then every seed's free capacity and the
-// leechers' uploads, each split equally among the leechers that can use it.
+// transfer moves one step's bytes. Speed seeds serve as the engine does
+// (engine/upload.go, shared/speed/choker): the auction's winners hold paid
+// regular slots and, while they are served, the seed's free slots
+// (throughput and optimistic, which go only to peers without a paid slot)
+// get at most paidFreeShare of its upload; the winners pay for every byte
+// they take from it and get none of its free bytes. Legacy seeds' upload and
+// the leechers' uploads are split equally among all the leechers that can
+// use them.
 func (s *mswarm) transfer(avail uint64, dt float64) {
 	ls := s.leechers(avail)
 	if len(ls) == 0 {
 		return
 	}
 	var speedSeeds []*mpeer
-	var free, paid float64
+	var free, speedUp float64
 	for _, m := range s.peers {
 		switch {
 		case !m.online:
 		case m.seed && m.speed && m.up > 0:
 			speedSeeds = append(speedSeeds, m)
-			paid += m.up * dt * 4 / 5
-			free += m.up * dt / 5
+			speedUp += m.up * dt
 		case m.seed:
 			free += m.up * dt
 		}
 	}
-	free += s.auction(ls, speedSeeds, paid, dt)
+	winners, price := s.winners(ls, speedSeeds)
+	paid := speedUp
+	if len(winners) < len(ls) {
+		paid = speedUp * (1 - paidFreeShare)
+	}
+	left := speedUp - s.sell(winners, speedSeeds, price, paid, dt)
+	if len(winners) > 0 && len(winners) < len(ls) {
+		others := slices.DeleteFunc(slices.Clone(ls), func(m *mpeer) bool { return slices.Contains(winners, m) })
+		s.share(others, left, dt)
+	} else {
+		free += left
+	}
 	s.share(ls, free, dt)
 	var peerUp float64
 	for _, m := range s.peers {
@@ -457,9 +474,13 @@ func (s *mswarm) transfer(avail uint64, dt float64) {
 	s.share(ls, peerUp, dt)
 }
 
+// paidFreeShare is the share of a seed's upload its free slots keep while
+// paid peers are served: the engine's freeShare (engine/upload.go).
+const paidFreeShare = 0.2
+
 // share splits bytes equally among ls, each capped by its room.
 func (s *mswarm) share(ls []*mpeer, bytes float64, dt float64) {
-	if bytes <= 0 {
+	if bytes <= 0 || len(ls) == 0 {
 		return
 	}
 	each := int64(bytes / float64(len(ls)))
@@ -468,12 +489,12 @@ func (s *mswarm) share(ls []*mpeer, bytes float64, dt float64) {
 	}
 }
 
-// auction sells the Speed seeds' paid slots (4 each) to the highest
-// eligible bids at a uniform price and returns the paid capacity nobody
-// bought, which the seeds then give away like the rest.
-func (s *mswarm) auction(ls, seeds []*mpeer, paid float64, dt float64) float64 {
+// winners runs the Speed seeds' auction (M9, M10): the paid slots (4 per
+// seed) go to the highest eligible bids, at a uniform price, the highest
+// losing bid or the reserve when none lost.
+func (s *mswarm) winners(ls, seeds []*mpeer) ([]*mpeer, int64) {
 	if len(seeds) == 0 {
-		return paid
+		return nil, 0
 	}
 	type bid struct {
 		m   *mpeer
@@ -490,9 +511,6 @@ func (s *mswarm) auction(ls, seeds []*mpeer, paid float64, dt float64) float64 {
 			bids = append(bids, bid{m, b})
 		}
 	}
-	if len(bids) == 0 {
-		return paid
-	}
 	slices.SortStableFunc(bids, func(a, b bid) int {
 		switch {
 		case a.bid > b.bid:
@@ -508,26 +526,41 @@ func (s *mswarm) auction(ls, seeds []*mpeer, paid float64, dt float64) float64 {
 		price = max(price, bids[slots].bid)
 		bids = bids[:slots]
 	}
-	each := paid / float64(slots)
+	ws := make([]*mpeer, len(bids))
+	for i, b := range bids {
+		ws[i] = b.m
+	}
+	return ws, price
+}
+
+// sell splits the seeds' paid capacity equally among the winners at price,
+// each capped by its room and what it can afford (the cost rounded up to a
+// whole base unit), pays the seeds, and
+// returns the bytes sold.
+func (s *mswarm) sell(winners, seeds []*mpeer, price int64, paid float64, dt float64) float64 {
+	if len(winners) == 0 {
+		return 0
+	}
+	each := paid / float64(len(winners))
 	var sold float64
 	var income int64
-	for _, w := range bids {
-		bytes := min(int64(each), s.room(w.m, dt))
-		if afford := w.m.balance * MiB / price; bytes > afford {
+	for _, w := range winners {
+		bytes := min(int64(each), s.room(w, dt))
+		if afford := w.balance * MiB / price; bytes > afford {
 			bytes = afford
 		}
-		cost := bytes * price / MiB
-		if bytes <= 0 || cost <= 0 {
+		cost := (bytes*price + MiB - 1) / MiB // rounded up: no byte is free
+		if bytes <= 0 {
 			continue
 		}
-		w.m.balance -= cost
-		w.m.spent += cost
-		w.m.got += bytes
+		w.balance -= cost
+		w.spent += cost
+		w.got += bytes
 		income += cost
 		sold += float64(bytes)
 	}
 	s.payOut(seeds, income)
-	return paid - sold
+	return sold
 }
 
 // payOut splits income among the Speed seeds in proportion to their upload

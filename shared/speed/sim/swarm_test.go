@@ -127,3 +127,23 @@ func TestPublisherBudget(t *testing.T) {
 		}
 	}
 }
+
+// In the engine's calibration swarm the payers hold paid slots, so they pay
+// for every byte the seed sends them (the engine's free slots go to the
+// others): the model's payers spend at least the content's price at the
+// reserve, the seed earns exactly that, and the payers finish before the
+// others, whose share is the seed's free 20%.
+func TestFlashCrowdPayersPayForEveryByte(t *testing.T) {
+	const size, reserve, payers = 3 << 20, 10_000, 3
+	r := RunFlashCrowd(FlashCrowd{SeedUp: 1 << 20, Size: size, Chunks: 48, Payers: payers, Others: 6,
+		Budget: 100_000_000, Reserve: reserve, Step: 50 * time.Millisecond, LeecherDownBs: 100 << 20})
+	if want := int64(payers * size / MiB * reserve); r.Spent < want || r.Spent > want*101/100 {
+		t.Errorf("the payers spent %d, want the price of every byte they took, %d (within 1%% for rounding up)", r.Spent, want)
+	}
+	if r.Earned != r.Spent {
+		t.Errorf("the seed earned %d, the payers spent %d", r.Earned, r.Spent)
+	}
+	if last, median := r.Payers[len(r.Payers)-1], r.Others[len(r.Others)/2]; last >= median {
+		t.Errorf("the last payer finished after %v, the median other after %v", last, median)
+	}
+}
