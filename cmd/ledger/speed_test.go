@@ -245,8 +245,12 @@ func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 			t.Error("every channel paid out its whole deposit: no refund was exercised")
 		}
 	case sim.NonPayer:
-		if s.Count(sim.EvProviderBan) != 1 || r.Spent != 0 || len(recs) != 0 || r.Pieces != 1 || pr.Unpaid[r.Name] != s.Scenario().PieceLen {
-			t.Errorf("non-payer: %d bans, spent %d, %d channels, %d pieces, unpaid %v; want one piece lost", s.Count(sim.EvProviderBan), r.Spent, len(recs), r.Pieces, pr.Unpaid)
+		// The provider loses its exposure (M22, docs/speed-protocol.md
+		// section 8.3): one piece, or as many as fit in its 2 MiB.
+		pl := s.Scenario().PieceLen
+		k := speed.UnpaidPieces(speed.DefaultExposure, pl)
+		if s.Count(sim.EvProviderBan) != 1 || r.Spent != 0 || len(recs) != 0 || r.Pieces != k || pr.Unpaid[r.Name] != uint64(k)*pl {
+			t.Errorf("non-payer: %d bans, spent %d, %d channels, %d pieces, unpaid %v; want %d pieces of %d bytes lost", s.Count(sim.EvProviderBan), r.Spent, len(recs), r.Pieces, pr.Unpaid, k, pl)
 		}
 	}
 }
