@@ -29,13 +29,13 @@ import (
 
 // beginUpdate starts a group's transaction (see the package doc for why
 // READ COMMITTED with key locks is serializable). Updates wait at most
-// lockTimeout for a lock, then fail (55P03) and run again after a backoff,
-// rather than wait deadlock_timeout (1 s by default, settable only by
-// superusers) for PostgreSQL to break a deadlock between two groups.
-var beginUpdate = []string{"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
-	fmt.Sprintf("SET LOCAL lock_timeout = %d", lockTimeout.Milliseconds())}
-
+// lockTimeout for a lock (the pool's connections have it as their
+// lock_timeout, see ensureDurableCommit), then fail (55P03) and run again
+// after a backoff, rather than wait deadlock_timeout (1 s by default,
+// settable only by superusers) for PostgreSQL to break a deadlock between
+// two groups.
 const (
+	beginUpdate = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 	beginView   = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	savepoint   = "SAVEPOINT u"
 	lockTimeout = 100 * time.Millisecond
@@ -216,23 +216,25 @@ func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*requ
 			r.err = fmt.Errorf("pgstore: %w", err)
 			continue
 		}
-		pre := []string{savepoint}
+		// The first member runs in the transaction itself: should it
+		// fail, the transaction is rolled back whole and the next one
+		// begins another.
+		t := newTx(ctx, c, false, savepoint)
 		if !begun {
-			pre = append(append([]string(nil), beginUpdate...), savepoint)
+			t = newTx(ctx, c, false, beginUpdate)
 		}
-		t := newTx(ctx, c, false, pre...)
-		t.try = held
+		t.sp, t.try = begun, held
 		ferr := s.member(t, r.fn)
 		begun = begun || t.sent
 		if ferr == nil {
 			held = held || t.sent
 			continue
 		}
-		if t.sent {
-			if _, err := c.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
-				abort(ctx, c)
-				return nil, fmt.Errorf("pgstore: rolling back to a savepoint: %w", err)
-			}
+		if err := undo(ctx, t); err != nil {
+			return nil, err
+		}
+		if !t.sp {
+			begun = false
 		}
 		if cerr := conflict(t.err, ferr); cerr != nil {
 			r.err = cerr
@@ -252,6 +254,26 @@ func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*requ
 	return deferred, nil
 }
 
+// undo rolls back what a failed member sent: to its savepoint, or the
+// whole transaction for a group's first.
+func undo(ctx context.Context, t *tx) error {
+	switch {
+	case !t.sent:
+		return nil
+	case !t.sp:
+		if _, err := t.c.Exec(ctx, "ROLLBACK"); err != nil {
+			abort(ctx, t.c)
+			return fmt.Errorf("pgstore: rolling back: %w", err)
+		}
+	default:
+		if _, err := t.c.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
+			abort(ctx, t.c)
+			return fmt.Errorf("pgstore: rolling back to a savepoint: %w", err)
+		}
+	}
+	return nil
+}
+
 // member runs one Update's fn on t and sends its writes with the savepoint's
 // release, returning its error.
 func (s *Store) member(t *tx, fn func(store.Tx) error) error {
@@ -263,8 +285,10 @@ func (s *Store) member(t *tx, fn func(store.Tx) error) error {
 	case t.err != nil:
 		// fn ignored a failed statement; the transaction is aborted.
 		return fmt.Errorf("pgstore: a statement failed and fn went on: %w", t.err)
-	case !t.sent && len(t.q) == 0:
+	case !t.sent && len(t.q) == 0 && len(t.dirty) == 0:
 		return nil // nothing read nor written
+	case !t.sp:
+		return t.flush()
 	}
 	return t.flush(queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
 }

@@ -16,21 +16,26 @@ import (
 )
 
 // tx implements store.Tx on one PostgreSQL connection: a whole View, or one
-// Update's share (between a savepoint and its release) of a group's
-// transaction.
+// Update's share of a group's transaction (the first Update of a group runs
+// in it directly, the later ones each between a savepoint and its release).
 //
 // Round trips: writes are queued and sent with the next read, or at the end
 // of fn, in one pipelined batch (pgx.Batch); so are the statements that
 // open the transaction or the savepoint (pre). What a write needs from the
-// database is read beforehand: Balance reads the account's last history seq
-// with its balance, so that AddEntry can number the entry itself, and
-// remembers whether the row exists, so that SetBalance can UPDATE rather
-// than upsert. These caches live as long as the tx, inside one transaction,
-// where nothing else can change what they hold.
+// database is read beforehand: Balance reads the account's row, its balance
+// and the last seq of its history (accounts.last_seq), so that AddEntry can
+// number the entry itself, and remembers whether the row exists, so that
+// the balance and last seq are written back with one UPDATE per account
+// rather than an upsert. In an Update, Channel reads (and locks) the
+// channel's payer and payee accounts in the same round trip, since what
+// reads a channel to change it mostly moves its money. These caches live as
+// long as the tx, inside one transaction, where nothing else can change
+// what they hold.
 type tx struct {
 	ctx  context.Context
 	c    *pgx.Conn
 	ro   bool
+	sp   bool  // runs between a savepoint and its release
 	try  bool  // wait for no lock: its group holds others (wait-die, see group.go)
 	done bool  // fn returned
 	err  error // the first statement that failed; PostgreSQL aborted the transaction
@@ -40,11 +45,19 @@ type tx struct {
 	sent bool
 	q    []queued // writes not sent yet
 
-	bal      map[wallet.Address]int64 // balances read or written
-	exists   map[wallet.Address]bool  // accounts whose row exists
-	seq      map[wallet.Address]int64 // accounts' last history seq
-	channels map[speed.ChannelID]bool // channels whose row exists
-	locked   map[lockKey]bool         // keys this tx has locked
+	acct     map[wallet.Address]*acctState // accounts read or written
+	dirty    []wallet.Address            // accounts whose row is to be written
+	channels map[speed.ChannelID]bool    // channels whose row exists
+	locked   map[lockKey]bool            // keys this tx has locked
+}
+
+// acctState is what an Update's tx knows of an account it holds locked.
+type acctState struct {
+	bal      int64
+	seq      int64 // the last seq of its history, if seqKnown
+	seqKnown bool  // bal and seq were read (or the row is known absent)
+	exists   bool  // its row exists
+	dirty    bool  // in tx.dirty
 }
 
 // lockKey is a key's advisory lock: (keyClass+table, hash of the key).
@@ -96,8 +109,8 @@ type queued struct {
 var errDone = errors.New("pgstore: transaction used after its Update or View returned")
 
 func newTx(ctx context.Context, c *pgx.Conn, ro bool, pre ...string) *tx {
-	return &tx{ctx: ctx, c: c, ro: ro, pre: pre, bal: map[wallet.Address]int64{}, exists: map[wallet.Address]bool{},
-		seq: map[wallet.Address]int64{}, channels: map[speed.ChannelID]bool{}, locked: map[lockKey]bool{}}
+	return &tx{ctx: ctx, c: c, ro: ro, pre: pre, acct: map[wallet.Address]*acctState{},
+		channels: map[speed.ChannelID]bool{}, locked: map[lockKey]bool{}}
 }
 
 // check is called before every statement.
@@ -135,7 +148,7 @@ func (t *tx) batch(then ...queued) (b *pgx.Batch, npre int, ws []queued) {
 		npre = len(t.pre)
 		t.sent = true
 	}
-	ws = append(t.q, then...)
+	ws = append(t.accountWrites(t.q), then...)
 	for _, w := range ws {
 		b.Queue(w.sql, w.args...)
 	}
@@ -172,7 +185,7 @@ func (t *tx) execAll(br pgx.BatchResults, npre int, ws []queued) error {
 
 // flush sends what waits, and then, in one round trip.
 func (t *tx) flush(then ...queued) error {
-	if (t.sent || len(t.pre) == 0) && len(t.q) == 0 && len(then) == 0 {
+	if (t.sent || len(t.pre) == 0) && len(t.q) == 0 && len(t.dirty) == 0 && len(then) == 0 {
 		return nil
 	}
 	b, npre, ws := t.batch(then...)
@@ -187,7 +200,7 @@ func (t *tx) flush(then ...queued) error {
 // queryRow runs a one-row query after what waits, in one round trip, and
 // scans its row; pgx.ErrNoRows comes back as is.
 func (t *tx) queryRow(what, sql string, args []any, dest ...any) error {
-	if t.sent && len(t.q) == 0 {
+	if t.sent && len(t.q) == 0 && len(t.dirty) == 0 {
 		err := t.c.QueryRow(t.ctx, sql, args...).Scan(dest...)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return t.failed(what, err)
@@ -257,9 +270,6 @@ func (t *tx) Balance(a wallet.Address) (uint64, error) {
 	if err := t.check(false); err != nil {
 		return 0, err
 	}
-	if v, ok := t.bal[a]; ok {
-		return unamount(v), nil
-	}
 	if t.ro {
 		var v int64
 		err := t.queryRow("balance", `SELECT balance FROM accounts WHERE address = $1`, []any{a[:]}, &v)
@@ -268,27 +278,75 @@ func (t *tx) Balance(a wallet.Address) (uint64, error) {
 		}
 		return unamount(v), err
 	}
-	// Locking the row, then (after any wait for the lock) the last seq of
-	// its history, for AddEntry; an absent row under the key's lock.
+	if ac, ok := t.acct[a]; ok {
+		return unamount(ac.bal), nil
+	}
+	ac, err := t.load(a)
+	if err != nil {
+		return 0, err
+	}
+	return unamount(ac.bal), nil
+}
+
+// load reads and locks an account's row (its balance and last seq), an
+// absent one under the key's lock, and caches it; a balance already set
+// here is kept.
+func (t *tx) load(a wallet.Address) (*acctState, error) {
 	var v, seq int64
-	seqQ := rowQuery{`SELECT COALESCE(max(seq), 0) FROM entries WHERE account = $1`, []any{a[:]}, []any{&seq}}
-	errs := t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
-	exists := errs[0] == nil
-	if errors.Is(errs[0], pgx.ErrNoRows) {
+	sql := `SELECT balance, last_seq FROM accounts WHERE address = $1` + t.forUpdate()
+	err := t.queryRow("balance", sql, []any{a[:]}, &v, &seq)
+	if errors.Is(err, pgx.ErrNoRows) {
 		// Absent: the key's lock, then again (an Update that inserted it
 		// meanwhile has committed), as a row lock if it is there now.
 		t.lock('a', a[:])
-		errs = t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
-		exists = errs[0] == nil
-		if errors.Is(errs[0], pgx.ErrNoRows) {
-			v, errs[0] = 0, nil
+		err = t.queryRow("balance", sql, []any{a[:]}, &v, &seq)
+	}
+	exists := err == nil
+	if errors.Is(err, pgx.ErrNoRows) {
+		v, seq, err = 0, 0, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ac := t.acct[a]
+	if ac == nil {
+		ac = &acctState{bal: v}
+		t.acct[a] = ac
+	}
+	ac.seq, ac.seqKnown, ac.exists = seq, true, exists
+	return ac, nil
+}
+
+// accountWrites appends to ws the writes of the accounts changed since the
+// last ones, and marks them written.
+func (t *tx) accountWrites(ws []queued) []queued {
+	for _, a := range t.dirty {
+		ac := t.acct[a]
+		ac.dirty = false
+		switch {
+		case ac.exists && ac.seqKnown:
+			ws = append(ws, queued{what: "set balance", sql: `UPDATE accounts SET balance = $2, last_seq = $3 WHERE address = $1`,
+				args: []any{a[:], ac.bal, ac.seq}})
+		case ac.seqKnown: // absent when read: its key is locked
+			ws = append(ws, queued{what: "set balance", sql: `INSERT INTO accounts (address, balance, last_seq) VALUES ($1, $2, $3)
+				ON CONFLICT (address) DO UPDATE SET balance = excluded.balance, last_seq = excluded.last_seq`,
+				args: []any{a[:], ac.bal, ac.seq}})
+		default: // never read: its key is locked, its history left as is
+			ws = append(ws, queued{what: "set balance", sql: `INSERT INTO accounts (address, balance) VALUES ($1, $2)
+				ON CONFLICT (address) DO UPDATE SET balance = excluded.balance`, args: []any{a[:], ac.bal}})
 		}
+		ac.exists = true
 	}
-	if err := errors.Join(errs...); err != nil {
-		return 0, err
+	t.dirty = t.dirty[:0]
+	return ws
+}
+
+// touch marks an account as to be written.
+func (t *tx) touch(a wallet.Address, ac *acctState) {
+	if !ac.dirty {
+		ac.dirty = true
+		t.dirty = append(t.dirty, a)
 	}
-	t.exists[a], t.seq[a], t.bal[a] = exists, seq, v
-	return unamount(v), nil
 }
 
 // forUpdate is the locking clause of an Update's row reads: rows locked
@@ -308,17 +366,17 @@ func (t *tx) SetBalance(a wallet.Address, v uint64) error {
 	if err != nil {
 		return err
 	}
-	// An UPDATE of a row read (and locked) here: a HOT update, no index
-	// probe. Otherwise the key's lock, then an upsert.
-	if t.exists[a] {
-		t.queue("set balance", `UPDATE accounts SET balance = $2 WHERE address = $1`, a[:], b)
-	} else {
+	// Written with the next round trip (accountWrites): an UPDATE of a
+	// row read (and locked) here, a HOT update with no index probe;
+	// otherwise the key's lock, then an upsert.
+	ac := t.acct[a]
+	if ac == nil {
 		t.lock('a', a[:])
-		t.queue("set balance", `INSERT INTO accounts (address, balance) VALUES ($1, $2)
-			ON CONFLICT (address) DO UPDATE SET balance = excluded.balance`, a[:], b)
-		t.exists[a] = true
+		ac = &acctState{}
+		t.acct[a] = ac
 	}
-	t.bal[a] = b
+	ac.bal = b
+	t.touch(a, ac)
 	return nil
 }
 
@@ -330,15 +388,18 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 	}
 	var r channelRow
 	sql := `SELECT ` + channelCols + ` FROM channels WHERE id = $1`
-	if !t.ro {
-		// The row locked (Expired skips it); an absent one under the
-		// key's lock, then read again.
-		sql += t.forUpdate()
-	}
-	err := t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
-	if !t.ro && errors.Is(err, pgx.ErrNoRows) {
-		t.lock('c', id[:])
+	var err error
+	if t.ro {
 		err = t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+	} else {
+		// The row locked (Expired skips it), with its accounts; an absent
+		// one under the key's lock, then read again.
+		sql += t.forUpdate()
+		err = t.channelAndAccounts(sql, id, &r)
+		if errors.Is(err, pgx.ErrNoRows) {
+			t.lock('c', id[:])
+			err = t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+		}
 	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -352,6 +413,66 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 	}
 	t.channels[id] = true
 	return ch, nil
+}
+
+// channelAccounts reads and locks the accounts of a channel (its payer and
+// payee), in the statement after the one that locked the channel: a
+// statement of its own, so that it sees what committed before the channel's
+// lock was granted.
+const channelAccounts = `SELECT address, balance, last_seq FROM accounts WHERE address IN
+	(SELECT payer FROM channels WHERE id = $1 UNION ALL SELECT payee FROM channels WHERE id = $1)
+	ORDER BY address`
+
+// channelAndAccounts reads (sql) and locks a channel and then its accounts,
+// in one round trip after what waits, and caches the accounts as Balance
+// would; pgx.ErrNoRows comes back as is.
+func (t *tx) channelAndAccounts(sql string, id speed.ChannelID, r *channelRow) error {
+	b, npre, ws := t.batch()
+	b.Queue(sql, id[:])
+	b.Queue(channelAccounts+t.forUpdate(), id[:])
+	br := t.c.SendBatch(t.ctx, b)
+	err := t.execAll(br, npre, ws)
+	if err == nil {
+		if err = br.QueryRow().Scan(r.dest()...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			err = t.failed("channel", err)
+		}
+	}
+	if err == nil {
+		if aerr := t.scanAccounts(br); aerr != nil {
+			err = t.failed("channel's accounts", aerr)
+		}
+	}
+	if cerr := br.Close(); cerr != nil && (err == nil || errors.Is(err, pgx.ErrNoRows)) {
+		err = t.failed("channel", cerr)
+	}
+	return err
+}
+
+// scanAccounts caches the accounts a batch's next result holds.
+func (t *tx) scanAccounts(br pgx.BatchResults) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		addr     []byte
+		bal, seq int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&addr, &bal, &seq); err != nil {
+			return err
+		}
+		var a wallet.Address
+		if len(addr) != len(a) {
+			return fmt.Errorf("pgstore: malformed account row")
+		}
+		copy(a[:], addr)
+		if t.acct[a] == nil { // else known already, maybe changed here
+			t.acct[a] = &acctState{bal: bal, seq: seq, seqKnown: true, exists: true}
+		}
+	}
+	return rows.Err()
 }
 
 func (t *tx) PutChannel(ch store.Channel) error {
@@ -481,17 +602,19 @@ func (t *tx) AddEntry(e store.Entry) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, ok := t.seq[e.Account]; !ok {
+	ac := t.acct[e.Account]
+	if ac == nil || !ac.seqKnown {
 		// Lock the account and learn its last seq.
-		if _, err := t.Balance(e.Account); err != nil {
+		if ac, err = t.load(e.Account); err != nil {
 			return 0, err
 		}
 	}
-	last := t.seq[e.Account]
+	last := ac.seq
 	if last == math.MaxInt64 {
 		return 0, fmt.Errorf("pgstore: history of %s is full", e.Account)
 	}
-	t.seq[e.Account] = last + 1
+	ac.seq = last + 1
+	t.touch(e.Account, ac)
 	t.queue("add entry", `INSERT INTO entries (account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo, service)
 		VALUES ($1, $11, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, append(args, last+1)...)
 	return uint64(last + 1), nil
