@@ -25,8 +25,8 @@ import (
 // database is read beforehand: Balance reads the account's row, its balance
 // and the last seq of its history (accounts.last_seq), so that AddEntry can
 // number the entry itself, and remembers whether the row exists, so that
-// the balance and last seq are written back with one UPDATE per account
-// rather than an upsert. In an Update, Channel reads (and locks) the
+// the balances, last seqs and new entries are written back in one statement
+// (moneyWrites) rather than one per account and entry. In an Update, Channel reads (and locks) the
 // channel's payer and payee accounts in the same round trip, since what
 // reads a channel to change it mostly moves its money. These caches live as
 // long as the tx, inside one transaction, where nothing else can change
@@ -46,9 +46,10 @@ type tx struct {
 	q    []queued // writes not sent yet
 
 	acct     map[wallet.Address]*acctState // accounts read or written
-	dirty    []wallet.Address            // accounts whose row is to be written
-	channels map[speed.ChannelID]bool    // channels whose row exists
-	locked   map[lockKey]bool            // keys this tx has locked
+	dirty    []wallet.Address              // accounts whose row is to be written
+	entries  []any                         // entries to insert, entryCols each
+	channels map[speed.ChannelID]bool      // channels whose row exists
+	locked   map[lockKey]bool              // keys this tx has locked
 }
 
 // acctState is what an Update's tx knows of an account it holds locked.
@@ -148,7 +149,7 @@ func (t *tx) batch(then ...queued) (b *pgx.Batch, npre int, ws []queued) {
 		npre = len(t.pre)
 		t.sent = true
 	}
-	ws = append(t.accountWrites(t.q), then...)
+	ws = append(t.moneyWrites(t.q), then...)
 	for _, w := range ws {
 		b.Queue(w.sql, w.args...)
 	}
@@ -315,30 +316,6 @@ func (t *tx) load(a wallet.Address) (*acctState, error) {
 	}
 	ac.seq, ac.seqKnown, ac.exists = seq, true, exists
 	return ac, nil
-}
-
-// accountWrites appends to ws the writes of the accounts changed since the
-// last ones, and marks them written.
-func (t *tx) accountWrites(ws []queued) []queued {
-	for _, a := range t.dirty {
-		ac := t.acct[a]
-		ac.dirty = false
-		switch {
-		case ac.exists && ac.seqKnown:
-			ws = append(ws, queued{what: "set balance", sql: `UPDATE accounts SET balance = $2, last_seq = $3 WHERE address = $1`,
-				args: []any{a[:], ac.bal, ac.seq}})
-		case ac.seqKnown: // absent when read: its key is locked
-			ws = append(ws, queued{what: "set balance", sql: `INSERT INTO accounts (address, balance, last_seq) VALUES ($1, $2, $3)
-				ON CONFLICT (address) DO UPDATE SET balance = excluded.balance, last_seq = excluded.last_seq`,
-				args: []any{a[:], ac.bal, ac.seq}})
-		default: // never read: its key is locked, its history left as is
-			ws = append(ws, queued{what: "set balance", sql: `INSERT INTO accounts (address, balance) VALUES ($1, $2)
-				ON CONFLICT (address) DO UPDATE SET balance = excluded.balance`, args: []any{a[:], ac.bal}})
-		}
-		ac.exists = true
-	}
-	t.dirty = t.dirty[:0]
-	return ws
 }
 
 // touch marks an account as to be written.
@@ -615,8 +592,9 @@ func (t *tx) AddEntry(e store.Entry) (uint64, error) {
 	}
 	ac.seq = last + 1
 	t.touch(e.Account, ac)
-	t.queue("add entry", `INSERT INTO entries (account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo, service)
-		VALUES ($1, $11, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, append(args, last+1)...)
+	// Written with the next round trip, with the balances (moneyWrites).
+	t.entries = append(t.entries, args[0], last+1)
+	t.entries = append(t.entries, args[1:]...)
 	return uint64(last + 1), nil
 }
 
