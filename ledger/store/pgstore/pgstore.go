@@ -8,8 +8,9 @@
 // Update runs in a READ COMMITTED transaction and locks each key it reads
 // or writes (an account, a channel, a record, a meta key, present or
 // absent) until commit: an existing account or channel by its row (SELECT
-// ... FOR UPDATE), anything else by the key's transaction-level advisory
-// lock (see tx.lock). Two Updates touching a common key thus run one after
+// ... FOR UPDATE), an account absent when read by the row it then inserts
+// with a zero balance (which reads as the absent account), anything else by
+// the key's transaction-level advisory lock (see tx.lock). Two Updates touching a common key thus run one after
 // the other, whichever front-end process runs them, and each statement
 // sees all that committed before it; Expired skips rows other Updates hold
 // (SKIP LOCKED), so the expiry of a channel and its close never both

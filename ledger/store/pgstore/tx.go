@@ -297,14 +297,10 @@ func (t *tx) load(a wallet.Address) (*acctState, error) {
 	sql := `SELECT balance, last_seq FROM accounts WHERE address = $1` + t.forUpdate()
 	err := t.queryRow("balance", sql, []any{a[:]}, &v, &seq)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// Absent: the key's lock, then again (an Update that inserted it
-		// meanwhile has committed), as a row lock if it is there now.
-		t.lock('a', a[:])
+		// Absent: inserted with a zero balance (after waiting for an
+		// Update inserting it meanwhile), then locked by its row.
+		t.queue("balance", insertAccount, a[:])
 		err = t.queryRow("balance", sql, []any{a[:]}, &v, &seq)
-	}
-	exists := err == nil
-	if errors.Is(err, pgx.ErrNoRows) {
-		v, seq, err = 0, 0, nil
 	}
 	if err != nil {
 		return nil, err
@@ -314,9 +310,16 @@ func (t *tx) load(a wallet.Address) (*acctState, error) {
 		ac = &acctState{bal: v}
 		t.acct[a] = ac
 	}
-	ac.seq, ac.seqKnown, ac.exists = seq, true, exists
+	ac.seq, ac.seqKnown, ac.exists = seq, true, true
 	return ac, nil
 }
+
+// insertAccount gives an account absent when read a row, with a zero
+// balance and no history, which Balance reports as it would the absent
+// account: locking the row then locks the key. Reads of accounts rely on
+// row locks only, so that two Updates reading the same absent account
+// never both see it absent.
+const insertAccount = `INSERT INTO accounts (address, balance) VALUES ($1, 0) ON CONFLICT (address) DO NOTHING`
 
 // touch marks an account as to be written.
 func (t *tx) touch(a wallet.Address, ac *acctState) {
@@ -393,9 +396,13 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 }
 
 // channelAccounts reads and locks the accounts of a channel (its payer and
-// payee), in the statement after the one that locked the channel: a
-// statement of its own, so that it sees what committed before the channel's
-// lock was granted.
+// payee), in the statement after the one that locked the channel and the
+// one that inserted them if absent (see insertAccount): a statement of its
+// own, so that it sees what committed before those locks were granted.
+const insertChannelAccounts = `INSERT INTO accounts (address, balance)
+	SELECT DISTINCT x, 0 FROM channels c CROSS JOIN LATERAL (VALUES (c.payer), (c.payee)) v(x) WHERE c.id = $1
+	ORDER BY x ON CONFLICT (address) DO NOTHING`
+
 const channelAccounts = `SELECT address, balance, last_seq FROM accounts WHERE address IN
 	(SELECT payer FROM channels WHERE id = $1 UNION ALL SELECT payee FROM channels WHERE id = $1)
 	ORDER BY address`
@@ -406,12 +413,18 @@ const channelAccounts = `SELECT address, balance, last_seq FROM accounts WHERE a
 func (t *tx) channelAndAccounts(sql string, id speed.ChannelID, r *channelRow) error {
 	b, npre, ws := t.batch()
 	b.Queue(sql, id[:])
+	b.Queue(insertChannelAccounts, id[:])
 	b.Queue(channelAccounts+t.forUpdate(), id[:])
 	br := t.c.SendBatch(t.ctx, b)
 	err := t.execAll(br, npre, ws)
 	if err == nil {
 		if err = br.QueryRow().Scan(r.dest()...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			err = t.failed("channel", err)
+		}
+	}
+	if err == nil {
+		if _, aerr := br.Exec(); aerr != nil {
+			err = t.failed("channel's accounts", aerr)
 		}
 	}
 	if err == nil {

@@ -14,9 +14,10 @@ var entryTypes = [...]string{"bytea", "bigint", "bigint", "text", "bigint", "big
 
 // moneyWrites appends to ws the writes of the accounts changed and the
 // entries added since the last ones, and marks them written. Accounts read
-// here (locked by their row) and the entries go in one statement: a close's
-// two balances and two entries are one statement, not four. Accounts whose
-// row was absent (locked by their key) are upserted first, each on its own.
+// here (locked by their row, see insertAccount) and the entries go in one
+// statement: a close's two balances and two entries are one statement, not
+// four. Accounts written and never read (locked by their key) are upserted
+// first, each on its own.
 func (t *tx) moneyWrites(ws []queued) []queued {
 	var args []any
 	for _, a := range t.dirty {
@@ -25,10 +26,6 @@ func (t *tx) moneyWrites(ws []queued) []queued {
 		switch {
 		case ac.exists && ac.seqKnown:
 			args = append(args, a[:], ac.bal, ac.seq)
-		case ac.seqKnown: // absent when read: its key is locked
-			ws = append(ws, queued{what: "set balance", sql: `INSERT INTO accounts (address, balance, last_seq) VALUES ($1, $2, $3)
-				ON CONFLICT (address) DO UPDATE SET balance = excluded.balance, last_seq = excluded.last_seq`,
-				args: []any{a[:], ac.bal, ac.seq}})
 		default: // never read: its key is locked, its history left as is
 			ws = append(ws, queued{what: "set balance", sql: `INSERT INTO accounts (address, balance) VALUES ($1, $2)
 				ON CONFLICT (address) DO UPDATE SET balance = excluded.balance`, args: []any{a[:], ac.bal}})
