@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -351,4 +352,21 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("pgstore: a statement failed and fn went on: %w", t.err)
 	}
 	return nil
+}
+
+var _ store.ChannelReader = (*Store)(nil)
+
+// ReadChannel implements store.ChannelReader: one statement on a pooled
+// connection, outside any transaction of its own (one round trip, where a
+// View takes two).
+func (s *Store) ReadChannel(ctx context.Context, id speed.ChannelID) (store.Channel, error) {
+	var r channelRow
+	err := s.pool.QueryRow(ctx, `SELECT `+channelCols+` FROM channels WHERE id = $1`, id[:]).Scan(r.dest()...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.Channel{}, store.ErrNotFound
+	case err != nil:
+		return store.Channel{}, fmt.Errorf("pgstore: channel: %w", err)
+	}
+	return r.channel()
 }

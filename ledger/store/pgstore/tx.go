@@ -50,6 +50,7 @@ type tx struct {
 	entries  []any                         // entries to insert, entryCols each
 	channels map[speed.ChannelID]bool      // channels whose row exists
 	locked   map[lockKey]bool              // keys this tx has locked
+	records  map[string]cachedRecord       // records prefetched (and locked)
 }
 
 // acctState is what an Update's tx knows of an account it holds locked.
@@ -105,13 +106,19 @@ type queued struct {
 	sql  string
 	args []any
 	try  bool // pg_try_advisory_xact_lock: its result must be true
+	// rec is a prefetched record's key (PrefetchRecord): the statement
+	// reads it into tx.records.
+	rec *string
 }
 
 var errDone = errors.New("pgstore: transaction used after its Update or View returned")
 
 func newTx(ctx context.Context, c *pgx.Conn, ro bool, pre ...string) *tx {
-	return &tx{ctx: ctx, c: c, ro: ro, pre: pre, acct: map[wallet.Address]*acctState{},
-		channels: map[speed.ChannelID]bool{}, locked: map[lockKey]bool{}}
+	t := &tx{ctx: ctx, c: c, ro: ro, pre: pre}
+	if !ro { // a View caches nothing
+		t.acct, t.channels, t.locked = map[wallet.Address]*acctState{}, map[speed.ChannelID]bool{}, map[lockKey]bool{}
+	}
+	return t
 }
 
 // check is called before every statement.
@@ -174,6 +181,12 @@ func (t *tx) execAll(br pgx.BatchResults, npre int, ws []queued) error {
 				// What the batch does after it is rolled back with
 				// the savepoint.
 				return t.failed(w.what, errWouldWait)
+			}
+			continue
+		}
+		if w.rec != nil {
+			if err := t.scanRecord(br, *w.rec); err != nil {
+				return t.failed(w.what, err)
 			}
 			continue
 		}
@@ -391,7 +404,9 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 	if err != nil {
 		return ch, t.failed("channel", err)
 	}
-	t.channels[id] = true
+	if !t.ro {
+		t.channels[id] = true
+	}
 	return ch, nil
 }
 
@@ -557,6 +572,9 @@ func (t *tx) Record(key []byte) ([]byte, error) {
 	if err := recordKey(key); err != nil {
 		return nil, err
 	}
+	if v, ok, err := t.prefetched(key); ok {
+		return v, err
+	}
 	t.lock('r', key)
 	var v []byte
 	err := t.queryRow("record", `SELECT value FROM records WHERE key = $1`, []any{key}, &v)
@@ -577,6 +595,9 @@ func (t *tx) PutRecord(key, value []byte) error {
 		return err
 	}
 	t.lock('r', key)
+	if _, ok := t.records[string(key)]; ok {
+		t.records[string(key)] = cachedRecord{append([]byte{}, value...), true}
+	}
 	t.queue("put record", `INSERT INTO records (key, value) VALUES ($1, $2)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, append([]byte(nil), key...), append([]byte{}, value...))
 	return nil
