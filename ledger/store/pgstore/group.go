@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,7 +58,8 @@ type request struct {
 	ctx      context.Context
 	fn       func(store.Tx) error
 	err      error
-	attempts int // runs that met a conflict
+	attempts int  // runs that met a conflict
+	sp       bool // its last run was in a savepoint (not a group's first)
 	done     chan struct{}
 }
 
@@ -201,6 +203,12 @@ func (s *Store) runGroup(ctx context.Context, reqs []*request) {
 // its savepoint, which releases its locks, and returned in deferred, to run
 // again. An error is for the whole group: nothing committed, or a commit
 // whose outcome is unknown.
+//
+// A member's writes (and its savepoint's release) are not sent when its fn
+// returns but carried to the next member, sent ahead of that one's first
+// read, and the last member's with the COMMIT: one round trip per member
+// rather than two. Should a carried write fail, its member is rolled back
+// to its savepoint and gets the error, and the members after it run again.
 func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*request, err error) {
 	for _, r := range reqs {
 		r.err = nil
@@ -210,49 +218,141 @@ func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*requ
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	defer conn.Release() // a connection left in a transaction is destroyed
-	c := conn.Conn()
-	begun, held := false, false
+	g := groupTx{s: s, ctx: ctx, c: conn.Conn()}
 	for _, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("pgstore: %w", err)
 			continue
 		}
-		// The first member runs in the transaction itself: should it
-		// fail, the transaction is rolled back whole and the next one
-		// begins another.
-		t := newTx(ctx, c, false, savepoint)
-		if !begun {
-			t = newTx(ctx, c, false, beginUpdate)
-		}
-		t.sp, t.try = begun, held
-		ferr := s.member(t, r.fn)
-		begun = begun || t.sent
-		if ferr == nil {
-			held = held || t.sent
-			continue
-		}
-		if err := undo(ctx, t); err != nil {
+		if err := g.run(r); err != nil {
 			return nil, err
 		}
-		if !t.sp {
-			begun = false
+	}
+	if err := g.commit(); err != nil {
+		return nil, err
+	}
+	return g.deferred, nil
+}
+
+// groupTx is a group's transaction as tryGroup runs it.
+type groupTx struct {
+	s        *Store
+	ctx      context.Context
+	c        *pgx.Conn
+	begun    bool       // BEGIN sent or carried
+	held     bool       // a member's locks are held (wait-die)
+	carry    []queued   // writes of the members in carried, not sent yet
+	carried  []*request // members that succeeded, with writes in carry
+	deferred []*request
+}
+
+// run runs one member.
+func (g *groupTx) run(r *request) error {
+	// The first member runs in the transaction itself: should it fail,
+	// the transaction is rolled back whole and the next one begins
+	// another.
+	t := newTx(g.ctx, g.c, false, savepoint)
+	if !g.begun {
+		t = newTx(g.ctx, g.c, false, beginUpdate)
+	}
+	t.sp, t.try, t.carry = g.begun, g.held, g.carry
+	r.sp = t.sp
+	ferr := member(t, r.fn)
+	if t.carryFrom != nil {
+		return g.carryFailed(t, r)
+	}
+	if t.carry == nil { // sent
+		g.carry, g.carried = nil, nil
+	}
+	if ferr == nil {
+		g.held = g.held || t.sent
+		if !t.sent && len(t.q) == 0 && len(t.dirty) == 0 {
+			return nil // nothing read nor written
 		}
-		if cerr := conflict(t.err, ferr); cerr != nil {
-			r.err = cerr
-			deferred = append(deferred, r)
+		if t.sp {
+			t.q = append(t.q, queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
+		}
+		g.carry = t.pending(t.carry, r)
+		g.carried = append(g.carried, r)
+		g.begun = true
+		return nil
+	}
+	if t.sent {
+		if err := undo(g.ctx, t); err != nil {
+			return err
+		}
+		if !t.sp {
+			g.begun = false
+		}
+	} else {
+		g.carry = t.carry // for the next member
+	}
+	if cerr := conflict(t.err, ferr); cerr != nil {
+		r.err = cerr
+		g.deferred = append(g.deferred, r)
+		return nil
+	}
+	r.err = ferr
+	return nil
+}
+
+// errRerun defers the members after one whose carried write failed.
+var errRerun = errors.New("pgstore: an earlier update in the same transaction failed; running again")
+
+// carryFailed handles a carried write of an earlier member that failed
+// (t.carryFrom) in t's batch, which PostgreSQL then skipped: that member is
+// rolled back to its savepoint (a group's first, the whole transaction)
+// and gets the error (or runs again, for a conflict); the members carried
+// after it and r run again.
+func (g *groupTx) carryFailed(t *tx, r *request) error {
+	from := t.carryFrom
+	i := slices.Index(g.carried, from)
+	undoTx := &tx{c: g.c, sent: true, sp: from.sp}
+	if err := undo(g.ctx, undoTx); err != nil {
+		return err
+	}
+	if !from.sp {
+		g.begun, g.held = false, false
+	}
+	if retryable(t.err) {
+		from.err = t.err
+		g.deferred = append(g.deferred, from)
+	} else {
+		from.err = fmt.Errorf("pgstore: %w", t.err)
+	}
+	later := g.carried[i+1:]
+	if r != nil {
+		later = append(later, r)
+	}
+	for _, l := range later {
+		l.err = errRerun
+		g.deferred = append(g.deferred, l)
+	}
+	g.carry, g.carried = nil, nil
+	return nil
+}
+
+// commit sends what the members left, with the COMMIT.
+func (g *groupTx) commit() error {
+	for g.begun {
+		t := &tx{ctx: g.ctx, c: g.c, sent: true, carry: g.carry}
+		err := t.flush(queued{what: "commit", sql: "COMMIT"})
+		if t.carryFrom != nil {
+			// No member of its own to run again (nil), but the
+			// carried ones after the one that failed.
+			if err := g.carryFailed(t, nil); err != nil {
+				return err
+			}
 			continue
 		}
-		r.err = ferr
+		if err != nil {
+			abort(g.ctx, g.c)
+			return fmt.Errorf("pgstore: commit: %w", err)
+		}
+		g.s.commits.Add(1)
+		return nil
 	}
-	if !begun {
-		return deferred, nil
-	}
-	if _, err := c.Exec(ctx, "COMMIT"); err != nil {
-		abort(ctx, c)
-		return nil, fmt.Errorf("pgstore: commit: %w", err)
-	}
-	s.commits.Add(1)
-	return deferred, nil
+	return nil
 }
 
 // undo rolls back what a failed member sent: to its savepoint, or the
@@ -275,9 +375,9 @@ func undo(ctx context.Context, t *tx) error {
 	return nil
 }
 
-// member runs one Update's fn on t and sends its writes with the savepoint's
-// release, returning its error.
-func (s *Store) member(t *tx, fn func(store.Tx) error) error {
+// member runs one Update's fn on t, returning its error; what fn wrote
+// waits in t, unsent.
+func member(t *tx, fn func(store.Tx) error) error {
 	ferr := runFn(t, fn)
 	t.done = true
 	switch {
@@ -286,12 +386,8 @@ func (s *Store) member(t *tx, fn func(store.Tx) error) error {
 	case t.err != nil:
 		// fn ignored a failed statement; the transaction is aborted.
 		return fmt.Errorf("pgstore: a statement failed and fn went on: %w", t.err)
-	case !t.sent && len(t.q) == 0 && len(t.dirty) == 0:
-		return nil // nothing read nor written
-	case !t.sp:
-		return t.flush()
 	}
-	return t.flush(queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
+	return nil
 }
 
 // runFn calls fn, turning a panic into its error: fn runs on a worker

@@ -44,6 +44,10 @@ type tx struct {
 	pre  []string
 	sent bool
 	q    []queued // writes not sent yet
+	// carry is what earlier members of the group left to send, sent
+	// first; carryFrom is the member whose statement among them failed.
+	carry     []queued
+	carryFrom *request
 
 	acct     map[wallet.Address]*acctState // accounts read or written
 	dirty    []wallet.Address              // accounts whose row is to be written
@@ -109,6 +113,9 @@ type queued struct {
 	// rec is a prefetched record's key (PrefetchRecord): the statement
 	// reads it into tx.records.
 	rec *string
+	// from is the earlier member of the group whose write this is,
+	// carried to this tx to send (see tryGroup); nil for the tx's own.
+	from *request
 }
 
 var errDone = errors.New("pgstore: transaction used after its Update or View returned")
@@ -144,67 +151,81 @@ func (t *tx) queue(what, sql string, args ...any) {
 	t.q = append(t.q, queued{what: what, sql: sql, args: args})
 }
 
-// batch returns what waits to be sent (pre, then the queued writes) as a
-// batch, with then appended, and clears it. ws are the queued writes, in
-// the batch after the len(pre) statements.
-func (t *tx) batch(then ...queued) (b *pgx.Batch, npre int, ws []queued) {
+// batch returns what waits to be sent (what an earlier member of the group
+// left to send, pre, then the queued writes) as a batch, with then
+// appended, and clears it; ws are its statements.
+func (t *tx) batch(then ...queued) (b *pgx.Batch, ws []queued) {
 	b = &pgx.Batch{}
-	if !t.sent {
-		for _, p := range t.pre {
-			b.Queue(p)
-		}
-		npre = len(t.pre)
-		t.sent = true
-	}
-	ws = append(t.moneyWrites(t.q), then...)
+	ws, t.carry = t.carry, nil
+	ws = t.pending(ws, nil)
+	ws = append(ws, then...)
 	for _, w := range ws {
 		b.Queue(w.sql, w.args...)
 	}
-	t.q = nil
-	return b, npre, ws
+	return b, ws
 }
 
-// execAll reads the results of a batch's first npre+len(ws) statements.
-func (t *tx) execAll(br pgx.BatchResults, npre int, ws []queued) error {
-	for range npre {
-		if _, err := br.Exec(); err != nil {
-			return t.failed("begin", err)
+// pending appends to ws what this tx has not sent (pre, then the queued
+// writes), marked as from's if from is not nil, and clears it.
+func (t *tx) pending(ws []queued, from *request) []queued {
+	n := len(ws)
+	if !t.sent {
+		for _, p := range t.pre {
+			ws = append(ws, queued{what: "begin", sql: p})
 		}
+		t.sent = true
 	}
+	ws = t.moneyWrites(append(ws, t.q...))
+	t.q = nil
+	for i := n; i < len(ws); i++ {
+		ws[i].from = from
+	}
+	return ws
+}
+
+// execAll reads the results of a batch's statements, ws. A statement an
+// earlier member left (carried) that failed is noted in carryFrom.
+func (t *tx) execAll(br pgx.BatchResults, ws []queued) error {
 	for _, w := range ws {
-		if w.try {
-			var got bool
-			if err := br.QueryRow().Scan(&got); err != nil {
-				return t.failed(w.what, err)
+		if err := t.exec(br, w); err != nil {
+			if w.from != nil {
+				t.carryFrom = w.from
 			}
-			if !got {
-				// What the batch does after it is rolled back with
-				// the savepoint.
-				return t.failed(w.what, errWouldWait)
-			}
-			continue
-		}
-		if w.rec != nil {
-			if err := t.scanRecord(br, *w.rec); err != nil {
-				return t.failed(w.what, err)
-			}
-			continue
-		}
-		if _, err := br.Exec(); err != nil {
 			return t.failed(w.what, err)
 		}
 	}
 	return nil
 }
 
+// exec reads the result of a batch's next statement, w.
+func (t *tx) exec(br pgx.BatchResults, w queued) error {
+	switch {
+	case w.try:
+		var got bool
+		if err := br.QueryRow().Scan(&got); err != nil {
+			return err
+		}
+		if !got {
+			// What the batch does after it is rolled back with the
+			// savepoint.
+			return errWouldWait
+		}
+		return nil
+	case w.rec != nil:
+		return t.scanRecord(br, *w.rec)
+	}
+	_, err := br.Exec()
+	return err
+}
+
 // flush sends what waits, and then, in one round trip.
 func (t *tx) flush(then ...queued) error {
-	if (t.sent || len(t.pre) == 0) && len(t.q) == 0 && len(t.dirty) == 0 && len(then) == 0 {
+	if (t.sent || len(t.pre) == 0) && len(t.q) == 0 && len(t.dirty) == 0 && len(t.carry) == 0 && len(then) == 0 {
 		return nil
 	}
-	b, npre, ws := t.batch(then...)
+	b, ws := t.batch(then...)
 	br := t.c.SendBatch(t.ctx, b)
-	err := t.execAll(br, npre, ws)
+	err := t.execAll(br, ws)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = t.failed("batch", cerr)
 	}
@@ -214,7 +235,7 @@ func (t *tx) flush(then ...queued) error {
 // queryRow runs a one-row query after what waits, in one round trip, and
 // scans its row; pgx.ErrNoRows comes back as is.
 func (t *tx) queryRow(what, sql string, args []any, dest ...any) error {
-	if t.sent && len(t.q) == 0 && len(t.dirty) == 0 {
+	if t.sent && len(t.q) == 0 && len(t.dirty) == 0 && len(t.carry) == 0 {
 		err := t.c.QueryRow(t.ctx, sql, args...).Scan(dest...)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return t.failed(what, err)
@@ -236,12 +257,12 @@ type rowQuery struct {
 // rows; pgx.ErrNoRows comes back as is, one error per query.
 func (t *tx) queryRows(what string, qs ...rowQuery) []error {
 	errs := make([]error, len(qs))
-	b, npre, ws := t.batch()
+	b, ws := t.batch()
 	for _, q := range qs {
 		b.Queue(q.sql, q.args...)
 	}
 	br := t.c.SendBatch(t.ctx, b)
-	err := t.execAll(br, npre, ws)
+	err := t.execAll(br, ws)
 	for i, q := range qs {
 		if err != nil {
 			errs[i] = err
@@ -426,12 +447,12 @@ const channelAccounts = `SELECT address, balance, last_seq FROM accounts WHERE a
 // in one round trip after what waits, and caches the accounts as Balance
 // would; pgx.ErrNoRows comes back as is.
 func (t *tx) channelAndAccounts(sql string, id speed.ChannelID, r *channelRow) error {
-	b, npre, ws := t.batch()
+	b, ws := t.batch()
 	b.Queue(sql, id[:])
 	b.Queue(insertChannelAccounts, id[:])
 	b.Queue(channelAccounts+t.forUpdate(), id[:])
 	br := t.c.SendBatch(t.ctx, b)
-	err := t.execAll(br, npre, ws)
+	err := t.execAll(br, ws)
 	if err == nil {
 		if err = br.QueryRow().Scan(r.dest()...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			err = t.failed("channel", err)
