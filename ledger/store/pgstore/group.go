@@ -18,7 +18,8 @@ import (
 // owns one connection at a time. A worker takes every Update waiting (up to
 // maxGroup), since the ones that arrive while its previous commit was in
 // flight are what make groups, and runs them in one transaction, each fn
-// between a SAVEPOINT and its RELEASE, then commits once: one commit record
+// but the first between a SAVEPOINT and its RELEASE, each one's writes sent
+// with the next one's first read, then commits once: one commit record
 // and one fsync for the group. An fn that fails (its own error, or a
 // statement PostgreSQL refused) is rolled back to its savepoint and gets
 // its error; the others go on. Deadlocks between groups are avoided by
@@ -269,10 +270,11 @@ func (g *groupTx) run(r *request) error {
 		if !t.sent && len(t.q) == 0 && len(t.dirty) == 0 {
 			return nil // nothing read nor written
 		}
+		var release []queued
 		if t.sp {
-			t.q = append(t.q, queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
+			release = []queued{{what: "release savepoint", sql: "RELEASE SAVEPOINT u"}}
 		}
-		g.carry = t.pending(t.carry, r)
+		g.carry = t.pending(t.carry, r, release...)
 		g.carried = append(g.carried, r)
 		g.begun = true
 		return nil

@@ -25,16 +25,16 @@
 // Concurrent Updates share transactions (group commit, see group.go): one
 // commit, one fsync, for all the Updates a worker finds waiting, each but
 // the first between a savepoint and its release so that one failing leaves
-// the others alone. Writes are pipelined: sent with the next read or at the
-// end of fn, in one round trip (pgx.Batch), and pgx prepares and caches
-// every statement per connection. A channel read in an Update locks and
-// reads the channel's two accounts in the same round trip, records
+// the others alone. Writes are pipelined: sent with the next read, in one
+// round trip (pgx.Batch); those left when fn returns go with the next
+// member's first read, or with the COMMIT (see tryGroup). pgx prepares and
+// caches every statement per connection. A channel read in an Update locks
+// and reads the channel's two accounts in the same round trip, records
 // announced by store.PrefetchRecord come with it too, and an Update's
 // balances, history seqs and entries go in one statement (see tx): a
-// channel close is two round trips and seven statements of its own (nine
-// with a savepoint and its release), plus
-// its share of the group's BEGIN and COMMIT, and its lookup before the
-// Update one more (ReadChannel). A commit returns only after PostgreSQL reports
+// channel close is one round trip of its own in a group and seven
+// statements (nine with a savepoint and its release), and its lookup
+// before the Update one more (ReadChannel). A commit returns only after PostgreSQL reports
 // it durable: where a server, database or role default turns
 // synchronous_commit off, the store turns it back on for its own
 // connections (a server run with fsync=off is beyond its reach).

@@ -157,8 +157,7 @@ func (t *tx) queue(what, sql string, args ...any) {
 func (t *tx) batch(then ...queued) (b *pgx.Batch, ws []queued) {
 	b = &pgx.Batch{}
 	ws, t.carry = t.carry, nil
-	ws = t.pending(ws, nil)
-	ws = append(ws, then...)
+	ws = t.pending(ws, nil, then...)
 	for _, w := range ws {
 		b.Queue(w.sql, w.args...)
 	}
@@ -166,8 +165,8 @@ func (t *tx) batch(then ...queued) (b *pgx.Batch, ws []queued) {
 }
 
 // pending appends to ws what this tx has not sent (pre, then the queued
-// writes), marked as from's if from is not nil, and clears it.
-func (t *tx) pending(ws []queued, from *request) []queued {
+// writes), then then, marked as from's, and clears it.
+func (t *tx) pending(ws []queued, from *request, then ...queued) []queued {
 	n := len(ws)
 	if !t.sent {
 		for _, p := range t.pre {
@@ -175,7 +174,7 @@ func (t *tx) pending(ws []queued, from *request) []queued {
 		}
 		t.sent = true
 	}
-	ws = t.moneyWrites(append(ws, t.q...))
+	ws = append(t.moneyWrites(append(ws, t.q...)), then...)
 	t.q = nil
 	for i := n; i < len(ws); i++ {
 		ws[i].from = from
