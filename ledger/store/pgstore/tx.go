@@ -79,9 +79,10 @@ const keyClass = 0x62740000
 // serializable while they run under READ COMMITTED, where each statement
 // sees all that committed before it. Accounts and channels, read often and
 // present mostly, are locked by their row (FOR UPDATE, or the UPDATE
-// itself), and by the key's advisory lock only when absent, before they
-// are read again or inserted; records and meta keys always by the advisory
-// lock. Hash collisions only make unrelated keys wait for each other.
+// itself); an absent channel, and an account written without being read,
+// by the key's advisory lock before they are read again or inserted (an
+// account read absent gets a row, see insertAccount); records and meta keys
+// always by the advisory lock. Hash collisions only make unrelated keys wait for each other.
 func (t *tx) lock(table byte, key []byte) {
 	if t.ro {
 		return
