@@ -501,6 +501,7 @@ func (l *Ledger) Close(ctx context.Context, req speed.CloseRequest) (store.Chann
 	payee, payeeErr := speed.DomainChannelState.Recover(payload, req.PayeeSig)
 	var out store.Channel
 	err := l.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		store.PrefetchRecord(tx, key(recService, st.Channel[:])) // for channelService, with the channel
 		cur, err := tx.Channel(st.Channel)
 		if err != nil {
 			out = store.Channel{}
@@ -547,11 +548,16 @@ func (l *Ledger) Close(ctx context.Context, req speed.CloseRequest) (store.Chann
 // needs no signature: not found, refused by closeState, or a retry.
 func (l *Ledger) closeLookup(ctx context.Context, st speed.State, now time.Time) (store.Channel, bool, error) {
 	var ch store.Channel
-	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
-		var err error
-		ch, err = tx.Channel(st.Channel)
-		return err
-	})
+	var err error
+	if r, ok := l.cfg.Store.(store.ChannelReader); ok {
+		ch, err = r.ReadChannel(ctx, st.Channel) // one round trip on PostgreSQL, not two
+	} else {
+		err = l.cfg.Store.View(ctx, func(tx store.Tx) error {
+			var err error
+			ch, err = tx.Channel(st.Channel)
+			return err
+		})
+	}
 	if err != nil {
 		return store.Channel{}, true, storeErr(closeNotFound(err, st.Channel))
 	}
@@ -600,6 +606,7 @@ func (l *Ledger) Expire(ctx context.Context, limit int) (int, error) {
 			return err
 		}
 		for _, id := range ids {
+			store.PrefetchRecord(tx, key(recService, id[:]))
 			ch, err := tx.Channel(id)
 			if err != nil {
 				return err

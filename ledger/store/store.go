@@ -126,3 +126,27 @@ var ErrReadOnly = errors.New("store: write in a read-only transaction")
 
 // MaxRecordKey bounds Record keys.
 const MaxRecordKey = 128
+
+// RecordPrefetcher is an optional interface of a Tx whose reads cost a
+// round trip each (pgstore): PrefetchRecord announces a Record read to come,
+// which the Tx may send with its next statement. The Record call that
+// follows answers as it would have anyway.
+type RecordPrefetcher interface {
+	PrefetchRecord(key []byte)
+}
+
+// PrefetchRecord announces to tx a Record read of key to come, if tx takes
+// such hints (RecordPrefetcher); it is a no-op otherwise.
+func PrefetchRecord(tx Tx, key []byte) {
+	if p, ok := tx.(RecordPrefetcher); ok {
+		p.PrefetchRecord(key)
+	}
+}
+
+// ChannelReader is an optional interface of a Store whose View costs more
+// than one read (pgstore: a transaction begun and ended): ReadChannel reads
+// one channel as committed at the time of the read, as a View making only
+// that read would, or returns ErrNotFound.
+type ChannelReader interface {
+	ReadChannel(ctx context.Context, id speed.ChannelID) (Channel, error)
+}

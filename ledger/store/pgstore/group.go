@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/store"
+	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -16,7 +18,8 @@ import (
 // owns one connection at a time. A worker takes every Update waiting (up to
 // maxGroup), since the ones that arrive while its previous commit was in
 // flight are what make groups, and runs them in one transaction, each fn
-// between a SAVEPOINT and its RELEASE, then commits once: one commit record
+// but the first between a SAVEPOINT and its RELEASE, each one's writes sent
+// with the next one's first read, then commits once: one commit record
 // and one fsync for the group. An fn that fails (its own error, or a
 // statement PostgreSQL refused) is rolled back to its savepoint and gets
 // its error; the others go on. Deadlocks between groups are avoided by
@@ -29,13 +32,13 @@ import (
 
 // beginUpdate starts a group's transaction (see the package doc for why
 // READ COMMITTED with key locks is serializable). Updates wait at most
-// lockTimeout for a lock, then fail (55P03) and run again after a backoff,
-// rather than wait deadlock_timeout (1 s by default, settable only by
-// superusers) for PostgreSQL to break a deadlock between two groups.
-var beginUpdate = []string{"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
-	fmt.Sprintf("SET LOCAL lock_timeout = %d", lockTimeout.Milliseconds())}
-
+// lockTimeout for a lock (the pool's connections have it as their
+// lock_timeout, see ensureDurableCommit), then fail (55P03) and run again
+// after a backoff, rather than wait deadlock_timeout (1 s by default,
+// settable only by superusers) for PostgreSQL to break a deadlock between
+// two groups.
 const (
+	beginUpdate = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 	beginView   = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	savepoint   = "SAVEPOINT u"
 	lockTimeout = 100 * time.Millisecond
@@ -56,7 +59,8 @@ type request struct {
 	ctx      context.Context
 	fn       func(store.Tx) error
 	err      error
-	attempts int // runs that met a conflict
+	attempts int  // runs that met a conflict
+	sp       bool // its last run was in a savepoint (not a group's first)
 	done     chan struct{}
 }
 
@@ -200,6 +204,12 @@ func (s *Store) runGroup(ctx context.Context, reqs []*request) {
 // its savepoint, which releases its locks, and returned in deferred, to run
 // again. An error is for the whole group: nothing committed, or a commit
 // whose outcome is unknown.
+//
+// A member's writes (and its savepoint's release) are not sent when its fn
+// returns but carried to the next member, sent ahead of that one's first
+// read, and the last member's with the COMMIT: one round trip per member
+// rather than two. Should a carried write fail, its member is rolled back
+// to its savepoint and gets the error, and the members after it run again.
 func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*request, err error) {
 	for _, r := range reqs {
 		r.err = nil
@@ -209,52 +219,167 @@ func (s *Store) tryGroup(ctx context.Context, reqs []*request) (deferred []*requ
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	defer conn.Release() // a connection left in a transaction is destroyed
-	c := conn.Conn()
-	begun, held := false, false
+	g := groupTx{s: s, ctx: ctx, c: conn.Conn()}
 	for _, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("pgstore: %w", err)
 			continue
 		}
-		pre := []string{savepoint}
-		if !begun {
-			pre = append(append([]string(nil), beginUpdate...), savepoint)
+		if err := g.run(r); err != nil {
+			return nil, err
 		}
-		t := newTx(ctx, c, false, pre...)
-		t.try = held
-		ferr := s.member(t, r.fn)
-		begun = begun || t.sent
-		if ferr == nil {
-			held = held || t.sent
-			continue
-		}
-		if t.sent {
-			if _, err := c.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
-				abort(ctx, c)
-				return nil, fmt.Errorf("pgstore: rolling back to a savepoint: %w", err)
-			}
-		}
-		if cerr := conflict(t.err, ferr); cerr != nil {
-			r.err = cerr
-			deferred = append(deferred, r)
-			continue
-		}
-		r.err = ferr
 	}
-	if !begun {
-		return deferred, nil
+	if err := g.commit(); err != nil {
+		return nil, err
 	}
-	if _, err := c.Exec(ctx, "COMMIT"); err != nil {
-		abort(ctx, c)
-		return nil, fmt.Errorf("pgstore: commit: %w", err)
-	}
-	s.commits.Add(1)
-	return deferred, nil
+	return g.deferred, nil
 }
 
-// member runs one Update's fn on t and sends its writes with the savepoint's
-// release, returning its error.
-func (s *Store) member(t *tx, fn func(store.Tx) error) error {
+// groupTx is a group's transaction as tryGroup runs it.
+type groupTx struct {
+	s        *Store
+	ctx      context.Context
+	c        *pgx.Conn
+	begun    bool       // BEGIN sent or carried
+	held     bool       // a member's locks are held (wait-die)
+	carry    []queued   // writes of the members in carried, not sent yet
+	carried  []*request // members that succeeded, with writes in carry
+	deferred []*request
+}
+
+// run runs one member.
+func (g *groupTx) run(r *request) error {
+	// The first member runs in the transaction itself: should it fail,
+	// the transaction is rolled back whole and the next one begins
+	// another.
+	t := newTx(g.ctx, g.c, false, savepoint)
+	if !g.begun {
+		t = newTx(g.ctx, g.c, false, beginUpdate)
+	}
+	t.sp, t.try, t.carry = g.begun, g.held, g.carry
+	r.sp = t.sp
+	ferr := member(t, r.fn)
+	if t.carryFrom != nil {
+		return g.carryFailed(t, r)
+	}
+	if t.carry == nil { // sent
+		g.carry, g.carried = nil, nil
+	}
+	if ferr == nil {
+		g.held = g.held || t.sent
+		if !t.sent && len(t.q) == 0 && len(t.dirty) == 0 {
+			return nil // nothing read nor written
+		}
+		var release []queued
+		if t.sp {
+			release = []queued{{what: "release savepoint", sql: "RELEASE SAVEPOINT u"}}
+		}
+		g.carry = t.pending(t.carry, r, release...)
+		g.carried = append(g.carried, r)
+		g.begun = true
+		return nil
+	}
+	if t.sent {
+		if err := undo(g.ctx, t); err != nil {
+			return err
+		}
+		if !t.sp {
+			g.begun = false
+		}
+	} else {
+		g.carry = t.carry // for the next member
+	}
+	if cerr := conflict(t.err, ferr); cerr != nil {
+		r.err = cerr
+		g.deferred = append(g.deferred, r)
+		return nil
+	}
+	r.err = ferr
+	return nil
+}
+
+// errRerun defers the members after one whose carried write failed.
+var errRerun = errors.New("pgstore: an earlier update in the same transaction failed; running again")
+
+// carryFailed handles a carried write of an earlier member that failed
+// (t.carryFrom) in t's batch, which PostgreSQL then skipped: that member is
+// rolled back to its savepoint (a group's first, the whole transaction)
+// and gets the error (or runs again, for a conflict); the members carried
+// after it and r run again.
+func (g *groupTx) carryFailed(t *tx, r *request) error {
+	from := t.carryFrom
+	i := slices.Index(g.carried, from)
+	undoTx := &tx{c: g.c, sent: true, sp: from.sp}
+	if err := undo(g.ctx, undoTx); err != nil {
+		return err
+	}
+	if !from.sp {
+		g.begun, g.held = false, false
+	}
+	if retryable(t.err) {
+		from.err = t.err
+		g.deferred = append(g.deferred, from)
+	} else {
+		from.err = fmt.Errorf("pgstore: %w", t.err)
+	}
+	later := g.carried[i+1:]
+	if r != nil {
+		later = append(later, r)
+	}
+	for _, l := range later {
+		l.err = errRerun
+		g.deferred = append(g.deferred, l)
+	}
+	g.carry, g.carried = nil, nil
+	return nil
+}
+
+// commit sends what the members left, with the COMMIT.
+func (g *groupTx) commit() error {
+	for g.begun {
+		t := &tx{ctx: g.ctx, c: g.c, sent: true, carry: g.carry}
+		err := t.flush(queued{what: "commit", sql: "COMMIT"})
+		if t.carryFrom != nil {
+			// No member of its own to run again (nil), but the
+			// carried ones after the one that failed.
+			if err := g.carryFailed(t, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			abort(g.ctx, g.c)
+			return fmt.Errorf("pgstore: commit: %w", err)
+		}
+		g.s.commits.Add(1)
+		return nil
+	}
+	return nil
+}
+
+// undo rolls back what a failed member sent: to its savepoint, or the
+// whole transaction for a group's first.
+func undo(ctx context.Context, t *tx) error {
+	switch {
+	case !t.sent:
+		return nil
+	case !t.sp:
+		if _, err := t.c.Exec(ctx, "ROLLBACK"); err != nil {
+			abort(ctx, t.c)
+			return fmt.Errorf("pgstore: rolling back: %w", err)
+		}
+	default:
+		if _, err := t.c.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
+			abort(ctx, t.c)
+			return fmt.Errorf("pgstore: rolling back to a savepoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// member runs one Update's fn on t, returning its error; what fn wrote
+// waits in t, unsent.
+func member(t *tx, fn func(store.Tx) error) error {
 	ferr := runFn(t, fn)
 	t.done = true
 	switch {
@@ -263,10 +388,8 @@ func (s *Store) member(t *tx, fn func(store.Tx) error) error {
 	case t.err != nil:
 		// fn ignored a failed statement; the transaction is aborted.
 		return fmt.Errorf("pgstore: a statement failed and fn went on: %w", t.err)
-	case !t.sent && len(t.q) == 0:
-		return nil // nothing read nor written
 	}
-	return t.flush(queued{what: "release savepoint", sql: "RELEASE SAVEPOINT u"})
+	return nil
 }
 
 // runFn calls fn, turning a panic into its error: fn runs on a worker
@@ -327,4 +450,21 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("pgstore: a statement failed and fn went on: %w", t.err)
 	}
 	return nil
+}
+
+var _ store.ChannelReader = (*Store)(nil)
+
+// ReadChannel implements store.ChannelReader: one statement on a pooled
+// connection, outside any transaction of its own (one round trip, where a
+// View takes two).
+func (s *Store) ReadChannel(ctx context.Context, id speed.ChannelID) (store.Channel, error) {
+	var r channelRow
+	err := s.pool.QueryRow(ctx, `SELECT `+channelCols+` FROM channels WHERE id = $1`, id[:]).Scan(r.dest()...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.Channel{}, store.ErrNotFound
+	case err != nil:
+		return store.Channel{}, fmt.Errorf("pgstore: channel: %w", err)
+	}
+	return r.channel()
 }

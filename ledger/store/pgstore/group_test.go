@@ -157,3 +157,58 @@ func TestUpdatePanic(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCarriedWriteFails queues, for one group, a first Update whose write
+// PostgreSQL refuses (found when the second Update's read carries it), a
+// good one, and a last one whose refused write goes with the COMMIT: the
+// good Update commits (run again after the first one's rollback), the
+// others fail with PostgreSQL's error and write nothing.
+func TestCarriedWriteFails(t *testing.T) {
+	s := openAt(t, pgtest.NewDB(t))
+	ctx := context.Background()
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	holdWorkers(t, s, &wg, release)
+	results := make([]error, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.Update(ctx, func(tx store.Tx) error {
+				b, err := tx.Balance(account(i))
+				if err != nil {
+					return err
+				}
+				if err := tx.SetBalance(account(i), b+5); err != nil {
+					return err
+				}
+				if i != 1 {
+					badWrite(tx)
+				}
+				return nil
+			})
+		}()
+		for len(s.g.reqs) < i+1 {
+			time.Sleep(time.Millisecond) // queued in order
+		}
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range results {
+		if (err == nil) != (i == 1) {
+			t.Errorf("Update %d: %v, want success %v", i, err, i == 1)
+		}
+	}
+	err := s.View(ctx, func(tx store.Tx) error {
+		for i := range 3 {
+			b, err := tx.Balance(account(i))
+			if want := uint64(5 * (i % 2)); err == nil && b != want {
+				t.Errorf("account %d: balance %d, want %d", i, b, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,8 +8,9 @@
 // Update runs in a READ COMMITTED transaction and locks each key it reads
 // or writes (an account, a channel, a record, a meta key, present or
 // absent) until commit: an existing account or channel by its row (SELECT
-// ... FOR UPDATE), anything else by the key's transaction-level advisory
-// lock (see tx.lock). Two Updates touching a common key thus run one after
+// ... FOR UPDATE), an account absent when read by the row it then inserts
+// with a zero balance (which reads as the absent account), anything else by
+// the key's transaction-level advisory lock (see tx.lock). Two Updates touching a common key thus run one after
 // the other, whichever front-end process runs them, and each statement
 // sees all that committed before it; Expired skips rows other Updates hold
 // (SKIP LOCKED), so the expiry of a channel and its close never both
@@ -22,11 +23,18 @@
 // is why fn must have no effects outside its Tx.
 //
 // Concurrent Updates share transactions (group commit, see group.go): one
-// commit, one fsync, for all the Updates a worker finds waiting, each
-// between a savepoint and its release so that one failing leaves the others
-// alone. Writes are pipelined: sent with the next read or at the end of
-// fn, in one round trip (pgx.Batch), and pgx prepares and caches every
-// statement per connection. A commit returns only after PostgreSQL reports
+// commit, one fsync, for all the Updates a worker finds waiting, each but
+// the first between a savepoint and its release so that one failing leaves
+// the others alone. Writes are pipelined: sent with the next read, in one
+// round trip (pgx.Batch); those left when fn returns go with the next
+// member's first read, or with the COMMIT (see tryGroup). pgx prepares and
+// caches every statement per connection. A channel read in an Update locks
+// and reads the channel's two accounts in the same round trip, records
+// announced by store.PrefetchRecord come with it too, and an Update's
+// balances, history seqs and entries go in one statement (see tx): a
+// channel close is one round trip of its own in a group and seven
+// statements (nine with a savepoint and its release), and its lookup
+// before the Update one more (ReadChannel). A commit returns only after PostgreSQL reports
 // it durable: where a server, database or role default turns
 // synchronous_commit off, the store turns it back on for its own
 // connections (a server run with fsync=off is beyond its reach).
@@ -53,7 +61,8 @@
 //
 //	schema_version (one boolean PRIMARY KEY CHECK (one), version integer)
 //	    one row: the number of migrations applied
-//	accounts (address bytea PRIMARY KEY, balance bigint CHECK (balance >= 0))
+//	accounts (address bytea PRIMARY KEY, balance bigint CHECK (balance >= 0),
+//	          last_seq bigint: the seq of its newest history entry, 0 for none)
 //	channels (id bytea PRIMARY KEY, payer bytea, payee bytea, deposit bigint,
 //	          deadline_ns bigint, closed boolean, seq bigint, paid bigint,
 //	          nonce bigint, opened_ns bigint, closed_ns bigint NULL,
@@ -67,8 +76,9 @@
 //	         counterparty bytea, memo text (a transfer's, else ''),
 //	         service text (a channel entry's service, else ''),
 //	         PRIMARY KEY (account, seq))
-//	    AddEntry assigns max(seq)+1 of the account (read with its balance),
-//	    holding the account's lock; History scans the primary key backwards.
+//	    AddEntry assigns the account's last_seq+1 (read with its balance,
+//	    written back with it), holding the account's lock; History scans
+//	    the primary key backwards.
 //	meta (key text PRIMARY KEY, value bytea)
 //
 // Text columns (entries.kind and ref, meta.key) must be valid UTF-8 without
@@ -154,6 +164,14 @@ var migrations = []migration{
 	{"entry services", []string{
 		`ALTER TABLE entries ADD COLUMN service text NOT NULL DEFAULT ''`,
 	}},
+	// Each account's last history seq kept on its row, read with its
+	// balance in one statement: every account with a history has a row.
+	{"account last seq", []string{
+		`ALTER TABLE accounts ADD COLUMN last_seq bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0)`,
+		`INSERT INTO accounts (address, balance) SELECT DISTINCT account, 0 FROM entries ON CONFLICT (address) DO NOTHING`,
+		`UPDATE accounts a SET last_seq = s.last FROM (SELECT account, max(seq) AS last FROM entries GROUP BY account) s
+			WHERE a.address = s.account`,
+	}},
 }
 
 type migration struct {
@@ -229,16 +247,20 @@ func (s *Store) Close() error {
 // ensureDurableCommit turns synchronous_commit back on for a connection if
 // the server or role default has it off, since Update promises durable
 // commits. Stronger settings (remote_write, remote_apply, local) are kept.
+// It also sets the connection's lock_timeout for Updates.
 func ensureDurableCommit(ctx context.Context, c *pgx.Conn) error {
 	var v string
 	if err := c.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&v); err != nil {
 		return err
 	}
 	if v == "off" {
-		_, err := c.Exec(ctx, `SET synchronous_commit TO on`)
-		return err
+		if _, err := c.Exec(ctx, `SET synchronous_commit TO on`); err != nil {
+			return err
+		}
 	}
-	return nil
+	// For Updates (see beginUpdate); migrateOne waits as long as it takes.
+	_, err := c.Exec(ctx, fmt.Sprintf(`SET lock_timeout = %d`, lockTimeout.Milliseconds()))
+	return err
 }
 
 // migrate applies the migrations the database lacks, one transaction each.
@@ -261,6 +283,9 @@ func migrateOne(ctx context.Context, pool *pgxpool.Pool) (done bool, err error) 
 		return false, fmt.Errorf("pgstore: migrate: %w", err)
 	}
 	defer rollback(ctx, tx)
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
+		return false, fmt.Errorf("pgstore: migrate: %w", err)
+	}
 	// Taken first: every later statement's snapshot includes what the
 	// previous holder committed.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {

@@ -383,3 +383,58 @@ func TestTxAfterReturn(t *testing.T) {
 		t.Error("Balance on a finished Tx succeeded")
 	}
 }
+
+// TestMigrateLastSeq takes a database written before accounts.last_seq
+// (schema version 3: an account with a row and a history, one with a
+// history and no row) through the migration, and checks that the entries
+// added after it continue each history where it stopped.
+func TestMigrateLastSeq(t *testing.T) {
+	u := pgtest.NewDB(t)
+	openAt(t, u).Close()
+	a, b, c := addr(1), addr(2), addr(3)
+	pgtest.Exec(t, u, `ALTER TABLE accounts DROP COLUMN last_seq`)
+	pgtest.Exec(t, u, `UPDATE schema_version SET version = 3`)
+	pgtest.Exec(t, u, `INSERT INTO accounts (address, balance) VALUES ($1, 7)`, a[:])
+	for _, e := range []struct {
+		a   wallet.Address
+		seq int
+	}{{a, 1}, {a, 2}, {a, 3}, {b, 1}, {b, 2}} {
+		pgtest.Exec(t, u, `INSERT INTO entries (account, seq, time_ns, kind, credit, debit, balance, ref, counterparty)
+			VALUES ($1, $2, 0, 'transfer', 1, 0, 1, '', $3)`, e.a[:], e.seq, c[:])
+	}
+	s := openAt(t, u)
+	if v := schemaVersion(t, s); v != len(migrations) {
+		t.Fatalf("schema version %d, want %d", v, len(migrations))
+	}
+	want := map[wallet.Address]uint64{a: 4, b: 3, c: 1}
+	for _, x := range []wallet.Address{a, b, c} {
+		err := s.Update(context.Background(), func(tx store.Tx) error {
+			seq, err := tx.AddEntry(store.Entry{Account: x, Kind: "transfer", Credit: 1, Balance: 1, Counterparty: a})
+			if err == nil && seq != want[x] {
+				t.Errorf("entry of %s after the migration got seq %d, want %d", x, seq, want[x])
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.View(context.Background(), func(tx store.Tx) error {
+		for x, n := range want {
+			h, err := tx.History(x, 0, 10)
+			if err != nil {
+				return err
+			}
+			if uint64(len(h)) != n || h[0].Seq != n {
+				t.Errorf("history of %s: %d entries, want %d ending at seq %d", x, len(h), n, n)
+			}
+		}
+		if bal, err := tx.Balance(a); err != nil || bal != 7 {
+			t.Errorf("balance of %s after the migration: %d, %v; want 7", a, bal, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

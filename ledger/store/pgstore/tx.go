@@ -16,21 +16,26 @@ import (
 )
 
 // tx implements store.Tx on one PostgreSQL connection: a whole View, or one
-// Update's share (between a savepoint and its release) of a group's
-// transaction.
+// Update's share of a group's transaction (the first Update of a group runs
+// in it directly, the later ones each between a savepoint and its release).
 //
 // Round trips: writes are queued and sent with the next read, or at the end
 // of fn, in one pipelined batch (pgx.Batch); so are the statements that
 // open the transaction or the savepoint (pre). What a write needs from the
-// database is read beforehand: Balance reads the account's last history seq
-// with its balance, so that AddEntry can number the entry itself, and
-// remembers whether the row exists, so that SetBalance can UPDATE rather
-// than upsert. These caches live as long as the tx, inside one transaction,
-// where nothing else can change what they hold.
+// database is read beforehand: Balance reads the account's row, its balance
+// and the last seq of its history (accounts.last_seq), so that AddEntry can
+// number the entry itself, and remembers whether the row exists, so that
+// the balances, last seqs and new entries are written back in one statement
+// (moneyWrites) rather than one per account and entry. In an Update, Channel reads (and locks) the
+// channel's payer and payee accounts in the same round trip, since what
+// reads a channel to change it mostly moves its money. These caches live as
+// long as the tx, inside one transaction, where nothing else can change
+// what they hold.
 type tx struct {
 	ctx  context.Context
 	c    *pgx.Conn
 	ro   bool
+	sp   bool  // runs between a savepoint and its release
 	try  bool  // wait for no lock: its group holds others (wait-die, see group.go)
 	done bool  // fn returned
 	err  error // the first statement that failed; PostgreSQL aborted the transaction
@@ -39,12 +44,26 @@ type tx struct {
 	pre  []string
 	sent bool
 	q    []queued // writes not sent yet
+	// carry is what earlier members of the group left to send, sent
+	// first; carryFrom is the member whose statement among them failed.
+	carry     []queued
+	carryFrom *request
 
-	bal      map[wallet.Address]int64 // balances read or written
-	exists   map[wallet.Address]bool  // accounts whose row exists
-	seq      map[wallet.Address]int64 // accounts' last history seq
-	channels map[speed.ChannelID]bool // channels whose row exists
-	locked   map[lockKey]bool         // keys this tx has locked
+	acct     map[wallet.Address]*acctState // accounts read or written
+	dirty    []wallet.Address              // accounts whose row is to be written
+	entries  []any                         // entries to insert, entryCols each
+	channels map[speed.ChannelID]bool      // channels whose row exists
+	locked   map[lockKey]bool              // keys this tx has locked
+	records  map[string]cachedRecord       // records prefetched (and locked)
+}
+
+// acctState is what an Update's tx knows of an account it holds locked.
+type acctState struct {
+	bal      int64
+	seq      int64 // the last seq of its history, if seqKnown
+	seqKnown bool  // bal and seq were read (or the row is known absent)
+	exists   bool  // its row exists
+	dirty    bool  // in tx.dirty
 }
 
 // lockKey is a key's advisory lock: (keyClass+table, hash of the key).
@@ -60,9 +79,10 @@ const keyClass = 0x62740000
 // serializable while they run under READ COMMITTED, where each statement
 // sees all that committed before it. Accounts and channels, read often and
 // present mostly, are locked by their row (FOR UPDATE, or the UPDATE
-// itself), and by the key's advisory lock only when absent, before they
-// are read again or inserted; records and meta keys always by the advisory
-// lock. Hash collisions only make unrelated keys wait for each other.
+// itself); an absent channel, and an account written without being read,
+// by the key's advisory lock before they are read again or inserted (an
+// account read absent gets a row, see insertAccount); records and meta keys
+// always by the advisory lock. Hash collisions only make unrelated keys wait for each other.
 func (t *tx) lock(table byte, key []byte) {
 	if t.ro {
 		return
@@ -91,13 +111,22 @@ type queued struct {
 	sql  string
 	args []any
 	try  bool // pg_try_advisory_xact_lock: its result must be true
+	// rec is a prefetched record's key (PrefetchRecord): the statement
+	// reads it into tx.records.
+	rec *string
+	// from is the earlier member of the group whose write this is,
+	// carried to this tx to send (see tryGroup); nil for the tx's own.
+	from *request
 }
 
 var errDone = errors.New("pgstore: transaction used after its Update or View returned")
 
 func newTx(ctx context.Context, c *pgx.Conn, ro bool, pre ...string) *tx {
-	return &tx{ctx: ctx, c: c, ro: ro, pre: pre, bal: map[wallet.Address]int64{}, exists: map[wallet.Address]bool{},
-		seq: map[wallet.Address]int64{}, channels: map[speed.ChannelID]bool{}, locked: map[lockKey]bool{}}
+	t := &tx{ctx: ctx, c: c, ro: ro, pre: pre}
+	if !ro { // a View caches nothing
+		t.acct, t.channels, t.locked = map[wallet.Address]*acctState{}, map[speed.ChannelID]bool{}, map[lockKey]bool{}
+	}
+	return t
 }
 
 // check is called before every statement.
@@ -123,61 +152,80 @@ func (t *tx) queue(what, sql string, args ...any) {
 	t.q = append(t.q, queued{what: what, sql: sql, args: args})
 }
 
-// batch returns what waits to be sent (pre, then the queued writes) as a
-// batch, with then appended, and clears it. ws are the queued writes, in
-// the batch after the len(pre) statements.
-func (t *tx) batch(then ...queued) (b *pgx.Batch, npre int, ws []queued) {
+// batch returns what waits to be sent (what an earlier member of the group
+// left to send, pre, then the queued writes) as a batch, with then
+// appended, and clears it; ws are its statements.
+func (t *tx) batch(then ...queued) (b *pgx.Batch, ws []queued) {
 	b = &pgx.Batch{}
-	if !t.sent {
-		for _, p := range t.pre {
-			b.Queue(p)
-		}
-		npre = len(t.pre)
-		t.sent = true
-	}
-	ws = append(t.q, then...)
+	ws, t.carry = t.carry, nil
+	ws = t.pending(ws, nil, then...)
 	for _, w := range ws {
 		b.Queue(w.sql, w.args...)
 	}
-	t.q = nil
-	return b, npre, ws
+	return b, ws
 }
 
-// execAll reads the results of a batch's first npre+len(ws) statements.
-func (t *tx) execAll(br pgx.BatchResults, npre int, ws []queued) error {
-	for range npre {
-		if _, err := br.Exec(); err != nil {
-			return t.failed("begin", err)
+// pending appends to ws what this tx has not sent (pre, then the queued
+// writes), then then, marked as from's, and clears it.
+func (t *tx) pending(ws []queued, from *request, then ...queued) []queued {
+	n := len(ws)
+	if !t.sent {
+		for _, p := range t.pre {
+			ws = append(ws, queued{what: "begin", sql: p})
 		}
+		t.sent = true
 	}
+	ws = append(t.moneyWrites(append(ws, t.q...)), then...)
+	t.q = nil
+	for i := n; i < len(ws); i++ {
+		ws[i].from = from
+	}
+	return ws
+}
+
+// execAll reads the results of a batch's statements, ws. A statement an
+// earlier member left (carried) that failed is noted in carryFrom.
+func (t *tx) execAll(br pgx.BatchResults, ws []queued) error {
 	for _, w := range ws {
-		if w.try {
-			var got bool
-			if err := br.QueryRow().Scan(&got); err != nil {
-				return t.failed(w.what, err)
+		if err := t.exec(br, w); err != nil {
+			if w.from != nil {
+				t.carryFrom = w.from
 			}
-			if !got {
-				// What the batch does after it is rolled back with
-				// the savepoint.
-				return t.failed(w.what, errWouldWait)
-			}
-			continue
-		}
-		if _, err := br.Exec(); err != nil {
 			return t.failed(w.what, err)
 		}
 	}
 	return nil
 }
 
+// exec reads the result of a batch's next statement, w.
+func (t *tx) exec(br pgx.BatchResults, w queued) error {
+	switch {
+	case w.try:
+		var got bool
+		if err := br.QueryRow().Scan(&got); err != nil {
+			return err
+		}
+		if !got {
+			// What the batch does after it is rolled back with the
+			// savepoint.
+			return errWouldWait
+		}
+		return nil
+	case w.rec != nil:
+		return t.scanRecord(br, *w.rec)
+	}
+	_, err := br.Exec()
+	return err
+}
+
 // flush sends what waits, and then, in one round trip.
 func (t *tx) flush(then ...queued) error {
-	if (t.sent || len(t.pre) == 0) && len(t.q) == 0 && len(then) == 0 {
+	if (t.sent || len(t.pre) == 0) && len(t.q) == 0 && len(t.dirty) == 0 && len(t.carry) == 0 && len(then) == 0 {
 		return nil
 	}
-	b, npre, ws := t.batch(then...)
+	b, ws := t.batch(then...)
 	br := t.c.SendBatch(t.ctx, b)
-	err := t.execAll(br, npre, ws)
+	err := t.execAll(br, ws)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = t.failed("batch", cerr)
 	}
@@ -187,7 +235,7 @@ func (t *tx) flush(then ...queued) error {
 // queryRow runs a one-row query after what waits, in one round trip, and
 // scans its row; pgx.ErrNoRows comes back as is.
 func (t *tx) queryRow(what, sql string, args []any, dest ...any) error {
-	if t.sent && len(t.q) == 0 {
+	if t.sent && len(t.q) == 0 && len(t.dirty) == 0 && len(t.carry) == 0 {
 		err := t.c.QueryRow(t.ctx, sql, args...).Scan(dest...)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return t.failed(what, err)
@@ -209,12 +257,12 @@ type rowQuery struct {
 // rows; pgx.ErrNoRows comes back as is, one error per query.
 func (t *tx) queryRows(what string, qs ...rowQuery) []error {
 	errs := make([]error, len(qs))
-	b, npre, ws := t.batch()
+	b, ws := t.batch()
 	for _, q := range qs {
 		b.Queue(q.sql, q.args...)
 	}
 	br := t.c.SendBatch(t.ctx, b)
-	err := t.execAll(br, npre, ws)
+	err := t.execAll(br, ws)
 	for i, q := range qs {
 		if err != nil {
 			errs[i] = err
@@ -257,9 +305,6 @@ func (t *tx) Balance(a wallet.Address) (uint64, error) {
 	if err := t.check(false); err != nil {
 		return 0, err
 	}
-	if v, ok := t.bal[a]; ok {
-		return unamount(v), nil
-	}
 	if t.ro {
 		var v int64
 		err := t.queryRow("balance", `SELECT balance FROM accounts WHERE address = $1`, []any{a[:]}, &v)
@@ -268,27 +313,54 @@ func (t *tx) Balance(a wallet.Address) (uint64, error) {
 		}
 		return unamount(v), err
 	}
-	// Locking the row, then (after any wait for the lock) the last seq of
-	// its history, for AddEntry; an absent row under the key's lock.
-	var v, seq int64
-	seqQ := rowQuery{`SELECT COALESCE(max(seq), 0) FROM entries WHERE account = $1`, []any{a[:]}, []any{&seq}}
-	errs := t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
-	exists := errs[0] == nil
-	if errors.Is(errs[0], pgx.ErrNoRows) {
-		// Absent: the key's lock, then again (an Update that inserted it
-		// meanwhile has committed), as a row lock if it is there now.
-		t.lock('a', a[:])
-		errs = t.queryRows("balance", rowQuery{`SELECT balance FROM accounts WHERE address = $1` + t.forUpdate(), []any{a[:]}, []any{&v}}, seqQ)
-		exists = errs[0] == nil
-		if errors.Is(errs[0], pgx.ErrNoRows) {
-			v, errs[0] = 0, nil
-		}
+	if ac, ok := t.acct[a]; ok {
+		return unamount(ac.bal), nil
 	}
-	if err := errors.Join(errs...); err != nil {
+	ac, err := t.load(a)
+	if err != nil {
 		return 0, err
 	}
-	t.exists[a], t.seq[a], t.bal[a] = exists, seq, v
-	return unamount(v), nil
+	return unamount(ac.bal), nil
+}
+
+// load reads and locks an account's row (its balance and last seq), an
+// absent one under the key's lock, and caches it; a balance already set
+// here is kept.
+func (t *tx) load(a wallet.Address) (*acctState, error) {
+	var v, seq int64
+	sql := `SELECT balance, last_seq FROM accounts WHERE address = $1` + t.forUpdate()
+	err := t.queryRow("balance", sql, []any{a[:]}, &v, &seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Absent: inserted with a zero balance (after waiting for an
+		// Update inserting it meanwhile), then locked by its row.
+		t.queue("balance", insertAccount, a[:])
+		err = t.queryRow("balance", sql, []any{a[:]}, &v, &seq)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ac := t.acct[a]
+	if ac == nil {
+		ac = &acctState{bal: v}
+		t.acct[a] = ac
+	}
+	ac.seq, ac.seqKnown, ac.exists = seq, true, true
+	return ac, nil
+}
+
+// insertAccount gives an account absent when read a row, with a zero
+// balance and no history, which Balance reports as it would the absent
+// account: locking the row then locks the key. Reads of accounts rely on
+// row locks only, so that two Updates reading the same absent account
+// never both see it absent.
+const insertAccount = `INSERT INTO accounts (address, balance) VALUES ($1, 0) ON CONFLICT (address) DO NOTHING`
+
+// touch marks an account as to be written.
+func (t *tx) touch(a wallet.Address, ac *acctState) {
+	if !ac.dirty {
+		ac.dirty = true
+		t.dirty = append(t.dirty, a)
+	}
 }
 
 // forUpdate is the locking clause of an Update's row reads: rows locked
@@ -308,17 +380,17 @@ func (t *tx) SetBalance(a wallet.Address, v uint64) error {
 	if err != nil {
 		return err
 	}
-	// An UPDATE of a row read (and locked) here: a HOT update, no index
-	// probe. Otherwise the key's lock, then an upsert.
-	if t.exists[a] {
-		t.queue("set balance", `UPDATE accounts SET balance = $2 WHERE address = $1`, a[:], b)
-	} else {
+	// Written with the next round trip (accountWrites): an UPDATE of a
+	// row read (and locked) here, a HOT update with no index probe;
+	// otherwise the key's lock, then an upsert.
+	ac := t.acct[a]
+	if ac == nil {
 		t.lock('a', a[:])
-		t.queue("set balance", `INSERT INTO accounts (address, balance) VALUES ($1, $2)
-			ON CONFLICT (address) DO UPDATE SET balance = excluded.balance`, a[:], b)
-		t.exists[a] = true
+		ac = &acctState{}
+		t.acct[a] = ac
 	}
-	t.bal[a] = b
+	ac.bal = b
+	t.touch(a, ac)
 	return nil
 }
 
@@ -330,15 +402,18 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 	}
 	var r channelRow
 	sql := `SELECT ` + channelCols + ` FROM channels WHERE id = $1`
-	if !t.ro {
-		// The row locked (Expired skips it); an absent one under the
-		// key's lock, then read again.
-		sql += t.forUpdate()
-	}
-	err := t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
-	if !t.ro && errors.Is(err, pgx.ErrNoRows) {
-		t.lock('c', id[:])
+	var err error
+	if t.ro {
 		err = t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+	} else {
+		// The row locked (Expired skips it), with its accounts; an absent
+		// one under the key's lock, then read again.
+		sql += t.forUpdate()
+		err = t.channelAndAccounts(sql, id, &r)
+		if errors.Is(err, pgx.ErrNoRows) {
+			t.lock('c', id[:])
+			err = t.queryRow("channel", sql, []any{id[:]}, r.dest()...)
+		}
 	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -350,8 +425,80 @@ func (t *tx) Channel(id speed.ChannelID) (store.Channel, error) {
 	if err != nil {
 		return ch, t.failed("channel", err)
 	}
-	t.channels[id] = true
+	if !t.ro {
+		t.channels[id] = true
+	}
 	return ch, nil
+}
+
+// channelAccounts reads and locks the accounts of a channel (its payer and
+// payee), in the statement after the one that locked the channel and the
+// one that inserted them if absent (see insertAccount): a statement of its
+// own, so that it sees what committed before those locks were granted.
+const insertChannelAccounts = `INSERT INTO accounts (address, balance)
+	SELECT DISTINCT x, 0 FROM channels c CROSS JOIN LATERAL (VALUES (c.payer), (c.payee)) v(x) WHERE c.id = $1
+	ORDER BY x ON CONFLICT (address) DO NOTHING`
+
+const channelAccounts = `SELECT address, balance, last_seq FROM accounts WHERE address IN
+	(SELECT payer FROM channels WHERE id = $1 UNION ALL SELECT payee FROM channels WHERE id = $1)
+	ORDER BY address`
+
+// channelAndAccounts reads (sql) and locks a channel and then its accounts,
+// in one round trip after what waits, and caches the accounts as Balance
+// would; pgx.ErrNoRows comes back as is.
+func (t *tx) channelAndAccounts(sql string, id speed.ChannelID, r *channelRow) error {
+	b, ws := t.batch()
+	b.Queue(sql, id[:])
+	b.Queue(insertChannelAccounts, id[:])
+	b.Queue(channelAccounts+t.forUpdate(), id[:])
+	br := t.c.SendBatch(t.ctx, b)
+	err := t.execAll(br, ws)
+	if err == nil {
+		if err = br.QueryRow().Scan(r.dest()...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			err = t.failed("channel", err)
+		}
+	}
+	if err == nil {
+		if _, aerr := br.Exec(); aerr != nil {
+			err = t.failed("channel's accounts", aerr)
+		}
+	}
+	if err == nil {
+		if aerr := t.scanAccounts(br); aerr != nil {
+			err = t.failed("channel's accounts", aerr)
+		}
+	}
+	if cerr := br.Close(); cerr != nil && (err == nil || errors.Is(err, pgx.ErrNoRows)) {
+		err = t.failed("channel", cerr)
+	}
+	return err
+}
+
+// scanAccounts caches the accounts a batch's next result holds.
+func (t *tx) scanAccounts(br pgx.BatchResults) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		addr     []byte
+		bal, seq int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&addr, &bal, &seq); err != nil {
+			return err
+		}
+		var a wallet.Address
+		if len(addr) != len(a) {
+			return fmt.Errorf("pgstore: malformed account row")
+		}
+		copy(a[:], addr)
+		if t.acct[a] == nil { // else known already, maybe changed here
+			t.acct[a] = &acctState{bal: bal, seq: seq, seqKnown: true, exists: true}
+		}
+	}
+	return rows.Err()
 }
 
 func (t *tx) PutChannel(ch store.Channel) error {
@@ -446,6 +593,9 @@ func (t *tx) Record(key []byte) ([]byte, error) {
 	if err := recordKey(key); err != nil {
 		return nil, err
 	}
+	if v, ok, err := t.prefetched(key); ok {
+		return v, err
+	}
 	t.lock('r', key)
 	var v []byte
 	err := t.queryRow("record", `SELECT value FROM records WHERE key = $1`, []any{key}, &v)
@@ -466,6 +616,9 @@ func (t *tx) PutRecord(key, value []byte) error {
 		return err
 	}
 	t.lock('r', key)
+	if _, ok := t.records[string(key)]; ok {
+		t.records[string(key)] = cachedRecord{append([]byte{}, value...), true}
+	}
 	t.queue("put record", `INSERT INTO records (key, value) VALUES ($1, $2)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, append([]byte(nil), key...), append([]byte{}, value...))
 	return nil
@@ -481,19 +634,22 @@ func (t *tx) AddEntry(e store.Entry) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, ok := t.seq[e.Account]; !ok {
+	ac := t.acct[e.Account]
+	if ac == nil || !ac.seqKnown {
 		// Lock the account and learn its last seq.
-		if _, err := t.Balance(e.Account); err != nil {
+		if ac, err = t.load(e.Account); err != nil {
 			return 0, err
 		}
 	}
-	last := t.seq[e.Account]
+	last := ac.seq
 	if last == math.MaxInt64 {
 		return 0, fmt.Errorf("pgstore: history of %s is full", e.Account)
 	}
-	t.seq[e.Account] = last + 1
-	t.queue("add entry", `INSERT INTO entries (account, seq, time_ns, kind, credit, debit, balance, ref, counterparty, memo, service)
-		VALUES ($1, $11, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, append(args, last+1)...)
+	ac.seq = last + 1
+	t.touch(e.Account, ac)
+	// Written with the next round trip, with the balances (moneyWrites).
+	t.entries = append(t.entries, args[0], last+1)
+	t.entries = append(t.entries, args[1:]...)
 	return uint64(last + 1), nil
 }
 
