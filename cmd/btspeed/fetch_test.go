@@ -210,6 +210,14 @@ func TestFetchThroughProxyRelays(t *testing.T) {
 	r1, addr1, _ := proxyRelay(t, relayBin, lp.URL, prov1Wallet, "-proxy-allow-loopback")
 	r2, _, relay2 := proxyRelay(t, relayBin, lp.URL, prov2Wallet, "-proxy-allow-loopback")
 	env := []string{"BTSPEED_PASSWORD=password123", "BTSPEED_LEDGER=" + lp.URL, "BTSPEED_WALLET=" + reqWallet}
+	// A wallet with nothing on the ledger is told so before anything is
+	// asked of a provider.
+	_, emptyWallet := keystoreFile(t, dir, "empty.json")
+	emptyEnv := []string{"BTSPEED_PASSWORD=password123", "BTSPEED_LEDGER=" + lp.URL, "BTSPEED_WALLET=" + emptyWallet}
+	if code, stderr := run2(t, bin, emptyEnv, "fetch", o.URL+"/file.bin", "-o", filepath.Join(dir, "empty.bin"), "--provider", addr1); code == 0 ||
+		!strings.Contains(stderr, "your ledger balance is 0.000000 BTT, so a paid fetch has no budget") {
+		t.Fatalf("a fetch from an empty wallet: exit %d, %q", code, stderr)
+	}
 	out := filepath.Join(dir, "file.bin")
 	fetch := []string{"fetch", o.URL + "/file.bin", "-o", out, "--budget", "10"}
 	// Provider 1 (named) stalls at chunk 3, the origin's gate; the resumed

@@ -143,7 +143,10 @@ func (f *fetchFlags) requesterConfig(ctx context.Context, c *cli) (requester.Con
 		if err != nil {
 			return cfg, fmt.Errorf("the wallet's balance: %w", err)
 		}
-		cfg.Budget = bal / 100
+		if cfg.Budget = bal / 100; cfg.Budget == 0 {
+			return cfg, human(nil, "your ledger balance is %s BTT, so a paid fetch has no budget: put BTT on the ledger first "+
+				"('btspeed faucet' on a development ledger, 'btspeed ledger deposit' otherwise), or give --budget", speed.FormatBTT(bal))
+		}
 	}
 	return cfg, nil
 }
