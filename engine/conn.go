@@ -370,73 +370,16 @@ func (c *conn) writeLoop() {
 	for {
 		wrote := false
 		for {
-			t.mu.Lock()
-			if c.closed {
-				t.mu.Unlock()
+			wk, closed := c.takeWork()
+			if closed {
 				return
 			}
-			msgs := c.out
-			c.out = nil
-			var serve []request
-			var pending []request // a Speed peer's queue, filtered below
-			if len(msgs) == 0 && len(c.queue) > 0 && t.st != nil && !c.draining {
-				if c.speed == nil {
-					n := min(len(c.queue), serveBatch)
-					serve = append(serve, c.queue[:n]...)
-					c.queue = c.queue[n:]
-					if len(c.queue) == 0 {
-						c.queue = nil
-					}
-				} else {
-					pending = append(pending, c.queue...)
-				}
-			}
-			st := t.st
-			paid := c.speed != nil && c.speed.prov.charged > 0
-			var pieceLen uint64
-			if t.lay != nil {
-				pieceLen = uint64(t.lay.pieceLength)
-			}
-			t.mu.Unlock()
-			if pending != nil {
-				// Speed: serve only what CanServe admits (a bounded
-				// number of unpaid pieces, M22); the rest waits for a
-				// payment.
-				ok := c.speedFilterServe(pending, speedServeBatch, pieceLen)
-				t.mu.Lock()
-				for _, r := range ok {
-					if len(serve) == speedServeBatch {
-						break
-					}
-					if i := slices.Index(c.queue, r); i >= 0 {
-						c.queue = slices.Delete(c.queue, i, i+1)
-						serve = append(serve, r)
-					}
-				}
-				t.mu.Unlock()
-			}
-			if len(msgs) == 0 && len(serve) == 0 {
+			if len(wk.msgs) == 0 && len(wk.serve) == 0 {
 				break
 			}
 			wrote = true
-			c.nc.SetWriteDeadline(time.Now().Add(t.cfg.IdleTimeout))
-			for i := range msgs {
-				var err error
-				if msgs[i].grant {
-					err = c.writeGrant(w, msgs[i])
-				} else {
-					err = msgs[i].m.WriteTo(w)
-				}
-				if err != nil {
-					fail(err)
-					return
-				}
-			}
-			c.prefetch(st, serve)
-			for _, r := range serve {
-				if !c.serveBlock(w, st, buf, r, paid, fail) {
-					return
-				}
+			if !c.writeWork(w, wk, buf, fail) {
+				return
 			}
 		}
 		if wrote {
@@ -469,6 +412,91 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// writerWork is what the writer takes from the connection in one pass:
+// control messages first, else a batch of requests to serve.
+type writerWork struct {
+	msgs  []outItem
+	serve []request
+	st    Storage
+	paid  bool // the peer pays for what it is served
+}
+
+// takeWork takes the queued control messages, or, when there are none, a
+// batch of the peer's requests: up to serveBatch, or for a Speed peer up to
+// speedServeBatch of those CanServe admits (a bounded number of unpaid
+// pieces, M22; the rest waits for a payment). closed says the connection
+// is closed.
+func (c *conn) takeWork() (wk writerWork, closed bool) {
+	t := c.t
+	t.mu.Lock()
+	if c.closed {
+		t.mu.Unlock()
+		return wk, true
+	}
+	wk.msgs, c.out = c.out, nil
+	var pending []request // a Speed peer's queue, filtered below
+	if len(wk.msgs) == 0 && len(c.queue) > 0 && t.st != nil && !c.draining {
+		if c.speed == nil {
+			n := min(len(c.queue), serveBatch)
+			wk.serve = append(wk.serve, c.queue[:n]...)
+			c.queue = c.queue[n:]
+			if len(c.queue) == 0 {
+				c.queue = nil
+			}
+		} else {
+			pending = append(pending, c.queue...)
+		}
+	}
+	wk.st = t.st
+	wk.paid = c.speed != nil && c.speed.prov.charged > 0
+	var pieceLen uint64
+	if t.lay != nil {
+		pieceLen = uint64(t.lay.pieceLength)
+	}
+	t.mu.Unlock()
+	if pending == nil {
+		return wk, false
+	}
+	ok := c.speedFilterServe(pending, speedServeBatch, pieceLen)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range ok {
+		if len(wk.serve) == speedServeBatch {
+			break
+		}
+		if i := slices.Index(c.queue, r); i >= 0 {
+			c.queue = slices.Delete(c.queue, i, i+1)
+			wk.serve = append(wk.serve, r)
+		}
+	}
+	return wk, false
+}
+
+// writeWork writes wk's messages, then the blocks it serves, into w; false
+// when a write failed (fail has closed the connection).
+func (c *conn) writeWork(w *bufio.Writer, wk writerWork, buf []byte, fail func(error)) bool {
+	c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.IdleTimeout))
+	for i := range wk.msgs {
+		var err error
+		if wk.msgs[i].grant {
+			err = c.writeGrant(w, wk.msgs[i])
+		} else {
+			err = wk.msgs[i].m.WriteTo(w)
+		}
+		if err != nil {
+			fail(err)
+			return false
+		}
+	}
+	c.prefetch(wk.st, wk.serve)
+	for _, r := range wk.serve {
+		if !c.serveBlock(w, wk.st, buf, r, wk.paid, fail) {
+			return false
+		}
+	}
+	return true
 }
 
 // prefetch passes the ranges of a batch of requests to a Prefetcher
