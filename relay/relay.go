@@ -193,20 +193,9 @@ func New(cfg Config) (*Relay, error) {
 		}
 		return nil, err
 	}
-	switch {
-	case cfg.Ledger != nil:
-		r.ledger = http.StripPrefix("/ledger", cfg.Ledger.Handler())
-	case cfg.LedgerURL != "":
-		u, err := url.Parse(cfg.LedgerURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			r.Close()
-			return nil, fmt.Errorf("relay: ledger URL %q", cfg.LedgerURL)
-		}
-		p := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			cfg.Clients.Forward(pr.Out, pr.In) // the client, for the ledger's limits
-		}}
-		r.ledger = http.StripPrefix("/ledger", p)
+	if err := r.ledgerGateway(); err != nil {
+		r.Close()
+		return nil, err
 	}
 	if cfg.StoreWS != nil {
 		r.storeWS = newServiceWS(cfg.StoreWS, cfg.StoreWSPerAddr)
@@ -225,6 +214,27 @@ func New(cfg Config) (*Relay, error) {
 		}
 	}
 	return r, nil
+}
+
+// ledgerGateway makes /ledger/: the embedded ledger's handler, or a
+// reverse proxy to Config.LedgerURL passing the client's address on for the
+// ledger's limits; none without either.
+func (r *Relay) ledgerGateway() error {
+	switch cfg := r.cfg; {
+	case cfg.Ledger != nil:
+		r.ledger = http.StripPrefix("/ledger", cfg.Ledger.Handler())
+	case cfg.LedgerURL != "":
+		u, err := url.Parse(cfg.LedgerURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return fmt.Errorf("relay: ledger URL %q", cfg.LedgerURL)
+		}
+		p := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			cfg.Clients.Forward(pr.Out, pr.In) // the client, for the ledger's limits
+		}}
+		r.ledger = http.StripPrefix("/ledger", p)
+	}
+	return nil
 }
 
 // startBridge opens the bridge's uTP socket and peer discovery (the DHT and
