@@ -1,3 +1,8 @@
+//go:build !js
+
+// (Not under js/wasm: these tests listen on loopback TCP, which the Node run
+// of ./shared/... has not.)
+
 package store
 
 import (
