@@ -211,5 +211,3 @@ func testReadYourWrites(t testing.TB, s store.Store) {
 		return nil
 	})
 }
-
-// Channels.

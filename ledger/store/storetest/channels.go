@@ -263,5 +263,3 @@ func testExpired(t testing.TB, s store.Store) {
 		return nil
 	})
 }
-
-// Records.

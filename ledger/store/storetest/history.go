@@ -220,5 +220,3 @@ func testTotals(t testing.TB, s store.Store) {
 	})
 	check(1<<63+5, 11)
 }
-
-// Meta.

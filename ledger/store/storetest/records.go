@@ -270,5 +270,3 @@ func testCancelledContext(t testing.TB, s store.Store) {
 		return nil
 	})
 }
-
-// Concurrency.

@@ -264,5 +264,3 @@ func channelIDs(chs []store.Channel) []speed.ChannelID {
 	}
 	return ids
 }
-
-// Balances.
