@@ -113,7 +113,8 @@ type Config struct {
 	// MaxRequests caps the requests the engine keeps outstanding with one
 	// peer (default 1000: Transmission sends what is queued every 500 ms, so
 	// the rate from it is about outstanding x 16 KiB / 0.5 s); a peer's own
-	// "reqq" lowers it to reqq - 1; a WebRTC peer gets at most 128.
+	// "reqq" lowers it to reqq - 1; a WebRTC connection to as many blocks as
+	// fill a quarter of its receive buffer (128 by default).
 	MaxRequests int
 	// MaxPeerRequests caps the requests a peer may queue with us (default
 	// 500, advertised as "reqq"); more are rejected.

@@ -88,17 +88,28 @@ type conn struct {
 	speed          *speedPeer // nil for legacy peers or with Speed off
 }
 
-// webrtcMaxRequests caps the requests outstanding with a WebRTC peer
-// (direct or through a bridge): 2 MiB of blocks, many round trips' worth at
-// any rate a data channel reaches here, and well within what the channel's
-// receiver holds (rtc.DefaultMaxBuffered, 8 MiB, which 499 outstanding
-// blocks nearly filled; a browser closes a connection that overruns it).
-const webrtcMaxRequests = 128
+// unreadCapped is a connection that holds at most MaxBuffered bytes its
+// reader has not taken (an rtc.Conn: in the browser a data channel closes
+// a connection whose peer overruns that, natively it stops reading).
+type unreadCapped interface{ MaxBuffered() int }
 
-// requestLimit is our cap on the requests outstanding with c's peer.
+// requestLimit is our cap on the requests outstanding with c's peer:
+// Config.MaxRequests and, on a connection that holds a bounded amount
+// unread (WebRTC, direct or through a bridge), as many blocks as fill a
+// quarter of it, which leaves room for the messages between blocks and for
+// blocks already on their way when we cancel them. With rtc's default of
+// 8 MiB that is 128 requests (2 MiB, many round trips' worth at any rate a
+// data channel reaches here); engine/relaybridge gives a bridged
+// connection to a classic peer 32 MiB, room for the 511 requests a
+// Transmission seed takes, which it needs: Transmission sends what is
+// requested once per 500 ms, so 128 would hold it to 4 MB/s.
 func (c *conn) requestLimit() int {
-	if c.nc.RemoteAddr().Network() == "webrtc" { // direct or through a bridge
-		return min(c.t.cfg.MaxRequests, webrtcMaxRequests)
+	nc := c.nc
+	if l, ok := nc.(*LabeledConn); ok {
+		nc = l.Conn
+	}
+	if u, ok := nc.(unreadCapped); ok {
+		return max(1, min(c.t.cfg.MaxRequests, u.MaxBuffered()/(4*BlockSize)))
 	}
 	return c.t.cfg.MaxRequests
 }

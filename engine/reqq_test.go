@@ -11,6 +11,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/btspeed/btspeed/engine"
+	"github.com/btspeed/btspeed/engine/relaybridge"
 	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 )
@@ -45,13 +46,39 @@ func TestRequestsFollowPeerReqq(t *testing.T) {
 	}
 }
 
-// TestRequestsCappedOverWebRTC: a WebRTC peer advertising reqq 500 gets
-// at most 128 requests outstanding (2 MiB, well within what its data
-// channel's receiver holds), over a real pion data channel.
+// TestRequestsCappedOverWebRTC: over a real pion data channel the engine
+// keeps as many requests outstanding as fill a quarter of the channel's
+// receive buffer: a direct WebRTC peer advertising reqq 500 gets 128 (rtc's
+// default 8 MiB), a bridged one (engine/relaybridge's 32 MiB, labelled as
+// relaybridge labels it) what its reqq allows, as from a Transmission seed
+// behind the relay, which needs them: it sends once per 500 ms.
 func TestRequestsCappedOverWebRTC(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		maxBuffered int
+		bridged     bool
+		want        int
+	}{
+		{"direct", 0, false, 128},
+		{"bridged", relaybridge.BridgedMaxBuffered, true, 499},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := rtctest.Loopback()
+			cfg.MaxBuffered = tc.maxBuffered
+			if got, rejected := requestsOverWebRTC(t, cfg, tc.bridged, tc.want); got != tc.want || rejected != 1 {
+				t.Fatalf("at most %d requests outstanding over WebRTC, %d rejected; want %d, 1", got, rejected, tc.want)
+			}
+		})
+	}
+}
+
+// requestsOverWebRTC connects an engine downloader (its end made with cfg,
+// labelled as a bridged connection if bridged) to a seed advertising reqq
+// 500 over a pion data channel, and returns seedRequests' counts.
+func requestsOverWebRTC(t *testing.T, cfg rtc.Config, bridged bool, want int) (int, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o, err := rtc.NewOffer(ctx, rtctest.Loopback())
+	o, err := rtc.NewOffer(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +105,10 @@ func TestRequestsCappedOverWebRTC(t *testing.T) {
 	if seed == nil {
 		t.FailNow()
 	}
+	var nc net.Conn = getc
+	if bridged {
+		nc = &engine.LabeledConn{Conn: getc, Transport: "bridge (WebRTC)", Peer: "192.0.2.1:51413"}
+	}
 	mi := testInfo(t)
 	cl := newClient(t, engine.Config{Logger: testLogger(t)})
 	spec := engine.SpecFromMetaInfo(mi)
@@ -86,12 +117,10 @@ func TestRequestsCappedOverWebRTC(t *testing.T) {
 	added := make(chan struct{})
 	go func() {
 		defer close(added)
-		tor.AddConn(ctx, getc)
+		tor.AddConn(ctx, nc)
 	}()
 	defer func() { seed.Close(); <-added }()
-	if got, rejected := seedRequests(t, seed, mi, tor, 500, 128); got != 128 || rejected != 1 {
-		t.Fatalf("at most %d requests outstanding over WebRTC, %d rejected; want 128, 1", got, rejected)
-	}
+	return seedRequests(t, seed, mi, tor, 500, want)
 }
 
 // outstandingWith lets an engine downloader dial a seed that advertises

@@ -69,7 +69,7 @@ type Config struct {
 	// tracker URL; negative: no limit).
 	BridgePeersRate float64
 	// BridgeBytesPerSecond caps each direction of each bridged connection
-	// (bridge.Config's BytesPerSecond: default 8 MiB/s).
+	// (bridge.Config's BytesPerSecond: default 32 MiB/s).
 	BridgeBytesPerSecond int
 	// RTC configures the relay's WebRTC side (bridges, and browser peers
 	// of its seeds); a nil RTC.API is built from RTCPort and RTCPublicIPs.

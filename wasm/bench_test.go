@@ -315,7 +315,7 @@ func jsStrings(ss []string) string {
 
 var (
 	bridgeBenchSize = flag.Int64("bridge.size", 16<<20, "bytes BenchmarkBrowserBridge downloads per op")
-	bridgeBenchRate = flag.Int("bridge.rate", 8, "the relay's -bridge-rate in BenchmarkBrowserBridge, MiB/s per connection and direction (8: the default)")
+	bridgeBenchRate = flag.Int("bridge.rate", 32, "the relay's -bridge-rate in BenchmarkBrowserBridge, MiB/s per connection and direction (32: the default)")
 )
 
 // BenchmarkBrowserBridge downloads from one Transmission seed, side by side
@@ -335,7 +335,9 @@ var (
 // whole-ratio (the same ratio over whole downloads, waits included) and
 // udp-drops/op (datagrams the browser's namespace dropped for a full
 // socket buffer: what the data channel's sender lost).
-// BTSPEED_BENCH_LOGS=1 logs the browser's byte count over time.
+// BTSPEED_BENCH_LOGS=1 logs the browser's byte count over time;
+// BTSPEED_BENCH_PROFILE=DIR profiles the page over each bridged download
+// (DIR/bridged.cpuprofile, and where its main thread spent the time).
 func BenchmarkBrowserBridge(b *testing.B) {
 	browsertest.Require(b)
 	btclientstest.Require(b, "transmission-daemon", "transmission-create")
@@ -363,7 +365,14 @@ func BenchmarkBrowserBridge(b *testing.B) {
 		b.StartTimer()
 		native.add(nativeDownload(b, torrentFile, ts.PeerAddr()))
 		before := udpDrops(b, ns)
+		if os.Getenv("BTSPEED_BENCH_PROFILE") != "" {
+			p.StartProfile(b, time.Millisecond)
+		}
 		bridged.add(browserDownload(b, p, torrentFile, data))
+		if dir := os.Getenv("BTSPEED_BENCH_PROFILE"); dir != "" {
+			prof := p.StopProfile(b, filepath.Join(dir, "bridged.cpuprofile"))
+			b.Logf("bridged page: %s", profileSummary(prof, 30))
+		}
 		drops += udpDrops(b, ns) - before
 	}
 	if os.Getenv("BTSPEED_BENCH_LOGS") != "" {

@@ -104,7 +104,7 @@ func run(args []string) error {
 	fs.BoolVar(&c.bridgePrivate, "bridge-private", os.Getenv("BTSPEED_RELAY_BRIDGE_PRIVATE") == "1", "let the bridge dial private and loopback addresses ($BTSPEED_RELAY_BRIDGE_PRIVATE=1)")
 	fs.BoolVar(&c.banner, "banner", os.Getenv("BTSPEED_RELAY_BANNER") == "1", "print what runs and what to try first, for a newcomer's local run ($BTSPEED_RELAY_BANNER=1)")
 	fs.BoolVar(&c.bridgeLowPorts, "bridge-allow-low-ports", os.Getenv("BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS") == "1", "let the bridge list and dial peers on ports below 1024 ($BTSPEED_RELAY_BRIDGE_ALLOW_LOW_PORTS=1)")
-	daemon.EnvFlag(fs, &c.bridgeRate, "bridge-rate", "BTSPEED_RELAY_BRIDGE_RATE", "8", "MiB/s each bridged connection may carry each way (at most 1024)")
+	daemon.EnvFlag(fs, &c.bridgeRate, "bridge-rate", "BTSPEED_RELAY_BRIDGE_RATE", "32", "MiB/s each bridged connection may carry each way (at most 1024)")
 	daemon.EnvFlag(fs, &c.bridgePeersRate, "bridge-peers-rate", "BTSPEED_RELAY_BRIDGE_PEERS_RATE", "1", "GET /bridge/peers tokens per client per second, bursts of a minute's worth; a call costs 1 plus 1 per tracker URL, at most 9 (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

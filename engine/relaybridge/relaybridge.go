@@ -43,6 +43,15 @@ type Config struct {
 	HTTPClient fetch.Doer
 }
 
+// BridgedMaxBuffered is the receive buffer of a bridged WebRTC connection
+// when Config.RTC leaves it 0: four times rtc's default, since the engine
+// keeps its requests within a quarter of it (128 by default) and a classic
+// seed needs more in flight: Transmission, which sends what is requested
+// once per 500 ms, takes 511 (8 MiB), and with 128 sends at most 4 MB/s.
+// What an honest peer sends is bounded by those requests; a peer that
+// overruns the buffer is cut off.
+const BridgedMaxBuffered = 32 << 20
+
 // maxAnswer caps the relay's answer.
 const maxAnswer = 64 << 10
 
@@ -85,6 +94,9 @@ func Dial(ctx context.Context, cfg Config, transport string, ih [20]byte, peer, 
 }
 
 func dialRTC(ctx context.Context, cfg Config, ep string) (net.Conn, error) {
+	if cfg.RTC.MaxBuffered <= 0 {
+		cfg.RTC.MaxBuffered = BridgedMaxBuffered
+	}
 	p, err := rtc.NewOffer(ctx, cfg.RTC)
 	if err != nil {
 		return nil, err

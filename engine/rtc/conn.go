@@ -104,6 +104,11 @@ type Conn struct {
 	writeDeadline deadline
 }
 
+// MaxBuffered is the most the Conn holds received and not yet read (its
+// Config.MaxBuffered): a peer that sends more is cut off (in the browser)
+// or waits (natively). The engine keeps its requests within a quarter of it.
+func (c *Conn) MaxBuffered() int { return c.maxBuffered }
+
 // newConn makes a Conn for the channel labelled label; the backend sets
 // c.ch and registers its handlers before any message can arrive.
 func newConn(label string, maxBuffered int) *Conn {

@@ -10,7 +10,7 @@ package bridge_test
 //	direct-webrtc     a data channel straight to the same seed (what the
 //	                  WebRTC transport costs by itself, bridge or not)
 //
-// The bridge's per-connection cap (8 MiB/s by default, an operator
+// The bridge's per-connection cap (32 MiB/s by default, an operator
 // setting) is lifted here so the figures show the bridge's own cost.
 // Reported: MB/s of payload and, for the bridged runs, ratio-to-direct
 // (from the direct run of the same invocation). Run with
