@@ -13,11 +13,6 @@ import (
 	"github.com/btspeed/btspeed/shared/speed/bidder"
 )
 
-// A random model check of Update: random histories of time, balance,
-// download, peers and settings, every answer checked against an
-// independent model of the rules (what was sent to whom, when, and under
-// which settings).
-
 // TestUpdateRandomSequences drives a Bidder through random histories and
 // checks every Update against the rules, kept here as an independent model:
 // what was sent to whom, when, and under which settings.
