@@ -331,23 +331,31 @@ func (c *conn) handlePiece(m *pp.Message) error {
 		t.failLocked(fmt.Errorf("engine: writing piece %d: %w", piece, err))
 		return nil
 	}
-	p.written++
-	if p.written == p.blocks {
-		delete(t.partial, piece)
-		if p.owner != nil {
-			p.owner.dropOwnedLocked(piece)
-		}
-		if good, done := p.hashDone(t.lay); done {
-			// Every block was hashed as it arrived: no storage read, no
-			// wait for a hasher, so a payment goes out at once.
-			t.pieceCheckedLocked(p, good)
-			return nil
-		}
-		t.busy[piece] = true
-		t.wg.Add(1)
-		go t.verify(p)
-	}
+	t.blockWrittenLocked(p, piece)
 	return nil
+}
+
+// blockWrittenLocked counts a block of p as written to storage and, once
+// the whole piece is, checks its hash: at once when every block was hashed
+// as it arrived, otherwise on a verify goroutine the torrent owns.
+func (t *Torrent) blockWrittenLocked(p *partialPiece, piece int) {
+	p.written++
+	if p.written != p.blocks {
+		return
+	}
+	delete(t.partial, piece)
+	if p.owner != nil {
+		p.owner.dropOwnedLocked(piece)
+	}
+	if good, done := p.hashDone(t.lay); done {
+		// Every block was hashed as it arrived: no storage read, no
+		// wait for a hasher, so a payment goes out at once.
+		t.pieceCheckedLocked(p, good)
+		return
+	}
+	t.busy[piece] = true
+	t.wg.Add(1)
+	go t.verify(p)
 }
 
 // fillBatch is how many request slots must be free before the pipeline is

@@ -83,66 +83,14 @@ func testChannelReplace(t testing.TB, s store.Store) {
 	xc := x
 	xc.Closed, xc.Seq, xc.Paid, xc.ClosedAt, xc.CloseKind = true, 4, 6, base.Add(30*time.Minute), store.ByState
 	update(t, s, func(tx store.Tx) error { return tx.PutChannel(xc) })
-	view(t, s, func(tx store.Tx) error {
-		checkChannel(t, tx, xc)
-		ids, err := tx.Expired(late, 10)
-		if err != nil {
-			return err
-		}
-		checkIDs(t, "Expired after the close", ids, y.ID)
-		for _, who := range []wallet.Address{a, b} {
-			chs, err := tx.ChannelsOf(who, 10)
-			if err != nil {
-				return err
-			}
-			var n int
-			for _, ch := range chs {
-				if ch.ID == x.ID {
-					n++
-					if d := diffChannel(ch, xc); d != "" {
-						t.Errorf("ChannelsOf(%x) has the closed channel as %s", who[:2], d)
-					}
-				}
-			}
-			if n != 1 {
-				t.Errorf("ChannelsOf(%x) lists the replaced channel %d times, want once", who[:2], n)
-			}
-		}
-		bal, esc, err := tx.Totals()
-		if err != nil {
-			return err
-		}
-		if bal != 0 || esc != 20 {
-			t.Errorf("Totals = %d, %d; want 0, 20", bal, esc)
-		}
-		return nil
-	})
+	view(t, s, func(tx store.Tx) error { return checkClosedReplaced(t, tx, xc, y, late, a, b) })
 
 	// Replacing an open channel with a later deadline moves it in the
 	// index: it is no longer due at its old deadline.
 	y2 := y
 	y2.Deadline = base.Add(5 * time.Hour)
 	update(t, s, func(tx store.Tx) error { return tx.PutChannel(y2) })
-	view(t, s, func(tx store.Tx) error {
-		ids, err := tx.Expired(base.Add(3*time.Hour), 10)
-		if err != nil {
-			return err
-		}
-		checkIDs(t, "Expired at the old deadline", ids)
-		ids, err = tx.Expired(y2.Deadline, 10)
-		if err != nil {
-			return err
-		}
-		checkIDs(t, "Expired at the new deadline", ids, y.ID)
-		chs, err := tx.ChannelsOf(c, 10)
-		if err != nil {
-			return err
-		}
-		if len(chs) != 1 || diffChannel(chs[0], y2) != "" {
-			t.Errorf("ChannelsOf(c) = %+v, want the replaced channel once", chs)
-		}
-		return nil
-	})
+	view(t, s, func(tx store.Tx) error { return checkDeadlineMoved(t, tx, y2, c) })
 
 	// A closed channel stays closed out of the index even if replaced again.
 	yc := y2
@@ -161,6 +109,71 @@ func testChannelReplace(t testing.TB, s store.Store) {
 		checkIDs(t, "Expired with everything closed", ids)
 		return nil
 	})
+}
+
+// checkClosedReplaced checks, after xc replaced an open channel with its
+// closed state, that only y (still open) is due at late, that both parties
+// a and b list xc once with its new fields, and that the totals hold y's
+// deposit in escrow.
+func checkClosedReplaced(t testing.TB, tx store.Tx, xc, y store.Channel, late time.Time, a, b wallet.Address) error {
+	t.Helper()
+	checkChannel(t, tx, xc)
+	ids, err := tx.Expired(late, 10)
+	if err != nil {
+		return err
+	}
+	checkIDs(t, "Expired after the close", ids, y.ID)
+	for _, who := range []wallet.Address{a, b} {
+		chs, err := tx.ChannelsOf(who, 10)
+		if err != nil {
+			return err
+		}
+		var n int
+		for _, ch := range chs {
+			if ch.ID == xc.ID {
+				n++
+				if d := diffChannel(ch, xc); d != "" {
+					t.Errorf("ChannelsOf(%x) has the closed channel as %s", who[:2], d)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("ChannelsOf(%x) lists the replaced channel %d times, want once", who[:2], n)
+		}
+	}
+	bal, esc, err := tx.Totals()
+	if err != nil {
+		return err
+	}
+	if bal != 0 || esc != 20 {
+		t.Errorf("Totals = %d, %d; want 0, 20", bal, esc)
+	}
+	return nil
+}
+
+// checkDeadlineMoved checks, after y2 replaced an open channel with a later
+// deadline, that it is due at its new deadline and not before, and that
+// its payee c lists it once as y2.
+func checkDeadlineMoved(t testing.TB, tx store.Tx, y2 store.Channel, c wallet.Address) error {
+	t.Helper()
+	ids, err := tx.Expired(base.Add(3*time.Hour), 10)
+	if err != nil {
+		return err
+	}
+	checkIDs(t, "Expired at the old deadline", ids)
+	ids, err = tx.Expired(y2.Deadline, 10)
+	if err != nil {
+		return err
+	}
+	checkIDs(t, "Expired at the new deadline", ids, y2.ID)
+	chs, err := tx.ChannelsOf(c, 10)
+	if err != nil {
+		return err
+	}
+	if len(chs) != 1 || diffChannel(chs[0], y2) != "" {
+		t.Errorf("ChannelsOf(c) = %+v, want the replaced channel once", chs)
+	}
+	return nil
 }
 
 func testChannelsOf(t testing.TB, s store.Store) {

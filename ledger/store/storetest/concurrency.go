@@ -18,167 +18,190 @@ import (
 
 var errInsufficient = errors.New("storetest: insufficient balance")
 
+// The shape of testConcurrentTransfers.
+const (
+	transferAccounts = 8    // accounts the transfers move units between
+	transferWriters  = 32   // goroutines doing Updates
+	transfersEach    = 50   // Updates per writer, one unit each
+	transferStart    = 1000 // every account's opening balance
+	transferReaders  = 4    // goroutines doing Views meanwhile
+)
+
 // testConcurrentTransfers runs 32 writers, each doing 50 Updates that move one
 // unit between two of 8 accounts (read, check, write both), while readers
 // check that every View sees the total intact. Afterwards every balance must
 // be exactly what the committed transfers imply: a lost update or a
 // non-serializable interleaving shows as a wrong balance.
 func testConcurrentTransfers(t testing.TB, s store.Store) {
-	const (
-		accounts = 8
-		writers  = 32
-		perWrite = 50
-		start    = 1000
-		readers  = 4
-	)
-	var accts [accounts]wallet.Address
-	for i := range accts {
-		accts[i] = addr(byte(40 + i))
+	x := &transfers{t: t, s: s, stop: make(chan struct{})}
+	for i := range x.accts {
+		x.accts[i] = addr(byte(40 + i))
 	}
 	update(t, s, func(tx store.Tx) error {
-		for _, a := range accts {
-			if err := tx.SetBalance(a, start); err != nil {
+		for _, a := range x.accts {
+			if err := tx.SetBalance(a, transferStart); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 
-	var (
-		delta              [accounts]atomic.Int64
-		done, insufficient atomic.Int64
-		failed             atomic.Int64
-		firstErr           atomic.Value
-		wg                 sync.WaitGroup
-		stop               = make(chan struct{})
-		readerWG           sync.WaitGroup
-		reads              atomic.Int64
-	)
-	for r := range readers {
-		readerWG.Add(1)
-		go func() {
-			defer readerWG.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					if i > 0 {
-						return
-					}
-				default:
-				}
-				err := s.View(context.Background(), func(tx store.Tx) error {
-					var sum uint64
-					for _, a := range accts {
-						b, err := tx.Balance(a)
-						if err != nil {
-							return err
-						}
-						sum += b
-					}
-					if sum != accounts*start {
-						t.Errorf("reader %d: a View saw balances summing to %d, want %d", r, sum, accounts*start)
-					}
-					if r%2 == 0 {
-						bal, esc, err := tx.Totals()
-						if err != nil {
-							return err
-						}
-						if bal != accounts*start || esc != 0 {
-							t.Errorf("reader %d: Totals in a View = %d, %d; want %d, 0", r, bal, esc, accounts*start)
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					t.Errorf("reader %d: View: %v", r, err)
-					return
-				}
-				reads.Add(1)
-				time.Sleep(200 * time.Microsecond) // leave the writers room
-			}
-		}()
+	var writers, readers sync.WaitGroup
+	for r := range transferReaders {
+		readers.Go(func() { x.read(r) })
 	}
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 42))
-			for range perWrite {
-				from := rng.IntN(accounts)
-				to := (from + 1 + rng.IntN(accounts-1)) % accounts
-				err := s.Update(context.Background(), func(tx store.Tx) error {
-					fb, err := tx.Balance(accts[from])
-					if err != nil {
-						return err
-					}
-					if fb < 1 {
-						return errInsufficient
-					}
-					tb, err := tx.Balance(accts[to])
-					if err != nil {
-						return err
-					}
-					if err := tx.SetBalance(accts[from], fb-1); err != nil {
-						return err
-					}
-					return tx.SetBalance(accts[to], tb+1)
-				})
-				switch {
-				case err == nil:
-					delta[from].Add(-1)
-					delta[to].Add(1)
-					done.Add(1)
-				case errors.Is(err, errInsufficient):
-					insufficient.Add(1)
-				default:
-					// Allowed (a conflict the backend gave up on), as
-					// long as nothing was written.
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		}()
+	for w := range transferWriters {
+		writers.Go(func() { x.write(w) })
 	}
-	wg.Wait()
-	close(stop)
-	readerWG.Wait()
+	writers.Wait()
+	close(x.stop)
+	readers.Wait()
 
 	t.Logf("%d transfers committed, %d refused for insufficient balance, %d failed; %d concurrent views",
-		done.Load(), insufficient.Load(), failed.Load(), reads.Load())
-	if n := failed.Load(); n > 0 {
-		t.Logf("%d Updates failed, first: %v", n, firstErr.Load())
+		x.done.Load(), x.insufficient.Load(), x.failed.Load(), x.reads.Load())
+	if n := x.failed.Load(); n > 0 {
+		t.Logf("%d Updates failed, first: %v", n, x.firstErr.Load())
 	}
-	if done.Load() < writers*perWrite/2 {
-		t.Errorf("only %d of %d transfers committed", done.Load(), writers*perWrite)
+	if x.done.Load() < transferWriters*transfersEach/2 {
+		t.Errorf("only %d of %d transfers committed", x.done.Load(), transferWriters*transfersEach)
 	}
-	view(t, s, func(tx store.Tx) error {
-		var sum uint64
-		for i, a := range accts {
-			b, err := tx.Balance(a)
-			if err != nil {
-				return err
+	view(t, s, x.checkFinal)
+}
+
+// transfers is the state testConcurrentTransfers shares between its
+// writers, its readers and the final check.
+type transfers struct {
+	t     testing.TB
+	s     store.Store
+	accts [transferAccounts]wallet.Address
+	// delta is each account's net change from the committed transfers.
+	delta                             [transferAccounts]atomic.Int64
+	done, insufficient, failed, reads atomic.Int64
+	firstErr                          atomic.Value  // the first failed Update's error
+	stop                              chan struct{} // closed when the writers are done
+}
+
+// read is reader r: it checks the total in Views, without pause but for a
+// short sleep, until stop is closed and it has done at least one.
+func (x *transfers) read(r int) {
+	for i := 0; ; i++ {
+		select {
+		case <-x.stop:
+			if i > 0 {
+				return
 			}
-			want := start + delta[i].Load()
-			if int64(b) != want {
-				t.Errorf("account %d: balance %d, want %d from the committed transfers (lost or phantom update)", i, b, want)
-			}
-			if int64(b) < 0 || b > accounts*start {
-				t.Errorf("account %d: balance %d went negative", i, b)
-			}
-			sum += b
+		default:
 		}
-		if sum != accounts*start {
-			t.Errorf("balances sum to %d after the transfers, want %d", sum, accounts*start)
+		err := x.s.View(context.Background(), func(tx store.Tx) error { return x.checkTotal(r, tx) })
+		if err != nil {
+			x.t.Errorf("reader %d: View: %v", r, err)
+			return
 		}
+		x.reads.Add(1)
+		time.Sleep(200 * time.Microsecond) // leave the writers room
+	}
+}
+
+// checkTotal is one of reader r's Views: the balances sum to the opening
+// total and, for every other reader, Totals agrees.
+func (x *transfers) checkTotal(r int, tx store.Tx) error {
+	var sum uint64
+	for _, a := range x.accts {
+		b, err := tx.Balance(a)
+		if err != nil {
+			return err
+		}
+		sum += b
+	}
+	if sum != transferAccounts*transferStart {
+		x.t.Errorf("reader %d: a View saw balances summing to %d, want %d", r, sum, transferAccounts*transferStart)
+	}
+	if r%2 == 0 {
 		bal, esc, err := tx.Totals()
 		if err != nil {
 			return err
 		}
-		if bal != accounts*start || esc != 0 {
-			t.Errorf("Totals = %d, %d; want %d, 0", bal, esc, accounts*start)
+		if bal != transferAccounts*transferStart || esc != 0 {
+			x.t.Errorf("reader %d: Totals in a View = %d, %d; want %d, 0", r, bal, esc, transferAccounts*transferStart)
 		}
-		return nil
-	})
+	}
+	return nil
+}
+
+// write is writer w: transfersEach Updates, each moving one unit between
+// two accounts its seeded random source picks, counted by outcome.
+func (x *transfers) write(w int) {
+	rng := rand.New(rand.NewPCG(uint64(w), 42))
+	for range transfersEach {
+		from := rng.IntN(transferAccounts)
+		to := (from + 1 + rng.IntN(transferAccounts-1)) % transferAccounts
+		err := x.s.Update(context.Background(), func(tx store.Tx) error { return x.transfer(tx, from, to) })
+		switch {
+		case err == nil:
+			x.delta[from].Add(-1)
+			x.delta[to].Add(1)
+			x.done.Add(1)
+		case errors.Is(err, errInsufficient):
+			x.insufficient.Add(1)
+		default:
+			// Allowed (a conflict the backend gave up on), as
+			// long as nothing was written.
+			x.failed.Add(1)
+			x.firstErr.CompareAndSwap(nil, err)
+		}
+	}
+}
+
+// transfer moves one unit from account from to account to in tx, or
+// returns errInsufficient when from has none.
+func (x *transfers) transfer(tx store.Tx, from, to int) error {
+	fb, err := tx.Balance(x.accts[from])
+	if err != nil {
+		return err
+	}
+	if fb < 1 {
+		return errInsufficient
+	}
+	tb, err := tx.Balance(x.accts[to])
+	if err != nil {
+		return err
+	}
+	if err := tx.SetBalance(x.accts[from], fb-1); err != nil {
+		return err
+	}
+	return tx.SetBalance(x.accts[to], tb+1)
+}
+
+// checkFinal checks, once every writer is done, that each balance is its
+// opening balance plus its committed delta and that the totals are intact.
+func (x *transfers) checkFinal(tx store.Tx) error {
+	t := x.t
+	var sum uint64
+	for i, a := range x.accts {
+		b, err := tx.Balance(a)
+		if err != nil {
+			return err
+		}
+		want := transferStart + x.delta[i].Load()
+		if int64(b) != want {
+			t.Errorf("account %d: balance %d, want %d from the committed transfers (lost or phantom update)", i, b, want)
+		}
+		if int64(b) < 0 || b > transferAccounts*transferStart {
+			t.Errorf("account %d: balance %d went negative", i, b)
+		}
+		sum += b
+	}
+	if sum != transferAccounts*transferStart {
+		t.Errorf("balances sum to %d after the transfers, want %d", sum, transferAccounts*transferStart)
+	}
+	bal, esc, err := tx.Totals()
+	if err != nil {
+		return err
+	}
+	if bal != transferAccounts*transferStart || esc != 0 {
+		t.Errorf("Totals = %d, %d; want %d, 0", bal, esc, transferAccounts*transferStart)
+	}
+	return nil
 }
 
 // fixture is one of everything, for RunReopen.

@@ -106,8 +106,34 @@ func (s *Sim) choke(c *conn) {
 	s.sendToReq(c, item{kind: itChoke})
 }
 
+// chokeRound runs one of p's choking rounds: the choker picks the winners
+// among the eligible interested peers, the winners are unchoked (with a
+// bid response for Speed peers) and everyone else is choked.
 func (s *Sim) chokeRound(p *provider) {
 	p.round++
+	peers, byID := s.chokerPeers(p)
+	cfg := choker.Config{Slots: s.sc.Slots, Optimistic: s.sc.Optimistic, Reserve: p.spec.Reserve}
+	res := choker.Round(cfg, peers, p.rng)
+	won := s.roundWinners(p, res, byID)
+	contested := s.firstHonest == 0
+	for _, c := range p.conns {
+		if c.closed {
+			continue
+		}
+		d, ok := won[c]
+		if !ok {
+			s.roundLoser(c)
+			continue
+		}
+		s.roundWinner(p, c, d, contested)
+	}
+}
+
+// chokerPeers starts a round on p's connections (the bytes sent in the
+// round that ends become its throughput) and returns the peers the choker
+// may unchoke, with the connection behind each ID: interested, and for a
+// Speed peer neither late, banned by its session nor banned by p.
+func (s *Sim) chokerPeers(p *provider) ([]choker.Peer, map[string]*conn) {
 	var peers []choker.Peer
 	byID := map[string]*conn{}
 	for _, c := range p.conns {
@@ -130,8 +156,12 @@ func (s *Sim) chokeRound(p *provider) {
 		peers = append(peers, cp)
 		byID[cp.ID] = c
 	}
-	cfg := choker.Config{Slots: s.sc.Slots, Optimistic: s.sc.Optimistic, Reserve: p.spec.Reserve}
-	res := choker.Round(cfg, peers, p.rng)
+	return peers, byID
+}
+
+// roundWinners maps the choker's decisions back to connections, recording
+// an anomaly for an unknown peer or one unchoked twice.
+func (s *Sim) roundWinners(p *provider, res choker.Result, byID map[string]*conn) map[*conn]choker.Decision {
 	won := map[*conn]choker.Decision{}
 	for _, d := range res.Unchoked {
 		c := byID[d.ID]
@@ -145,63 +175,71 @@ func (s *Sim) chokeRound(p *provider) {
 		}
 		won[c] = d
 	}
-	contested := s.firstHonest == 0
-	for _, c := range p.conns {
-		if c.closed {
-			continue
-		}
-		d, ok := won[c]
-		if !ok {
-			c.chokedRounds++
-			if c.unchoked && !c.chokePending {
-				if s.sc.FinishPieceOnChoke && c.req != nil && c.req.next > 0 {
-					c.chokePending = true // choke after the piece's last block
-				} else {
-					s.choke(c)
-				}
-			}
-			continue
-		}
-		c.chokedRounds = 0
-		if d.Kind == choker.Paid && (d.Rate > c.bid || d.Rate < p.spec.Reserve) {
-			s.anomaly(c, "paid slot at %d: bid %d, reserve %d", d.Rate, c.bid, p.spec.Reserve)
-		}
-		switch d.Kind {
-		case choker.Paid:
-			c.r.paidRounds++
-			if contested {
-				c.r.paidRoundsContested++
-			}
-		case choker.OptimisticSlot:
-			c.r.optRounds++
-		default:
-			c.r.freeRounds++
-		}
-		if c.psess != nil {
-			rate := uint64(0)
-			if d.Kind == choker.Paid {
-				rate = d.Rate
-			}
-			if p.spec.Kind == Overcharger {
-				rate = 2*c.bid + 1
-				if c.bid == 0 {
-					rate = speed.BaseUnitsPerBTT
-				}
-			}
-			br := c.psess.Grant(p.round, rate)
-			if !c.granted || br.Rate != c.grantedRate {
-				c.granted, c.grantedRate = true, br.Rate
-				s.sendSpeed(c, true, br)
-			}
-		} else if d.Kind == choker.Paid {
-			s.anomaly(c, "paid slot for a legacy peer")
-		}
-		c.chokePending = false
-		if !c.unchoked {
-			c.unchoked = true
-			s.sendToReq(c, item{kind: itUnchoke})
-		}
+	return won
+}
+
+// roundLoser chokes a connection that won no slot this round: at once, or
+// after the piece in flight when the scenario lets it finish.
+func (s *Sim) roundLoser(c *conn) {
+	c.chokedRounds++
+	if !c.unchoked || c.chokePending {
+		return
 	}
+	if s.sc.FinishPieceOnChoke && c.req != nil && c.req.next > 0 {
+		c.chokePending = true // choke after the piece's last block
+	} else {
+		s.choke(c)
+	}
+}
+
+// roundWinner unchokes a connection that won slot d: it counts the round
+// for the requester, grants a Speed peer its rate (sending a bid response
+// when the grant changed) and sends the unchoke if the peer was choked.
+func (s *Sim) roundWinner(p *provider, c *conn, d choker.Decision, contested bool) {
+	c.chokedRounds = 0
+	if d.Kind == choker.Paid && (d.Rate > c.bid || d.Rate < p.spec.Reserve) {
+		s.anomaly(c, "paid slot at %d: bid %d, reserve %d", d.Rate, c.bid, p.spec.Reserve)
+	}
+	switch d.Kind {
+	case choker.Paid:
+		c.r.paidRounds++
+		if contested {
+			c.r.paidRoundsContested++
+		}
+	case choker.OptimisticSlot:
+		c.r.optRounds++
+	default:
+		c.r.freeRounds++
+	}
+	if c.psess != nil {
+		br := c.psess.Grant(p.round, grantRate(p, c, d))
+		if !c.granted || br.Rate != c.grantedRate {
+			c.granted, c.grantedRate = true, br.Rate
+			s.sendSpeed(c, true, br)
+		}
+	} else if d.Kind == choker.Paid {
+		s.anomaly(c, "paid slot for a legacy peer")
+	}
+	c.chokePending = false
+	if !c.unchoked {
+		c.unchoked = true
+		s.sendToReq(c, item{kind: itUnchoke})
+	}
+}
+
+// grantRate is the rate p asks of c for slot d: the auction's price for a
+// paid slot, nothing for a free one, and for an Overcharger more than c bid.
+func grantRate(p *provider, c *conn, d choker.Decision) uint64 {
+	if p.spec.Kind == Overcharger {
+		if c.bid == 0 {
+			return speed.BaseUnitsPerBTT
+		}
+		return 2*c.bid + 1
+	}
+	if d.Kind == choker.Paid {
+		return d.Rate
+	}
+	return 0
 }
 
 func (s *Sim) upload(p *provider) {

@@ -78,6 +78,8 @@ func (s *Sim) requesterReceive(c *conn, it item) {
 	}
 }
 
+// requesterBlock takes a block c's provider sent: it prices the block at
+// the rate in force and, when the piece is whole, checks and pays for it.
 func (s *Sim) requesterBlock(c *conn, it item) {
 	r := c.r
 	d := c.inflight
@@ -111,7 +113,14 @@ func (s *Sim) requesterBlock(c *conn, it item) {
 	if d.received < s.blocksPerPc {
 		return
 	}
-	// The piece is complete: check it.
+	s.requesterPiece(c, d)
+}
+
+// requesterPiece checks piece d, complete from c: bad data bans the
+// provider; good data is counted, its price compared with what the
+// provider charged, and paid for by an honest Speed requester.
+func (s *Sim) requesterPiece(c *conn, d *download) {
+	r := c.r
 	c.inflight, c.requested = nil, false
 	piece := d.piece
 	r.reserved[piece] = false
@@ -120,14 +129,7 @@ func (s *Sim) requesterBlock(c *conn, it item) {
 		providerCharge = u.charge.Due()
 	}
 	if c.p.spec.Kind == BadDataProvider {
-		s.record(Event{Kind: EvFailed, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(piece)})
-		if c.rsess != nil {
-			c.rsess.Failed(piece)
-		}
-		delete(c.reqCharge, piece)
-		r.bans.Ban(c.p.acct.String(), s.now, speed.DefaultBanDuration)
-		s.record(Event{Kind: EvRequesterBan, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(piece)})
-		s.disconnect(c)
+		s.requesterBadPiece(c, piece)
 		return
 	}
 	if r.have[piece] {
@@ -136,17 +138,7 @@ func (s *Sim) requesterBlock(c *conn, it item) {
 		r.have[piece] = true
 		r.haveCount++
 	}
-	mirror := uint64(0)
-	if ch := c.reqCharge[piece]; ch != nil {
-		mirror = ch.Due()
-	}
-	delete(c.reqCharge, piece)
-	if c.rsess != nil && mirror != providerCharge {
-		s.anomaly(c, "piece %d: requester prices it %d, provider %d", piece, mirror, providerCharge)
-	}
-	if c.rsess != nil && c.rsess.Due(piece) != providerCharge {
-		s.anomaly(c, "piece %d: RequesterSession.Due %d, provider charged %d", piece, c.rsess.Due(piece), providerCharge)
-	}
+	s.checkPieceCharge(c, piece, providerCharge)
 	detail := ""
 	if d.mixed {
 		detail = "mixed rates"
@@ -158,14 +150,7 @@ func (s *Sim) requesterBlock(c *conn, it item) {
 	}
 	s.verifiedFrom[vk][piece] = true
 	if r.haveCount == s.sc.Pieces {
-		r.completed = s.step
-		s.record(Event{Kind: EvCompleted, Requester: r.spec.Name, Piece: -1})
-		if r.spec.Kind == HonestRequester && s.firstHonest == 0 {
-			s.firstHonest = s.step
-		}
-		for _, cc := range r.conns {
-			s.sendToProv(cc, item{kind: itNotInterested})
-		}
+		s.requesterCompleted(r)
 	}
 	if r.spec.Kind != HonestRequester || c.rsess == nil {
 		return // legacy peers owe nothing; non-payers never pay
@@ -178,6 +163,50 @@ func (s *Sim) requesterBlock(c *conn, it item) {
 	before := c.rsess.Spent()
 	pm, err := c.rsess.Verified(s.ctx, s.now, piece)
 	s.afterPay(c, pm, err, before, int(piece), providerCharge)
+}
+
+// requesterBadPiece fails a piece that did not verify: its charge is
+// dropped, and the requester bans and leaves the provider that sent it.
+func (s *Sim) requesterBadPiece(c *conn, piece uint32) {
+	r := c.r
+	s.record(Event{Kind: EvFailed, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(piece)})
+	if c.rsess != nil {
+		c.rsess.Failed(piece)
+	}
+	delete(c.reqCharge, piece)
+	r.bans.Ban(c.p.acct.String(), s.now, speed.DefaultBanDuration)
+	s.record(Event{Kind: EvRequesterBan, Provider: c.p.spec.Name, Requester: r.spec.Name, Piece: int(piece)})
+	s.disconnect(c)
+}
+
+// checkPieceCharge records an anomaly when the requester's own pricing of
+// a verified piece (its mirror of the charges, and its session's Due)
+// differs from what the provider charged for it.
+func (s *Sim) checkPieceCharge(c *conn, piece uint32, providerCharge uint64) {
+	mirror := uint64(0)
+	if ch := c.reqCharge[piece]; ch != nil {
+		mirror = ch.Due()
+	}
+	delete(c.reqCharge, piece)
+	if c.rsess != nil && mirror != providerCharge {
+		s.anomaly(c, "piece %d: requester prices it %d, provider %d", piece, mirror, providerCharge)
+	}
+	if c.rsess != nil && c.rsess.Due(piece) != providerCharge {
+		s.anomaly(c, "piece %d: RequesterSession.Due %d, provider charged %d", piece, c.rsess.Due(piece), providerCharge)
+	}
+}
+
+// requesterCompleted marks r done at this step, notes the first honest
+// requester to finish, and tells every provider r is no longer interested.
+func (s *Sim) requesterCompleted(r *requester) {
+	r.completed = s.step
+	s.record(Event{Kind: EvCompleted, Requester: r.spec.Name, Piece: -1})
+	if r.spec.Kind == HonestRequester && s.firstHonest == 0 {
+		s.firstHonest = s.step
+	}
+	for _, cc := range r.conns {
+		s.sendToProv(cc, item{kind: itNotInterested})
+	}
 }
 
 // afterPay sends a payment that Verified or Rejected returned and records it.

@@ -433,30 +433,50 @@ func New(sc Scenario) (*Sim, error) {
 		}
 		s.bank = b
 	}
-	ledgerID := s.bank.ID()
 	names := map[string]bool{}
+	if err := s.addProviders(names); err != nil {
+		return nil, err
+	}
+	if err := s.addRequesters(names); err != nil {
+		return nil, err
+	}
+	s.connectAll()
+	return s, nil
+}
+
+// addProviders makes the providers of the scenario, each with its key and
+// choking random source; names collects the names taken.
+func (s *Sim) addProviders(names map[string]bool) error {
+	sc := &s.sc
 	for i, ps := range sc.Providers {
 		if names[ps.Name] {
-			return nil, fmt.Errorf("sim: duplicate name %q", ps.Name)
+			return fmt.Errorf("sim: duplicate name %q", ps.Name)
 		}
 		names[ps.Name] = true
 		k, err := key(sc.Seed, "provider/"+ps.Name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.provs = append(s.provs, &provider{
 			idx: i, spec: ps, key: k, acct: k.Address(), bans: speed.NewBanList(),
 			rng: rand.New(rand.NewPCG(sc.Seed, uint64(i)+1)),
 		})
 	}
+	return nil
+}
+
+// addRequesters makes the requesters of the scenario, with a bidder for
+// the honest ones, and funds every Speed requester's ledger account.
+func (s *Sim) addRequesters(names map[string]bool) error {
+	sc := &s.sc
 	for i, rs := range sc.Requesters {
 		if names[rs.Name] {
-			return nil, fmt.Errorf("sim: duplicate name %q", rs.Name)
+			return fmt.Errorf("sim: duplicate name %q", rs.Name)
 		}
 		names[rs.Name] = true
 		k, err := key(sc.Seed, "requester/"+rs.Name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r := &requester{
 			idx: i, spec: rs, key: k, acct: k.Address(), bans: speed.NewBanList(),
@@ -466,28 +486,44 @@ func New(sc Scenario) (*Sim, error) {
 			recvFrom: make([]uint64, len(sc.Providers)),
 		}
 		if rs.Kind == HonestRequester {
-			set := bidder.DefaultSettings()
-			if rs.SpendingRate != 0 {
-				set.SpendingRate = rs.SpendingRate
-			}
-			set.MaxRate = bidder.MaxRate // the bare M5 formula
-			if rs.MaxRate != 0 {
-				set.MaxRate = rs.MaxRate
-			}
-			r.bid = bidder.New(set)
-			if rs.Market {
-				r.market = bidder.NewMarket()
-				r.market.Observe("before the run", rs.MarketPrior, s.now)
-			}
+			s.addBidder(r)
 		}
 		if rs.Kind != LegacyRequester && rs.Balance > 0 {
 			if err := s.bank.Fund(s.ctx, r.acct, rs.Balance); err != nil {
-				return nil, fmt.Errorf("sim: funding %s: %w", rs.Name, err)
+				return fmt.Errorf("sim: funding %s: %w", rs.Name, err)
 			}
 			s.minted += rs.Balance
 		}
 		s.reqs = append(s.reqs, r)
 	}
+	return nil
+}
+
+// addBidder gives an honest requester its bidder (the bare M5 formula
+// unless its spec caps the rate) and, if it watches the market, its
+// market with the spec's prior price.
+func (s *Sim) addBidder(r *requester) {
+	rs := r.spec
+	set := bidder.DefaultSettings()
+	if rs.SpendingRate != 0 {
+		set.SpendingRate = rs.SpendingRate
+	}
+	set.MaxRate = bidder.MaxRate // the bare M5 formula
+	if rs.MaxRate != 0 {
+		set.MaxRate = rs.MaxRate
+	}
+	r.bid = bidder.New(set)
+	if rs.Market {
+		r.market = bidder.NewMarket()
+		r.market.Observe("before the run", rs.MarketPrior, s.now)
+	}
+}
+
+// connectAll connects every requester with every provider, with a pair of
+// Speed sessions where both sides speak Speed.
+func (s *Sim) connectAll() {
+	sc := &s.sc
+	ledgerID := s.bank.ID()
 	for _, p := range s.provs {
 		for _, r := range s.reqs {
 			c := &conn{p: p, r: r, owed: make(map[uint32]*unpaid), reqCharge: make(map[uint32]*speed.Charge)}
@@ -498,7 +534,6 @@ func New(sc Scenario) (*Sim, error) {
 					PaymentTimeout: sc.PaymentTimeout, MaxStrikes: sc.MaxStrikes,
 				}, r.acct)
 				p.sessions = append(p.sessions, c.psess)
-				r := r
 				c.rsess = speed.NewRequesterSession(speed.RequesterConfig{
 					Key: r.key, Ledger: recordingLedger{Ledger: s.bank, s: s, c: c}, LedgerID: ledgerID, DepositPieces: sc.DepositPieces,
 					Nonce: func() uint64 { r.nonce++; return r.nonce },
@@ -510,7 +545,6 @@ func New(sc Scenario) (*Sim, error) {
 			s.conns = append(s.conns, c)
 		}
 	}
-	return s, nil
 }
 
 // Now returns the simulated time.
