@@ -1,5 +1,7 @@
 package engine
 
+import "slices"
+
 // SpeedJobsRun is how many jobs the Speed workers of t's connections ran.
 func (t *Torrent) SpeedJobsRun() uint64 {
 	t.mu.Lock()
@@ -33,4 +35,12 @@ func (t *Torrent) SpeedMaxUnpaid() int {
 		}
 	}
 	return n
+}
+
+// FirstInLine is the pieces t requests before any other (what a ReadAt or
+// a stream's start put first in line), in order.
+func (t *Torrent) FirstInLine() []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.prio)
 }

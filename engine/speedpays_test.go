@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"slices"
@@ -120,25 +121,39 @@ func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 	}
 	// The seed accounts a payment when its worker has checked it, which
 	// may be just after the payer left: wait for its count to reach what
-	// the payers spent (a count that never does fails the callers' check
-	// when ctx ends), then for the ledger to pay it.
-	for {
-		if res.Earned = stor.SpeedStats().Earned; res.Earned >= res.Spent || ctx.Err() != nil {
-			break
+	// the payers spent, then for the ledger to pay it (the engine has no
+	// event for either: both are polled until ctx ends).
+	eventually(ctx, t, "the seed to count what the payers spent", func() string {
+		if res.Earned = stor.SpeedStats().Earned; res.Earned >= res.Spent {
+			return ""
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for {
+		return fmt.Sprintf("earned %d, spent %d", res.Earned, res.Spent)
+	})
+	eventually(ctx, t, "the ledger to pay the seed what it earned", func() string {
 		bal, err := lc.Balance(ctx, seedKey.Address())
-		if err != nil {
-			t.Fatal(err)
+		if res.Paid = bal; err == nil && bal >= res.Earned {
+			return ""
 		}
-		if res.Paid = bal; bal >= res.Earned || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Sprintf("paid %d (%v), earned %d", bal, err, res.Earned)
+	})
 	return res
+}
+
+// eventually polls cond every 100 ms until it holds (returns ""), and
+// fails with what it returned last when ctx ends first.
+func eventually(ctx context.Context, t testing.TB, what string, cond func() string) {
+	t.Helper()
+	for {
+		last := cond()
+		if last == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %s when the time ran out", what, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Speed pays off (the white paper's promise, measured): with the seed's

@@ -25,7 +25,8 @@ func (c slowConn) Write(p []byte) (int, error) {
 // pieces it waits for the first ones requested, and returns their bytes
 // while most of the torrent is still missing.
 func TestReadAtStreamsFirst(t *testing.T) {
-	mi, data := makeContent(t, t.TempDir(), "film.bin", 2<<20, 16<<10, 21)
+	const pieceLen = 16 << 10
+	mi, data := makeContent(t, t.TempDir(), "film.bin", 2<<20, pieceLen, 21)
 	seed := newClient(t, engine.Config{})
 	spec := engine.SpecFromMetaInfo(mi)
 	spec.Storage, spec.Check = (&memStorage{data: bytes.Clone(data)}).open, true
@@ -42,7 +43,16 @@ func TestReadAtStreamsFirst(t *testing.T) {
 		_, err := tor.ReadAt(context.Background(), got, off, 0)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // the reader is waiting: its pieces are first in line
+	// The reader waits, its pieces first in line, before a peer comes.
+	var want []int
+	for i := off / pieceLen; i*pieceLen < off+int64(len(got)); i++ {
+		want = append(want, int(i))
+	}
+	for deadline := time.Now().Add(30 * time.Second); !slices.Equal(tor.FirstInLine(), want); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pieces first in line are %v, want the reader's %v", tor.FirstInLine(), want)
+		}
+	}
 	a, b := net.Pipe()
 	go seed.HandleConn(slowConn{a})
 	if err := leech.AddConn(context.Background(), b, mi.HashInfoBytes()); err != nil {

@@ -209,7 +209,12 @@ func (l *Ledger) ExchangeInfo(ctx context.Context) (api.ExchangeInfo, error) {
 	out := api.ExchangeInfo{Address: x.Address, Token: x.Token, Confirmations: x.Confirmations, MinWithdrawal: api.U64(x.MinWithdrawal)}
 	err := l.cfg.Store.View(ctx, func(tx store.Tx) error {
 		dep, wd, err := bridged(tx)
+		if err != nil {
+			return err
+		}
 		out.Available = api.U64(x.Backing + dep - min(wd, x.Backing+dep))
+		scanned, err := getMeta(tx, metaTronCursor)
+		out.Scanned = int64(scanned)
 		return err
 	})
 	return out, storeErr(err)

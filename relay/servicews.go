@@ -97,6 +97,9 @@ type perAddr struct {
 	mu   sync.Mutex
 	max  int
 	open map[netip.Addr]int
+	// released, when set (by tests, through export_test.go), runs under
+	// mu each time a slot is released.
+	released func()
 }
 
 // take counts one more from a, or says no at the cap.
@@ -115,6 +118,9 @@ func (p *perAddr) release(a netip.Addr) {
 	defer p.mu.Unlock()
 	if p.open[a]--; p.open[a] <= 0 {
 		delete(p.open, a)
+	}
+	if p.released != nil {
+		p.released()
 	}
 }
 

@@ -38,8 +38,9 @@ func (s *memSink) WriteChunk(off uint64, b []byte) error {
 func (s *memSink) Checkpoint(requester.Progress) error { return nil }
 
 // proxyRelay starts a relay with an embedded ledger and the paid proxy on
-// (loopback origins allowed, as tests need), and an origin serving data.
-func proxyRelay(t *testing.T, perAddr int, data []byte) (relayURL, origin string, lc *client.Client) {
+// (loopback origins allowed, as tests need), and an origin serving data;
+// it returns the relay too.
+func proxyRelay(t *testing.T, perAddr int, data []byte) (relayURL, origin string, lc *client.Client, rl *relay.Relay) {
 	t.Helper()
 	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev"})
 	if err != nil {
@@ -47,7 +48,7 @@ func proxyRelay(t *testing.T, perAddr int, data []byte) (relayURL, origin string
 	}
 	t.Cleanup(func() { l.Close() })
 	opKey, _ := wallet.GenerateKey()
-	rl, err := relay.New(relay.Config{Ledger: l, Key: opKey, LedgerRate: 1000, Proxy: relay.ProxyConfig{Listen: "127.0.0.1:0", WSPerAddr: perAddr,
+	rl, err = relay.New(relay.Config{Ledger: l, Key: opKey, LedgerRate: 1000, Proxy: relay.ProxyConfig{Listen: "127.0.0.1:0", WSPerAddr: perAddr,
 		Provider: provider.Config{Rate: 1 << 20, AllowLoopback: true}}})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ func proxyRelay(t *testing.T, perAddr int, data []byte) (relayURL, origin string
 		http.ServeContent(w, req, "f.bin", fixedTime, bytes.NewReader(data))
 	}))
 	t.Cleanup(org.Close)
-	return srv.URL, org.URL, client.New(srv.URL+"/ledger", nil)
+	return srv.URL, org.URL, client.New(srv.URL+"/ledger", nil), rl
 }
 
 // dialProxyWS opens GET /proxy/ws as a net.Conn.
@@ -86,7 +87,7 @@ func TestProxyOverWebSocket(t *testing.T) {
 	for i := range data {
 		data[i] = byte(r.Uint32())
 	}
-	relayURL, origin, lc := proxyRelay(t, 0, data)
+	relayURL, origin, lc, _ := proxyRelay(t, 0, data)
 	key, _ := wallet.GenerateKey()
 	ctx := context.Background()
 	if err := ledgertest.Fund(ctx, lc, []wallet.Address{key.Address()}, 50_000_000); err != nil {
@@ -115,7 +116,8 @@ func TestProxyOverWebSocket(t *testing.T) {
 // closes; a relay without the proxy has no /proxy/ws, one without storage
 // no /store/ws or /store.
 func TestProxyWebSocketCaps(t *testing.T) {
-	relayURL, _, _ := proxyRelay(t, 1, []byte("x"))
+	relayURL, _, _, rl := proxyRelay(t, 1, []byte("x"))
+	released := rl.ProxyWSReleases()
 	first, _, err := dialProxyWS(relayURL)
 	if err != nil {
 		t.Fatal(err)
@@ -124,18 +126,18 @@ func TestProxyWebSocketCaps(t *testing.T) {
 		t.Fatalf("a second connection at the cap: %v (%v)", resp, err)
 	}
 	first.Close()
-	// The provider sees the close and releases the address's slot.
-	for {
-		c, resp, err := dialProxyWS(relayURL)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("after the first closed: %v (%v)", resp, err)
-		}
-		time.Sleep(10 * time.Millisecond) // the provider has yet to see the close
+	// The provider sees the close and releases the address's slot: a new
+	// connection is let in.
+	select {
+	case <-released:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first connection closed, but its slot was never released")
 	}
+	c, resp, err := dialProxyWS(relayURL)
+	if err != nil {
+		t.Fatalf("after the first closed: %v (%v)", resp, err)
+	}
+	c.Close()
 
 	l, err := server.Open(context.Background(), server.Config{ID: "btspeed-devnet", DB: filepath.Join(t.TempDir(), "ledger.db"), Genesis: "dev"})
 	if err != nil {

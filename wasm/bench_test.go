@@ -31,6 +31,7 @@ import (
 	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/internal/wasmbuild"
 	"github.com/btspeed/btspeed/relay"
+	"github.com/btspeed/btspeed/shared/httptracker"
 	"github.com/btspeed/btspeed/shared/speed"
 )
 
@@ -97,12 +98,11 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 		p.Eval(b, wtStart, nil)
 	}
 	makeFile := benchFileJS(size)
-	settle := func() { benchSettle(b) }
 	var btTotal, wtTotal time.Duration
 	prof := newBenchProfile(b, btSeed, btGet)
 	b.ResetTimer()
 	for i := range b.N {
-		btTotal += btspeedDownload(b, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof, btRTC)
+		btTotal += btspeedDownload(b, url, btSeed, btGet, size, fmt.Sprintf("bt-%d.bin", i), nil, prof, btRTC)
 		prof = nil // the first download only
 
 		// WebTorrent: the same size.
@@ -111,7 +111,7 @@ func BenchmarkBrowserToBrowser(b *testing.B) {
 		wtSeed.Eval(b, `new Promise(resolve => {
 			wt.seed((`+makeFile+`)('wt-`+fmt.Sprint(i)+`.bin'), { announce: [`+jsString(tracker)+`] }, t => { window.tor = t; resolve(t.magnetURI) })
 		})`, &magnet)
-		settle()
+		waitSwarm(b, url, magnet, "the WebTorrent seed's announce", seeded)
 		wtGet.Eval(b, `new Promise((resolve, reject) => {
 			const t0 = performance.now()
 			const t = wt.add(`+jsString(magnet)+`, { announce: [`+jsString(tracker)+`] })
@@ -159,8 +159,8 @@ func BenchmarkBrowserPaid(b *testing.B) {
 	var spent uint64
 	b.ResetTimer()
 	for i := range b.N {
-		free += btspeedDownload(b, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil, nil, nil)
-		paid += btspeedDownload(b, pages[2], pages[3], size, fmt.Sprintf("paid-%d.bin", i), func(s uint64) {
+		free += btspeedDownload(b, url, pages[0], pages[1], size, fmt.Sprintf("free-%d.bin", i), nil, nil, nil)
+		paid += btspeedDownload(b, url, pages[2], pages[3], size, fmt.Sprintf("paid-%d.bin", i), func(s uint64) {
 			if s == 0 {
 				b.Fatal("the paid download spent nothing: Speed did not pay")
 			}
@@ -185,24 +185,64 @@ func benchFileJS(size int) string {
 	}`, size)
 }
 
-// benchSettle pauses (timer stopped) so that a new seed's announce reaches
-// the tracker before its download is timed: a download is then timed from
-// adding the magnet link, through meeting the seed, to done.
-func benchSettle(b *testing.B) {
+// waitSwarm waits, timer stopped, until the relay's tracker (scraped over
+// HTTP every 100 ms, for up to a minute) counts the peers of the magnet
+// link's torrent as want says: say, the new seed's announce has reached it,
+// so that a download is timed from adding the magnet link, through meeting
+// the seed, to done; or every peer has left.
+func waitSwarm(b *testing.B, relayURL, magnet, what string, want func(peers int) bool) {
+	b.Helper()
 	b.StopTimer()
-	time.Sleep(1500 * time.Millisecond)
-	b.StartTimer()
+	defer b.StartTimer()
+	m, err := metainfo.ParseMagnetUri(magnet)
+	if err != nil {
+		b.Fatalf("magnet link %q: %v", magnet, err)
+	}
+	u := relayURL + "/scrape?info_hash=" + neturl.QueryEscape(string(m.InfoHash[:]))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		peers, err := scrapePeers(u, m.InfoHash)
+		if err == nil && want(peers) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("waiting for %s: the relay's tracker counts %d peers of %s (%v)", what, peers, m.InfoHash.HexString(), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
+
+// scrapePeers is the seeds and leechers a tracker's scrape at u counts for ih.
+func scrapePeers(u string, ih metainfo.Hash) (int, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, httptracker.MaxScrapeAnswer+1))
+	if err != nil {
+		return 0, err
+	}
+	files, err := httptracker.DecodeScrape(body)
+	if err != nil {
+		return 0, err
+	}
+	c := files[ih]
+	return c.Complete + c.Incomplete, nil
+}
+
+func seeded(peers int) bool { return peers > 0 }
+func left(peers int) bool   { return peers == 0 }
 
 // btspeedDownload seeds a new file of size bytes named name in seed's
 // client, and times get's client downloading it (polling every 20 ms);
 // paid, when set, is given what the download spent, in base units; prof,
 // when set, profiles both pages over the download; rtc, when set, samples
 // their WebRTC stats over it and logs the stalls.
-func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name string, paid func(uint64), prof *benchProfile, rtc *rtcStats) time.Duration {
+func btspeedDownload(b *testing.B, relayURL string, seed, get *browsertest.Page, size int, name string, paid func(uint64), prof *benchProfile, rtc *rtcStats) time.Duration {
 	var magnet string
 	seed.Eval(b, `(async () => { window.tor = await client.seed((`+benchFileJS(size)+`)(`+jsString(name)+`)); return tor.magnetURI })()`, &magnet)
-	benchSettle(b)
+	waitSwarm(b, relayURL, magnet, "the seed's announce", seeded)
 	prof.start(b)
 	rtc.start(b)
 	var got struct {
@@ -222,7 +262,7 @@ func btspeedDownload(b *testing.B, seed, get *browsertest.Page, size int, name s
 	prof.stop(b)
 	rtc.stop(b, "btspeed")
 	seed.Eval(b, `tor.remove()`, nil)
-	time.Sleep(time.Second)
+	waitSwarm(b, relayURL, magnet, "the seed and the downloader to leave", left)
 	if paid != nil {
 		s, err := speed.ParseBTT(got.Spent)
 		if err != nil {
@@ -265,7 +305,7 @@ func BenchmarkBrowserFirstFrame(b *testing.B) {
 		Size   int
 	}
 	seeder.Eval(b, recordClip, &clip)
-	benchSettle(b)
+	waitSwarm(b, relayURL, clip.Magnet, "the clip's seed's announce", seeded)
 	sums := map[string]float64{}
 	b.ResetTimer()
 	for range b.N {

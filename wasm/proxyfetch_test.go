@@ -231,9 +231,11 @@ func refusesLoopback(t *testing.T, b *browsertest.Browser, web, loopbackURL stri
 
 // payouts waits until the channels of service paid to op on the ledger
 // add up to want (a provider closes each channel when it is used up or its
-// connection ends), and returns what they paid.
+// connection ends), and returns what they paid. The ledger has no event
+// for it: the history is read every 200 ms, for up to 30 s.
 func payouts(t *testing.T, lc *client.Client, op wallet.Address, service string, want uint64) uint64 {
 	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		es, err := lc.History(context.Background(), op, 0, 100)
 		if err != nil {
@@ -247,6 +249,9 @@ func payouts(t *testing.T, lc *client.Client, op wallet.Address, service string,
 		}
 		if paid >= want {
 			return paid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s channels paid %d base units to the provider after 30 s, want %d", service, paid, want)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -267,7 +267,7 @@ func TestDepositRefusesWhatTheNodeBuilt(t *testing.T) {
 	if !errors.Is(err, webpeer.ErrNodeBuilt) || !strings.Contains(err.Error(), "it sends 25000001, not 25000000") {
 		t.Fatalf("deposit through a lying node: %v", err)
 	}
-	time.Sleep(1500 * time.Millisecond) // three blocks
+	x.WaitBlocks(t, 3) // a transfer broadcast would be in one by now
 	if trx, btt := x.Balances(t, addr); broadcasts.Load() != 0 || trx != 10_000_000 || btt != 100_000_000 {
 		t.Fatalf("after the refused deposit: %d broadcasts, %d sun, %d BTT", broadcasts.Load(), trx, btt)
 	}

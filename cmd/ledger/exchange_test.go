@@ -192,6 +192,22 @@ func (r *tronRig) eventually(what string, cond func() bool) {
 	}
 }
 
+// scanned waits until the exchange has scanned every block TRON has now
+// that has its 2 confirmations (GET /v1/exchange's scanned): whatever those
+// blocks hold has been credited by then.
+func (r *tronRig) scanned(what string) {
+	r.t.Helper()
+	head, err := r.gc.GetNowBlock()
+	if err != nil {
+		r.t.Fatalf("TRON's head block: %v", err)
+	}
+	want := head.GetBlockHeader().GetRawData().GetNumber() - 2
+	r.eventually(what, func() bool {
+		x, err := r.lc.Exchange(context.Background())
+		return err == nil && x.Scanned >= want
+	})
+}
+
 // mining makes a block every 100 ms until cond holds (or fails the test
 // after 30 s): for what needs blocks after something the exchange does in
 // its own time.
@@ -335,7 +351,7 @@ func TestExchangeCrashes(t *testing.T) {
 		ledgerWant += uint64(amount)
 		r.eventually("the deposit after a crash at "+step, func() bool { return r.onLedger(alice.Address()) == ledgerWant })
 		r.mine(3) // more scans: nothing more
-		time.Sleep(200 * time.Millisecond)
+		r.scanned("the scans after a crash at " + step)
 		if got := r.deposits(alice.Address())[txid]; got != 1 || r.onLedger(alice.Address()) != ledgerWant {
 			t.Fatalf("after a crash at %s: %d entries for %s, balance %d, want 1 and %d", step, got, txid, r.onLedger(alice.Address()), ledgerWant)
 		}
@@ -394,7 +410,7 @@ func TestExchangeCrashes(t *testing.T) {
 	r.send(alice, r.exchange, 5_000_000)
 	r.killTron()
 	r.mine(3)
-	time.Sleep(300 * time.Millisecond)
+	r.scanned("the scans after the devnet lost its pool")
 	if r.onTron(alice.Address()) != aliceTron || r.onLedger(alice.Address()) != ledgerWant {
 		t.Fatalf("a deposit lost with the pool moved money: TRON %d (was %d), ledger %d (want %d)", r.onTron(alice.Address()), aliceTron, r.onLedger(alice.Address()), ledgerWant)
 	}

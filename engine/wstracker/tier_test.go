@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +26,12 @@ import (
 // T2, where a downloader that knows only T2 finds it and downloads the
 // whole torrent over WebRTC.
 func TestTierFailsOverToTheNextTracker(t *testing.T) {
-	t1, t2 := tracker.New(tracker.Config{}), tracker.New(tracker.Config{})
+	// T1 tells when the seed's first announce reaches it (Allow sees
+	// every announce; only the seed uses T1).
+	announced := make(chan struct{})
+	var once sync.Once
+	t1 := tracker.New(tracker.Config{Allow: func([20]byte) bool { once.Do(func() { close(announced) }); return true }})
+	t2 := tracker.New(tracker.Config{})
 	// T2 notes a connection that came while T1 was up.
 	var t1Down, early atomic.Bool
 	s1 := httptest.NewServer(t1)
@@ -59,8 +65,10 @@ func TestTierFailsOverToTheNextTracker(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-st.Complete()
-	for t1.Stats().Peers == 0 {
-		time.Sleep(10 * time.Millisecond) // the seed's announce reaches T1
+	select {
+	case <-announced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the seed never announced to T1, first in its tier")
 	}
 	t1Down.Store(true)
 	s1.CloseClientConnections()

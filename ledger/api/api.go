@@ -398,6 +398,9 @@ type ExchangeInfo struct {
 	Confirmations int64          `json:"confirmations"` // blocks a deposit waits for
 	MinWithdrawal U64            `json:"min_withdrawal"`
 	Available     U64            `json:"available"` // what withdrawals can still take out in all
+	// Scanned is the last TRON block the exchange has scanned for
+	// deposits (0: none yet); it follows the head by Confirmations.
+	Scanned int64 `json:"scanned"`
 }
 
 // Withdrawal states.

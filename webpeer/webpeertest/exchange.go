@@ -163,6 +163,28 @@ func (e *Exchange) WaitInBlock(t testing.TB, txid string) int64 {
 	}
 }
 
+// WaitBlocks waits until the devnet has made n blocks after its head now
+// (it makes one every 500 ms): time for a transaction broadcast before to
+// be in one.
+func (e *Exchange) WaitBlocks(t testing.TB, n int64) {
+	t.Helper()
+	head := func() int64 {
+		b, err := e.Node.GetNowBlock()
+		if err != nil {
+			t.Fatalf("the devnet's head block: %v", err)
+		}
+		return b.GetBlockHeader().GetRawData().GetNumber()
+	}
+	want := head() + n
+	deadline := time.Now().Add(30 * time.Second)
+	for h := head(); h < want; h = head() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the devnet is at block %d after 30 s, want %d", h, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Balances returns what a holds on the devnet: TRX in sun, BTT in base
 // units.
 func (e *Exchange) Balances(t testing.TB, a wallet.Address) (trx, btt int64) {

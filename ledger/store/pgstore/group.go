@@ -74,6 +74,9 @@ type group struct {
 	ctx     context.Context // the workers' statements; cancelled after they end
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// queued, when set (by tests, before any Update), runs each time an
+	// Update enters the queue.
+	queued func()
 }
 
 func (g *group) start(s *Store, workers, max int) {
@@ -147,6 +150,9 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("pgstore: %w", ctx.Err())
 	}
 	g.mu.RUnlock()
+	if g.queued != nil {
+		g.queued()
+	}
 	<-r.done
 	if r.err == nil {
 		s.updates.Add(1)

@@ -18,10 +18,11 @@ import (
 func TestGroupCommit(t *testing.T) {
 	s := openAt(t, pgtest.NewDB(t))
 	ctx := context.Background()
+	const n = 120
+	queued := watchQueue(s, n)
 	release := make(chan struct{})
 	var wg sync.WaitGroup
-	holdWorkers(t, s, &wg, release)
-	const n = 120
+	holdWorkers(t, s, &wg, release, queued)
 	errFail := errors.New("refused by fn")
 	results := make([]error, n)
 	for i := range n {
@@ -52,9 +53,7 @@ func TestGroupCommit(t *testing.T) {
 			})
 		}()
 	}
-	for len(s.g.reqs) < n {
-		time.Sleep(time.Millisecond) // until all are queued
-	}
+	awaitQueued(t, queued, n) // all of them, while every worker is held
 	close(release)
 	wg.Wait()
 	for i, err := range results {
@@ -93,8 +92,9 @@ func TestGroupCommit(t *testing.T) {
 }
 
 // holdWorkers keeps every worker of s in an Update until release is
-// closed: one Update each (then groups again), counted in wg.
-func holdWorkers(t *testing.T, s *Store, wg *sync.WaitGroup, release chan struct{}) {
+// closed: one Update each (then groups again), counted in wg; queued is
+// watchQueue's channel, from which it takes the holders' own.
+func holdWorkers(t *testing.T, s *Store, wg *sync.WaitGroup, release chan struct{}, queued <-chan struct{}) {
 	s.g.max = 1
 	var held sync.WaitGroup
 	held.Add(s.g.workers)
@@ -117,7 +117,35 @@ func holdWorkers(t *testing.T, s *Store, wg *sync.WaitGroup, release chan struct
 		}()
 	}
 	held.Wait()
-	s.g.max = maxGroup // read by the workers after release
+	awaitQueued(t, queued, s.g.workers) // the holders' own
+	s.g.max = maxGroup                  // read by the workers after release
+}
+
+// watchQueue makes s report each Update that enters its queue on the
+// returned channel, which has room for n besides one per worker (for
+// holdWorkers). It is set before any Update of the test.
+func watchQueue(s *Store, n int) <-chan struct{} {
+	queued := make(chan struct{}, n+s.g.workers)
+	s.g.queued = func() {
+		select {
+		case queued <- struct{}{}:
+		default: // more than the test said it would queue: awaitQueued fails first
+		}
+	}
+	return queued
+}
+
+// awaitQueued waits until n more Updates have entered the queue.
+func awaitQueued(t *testing.T, queued <-chan struct{}, n int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for i := range n {
+		select {
+		case <-queued:
+		case <-deadline:
+			t.Fatalf("%d of %d Updates queued after 30 s", i, n)
+		}
+	}
 }
 
 // badWrite queues a write PostgreSQL refuses (the CHECK on an address's
@@ -166,9 +194,10 @@ func TestUpdatePanic(t *testing.T) {
 func TestCarriedWriteFails(t *testing.T) {
 	s := openAt(t, pgtest.NewDB(t))
 	ctx := context.Background()
+	queued := watchQueue(s, 3)
 	release := make(chan struct{})
 	var wg sync.WaitGroup
-	holdWorkers(t, s, &wg, release)
+	holdWorkers(t, s, &wg, release, queued)
 	results := make([]error, 3)
 	for i := range 3 {
 		wg.Add(1)
@@ -188,9 +217,7 @@ func TestCarriedWriteFails(t *testing.T) {
 				return nil
 			})
 		}()
-		for len(s.g.reqs) < i+1 {
-			time.Sleep(time.Millisecond) // queued in order
-		}
+		awaitQueued(t, queued, 1) // queued in order
 	}
 	close(release)
 	wg.Wait()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,14 +187,16 @@ func TestWriteSkew(t *testing.T) {
 		t.Fatal(err)
 	}
 	var (
-		runs    [2]int
-		wg      sync.WaitGroup
-		results [2]error
+		runs       [2]int
+		wg         sync.WaitGroup
+		results    [2]error
+		read, done [2]atomic.Bool
 	)
 	for i, own := range []wallet.Address{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer done[i].Store(true)
 			results[i] = s.Update(ctx, func(tx store.Tx) error {
 				runs[i]++
 				ba, err := tx.Balance(a)
@@ -204,8 +207,9 @@ func TestWriteSkew(t *testing.T) {
 				if err != nil {
 					return err
 				}
+				read[i].Store(true)
 				if runs[i] == 1 {
-					time.Sleep(20 * time.Millisecond) // the other one's chance to read
+					overlap(t, s, &read[1-i], &done[1-i])
 				}
 				if ba+bb < 2 {
 					return nil
@@ -236,6 +240,32 @@ func TestWriteSkew(t *testing.T) {
 		t.Errorf("after the write skew the balances sum to %d, want 1 (one transaction must have been serialized after the other)", sum)
 	}
 	t.Logf("fn ran %v times, %d retries", runs, s.retries.Load())
+}
+
+// overlap holds a transaction of TestWriteSkew's, after its reads, until
+// the other one has read too, waits for a lock (its key locks: it waits
+// for this one), or has ended: the two overlap as far as the store lets
+// them. It polls the database's lock waits, for up to 30 s.
+func overlap(t *testing.T, s *Store, otherRead, otherDone *atomic.Bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !otherRead.Load() && !otherDone.Load() {
+		var waiting int
+		err := s.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if err != nil {
+			t.Errorf("reading the lock waits: %v", err)
+			return
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error("the other transaction neither read nor waited for a lock in 30 s")
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestLimits checks the values the schema cannot hold are refused, not

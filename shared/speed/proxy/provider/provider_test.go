@@ -81,6 +81,61 @@ type rig struct {
 	reqKey   *wallet.PrivateKey
 	stop     func()
 	provDone chan struct{}
+	conns    *servedConns
+}
+
+// servedConns is the provider's listener, counting the connections it
+// accepted that it has yet to close.
+type servedConns struct {
+	net.Listener
+	mu   sync.Mutex
+	open int
+	idle chan struct{} // closed while open is 0
+}
+
+func newServedConns(ln net.Listener) *servedConns {
+	idle := make(chan struct{})
+	close(idle)
+	return &servedConns{Listener: ln, idle: idle}
+}
+
+func (l *servedConns) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if l.open++; l.open == 1 {
+		l.idle = make(chan struct{})
+	}
+	l.mu.Unlock()
+	return &servedConn{Conn: c, l: l}, nil
+}
+
+// idleChan is closed once every connection accepted so far is closed.
+func (l *servedConns) idleChan() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle
+}
+
+// servedConn tells its listener when the provider closes it.
+type servedConn struct {
+	net.Conn
+	l    *servedConns
+	once sync.Once
+}
+
+func (c *servedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.open--; c.l.open == 0 {
+			close(c.l.idle)
+		}
+		c.l.mu.Unlock()
+	})
+	return err
 }
 
 // startProvider runs a provider on loopback with cfg's caps and a funded
@@ -108,10 +163,11 @@ func startProvider(t testing.TB, cfg provider.Config) *rig {
 		t.Fatal(err)
 	}
 	r.addr = ln.Addr().String()
+	r.conns = newServedConns(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(r.provDone)
-		if err := r.prov.Serve(ctx, ln); err != nil {
+		if err := r.prov.Serve(ctx, r.conns); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
@@ -149,11 +205,17 @@ func (r *rig) fetch(t *testing.T, prog requester.Progress, sink requester.Sink) 
 	return requester.Fetch(context.Background(), nc, cfg, prog, sink)
 }
 
-// settle waits until the provider served every connection to its end, so
-// that the last payments are in.
-func (r *rig) settle() {
-	for r.prov.Stats().Open > 0 {
-		time.Sleep(time.Millisecond)
+// settle waits until the provider served every connection to its end: it
+// closes a connection once its session has stopped reading it, and what
+// the session read is counted without regard to stop (which waits for the
+// sessions), so the last payments are in. A stop before that would cut a
+// session short of the requester's last payment.
+func (r *rig) settle(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.conns.idleChan():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the provider still serves a connection 30 s after the fetches ended: %+v", r.prov.Stats())
 	}
 }
 
@@ -189,7 +251,7 @@ func TestFetchResumePaysEachChunkOnce(t *testing.T) {
 	if !bytes.Equal(rest.data, data) {
 		t.Fatal("the fetched bytes differ from the file")
 	}
-	r.settle()
+	r.settle(t)
 	r.stop() // closes every channel that paid it
 	want := requester.Cost(pin, rate, 0)
 	if got := r.balance(t, r.provKey.Address()); got != want {
@@ -240,7 +302,7 @@ func TestChangedVersionRefused(t *testing.T) {
 	if res.Chunks != 0 || res.Spent != 0 {
 		t.Fatalf("paid for %d chunks of the new version", res.Chunks)
 	}
-	r.settle()
+	r.settle(t)
 	r.stop()
 	if got := r.balance(t, r.provKey.Address()); got != spent {
 		t.Fatalf("provider earned %d, the requester paid %d", got, spent)
