@@ -250,7 +250,7 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 		}
 	}
 	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged, now: cfg.Now, log: cfg.Logger,
-		tron: &tronState{api: &tronAPI{base: cfg.Relay + "/tron", hc: fetch.Or(cfg.HTTPClient)}}}
+		tron: newTronState(cfg.Relay, fetch.Or(cfg.HTTPClient))}
 	p.loadHistory()
 	p.restore()
 	p.wg.Add(2)
