@@ -7,6 +7,11 @@
 // the documented API (docs/js-api.md). Every call that waits on the network
 // returns a Promise and runs on its own goroutine, so the page's event loop
 // never waits for Go. Amounts cross as decimal BTT strings.
+//
+// Built with the tag btspeed_embed it is the embed build (btspeed-embed.wasm,
+// which the player of <bt-speed> loads): bind_app.go, bind_fetch.go and
+// bind_store.go, the calls only the app uses, are left out
+// (docs/wasm-size.md, "The embed build"); BTSpeedGo.build says which.
 package main
 
 import (
