@@ -29,6 +29,9 @@ WASM_BUILD_PKGS=(./engine/...)
 # unpack in wasm on first use; a signature then takes about 3.5 to 5 ms instead of 0.5 to 2 ms, and the build
 # can blank the table's data (wasmblank, below; docs/wasm-size.md).
 WASM_TAGS=tinygo
+# The embed build (internal/wasmbuild.EmbedTag): btspeed-embed.wasm, which the player of <bt-speed> loads, without the
+# wallet's TRON side, client.fetch and client.store (docs/wasm-size.md).
+WASM_EMBED_TAGS=tinygo,btspeed_embed
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -130,10 +133,12 @@ build() {
 		mkdir -p "$DIST/web"
 		# Removed first: go build leaves an output it thinks up to date alone, and a blanked wasm still has its
 		# build id, so wasmblank would find no table on a second build.
-		rm -f "$DIST/web/btspeed.wasm"
+		rm -f "$DIST/web/btspeed.wasm" "$DIST/web/btspeed-embed.wasm"
 		GOOS=js GOARCH=wasm go build -tags "$WASM_TAGS" -trimpath -ldflags "-s -w -X main.version=$(version)" -o "$DIST/web/btspeed.wasm" ./wasm
+		GOOS=js GOARCH=wasm go build -tags "$WASM_EMBED_TAGS" -trimpath -ldflags "-s -w -X main.version=$(version)" -o "$DIST/web/btspeed-embed.wasm" ./wasm
 		# Zeros over decred's unused precomputed table: 0.5 MB less gzipped (internal/wasmbuild.BlankTable).
 		go run ./internal/tools/wasmblank "$DIST/web/btspeed.wasm"
+		go run ./internal/tools/wasmblank "$DIST/web/btspeed-embed.wasm"
 		cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$DIST/web/"
 	fi
 	if compgen -G "web/*.html" >/dev/null; then
@@ -142,9 +147,11 @@ build() {
 		rm -f "$DIST/web/README.md"
 	fi
 	# The relay serves NAME.gz (Content-Encoding: gzip) to browsers that accept it.
-	if [ -f "$DIST/web/btspeed.wasm" ]; then
-		gzip -9 -k -f "$DIST/web/btspeed.wasm"
-	fi
+	for w in btspeed btspeed-embed; do
+		if [ -f "$DIST/web/$w.wasm" ]; then
+			gzip -9 -k -f "$DIST/web/$w.wasm"
+		fi
+	done
 	build_edge
 }
 

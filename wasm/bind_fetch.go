@@ -1,4 +1,4 @@
-//go:build js
+//go:build js && !btspeed_embed
 
 package main
 
@@ -159,6 +159,9 @@ type fetchError struct {
 
 func (e *fetchError) Error() string { return e.words + " (" + e.cause.Error() + ")" }
 func (e *fetchError) Unwrap() error { return e.cause }
+
+// errorCode is the code the page sees (main.go's errorCode).
+func (e *fetchError) errorCode() string { return e.code }
 
 // fetchWords explains err, which stopped a fetch after res.
 func fetchWords(err error, res webpeer.FetchResult) error {

@@ -64,67 +64,6 @@ func (b binding) walletFaucet(a args) any {
 	})
 }
 
-func (b binding) walletTronBalance(args) any {
-	return promise(func() (any, error) {
-		t, err := b.w.TronAccount(context.Background())
-		return toJSON(map[string]any{"address": t.Address, "trx": speed.FormatBTT(t.TRX), "btt": speed.FormatBTT(t.BTT), "token": t.Token,
-			"exists": t.Exists}), err
-	})
-}
-
-func (b binding) walletExchange(args) any {
-	return promise(func() (any, error) {
-		x, err := b.w.Exchange(context.Background())
-		return toJSON(map[string]any{"address": x.Address.String(), "token": x.Token, "confirmations": x.Confirmations,
-			"minWithdrawal": speed.FormatBTT(uint64(x.MinWithdrawal)), "available": speed.FormatBTT(uint64(x.Available))}), err
-	})
-}
-
-func (b binding) walletDeposit(a args) any {
-	amount := a.str(0)
-	return promise(func() (any, error) {
-		v, err := parseAmount(amount)
-		if err != nil {
-			return nil, err
-		}
-		d, err := b.w.Deposit(context.Background(), v)
-		return toJSON(map[string]any{"txid": d.TxID, "amount": speed.FormatBTT(d.Amount), "exchange": d.Exchange,
-			"expiration": d.Expiration.UnixMilli()}), err
-	})
-}
-
-func (b binding) walletWithdraw(a args) any {
-	amount, to := a.str(0), a.str(1)
-	return promise(func() (any, error) {
-		v, err := parseAmount(amount)
-		if err != nil {
-			return nil, err
-		}
-		st, err := b.w.Withdraw(context.Background(), v, to)
-		return toJSON(withdrawalView(st)), err
-	})
-}
-
-func (b binding) walletWithdrawal(a args) any {
-	id := a.str(0)
-	return promise(func() (any, error) {
-		st, err := b.w.Withdrawal(context.Background(), id)
-		return toJSON(withdrawalView(st)), err
-	})
-}
-
-func (b binding) walletTronHistory(args) any {
-	return promise(func() (any, error) {
-		ms, err := b.w.TronHistory(context.Background())
-		out := make([]movementJS, 0, len(ms))
-		for _, m := range ms {
-			out = append(out, movementJS{Kind: m.Kind, Amount: speed.FormatBTT(m.Amount), Status: m.Status, Time: m.Time.UnixMilli(),
-				TxID: m.TxID, ID: m.ID, To: m.To, Block: m.Block})
-		}
-		return toJSON(out), err
-	})
-}
-
 // walletTransfer pays argument 1 (BTT) to the ledger account argument 0
 // with the memo argument 2: the confirmation page's transfer (web/pay.js).
 // It resolves to {id, to, amount, memo, time} (time in unix milliseconds).

@@ -26,21 +26,15 @@ import (
 )
 
 // webDir builds the browser peer and assembles what the relay serves:
-// web/, Go's wasm_exec.js and btspeed.wasm (its tags, decred's table blanked), as build.sh does.
+// web/, Go's wasm_exec.js, btspeed.wasm and btspeed-embed.wasm (their tags, decred's table blanked), as build.sh
+// does.
 func webDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
-	cmd := exec.Command("go", append(append([]string{"build"}, wasmbuild.Args()...), "-o", filepath.Join(dir, "btspeed.wasm"), "./wasm")...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the wasm: %v\n%s", err, out)
-	}
-	if err := wasmbuild.BlankTable(root, filepath.Join(dir, "btspeed.wasm")); err != nil {
-		t.Fatal(err)
-	}
+	buildWasm(t, root, filepath.Join(dir, "btspeed.wasm"), wasmbuild.Args())
+	buildWasm(t, root, filepath.Join(dir, "btspeed-embed.wasm"), wasmbuild.EmbedArgs())
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +51,20 @@ func webDir(t testing.TB) string {
 	}
 	os.WriteFile(filepath.Join(dir, "blank.html"), []byte("<!doctype html><meta charset=utf-8><title>t</title><script src=\"btspeed.js\"></script>"), 0o644)
 	return dir
+}
+
+// buildWasm builds ./wasm of root with tags (wasmbuild.Args or EmbedArgs) to out and blanks decred's table.
+func buildWasm(t testing.TB, root, out string, tags []string) {
+	t.Helper()
+	cmd := exec.Command("go", append(append([]string{"build"}, tags...), "-o", out, "./wasm")...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", filepath.Base(out), err, msg)
+	}
+	if err := wasmbuild.BlankTable(root, out); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func copyFile(t testing.TB, from, to string) {

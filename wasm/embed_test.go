@@ -254,6 +254,7 @@ func TestEmbed(t *testing.T) {
 		own.Click(t, "button[aria-label^='Download notes.txt']")
 		own.WaitForFunction(t, `document.querySelector('.card button').textContent === 'Save notes.txt'`, 30*time.Second)
 		noCSPViolations(t, own)
+		embedBuildLeavesOut(t, own, seeder)
 		own.Close(t)
 	})
 
@@ -318,4 +319,49 @@ func TestEmbed(t *testing.T) {
 			t.Errorf("the example page's player: its Content-Security-Policy blocked\n%s", strings.Join(v, "\n"))
 		}
 	})
+}
+
+// appOnlyCalls calls, in a page's client, what the embed build leaves out (client.fetch, client.store, the
+// wallet's TRON side) and resolves to how each failed: {call: {code, message}} ({} when it did not fail).
+const appOnlyCalls = `(async () => {
+	const calls = {
+		'client.fetch': () => client.fetch('https://example.com/'),
+		'client.store.list': () => client.store.list(),
+		'client.wallet.deposit': () => client.wallet.deposit('1'),
+		'client.wallet.tronBalance': () => client.wallet.tronBalance(),
+	}
+	const out = {build: client.build}
+	for (const [name, call] of Object.entries(calls)) {
+		try { await call(); out[name] = {} } catch (e) { out[name] = {code: e.code || '', message: e.message} }
+	}
+	return out
+})()`
+
+// embedBuildLeavesOut checks that the player (embed.html, page player) runs the embed build, whose app-only calls
+// fail saying so, and that a client started without {embed: true} (page app) runs the whole one, where they do
+// not fail that way.
+func embedBuildLeavesOut(t *testing.T, player, app *browsertest.Page) {
+	t.Helper()
+	var embed, full map[string]json.RawMessage
+	player.Eval(t, appOnlyCalls, &embed)
+	app.Eval(t, appOnlyCalls, &full)
+	if string(embed["build"]) != `"embed"` || string(full["build"]) != `"app"` {
+		t.Fatalf("the player runs the %s build, the app's page the %s build; want embed and app", embed["build"], full["build"])
+	}
+	for name := range embed {
+		if name == "build" {
+			continue
+		}
+		var e, f struct{ Code, Message string }
+		json.Unmarshal(embed[name], &e)
+		json.Unmarshal(full[name], &f)
+		want := name + " is not in the embed build; load btspeed.js without {embed: true}"
+		if e.Code != "embed_build" || e.Message != want {
+			t.Errorf("%s in the embed build: code %q, %q; want embed_build, %q", name, e.Code, e.Message, want)
+		}
+		if f.Code == "embed_build" {
+			t.Errorf("%s in the app's build: %q", name, f.Message)
+		}
+		t.Logf("%s: embed build %q; app build %q", name, e.Message, f.Message)
+	}
 }

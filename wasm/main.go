@@ -7,6 +7,11 @@
 // the documented API (docs/js-api.md). Every call that waits on the network
 // returns a Promise and runs on its own goroutine, so the page's event loop
 // never waits for Go. Amounts cross as decimal BTT strings.
+//
+// Built with the tag btspeed_embed it is the embed build (btspeed-embed.wasm,
+// which the player of <bt-speed> loads): bind_app.go, bind_fetch.go and
+// bind_store.go, the calls only the app uses, are left out
+// (docs/wasm-size.md, "The embed build"); BTSpeedGo.build says which.
 package main
 
 import (
@@ -37,6 +42,7 @@ var version = "dev"
 func main() {
 	js.Global().Set("BTSpeedGo", js.ValueOf(map[string]any{
 		"version": version,
+		"build":   build,
 		"start":   js.FuncOf(start),
 	}))
 	select {}
@@ -57,35 +63,25 @@ var errorCodes = []struct {
 	err  error
 	code string
 }{
-	{webpeer.ErrNoExchange, "no_exchange"},
-	{webpeer.ErrNoTron, "no_tron"},
-	{webpeer.ErrTronBalance, "tron_balance"},
 	{webpeer.ErrBadAddress, "bad_address"},
 	{webpeer.ErrBadAmount, "bad_amount"},
-	{webpeer.ErrLedgerBalance, "insufficient_funds"},
-	{webpeer.ErrReserve, "reserve"},
-	{webpeer.ErrBelowMinimum, "below_minimum"},
-	{webpeer.ErrNodeBuilt, "node_mismatch"},
 	{webpeer.ErrLocked, "locked"},
 	{webpeer.ErrNoWallet, "no_wallet"},
 	{webpeer.ErrWrongPassword, "wrong_password"},
 	{webpeer.ErrShortPassword, "short_password"},
 	{webpeer.ErrSelfTransfer, "bad_address"},
 	{webpeer.ErrBadMemo, "bad_memo"},
-	{webpeer.ErrFetchURL, "bad_url"},
-	{webpeer.ErrNoProxy, "no_proxy"},
-	{webpeer.ErrNoStorage, "no_storage"},
-	{webpeer.ErrStoreTooBig, "too_large"},
-	{webpeer.ErrNoObject, "unknown_object"},
-	{webpeer.ErrStoreFull, "too_many_records"},
 }
 
-// errorCode is err's code: one of errorCodes, else the ledger's API code,
-// else "".
+// codedError is an error that carries its own code (a proxied fetch's).
+type codedError interface{ errorCode() string }
+
+// errorCode is err's code: its own, else one of errorCodes, else the
+// ledger's API code, else "".
 func errorCode(err error) string {
-	var fe *fetchError
-	if errors.As(err, &fe) {
-		return fe.code
+	var ce codedError
+	if errors.As(err, &ce) {
+		return ce.errorCode()
 	}
 	for _, c := range errorCodes {
 		if errors.Is(err, c.err) {
@@ -105,38 +101,6 @@ func parseAmount(s string) (uint64, error) {
 		return 0, webpeer.ErrBadAmount
 	}
 	return v, nil
-}
-
-// withdrawalJS is a withdrawal's status for JavaScript: amounts in BTT,
-// times in unix milliseconds.
-type withdrawalJS struct {
-	ID         string `json:"id"`
-	To         string `json:"to"`
-	Amount     string `json:"amount"`
-	Status     string `json:"status"`
-	Time       int64  `json:"time"`
-	Queue      uint64 `json:"queue"`
-	TxID       string `json:"txid,omitempty"`
-	Expiration int64  `json:"expiration,omitempty"`
-	Attempts   int    `json:"attempts"`
-	Block      int64  `json:"block,omitempty"`
-}
-
-func withdrawalView(w api.WithdrawalStatus) withdrawalJS {
-	return withdrawalJS{ID: w.ID, To: w.To.String(), Amount: speed.FormatBTT(uint64(w.Amount)), Status: w.Status, Time: w.Time * 1000,
-		Queue: uint64(w.Queue), TxID: w.TxID, Expiration: w.Expiration, Attempts: w.Attempts, Block: w.Block}
-}
-
-// movementJS is a deposit or withdrawal in tronHistory().
-type movementJS struct {
-	Kind   string `json:"kind"`
-	Amount string `json:"amount"`
-	Status string `json:"status"`
-	Time   int64  `json:"time"`
-	TxID   string `json:"txid,omitempty"`
-	ID     string `json:"id,omitempty"`
-	To     string `json:"to,omitempty"`
-	Block  int64  `json:"block,omitempty"`
 }
 
 // promise runs f on a goroutine and settles a Promise with its result: a

@@ -1,6 +1,7 @@
 // btspeed.js: the browser API of the btspeed peer (docs/js-api.md).
-// Loads Go's wasm_exec.js and btspeed.wasm from the same place as this script, starts the peer, and wraps
-// the functions the wasm registers in a small event-emitting API. Amounts are decimal BTT strings.
+// Loads Go's wasm_exec.js and btspeed.wasm (btspeed-embed.wasm with {embed: true}) from the same place as this
+// script, starts the peer, and wraps the functions the wasm registers in a small event-emitting API. Amounts are
+// decimal BTT strings.
 (function (global) {
   'use strict'
   const here = (document.currentScript && document.currentScript.src) || location.href
@@ -32,12 +33,20 @@
     return WebAssembly.compile(await (await fetch(url)).arrayBuffer())
   }
 
+  // The two builds of the peer (docs/wasm-size.md): btspeed.wasm, the whole API, and btspeed-embed.wasm, smaller,
+  // for players such as embed.html ({embed: true}): no wallet TRON side, no client.fetch, no client.store.
+  const BUILDS = { app: 'btspeed.wasm', embed: 'btspeed-embed.wasm' }
   let booted = null
-  function boot () {
-    if (booted) return booted
+  let bootedBuild = ''
+  function boot (build) {
+    if (booted) {
+      if (build !== bootedBuild) return Promise.reject(new Error('btspeed: this page already loaded the ' + bootedBuild + ' build of the peer; start every client with the same embed option'))
+      return booted
+    }
+    bootedBuild = build
     booted = (async () => {
       // The wasm downloads and compiles while wasm_exec.js loads.
-      const compiled = compile(new URL('btspeed.wasm', base).href)
+      const compiled = compile(new URL(BUILDS[build], base).href)
       compiled.catch(() => {}) // reported by the await below
       await loadScript(new URL('wasm_exec.js', base).href)
       const go = new global.Go()
@@ -50,6 +59,31 @@
       return global.BTSpeedGo
     })()
     return booted
+  }
+
+  // APP_ONLY names the calls of the peer the embed build leaves out, and the API each serves.
+  const APP_ONLY = {
+    walletTronBalance: 'client.wallet.tronBalance',
+    walletExchange: 'client.wallet.exchange',
+    walletDeposit: 'client.wallet.deposit',
+    walletWithdraw: 'client.wallet.withdraw',
+    walletWithdrawal: 'client.wallet.withdrawal',
+    walletTronHistory: 'client.wallet.tronHistory',
+    proxyFetch: 'client.fetch',
+    storePut: 'client.store.put',
+    storeGet: 'client.store.get',
+    storeList: 'client.store.list',
+    storeCheck: 'client.store.check',
+  }
+
+  // withAppOnly gives a peer of the embed build the calls it lacks, each rejecting with what to do (code
+  // 'embed_build').
+  function withAppOnly (go) {
+    for (const [name, api] of Object.entries(APP_ONLY)) {
+      if (typeof go[name] === 'function') continue
+      go[name] = () => Promise.reject(payError('embed_build', api + ' is not in the embed build; load btspeed.js without {embed: true}'))
+    }
+    return go
   }
 
   // worker registers sw.js (once) and resolves when it controls this page.
@@ -602,7 +636,7 @@
     _payRequest: payRequest,
     async start (options) {
       const o = Object.assign({}, options)
-      const booting = boot()
+      const booting = boot(o.embed ? 'embed' : 'app')
       booting.catch(() => {}) // reported by the await below
       // A page that will stream gets the service worker ready while the wasm loads.
       if (o.stream && 'serviceWorker' in navigator) worker().catch(() => {}) // streamTo reports a failure
@@ -613,7 +647,8 @@
       const go = await booting
       const iceServers = (o.rtcConfig && o.rtcConfig.iceServers) || []
       const handle = await go.start(JSON.stringify({ relay: o.relay, relays: relays.filter(r => r !== o.relay), trackers: o.trackers || [], iceServers, keep: o.keep !== false, stallAfter: o.stallAfter || 0 }))
-      const client = new Client(handle)
+      const client = new Client(withAppOnly(handle))
+      client.build = go.build || 'app'
       await client.settings._load()
       await client._poll() // the torrents kept from before are listed at once (checking their data, then running)
       mark('started')

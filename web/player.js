@@ -300,7 +300,7 @@
     let client
     try {
       // keep: false, the app's torrents stay the app's; stream: the service worker gets ready meanwhile.
-      client = await BTSpeed.start({ relay: location.origin, keep: false, stream: true })
+      client = await BTSpeed.start({ relay: location.origin, keep: false, stream: true, embed: true }) // the smaller build
     } catch (e) {
       return fail('The BitTorrent peer could not start: ' + friendly(e), 'start')
     }

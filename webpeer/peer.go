@@ -4,7 +4,9 @@
 // classic peers (the relay's bridge), Speed paying and earning through the
 // relay's ledger gateway, the user's settings and the spending history,
 // and the torrents, kept with that history across restarts (persist.go).
-// wasm/ binds it to JavaScript (docs/js-api.md).
+// wasm/ binds it to JavaScript (docs/js-api.md). Built with the tag
+// btspeed_embed (the embed build, embed.go) it leaves out the wallet's TRON
+// side, the paid proxy's client and the storage client.
 package webpeer
 
 import (
@@ -250,7 +252,7 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 		}
 	}
 	p.wallet = &Wallet{kv: cfg.KV, ledger: lc, ledgerID: info.Ledger, params: cfg.Keystore, onChange: p.walletChanged, now: cfg.Now, log: cfg.Logger,
-		tron: &tronState{api: &tronAPI{base: cfg.Relay + "/tron", hc: fetch.Or(cfg.HTTPClient)}}}
+		tron: newTronState(cfg.Relay, fetch.Or(cfg.HTTPClient))}
 	p.loadHistory()
 	p.restore()
 	p.wg.Add(2)

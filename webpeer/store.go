@@ -1,3 +1,5 @@
+//go:build !btspeed_embed
+
 package webpeer
 
 import (

@@ -12,6 +12,13 @@ import (
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
+// Errors of the amounts and addresses a user gives (transfers, deposits,
+// withdrawals); the errors returned wrap them with the detail.
+var (
+	ErrBadAddress = errors.New("not a TRON address")
+	ErrBadAmount  = errors.New("want a positive amount of BTT")
+)
+
 // ErrSelfTransfer refuses a transfer to the wallet's own account.
 var ErrSelfTransfer = errors.New("that is this wallet's own address: pay another account")
 

@@ -1,3 +1,5 @@
+//go:build !btspeed_embed
+
 package webpeer
 
 import (
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/shared/fetch"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/deposit"
@@ -35,8 +38,6 @@ var (
 	ErrNoExchange    = errors.New("this relay's ledger has no exchange to TRON")
 	ErrNoTron        = errors.New("this relay serves no TRON API")
 	ErrTronBalance   = errors.New("not enough on TRON")
-	ErrBadAddress    = errors.New("not a TRON address")
-	ErrBadAmount     = errors.New("want a positive amount of BTT")
 	ErrLedgerBalance = errors.New("the ledger balance does not cover it")
 	ErrReserve       = errors.New("the exchange's reserve cannot cover this withdrawal")
 	ErrBelowMinimum  = errors.New("below the smallest withdrawal")
@@ -60,6 +61,11 @@ type tronState struct {
 	exchange  *api.ExchangeInfo
 	done      map[string]api.WithdrawalStatus
 	lastNonce uint64
+}
+
+// newTronState is the TRON side of a wallet whose relay is relay.
+func newTronState(relay string, hc fetch.Doer) *tronState {
+	return &tronState{api: &tronAPI{base: relay + "/tron", hc: hc}}
 }
 
 // TronAccount is what an address holds on TRON, in base units (sun for

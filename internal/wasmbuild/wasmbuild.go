@@ -18,3 +18,12 @@ const Tags = "tinygo"
 
 // Args returns the -tags arguments of go build, go vet or go test for the browser peer.
 func Args() []string { return []string{"-tags", Tags} }
+
+// EmbedTag selects the embed build of the browser peer: the smaller wasm the player of <bt-speed> loads
+// (dist/web/btspeed-embed.wasm), without the wallet's TRON side, client.fetch and client.store (files of
+// ./wasm and webpeer behind it; docs/wasm-size.md, "The embed build"). build.sh writes Tags and it in
+// WASM_EMBED_TAGS.
+const EmbedTag = "btspeed_embed"
+
+// EmbedArgs returns the -tags arguments of go build, go vet or go test for the embed build.
+func EmbedArgs() []string { return []string{"-tags", Tags + "," + EmbedTag} }

@@ -12,8 +12,9 @@ import (
 	"testing"
 )
 
-// TestBuildShAgrees checks that build.sh builds the browser peer with Tags (WASM_TAGS holds them, and every
-// js/wasm build of ./wasm in build.sh passes it) and blanks decred's table in what it built.
+// TestBuildShAgrees checks that build.sh builds the browser peer with Tags (WASM_TAGS holds them, WASM_EMBED_TAGS
+// them and EmbedTag, and every js/wasm build of ./wasm in build.sh passes one) and blanks decred's table in what
+// it built.
 func TestBuildShAgrees(t *testing.T) {
 	b, err := os.ReadFile("../../build.sh")
 	if err != nil {
@@ -23,12 +24,15 @@ func TestBuildShAgrees(t *testing.T) {
 	if !strings.Contains(sh, "\nWASM_TAGS="+Tags+"\n") {
 		t.Errorf("build.sh does not set WASM_TAGS=%s", Tags)
 	}
+	if embed := EmbedArgs()[1]; !strings.Contains(sh, "\nWASM_EMBED_TAGS="+embed+"\n") {
+		t.Errorf("build.sh does not set WASM_EMBED_TAGS=%s", embed)
+	}
 	builds := regexp.MustCompile(`(?m)^.*GOOS=js GOARCH=wasm go build .*\./wasm$`).FindAllString(sh, -1)
 	if len(builds) == 0 {
 		t.Fatal("build.sh builds no ./wasm for js/wasm")
 	}
 	for _, line := range builds {
-		if !strings.Contains(line, `-tags "$WASM_TAGS"`) {
+		if !strings.Contains(line, `-tags "$WASM_TAGS"`) && !strings.Contains(line, `-tags "$WASM_EMBED_TAGS"`) {
 			t.Errorf("build.sh builds the peer without its tags: %s", strings.TrimSpace(line))
 		}
 		out := regexp.MustCompile(`-o (\S+) `).FindStringSubmatch(line)
@@ -41,23 +45,7 @@ func TestBuildShAgrees(t *testing.T) {
 // TestOnlyDecredReadsTheTags lists the browser peer's packages and their files with and without Tags: only
 // decred's secp256k1 may change, or the tags do more than this package's comment says.
 func TestOnlyDecredReadsTheTags(t *testing.T) {
-	list := func(args ...string) map[string]string {
-		t.Helper()
-		args = append(append([]string{"list"}, args...), "-deps", "-f", "{{.ImportPath}} {{.GoFiles}} {{.EmbedFiles}}", "../../wasm")
-		cmd := exec.Command("go", args...)
-		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list: %v\n%s", err, out)
-		}
-		m := map[string]string{}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			path, files, _ := strings.Cut(line, " ")
-			m[path] = files
-		}
-		return m
-	}
-	plain, tagged := list(), list(Args()...)
+	plain, tagged := listDeps(t), listDeps(t, Args()...)
 	const decred = "github.com/decred/dcrd/dcrec/secp256k1/v4"
 	if plain[decred] == tagged[decred] {
 		t.Errorf("the tags change nothing in %s: %s", decred, plain[decred])
@@ -70,6 +58,49 @@ func TestOnlyDecredReadsTheTags(t *testing.T) {
 	if len(plain) != len(tagged) {
 		t.Errorf("%d packages without the tags, %d with", len(plain), len(tagged))
 	}
+}
+
+// TestEmbedTagLeavesOut lists the embed build's packages: EmbedTag changes the files of ./wasm and webpeer only,
+// and leaves out the app's packages (the TRON side, the proxy's requester, the storage client).
+func TestEmbedTagLeavesOut(t *testing.T) {
+	full, embed := listDeps(t, Args()...), listDeps(t, EmbedArgs()...)
+	const mod = "github.com/btspeed/btspeed/"
+	changes := map[string]bool{mod + "wasm": true, mod + "webpeer": true}
+	for path, files := range embed {
+		if _, ok := full[path]; !ok {
+			t.Errorf("the embed build has %s, the full build does not", path)
+		} else if !changes[path] && full[path] != files {
+			t.Errorf("the embed tag changes %s: %s without, %s with", path, full[path], files)
+		}
+	}
+	for path := range changes {
+		if full[path] == embed[path] {
+			t.Errorf("the embed tag changes nothing in %s", path)
+		}
+	}
+	for _, gone := range []string{"tron/txcheck", "tron/deposit", "shared/speed/proxy/requester", "shared/speed/store"} {
+		if _, ok := embed[mod+gone]; ok {
+			t.Errorf("the embed build still has %s", gone)
+		}
+	}
+}
+
+// listDeps returns the browser peer's packages, built with args, and their files.
+func listDeps(t *testing.T, args ...string) map[string]string {
+	t.Helper()
+	args = append(append([]string{"list"}, args...), "-deps", "-f", "{{.ImportPath}} {{.GoFiles}} {{.EmbedFiles}}", "../../wasm")
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, files, _ := strings.Cut(line, " ")
+		m[path] = files
+	}
+	return m
 }
 
 // TestBlankTable builds a program that derives a key and signs with it, as the browser peer is built, blanks

@@ -9,7 +9,9 @@
 //
 // Usage, from the repository root:
 //
-//	go run ./internal/tools/wasmsize [-pkg ./wasm] [-top 40] [-md]
+//	go run ./internal/tools/wasmsize [-pkg ./wasm] [-embed] [-top 40] [-md]
+//
+// -embed measures the embed build (wasmbuild.EmbedArgs: the wasm the player of <bt-speed> loads).
 package main
 
 import (
@@ -32,9 +34,13 @@ import (
 func main() {
 	pkg := flag.String("pkg", "./wasm", "the main package to build for js/wasm")
 	top := flag.Int("top", 40, "rows to print before grouping the rest as \"other\"")
+	embed := flag.Bool("embed", false, "measure the embed build (-tags "+wasmbuild.Tags+","+wasmbuild.EmbedTag+")")
 	md := flag.Bool("md", false, "print the table as Markdown")
 	in := flag.String("in", "", "instead of packages, list the functions of this package, largest first")
 	flag.Parse()
+	if *embed {
+		tagArgs = wasmbuild.EmbedArgs()
+	}
 	if err := run(*pkg, *in, *top, *md, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wasmsize:", err)
 		os.Exit(1)
@@ -83,7 +89,7 @@ func run(pkg, in string, top int, md bool, w io.Writer) error {
 		rows = m.functionsOf(in, pkgs)
 	}
 	fmt.Fprintf(w, "%s as build.sh builds it (-tags %s -trimpath -ldflags \"-s -w\", wasmblank): %d bytes raw (%.2f MB), %d bytes gzip -9 (%.2f MB)\n\n",
-		pkg, wasmbuild.Tags, len(raw), mb(len(raw)), gz, mb(gz))
+		pkg, tagArgs[1], len(raw), mb(len(raw)), gz, mb(gz))
 	unit := "packages"
 	if in != "" {
 		unit = "functions"
@@ -92,8 +98,11 @@ func run(pkg, in string, top int, md bool, w io.Writer) error {
 	return nil
 }
 
+// tagArgs are the -tags arguments of the build measured.
+var tagArgs = wasmbuild.Args()
+
 func build(pkg, out, ldflags string) error {
-	args := append([]string{"build"}, wasmbuild.Args()...)
+	args := append([]string{"build"}, tagArgs...)
 	args = append(args, "-trimpath")
 	if ldflags != "" {
 		args = append(args, "-ldflags", ldflags)
@@ -111,7 +120,7 @@ func build(pkg, out, ldflags string) error {
 // deps returns the js/wasm build's packages, keyed by their names as the linker writes them in the name
 // section: every character other than a letter, digit, underscore or dot becomes an underscore.
 func deps(pkg string) (map[string]string, error) {
-	cmd := exec.Command("go", append(append([]string{"list"}, wasmbuild.Args()...), "-deps", "-f", "{{.ImportPath}}", pkg)...)
+	cmd := exec.Command("go", append(append([]string{"list"}, tagArgs...), "-deps", "-f", "{{.ImportPath}}", pkg)...)
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
