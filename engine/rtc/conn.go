@@ -61,6 +61,9 @@ type channel interface {
 	send(p []byte) error
 	// bufferedAmount is how many bytes are queued to send.
 	bufferedAmount() int
+	// highWater is the send buffer above which a writer waits, until the
+	// channel's buffered-amount-low event.
+	highWater() int
 	// addrs returns the selected candidates' addresses, if known.
 	addrs() (local, remote string, ok bool)
 	// maxMessage is the largest message the remote accepts, once open: 0
@@ -89,7 +92,7 @@ type Conn struct {
 	released  chan struct{} // closed once the channel and peer connection are closed
 	readable  chan struct{} // a message arrived
 	space     chan struct{} // the reader consumed some
-	writable  chan struct{} // the send buffer fell below lowWater
+	writable  chan struct{} // the send buffer fell below the low threshold
 
 	mu     sync.Mutex
 	queue  []chunk
@@ -346,11 +349,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// waitWritable waits until the send buffer is at most highWater. The
+// waitWritable waits until the send buffer is at most its high water. The
 // channel's buffered-amount-low event wakes it; where that event can be
 // lost (lostWakeupTick > 0) a tick re-checks.
 func (c *Conn) waitWritable() error {
-	for c.ch.bufferedAmount() > highWater {
+	for c.ch.bufferedAmount() > c.ch.highWater() {
 		var (
 			t    *time.Timer
 			tick <-chan time.Time

@@ -120,6 +120,8 @@ func (ch *jsChannel) maxMessage() int {
 
 func (ch *jsChannel) bufferedAmount() int { return ch.dc.Get("bufferedAmount").Int() }
 
+func (ch *jsChannel) highWater() int { return highWater }
+
 // addrs: the browser's API gives the selected candidates only through
 // getStats, asynchronously; the address stays a label.
 func (ch *jsChannel) addrs() (local, remote string, ok bool) { return "", "", false }

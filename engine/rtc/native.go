@@ -15,11 +15,23 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// highWater is the send buffer above which writes wait; lowWater is where
-// they resume.
+// A Conn's send window: how much it lets wait in pion's send buffer, which
+// holds what is queued and what is in flight until acknowledged. Enough for
+// windowRate at the shortest round trip seen on the association, from
+// minWindow to maxWindow; writes resume when the buffer falls to half of
+// it. pion does not pace what it sends: a window it may send at once
+// toward a browser, whose WebRTC UDP socket has a 128 KiB receive buffer
+// (about 60 datagrams), overran it whenever the browser was not scheduled
+// for a few milliseconds, and each loss pion could not repair by fast
+// retransmission stalled the channel for its retransmission timeout. On
+// loopback a fixed 1 MiB window lost 150-580 datagrams per 16 MiB and
+// stalled about a second at the start of most downloads; 128 KiB lost
+// about 70 and did not stall, but would hold a 50 ms path to 2.6 MB/s.
+// The round trip scales the window between the two (docs/engine.md).
 const (
-	highWater = 1 << 20
-	lowWater  = 256 << 10
+	minWindow  = 128 << 10
+	maxWindow  = 1 << 20
+	windowRate = 32e6 // bytes a second
 )
 
 // Natively the signalling types are pion's.
@@ -81,8 +93,19 @@ func (c Config) newPC() (*webrtc.PeerConnection, error) {
 // about 40 MB/s on loopback here, 4 MiB to about 55.
 const SCTPReceiveBuffer = 4 << 20
 
+// SCTPRTOMax caps SCTP's retransmission timeout, as the browsers' own SCTP
+// (WebRTC's dcsctp: at most 800 ms) does. pion's timeout is at least 1 s
+// and doubles at each loss it repairs by timeout up to 60 s, so a data
+// channel toward a browser, whose 128 KiB UDP receive buffer a fast sender
+// overruns whenever the browser is not scheduled for a few milliseconds,
+// stalled a second or more at such losses (docs/engine.md, the bridge).
+const SCTPRTOMax = 800 * time.Millisecond
+
 // Tune applies the package's transport settings to se.
-func Tune(se *webrtc.SettingEngine) { se.SetSCTPMaxReceiveBufferSize(SCTPReceiveBuffer) }
+func Tune(se *webrtc.SettingEngine) {
+	se.SetSCTPMaxReceiveBufferSize(SCTPReceiveBuffer)
+	se.SetSCTPRTOMax(SCTPRTOMax)
+}
 
 var defaultAPI = sync.OnceValue(func() *webrtc.API {
 	var se webrtc.SettingEngine
@@ -196,14 +219,19 @@ func (p *Peer) Accept(answer SessionDescription) error {
 type pionChannel struct {
 	pc *webrtc.PeerConnection
 	dc *webrtc.DataChannel
+
+	// window and minRTT belong to the Conn's one writer (highWater runs
+	// under its write lock).
+	window int
+	minRTT float64 // seconds; 0 until the association measured one
 }
 
 // newPionConn wraps dc, which must not have delivered a message yet: it
 // registers the handlers at once so no message is missed.
 func newPionConn(pc *webrtc.PeerConnection, dc *webrtc.DataChannel, maxBuffered int) *Conn {
 	c := newConn(dc.Label(), maxBuffered)
-	c.ch = pionChannel{pc: pc, dc: dc}
-	dc.SetBufferedAmountLowThreshold(lowWater)
+	c.ch = &pionChannel{pc: pc, dc: dc, window: minWindow}
+	dc.SetBufferedAmountLowThreshold(minWindow / 2)
 	dc.OnBufferedAmountLow(c.notifyWritable)
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		// pion hands over a buffer of its own: receive copies it.
@@ -222,12 +250,29 @@ func newPionConn(pc *webrtc.PeerConnection, dc *webrtc.DataChannel, maxBuffered 
 	return c
 }
 
-func (ch pionChannel) send(p []byte) error { return ch.dc.Send(p) }
+func (ch *pionChannel) send(p []byte) error { return ch.dc.Send(p) }
 
-func (ch pionChannel) bufferedAmount() int { return int(ch.dc.BufferedAmount()) }
+func (ch *pionChannel) bufferedAmount() int { return int(ch.dc.BufferedAmount()) }
+
+// highWater is the send window for the shortest smoothed round trip the
+// association has reported so far (minWindow before it reports one); the
+// buffered-amount-low event follows it at half.
+func (ch *pionChannel) highWater() int {
+	if st := ch.pc.SCTP(); st != nil {
+		if rtt := st.Stats().SmoothedRoundTripTime; rtt > 0 && (ch.minRTT == 0 || rtt < ch.minRTT) {
+			ch.minRTT = rtt
+		}
+	}
+	w := min(maxWindow, max(minWindow, int(ch.minRTT*windowRate)))
+	if w != ch.window {
+		ch.window = w
+		ch.dc.SetBufferedAmountLowThreshold(uint64(w / 2))
+	}
+	return w
+}
 
 // addrs returns the selected ICE candidates' addresses.
-func (ch pionChannel) addrs() (local, remote string, ok bool) {
+func (ch *pionChannel) addrs() (local, remote string, ok bool) {
 	sctp := ch.pc.SCTP()
 	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
 		return "", "", false
@@ -242,7 +287,7 @@ func (ch pionChannel) addrs() (local, remote string, ok bool) {
 
 // maxMessage is the association's limit: the remote's SDP
 // max-message-size, or pion's default (65535) when it gave none.
-func (ch pionChannel) maxMessage() int {
+func (ch *pionChannel) maxMessage() int {
 	sctp := ch.pc.SCTP()
 	if sctp == nil {
 		return 0
@@ -250,7 +295,7 @@ func (ch pionChannel) maxMessage() int {
 	return int(sctp.GetCapabilities().MaxMessageSize)
 }
 
-func (ch pionChannel) close(drain bool) {
+func (ch *pionChannel) close(drain bool) {
 	// pion has no event for an empty send buffer: poll it (bounded).
 	for deadline := time.Now().Add(drainTime); drain && ch.dc.BufferedAmount() > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)

@@ -147,10 +147,10 @@ func TestOverflow(t *testing.T) {
 	a, b := pair(t, loopbackConfig(64<<10))
 	defer a.Close()
 	// Raw sends bypass Conn's message cutting.
-	if err := a.ch.(pionChannel).dc.Send(bytes.Repeat([]byte{1}, 1000)); err != nil {
+	if err := a.ch.(*pionChannel).dc.Send(bytes.Repeat([]byte{1}, 1000)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ch.(pionChannel).dc.Send(make([]byte, 65<<10)); err != nil {
+	if err := a.ch.(*pionChannel).dc.Send(make([]byte, 65<<10)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := io.ReadAll(b)
