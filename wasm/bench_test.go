@@ -373,7 +373,7 @@ func jsStrings(ss []string) string {
 }
 
 var (
-	bridgeBenchSize = flag.Int64("bridge.size", 16<<20, "bytes BenchmarkBrowserBridge downloads per op")
+	bridgeBenchSize = flag.Int64("bridge.size", 64<<20, "bytes BenchmarkBrowserBridge downloads per op")
 	bridgeBenchRate = flag.Int("bridge.rate", 32, "the relay's -bridge-rate in BenchmarkBrowserBridge, MiB/s per connection and direction (32: the default)")
 )
 
@@ -382,8 +382,11 @@ var (
 // peer in headless Chromium (in a network namespace, no TCP) through the
 // relay's bridge, a WebRTC data channel to the relay piped to
 // Transmission's TCP port. Each op seeds a fresh random file of
-// -bridge.size bytes (16 MiB, 256 KiB pieces) from the same daemon, so
-// both downloaders meet a seed that has not seen them finish.
+// -bridge.size bytes (64 MiB, 256 KiB pieces) from the same daemon, so
+// both downloaders meet a seed that has not seen them finish. Transmission
+// answers a peer's requests (511 at most, 8 MiB) once or twice each 500 ms,
+// so a 16 MiB download took one or two such rounds and its rate swung
+// twofold with where the first fell; 64 MiB averages over eight.
 //
 // Transmission unchokes a new peer only at its next rechoke, every 10 s:
 // each download first waits 0 to 10 s, whatever the transport. So the
