@@ -156,24 +156,20 @@ func TestReannouncesSoonWithoutPeers(t *testing.T) {
 	if _, err := newEngine(t).AddTorrent(spec); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	// Three announces come at about 0, 5 and 15 s; the tracker's interval
+	// would put the second at 120 s. The deadline sits between the two, far
+	// from both, so a loaded machine cannot fail it.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		mu.Lock()
 		n := len(announces)
-		var gap time.Duration
-		if n >= 3 {
-			gap = announces[2].Sub(announces[0])
-		}
 		mu.Unlock()
 		if n >= 3 {
-			if gap > 18*time.Second {
-				t.Fatalf("three announces took %v", gap)
-			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d announces in 20 s without peers, want 3 (at about 0, 5 and 15 s)", n)
+			t.Fatalf("%d announces in 60 s without peers, want 3 (at about 0, 5 and 15 s, not the tracker's 120 s)", n)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the announces against the deadline
 	}
 }
