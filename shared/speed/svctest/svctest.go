@@ -28,17 +28,22 @@ type Codec[M any] struct {
 func (c Codec[M]) RoundTrip(t *testing.T, samples []M) {
 	t.Helper()
 	for _, m := range samples {
-		b, err := c.Encode(m)
-		if err != nil {
-			t.Fatalf("Encode(%T): %v", m, err)
-		}
-		if len(b) > c.MaxPayload {
-			t.Fatalf("%T encodes to %d bytes", m, len(b))
-		}
-		got, err := c.Decode(b)
-		if err != nil || !reflect.DeepEqual(got, m) {
-			t.Fatalf("Decode(Encode(%#v)) = %#v, %v", m, got, err)
-		}
+		c.roundTrip(t, m)
+	}
+}
+
+func (c Codec[M]) roundTrip(t *testing.T, m M) {
+	t.Helper()
+	b, err := c.Encode(m)
+	if err != nil {
+		t.Fatalf("Encode(%#v): %v", m, err)
+	}
+	if len(b) > c.MaxPayload {
+		t.Fatalf("%T encodes to %d bytes", m, len(b))
+	}
+	got, err := c.Decode(b)
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("Decode(Encode(%#v)) = %#v, %v", m, got, err)
 	}
 }
 
@@ -69,17 +74,7 @@ func (c Codec[M]) Fuzz(f *testing.F, samples []M, seeds ...string) {
 			}
 			return
 		}
-		again, err := c.Encode(m)
-		if err != nil {
-			t.Fatalf("Encode(%#v): %v", m, err)
-		}
-		if len(again) > c.MaxPayload {
-			t.Fatalf("%T re-encodes to %d bytes", m, len(again))
-		}
-		m2, err := c.Decode(again)
-		if err != nil || !reflect.DeepEqual(m, m2) {
-			t.Fatalf("round trip %#v -> %#v (%v)", m, m2, err)
-		}
+		c.roundTrip(t, m)
 	})
 }
 
