@@ -13,14 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anacrolix/torrent/metainfo"
 	actracker "github.com/anacrolix/torrent/tracker"
 	trHttp "github.com/anacrolix/torrent/tracker/http"
 	"github.com/anacrolix/torrent/types/infohash"
-	"github.com/btspeed/btspeed/engine"
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
-	"github.com/btspeed/btspeed/engine/storage"
-	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/relay/tracker/redisswarm/redistest"
 	"github.com/gorilla/websocket"
 )
@@ -68,39 +63,6 @@ func startClusterProcess(t *testing.T, bin, redisURL string, args ...string) *re
 	return nil
 }
 
-// nativePeer is an engine with the WebSocket tracker client, on loopback.
-func nativePeer(t *testing.T) *engine.Client {
-	t.Helper()
-	cl, err := engine.New(engine.Config{PeerFinders: []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: rtctest.Loopback()})}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	return cl
-}
-
-// fetchOverWebRTC downloads mi announcing to tier and checks every byte.
-func fetchOverWebRTC(t *testing.T, cl *engine.Client, mi *metainfo.MetaInfo, tier []string, data []byte) {
-	t.Helper()
-	spec := engine.SpecFromMetaInfo(mi)
-	spec.Trackers = [][]string{tier}
-	var got *storage.Memory
-	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
-		s, err := storage.NewMemory(info, 1<<30)
-		got = s
-		return s, err
-	}
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-tor.Complete()
-	buf := make([]byte, len(data))
-	if _, err := got.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, data) || tor.Stats().Connections["webrtc"] == 0 {
-		t.Fatalf("download through %v: %v, equal %v, connections %v", tier, err, bytes.Equal(buf, data), tor.Stats().Connections)
-	}
-}
-
 // httpAnnounce announces a classic peer with anacrolix's tracker client.
 func httpAnnounce(t *testing.T, base string, ih, id [20]byte, port uint16) actracker.AnnounceResponse {
 	t.Helper()
@@ -145,36 +107,10 @@ func TestRelayProcessesShareSwarmsThroughRedis(t *testing.T) {
 		t.Fatalf("C's scrape: %+v %v, want the 2 seeds announced on A and B", files, err)
 	}
 
-	data := make([]byte, 1<<20+4321)
-	rand.Read(data)
-	content := filepath.Join(dir, "shared.bin")
-	if err := os.WriteFile(content, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := engine.CreateTorrent(content, engine.CreateOptions{PieceLength: 256 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := engine.SpecFromMetaInfo(mi)
-	spec.Trackers = [][]string{{a.ws(), b.ws(), c.ws()}}
-	spec.Storage = func(i *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(dir, i) }
-	spec.Check = true
-	seed, err := nativePeer(t).AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-seed.Complete()
-	first := nativePeer(t)
-	fetchOverWebRTC(t, first, mi, []string{c.ws()}, data)
-	first.Close() // the seed is the only source left
-	before := seed.Stats().Uploaded
-
-	a.cmd.Process.Kill()
-	a.cmd.Wait()
-	fetchOverWebRTC(t, nativePeer(t), mi, []string{b.ws()}, data)
-	if up := seed.Stats().Uploaded - before; up < int64(len(data)) {
-		t.Fatalf("the seed uploaded %d bytes after relay A was killed, want the whole %d", up, len(data))
-	}
+	redistest.Failover{WS: [3]string{a.ws(), b.ws(), c.ws()}, StopA: func() {
+		a.cmd.Process.Kill() // SIGKILL: no goodbye to Redis
+		a.cmd.Wait()
+	}}.Run(t)
 }
 
 // A browser may list classic peers through relay A's /bridge/peers (A

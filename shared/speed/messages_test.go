@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/btspeed/btspeed/shared/speed/svctest"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -57,24 +58,11 @@ func maxMore() []uint32 {
 	return more
 }
 
-func TestMessagesRoundTrip(t *testing.T) {
-	for _, m := range sampleMessages(t) {
-		b, err := Encode(m)
-		if err != nil {
-			t.Fatalf("Encode(%#v): %v", m, err)
-		}
-		if len(b) > MaxMessageSize {
-			t.Fatalf("%T encodes to %d bytes", m, len(b))
-		}
-		got, err := Decode(b)
-		if err != nil {
-			t.Fatalf("Decode(%q): %v", b, err)
-		}
-		if !reflect.DeepEqual(got, m) {
-			t.Fatalf("round trip: got %#v, want %#v", got, m)
-		}
-	}
-}
+// messages is Speed's messages for the checks of the services' rig.
+var messages = svctest.Codec[Message]{Encode: Encode, Decode: Decode, MaxPayload: MaxMessageSize,
+	Errors: []error{ErrMalformed, ErrTooLarge, ErrUnknownType}}
+
+func TestMessagesRoundTrip(t *testing.T) { messages.RoundTrip(t, sampleMessages(t)) }
 
 func TestPaymentWireLayout(t *testing.T) {
 	// The spec's example: keys in bencode's sorted order.

@@ -1,76 +1,47 @@
-//go:build !js
-
-// (Not under js/wasm: these tests listen on loopback TCP, which the Node run
-// of ./shared/... has not.)
-
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"net"
 	"testing"
 
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/svctest"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
-func handshakes(t *testing.T, a, b speed.Handshake) (*Conn, *Conn, error, error) {
-	t.Helper()
-	ca, cb := tcpPair(t)
+// Two peers handshake, learn each other's account and ledger, and exchange
+// proxy and Speed messages; each goes to the right extension. (The
+// connection itself is package svcconn's, tested there.)
+func TestConnRoundTrip(t *testing.T) {
+	ka, _ := wallet.GenerateKey()
+	kb, _ := wallet.GenerateKey()
+	a := speed.Handshake{Version: 1, Account: ka.Address(), Ledger: "l1"}
+	b := speed.Handshake{Version: 1, Account: kb.Address(), Ledger: "l1"}
+	na, nb := net.Pipe()
+	defer na.Close()
+	defer nb.Close()
 	type res struct {
 		c   *Conn
 		err error
 	}
 	ch := make(chan res, 1)
 	go func() {
-		c, err := Handshake(cb, [20]byte{2}, b)
+		c, err := Handshake(nb, [20]byte{2}, b)
 		ch <- res{c, err}
 	}()
-	c1, err1 := Handshake(ca, [20]byte{1}, a)
+	ca, err := Handshake(na, [20]byte{1}, a)
 	r := <-ch
-	return c1, r.c, err1, r.err
-}
-
-// tcpPair returns the two ends of a loopback TCP connection (the handshakes
-// write before they read, as peers do, which a net.Pipe cannot buffer).
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || r.err != nil {
+		t.Fatal(err, r.err)
 	}
-	defer ln.Close()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
-}
-
-// Two peers handshake, learn each other's account and ledger, and exchange
-// proxy and Speed messages; each goes to the right extension.
-func TestConnRoundTrip(t *testing.T) {
-	ka, _ := wallet.GenerateKey()
-	kb, _ := wallet.GenerateKey()
-	a := speed.Handshake{Version: 1, Account: ka.Address(), Ledger: "l1"}
-	b := speed.Handshake{Version: 1, Account: kb.Address(), Ledger: "l1"}
-	ca, cb, err1, err2 := handshakes(t, a, b)
-	if err1 != nil || err2 != nil {
-		t.Fatal(err1, err2)
-	}
+	cb := r.c
 	if ca.Peer != b || cb.Peer != a {
 		t.Fatalf("peers %+v %+v", ca.Peer, cb.Peer)
 	}
+	sent := make(chan error, 1)
 	go func() {
-		ca.Write(Cancel{ID: 7})
-		ca.WriteSpeed(speed.ChannelClosing{Channel: speed.ChannelID{1}, Seq: 2})
+		sent <- errors.Join(ca.Write(Cancel{ID: 7}), ca.WriteSpeed(speed.ChannelClosing{Channel: speed.ChannelID{1}, Seq: 2}))
 	}()
 	if m, err := cb.Read(); err != nil || m != (Cancel{ID: 7}) {
 		t.Fatalf("read %v, %v", m, err)
@@ -78,14 +49,19 @@ func TestConnRoundTrip(t *testing.T) {
 	if m, err := cb.Read(); err != nil || m != (speed.ChannelClosing{Channel: speed.ChannelID{1}, Seq: 2}) {
 		t.Fatalf("read %v, %v", m, err)
 	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
 }
 
-// A peer on another info hash, or without bt_proxy, is not a proxy peer.
+// A peer on another info hash is not a proxy peer.
 func TestHandshakeRefusesOthers(t *testing.T) {
-	ca, cb := tcpPair(t)
+	ca, cb := net.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		var h [68]byte
-		copy(h[:], pstr)
+		copy(h[:], "\x13BitTorrent protocol")
 		h[25] = 0x10
 		cb.Write(h[:]) // info hash all zero
 		buf := make([]byte, 1024)
@@ -93,28 +69,25 @@ func TestHandshakeRefusesOthers(t *testing.T) {
 		cb.Close()
 	}()
 	if _, err := Handshake(ca, [20]byte{}, speed.Handshake{Version: 1, Ledger: "l"}); !errors.Is(err, ErrNotProxy) {
-		t.Fatalf("another info hash: %v", err)
+		t.Errorf("another info hash: %v", err)
 	}
+	ca.Close() // as a caller does: the peer's read ends
+	<-done
 }
 
-// FuzzConnRead: whatever a peer sends after the handshakes, Read returns
-// messages or an error, never panics, and reads no frame above its cap.
-func FuzzConnRead(f *testing.F) {
-	p, _ := Encode(Data{ID: 3, Index: 2, Offset: 16384, Block: []byte("xyz")})
-	f.Add(frame(proxyExtID, p))
-	f.Add(frame(speedExtID, []byte("d1:ti5e2:ch32:0123456789012345678901234567890123:seqi1ee")))
-	f.Add(append(frame(proxyExtID, []byte("garbage")), frame(proxyExtID, []byte("d1:ti9e2:idi1ee"))...))
-	f.Add([]byte{0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c := &Conn{r: bufio.NewReader(bytes.NewReader(data))}
-		for range 64 {
-			m, err := c.Read()
-			if err != nil {
-				return
-			}
-			if m == nil {
-				t.Fatal("nil message without an error")
-			}
-		}
+// What a proxy peer sends first, byte for byte (docs/speed-protocol.md
+// section 11.1): it assigns 1 to bt_speed and 2 to bt_proxy.
+func TestHandshakeWire(t *testing.T) {
+	self := speed.Handshake{Version: 1, Account: wallet.Address{0x41, 1, 2, 3}, Ledger: "btspeed-devnet"}
+	sent := svctest.SentHandshake(t, func(c net.Conn) error {
+		_, err := Handshake(c, [20]byte{9}, self)
+		return err
 	})
+	acct := string(self.Account[:])
+	want := "\x13BitTorrent protocol\x00\x00\x00\x00\x00\x10\x00\x00" + string(ServiceHash[:]) + "\x09" + string(make([]byte, 19)) +
+		"\x00\x00\x00\x7f\x14\x00" + "d8:bt_speedd4:acct21:" + acct + "6:ledger14:btspeed-devnet1:vi1ee" +
+		"1:md8:bt_proxyi2e8:bt_speedi1ee1:v13:btspeed-proxye"
+	if string(sent) != want {
+		t.Fatalf("sent\n%q\nwant\n%q", sent, want)
+	}
 }

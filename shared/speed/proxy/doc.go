@@ -12,9 +12,9 @@
 // the caller to skip. Payments reuse package speed's channel states and
 // signatures.
 //
-// Conn is the connection they travel on (section 11.1): a BitTorrent
-// handshake on ServiceHash and a BEP 10 handshake naming bt_speed (the
-// peer's account and ledger) and bt_proxy, then length-prefixed extended
-// messages, capped before they are read. Package provider serves fetches
+// Conn is the connection they travel on (section 11.1), package svcconn's
+// for this service: a BitTorrent handshake on ServiceHash and a BEP 10
+// handshake naming bt_speed (the peer's account and ledger) and bt_proxy,
+// then length-prefixed extended messages, capped before they are read. Package provider serves fetches
 // and package requester makes them.
 package proxy

@@ -2,12 +2,11 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/svctest"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -43,21 +42,11 @@ func sampleMessages(t testing.TB) []Message {
 	}
 }
 
-func TestMessagesRoundTrip(t *testing.T) {
-	for _, m := range sampleMessages(t) {
-		b, err := Encode(m)
-		if err != nil {
-			t.Fatalf("Encode(%T): %v", m, err)
-		}
-		if len(b) > MaxPayload {
-			t.Fatalf("%T encodes to %d bytes", m, len(b))
-		}
-		got, err := Decode(b)
-		if err != nil || !reflect.DeepEqual(got, m) {
-			t.Fatalf("Decode(Encode(%#v)) = %#v, %v", m, got, err)
-		}
-	}
-}
+// messages is the proxy's messages for the rig's checks.
+var messages = svctest.Codec[Message]{Encode: Encode, Decode: Decode, MaxPayload: MaxPayload,
+	Errors: []error{ErrMalformed, ErrTooLarge, ErrUnknownType}}
+
+func TestMessagesRoundTrip(t *testing.T) { messages.RoundTrip(t, sampleMessages(t)) }
 
 func TestEncodedForm(t *testing.T) {
 	b, err := Encode(Data{ID: 3, Index: 2, Offset: 16384, Block: []byte("xyz")})
@@ -72,46 +61,44 @@ func TestEncodedForm(t *testing.T) {
 
 func TestDecodeRefuses(t *testing.T) {
 	for _, tc := range []struct {
-		name, why, payload string
-		want               error
+		name, payload string
+		want          error
+		why           string
 	}{
-		{"no type", "no message type", "d2:idi1ee", ErrMalformed},
-		{"unknown type", "99", "d2:idi1e1:ti99ee", ErrUnknownType},
-		{"unknown type without an id", "7", "d1:ti7ee", ErrUnknownType},
-		{"no id", "fetch id 0", "d1:ti6ee", ErrMalformed},
-		{"id above 32 bits", "fetch id 4294967296", "d2:idi4294967296e1:ti6ee", ErrMalformed},
-		{"negative id", "bencode", "d2:idi-1e1:ti6ee", ErrMalformed},
-		{"not a dict", "unmarshal", "li1ee", ErrMalformed},
-		{"bytes after a cancel", "after the dict", "d2:idi1e1:ti6eexx", ErrMalformed},
-		{"data without a block", "block of 0", "d2:idi1e1:ti3ee", ErrMalformed},
-		{"data at an unaligned offset", "offset 5", "d2:idi1e3:offi5e1:ti3eex", ErrMalformed},
-		{"data offset past the largest chunk", "offset 1048576", "d2:idi1e3:offi1048576e1:ti3eex", ErrMalformed},
-		{"data past the last chunk", "chunk index", "d2:idi1e3:idxi67108864e1:ti3eex", ErrMalformed},
-		{"data block too large", "block of 16385", "d2:idi1e1:ti3ee" + strings.Repeat("x", MaxBlock+1), ErrMalformed},
-		{"fetch ftp", "url scheme", "d2:idi1e1:ti1e3:url17:ftp://example.come", ErrMalformed},
-		{"fetch user info", "user info", "d2:idi1e1:ti1e3:url23:https://u:p@example.come", ErrMalformed},
-		{"fetch fragment", "fragment", "d2:idi1e1:ti1e3:url21:https://example.com/#e", ErrMalformed},
-		{"fetch relative", "url scheme", "d2:idi1e1:ti1e3:url5:/filee", ErrMalformed},
-		{"fetch no url", "url of 0", "d2:idi1e1:ti1ee", ErrMalformed},
-		{"fetch rate too high", "rate above", "d2:idi1e3:maxi1099511627777e1:ti1e3:url19:https://example.come", ErrMalformed},
-		{"fetch pin without chunk", "pin without", "d2:idi1e3:leni5e1:ti1e3:url19:https://example.come", ErrMalformed},
-		{"fetch chunk not a power of two", "chunk size 20000", "d5:chunki20000e2:idi1e1:ti1e3:url19:https://example.come", ErrMalformed},
-		{"fetch chunk too small", "chunk size 8192", "d5:chunki8192e2:idi1e1:ti1e3:url19:https://example.come", ErrMalformed},
-		{"fetch from past the end", "from chunk 2", "d5:chunki16384e2:idi1e4:fromi2e3:leni16384e1:ti1e3:url19:https://example.come", ErrMalformed},
-		{"head without pin", "pin without", "d2:idi1e6:ledger1:x5:payee21:AAAAAAAAAAAAAAAAAAAAA1:ti2ee", ErrMalformed},
-		{"head bad payee", "payee", "d5:chunki16384e2:idi1e6:ledger1:x5:payee3:AAA1:ti2ee", ErrMalformed},
-		{"head no ledger", "ledger id", "d5:chunki16384e2:idi1e5:payee21:AAAAAAAAAAAAAAAAAAAAA1:ti2ee", ErrMalformed},
-		{"head length too large", "length", "d5:chunki16384e2:idi1e6:ledger1:x3:leni1099511627777e5:payee21:AAAAAAAAAAAAAAAAAAAAA1:ti2ee", ErrMalformed},
-		{"pay seq 0", "seq 0", "d2:ch32:" + strings.Repeat("c", 32) + "2:idi1e3:sig65:" + strings.Repeat("s", 65) + "1:ti4ee", ErrMalformed},
-		{"pay short channel", "channel id of 3", "d2:ch3:ccc2:idi1e3:seqi1e3:sig65:" + strings.Repeat("s", 65) + "1:ti4ee", ErrMalformed},
-		{"refused long text", "text of 201", "d2:idi1e4:text201:" + strings.Repeat("t", 201) + "1:ti5ee", ErrMalformed},
-		{"dict too large", "a dict of", "d2:idi1e1:ti6e1:z5000:" + strings.Repeat("z", 5000) + "e", ErrTooLarge},
-		{"payload too large", "20481 bytes", strings.Repeat("x", MaxPayload+1), ErrTooLarge},
+		{"no type", "d2:idi1ee", ErrMalformed, "no message type"},
+		{"unknown type", "d2:idi1e1:ti99ee", ErrUnknownType, "99"},
+		{"unknown type without an id", "d1:ti7ee", ErrUnknownType, "7"},
+		{"no id", "d1:ti6ee", ErrMalformed, "fetch id 0"},
+		{"id above 32 bits", "d2:idi4294967296e1:ti6ee", ErrMalformed, "fetch id 4294967296"},
+		{"negative id", "d2:idi-1e1:ti6ee", ErrMalformed, "bencode"},
+		{"not a dict", "li1ee", ErrMalformed, "unmarshal"},
+		{"bytes after a cancel", "d2:idi1e1:ti6eexx", ErrMalformed, "after the dict"},
+		{"data without a block", "d2:idi1e1:ti3ee", ErrMalformed, "block of 0"},
+		{"data at an unaligned offset", "d2:idi1e3:offi5e1:ti3eex", ErrMalformed, "offset 5"},
+		{"data offset past the largest chunk", "d2:idi1e3:offi1048576e1:ti3eex", ErrMalformed, "offset 1048576"},
+		{"data past the last chunk", "d2:idi1e3:idxi67108864e1:ti3eex", ErrMalformed, "chunk index"},
+		{"data block too large", "d2:idi1e1:ti3ee" + strings.Repeat("x", MaxBlock+1), ErrMalformed, "block of 16385"},
+		{"fetch ftp", "d2:idi1e1:ti1e3:url17:ftp://example.come", ErrMalformed, "url scheme"},
+		{"fetch user info", "d2:idi1e1:ti1e3:url23:https://u:p@example.come", ErrMalformed, "user info"},
+		{"fetch fragment", "d2:idi1e1:ti1e3:url21:https://example.com/#e", ErrMalformed, "fragment"},
+		{"fetch relative", "d2:idi1e1:ti1e3:url5:/filee", ErrMalformed, "url scheme"},
+		{"fetch no url", "d2:idi1e1:ti1ee", ErrMalformed, "url of 0"},
+		{"fetch rate too high", "d2:idi1e3:maxi1099511627777e1:ti1e3:url19:https://example.come", ErrMalformed, "rate above"},
+		{"fetch pin without chunk", "d2:idi1e3:leni5e1:ti1e3:url19:https://example.come", ErrMalformed, "pin without"},
+		{"fetch chunk not a power of two", "d5:chunki20000e2:idi1e1:ti1e3:url19:https://example.come", ErrMalformed, "chunk size 20000"},
+		{"fetch chunk too small", "d5:chunki8192e2:idi1e1:ti1e3:url19:https://example.come", ErrMalformed, "chunk size 8192"},
+		{"fetch from past the end", "d5:chunki16384e2:idi1e4:fromi2e3:leni16384e1:ti1e3:url19:https://example.come", ErrMalformed, "from chunk 2"},
+		{"head without pin", "d2:idi1e6:ledger1:x5:payee21:AAAAAAAAAAAAAAAAAAAAA1:ti2ee", ErrMalformed, "pin without"},
+		{"head bad payee", "d5:chunki16384e2:idi1e6:ledger1:x5:payee3:AAA1:ti2ee", ErrMalformed, "payee"},
+		{"head no ledger", "d5:chunki16384e2:idi1e5:payee21:AAAAAAAAAAAAAAAAAAAAA1:ti2ee", ErrMalformed, "ledger id"},
+		{"head length too large", "d5:chunki16384e2:idi1e6:ledger1:x3:leni1099511627777e5:payee21:AAAAAAAAAAAAAAAAAAAAA1:ti2ee", ErrMalformed, "length"},
+		{"pay seq 0", "d2:ch32:" + strings.Repeat("c", 32) + "2:idi1e3:sig65:" + strings.Repeat("s", 65) + "1:ti4ee", ErrMalformed, "seq 0"},
+		{"pay short channel", "d2:ch3:ccc2:idi1e3:seqi1e3:sig65:" + strings.Repeat("s", 65) + "1:ti4ee", ErrMalformed, "channel id of 3"},
+		{"refused long text", "d2:idi1e4:text201:" + strings.Repeat("t", 201) + "1:ti5ee", ErrMalformed, "text of 201"},
+		{"dict too large", "d2:idi1e1:ti6e1:z5000:" + strings.Repeat("z", 5000) + "e", ErrTooLarge, "a dict of"},
+		{"payload too large", strings.Repeat("x", MaxPayload+1), ErrTooLarge, "20481 bytes"},
 	} {
-		m, err := Decode([]byte(tc.payload))
-		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.why) {
-			t.Errorf("%s: got %#v, %v; want %v", tc.name, m, err, tc.want)
-		}
+		messages.Refuse(t, tc.name, tc.payload, tc.want, tc.why)
 	}
 }
 
@@ -125,7 +112,7 @@ func TestDecodeIgnoresUnknownKeys(t *testing.T) {
 
 // Encode refuses what Decode would, so a bug shows up at the sender.
 func TestEncodeRefuses(t *testing.T) {
-	for _, m := range []Message{
+	messages.EncodeRefuses(t, ErrMalformed,
 		Fetch{ID: 0, URL: "https://example.com/"},
 		Fetch{ID: 1, URL: "file:///etc/passwd"},
 		Head{ID: 1, Pin: Pin{Chunk: DefaultChunk}},
@@ -133,11 +120,7 @@ func TestEncodeRefuses(t *testing.T) {
 		Pay{ID: 1},
 		Refused{ID: 1, Pin: Pin{Length: 3}},
 		Cancel{},
-	} {
-		if b, err := Encode(m); !errors.Is(err, ErrMalformed) {
-			t.Errorf("Encode(%#v) = %q, %v", m, b, err)
-		}
-	}
+	)
 }
 
 func TestPinChunks(t *testing.T) {

@@ -110,7 +110,7 @@ func NewClient(nc net.Conn, key *wallet.PrivateKey, ledger speed.Ledger, ledgerI
 // closing the channels paid on the connection; so once Close returns, the
 // ledger shows what the provider earned.
 func (cl *Client) Close() error {
-	if cw, ok := cl.c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+	if cl.c.CloseWrite() == nil {
 		cl.c.SetDeadline(time.Now().Add(replyTimeout))
 		for {
 			if _, err := cl.c.Recv(); err != nil {

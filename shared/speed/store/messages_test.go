@@ -2,12 +2,11 @@ package store
 
 import (
 	"bytes"
-	"errors"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/btspeed/btspeed/shared/speed"
+	"github.com/btspeed/btspeed/shared/speed/svctest"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -47,22 +46,12 @@ func sampleMessages(t testing.TB) []Message {
 	}
 }
 
+// messages is storage's messages for the rig's checks.
+var messages = svctest.Codec[Message]{Encode: Encode, Decode: Decode, MaxPayload: MaxPayload,
+	Errors: []error{ErrMalformed, ErrTooLarge, ErrUnknownType}}
+
 // Every message encodes within its caps and decodes to itself.
-func TestMessagesRoundTrip(t *testing.T) {
-	for _, m := range sampleMessages(t) {
-		b, err := Encode(m)
-		if err != nil {
-			t.Fatalf("%T: %v", m, err)
-		}
-		if len(b) > MaxPayload {
-			t.Fatalf("%T: %d bytes", m, len(b))
-		}
-		got, err := Decode(b)
-		if err != nil || !reflect.DeepEqual(got, m) {
-			t.Fatalf("%T: %#v, %v", m, got, err)
-		}
-	}
-}
+func TestMessagesRoundTrip(t *testing.T) { messages.RoundTrip(t, sampleMessages(t)) }
 
 // The layout of two small messages, byte for byte, as the spec shows them.
 func TestWireLayout(t *testing.T) {
@@ -106,9 +95,7 @@ func TestDecodeRejects(t *testing.T) {
 		"pay seq 0":             {"d" + obj + "1:ti12e4:whati1ee", ErrMalformed},
 		"too large":             {"d" + obj + "1:ti6e" + strings.Repeat("x", MaxPayload), ErrTooLarge},
 	} {
-		if _, err := Decode([]byte(tc.payload)); !errors.Is(err, tc.want) {
-			t.Errorf("%s: %v, want %v", name, err, tc.want)
-		}
+		messages.Refuse(t, name, tc.payload, tc.want, "")
 	}
 	m, err := Decode([]byte("d5:extrai1e" + obj + "1:ti11ee"))
 	if err != nil || m.Type() != TypeEnd {
@@ -118,15 +105,11 @@ func TestDecodeRejects(t *testing.T) {
 
 // Encode refuses what Decode would refuse.
 func TestEncodeRefusesInvalid(t *testing.T) {
-	for _, m := range []Message{
+	messages.EncodeRefuses(t, ErrMalformed,
 		Challenge{K: 0},
 		Put{Seg: 1, Data: []byte{1}},
 		Data{Block: make([]byte, MaxBlock+1)},
 		Propose{Terms: Terms{Length: 1, Period: 60, Periods: 1}},
 		Refused{Text: strings.Repeat("x", MaxTextLen+1)},
-	} {
-		if _, err := Encode(m); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%#v: %v", m, err)
-		}
-	}
+	)
 }

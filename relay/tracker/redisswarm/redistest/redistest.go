@@ -6,6 +6,9 @@
 //
 // Without redis-server, Start skips the test saying how to install it,
 // unless BTSPEED_REQUIRE_REDIS is set (as in CI), when it fails.
+//
+// Failover is the scenario relays sharing swarms through such a Redis must
+// pass, run by relay's in-process cluster test and cmd/relay's processes.
 package redistest
 
 import (
