@@ -425,12 +425,18 @@ func BenchmarkBrowserBridge(b *testing.B) {
 		ts.WaitSeeding(b, ih, time.Minute)
 		waitBridgeLists(b, url, ih, ts.PeerAddr())
 		b.StartTimer()
-		native.add(nativeDownload(b, torrentFile, ts.PeerAddr()))
+		nw, nm := nativeDownload(b, torrentFile, ts.PeerAddr())
+		native.add(nw, nm)
 		before := udpDrops(b, ns)
 		if os.Getenv("BTSPEED_BENCH_PROFILE") != "" {
 			p.StartProfile(b, time.Millisecond)
 		}
-		bridged.add(browserDownload(b, p, torrentFile, data))
+		bw, bm := browserDownload(b, p, torrentFile, data)
+		bridged.add(bw, bm)
+		if os.Getenv("BTSPEED_BENCH_LOGS") != "" {
+			mb := float64(*bridgeBenchSize) / 1e6
+			b.Logf("op %d: native %.2f MB/s (waited %v), bridged %.2f MB/s (waited %v)", i, mb/nm.Seconds(), nw.Round(time.Millisecond), mb/bm.Seconds(), bw.Round(time.Millisecond))
+		}
 		if dir := os.Getenv("BTSPEED_BENCH_PROFILE"); dir != "" {
 			prof := p.StopProfile(b, filepath.Join(dir, "bridged.cpuprofile"))
 			b.Logf("bridged page: %s", profileSummary(prof, 30))
