@@ -12,11 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/engine/rtc"
 	"github.com/btspeed/btspeed/engine/rtc/rtctest"
-	"github.com/btspeed/btspeed/engine/storage"
 	"github.com/btspeed/btspeed/engine/wstracker"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netnstest"
@@ -90,23 +88,7 @@ func fetchFromBrowser(t *testing.T, magnet, tracker, sum string, rtcCfg rtc.Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Trackers = [][]string{{tracker}}
-	var got *storage.Memory
-	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
-		s, err := storage.NewMemory(info, 1<<30)
-		got = s
-		return s, err
-	}
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-tor.Complete()
-	buf := make([]byte, tor.Stats().Length)
-	if _, err := got.ReadAt(buf, 0); err != nil {
-		t.Fatal(err)
-	}
-	if h := sha256.Sum256(buf); hex.EncodeToString(h[:]) != sum || tor.Stats().Connections["webrtc"] == 0 {
-		t.Fatalf("downloaded through %s: sha256 %x, want %s; connections %v", tracker, h, sum, tor.Stats().Connections)
+	if h := sha256.Sum256(redistest.Download(t, cl, spec, tracker)); hex.EncodeToString(h[:]) != sum {
+		t.Fatalf("downloaded through %s: sha256 %x, want %s", tracker, h, sum)
 	}
 }

@@ -220,18 +220,29 @@ func expiresAfterKill(t *testing.T, c *client.Client) {
 	if _, err := c.OpenChannel(ctx, o); err != nil {
 		t.Fatal(err)
 	}
+	// The expiry loop runs every second, after a new leader's grace: a
+	// minute is far above what the refund needs.
+	deadline := time.Now().Add(time.Minute)
 	for {
 		es, err := history(c, payer.Address())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := len(es); n > 0 && es[n-1].Kind == "channel-refund" {
+		n := len(es)
+		if n > 0 && es[n-1].Kind == "channel-refund" {
 			if b := uint64(es[n-1].Balance); b != 1000 {
 				t.Errorf("payer's balance after the refund %d, want 1000", b)
 			}
 			return
 		}
-		time.Sleep(100 * time.Millisecond) // the loop runs every second; the test's own timeout bounds this
+		if time.Now().After(deadline) {
+			last := "none"
+			if n > 0 {
+				last = fmt.Sprintf("%+v", es[n-1])
+			}
+			t.Fatalf("after a minute waiting for the expired channel's refund: the payer's history has %d entries, the last %s", n, last)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

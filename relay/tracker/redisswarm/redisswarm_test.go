@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -159,6 +160,23 @@ func (c *wsClient) next(match func(*webtorrent.Message) bool) *webtorrent.Messag
 	}
 }
 
+// eventually polls cond every 20 ms until it returns "" and fails with
+// what it returned last after 30 s, far above what any wait here needs.
+func eventually(t *testing.T, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		last := cond()
+		if last == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s waiting for %s: %s", what, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func bin(b [20]byte) string { return webtorrent.BinString(b[:]) }
 
 // A WebSocket peer on relay C offers; the offer reaches a peer on relay A
@@ -190,24 +208,22 @@ func TestWebSocketOffersAcrossRelays(t *testing.T) {
 	}
 	// A relay counts a message routed out once Redis has taken it, which
 	// can be after the other relay delivered it.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	eventually(t, "each relay to count one message routed in and one out", func() string {
 		sa, sc := rs[0].t.Stats(), rs[2].t.Stats()
 		if sc.RoutedOut == 1 && sa.RoutedIn == 1 && sa.RoutedOut == 1 && sc.RoutedIn == 1 {
-			break
+			return ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("routed: A %+v, C %+v", sa, sc)
-		}
-	}
+		return fmt.Sprintf("A %+v, C %+v", sa, sc)
+	})
 	// The seed's connection to A closes: its entry leaves Redis, and C's
 	// scrape stops counting it.
 	a.ws.Close()
-	for {
-		if s, _, _ := scrape(t, rs[2].url, ih); s == 0 {
-			break
+	eventually(t, "C's scrape to drop the seed whose connection to A closed", func() string {
+		if s, _, _ := scrape(t, rs[2].url, ih); s != 0 {
+			return fmt.Sprintf("%d seeders", s)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ""
+	})
 }
 
 // What Redis holds that is not a live relay's well-formed entry is not
@@ -249,9 +265,12 @@ func TestDeadRelaysAndMalformedData(t *testing.T) {
 	}
 	before := rs[0].c.Malformed()
 	rdb.Publish(ctx, "btspeed:relay:"+rs[0].c.ID(), "{not json")
-	for rs[0].c.Malformed() == before {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "the malformed routed message to be counted", func() string {
+		if n := rs[0].c.Malformed(); n == before {
+			return fmt.Sprintf("still %d malformed", n)
+		}
+		return ""
+	})
 }
 
 // With Redis gone, each relay serves from its own swarms: two peers on the
@@ -267,9 +286,12 @@ func TestRedisOutageFallsBackToLocalSwarms(t *testing.T) {
 	if len(r.Peers) != 1 || r.Peers[0].Port != 7001 {
 		t.Fatalf("A's answer with Redis down: %+v, want the peer announced on A", r)
 	}
-	for rs[0].c.Up() {
-		time.Sleep(20 * time.Millisecond) // the next heartbeat fails
-	}
+	eventually(t, "the cluster to report itself down at its next heartbeat", func() string {
+		if rs[0].c.Up() {
+			return fmt.Sprintf("still up, stats %+v", rs[0].t.Stats())
+		}
+		return ""
+	})
 	ws1, ws2 := dialWS(t, rs[0].url), dialWS(t, rs[0].url)
 	ihs := webtorrent.Hashes{bin(ih)}
 	ws1.send(&webtorrent.Message{Action: "announce", InfoHash: ihs, PeerID: bin(p1), Left: webtorrent.Count(0), Event: "started"})

@@ -71,29 +71,21 @@ func (m Cancel) toWire() (wireMsg, []byte) {
 	return wireMsg{T: uint64(TypeCancel), ID: uint64(m.ID)}, nil
 }
 
-// codec checks the caps of every payload (package svcmsg).
-var codec = svcmsg.Codec{Name: "proxy", MaxPayload: MaxPayload, MaxDict: MaxDictSize, TooLarge: ErrTooLarge, Malformed: ErrMalformed}
+// codec checks the caps of every payload and converts messages (package
+// svcmsg).
+var codec = svcmsg.Service[Message, wireMsg]{
+	Codec:    svcmsg.Codec{Name: "proxy", MaxPayload: MaxPayload, MaxDict: MaxDictSize, TooLarge: ErrTooLarge, Malformed: ErrMalformed},
+	ToWire:   Message.toWire,
+	FromWire: fromWire,
+}
 
 // Encode returns the payload of m: its bencoded dict, then Data's block. It
 // refuses messages a receiver would reject, so a bug shows up at the sender.
-func Encode(m Message) ([]byte, error) {
-	w, block := m.toWire()
-	if _, err := fromWire(w, block); err != nil {
-		return nil, fmt.Errorf("proxy: encoding %T: %w", m, err)
-	}
-	return codec.Encode(m, w, block)
-}
+func Encode(m Message) ([]byte, error) { return codec.Encode(m) }
 
 // Decode parses a payload. Sizes are checked before anything is parsed. A
 // Data block aliases payload.
-func Decode(payload []byte) (Message, error) {
-	var w wireMsg
-	block, err := codec.Decode(payload, &w)
-	if err != nil {
-		return nil, err
-	}
-	return fromWire(w, block)
-}
+func Decode(payload []byte) (Message, error) { return codec.Decode(payload) }
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))

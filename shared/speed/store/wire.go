@@ -112,29 +112,21 @@ func (w *wireMsg) setWhat(what uint8, n uint64) {
 	}
 }
 
-// codec checks the caps of every payload (package svcmsg).
-var codec = svcmsg.Codec{Name: "store", MaxPayload: MaxPayload, MaxDict: MaxDictSize, TooLarge: ErrTooLarge, Malformed: ErrMalformed}
+// codec checks the caps of every payload and converts messages (package
+// svcmsg).
+var codec = svcmsg.Service[Message, wireMsg]{
+	Codec:    svcmsg.Codec{Name: "store", MaxPayload: MaxPayload, MaxDict: MaxDictSize, TooLarge: ErrTooLarge, Malformed: ErrMalformed},
+	ToWire:   Message.toWire,
+	FromWire: fromWire,
+}
 
 // Encode returns the payload of m: its bencoded dict, then its raw bytes. It
 // refuses messages a receiver would reject, so a bug shows up at the sender.
-func Encode(m Message) ([]byte, error) {
-	w, raw := m.toWire()
-	if _, err := fromWire(w, raw); err != nil {
-		return nil, fmt.Errorf("store: encoding %T: %w", m, err)
-	}
-	return codec.Encode(m, w, raw)
-}
+func Encode(m Message) ([]byte, error) { return codec.Encode(m) }
 
 // Decode parses a payload. Sizes are checked before anything is parsed. Raw
 // bytes alias payload.
-func Decode(payload []byte) (Message, error) {
-	var w wireMsg
-	raw, err := codec.Decode(payload, &w)
-	if err != nil {
-		return nil, err
-	}
-	return fromWire(w, raw)
-}
+func Decode(payload []byte) (Message, error) { return codec.Decode(payload) }
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))

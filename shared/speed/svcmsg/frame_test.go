@@ -53,3 +53,46 @@ func TestCodec(t *testing.T) {
 		t.Errorf("Encode of a payload over its cap: %v", err)
 	}
 }
+
+// note is a message of the test service: its dict carries T, its text the
+// raw bytes.
+type note struct {
+	T    uint64
+	Text string
+}
+
+var errNoType = errors.New("test: no type")
+
+var service = Service[note, dict]{
+	Codec:  codec,
+	ToWire: func(n note) (dict, []byte) { return dict{T: n.T}, []byte(n.Text) },
+	FromWire: func(d dict, raw []byte) (note, error) {
+		if d.T == 0 {
+			return note{}, errNoType
+		}
+		return note{T: d.T, Text: string(raw)}, nil
+	},
+}
+
+// A Service's message goes through; Encode refuses what FromWire would
+// reject, naming the service and the message's type; Decode gives the
+// Codec's errors before FromWire's.
+func TestService(t *testing.T) {
+	p, err := service.Encode(note{T: 2, Text: "hi"})
+	if err != nil || string(p) != "d1:ti2eehi" {
+		t.Fatalf("Encode: %q %v", p, err)
+	}
+	if n, err := service.Decode(p); err != nil || n != (note{T: 2, Text: "hi"}) {
+		t.Fatalf("Decode: %+v %v", n, err)
+	}
+	_, err = service.Encode(note{Text: "no type"})
+	if !errors.Is(err, errNoType) || !strings.HasPrefix(err.Error(), "test: encoding svcmsg.note: ") {
+		t.Errorf("Encode of a message FromWire rejects: %v", err)
+	}
+	if _, err := service.Decode([]byte("d1:ti0ee")); !errors.Is(err, errNoType) {
+		t.Errorf("Decode of a dict FromWire rejects: %v", err)
+	}
+	if _, err := service.Decode([]byte("hello")); !errors.Is(err, errBad) {
+		t.Errorf("Decode of a broken dict: %v", err)
+	}
+}

@@ -53,8 +53,14 @@ func (f Failover) Run(t *testing.T) {
 	}
 	<-seed.Complete()
 
+	download := func(cl *engine.Client, tracker string) {
+		t.Helper()
+		if got := Download(t, cl, engine.SpecFromMetaInfo(mi), tracker); !bytes.Equal(got, data) {
+			t.Fatalf("the %d bytes downloaded through %s differ from the seed's %d", len(got), tracker, len(data))
+		}
+	}
 	first := rtcEngine(t)
-	download(t, first, mi, f.WS[2], data)
+	download(first, f.WS[2])
 	if f.Met != nil {
 		f.Met(t)
 	}
@@ -62,7 +68,7 @@ func (f Failover) Run(t *testing.T) {
 	uploaded := seed.Stats().Uploaded
 
 	f.StopA()
-	download(t, rtcEngine(t), mi, f.WS[1], data)
+	download(rtcEngine(t), f.WS[1])
 	if up := seed.Stats().Uploaded - uploaded; up < int64(len(data)) {
 		t.Fatalf("the seed uploaded %d bytes after relay A went away, want the whole %d", up, len(data))
 	}
@@ -80,11 +86,11 @@ func rtcEngine(t *testing.T) *engine.Client {
 	return cl
 }
 
-// download fetches mi with cl announcing to tracker alone, and checks every
-// byte and that it came over WebRTC.
-func download(t *testing.T, cl *engine.Client, mi *metainfo.MetaInfo, tracker string, data []byte) {
+// Download fetches spec with cl announcing to tracker alone, checks that
+// the torrent came over WebRTC, and returns its bytes for the caller to
+// check against what was seeded.
+func Download(t *testing.T, cl *engine.Client, spec engine.TorrentSpec, tracker string) []byte {
 	t.Helper()
-	spec := engine.SpecFromMetaInfo(mi)
 	spec.Trackers = [][]string{{tracker}}
 	var got *storage.Memory
 	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) {
@@ -97,8 +103,12 @@ func download(t *testing.T, cl *engine.Client, mi *metainfo.MetaInfo, tracker st
 		t.Fatal(err)
 	}
 	<-tor.Complete()
-	buf := make([]byte, len(data))
-	if _, err := got.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, data) || tor.Stats().Connections["webrtc"] == 0 {
-		t.Fatalf("download through %s: %v, equal %v, connections %v", tracker, err, bytes.Equal(buf, data), tor.Stats().Connections)
+	buf := make([]byte, tor.Stats().Length)
+	if _, err := got.ReadAt(buf, 0); err != nil {
+		t.Fatalf("reading the download through %s: %v", tracker, err)
 	}
+	if c := tor.Stats().Connections; c["webrtc"] == 0 {
+		t.Fatalf("the download through %s came over no WebRTC connection: %v", tracker, c)
+	}
+	return buf
 }
