@@ -48,16 +48,36 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	b := browsertest.Start(t, nil)
 	p := b.NewPage(t, url+"/blank.html")
 
+	addr := newWalletSeesTheExchange(t, p, x)
+	a, err := wallet.ParseAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fundedRefusesBadDeposits(t, p, x, a, addr)
+	deposit40Credited(t, p, x)
+	badWithdrawalsRefused(t, p)
+	withdrawHomeAndToAnother(t, p, x, addr)
+
+	// The ledger's books and the exchange's reserve agree.
+	inv, err := client.New(url+"/ledger", nil).Invariant(context.Background())
+	if err != nil || !inv.OK || inv.Deposited != 40_000_000 || inv.Withdrawn != 19_000_000 || inv.Reserve == nil || !inv.Reserve.OK ||
+		inv.Reserve.Balance != tronsetup.DevBacking+21_000_000 {
+		t.Fatalf("invariant %+v reserve %+v %v", inv, inv.Reserve, err)
+	}
+	relayWithoutExchangeSaysSo(t, b, web)
+}
+
+// newWalletSeesTheExchange makes a wallet through btspeed.js on p: its
+// TRON balance is nothing, the exchange is the relay's, and a deposit is
+// refused for want of BTT on TRON. It returns the wallet's address.
+func newWalletSeesTheExchange(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange) string {
+	t.Helper()
 	var addr string
 	p.Eval(t, `(async () => {
 		window.client = await BTSpeed.start({relay: location.origin})
 		window.failure = async f => { try { await f(); return 'no error' } catch (e) { return (e.code || '?') + ': ' + e.message } }
 		return (await client.wallet.create('correct horse battery')).address
 	})()`, &addr)
-	a, err := wallet.ParseAddress(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var start struct {
 		Balance  map[string]any
 		Exchange map[string]any
@@ -78,8 +98,15 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if want := "tron_balance: not enough on TRON: " + addr + " has 0.000000 BTT on TRON; the deposit is 5.000000"; start.Deposit != want {
 		t.Fatalf("a deposit with nothing on TRON: %q, want %q", start.Deposit, want)
 	}
+	return addr
+}
 
-	// 12 TRX and 100 BTT from the relay's key, over gRPC.
+// fundedRefusesBadDeposits sends 12 TRX and 100 BTT from the relay's key
+// to a (addr as the page has it), over gRPC: the page sees them, and
+// refuses deposits of more than that, with too many decimals, or of
+// nothing.
+func fundedRefusesBadDeposits(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange, a wallet.Address, addr string) {
+	t.Helper()
 	x.Fund(t, a, 12_000_000, 100_000_000)
 	var bal map[string]any
 	p.Eval(t, `client.wallet.tronBalance()`, &bal)
@@ -97,8 +124,12 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		errs[2] != "bad_amount: want a positive amount of BTT" {
 		t.Fatalf("bad deposits: %q", errs)
 	}
+}
 
-	// Deposit 40 BTT and wait for the ledger to credit it.
+// deposit40Credited deposits 40 BTT and waits for the ledger to credit
+// it: the history follows it to done, TRON shows the devnet's fee paid.
+func deposit40Credited(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange) {
+	t.Helper()
 	var dep map[string]any
 	p.Eval(t, `client.wallet.deposit('40')`, &dep)
 	txid, _ := dep["txid"].(string)
@@ -115,13 +146,18 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if len(hist) != 1 || hist[0]["status"] != "done" || hist[0]["txid"] != txid {
 		t.Fatalf("history once credited: %v", hist)
 	}
+	var bal map[string]any
 	p.Eval(t, `client.wallet.tronBalance()`, &bal)
 	if bal["trx"] != "11.999000" || bal["btt"] != "60.000000" { // 0.001 TRX: the devnet's fee
 		t.Fatalf("TRON after the deposit: %v", bal)
 	}
+}
 
-	// Withdrawals that cannot be.
-	other, _ := wallet.GenerateKey()
+// badWithdrawalsRefused checks withdrawals that cannot be: to a bad
+// address, below the minimum, more than the ledger balance, and a bad id.
+func badWithdrawalsRefused(t *testing.T, p *browsertest.Page) {
+	t.Helper()
+	var errs []string
 	p.Eval(t, `(async () => [
 		await failure(() => client.wallet.withdraw('5', {to: 'TnotAnAddress'})),
 		await failure(() => client.wallet.withdraw('0.5')),
@@ -135,8 +171,14 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		errs[3] != `?: webpeer: withdrawal id "abc": want 64 hex digits` {
 		t.Fatalf("bad withdrawals: %q", errs)
 	}
+}
 
-	// 15 BTT back to the wallet's TRON address, 4 to another; both done.
+// withdrawHomeAndToAnother withdraws 15 BTT back to the wallet's TRON
+// address (addr) and 4 to another, follows both to done, and checks the
+// balances on TRON and the ledger and the history.
+func withdrawHomeAndToAnother(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange, addr string) {
+	t.Helper()
+	other, _ := wallet.GenerateKey()
 	var w1, w2 map[string]any
 	p.Eval(t, `client.wallet.withdraw('15')`, &w1)
 	p.Eval(t, `client.wallet.withdraw('4', {to: `+jsString(other.Address().String())+`})`, &w2)
@@ -159,6 +201,7 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if done["status"] != "done" || len(done["txid"].(string)) != 64 || done["block"].(float64) <= 0 || done["attempts"] != 1.0 || done["amount"] != "15.000000" {
 		t.Fatalf("done: %v", done)
 	}
+	var bal map[string]any
 	p.Eval(t, `client.wallet.tronBalance()`, &bal)
 	if bal["trx"] != "11.999000" || bal["btt"] != "75.000000" { // the exchange pays the withdrawal's fee
 		t.Fatalf("TRON after the withdrawal: %v", bal)
@@ -166,6 +209,14 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if trx, btt := x.Balances(t, other.Address()); trx != 0 || btt != 4_000_000 {
 		t.Fatalf("the other address on TRON: %d sun, %d BTT", trx, btt)
 	}
+	historyHasBothWithdrawals(t, p, w1["id"].(string)+" 15.000000 "+addr, w2["id"].(string)+" 4.000000 "+other.Address().String())
+}
+
+// historyHasBothWithdrawals checks the TRON history: the deposit first,
+// then two withdrawals, both done, these ("ID AMOUNT TO").
+func historyHasBothWithdrawals(t *testing.T, p *browsertest.Page, want1, want2 string) {
+	t.Helper()
+	var hist []map[string]any
 	p.Eval(t, `client.wallet.tronHistory()`, &hist)
 	if len(hist) != 3 || hist[2]["kind"] != "deposit" || hist[2]["amount"] != "40.000000" || hist[2]["status"] != "done" {
 		t.Fatalf("history: %v", hist)
@@ -177,20 +228,18 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		}
 		seen[h["id"].(string)+" "+h["amount"].(string)+" "+h["to"].(string)] = true
 	}
-	if !seen[w1["id"].(string)+" 15.000000 "+addr] || !seen[w2["id"].(string)+" 4.000000 "+other.Address().String()] {
+	if !seen[want1] || !seen[want2] {
 		t.Fatalf("history's withdrawals: %v", hist)
 	}
+}
 
-	// The ledger's books and the exchange's reserve agree.
-	inv, err := client.New(url+"/ledger", nil).Invariant(context.Background())
-	if err != nil || !inv.OK || inv.Deposited != 40_000_000 || inv.Withdrawn != 19_000_000 || inv.Reserve == nil || !inv.Reserve.OK ||
-		inv.Reserve.Balance != tronsetup.DevBacking+21_000_000 {
-		t.Fatalf("invariant %+v reserve %+v %v", inv, inv.Reserve, err)
-	}
-
-	// A relay whose ledger has no exchange, and no TRON.
+// relayWithoutExchangeSaysSo opens a relay whose ledger has no exchange,
+// and no TRON: the exchange calls answer no_exchange, TRON no_tron.
+func relayWithoutExchangeSaysSo(t *testing.T, b *browsertest.Browser, web string) {
+	t.Helper()
 	plain := startRelay(t, "127.0.0.1:0", web, rtc.Config{})
 	q := b.NewPage(t, plain+"/blank.html")
+	var errs []string
 	q.Eval(t, `(async () => {
 		window.client = await BTSpeed.start({relay: location.origin})
 		window.failure = async f => { try { await f(); return 'no error' } catch (e) { return (e.code || '?') + ': ' + e.message } }
