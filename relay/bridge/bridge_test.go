@@ -324,38 +324,43 @@ func TestBridgeWaitsForThePeersHandshake(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bittorrent", func(t *testing.T) {
-		peer, got := fakePeer(t, func(c net.Conn) {
-			io.ReadFull(c, make([]byte, 68))
-			c.Write(append(testHandshake(ih), "after"...))
-			io.ReadFull(c, make([]byte, len(command)))
-		})
-		br := bridge.New(bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true})
-		defer br.Close()
-		srv := httptest.NewServer(br)
-		defer srv.Close()
-		ws := dialBridge(t, srv, ih, peer)
-		ws.WriteMessage(websocket.BinaryMessage, append(append([]byte(nil), hs...), command...))
-		ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-		var back []byte
-		for len(back) < 68+len("after") {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
-				t.Fatalf("after %q: %v", back, err)
-			}
-			back = append(back, m...)
-		}
-		if want := append(testHandshake(ih), "after"...); !bytes.Equal(back, want) {
-			t.Errorf("the client received %q, want %q", back, want)
-		}
-		ws.Close()
-		if b, want := <-got, append(append([]byte(nil), hs...), command...); !bytes.Equal(b, want) {
-			t.Errorf("the peer received %q, want %q", b, want)
-		}
-		if st := br.Stats(); st.PeerHandshakesRefused != 0 || st.ClientHandshakesRefused != 0 {
-			t.Errorf("stats %+v", st)
-		}
+	t.Run("bittorrent", func(t *testing.T) { bridgePassesABitTorrentPeer(t, ih, hs, command) })
+}
+
+// bridgePassesABitTorrentPeer has a peer answer the client's handshake
+// (hs, for torrent ih, sent with command) with its own: the bridge then
+// passes everything both ways.
+func bridgePassesABitTorrentPeer(t *testing.T, ih [20]byte, hs, command []byte) {
+	peer, got := fakePeer(t, func(c net.Conn) {
+		io.ReadFull(c, make([]byte, 68))
+		c.Write(append(testHandshake(ih), "after"...))
+		io.ReadFull(c, make([]byte, len(command)))
 	})
+	br := bridge.New(bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true})
+	defer br.Close()
+	srv := httptest.NewServer(br)
+	defer srv.Close()
+	ws := dialBridge(t, srv, ih, peer)
+	ws.WriteMessage(websocket.BinaryMessage, append(append([]byte(nil), hs...), command...))
+	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var back []byte
+	for len(back) < 68+len("after") {
+		_, m, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %q: %v", back, err)
+		}
+		back = append(back, m...)
+	}
+	if want := append(testHandshake(ih), "after"...); !bytes.Equal(back, want) {
+		t.Errorf("the client received %q, want %q", back, want)
+	}
+	ws.Close()
+	if b, want := <-got, append(append([]byte(nil), hs...), command...); !bytes.Equal(b, want) {
+		t.Errorf("the peer received %q, want %q", b, want)
+	}
+	if st := br.Stats(); st.PeerHandshakesRefused != 0 || st.ClientHandshakesRefused != 0 {
+		t.Errorf("stats %+v", st)
+	}
 }
 
 // clock is a settable clock for the rates.
