@@ -303,6 +303,19 @@ func (r *tronRig) settled(when string, total int64, accounts ...wallet.Address) 
 	}
 }
 
+// mineUntil waits, as eventually does, for cond, making a block each
+// time it does not hold yet.
+func (r *tronRig) mineUntil(what string, cond func() bool) {
+	r.t.Helper()
+	r.eventually(what, func() bool {
+		if cond() {
+			return true
+		}
+		r.mine(1)
+		return false
+	})
+}
+
 // deposits lists the deposit entries in a's ledger history by TRON txid.
 func (r *tronRig) deposits(a wallet.Address) map[string]int {
 	r.t.Helper()
