@@ -194,147 +194,166 @@ func TestEdgeWorker(t *testing.T) {
 	assets := appAssets(t, relay.URL)
 	edge := startEdge(t, assets, relay.URL)
 
-	t.Run("assets", func(t *testing.T) {
-		for _, name := range []string{"index.html", "app.js", "btspeed.js", "embed.js", "wasm_exec.js", "btspeed.wasm"} {
-			want, err := os.ReadFile(filepath.Join(assets, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			code, hdr, got := get(t, edge+"/"+name)
-			if code != http.StatusOK || !bytes.Equal(got, want) {
-				t.Fatalf("/%s: %d, %d bytes, want the %d of the file", name, code, len(got), len(want))
-			}
-			if name == "btspeed.wasm" && hdr.Get("Content-Type") != "application/wasm" {
-				t.Fatalf("/btspeed.wasm served as %q", hdr.Get("Content-Type"))
-			}
-		}
-		if code, _, got := get(t, edge+"/"); code != http.StatusOK || !bytes.Contains(got, []byte("btspeed")) {
-			t.Fatalf("/: %d %.80q", code, got)
-		}
-		// The same security headers as from a relay (web/_headers): the
-		// app may not be framed by other sites, the player may.
-		for _, c := range []struct {
-			path  string
-			frame bool
-		}{{"/", false}, {"/app.js", false}, {"/embed.html", true}} {
-			_, hdr, _ := get(t, edge+c.path)
-			csp := hdr.Get("Content-Security-Policy")
-			if hdr.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(csp, "script-src 'self' 'wasm-unsafe-eval';") ||
-				strings.Contains(csp, "frame-ancestors") != !c.frame || (hdr.Get("X-Frame-Options") == "DENY") != !c.frame ||
-				strings.Count(csp, "default-src") != 1 {
-				t.Errorf("%s at the edge: nosniff %q, X-Frame-Options %q, policy %q", c.path, hdr.Get("X-Content-Type-Options"), hdr.Get("X-Frame-Options"), csp)
-			}
-		}
-		if code, _, _ := get(t, edge+"/_headers"); code == http.StatusOK {
-			t.Error("the edge serves its _headers file")
-		}
-		var cfg struct{ Relay, Tracker string }
-		if _, _, b := get(t, edge+"/edge.json"); json.Unmarshal(b, &cfg) != nil || cfg.Relay != relay.URL || cfg.Tracker != "/announce" {
-			t.Fatalf("/edge.json: %s", b)
-		}
-	})
-
+	t.Run("assets", func(t *testing.T) { edgeServesTheApp(t, edge, assets, relay.URL) })
 	// The browser peer loaded from the edge takes the origin relay from
 	// edge.json: its ledger is the relay's, reached from the page.
-	t.Run("browser", func(t *testing.T) {
-		browsertest.Require(t)
-		b := browsertest.Start(t, nil)
-		p := b.NewPage(t, edge+"/edge-blank.html")
-		var got struct {
-			Relay, Ledger, Balance string
-		}
-		p.Eval(t, `(async () => {
-			const relay = await BTSpeed.defaultRelay()
-			const client = await BTSpeed.start()
-			await client.wallet.create('correct horse battery')
-			return {relay, ledger: client.ledgerID, balance: (await client.wallet.balance()).ledger}
-		})()`, &got)
-		if got.Relay != relay.URL || got.Ledger != "btspeed-devnet" || got.Balance != "0.000000" {
-			t.Fatalf("the browser peer at the edge: %+v (origin %s)", got, relay.URL)
-		}
-	})
+	t.Run("browser", func(t *testing.T) { edgeBrowserPeerUsesTheOrigin(t, edge, relay.URL) })
+	t.Run("origin", func(t *testing.T) { edgeForwardsLedgerAndTron(t, edge, relay.URL) })
+	t.Run("tracker", func(t *testing.T) { edgeTrackerServesTransmissionAndCLI(t, edge) })
+}
 
-	t.Run("origin", func(t *testing.T) {
-		_, _, direct := get(t, relay.URL+"/ledger/v1/exchange")
-		code, _, via := get(t, edge+"/ledger/v1/exchange")
-		if code != http.StatusOK || !bytes.Equal(via, direct) {
-			t.Fatalf("/ledger/v1/exchange through the edge: %d %s, the relay says %s", code, via, direct)
-		}
-		resp, err := http.Post(edge+"/ledger/v1/transfers", "application/json", strings.NewReader(`{"from":`))
+// edgeServesTheApp checks the edge serves the web app's files from
+// assets, byte for byte, with the relay's security headers, and its
+// edge.json naming origin.
+func edgeServesTheApp(t *testing.T, edge, assets, origin string) {
+	for _, name := range []string{"index.html", "app.js", "btspeed.js", "embed.js", "wasm_exec.js", "btspeed.wasm"} {
+		want, err := os.ReadFile(filepath.Join(assets, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"bad_request"`) {
-			t.Fatalf("a bad transfer through the edge: %d %s", resp.StatusCode, b)
+		code, hdr, got := get(t, edge+"/"+name)
+		if code != http.StatusOK || !bytes.Equal(got, want) {
+			t.Fatalf("/%s: %d, %d bytes, want the %d of the file", name, code, len(got), len(want))
 		}
-		resp, err = http.Post(edge+"/tron/wallet/getnowblock", "application/json", strings.NewReader(`{}`))
+		if name == "btspeed.wasm" && hdr.Get("Content-Type") != "application/wasm" {
+			t.Fatalf("/btspeed.wasm served as %q", hdr.Get("Content-Type"))
+		}
+	}
+	if code, _, got := get(t, edge+"/"); code != http.StatusOK || !bytes.Contains(got, []byte("btspeed")) {
+		t.Fatalf("/: %d %.80q", code, got)
+	}
+	// The same security headers as from a relay (web/_headers): the
+	// app may not be framed by other sites, the player may.
+	for _, c := range []struct {
+		path  string
+		frame bool
+	}{{"/", false}, {"/app.js", false}, {"/embed.html", true}} {
+		_, hdr, _ := get(t, edge+c.path)
+		csp := hdr.Get("Content-Security-Policy")
+		if hdr.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(csp, "script-src 'self' 'wasm-unsafe-eval';") ||
+			strings.Contains(csp, "frame-ancestors") != !c.frame || (hdr.Get("X-Frame-Options") == "DENY") != !c.frame ||
+			strings.Count(csp, "default-src") != 1 {
+			t.Errorf("%s at the edge: nosniff %q, X-Frame-Options %q, policy %q", c.path, hdr.Get("X-Content-Type-Options"), hdr.Get("X-Frame-Options"), csp)
+		}
+	}
+	if code, _, _ := get(t, edge+"/_headers"); code == http.StatusOK {
+		t.Error("the edge serves its _headers file")
+	}
+	var cfg struct{ Relay, Tracker string }
+	if _, _, b := get(t, edge+"/edge.json"); json.Unmarshal(b, &cfg) != nil || cfg.Relay != origin || cfg.Tracker != "/announce" {
+		t.Fatalf("/edge.json: %s", b)
+	}
+}
+
+// edgeBrowserPeerUsesTheOrigin loads the browser peer from the edge: it
+// takes origin from edge.json, and its ledger is the relay's.
+func edgeBrowserPeerUsesTheOrigin(t *testing.T, edge, origin string) {
+	browsertest.Require(t)
+	b := browsertest.Start(t, nil)
+	p := b.NewPage(t, edge+"/edge-blank.html")
+	var got struct {
+		Relay, Ledger, Balance string
+	}
+	p.Eval(t, `(async () => {
+		const relay = await BTSpeed.defaultRelay()
+		const client = await BTSpeed.start()
+		await client.wallet.create('correct horse battery')
+		return {relay, ledger: client.ledgerID, balance: (await client.wallet.balance()).ledger}
+	})()`, &got)
+	if got.Relay != origin || got.Ledger != "btspeed-devnet" || got.Balance != "0.000000" {
+		t.Fatalf("the browser peer at the edge: %+v (origin %s)", got, origin)
+	}
+}
+
+// edgeForwardsLedgerAndTron checks the edge hands /ledger/ (answers and
+// errors alike) and /tron/ to origin.
+func edgeForwardsLedgerAndTron(t *testing.T, edge, origin string) {
+	_, _, direct := get(t, origin+"/ledger/v1/exchange")
+	code, _, via := get(t, edge+"/ledger/v1/exchange")
+	if code != http.StatusOK || !bytes.Equal(via, direct) {
+		t.Fatalf("/ledger/v1/exchange through the edge: %d %s, the relay says %s", code, via, direct)
+	}
+	resp, err := http.Post(edge+"/ledger/v1/transfers", "application/json", strings.NewReader(`{"from":`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"bad_request"`) {
+		t.Fatalf("a bad transfer through the edge: %d %s", resp.StatusCode, b)
+	}
+	resp, err = http.Post(edge+"/tron/wallet/getnowblock", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head struct {
+		BlockID string `json:"blockID"`
+	}
+	json.NewDecoder(resp.Body).Decode(&head)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(head.BlockID) != 64 {
+		t.Fatalf("/tron/ through the edge: %d %+v", resp.StatusCode, head)
+	}
+}
+
+// edgeTrackerServesTransmissionAndCLI seeds a torrent whose tracker is the
+// edge from Transmission, which announces and scrapes there; the btspeed
+// CLI finds Transmission through it, downloads the file and scrapes.
+func edgeTrackerServesTransmissionAndCLI(t *testing.T, edge string) {
+	dir := t.TempDir()
+	data := btclientstest.WriteRandomFile(t, filepath.Join(dir, "edge.bin"), 3<<20, 9)
+	torrent, ih := btclientstest.MakeTorrent(t, filepath.Join(dir, "edge.bin"), 256, edge+"/announce")
+	tr := btclientstest.StartTransmission(t)
+	tr.Add(t, torrent, dir)
+	tr.WaitSeeding(t, ih, 60*time.Second)
+
+	// Transmission announces, then scrapes the Worker's tracker.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		stats, err := tr.Trackers(ih)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var head struct {
-			BlockID string `json:"blockID"`
+		if len(stats) == 1 && stats[0].LastAnnounceSucceeded && stats[0].LastScrapeSucceeded && stats[0].SeederCount == 1 {
+			break
 		}
-		json.NewDecoder(resp.Body).Decode(&head)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || len(head.BlockID) != 64 {
-			t.Fatalf("/tron/ through the edge: %d %+v", resp.StatusCode, head)
+		if time.Now().After(deadline) {
+			t.Fatalf("transmission's view of the edge tracker: %+v", stats)
 		}
-	})
+		time.Sleep(500 * time.Millisecond)
+	}
+	edgeCLIGetsAndScrapes(t, torrent, data)
+}
 
-	t.Run("tracker", func(t *testing.T) {
-		dir := t.TempDir()
-		data := btclientstest.WriteRandomFile(t, filepath.Join(dir, "edge.bin"), 3<<20, 9)
-		torrent, ih := btclientstest.MakeTorrent(t, filepath.Join(dir, "edge.bin"), 256, edge+"/announce")
-		tr := btclientstest.StartTransmission(t)
-		tr.Add(t, torrent, dir)
-		tr.WaitSeeding(t, ih, 60*time.Second)
-
-		// Transmission announces, then scrapes the Worker's tracker.
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			stats, err := tr.Trackers(ih)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(stats) == 1 && stats[0].LastAnnounceSucceeded && stats[0].LastScrapeSucceeded && stats[0].SeederCount == 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("transmission's view of the edge tracker: %+v", stats)
-			}
-			time.Sleep(500 * time.Millisecond)
+// edgeCLIGetsAndScrapes runs the btspeed CLI on torrent: announce
+// (finding Transmission), download (data), scrape.
+func edgeCLIGetsAndScrapes(t *testing.T, torrent string, data []byte) {
+	t.Helper()
+	cli := ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/btspeed")
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	getCmd := exec.CommandContext(ctx, cli, "get", torrent, "--out", out, "--speed", "off", "--listen", "127.0.0.1:0")
+	getCmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	if b, err := getCmd.CombinedOutput(); err != nil {
+		t.Fatalf("btspeed get through the edge tracker: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "edge.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the download differs (%d bytes, %v)", len(got), err)
+	}
+	scrape := exec.Command(cli, "tracker", "scrape", torrent, "--json")
+	b, err := scrape.Output()
+	var res struct {
+		Trackers []struct {
+			Tracker                          string
+			Complete, Incomplete, Downloaded int
+			Error                            string
 		}
-
-		// The btspeed CLI: announce (finding Transmission), download,
-		// scrape.
-		cli := ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/btspeed")
-		out := t.TempDir()
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		getCmd := exec.CommandContext(ctx, cli, "get", torrent, "--out", out, "--speed", "off", "--listen", "127.0.0.1:0")
-		getCmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-		if b, err := getCmd.CombinedOutput(); err != nil {
-			t.Fatalf("btspeed get through the edge tracker: %v\n%s", err, b)
-		}
-		got, err := os.ReadFile(filepath.Join(out, "edge.bin"))
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("the download differs (%d bytes, %v)", len(got), err)
-		}
-		scrape := exec.Command(cli, "tracker", "scrape", torrent, "--json")
-		b, err := scrape.Output()
-		var res struct {
-			Trackers []struct {
-				Tracker                          string
-				Complete, Incomplete, Downloaded int
-				Error                            string
-			}
-		}
-		if err != nil || json.Unmarshal(b, &res) != nil || len(res.Trackers) != 1 || res.Trackers[0].Error != "" ||
-			res.Trackers[0].Complete < 1 || res.Trackers[0].Downloaded < 1 {
-			t.Fatalf("btspeed tracker scrape: %v %s", err, b)
-		}
-		t.Logf("scrape: %+v", res.Trackers[0])
-	})
+	}
+	if err != nil || json.Unmarshal(b, &res) != nil || len(res.Trackers) != 1 || res.Trackers[0].Error != "" ||
+		res.Trackers[0].Complete < 1 || res.Trackers[0].Downloaded < 1 {
+		t.Fatalf("btspeed tracker scrape: %v %s", err, b)
+	}
+	t.Logf("scrape: %+v", res.Trackers[0])
 }

@@ -80,25 +80,42 @@ func (o *overcharger) serve() {
 
 const overchargerSpeedID = 3 // our id for bt_speed in our "m" dict
 
+// run speaks to one requester on nc until it hangs up or the test ends.
 func (o *overcharger) run(nc net.Conn) error {
 	go func() { <-o.t.Context().Done(); nc.Close() }()
+	c, err := o.greet(nc)
+	if err != nil {
+		return err
+	}
+	d := pp.Decoder{R: bufio.NewReader(nc), MaxLength: 1 << 20}
+	for {
+		var m pp.Message
+		if err := d.Decode(&m); err != nil {
+			return err
+		}
+		if err := c.handle(m); err != nil {
+			return err
+		}
+	}
+}
+
+// overchargeConn is the overcharger's side of one connection.
+type overchargeConn struct {
+	o      *overcharger
+	w      *bufio.Writer
+	theirs int // the requester's id for bt_speed
+}
+
+// greet does the BitTorrent handshake on nc, then says the overcharger has
+// every piece and speaks bt_speed, as its Speed account on its ledger.
+func (o *overcharger) greet(nc net.Conn) (*overchargeConn, error) {
 	var id [20]byte
 	copy(id[:], "-XX0000-overcharger!")
 	ih := o.ih
 	if _, err := pp.Handshake(o.t.Context(), nc, &ih, id, pp.NewPeerExtensionBytes(pp.ExtensionBitLtep)); err != nil {
-		return err
+		return nil, err
 	}
-	w := bufio.NewWriter(nc)
-	send := func(m pp.Message) error {
-		b, err := m.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-		return w.Flush()
-	}
+	c := &overchargeConn{o: o, w: bufio.NewWriter(nc)}
 	bf := make([]bool, o.pieces)
 	for i := range bf {
 		bf[i] = true
@@ -108,79 +125,90 @@ func (o *overcharger) run(nc net.Conn) error {
 		speed.ExtensionName: speed.Handshake{Version: speed.Version, Account: o.key.Address(), Ledger: o.ledgerID},
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := c.send(pp.Message{Type: pp.Bitfield, Bitfield: bf}); err != nil {
+		return nil, err
+	}
+	if err := c.send(pp.Message{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID, ExtendedPayload: hs}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// send writes m and flushes it.
+func (c *overchargeConn) send(m pp.Message) error {
+	b, err := m.MarshalBinary()
+	if err != nil {
 		return err
 	}
-	if err := send(pp.Message{Type: pp.Bitfield, Bitfield: bf}); err != nil {
+	if _, err := c.w.Write(b); err != nil {
 		return err
 	}
-	if err := send(pp.Message{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID, ExtendedPayload: hs}); err != nil {
+	return c.w.Flush()
+}
+
+// quote answers with a bid response at rate, remembered in quoted, and
+// unchokes.
+func (c *overchargeConn) quote(rate uint64) error {
+	o := c.o
+	b, err := speed.Encode(speed.BidResponse{Round: 1, Rate: rate, Payee: o.key.Address(), Ledger: o.ledgerID, MinTTL: 600})
+	if err != nil {
 		return err
 	}
-	theirs := 0 // the requester's id for bt_speed
-	quote := func(rate uint64) error {
-		b, err := speed.Encode(speed.BidResponse{Round: 1, Rate: rate, Payee: o.key.Address(), Ledger: o.ledgerID, MinTTL: 600})
+	o.mu.Lock()
+	o.quoted = rate
+	o.mu.Unlock()
+	if err := c.send(pp.Message{Type: pp.Extended, ExtendedID: pp.ExtensionNumber(c.theirs), ExtendedPayload: b}); err != nil {
+		return err
+	}
+	return c.send(pp.Message{Type: pp.Unchoke})
+}
+
+// handle answers one message from the requester: its extended handshake
+// (quoting at once when noBid), its first bid (quoting one above it), and
+// requests (served, counted).
+func (c *overchargeConn) handle(m pp.Message) error {
+	o := c.o
+	switch {
+	case m.Type == pp.Extended && m.ExtendedID == pp.HandshakeExtendedID:
+		var ext struct {
+			M map[string]int `bencode:"m"`
+		}
+		if err := bencode.Unmarshal(m.ExtendedPayload, &ext); err != nil {
+			return err
+		}
+		c.theirs = ext.M[speed.ExtensionName]
+		if o.noBid && c.theirs != 0 {
+			return c.quote(250_000)
+		}
+	case m.Type == pp.Extended && m.ExtendedID == overchargerSpeedID:
+		msg, err := speed.Decode(m.ExtendedPayload)
 		if err != nil {
 			return err
 		}
+		bid, ok := msg.(speed.Bid)
+		if !ok || o.noBid {
+			return nil
+		}
 		o.mu.Lock()
-		o.quoted = rate
+		o.bid = bid.Rate
+		first := o.quoted == 0
 		o.mu.Unlock()
-		if err := send(pp.Message{Type: pp.Extended, ExtendedID: pp.ExtensionNumber(theirs), ExtendedPayload: b}); err != nil {
-			return err
+		if first && bid.Rate > 0 {
+			return c.quote(bid.Rate + 1)
 		}
-		return send(pp.Message{Type: pp.Unchoke})
+	case m.Type == pp.Request:
+		o.mu.Lock()
+		o.requests++
+		o.mu.Unlock()
+		off := int(m.Index)*o.pieceLen + int(m.Begin)
+		if off < 0 || off+int(m.Length) > len(o.data) {
+			return errors.New("request out of range")
+		}
+		return c.send(pp.Message{Type: pp.Piece, Index: m.Index, Begin: m.Begin, Piece: o.data[off : off+int(m.Length)]})
 	}
-	d := pp.Decoder{R: bufio.NewReader(nc), MaxLength: 1 << 20}
-	for {
-		var m pp.Message
-		if err := d.Decode(&m); err != nil {
-			return err
-		}
-		switch {
-		case m.Type == pp.Extended && m.ExtendedID == pp.HandshakeExtendedID:
-			var ext struct {
-				M map[string]int `bencode:"m"`
-			}
-			if err := bencode.Unmarshal(m.ExtendedPayload, &ext); err != nil {
-				return err
-			}
-			theirs = ext.M[speed.ExtensionName]
-			if o.noBid && theirs != 0 {
-				if err := quote(250_000); err != nil {
-					return err
-				}
-			}
-		case m.Type == pp.Extended && m.ExtendedID == overchargerSpeedID:
-			msg, err := speed.Decode(m.ExtendedPayload)
-			if err != nil {
-				return err
-			}
-			bid, ok := msg.(speed.Bid)
-			if !ok || o.noBid {
-				continue
-			}
-			o.mu.Lock()
-			o.bid = bid.Rate
-			first := o.quoted == 0
-			o.mu.Unlock()
-			if first && bid.Rate > 0 {
-				if err := quote(bid.Rate + 1); err != nil {
-					return err
-				}
-			}
-		case m.Type == pp.Request:
-			o.mu.Lock()
-			o.requests++
-			o.mu.Unlock()
-			off := int(m.Index)*o.pieceLen + int(m.Begin)
-			if off < 0 || off+int(m.Length) > len(o.data) {
-				return errors.New("request out of range")
-			}
-			if err := send(pp.Message{Type: pp.Piece, Index: m.Index, Begin: m.Begin, Piece: o.data[off : off+int(m.Length)]}); err != nil {
-				return err
-			}
-		}
-	}
+	return nil
 }
 
 // A hostile Speed seed that prices its unchoke above the requester's bid, or

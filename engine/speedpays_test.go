@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/btspeed/btspeed/engine"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/ledger/ledgertest"
@@ -39,6 +40,8 @@ const (
 	payOffReserve = 10_000  // base units per MiB: 0.01 BTT
 )
 
+// runPayOffSwarm runs the pay-off swarm with this many paying and legacy
+// leechers against a real ledger process, and reports it.
 func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 	t.Helper()
 	// 3 MiB each at 1 MiB/s: about 3 s a leecher, with room for a loaded machine.
@@ -51,15 +54,7 @@ func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 		t.Fatal(err)
 	}
 	seedKey, _ := wallet.GenerateKey()
-	var keys []*wallet.PrivateKey
-	var accounts []wallet.Address
-	for range payers {
-		k, _ := wallet.GenerateKey()
-		keys, accounts = append(keys, k), append(accounts, k.Address())
-	}
-	if err := ledgertest.Fund(ctx, lc, accounts, 100_000_000); err != nil {
-		t.Fatal(err)
-	}
+	keys := fundedKeys(ctx, t, lc, payers)
 	mi, data := makeContent(t, t.TempDir(), "payoff.bin", payOffSize, 64<<10, 17)
 	seed := newClient(t, engine.Config{ChokeInterval: 2 * time.Second, UploadRate: payOffRate, Logger: testLogger(t),
 		Speed: &engine.SpeedConfig{Key: seedKey, Ledger: lc, LedgerID: info.Ledger, Settings: engine.SpeedSettings{Enabled: true, Reserve: payOffReserve}}})
@@ -68,13 +63,65 @@ func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 	stor := mustSeed(t, seed, spec)
 	addr := listen(t, seed, "127.0.0.1")
 
-	type leecher struct {
-		cl   *engine.Client
-		tor  *engine.Torrent
-		st   *memStorage
-		paid bool
+	ls := newPayOffLeechers(t, lc, info.Ledger, keys, others)
+	res := downloadFromTheSeed(ctx, t, ls, mi, addr, data)
+	// The payers leave; the seed closes their channels on the ledger.
+	for _, l := range ls {
+		if l.paid {
+			res.Spent += l.tor.SpeedStats().Spent
+			l.cl.Close()
+		}
 	}
-	var ls []leecher
+	// The seed accounts a payment when its worker has checked it, which
+	// may be just after the payer left: wait for its count to reach what
+	// the payers spent, then for the ledger to pay it (the engine has no
+	// event for either: both are polled until ctx ends).
+	eventually(ctx, t, "the seed to count what the payers spent", func() string {
+		if res.Earned = stor.SpeedStats().Earned; res.Earned >= res.Spent {
+			return ""
+		}
+		return fmt.Sprintf("earned %d, spent %d", res.Earned, res.Spent)
+	})
+	eventually(ctx, t, "the ledger to pay the seed what it earned", func() string {
+		bal, err := lc.Balance(ctx, seedKey.Address())
+		if res.Paid = bal; err == nil && bal >= res.Earned {
+			return ""
+		}
+		return fmt.Sprintf("paid %d (%v), earned %d", bal, err, res.Earned)
+	})
+	return res
+}
+
+// fundedKeys is n new keys with 100 BTT each on the ledger behind lc.
+func fundedKeys(ctx context.Context, t testing.TB, lc *client.Client, n int) []*wallet.PrivateKey {
+	t.Helper()
+	var keys []*wallet.PrivateKey
+	var accounts []wallet.Address
+	for range n {
+		k, _ := wallet.GenerateKey()
+		keys, accounts = append(keys, k), append(accounts, k.Address())
+	}
+	if err := ledgertest.Fund(ctx, lc, accounts, 100_000_000); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// payOffLeecher is a leecher of the pay-off swarm: its client, torrent and
+// storage, and whether it pays with Speed.
+type payOffLeecher struct {
+	cl   *engine.Client
+	tor  *engine.Torrent
+	st   *memStorage
+	paid bool
+}
+
+// newPayOffLeechers makes a paying leecher for each of keys (through lc,
+// on ledger ledgerID), then others legacy ones.
+func newPayOffLeechers(t testing.TB, lc *client.Client, ledgerID string, keys []*wallet.PrivateKey, others int) []payOffLeecher {
+	t.Helper()
+	payers := len(keys)
+	var ls []payOffLeecher
 	for i := range payers + others {
 		cfg := engine.Config{Logger: testLogger(t),
 			// Each leecher dials from an address of its own, as peers on
@@ -82,11 +129,19 @@ func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 			Transports: []engine.Transport{{Name: "tcp", Network: "tcp",
 				Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i+1))}}}}}
 		if i < payers {
-			cfg.Speed = &engine.SpeedConfig{Key: keys[i], Ledger: lc, LedgerID: info.Ledger, Settings: engine.SpeedSettings{Enabled: true}}
+			cfg.Speed = &engine.SpeedConfig{Key: keys[i], Ledger: lc, LedgerID: ledgerID, Settings: engine.SpeedSettings{Enabled: true}}
 		}
-		l := leecher{cl: newClient(t, cfg), st: &memStorage{}, paid: i < payers}
+		l := payOffLeecher{cl: newClient(t, cfg), st: &memStorage{}, paid: i < payers}
 		ls = append(ls, l)
 	}
+	return ls
+}
+
+// downloadFromTheSeed has every leecher download mi from the seed at addr
+// only, all starting together, and reports how long each took, payers and
+// others apart, sorted; every download must be data.
+func downloadFromTheSeed(ctx context.Context, t testing.TB, ls []payOffLeecher, mi *metainfo.MetaInfo, addr string, data []byte) payOffSwarm {
+	t.Helper()
 	start := time.Now()
 	for i := range ls {
 		spec := engine.SpecFromMetaInfo(mi)
@@ -112,30 +167,6 @@ func runPayOffSwarm(t testing.TB, payers, others int) payOffSwarm {
 	}
 	slices.Sort(res.Payers)
 	slices.Sort(res.Others)
-	// The payers leave; the seed closes their channels on the ledger.
-	for _, l := range ls {
-		if l.paid {
-			res.Spent += l.tor.SpeedStats().Spent
-			l.cl.Close()
-		}
-	}
-	// The seed accounts a payment when its worker has checked it, which
-	// may be just after the payer left: wait for its count to reach what
-	// the payers spent, then for the ledger to pay it (the engine has no
-	// event for either: both are polled until ctx ends).
-	eventually(ctx, t, "the seed to count what the payers spent", func() string {
-		if res.Earned = stor.SpeedStats().Earned; res.Earned >= res.Spent {
-			return ""
-		}
-		return fmt.Sprintf("earned %d, spent %d", res.Earned, res.Spent)
-	})
-	eventually(ctx, t, "the ledger to pay the seed what it earned", func() string {
-		bal, err := lc.Balance(ctx, seedKey.Address())
-		if res.Paid = bal; err == nil && bal >= res.Earned {
-			return ""
-		}
-		return fmt.Sprintf("paid %d (%v), earned %d", bal, err, res.Earned)
-	})
 	return res
 }
 

@@ -52,23 +52,9 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	web := filepath.Join(dir, "web")
-	os.MkdirAll(web, 0o755)
-	wasm := []byte("\x00asm\x01\x00\x00\x00")
-	os.WriteFile(filepath.Join(web, "btspeed.wasm"), wasm, 0o644)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(wasm)
-	zw.Close()
-	os.WriteFile(filepath.Join(web, "btspeed.wasm.gz"), gz.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(web, "index.html"), []byte("<!doctype html><title>btspeed</title>"), 0o644)
+	web, wasm := writeWebDir(t, dir)
 	content := filepath.Join(dir, "demo.bin")
-	data := make([]byte, 1<<20+77)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	os.WriteFile(content, data, 0o644)
+	data := writeRandomFile(content, 1<<20+77, 3, 4)
 	opKey, _ := wallet.GenerateKey()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -86,19 +72,81 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	srv.Listener = ln
 	srv.Start()
 	defer srv.Close()
+	relayAnswersHealthSeedsWasmAndLedger(t, srv.URL, wasm)
 
-	if resp, body := get(t, srv.URL+"/healthz"); resp.StatusCode != 200 || !strings.Contains(body, `"ok":true`) {
+	// A Speed peer pays the relay through the gateway.
+	lc := client.New(srv.URL+"/ledger", nil)
+	buyer := fundedKey(t, ctx, lc)
+	seeds := rl.Seeds()
+	if len(seeds) != 1 || !strings.Contains(seeds[0].Magnet, "x.pe=") {
+		t.Fatalf("seeds: %+v", seeds)
+	}
+	cl := speedClient(t, buyer, lc)
+	defer cl.Close()
+	peerDownloadsPayingTheSeed(t, cl, seeds[0], data)
+
+	// A browser-like peer that knows only the relay's WebSocket tracker
+	// (no address) reaches the seed over WebRTC and pays too.
+	buyer2 := fundedKey(t, ctx, lc)
+	cl2 := speedClient(t, buyer2, lc, wstracker.New(wstracker.Config{RTC: rtctest.Loopback()}))
+	defer cl2.Close()
+	webRTCPeerDownloadsAndPays(t, cl2, seeds[0].Magnet, "ws://"+ln.Addr().String(), data)
+
+	_, body := get(t, srv.URL+"/metrics")
+	for _, want := range []string{"btspeed_ledger_gateway_seconds_count ", "btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_tracker_rate_limited_total ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("metrics lack %s:\n%s", want, body)
+		}
+	}
+}
+
+// writeWebDir writes, under dir/web, the web files a relay serves: a
+// stand-in btspeed.wasm, its gzipped copy and an index.html. It returns
+// the directory and the wasm's bytes.
+func writeWebDir(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	web := filepath.Join(dir, "web")
+	os.MkdirAll(web, 0o755)
+	wasm := []byte("\x00asm\x01\x00\x00\x00")
+	os.WriteFile(filepath.Join(web, "btspeed.wasm"), wasm, 0o644)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(wasm)
+	zw.Close()
+	os.WriteFile(filepath.Join(web, "btspeed.wasm.gz"), gz.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(web, "index.html"), []byte("<!doctype html><title>btspeed</title>"), 0o644)
+	return web, wasm
+}
+
+// writeRandomFile writes n bytes drawn from a PCG seeded with (s1, s2) to
+// path and returns them.
+func writeRandomFile(path string, n int, s1, s2 uint64) []byte {
+	data := make([]byte, n)
+	r := rand.New(rand.NewPCG(s1, s2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	os.WriteFile(path, data, 0o644)
+	return data
+}
+
+// relayAnswersHealthSeedsWasmAndLedger checks the relay at url: /healthz,
+// /seeds, the wasm (typed, open to every origin, gzipped for a browser
+// that accepts it) and the ledger gateway.
+func relayAnswersHealthSeedsWasmAndLedger(t *testing.T, url string, wasm []byte) {
+	t.Helper()
+	if resp, body := get(t, url+"/healthz"); resp.StatusCode != 200 || !strings.Contains(body, `"ok":true`) {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := get(t, srv.URL+"/seeds"); resp.StatusCode != 200 || !strings.Contains(body, `"magnet":"magnet:?xt=urn:btih:`) || !strings.Contains(body, `"name":"`) {
+	if resp, body := get(t, url+"/seeds"); resp.StatusCode != 200 || !strings.Contains(body, `"magnet":"magnet:?xt=urn:btih:`) || !strings.Contains(body, `"name":"`) {
 		t.Fatalf("seeds: %d %s", resp.StatusCode, body)
 	}
-	resp, _ := get(t, srv.URL+"/btspeed.wasm")
+	resp, _ := get(t, url+"/btspeed.wasm")
 	if ct := resp.Header.Get("Content-Type"); ct != "application/wasm" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("wasm served as %q, CORS %q", ct, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
 	// A browser that accepts gzip gets the compressed copy, typed as the original.
-	req, _ := http.NewRequest("GET", srv.URL+"/btspeed.wasm", nil)
+	req, _ := http.NewRequest("GET", url+"/btspeed.wasm", nil)
 	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
 	gzResp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -113,27 +161,38 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	if gzResp.Header.Get("Content-Encoding") != "gzip" || gzResp.Header.Get("Content-Type") != "application/wasm" || !bytes.Equal(plain, wasm) {
 		t.Fatalf("gzipped wasm: encoding %q, type %q, body %q", gzResp.Header.Get("Content-Encoding"), gzResp.Header.Get("Content-Type"), plain)
 	}
-	if resp, body := get(t, srv.URL+"/ledger/v1/info"); resp.StatusCode != 200 || !strings.Contains(body, "btspeed-devnet") {
+	if resp, body := get(t, url+"/ledger/v1/info"); resp.StatusCode != 200 || !strings.Contains(body, "btspeed-devnet") {
 		t.Fatalf("ledger gateway: %d %s", resp.StatusCode, body)
 	}
+}
 
-	// A Speed peer pays the relay through the gateway.
-	lc := client.New(srv.URL+"/ledger", nil)
-	buyer, _ := wallet.GenerateKey()
-	if err := ledgertest.Fund(ctx, lc, []wallet.Address{buyer.Address()}, 50_000_000); err != nil {
+// fundedKey is a new key with 50 BTT on the ledger behind lc.
+func fundedKey(t *testing.T, ctx context.Context, lc *client.Client) *wallet.PrivateKey {
+	t.Helper()
+	k, _ := wallet.GenerateKey()
+	if err := ledgertest.Fund(ctx, lc, []wallet.Address{k.Address()}, 50_000_000); err != nil {
 		t.Fatal(err)
 	}
-	seeds := rl.Seeds()
-	if len(seeds) != 1 || !strings.Contains(seeds[0].Magnet, "x.pe=") {
-		t.Fatalf("seeds: %+v", seeds)
-	}
-	cl, err := engine.New(engine.Config{ChokeInterval: 2 * time.Second, Speed: &engine.SpeedConfig{Key: buyer, Ledger: lc, LedgerID: "btspeed-devnet",
-		Settings: engine.SpeedSettings{Enabled: true}}})
+	return k
+}
+
+// speedClient is an engine with Speed on, paying from key through lc,
+// finding peers with finders; the caller closes it.
+func speedClient(t *testing.T, key *wallet.PrivateKey, lc *client.Client, finders ...engine.PeerFinder) *engine.Client {
+	t.Helper()
+	cl, err := engine.New(engine.Config{ChokeInterval: 2 * time.Second, PeerFinders: finders,
+		Speed: &engine.SpeedConfig{Key: key, Ledger: lc, LedgerID: "btspeed-devnet", Settings: engine.SpeedSettings{Enabled: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	spec, err := engine.SpecFromMagnet(seeds[0].Magnet)
+	return cl
+}
+
+// peerDownloadsPayingTheSeed downloads the seed on cl from the peer
+// address in its magnet, and waits until the seed earned what cl spent.
+func peerDownloadsPayingTheSeed(t *testing.T, cl *engine.Client, seed relay.Seeded, data []byte) {
+	t.Helper()
+	spec, err := engine.SpecFromMagnet(seed.Magnet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,59 +212,44 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 		t.Fatal("data differs")
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for seeds[0].Torrent.SpeedStats().Earned == 0 || seeds[0].Torrent.SpeedStats().Earned < tor.SpeedStats().Spent {
+	for seed.Torrent.SpeedStats().Earned == 0 || seed.Torrent.SpeedStats().Earned < tor.SpeedStats().Spent {
 		if time.Now().After(deadline) {
-			t.Fatalf("relay earned %d, buyer spent %d", seeds[0].Torrent.SpeedStats().Earned, tor.SpeedStats().Spent)
+			t.Fatalf("relay earned %d, buyer spent %d", seed.Torrent.SpeedStats().Earned, tor.SpeedStats().Spent)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
 
-	// A browser-like peer that knows only the relay's WebSocket tracker
-	// (no address) reaches the seed over WebRTC and pays too.
-	buyer2, _ := wallet.GenerateKey()
-	if err := ledgertest.Fund(ctx, lc, []wallet.Address{buyer2.Address()}, 50_000_000); err != nil {
-		t.Fatal(err)
-	}
-	cl2, err := engine.New(engine.Config{ChokeInterval: 2 * time.Second,
-		PeerFinders: []engine.PeerFinder{wstracker.New(wstracker.Config{RTC: rtctest.Loopback()})},
-		Speed:       &engine.SpeedConfig{Key: buyer2, Ledger: lc, LedgerID: "btspeed-devnet", Settings: engine.SpeedSettings{Enabled: true}}})
+// webRTCPeerDownloadsAndPays downloads magnet on cl knowing only the
+// WebSocket tracker (no peer address): over one WebRTC connection, paying.
+func webRTCPeerDownloadsAndPays(t *testing.T, cl *engine.Client, magnet, tracker string, data []byte) {
+	t.Helper()
+	spec, err := engine.SpecFromMagnet(magnet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl2.Close()
-	spec2, err := engine.SpecFromMagnet(seeds[0].Magnet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec2.Peers = nil
-	spec2.Trackers = [][]string{{"ws://" + ln.Addr().String()}}
-	out2 := &memStore{}
-	spec2.Storage = out2.open
-	tor2, err := cl2.AddTorrent(spec2)
+	spec.Peers = nil
+	spec.Trackers = [][]string{{tracker}}
+	out := &memStore{}
+	spec.Storage = out.open
+	tor, err := cl.AddTorrent(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-tor2.Complete():
+	case <-tor.Complete():
 	case <-time.After(60 * time.Second):
-		t.Fatalf("WebRTC download incomplete: %+v", tor2.Stats())
+		t.Fatalf("WebRTC download incomplete: %+v", tor.Stats())
 	}
-	if !bytes.Equal(out2.data, data) || tor2.Stats().Connections["webrtc"] != 1 {
-		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(out2.data, data), tor2.Stats().Connections)
+	if !bytes.Equal(out.data, data) || tor.Stats().Connections["webrtc"] != 1 {
+		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(out.data, data), tor.Stats().Connections)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for tor2.SpeedStats().Spent == 0 {
+	deadline := time.Now().Add(10 * time.Second)
+	for tor.SpeedStats().Spent == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the WebRTC peer paid nothing: %+v", tor2.SpeedStats())
+			t.Fatalf("the WebRTC peer paid nothing: %+v", tor.SpeedStats())
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-
-	_, body := get(t, srv.URL+"/metrics")
-	for _, want := range []string{"btspeed_ledger_gateway_seconds_count ", "btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_tracker_rate_limited_total ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
-		if !strings.Contains(body, want) {
-			t.Fatalf("metrics lack %s:\n%s", want, body)
-		}
 	}
 }
 
@@ -233,12 +277,7 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 
 	dir := t.TempDir()
 	content := filepath.Join(dir, "swarm.bin")
-	data := make([]byte, 1<<20+999)
-	r := rand.New(rand.NewPCG(5, 6))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	os.WriteFile(content, data, 0o644)
+	data := writeRandomFile(content, 1<<20+999, 5, 6)
 	mi, err := engine.CreateTorrent(content, engine.CreateOptions{Trackers: []string{otherSrv.URL + "/announce"}})
 	if err != nil {
 		t.Fatal(err)
@@ -262,11 +301,7 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 	}
 	// The relay looks a torrent up at most once a minute: its first lookup
 	// must find the seed, so the seed's announce comes first.
-	for deadline := time.Now().Add(30 * time.Second); len(other.HTTPPeers(mi.HashInfoBytes(), 1)) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the seed never announced to its tracker")
-		}
-	}
+	waitAnnounced(t, other, mi.HashInfoBytes())
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -309,6 +344,17 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 	_, body := get(t, srv.URL+"/metrics")
 	if !strings.Contains(body, "btspeed_discover_peers 1") {
 		t.Fatalf("metrics: %s", body)
+	}
+}
+
+// waitAnnounced waits up to 30 s for a peer to announce torrent ih to tr
+// over HTTP.
+func waitAnnounced(t *testing.T, tr *tracker.Server, ih metainfo.Hash) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); len(tr.HTTPPeers(ih, 1)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the seed never announced to its tracker")
+		}
 	}
 }
 

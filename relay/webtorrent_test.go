@@ -60,7 +60,14 @@ func TestWebTorrentAndBTSpeedThroughTheRelay(t *testing.T) {
 	}
 	defer cl.Close()
 
-	// btspeed seeds, WebTorrent downloads.
+	btspeedSeedsWebTorrentDownloads(t, cl, wt, trackerURL)
+	webTorrentSeedsBTSpeedDownloads(t, cl, wt, trackerURL)
+}
+
+// btspeedSeedsWebTorrentDownloads seeds a file on cl, announced to
+// trackerURL; WebTorrent on page wt downloads it whole.
+func btspeedSeedsWebTorrentDownloads(t *testing.T, cl *engine.Client, wt *browsertest.Page, trackerURL string) {
+	t.Helper()
 	dir := t.TempDir()
 	data := make([]byte, 2<<20+4321)
 	r := rand.New(rand.NewPCG(11, 12))
@@ -104,8 +111,12 @@ func TestWebTorrentAndBTSpeedThroughTheRelay(t *testing.T) {
 	if seeded.Stats().Uploaded < int64(len(data)) {
 		t.Fatalf("btspeed uploaded %d bytes, want at least %d", seeded.Stats().Uploaded, len(data))
 	}
+}
 
-	// WebTorrent seeds, btspeed downloads.
+// webTorrentSeedsBTSpeedDownloads seeds a file from WebTorrent on page
+// wt, announced to trackerURL; cl downloads it whole, over WebRTC.
+func webTorrentSeedsBTSpeedDownloads(t *testing.T, cl *engine.Client, wt *browsertest.Page, trackerURL string) {
+	t.Helper()
 	var seed struct {
 		Magnet string
 		Data   []byte

@@ -6,19 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"math/rand/v2"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/ledger/client"
-	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -36,29 +31,37 @@ func TestWebApp(t *testing.T) {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir()) // one directory for every shot
 	}
 	ns := netnstest.New(t)
-	web := webDir(t)
-
-	// A relay seeding a file with Speed, earning for its own key.
-	seedDir := t.TempDir()
-	data := make([]byte, 3<<20+123)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	seedPath := filepath.Join(seedDir, "relay-demo.bin")
-	os.WriteFile(seedPath, data, 0o644)
-	relayKey, _ := wallet.GenerateKey()
-	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
-		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
-	})
-
+	url, data, relayKey := seedingRelay(t, ns, webDir(t), "relay-demo.bin", 3<<20+123, 1, 2)
 	b := browsertest.Start(t, ns.Command, url)
 	p := b.NewPage(t, url+"/")
-	shot := func(name string) { p.Screenshot(t, screenshotPath(t, "app-"+name+".png"), true) }
-	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 
+	makeWalletConfirmingPhrase(t, p)
+	claimTestBTTTwice(t, p)
+	paid := downloadRelayFileWithSpeed(t, p, data, relayKey.Address())
+	speedTabShowsSpent(t, p, paid, relayKey.Address())
+	downloadShowsItsCost(t, p, paid)
+	settingsRefuseBadLimitsAndSaveGood(t, p)
+
+	// Narrow screens.
+	p.SetViewport(t, 390, 844)
+	p.Click(t, "#tab-torrents")
+	appShot(t, p, "7-torrents-phone")
+
+	lockRefusingWrongPassword(t, p)
+	// The relay's Content-Security-Policy blocked nothing the app did; it
+	// is in force: an inline script is refused (and reported).
+	noCSPViolations(t, p)
+	ledgerAgreesWithPage(t, p, url, relayKey.Address(), paid)
+	checkShots(t, "app", "1-welcome", "2-backup-phrase", "3-wallet-empty", "3-wallet", "4-torrents", "5-speed", "6-settings-refused", "6-settings", "7-torrents-phone", "8-unlock-refused")
+}
+
+// makeWalletConfirmingPhrase makes a wallet from the welcome screen:
+// mismatched passwords are refused, the backup screen shows 12 words and
+// continues only once they are confirmed written down.
+func makeWalletConfirmingPhrase(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
-	shot("1-welcome")
+	appShot(t, p, "1-welcome")
 	p.Click(t, "#go-create")
 	p.Fill(t, "#create-password", "password123")
 	p.Fill(t, "#create-confirm", "password124")
@@ -76,28 +79,38 @@ func TestWebApp(t *testing.T) {
 	if words != 12 || !disabled {
 		t.Fatalf("backup screen: %d words, continue disabled %v", words, disabled)
 	}
-	shot("2-backup-phrase")
+	appShot(t, p, "2-backup-phrase")
 	p.Click(t, "#backup-done")
 	p.Click(t, "#backup-continue")
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+}
 
-	// Faucet: on a development ledger the wallet tab says the BTT are test
-	// money, and with a zero balance the faucet comes first.
+// claimTestBTTTwice claims from the faucet: on a development ledger the
+// wallet tab says the BTT are test money, and with a zero balance the
+// faucet comes first; funded, it moves below the TRON card, and a second
+// claim says when the next grant opens.
+func claimTestBTTTwice(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Click(t, "#tab-wallet")
 	p.WaitForFunction(t, `!document.getElementById('devnet-note').hidden && document.getElementById('faucet-card').nextElementSibling.id === 'balance-card'`, 30*time.Second)
-	shot("3-wallet-empty")
+	appShot(t, p, "3-wallet-empty")
 	p.Click(t, "#faucet")
 	p.WaitForFunction(t, `/Received/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
 	p.WaitForFunction(t, `document.getElementById('wallet-balance').textContent !== '…' && document.getElementById('wallet-balance').textContent !== '0'`, 30*time.Second)
 	// Funded, the faucet moves below the TRON card.
 	p.WaitForFunction(t, `document.getElementById('tron').nextElementSibling.id === 'faucet-card'`, 30*time.Second)
-	shot("3-wallet")
+	appShot(t, p, "3-wallet")
 	// A second claim says when the next grant opens, where the first said
 	// what was received (it used to say "Received" again, receiving nothing).
 	p.Click(t, "#faucet")
 	p.WaitForFunction(t, `/already claimed today's test BTT: the next grant opens at/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
+}
 
-	// Download the relay's file with Speed.
+// downloadRelayFileWithSpeed downloads the relay's featured file with
+// Speed, checks it arrived whole and that the page shows what it spent, to
+// the relay; it returns what was spent, in base units.
+func downloadRelayFileWithSpeed(t *testing.T, p *browsertest.Page, data []byte, relay wallet.Address) uint64 {
+	t.Helper()
 	p.Click(t, "#tab-torrents")
 	p.WaitFor(t, "#featured-list button", 10*time.Second)
 	p.Click(t, "#featured-list button")
@@ -109,7 +122,7 @@ func TestWebApp(t *testing.T) {
 		document.querySelector('.torrent details').open = true
 		return null
 	})()`, nil)
-	shot("4-torrents")
+	appShot(t, p, "4-torrents")
 	var seen struct{ Spent, Shown, Peer, Bar, Sha string }
 	p.Eval(t, `(async () => {
 		const t = btspeedApp.client.torrents[0]
@@ -123,25 +136,34 @@ func TestWebApp(t *testing.T) {
 	if err != nil || paid == 0 {
 		t.Fatalf("the torrent shows spent %q", seen.Spent)
 	}
-	if shown, _ := speed.ParseBTT(seen.Shown); shown != paid || seen.Peer != relayKey.Address().String() || seen.Bar != "100" {
-		t.Fatalf("the page shows spent %q to %q with the bar at %s; the torrent spent %s to %s", seen.Shown, seen.Peer, seen.Bar, seen.Spent, relayKey.Address())
+	if shown, _ := speed.ParseBTT(seen.Shown); shown != paid || seen.Peer != relay.String() || seen.Bar != "100" {
+		t.Fatalf("the page shows spent %q to %q with the bar at %s; the torrent spent %s to %s", seen.Shown, seen.Peer, seen.Bar, seen.Spent, relay)
 	}
 	if want := sha256Hex(data); seen.Sha != want {
 		t.Fatalf("downloaded file digest %s, want %s", seen.Sha, want)
 	}
+	return paid
+}
 
-	// The Speed tab: totals, the per-peer table and the chart.
+// speedTabShowsSpent checks the Speed tab: totals, the per-peer table and
+// the chart show what was paid, to the relay.
+func speedTabShowsSpent(t *testing.T, p *browsertest.Page, paid uint64, relay wallet.Address) {
+	t.Helper()
 	p.Click(t, "#tab-speed")
 	p.WaitForFunction(t, `document.getElementById('speed-spent').textContent !== '0'`, 10*time.Second)
 	var tab struct{ Spent, Row string }
 	p.Eval(t, `({spent: document.getElementById('speed-spent').textContent, row: document.querySelector('#speed-table tr.peer td').textContent})`, &tab)
-	if v, _ := speed.ParseBTT(tab.Spent); v != paid || tab.Row != relayKey.Address().String() {
+	if v, _ := speed.ParseBTT(tab.Spent); v != paid || tab.Row != relay.String() {
 		t.Fatalf("Speed tab: spent %q, peer row %q", tab.Spent, tab.Row)
 	}
-	shot("5-speed")
+	appShot(t, p, "5-speed")
+}
 
-	// What the download may cost, shown on it: at most its size at the max
-	// price, within its budget (1% of the wallet); spent out of that budget.
+// downloadShowsItsCost checks what the download may cost, shown on it: at
+// most its size at the max price, within its budget (1% of the wallet);
+// spent out of that budget.
+func downloadShowsItsCost(t *testing.T, p *browsertest.Page, paid uint64) {
+	t.Helper()
 	var row struct{ Cost, Spent, Budget, TBudget, TPrice string }
 	p.Eval(t, `(() => { const t = btspeedApp.client.torrents[0]; return { cost: document.querySelector('.torrent .cost').textContent,
 		spent: document.querySelector('.torrent .spent-amount').textContent, budget: document.querySelector('.torrent .budget-amount').textContent,
@@ -151,10 +173,14 @@ func TestWebApp(t *testing.T) {
 		!strings.Contains(row.Cost, "pays at most ") || !strings.Contains(row.Cost, "(3.00 MiB × 1000 BTT per GiB, within its budget of "+trimBTT(row.TBudget)+" BTT") {
 		t.Fatalf("the paid torrent shows cost %q, spent %q of %q; the engine's budget %q, max price %q (spent %d)", row.Cost, row.Spent, row.Budget, row.TBudget, row.TPrice, paid)
 	}
+}
 
-	// Settings: the most to pay per GiB and the budget per download; bad
-	// input is refused with a message and nothing saved, good input is
-	// saved and the engine runs the torrent by it.
+// settingsRefuseBadLimitsAndSaveGood checks the settings: the most to pay
+// per GiB and the budget per download; bad input is refused with a
+// message and nothing saved, good input is saved and the engine runs the
+// torrent by it.
+func settingsRefuseBadLimitsAndSaveGood(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Click(t, "#tab-settings")
 	p.WaitForFunction(t, `/1% of your balance as it starts, in all: [0-9.]+ BTT now/.test(document.getElementById('set-limits-now').textContent)`, 10*time.Second)
 	var form struct{ Price, Budget, Placeholder string }
@@ -184,7 +210,7 @@ func TestWebApp(t *testing.T) {
 			t.Fatalf("%s = %q: message %q, marked %v, settings now %s", c.field, c.value, bad.Msg, bad.Invalid, bad.Saved)
 		}
 	}
-	shot("6-settings-refused")
+	appShot(t, p, "6-settings-refused")
 	p.Fill(t, "#set-max-price", "2000")
 	p.Fill(t, "#set-torrent-budget", "5")
 	p.Click(t, "#settings-save")
@@ -201,14 +227,13 @@ func TestWebApp(t *testing.T) {
 		!strings.Contains(saved.Now, "Each download may spend 5 BTT") {
 		t.Fatalf("after saving 2000 BTT per GiB and 5 BTT per download: %+v", saved)
 	}
-	shot("6-settings")
+	appShot(t, p, "6-settings")
+}
 
-	// Narrow screens.
-	p.SetViewport(t, 390, 844)
-	p.Click(t, "#tab-torrents")
-	shot("7-torrents-phone")
-
-	// Lock; a wrong password is refused with a clear message.
+// lockRefusingWrongPassword locks the wallet; a wrong password is refused
+// with a clear message, the right one opens the app again.
+func lockRefusingWrongPassword(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.SetViewport(t, 1280, 800)
 	p.Click(t, "#lock")
 	p.WaitFor(t, visible("screen-unlock"), 10*time.Second)
@@ -218,16 +243,16 @@ func TestWebApp(t *testing.T) {
 	if msg := p.Text(t, "#unlock-error"); !strings.HasPrefix(msg, "Wrong password") {
 		t.Fatalf("wrong password message %q", msg)
 	}
-	shot("8-unlock-refused")
+	appShot(t, p, "8-unlock-refused")
 	p.Fill(t, "#unlock-password", "password123")
 	p.Click(t, "#unlock-submit")
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
+}
 
-	// The relay's Content-Security-Policy blocked nothing the app did; it
-	// is in force: an inline script is refused (and reported).
-	noCSPViolations(t, p)
-
-	// The ledger agrees with what the page showed once the channel closes.
+// ledgerAgreesWithPage closes the page's client and waits until the
+// relay's ledger balance is what the page showed as spent.
+func ledgerAgreesWithPage(t *testing.T, p *browsertest.Page, url string, relay wallet.Address, paid uint64) {
+	t.Helper()
 	lc := client.New(url+"/ledger", nil)
 	var addr string
 	p.Eval(t, `btspeedApp.client.wallet.address`, &addr)
@@ -235,7 +260,7 @@ func TestWebApp(t *testing.T) {
 	a, _ := wallet.ParseAddress(addr)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, err := lc.Balance(context.Background(), relayKey.Address())
+		got, err := lc.Balance(context.Background(), relay)
 		if err == nil && got == paid {
 			break
 		}
@@ -243,11 +268,6 @@ func TestWebApp(t *testing.T) {
 			t.Fatalf("the relay's ledger balance is %d (%v), want the %d the page showed as spent (buyer %s)", got, err, paid, a)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-	for _, f := range []string{"1-welcome", "2-backup-phrase", "3-wallet-empty", "3-wallet", "4-torrents", "5-speed", "6-settings-refused", "6-settings", "7-torrents-phone", "8-unlock-refused"} {
-		if st, err := os.Stat(screenshotPath(t, "app-"+f+".png")); err != nil || st.Size() < 5000 {
-			t.Fatalf("screenshot %s: %v", f, err)
-		}
 	}
 }
 

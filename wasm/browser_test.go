@@ -179,7 +179,14 @@ func TestBrowserWallet(t *testing.T) {
 		t.Fatalf("restored %s, want %s", restored, created.Address)
 	}
 
-	// New keystores use LightScrypt; new passwords need 10 characters.
+	newKeystoresUseLightScrypt(t, other)
+	oldKeystoreUpgradesOnUnlock(t, b, url)
+}
+
+// newKeystoresUseLightScrypt checks, on a page with a restored wallet,
+// that new keystores use LightScrypt and new passwords need 10 characters.
+func newKeystoresUseLightScrypt(t *testing.T, other *browsertest.Page) {
+	t.Helper()
 	var made struct {
 		N     int
 		Short string
@@ -192,10 +199,14 @@ func TestBrowserWallet(t *testing.T) {
 	if made.N != wallet.LightScrypt.N || !strings.Contains(made.Short, "at least 10 characters") {
 		t.Fatalf("the restored keystore's scrypt n=%d (want %d); a 9-character password: %q", made.N, wallet.LightScrypt.N, made.Short)
 	}
+}
 
-	// A keystore the app stored before (geth's light scrypt, N=4096, and an
-	// 8-character password) unlocks, and is re-encrypted with LightScrypt:
-	// the stored one then opens with the same password to the same address.
+// oldKeystoreUpgradesOnUnlock stores a keystore as the app stored them
+// before (geth's light scrypt, N=4096, and an 8-character password): it
+// unlocks, and is re-encrypted with LightScrypt; the stored one then opens
+// with the same password to the same address, also after a reload.
+func oldKeystoreUpgradesOnUnlock(t *testing.T, b *browsertest.Browser, url string) {
+	t.Helper()
 	k, _ := wallet.GenerateKey()
 	old, err := wallet.EncryptKeystore(k, []byte("8chars!!"), wallet.ScryptParams{N: 1 << 12, R: 8, P: 6})
 	if err != nil {

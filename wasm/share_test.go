@@ -27,7 +27,6 @@ func TestWebAppShare(t *testing.T) {
 	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
 	}
-	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 	shots := func(p *browsertest.Page, name string) { shareShots(t, p, name) }
 
 	// The seeder makes a wallet (the wallet tab has something to show).
@@ -104,7 +103,6 @@ func shareShots(t *testing.T, p *browsertest.Page, name string) {
 // row: the files with Save in view, the magnet and the app link with Copy.
 func seedByDrop(t *testing.T, a *browsertest.Page, url string) shared {
 	t.Helper()
-	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 	// Dragging files over the page shows the drop zone; dropping two loose
 	// files asks for the torrent's name.
 	a.Eval(t, `(() => {
@@ -165,7 +163,6 @@ func seedByDrop(t *testing.T, a *browsertest.Page, url string) shared {
 // byte, each with Save in view. It returns that page.
 func openShareLink(t *testing.T, b *browsertest.Browser, s shared) *browsertest.Page {
 	t.Helper()
-	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 	c := b.NewPage(t, s.Link)
 	c.WaitFor(t, visible("screen-welcome"), 60*time.Second)
 	if p := c.Text(t, "#screen-welcome [data-pending]"); !strings.Contains(p, "Holiday") {

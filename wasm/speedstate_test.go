@@ -40,33 +40,39 @@ func TestWebAppOpenLink(t *testing.T) {
 		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
 	}
 	ns := netnstest.New(t)
-	web := webDir(t)
-	seedDir := t.TempDir()
-	data := make([]byte, 1<<20+321)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	seedPath := filepath.Join(seedDir, "linked-film.bin")
-	os.WriteFile(seedPath, data, 0o644)
-	relayKey, _ := wallet.GenerateKey()
-	base := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
-		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
-	})
+	base, _, _ := seedingRelay(t, ns, webDir(t), "linked-film.bin", 1<<20+321, 3, 4)
 	magnet := relayMagnet(t, base)
-
 	b := browsertest.Start(t, ns.Command, base)
 	p := b.NewPage(t, base+"/#"+url.QueryEscape(magnet))
-	shot := func(name string) { p.Screenshot(t, screenshotPath(t, "app-"+name+".png"), true) }
-	visible := func(id string) string { return "#" + id + ":not([hidden])" }
-	torrents := func() int {
-		var n int
-		p.Eval(t, `btspeedApp.client._go.torrents().then(s => (JSON.parse(s) || []).length)`, &n)
-		return n
-	}
 
+	welcomeNamesTheLink(t, p)
+	createWallet(t, p)
+	appAsksBeforeStarting(t, p, magnet)
+	balance := questionSaysWhatItMayCost(t, p)
+	yesDownloadsAndPays(t, p, balance)
+	lockedSpeedIsOffSayingWhy(t, p)
+	speedOffStaysOffAcrossLock(t, p)
+	settingsSpeakBTTPerGiB(t, p)
+	checkShots(t, "app", "11-open-link", "12-confirm-link", "13-torrent-locked", "14-settings-speed", "15-confirm-cost")
+	if spent, err := speed.ParseBTT(evalString(t, p, `btspeedApp.client.torrents[0].spent`)); err != nil || spent == 0 {
+		t.Fatalf("the torrent spent %d (%v)", spent, err)
+	}
+}
+
+// torrentCount is how many torrents the engine behind the web app on p has.
+func torrentCount(t *testing.T, p *browsertest.Page) int {
+	t.Helper()
+	var n int
+	p.Eval(t, `btspeedApp.client._go.torrents().then(s => (JSON.parse(s) || []).length)`, &n)
+	return n
+}
+
+// welcomeNamesTheLink checks the welcome screen of a page opened on a
+// link: nothing started, the link named, gone from the address bar.
+func welcomeNamesTheLink(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
-	if n := torrents(); n != 0 {
+	if n := torrentCount(t, p); n != 0 {
 		t.Fatalf("%d torrents started behind the welcome screen", n)
 	}
 	if note := p.Text(t, "#screen-welcome [data-pending]"); !strings.Contains(note, "linked-film.bin") || !strings.Contains(note, "asked before it starts") {
@@ -77,9 +83,13 @@ func TestWebAppOpenLink(t *testing.T) {
 	if hash != "" {
 		t.Fatalf("the link stays in the address bar: %q", hash)
 	}
-	shot("11-open-link")
+	appShot(t, p, "11-open-link")
+}
 
-	createWallet(t, p)
+// appAsksBeforeStarting checks that, the wallet made, the app asks about
+// the link (its name, info hash, Speed on) and starts nothing yet.
+func appAsksBeforeStarting(t *testing.T, p *browsertest.Page, magnet string) {
+	t.Helper()
 	p.WaitFor(t, visible("confirm-add"), 10*time.Second)
 	var ask struct{ Name, Hash, Speed string }
 	p.Eval(t, `({name: document.getElementById('confirm-add-name').textContent, hash: document.getElementById('confirm-add-hash').textContent,
@@ -87,14 +97,19 @@ func TestWebAppOpenLink(t *testing.T) {
 	if ask.Name != "linked-film.bin" || !strings.Contains(magnet, ask.Hash) || len(ask.Hash) != 40 || !strings.HasPrefix(ask.Speed, "Speed is on") {
 		t.Fatalf("the question: %+v", ask)
 	}
-	if n := torrents(); n != 0 {
+	if n := torrentCount(t, p); n != 0 {
 		t.Fatalf("%d torrents started before the user said so", n)
 	}
 	p.WaitForFunction(t, `/balance is 0 BTT/.test(document.getElementById('confirm-add-speed').textContent)`, 10*time.Second)
-	shot("12-confirm-link")
+	appShot(t, p, "12-confirm-link")
+}
 
-	// Money first: the question says what the download may cost, from the
-	// link's size (xl), the max price and the budget (1% of the balance).
+// questionSaysWhatItMayCost claims from the faucet (money first), then
+// checks the question says what the download may cost, from the link's
+// size (xl), the max price and the budget (1% of the balance). It returns
+// the balance, in base units.
+func questionSaysWhatItMayCost(t *testing.T, p *browsertest.Page) uint64 {
+	t.Helper()
 	p.Click(t, "#tab-wallet")
 	p.Click(t, "#faucet")
 	p.WaitForFunction(t, `/Received/.test(document.getElementById('faucet-progress').textContent)`, 120*time.Second)
@@ -108,30 +123,21 @@ func TestWebAppOpenLink(t *testing.T) {
 	if got := p.Text(t, "#confirm-add-speed"); !strings.HasPrefix(got, wantCost) || p.Text(t, "#confirm-add-size") != " (1.00 MiB)" {
 		t.Fatalf("the question says %q (size %q), want %q", got, p.Text(t, "#confirm-add-size"), wantCost)
 	}
-	shot("15-confirm-cost")
+	appShot(t, p, "15-confirm-cost")
+	return balance
+}
 
-	// Yes: the download pays the relay, within what the question said.
+// yesDownloadsAndPays answers yes: the download pays the relay, within
+// what the question said, with Speed on in its box.
+func yesDownloadsAndPays(t *testing.T, p *browsertest.Page, balance uint64) {
+	t.Helper()
 	p.Click(t, "#confirm-add-yes")
 	p.WaitFor(t, ".torrent.is-done", 120*time.Second)
 	p.WaitForFunction(t, `btspeedApp.client.torrents[0].spent !== '0.000000'`, 30*time.Second)
 	if visibleNow(t, p, "#confirm-add") {
 		t.Fatal("the question stays after yes")
 	}
-	box := func() (s struct {
-		Checked, Disabled, Engine bool
-		Why                       string
-	}) {
-		t.Helper()
-		p.Eval(t, `(async () => {
-			await btspeedApp.client._fresh()
-			renderTorrents()
-			const b = document.querySelector('.torrent .speed-toggle')
-			return {checked: b.checked, disabled: b.disabled, engine: btspeedApp.client.torrents[0].speed,
-				why: document.querySelector('.torrent .speed-why').textContent}
-		})()`, &s)
-		return s
-	}
-	if s := box(); !s.Checked || s.Disabled || !s.Engine || s.Why != "" {
+	if s := speedBox(t, p); !s.Checked || s.Disabled || !s.Engine || s.Why != "" {
 		t.Fatalf("paying: the Speed box %+v", s)
 	}
 	if spent, _ := speed.ParseBTT(evalString(t, p, `btspeedApp.client.torrents[0].spent`)); spent > 976_862 || spent > balance/100 {
@@ -140,31 +146,56 @@ func TestWebAppOpenLink(t *testing.T) {
 	if got := p.Text(t, ".torrent .budget-amount"); got != trimBTT(speed.FormatBTT(balance/100)) {
 		t.Fatalf("the torrent shows its budget as %q, want 1%% of %d", got, balance)
 	}
+}
 
-	// Locked: off, disabled, saying why.
+// speedBoxState is what the first torrent's Speed box shows, and whether
+// the engine has Speed on for it.
+type speedBoxState struct {
+	Checked, Disabled, Engine bool
+	Why                       string
+}
+
+// speedBox renders the torrents afresh and reads the first one's Speed box.
+func speedBox(t *testing.T, p *browsertest.Page) (s speedBoxState) {
+	t.Helper()
+	p.Eval(t, `(async () => {
+		await btspeedApp.client._fresh()
+		renderTorrents()
+		const b = document.querySelector('.torrent .speed-toggle')
+		return {checked: b.checked, disabled: b.disabled, engine: btspeedApp.client.torrents[0].speed,
+			why: document.querySelector('.torrent .speed-why').textContent}
+	})()`, &s)
+	return s
+}
+
+// lockedSpeedIsOffSayingWhy locks the wallet and goes on without it: the
+// Speed box is off, disabled, saying why; unlocked from the wallet tab, it
+// is on again.
+func lockedSpeedIsOffSayingWhy(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Click(t, "#lock")
 	p.WaitFor(t, visible("screen-unlock"), 30*time.Second)
 	p.Click(t, "#unlock-skip")
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)
-	if s := box(); s.Checked || !s.Disabled || s.Engine || s.Why != "(wallet locked)" {
+	if s := speedBox(t, p); s.Checked || !s.Disabled || s.Engine || s.Why != "(wallet locked)" {
 		t.Fatalf("locked: the Speed box %+v", s)
 	}
-	shot("13-torrent-locked")
-	unlock := func() {
-		t.Helper()
-		p.Click(t, "#tab-wallet")
-		p.Click(t, "#wallet-unlock")
-		p.Fill(t, "#unlock-password", "password123")
-		p.Click(t, "#unlock-submit")
-		p.WaitFor(t, visible("screen-app"), 30*time.Second)
-		p.Click(t, "#tab-torrents")
-	}
-	unlock()
-	if s := box(); !s.Checked || s.Disabled || !s.Engine {
+	appShot(t, p, "13-torrent-locked")
+	p.Click(t, "#tab-wallet")
+	p.Click(t, "#wallet-unlock")
+	p.Fill(t, "#unlock-password", "password123")
+	p.Click(t, "#unlock-submit")
+	p.WaitFor(t, visible("screen-app"), 30*time.Second)
+	p.Click(t, "#tab-torrents")
+	if s := speedBox(t, p); !s.Checked || s.Disabled || !s.Engine {
 		t.Fatalf("unlocked: the Speed box %+v", s)
 	}
+}
 
-	// Off for this torrent: it stays off across a lock and an unlock.
+// speedOffStaysOffAcrossLock switches Speed off for the torrent: it stays
+// off across a lock and an unlock.
+func speedOffStaysOffAcrossLock(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Click(t, ".torrent .speed-toggle")
 	p.WaitForFunction(t, `!btspeedApp.client.torrents[0].speed && !document.querySelector('.torrent .speed-toggle').disabled`, 10*time.Second)
 	p.Click(t, "#lock")
@@ -172,12 +203,17 @@ func TestWebAppOpenLink(t *testing.T) {
 	p.Fill(t, "#unlock-password", "password123")
 	p.Click(t, "#unlock-submit")
 	p.WaitFor(t, visible("screen-app"), 30*time.Second)
-	if s := box(); s.Checked || s.Disabled || s.Engine {
+	if s := speedBox(t, p); s.Checked || s.Disabled || s.Engine {
 		t.Fatalf("switched off for the torrent, then locked and unlocked: the Speed box %+v", s)
 	}
+}
 
-	// The settings: in BTT per GiB and BTT, on by default, agreeing with
-	// the disclosure (docs/speed-protocol.md §5.1).
+// settingsSpeakBTTPerGiB checks the settings: in BTT per GiB and BTT, on
+// by default, agreeing with the disclosure (docs/speed-protocol.md §5.1);
+// the spending rate stays, secondary, under "More Speed settings", a bad
+// one refused and a good one saved.
+func settingsSpeakBTTPerGiB(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Click(t, "#tab-settings")
 	p.WaitForFunction(t, `/1% of your balance as it starts, in all: [0-9.]+ BTT now/.test(document.getElementById('set-limits-now').textContent)`, 10*time.Second)
 	var set struct{ Price, PriceLabel, BudgetLabel, Now, Default, Disclosure string }
@@ -194,7 +230,7 @@ func TestWebAppOpenLink(t *testing.T) {
 	}
 	p.Fill(t, "#set-torrent-budget", "0.5")
 	p.WaitForFunction(t, `/Each download may spend 0.5 BTT/.test(document.getElementById('set-limits-now').textContent)`, 10*time.Second)
-	shot("14-settings-speed")
+	appShot(t, p, "14-settings-speed")
 	// The spending rate stays, secondary, under "More Speed settings".
 	p.Click(t, "#settings-form details.advanced summary")
 	p.Fill(t, "#set-rate", "250")
@@ -209,14 +245,6 @@ func TestWebAppOpenLink(t *testing.T) {
 	p.Eval(t, `btspeedApp.client.settings.get().spendingRate`, &ppm)
 	if ppm != 25_000 || evalString(t, p, `btspeedApp.client.settings.get().torrentBudget`) != "0.500000" {
 		t.Fatalf("2.5%% saved as %d parts per million, the budget per download as %q", ppm, evalString(t, p, `btspeedApp.client.settings.get().torrentBudget`))
-	}
-	for _, f := range []string{"11-open-link", "12-confirm-link", "13-torrent-locked", "14-settings-speed", "15-confirm-cost"} {
-		if st, err := os.Stat(screenshotPath(t, "app-"+f+".png")); err != nil || st.Size() < 5000 {
-			t.Fatalf("screenshot %s: %v", f, err)
-		}
-	}
-	if spent, err := speed.ParseBTT(evalString(t, p, `btspeedApp.client.torrents[0].spent`)); err != nil || spent == 0 {
-		t.Fatalf("the torrent spent %d (%v)", spent, err)
 	}
 }
 
@@ -281,7 +309,6 @@ func TestWebAppPaidDownloadInProgress(t *testing.T) {
 	})
 	b := browsertest.Start(t, ns.Command, base)
 	p := b.NewPage(t, base+"/")
-	visible := func(id string) string { return "#" + id + ":not([hidden])" }
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
 	createWallet(t, p)
 	p.WaitFor(t, visible("screen-app"), 10*time.Second)

@@ -48,16 +48,36 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	b := browsertest.Start(t, nil)
 	p := b.NewPage(t, url+"/blank.html")
 
+	addr := newWalletSeesTheExchange(t, p, x)
+	a, err := wallet.ParseAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fundedRefusesBadDeposits(t, p, x, a, addr)
+	deposit40Credited(t, p, x)
+	badWithdrawalsRefused(t, p)
+	withdrawHomeAndToAnother(t, p, x, addr)
+
+	// The ledger's books and the exchange's reserve agree.
+	inv, err := client.New(url+"/ledger", nil).Invariant(context.Background())
+	if err != nil || !inv.OK || inv.Deposited != 40_000_000 || inv.Withdrawn != 19_000_000 || inv.Reserve == nil || !inv.Reserve.OK ||
+		inv.Reserve.Balance != tronsetup.DevBacking+21_000_000 {
+		t.Fatalf("invariant %+v reserve %+v %v", inv, inv.Reserve, err)
+	}
+	relayWithoutExchangeSaysSo(t, b, web)
+}
+
+// newWalletSeesTheExchange makes a wallet through btspeed.js on p: its
+// TRON balance is nothing, the exchange is the relay's, and a deposit is
+// refused for want of BTT on TRON. It returns the wallet's address.
+func newWalletSeesTheExchange(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange) string {
+	t.Helper()
 	var addr string
 	p.Eval(t, `(async () => {
 		window.client = await BTSpeed.start({relay: location.origin})
 		window.failure = async f => { try { await f(); return 'no error' } catch (e) { return (e.code || '?') + ': ' + e.message } }
 		return (await client.wallet.create('correct horse battery')).address
 	})()`, &addr)
-	a, err := wallet.ParseAddress(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var start struct {
 		Balance  map[string]any
 		Exchange map[string]any
@@ -78,8 +98,15 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if want := "tron_balance: not enough on TRON: " + addr + " has 0.000000 BTT on TRON; the deposit is 5.000000"; start.Deposit != want {
 		t.Fatalf("a deposit with nothing on TRON: %q, want %q", start.Deposit, want)
 	}
+	return addr
+}
 
-	// 12 TRX and 100 BTT from the relay's key, over gRPC.
+// fundedRefusesBadDeposits sends 12 TRX and 100 BTT from the relay's key
+// to a (addr as the page has it), over gRPC: the page sees them, and
+// refuses deposits of more than that, with too many decimals, or of
+// nothing.
+func fundedRefusesBadDeposits(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange, a wallet.Address, addr string) {
+	t.Helper()
 	x.Fund(t, a, 12_000_000, 100_000_000)
 	var bal map[string]any
 	p.Eval(t, `client.wallet.tronBalance()`, &bal)
@@ -97,8 +124,12 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		errs[2] != "bad_amount: want a positive amount of BTT" {
 		t.Fatalf("bad deposits: %q", errs)
 	}
+}
 
-	// Deposit 40 BTT and wait for the ledger to credit it.
+// deposit40Credited deposits 40 BTT and waits for the ledger to credit
+// it: the history follows it to done, TRON shows the devnet's fee paid.
+func deposit40Credited(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange) {
+	t.Helper()
 	var dep map[string]any
 	p.Eval(t, `client.wallet.deposit('40')`, &dep)
 	txid, _ := dep["txid"].(string)
@@ -115,13 +146,18 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if len(hist) != 1 || hist[0]["status"] != "done" || hist[0]["txid"] != txid {
 		t.Fatalf("history once credited: %v", hist)
 	}
+	var bal map[string]any
 	p.Eval(t, `client.wallet.tronBalance()`, &bal)
 	if bal["trx"] != "11.999000" || bal["btt"] != "60.000000" { // 0.001 TRX: the devnet's fee
 		t.Fatalf("TRON after the deposit: %v", bal)
 	}
+}
 
-	// Withdrawals that cannot be.
-	other, _ := wallet.GenerateKey()
+// badWithdrawalsRefused checks withdrawals that cannot be: to a bad
+// address, below the minimum, more than the ledger balance, and a bad id.
+func badWithdrawalsRefused(t *testing.T, p *browsertest.Page) {
+	t.Helper()
+	var errs []string
 	p.Eval(t, `(async () => [
 		await failure(() => client.wallet.withdraw('5', {to: 'TnotAnAddress'})),
 		await failure(() => client.wallet.withdraw('0.5')),
@@ -135,8 +171,14 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		errs[3] != `?: webpeer: withdrawal id "abc": want 64 hex digits` {
 		t.Fatalf("bad withdrawals: %q", errs)
 	}
+}
 
-	// 15 BTT back to the wallet's TRON address, 4 to another; both done.
+// withdrawHomeAndToAnother withdraws 15 BTT back to the wallet's TRON
+// address (addr) and 4 to another, follows both to done, and checks the
+// balances on TRON and the ledger and the history.
+func withdrawHomeAndToAnother(t *testing.T, p *browsertest.Page, x *webpeertest.Exchange, addr string) {
+	t.Helper()
+	other, _ := wallet.GenerateKey()
 	var w1, w2 map[string]any
 	p.Eval(t, `client.wallet.withdraw('15')`, &w1)
 	p.Eval(t, `client.wallet.withdraw('4', {to: `+jsString(other.Address().String())+`})`, &w2)
@@ -159,6 +201,7 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if done["status"] != "done" || len(done["txid"].(string)) != 64 || done["block"].(float64) <= 0 || done["attempts"] != 1.0 || done["amount"] != "15.000000" {
 		t.Fatalf("done: %v", done)
 	}
+	var bal map[string]any
 	p.Eval(t, `client.wallet.tronBalance()`, &bal)
 	if bal["trx"] != "11.999000" || bal["btt"] != "75.000000" { // the exchange pays the withdrawal's fee
 		t.Fatalf("TRON after the withdrawal: %v", bal)
@@ -166,6 +209,14 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 	if trx, btt := x.Balances(t, other.Address()); trx != 0 || btt != 4_000_000 {
 		t.Fatalf("the other address on TRON: %d sun, %d BTT", trx, btt)
 	}
+	historyHasBothWithdrawals(t, p, w1["id"].(string)+" 15.000000 "+addr, w2["id"].(string)+" 4.000000 "+other.Address().String())
+}
+
+// historyHasBothWithdrawals checks the TRON history: the deposit first,
+// then two withdrawals, both done, these ("ID AMOUNT TO").
+func historyHasBothWithdrawals(t *testing.T, p *browsertest.Page, want1, want2 string) {
+	t.Helper()
+	var hist []map[string]any
 	p.Eval(t, `client.wallet.tronHistory()`, &hist)
 	if len(hist) != 3 || hist[2]["kind"] != "deposit" || hist[2]["amount"] != "40.000000" || hist[2]["status"] != "done" {
 		t.Fatalf("history: %v", hist)
@@ -177,20 +228,18 @@ func TestBrowserDepositsAndWithdraws(t *testing.T) {
 		}
 		seen[h["id"].(string)+" "+h["amount"].(string)+" "+h["to"].(string)] = true
 	}
-	if !seen[w1["id"].(string)+" 15.000000 "+addr] || !seen[w2["id"].(string)+" 4.000000 "+other.Address().String()] {
+	if !seen[want1] || !seen[want2] {
 		t.Fatalf("history's withdrawals: %v", hist)
 	}
+}
 
-	// The ledger's books and the exchange's reserve agree.
-	inv, err := client.New(url+"/ledger", nil).Invariant(context.Background())
-	if err != nil || !inv.OK || inv.Deposited != 40_000_000 || inv.Withdrawn != 19_000_000 || inv.Reserve == nil || !inv.Reserve.OK ||
-		inv.Reserve.Balance != tronsetup.DevBacking+21_000_000 {
-		t.Fatalf("invariant %+v reserve %+v %v", inv, inv.Reserve, err)
-	}
-
-	// A relay whose ledger has no exchange, and no TRON.
+// relayWithoutExchangeSaysSo opens a relay whose ledger has no exchange,
+// and no TRON: the exchange calls answer no_exchange, TRON no_tron.
+func relayWithoutExchangeSaysSo(t *testing.T, b *browsertest.Browser, web string) {
+	t.Helper()
 	plain := startRelay(t, "127.0.0.1:0", web, rtc.Config{})
 	q := b.NewPage(t, plain+"/blank.html")
+	var errs []string
 	q.Eval(t, `(async () => {
 		window.client = await BTSpeed.start({relay: location.origin})
 		window.failure = async f => { try { await f(); return 'no error' } catch (e) { return (e.code || '?') + ': ' + e.message } }
@@ -243,18 +292,6 @@ func TestWebAppTron(t *testing.T) {
 	url, x := startTronRelay(t, webDir(t))
 	b := browsertest.Start(t, nil)
 	p := b.NewPage(t, url+"/")
-	visible := func(id string) string { return "#" + id + ":not([hidden])" }
-	text := func(id, want string) string {
-		return `document.getElementById('` + id + `').textContent === ` + jsString(want)
-	}
-	// shown is an error element's words in front (without its Details), and
-	// the cause behind Details ("" without).
-	shown := func(sel string) (front, cause string) {
-		var v []string
-		p.Eval(t, `(() => { const e = document.querySelector(`+jsString(sel)+`), d = e.querySelector('details.why');
-			return [Array.from(e.childNodes).filter(n => n !== d).map(n => n.textContent).join('').trim(), d ? d.querySelector('code').textContent : ''] })()`, &v)
-		return v[0], v[1]
-	}
 
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)
 	createWallet(t, p)
@@ -268,24 +305,60 @@ func TestWebAppTron(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A file that is no torrent: words for people, the cause behind Details.
+	fileThatIsNoTorrentRefused(t, p)
+	movingOnShowsEmptyTronCard(t, p)
+	depositWithNothingOnTronExplained(t, p, addr)
+	faucetGivesBTTAndTRX(t, p)
+	walletMistakesRefused(t, p)
+	withdraw30ToOwnTronAddress(t, p)
+	deposit20BackPayingTheFee(t, p)
+	walletTabShots(t, p)
+	if trx, btt := x.Balances(t, a); trx != 9_999_000 || btt != 10_000_000 {
+		t.Fatalf("on TRON: %d sun, %d BTT", trx, btt)
+	}
+	noCSPViolations(t, p) // the wallet tab reaches /tron/ and /ledger/ under the app's policy
+}
+
+// textIs is a JS expression: the element with this id reads want.
+func textIs(id, want string) string {
+	return `document.getElementById('` + id + `').textContent === ` + jsString(want)
+}
+
+// errorShown is an error element's words in front (without its Details),
+// and the cause behind Details ("" without).
+func errorShown(t *testing.T, p *browsertest.Page, sel string) (front, cause string) {
+	t.Helper()
+	var v []string
+	p.Eval(t, `(() => { const e = document.querySelector(`+jsString(sel)+`), d = e.querySelector('details.why');
+		return [Array.from(e.childNodes).filter(n => n !== d).map(n => n.textContent).join('').trim(), d ? d.querySelector('code').textContent : ''] })()`, &v)
+	return v[0], v[1]
+}
+
+// fileThatIsNoTorrentRefused adds a file that is no torrent: words for
+// people, the cause behind Details.
+func fileThatIsNoTorrentRefused(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	junk := filepath.Join(t.TempDir(), "notes.torrent")
 	if err := os.WriteFile(junk, []byte("not bencode at all"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p.SetFiles(t, "#add-file", junk)
 	p.WaitForFunction(t, `document.getElementById('add-error').textContent !== ''`, 10*time.Second)
-	if front, cause := shown("#add-error"); front != "notes.torrent: That is not a magnet link, a .torrent file or a link to one. Check what you pasted or picked." ||
+	if front, cause := errorShown(t, p, "#add-error"); front != "notes.torrent: That is not a magnet link, a .torrent file or a link to one. Check what you pasted or picked." ||
 		!strings.HasPrefix(cause, "not a magnet link, a .torrent or a URL of one: ") {
 		t.Fatalf("a file that is no torrent: %q / %q", front, cause)
 	}
+}
 
-	// Moving on takes "Wallet ready" away.
+// movingOnShowsEmptyTronCard moves to the wallet tab, which takes "Wallet
+// ready" away; the TRON card shows nothing yet and explains itself.
+func movingOnShowsEmptyTronCard(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Click(t, "#tab-wallet")
 	if msg := p.Text(t, "#status"); msg != "" {
 		t.Fatalf("a stale message after the user moved on: %q", msg)
 	}
-	p.WaitForFunction(t, text("tron-btt", "0")+` && `+text("tron-trx", "0")+` && `+text("wallet-balance", "0"), 30*time.Second)
+	p.WaitForFunction(t, textIs("tron-btt", "0")+` && `+textIs("tron-trx", "0")+` && `+textIs("wallet-balance", "0"), 30*time.Second)
 	if got := p.Text(t, "#tron-confirmations") + "/" + p.Text(t, "#tron-min") + "/" + p.Text(t, "#tron-table tbody"); got != "2/1/No deposits or withdrawals yet." {
 		t.Fatalf("the TRON card: %q", got)
 	}
@@ -294,21 +367,28 @@ func TestWebAppTron(t *testing.T) {
 			t.Fatalf("%s: %q", id, s)
 		}
 	}
+}
 
-	// A deposit with nothing on TRON: words for people in front, the cause
-	// behind Details; the error goes when the user does something else.
+// depositWithNothingOnTronExplained deposits with nothing on TRON: words
+// for people in front, the cause behind Details (app-16-error-details.png).
+func depositWithNothingOnTronExplained(t *testing.T, p *browsertest.Page, addr string) {
+	t.Helper()
 	p.Fill(t, "#deposit-amount", "60")
 	p.Click(t, "#deposit-submit")
 	p.WaitForFunction(t, `document.getElementById('deposit-error').textContent !== ''`, 10*time.Second)
-	front, cause := shown("#deposit-error")
+	front, cause := errorShown(t, p, "#deposit-error")
 	if front != "Not enough BTT on TRON for this deposit. Deposit less, or withdraw BTT to TRON first." ||
 		cause != "not enough on TRON: "+addr+" has 0.000000 BTT on TRON; the deposit is 60.000000" {
 		t.Fatalf("a deposit over the TRON balance: %q / %q", front, cause)
 	}
 	p.Eval(t, `(() => { const d = document.querySelector('#deposit-error details.why'); d.open = true; d.scrollIntoView({block: 'center'}) })()`, nil)
 	p.Screenshot(t, screenshotPath(t, "app-16-error-details.png"), false)
+}
 
-	// The faucet: test BTT on the ledger and test TRX on TRON for the fees.
+// faucetGivesBTTAndTRX claims from the faucet, which takes the deposit's
+// error away: test BTT on the ledger and test TRX on TRON for the fees.
+func faucetGivesBTTAndTRX(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Click(t, "#faucet")
 	if msg := p.Text(t, "#deposit-error"); msg != "" {
 		t.Fatalf("a stale error after the user did something else: %q", msg)
@@ -317,9 +397,14 @@ func TestWebAppTron(t *testing.T) {
 	if msg := p.Text(t, "#faucet-progress"); msg != "Received 100 BTT and 10 TRX for TRON fees (test money)." {
 		t.Fatalf("faucet: %q", msg)
 	}
-	p.WaitForFunction(t, text("wallet-balance", "100")+` && `+text("tron-trx", "10"), 30*time.Second)
+	p.WaitForFunction(t, textIs("wallet-balance", "100")+` && `+textIs("tron-trx", "10"), 30*time.Second)
+}
 
-	// Mistakes.
+// walletMistakesRefused checks mistakes on the wallet tab: a malformed
+// deposit (its error going as the user types), a withdrawal to a bad
+// address and one over the balance.
+func walletMistakesRefused(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Fill(t, "#deposit-amount", "1.2345678")
 	p.Click(t, "#deposit-submit")
 	if msg := p.Text(t, "#deposit-error"); !strings.Contains(msg, "at most 6 decimals") {
@@ -333,34 +418,42 @@ func TestWebAppTron(t *testing.T) {
 	p.Fill(t, "#withdraw-to", "T"+strings.Repeat("1", 33))
 	p.Click(t, "#withdraw-submit")
 	p.WaitForFunction(t, `document.getElementById('withdraw-error').textContent !== ''`, 10*time.Second)
-	if front, cause := shown("#withdraw-error"); !strings.HasPrefix(front, "That is not a TRON address") || !strings.HasPrefix(cause, "not a TRON address: ") {
+	if front, cause := errorShown(t, p, "#withdraw-error"); !strings.HasPrefix(front, "That is not a TRON address") || !strings.HasPrefix(cause, "not a TRON address: ") {
 		t.Fatalf("a withdrawal to a bad address: %q / %q", front, cause)
 	}
 	p.Fill(t, "#withdraw-to", "")
 	p.Fill(t, "#withdraw-amount", "100.5")
 	p.Click(t, "#withdraw-submit")
 	p.WaitForFunction(t, `document.getElementById('withdraw-error').textContent !== ''`, 10*time.Second)
-	if front, cause := shown("#withdraw-error"); !strings.HasPrefix(front, "Your ledger balance is too low for this.") || !strings.HasPrefix(cause, "the ledger balance does not cover it") {
+	if front, cause := errorShown(t, p, "#withdraw-error"); !strings.HasPrefix(front, "Your ledger balance is too low for this.") || !strings.HasPrefix(cause, "the ledger balance does not cover it") {
 		t.Fatalf("a withdrawal over the balance: %q / %q", front, cause)
 	}
+}
 
-	// Withdraw 30 BTT to the wallet's own TRON address.
+// withdraw30ToOwnTronAddress withdraws 30 BTT to the wallet's own TRON
+// address and follows it to done.
+func withdraw30ToOwnTronAddress(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Fill(t, "#withdraw-amount", "30")
 	p.Click(t, "#withdraw-submit")
 	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal]`, 10*time.Second)
-	p.WaitForFunction(t, text("wallet-balance", "70"), 10*time.Second)
+	p.WaitForFunction(t, textIs("wallet-balance", "70"), 10*time.Second)
 	p.WaitFor(t, `#tron-table tr[data-kind=withdrawal][data-status=done]`, 30*time.Second)
-	p.WaitForFunction(t, text("tron-btt", "30")+` && `+text("tron-trx", "10"), 15*time.Second)
+	p.WaitForFunction(t, textIs("tron-btt", "30")+` && `+textIs("tron-trx", "10"), 15*time.Second)
 	if msg := p.Text(t, "#withdraw-error"); msg != "" {
 		t.Fatalf("withdraw error %q", msg)
 	}
+}
 
-	// Deposit 20 back: the faucet's TRX pays the fee.
+// deposit20BackPayingTheFee deposits 20 BTT back, the faucet's TRX paying
+// the fee, follows it to credited, and checks the card's history.
+func deposit20BackPayingTheFee(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Fill(t, "#deposit-amount", "20")
 	p.Click(t, "#deposit-submit")
 	p.WaitFor(t, `#tron-table tr[data-kind=deposit]`, 10*time.Second)
 	p.WaitFor(t, `#tron-table tr[data-kind=deposit][data-status=done]`, 30*time.Second)
-	p.WaitForFunction(t, text("wallet-balance", "90")+` && `+text("hdr-balance", "90")+` && `+text("tron-btt", "10")+` && `+text("tron-trx", "9.999"), 15*time.Second)
+	p.WaitForFunction(t, textIs("wallet-balance", "90")+` && `+textIs("hdr-balance", "90")+` && `+textIs("tron-btt", "10")+` && `+textIs("tron-trx", "9.999"), 15*time.Second)
 	if msg := p.Text(t, "#deposit-error"); msg != "" {
 		t.Fatalf("deposit error %q", msg)
 	}
@@ -369,6 +462,13 @@ func TestWebAppTron(t *testing.T) {
 	if len(rows) != 2 || rows[0] != "Deposit from TRON | 20 BTT | Credited on the ledger" || !strings.HasPrefix(rows[1], "Withdrawal to your address | 30 BTT | Done (TRON block ") {
 		t.Fatalf("the card's history: %q", rows)
 	}
+}
+
+// walletTabShots saves the wallet tab with both balances, wide and narrow
+// (app-9-wallet.png, app-9-tron.png, app-10-wallet-phone.png), and checks
+// them and app-16-error-details.png.
+func walletTabShots(t *testing.T, p *browsertest.Page) {
+	t.Helper()
 	p.Eval(t, `window.scrollTo(0, 0)`, nil)
 	p.Screenshot(t, screenshotPath(t, "app-9-wallet.png"), false)
 	p.Eval(t, `document.getElementById('tron').scrollIntoView()`, nil)
@@ -376,13 +476,5 @@ func TestWebAppTron(t *testing.T) {
 	p.SetViewport(t, 390, 844)
 	p.Eval(t, `window.scrollTo(0, 0)`, nil)
 	p.Screenshot(t, screenshotPath(t, "app-10-wallet-phone.png"), true)
-	for _, f := range []string{"app-9-wallet.png", "app-9-tron.png", "app-10-wallet-phone.png", "app-16-error-details.png"} {
-		if st, err := os.Stat(screenshotPath(t, f)); err != nil || st.Size() < 5000 {
-			t.Fatalf("screenshot %s: %v", f, err)
-		}
-	}
-	if trx, btt := x.Balances(t, a); trx != 9_999_000 || btt != 10_000_000 {
-		t.Fatalf("on TRON: %d sun, %d BTT", trx, btt)
-	}
-	noCSPViolations(t, p) // the wallet tab reaches /tron/ and /ledger/ under the app's policy
+	checkShots(t, "app", "9-wallet", "9-tron", "10-wallet-phone", "16-error-details")
 }

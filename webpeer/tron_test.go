@@ -87,6 +87,36 @@ func TestDepositAndWithdraw(t *testing.T) {
 	}
 	addr, _ := wallet.ParseAddress(w.Address())
 
+	info := newWalletSeesTheExchange(t, ctx, x, w, addr)
+	fundedWalletRefusesBadDeposits(t, ctx, x, w, addr)
+	dep := deposit25Credited(t, ctx, x, w, info)
+	other, _ := wallet.GenerateKey()
+	impossibleWithdrawalsRefused(t, ctx, w, other.Address())
+	st, st2 := withdrawHomeAndToAnother(t, ctx, x, w, addr, other.Address())
+	historyListsAllThree(t, ctx, w, []webpeer.Movement{
+		{Kind: webpeer.KindWithdrawal, Amount: 3_000_000, Status: api.WithdrawalDone, ID: st2.ID, To: other.Address().String()},
+		{Kind: webpeer.KindWithdrawal, Amount: 10_000_000, Status: api.WithdrawalDone, ID: st.ID, To: addr.String()},
+		{Kind: webpeer.KindDeposit, Amount: 25_000_000, Status: webpeer.DepositDone, TxID: dep.TxID},
+	})
+
+	// The books and the reserve: the exchange holds its backing plus 25
+	// minus 13 BTT, and paid two fees and the creation of the other
+	// address's account in TRX.
+	inv, err := client.New(url+"/ledger", nil).Invariant(ctx)
+	if err != nil || !inv.OK || inv.Deposited != 25_000_000 || inv.Withdrawn != 13_000_000 || inv.Reserve == nil || !inv.Reserve.OK ||
+		inv.Reserve.Balance != tronsetup.DevBacking+12_000_000 || inv.Reserve.Required != tronsetup.DevBacking+12_000_000 {
+		t.Fatalf("invariant %+v reserve %+v %v", inv, inv.Reserve, err)
+	}
+	if trx, btt := x.Balances(t, info.Address); trx != 1_000_000_000_000-2*webpeertest.Fee-webpeertest.AccountFee || btt != tronsetup.DevBacking+12_000_000 {
+		t.Fatalf("the exchange on TRON: %d sun, %d BTT", trx, btt)
+	}
+}
+
+// newWalletSeesTheExchange checks what a new wallet (at addr) sees: the
+// relay's exchange, nothing on TRON, and a deposit refused for want of
+// BTT there. It returns the exchange.
+func newWalletSeesTheExchange(t *testing.T, ctx context.Context, x *webpeertest.Exchange, w *webpeer.Wallet, addr wallet.Address) api.ExchangeInfo {
+	t.Helper()
 	info, err := w.Exchange(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -101,9 +131,15 @@ func TestDepositAndWithdraw(t *testing.T) {
 	if _, err := w.Deposit(ctx, 5_000_000); !errors.Is(err, webpeer.ErrTronBalance) || !strings.Contains(err.Error(), "has 0.000000 BTT on TRON; the deposit is 5.000000") {
 		t.Fatalf("a deposit with nothing on TRON: %v", err)
 	}
+	return info
+}
 
+// fundedWalletRefusesBadDeposits funds addr with 10 TRX and 100 BTT on
+// TRON: the wallet sees them, and refuses deposits of more, or of 0.
+func fundedWalletRefusesBadDeposits(t *testing.T, ctx context.Context, x *webpeertest.Exchange, w *webpeer.Wallet, addr wallet.Address) {
+	t.Helper()
 	x.Fund(t, addr, 10_000_000, 100_000_000) // 10 TRX, 100 BTT
-	acct, err = w.TronAccount(ctx)
+	acct, err := w.TronAccount(ctx)
 	if err != nil || acct.TRX != 10_000_000 || acct.BTT != 100_000_000 || !acct.Exists {
 		t.Fatalf("funded: %+v %v", acct, err)
 	}
@@ -113,8 +149,12 @@ func TestDepositAndWithdraw(t *testing.T) {
 	if _, err := w.Deposit(ctx, 0); !errors.Is(err, webpeer.ErrBadAmount) {
 		t.Fatalf("a deposit of 0: %v", err)
 	}
+}
 
-	// Deposit 25 BTT.
+// deposit25Credited deposits 25 BTT to the exchange info and follows it
+// in the history until the ledger credits it; TRON shows the fee paid.
+func deposit25Credited(t *testing.T, ctx context.Context, x *webpeertest.Exchange, w *webpeer.Wallet, info api.ExchangeInfo) webpeer.DepositSent {
+	t.Helper()
 	dep, err := w.Deposit(ctx, 25_000_000)
 	if err != nil {
 		t.Fatal(err)
@@ -136,13 +176,18 @@ func TestDepositAndWithdraw(t *testing.T) {
 	if err != nil || len(ms) != 1 || ms[0].Status != webpeer.DepositDone || ms[0].TxID != dep.TxID || ms[0].Amount != 25_000_000 {
 		t.Fatalf("history once credited: %+v %v", ms, err)
 	}
-	acct, _ = w.TronAccount(ctx)
+	acct, _ := w.TronAccount(ctx)
 	if acct.TRX != 10_000_000-webpeertest.Fee || acct.BTT != 75_000_000 {
 		t.Fatalf("TRON after the deposit (block %d): %+v", block, acct)
 	}
+	return dep
+}
 
-	// Withdrawals that cannot be.
-	other, _ := wallet.GenerateKey()
+// impossibleWithdrawalsRefused checks withdrawals that cannot be: of 0,
+// below the minimum, to a bad address or a hex one (other's), more than
+// the ledger balance.
+func impossibleWithdrawalsRefused(t *testing.T, ctx context.Context, w *webpeer.Wallet, other wallet.Address) {
+	t.Helper()
 	for _, c := range []struct {
 		amount uint64
 		to     string
@@ -152,15 +197,20 @@ func TestDepositAndWithdraw(t *testing.T) {
 		{0, "", webpeer.ErrBadAmount, ""},
 		{500_000, "", webpeer.ErrBelowMinimum, "the smallest is 1.000000 BTT"},
 		{5_000_000, "Tnot-an-address", webpeer.ErrBadAddress, `"Tnot-an-address"`},
-		{5_000_000, other.Address().Hex(), webpeer.ErrBadAddress, ""},
+		{5_000_000, other.Hex(), webpeer.ErrBadAddress, ""},
 		{25_000_001, "", webpeer.ErrLedgerBalance, ""},
 	} {
 		if _, err := w.Withdraw(ctx, c.amount, c.to); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
 			t.Fatalf("withdraw %d to %q: %v, want %v", c.amount, c.to, err, c.want)
 		}
 	}
+}
 
-	// 10 BTT back to the wallet's own address, 3 to another.
+// withdrawHomeAndToAnother withdraws 10 BTT back to the wallet's own
+// address (addr) and 3 to other, follows both until done, and checks the
+// balances on TRON. It returns both withdrawals as queued.
+func withdrawHomeAndToAnother(t *testing.T, ctx context.Context, x *webpeertest.Exchange, w *webpeer.Wallet, addr, other wallet.Address) (st, st2 api.WithdrawalStatus) {
+	t.Helper()
 	st, err := w.Withdraw(ctx, 10_000_000, "")
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +218,7 @@ func TestDepositAndWithdraw(t *testing.T) {
 	if st.Status != api.WithdrawalQueued || st.To != addr || st.Account != addr || st.Amount != 10_000_000 || len(st.ID) != 64 {
 		t.Fatalf("withdrawal %+v", st)
 	}
-	st2, err := w.Withdraw(ctx, 3_000_000, " "+other.Address().String()+" ")
+	st2, err = w.Withdraw(ctx, 3_000_000, " "+other.String()+" ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,25 +238,27 @@ func TestDepositAndWithdraw(t *testing.T) {
 	if _, err := w.Withdrawal(ctx, "nope"); err == nil {
 		t.Fatal("a malformed withdrawal id: no error")
 	}
-	acct, _ = w.TronAccount(ctx)
+	acct, _ := w.TronAccount(ctx)
 	if acct.TRX != 10_000_000-webpeertest.Fee || acct.BTT != 85_000_000 {
 		t.Fatalf("TRON after the withdrawal: %+v", acct)
 	}
-	if trx, btt := x.Balances(t, other.Address()); trx != 0 || btt != 3_000_000 {
+	if trx, btt := x.Balances(t, other); trx != 0 || btt != 3_000_000 {
 		t.Fatalf("the other address on TRON: %d sun, %d BTT", trx, btt)
 	}
-	ms, err = w.TronHistory(ctx)
+	return st, st2
+}
+
+// historyListsAllThree checks the wallet's TRON history is want: the two
+// withdrawals, then the deposit, each done with its transaction.
+func historyListsAllThree(t *testing.T, ctx context.Context, w *webpeer.Wallet, want []webpeer.Movement) {
+	t.Helper()
+	ms, err := w.TronHistory(ctx)
 	if err != nil || len(ms) != 3 {
 		t.Fatalf("history: %+v %v", ms, err)
 	}
-	want := []webpeer.Movement{
-		{Kind: webpeer.KindWithdrawal, Amount: 3_000_000, Status: api.WithdrawalDone, ID: st2.ID, To: other.Address().String()},
-		{Kind: webpeer.KindWithdrawal, Amount: 10_000_000, Status: api.WithdrawalDone, ID: st.ID, To: addr.String()},
-		{Kind: webpeer.KindDeposit, Amount: 25_000_000, Status: webpeer.DepositDone, TxID: dep.TxID},
-	}
 	// Two withdrawals in the same second keep the ledger's order (newest
 	// first) or are swapped by time; compare as a set of the two.
-	if ms[0].ID == st.ID {
+	if ms[0].ID == want[1].ID {
 		ms[0], ms[1] = ms[1], ms[0]
 	}
 	for i, m := range ms {
@@ -217,18 +269,6 @@ func TestDepositAndWithdraw(t *testing.T) {
 		if m.Kind == webpeer.KindWithdrawal && m.Block == 0 {
 			t.Fatalf("history[%d]: a done withdrawal with no block", i)
 		}
-	}
-
-	// The books and the reserve: the exchange holds its backing plus 25
-	// minus 13 BTT, and paid two fees and the creation of the other
-	// address's account in TRX.
-	inv, err := client.New(url+"/ledger", nil).Invariant(ctx)
-	if err != nil || !inv.OK || inv.Deposited != 25_000_000 || inv.Withdrawn != 13_000_000 || inv.Reserve == nil || !inv.Reserve.OK ||
-		inv.Reserve.Balance != tronsetup.DevBacking+12_000_000 || inv.Reserve.Required != tronsetup.DevBacking+12_000_000 {
-		t.Fatalf("invariant %+v reserve %+v %v", inv, inv.Reserve, err)
-	}
-	if trx, btt := x.Balances(t, info.Address); trx != 1_000_000_000_000-2*webpeertest.Fee-webpeertest.AccountFee || btt != tronsetup.DevBacking+12_000_000 {
-		t.Fatalf("the exchange on TRON: %d sun, %d BTT", trx, btt)
 	}
 }
 

@@ -129,6 +129,62 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	seeder, buyer := newPeer(t, url, &webpeer.MapKV{}), newPeer(t, url, &webpeer.MapKV{})
+	before := bothClaimFromTheFaucet(t, ctx, seeder, buyer)
+
+	data := make([]byte, 3<<20+4321)
+	rand.Read(data)
+	st, err := seeder.Seed("", []webpeer.SeedFile{{Path: "movie.webm", Data: data}}, webpeer.TorrentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := buyer.Add(ctx, []byte(st.Status().MagnetURI), webpeer.TorrentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bt.Engine().Complete():
+	case <-ctx.Done():
+		t.Fatalf("download incomplete: %+v", bt.Status())
+	}
+	got := make([]byte, len(data))
+	if n, err := bt.ReadFile(ctx, 0, got, 0, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
+		t.Fatalf("file differs (%d bytes, %v)", n, err)
+	}
+	paidDownloadShowsItself(t, bt, before[buyer])
+	if m := st.Status().MagnetURI; !strings.Contains(m, "xl="+strconv.Itoa(len(data))) {
+		t.Fatalf("the seeder's magnet link %q does not carry the length", m)
+	}
+	// The last payment goes out as the last piece is verified: wait until
+	// the seeder has it (a peer closed at once may take a payment in
+	// flight with it; the ledger then settles the state before it).
+	settle := time.Now().Add(15 * time.Second)
+	for st.Status().Earned != bt.Status().Spent && time.Now().Before(settle) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	spent, earned := bt.Status().Spent, st.Status().Earned
+	// Stopping closes the channels: money settles on the ledger.
+	buyer.Close()
+	seeder.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		bb, err1 := buyer.Wallet().Balance(ctx)
+		sb, err2 := seeder.Wallet().Balance(ctx)
+		if err1 == nil && err2 == nil && bb.Locked == 0 && before[buyer]-bb.Ledger == spent && sb.Ledger-before[seeder] == earned && spent == earned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balances: buyer %+v (was %d, spent %d), seeder %+v (was %d, earned %d)", bb, before[buyer], spent, sb, before[seeder], earned)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// bothClaimFromTheFaucet makes a wallet on both peers and claims from the
+// faucet for each; a second claim is refused saying when the next opens.
+// The seeder asks a reserve price of 50,000 base units per MiB. It returns
+// both balances on the ledger.
+func bothClaimFromTheFaucet(t *testing.T, ctx context.Context, seeder, buyer *webpeer.Peer) map[*webpeer.Peer]uint64 {
+	t.Helper()
 	for _, p := range []*webpeer.Peer{seeder, buyer} {
 		if _, _, err := p.Wallet().Create("password1234"); err != nil {
 			t.Fatal(err)
@@ -156,34 +212,22 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 		}
 		before[p] = b.Ledger
 	}
+	return before
+}
 
-	data := make([]byte, 3<<20+4321)
-	rand.Read(data)
-	st, err := seeder.Seed("", []webpeer.SeedFile{{Path: "movie.webm", Data: data}}, webpeer.TorrentOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bt, err := buyer.Add(ctx, []byte(st.Status().MagnetURI), webpeer.TorrentOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-bt.Engine().Complete():
-	case <-ctx.Done():
-		t.Fatalf("download incomplete: %+v", bt.Status())
-	}
-	got := make([]byte, len(data))
-	if n, err := bt.ReadFile(ctx, 0, got, 0, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
-		t.Fatalf("file differs (%d bytes, %v)", n, err)
-	}
+// paidDownloadShowsItself checks the status of a finished paid download
+// (the buyer's balance having been balance): over WebRTC, paid, within
+// the default limits, seeding now, its seeder listed.
+func paidDownloadShowsItself(t *testing.T, bt *webpeer.Torrent, balance uint64) {
+	t.Helper()
 	status := bt.Status()
 	if status.Conns["webrtc"] == 0 || status.Spent == 0 {
 		t.Fatalf("want a paid WebRTC download: %+v", status)
 	}
 	// The page sees the limits in force: the default max price, and the
 	// default budget fixed at 1% of the wallet, which the spend stays in.
-	if status.MaxPrice != bidder.DefaultMaxPrice || status.Budget != bidder.DefaultBudget(before[buyer]) || status.Spent > status.Budget {
-		t.Fatalf("limits shown: max price %d, budget %d (spent %d); want %d and 1%% of %d", status.MaxPrice, status.Budget, status.Spent, uint64(bidder.DefaultMaxPrice), before[buyer])
+	if status.MaxPrice != bidder.DefaultMaxPrice || status.Budget != bidder.DefaultBudget(balance) || status.Spent > status.Budget {
+		t.Fatalf("limits shown: max price %d, budget %d (spent %d); want %d and 1%% of %d", status.MaxPrice, status.Budget, status.Spent, uint64(bidder.DefaultMaxPrice), balance)
 	}
 	// The status says it seeds now, and lists the seeder: our own client
 	// name (BEP 10 "v"), over WebRTC, with all the pieces, paid.
@@ -193,32 +237,6 @@ func TestTwoPeersPayOverWebRTC(t *testing.T) {
 	if p := status.PeerList[0]; p.Client != "btspeed/"+engine.Version+" (web)" || p.Transport != "WebRTC" || p.Progress != 1 ||
 		p.Spent == 0 || p.Spent > status.Spent || p.Account == "" {
 		t.Fatalf("the seeder as the buyer lists it: %+v (the torrent spent %d)", p, status.Spent)
-	}
-	if m := st.Status().MagnetURI; !strings.Contains(m, "xl="+strconv.Itoa(len(data))) {
-		t.Fatalf("the seeder's magnet link %q does not carry the length", m)
-	}
-	// The last payment goes out as the last piece is verified: wait until
-	// the seeder has it (a peer closed at once may take a payment in
-	// flight with it; the ledger then settles the state before it).
-	settle := time.Now().Add(15 * time.Second)
-	for st.Status().Earned != bt.Status().Spent && time.Now().Before(settle) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	spent, earned := bt.Status().Spent, st.Status().Earned
-	// Stopping closes the channels: money settles on the ledger.
-	buyer.Close()
-	seeder.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		bb, err1 := buyer.Wallet().Balance(ctx)
-		sb, err2 := seeder.Wallet().Balance(ctx)
-		if err1 == nil && err2 == nil && bb.Locked == 0 && before[buyer]-bb.Ledger == spent && sb.Ledger-before[seeder] == earned && spent == earned {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("balances: buyer %+v (was %d, spent %d), seeder %+v (was %d, earned %d)", bb, before[buyer], spent, sb, before[seeder], earned)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -348,46 +366,7 @@ func TestSpeedFollowsTheWallet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	speed := func() bool {
-		t.Helper()
-		s, e := bt.Status().Speed, bt.Engine().SpeedSettings().Enabled
-		if s != e {
-			t.Fatalf("the torrent says Speed %v, its engine %v", s, e)
-		}
-		return s
-	}
-	if speed() {
-		t.Fatal("Speed on without a wallet")
-	}
-	if _, _, err := buyer.Wallet().Create("password1234"); err != nil {
-		t.Fatal(err)
-	}
-	if !speed() {
-		t.Fatalf("after creating the wallet the torrent has no Speed: %+v", bt.Status())
-	}
-	if _, err := buyer.Wallet().Faucet(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	buyer.Wallet().Lock()
-	if speed() {
-		t.Fatal("Speed on with the wallet locked")
-	}
-	bt.SetSpeed(webpeer.TorrentOptions{Speed: &engine.SpeedSettings{Enabled: false}})
-	set := buyer.Settings()
-	set.Reserve = 7
-	if err := buyer.SetSettings(set); err != nil {
-		t.Fatalf("settings saved while locked: %v", err)
-	}
-	if err := buyer.Wallet().Unlock("password1234"); err != nil {
-		t.Fatal(err)
-	}
-	if speed() {
-		t.Fatal("the torrent's Speed, switched off while locked, is on after unlocking")
-	}
-	bt.SetSpeed(webpeer.TorrentOptions{})
-	if !speed() || bt.Engine().SpeedSettings().Reserve != 7 {
-		t.Fatalf("following the settings again: %+v, engine %+v", bt.Status(), bt.Engine().SpeedSettings())
-	}
+	speedFollowsLockAndSwitches(t, ctx, buyer, bt)
 
 	seeder := newPeer(t, url, &webpeer.MapKV{})
 	if _, _, err := seeder.Wallet().Create("password1234"); err != nil {
@@ -419,13 +398,68 @@ func TestSpeedFollowsTheWallet(t *testing.T) {
 	if spent == 0 {
 		t.Fatalf("the buyer spent nothing: %+v", bt.Status())
 	}
+	lockingSettlesAndKeeps(t, ctx, buyer, bt, seeder, st, seederBefore, spent, data)
+}
 
-	// Locking: no Speed, the channels close and the seeder is paid on the
-	// ledger (a last payment may go out as the channel closes); the
-	// download and what it cost stay.
+// torrentSpeed is whether bt has Speed on, failing t unless the torrent's
+// status and its engine agree.
+func torrentSpeed(t *testing.T, bt *webpeer.Torrent) bool {
+	t.Helper()
+	s, e := bt.Status().Speed, bt.Engine().SpeedSettings().Enabled
+	if s != e {
+		t.Fatalf("the torrent says Speed %v, its engine %v", s, e)
+	}
+	return s
+}
+
+// speedFollowsLockAndSwitches checks bt, added before buyer has a wallet:
+// no Speed; Speed once the wallet is made; none while it is locked; the
+// torrent's switch and the settings, set while locked, hold once unlocked.
+func speedFollowsLockAndSwitches(t *testing.T, ctx context.Context, buyer *webpeer.Peer, bt *webpeer.Torrent) {
+	t.Helper()
+	if torrentSpeed(t, bt) {
+		t.Fatal("Speed on without a wallet")
+	}
+	if _, _, err := buyer.Wallet().Create("password1234"); err != nil {
+		t.Fatal(err)
+	}
+	if !torrentSpeed(t, bt) {
+		t.Fatalf("after creating the wallet the torrent has no Speed: %+v", bt.Status())
+	}
+	if _, err := buyer.Wallet().Faucet(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	buyer.Wallet().Lock()
+	if torrentSpeed(t, bt) {
+		t.Fatal("Speed on with the wallet locked")
+	}
+	bt.SetSpeed(webpeer.TorrentOptions{Speed: &engine.SpeedSettings{Enabled: false}})
+	set := buyer.Settings()
+	set.Reserve = 7
+	if err := buyer.SetSettings(set); err != nil {
+		t.Fatalf("settings saved while locked: %v", err)
+	}
+	if err := buyer.Wallet().Unlock("password1234"); err != nil {
+		t.Fatal(err)
+	}
+	if torrentSpeed(t, bt) {
+		t.Fatal("the torrent's Speed, switched off while locked, is on after unlocking")
+	}
+	bt.SetSpeed(webpeer.TorrentOptions{})
+	if !torrentSpeed(t, bt) || bt.Engine().SpeedSettings().Reserve != 7 {
+		t.Fatalf("following the settings again: %+v, engine %+v", bt.Status(), bt.Engine().SpeedSettings())
+	}
+}
+
+// lockingSettlesAndKeeps locks buyer's wallet after bt spent spent on st:
+// no Speed, the channels close and the seeder is paid on the ledger (a
+// last payment may go out as the channel closes); the download (data) and
+// what it cost stay.
+func lockingSettlesAndKeeps(t *testing.T, ctx context.Context, buyer *webpeer.Peer, bt *webpeer.Torrent, seeder *webpeer.Peer, st *webpeer.Torrent, seederBefore, spent uint64, data []byte) {
+	t.Helper()
 	buyer.Wallet().Lock()
 	got := bt.Status()
-	if speed() || !got.Done || got.Spent < spent {
+	if torrentSpeed(t, bt) || !got.Done || got.Spent < spent {
 		t.Fatalf("after locking: %+v (spent %d before)", got, spent)
 	}
 	spent = got.Spent

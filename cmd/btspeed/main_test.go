@@ -122,6 +122,10 @@ func TestNewJSON(t *testing.T) {
 	}
 }
 
+// The keystore commands: export (a phrase's key to a keystore file that
+// unlocks and signs like the phrase), unlock and import; refused, with
+// nothing written: an export over an existing file, a wrong or too short
+// password, a damaged file, a keystore too costly to open.
 func TestKeystoreCommands(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "k.json")
@@ -171,10 +175,35 @@ func TestKeystoreCommands(t *testing.T) {
 		t.Fatalf("damaged file: %+v", r)
 	}
 
-	// A keystore asking for more scrypt memory than any standard one
-	// (n=2^20: 1 GiB) is refused before any is allocated, and not
-	// installed; an older, cheaper one (geth's light n=4096, p=6, what the
-	// web app wrote before) is accepted.
+	keystoreScryptBounds(t, dir, env, before)
+
+	// import installs the file as the wallet, which export then reads.
+	walletPath := filepath.Join(dir, "cfg", "btspeed", "wallet.json")
+	env[envWallet] = walletPath
+	if r := btspeed(t, env, "", "wallet", "keystore", "import", "--file", file); r.code != 0 || !strings.HasPrefix(r.out, want) {
+		t.Fatalf("import: %+v", r)
+	}
+	if r := btspeed(t, env, "", "wallet", "keystore", "import", "--file", file); r.code != 2 {
+		t.Fatalf("second import over the installed wallet: %+v", r)
+	}
+	copyFile := filepath.Join(dir, "copy.json")
+	if r := btspeed(t, env, "", "wallet", "keystore", "export", "--file", copyFile, "--light"); r.code != 0 || r.out != want {
+		t.Fatalf("export of the installed wallet: %+v", r)
+	}
+	data, _ := os.ReadFile(copyFile)
+	k, err := wallet.DecryptKeystore(data, []byte(env[envPassword]))
+	if err != nil || k.Address().String()+"\n" != want {
+		t.Fatalf("exported copy: %v", err)
+	}
+}
+
+// keystoreScryptBounds checks a keystore asking for more scrypt memory
+// than any standard one (n=2^20: 1 GiB), made from the keystore before, is
+// refused before any is allocated, and not installed; an older, cheaper
+// one (geth's light n=4096, p=6, what the web app wrote before) is
+// accepted. Its files go in dir; env holds the password for before.
+func keystoreScryptBounds(t *testing.T, dir string, env map[string]string, before []byte) {
+	t.Helper()
 	var ks map[string]any
 	json.Unmarshal(before, &ks)
 	ks["crypto"].(map[string]any)["kdfparams"].(map[string]any)["n"] = 1 << 20
@@ -194,24 +223,5 @@ func TestKeystoreCommands(t *testing.T) {
 	os.WriteFile(oldFile, oldLight, 0o600)
 	if r := btspeed(t, map[string]string{envPassword: "8chars!!"}, "", "wallet", "keystore", "unlock", "--file", oldFile); r.code != 0 || r.out != k3.Address().String()+"\n" {
 		t.Fatalf("an old light keystore with an 8-character password: %+v", r)
-	}
-
-	// import installs the file as the wallet, which export then reads.
-	walletPath := filepath.Join(dir, "cfg", "btspeed", "wallet.json")
-	env[envWallet] = walletPath
-	if r := btspeed(t, env, "", "wallet", "keystore", "import", "--file", file); r.code != 0 || !strings.HasPrefix(r.out, want) {
-		t.Fatalf("import: %+v", r)
-	}
-	if r := btspeed(t, env, "", "wallet", "keystore", "import", "--file", file); r.code != 2 {
-		t.Fatalf("second import over the installed wallet: %+v", r)
-	}
-	copyFile := filepath.Join(dir, "copy.json")
-	if r := btspeed(t, env, "", "wallet", "keystore", "export", "--file", copyFile, "--light"); r.code != 0 || r.out != want {
-		t.Fatalf("export of the installed wallet: %+v", r)
-	}
-	data, _ := os.ReadFile(copyFile)
-	k, err := wallet.DecryptKeystore(data, []byte(env[envPassword]))
-	if err != nil || k.Address().String()+"\n" != want {
-		t.Fatalf("exported copy: %v", err)
 	}
 }

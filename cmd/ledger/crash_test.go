@@ -544,13 +544,50 @@ func (r *crashRun) check(c *client.Client, when string, final bool) crashSummary
 	if !inv.OK {
 		r.errorf("%s: invariant broken: %+v", when, inv)
 	}
-
-	type acctState struct {
-		entries []api.Entry
-		balance uint64
-		err     error
+	states, present, entries := r.readAccounts(c, when)
+	tl := r.tally(when, final, present)
+	tl.sum.entries = entries
+	for k, es := range present {
+		if !tl.used[k] {
+			r.errorf("%s: %s has %d %s lines for %s, from no request sent", when, k.acct, len(es), k.kind, k.ref)
+		}
 	}
-	states := make([]acctState, len(r.keys))
+	for i, st := range states {
+		a := r.keys[i].Address()
+		if tl.model[a] < 0 || uint64(tl.model[a]) != st.balance {
+			r.errorf("%s: %s: balance %d, the applied requests make it %d", when, a, st.balance, tl.model[a])
+		}
+	}
+	if tl.escrow < 0 || uint64(tl.escrow) != uint64(inv.Escrow) {
+		r.errorf("%s: escrow %d, the applied opens and closes make it %d", when, inv.Escrow, tl.escrow)
+	}
+	acked := 0
+	for _, op := range r.ops {
+		if op.acked {
+			acked++
+		}
+	}
+	sum := tl.sum
+	t.Logf("%s: invariant ok=%v (escrow %d); %d requests sent, %d acknowledged, %d applied (%d transfers, %d opens, %d closes); %d history lines; lost %d, applied twice %d, partly applied %d",
+		when, inv.OK, inv.Escrow, len(r.ops), acked, sum.applied, sum.transfers, sum.opens, sum.closes, sum.entries, tl.lost, tl.twice, tl.partial)
+	return sum
+}
+
+// crashAcct is a test account as check reads it from the ledger.
+type crashAcct struct {
+	entries []api.Entry
+	balance uint64
+	err     error
+}
+
+// readAccounts reads every test account's history and balance from c, in
+// parallel, and checks each history is a chain: seq 1, 2, ..., each
+// balance the previous one plus the credit minus the debit, ending at the
+// balance. It returns the accounts (as r.keys), their history lines by
+// account, kind and reference, and how many lines there are.
+func (r *crashRun) readAccounts(c *client.Client, when string) ([]crashAcct, map[entryKey][]api.Entry, int) {
+	ctx := context.Background()
+	states := make([]crashAcct, len(r.keys))
 	var wg sync.WaitGroup
 	for i, k := range r.keys {
 		wg.Go(func() {
@@ -563,11 +600,11 @@ func (r *crashRun) check(c *client.Client, when string, final bool) crashSummary
 	wg.Wait()
 
 	present := map[entryKey][]api.Entry{}
-	var sum crashSummary
+	entries := 0
 	for i, st := range states {
 		a := r.keys[i].Address()
 		if st.err != nil {
-			t.Fatalf("%s: reading %s: %v", when, a, st.err)
+			r.t.Fatalf("%s: reading %s: %v", when, a, st.err)
 		}
 		// The history is a chain: seq 1, 2, ..., each balance the previous
 		// one plus the credit minus the debit, ending at the balance.
@@ -586,96 +623,98 @@ func (r *crashRun) check(c *client.Client, when string, final bool) crashSummary
 		if bal != st.balance {
 			r.errorf("%s: %s: balance %d, history ends at %d", when, a, st.balance, bal)
 		}
-		sum.entries += len(st.entries)
+		entries += len(st.entries)
 	}
+	return states, present, entries
+}
 
-	model := map[wallet.Address]int64{}
-	used := map[entryKey]bool{}
-	applied := map[*crashOp]bool{}
-	var escrow int64
-	var lost, twice, partial int
+// crashTally is what check makes of the requests sent, against the
+// history lines present: which were applied, what they make of every
+// balance and of the escrow, which lines they account for, and how many
+// were lost, applied twice or partly applied.
+type crashTally struct {
+	sum                  crashSummary
+	model                map[wallet.Address]int64
+	used                 map[entryKey]bool
+	applied              map[*crashOp]bool
+	escrow               int64
+	lost, twice, partial int
+}
+
+// tally matches every request sent with the history lines present,
+// reporting requests applied twice, partly, not at all though
+// acknowledged (or, when final, at all), and closes applied without their
+// open.
+func (r *crashRun) tally(when string, final bool, present map[entryKey][]api.Entry) *crashTally {
+	tl := &crashTally{model: map[wallet.Address]int64{}, used: map[entryKey]bool{}, applied: map[*crashOp]bool{}}
 	for _, op := range r.ops {
-		var ws []entryWant
-		for _, w := range op.wants() {
-			if r.tracked[w.acct] {
-				ws = append(ws, w)
-			}
-		}
-		n := 0
-		for _, w := range ws {
-			used[w.entryKey] = true
-			es := present[w.entryKey]
-			if len(es) > 1 {
-				twice++
-				r.errorf("%s: %v (sent in cycle %d, acknowledged %v) applied %d times: %s has %d %s lines for %s",
-					when, op, op.cycle, op.acked, len(es), w.acct, len(es), w.kind, w.ref)
-			}
-			if len(es) == 0 {
-				continue
-			}
-			n++
-			if uint64(es[0].Credit) != w.credit || uint64(es[0].Debit) != w.debit {
-				r.errorf("%s: %v: %s line of %s credits %d debits %d, want %d and %d", when, op, w.kind, w.acct, es[0].Credit, es[0].Debit, w.credit, w.debit)
-			}
-		}
+		ws, n := r.linesOf(when, op, present, tl)
 		switch {
 		case n == len(ws):
-			applied[op] = true
+			tl.applied[op] = true
 		case n > 0:
-			partial++
+			tl.partial++
 			r.errorf("%s: %v partly applied: %d of its %d history lines", when, op, n, len(ws))
 		}
-		if !applied[op] && op.acked {
-			lost++
+		if !tl.applied[op] && op.acked {
+			tl.lost++
 			r.errorf("%s: %v acknowledged in cycle %d but not applied", when, op, op.ackCycle)
 		}
-		if !applied[op] && final {
+		if !tl.applied[op] && final {
 			r.errorf("%s: %v not applied after re-sending everything", when, op)
 		}
-		if !applied[op] {
+		if !tl.applied[op] {
 			continue
 		}
-		sum.applied++
+		tl.sum.applied++
 		for _, w := range ws {
-			model[w.acct] += int64(w.credit) - int64(w.debit)
+			tl.model[w.acct] += int64(w.credit) - int64(w.debit)
 		}
 		switch op.kind {
 		case crashTransfer:
-			sum.transfers++
+			tl.sum.transfers++
 		case crashOpen:
-			sum.opens++
-			escrow += int64(op.open.Request.Deposit)
+			tl.sum.opens++
+			tl.escrow += int64(op.open.Request.Deposit)
 		case crashClose:
-			sum.closes++
-			escrow -= int64(op.openOp.open.Request.Deposit)
-			if !applied[op.openOp] {
+			tl.sum.closes++
+			tl.escrow -= int64(op.openOp.open.Request.Deposit)
+			if !tl.applied[op.openOp] {
 				r.errorf("%s: %v applied, its open %v not", when, op, op.openOp)
 			}
 		}
 	}
-	for k, es := range present {
-		if !used[k] {
-			r.errorf("%s: %s has %d %s lines for %s, from no request sent", when, k.acct, len(es), k.kind, k.ref)
+	return tl
+}
+
+// linesOf returns the history lines op writes to tracked accounts, marked
+// used in tl, and how many of them are present, checking each is there at
+// most once (counted in tl.twice) and credits and debits what it should.
+func (r *crashRun) linesOf(when string, op *crashOp, present map[entryKey][]api.Entry, tl *crashTally) ([]entryWant, int) {
+	var ws []entryWant
+	for _, w := range op.wants() {
+		if r.tracked[w.acct] {
+			ws = append(ws, w)
 		}
 	}
-	for i, st := range states {
-		a := r.keys[i].Address()
-		if model[a] < 0 || uint64(model[a]) != st.balance {
-			r.errorf("%s: %s: balance %d, the applied requests make it %d", when, a, st.balance, model[a])
+	n := 0
+	for _, w := range ws {
+		tl.used[w.entryKey] = true
+		es := present[w.entryKey]
+		if len(es) > 1 {
+			tl.twice++
+			r.errorf("%s: %v (sent in cycle %d, acknowledged %v) applied %d times: %s has %d %s lines for %s",
+				when, op, op.cycle, op.acked, len(es), w.acct, len(es), w.kind, w.ref)
+		}
+		if len(es) == 0 {
+			continue
+		}
+		n++
+		if uint64(es[0].Credit) != w.credit || uint64(es[0].Debit) != w.debit {
+			r.errorf("%s: %v: %s line of %s credits %d debits %d, want %d and %d", when, op, w.kind, w.acct, es[0].Credit, es[0].Debit, w.credit, w.debit)
 		}
 	}
-	if escrow < 0 || uint64(escrow) != uint64(inv.Escrow) {
-		r.errorf("%s: escrow %d, the applied opens and closes make it %d", when, inv.Escrow, escrow)
-	}
-	acked := 0
-	for _, op := range r.ops {
-		if op.acked {
-			acked++
-		}
-	}
-	t.Logf("%s: invariant ok=%v (escrow %d); %d requests sent, %d acknowledged, %d applied (%d transfers, %d opens, %d closes); %d history lines; lost %d, applied twice %d, partly applied %d",
-		when, inv.OK, inv.Escrow, len(r.ops), acked, sum.applied, sum.transfers, sum.opens, sum.closes, sum.entries, lost, twice, partial)
-	return sum
+	return ws, n
 }
 
 // checkChannels reads every channel after the final re-send: closed with

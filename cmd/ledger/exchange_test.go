@@ -303,6 +303,19 @@ func (r *tronRig) settled(when string, total int64, accounts ...wallet.Address) 
 	}
 }
 
+// mineUntil waits, as eventually does, for cond, making a block each
+// time it does not hold yet.
+func (r *tronRig) mineUntil(what string, cond func() bool) {
+	r.t.Helper()
+	r.eventually(what, func() bool {
+		if cond() {
+			return true
+		}
+		r.mine(1)
+		return false
+	})
+}
+
 // deposits lists the deposit entries in a's ledger history by TRON txid.
 func (r *tronRig) deposits(a wallet.Address) map[string]int {
 	r.t.Helper()
@@ -332,43 +345,72 @@ func TestExchangeCrashes(t *testing.T) {
 	alice, _ := wallet.GenerateKey()
 	bob, _ := wallet.GenerateKey()
 	r := newTronRig(t, alice)
-	const total = 1000_000_000 // alice's 1,000 BTT on TRON at genesis
-	accounts := []wallet.Address{alice.Address(), bob.Address()}
+	x := &exchangeCrashRun{tronRig: r, alice: alice, bob: bob.Address(), accounts: []wallet.Address{alice.Address(), bob.Address()}}
 	r.startLedger("")
-	r.settled("at the start", total, accounts...)
+	r.settled("at the start", exchangeCrashTotal, x.accounts...)
 	r.ledger.Kill()
 
-	// Deposits: the ledger dies when it has seen a confirmed deposit, and
-	// when it has credited one but not moved its cursor.
-	ledgerWant := uint64(0)
+	x.depositsSurviveLedgerCrashes()
+	x.withdrawalsSurviveLedgerCrashes()
+	x.depositsSurviveDevnetCrashes()
+	x.withdrawalsSurviveDevnetCrashes()
+	r.settled("at the end", exchangeCrashTotal, x.accounts...)
+	if b := r.onLedger(alice.Address()); b != x.ledgerWant {
+		t.Fatalf("alice has %d on the ledger, want %d", b, x.ledgerWant)
+	}
+}
+
+// exchangeCrashTotal is alice's 1,000 BTT on TRON at genesis, all there is
+// on TRON and the ledger together in TestExchangeCrashes.
+const exchangeCrashTotal = 1000_000_000
+
+// exchangeCrashRun is TestExchangeCrashes's world: the rig, alice (funded
+// on TRON) and bob, and what alice should have on the ledger so far and
+// the last withdrawal nonce she used.
+type exchangeCrashRun struct {
+	*tronRig
+	alice      *wallet.PrivateKey
+	bob        wallet.Address
+	accounts   []wallet.Address
+	ledgerWant uint64
+	nonce      uint64
+}
+
+// depositsSurviveLedgerCrashes: the ledger dies when it has seen a
+// confirmed deposit, and when it has credited one but not moved its
+// cursor; restarted, it credits the deposit once.
+func (x *exchangeCrashRun) depositsSurviveLedgerCrashes() {
+	r, t := x.tronRig, x.t
 	for i, step := range []string{exchange.StepDepositSeen, exchange.StepDepositCredited} {
 		r.startLedger(step)
 		amount := int64(10_000_000 * (i + 1))
-		txid := r.send(alice, r.exchange, amount)
+		txid := r.send(x.alice, r.exchange, amount)
 		r.mine(3)
 		r.waitCrash(step)
 		r.startLedger("")
-		ledgerWant += uint64(amount)
-		r.eventually("the deposit after a crash at "+step, func() bool { return r.onLedger(alice.Address()) == ledgerWant })
+		x.ledgerWant += uint64(amount)
+		r.eventually("the deposit after a crash at "+step, func() bool { return r.onLedger(x.alice.Address()) == x.ledgerWant })
 		r.mine(3) // more scans: nothing more
 		r.scanned("the scans after a crash at " + step)
-		if got := r.deposits(alice.Address())[txid]; got != 1 || r.onLedger(alice.Address()) != ledgerWant {
-			t.Fatalf("after a crash at %s: %d entries for %s, balance %d, want 1 and %d", step, got, txid, r.onLedger(alice.Address()), ledgerWant)
+		if got := r.deposits(x.alice.Address())[txid]; got != 1 || r.onLedger(x.alice.Address()) != x.ledgerWant {
+			t.Fatalf("after a crash at %s: %d entries for %s, balance %d, want 1 and %d", step, got, txid, r.onLedger(x.alice.Address()), x.ledgerWant)
 		}
-		r.settled("after a crash at "+step, total, accounts...)
+		r.settled("after a crash at "+step, exchangeCrashTotal, x.accounts...)
 		r.ledger.Kill()
 	}
+}
 
-	// Withdrawals: the ledger dies after signing, after recording, after
-	// broadcasting, and when the transaction is confirmed but not marked
-	// done.
-	nonce := uint64(0)
+// withdrawalsSurviveLedgerCrashes: the ledger dies after signing, after
+// recording, after broadcasting, and when the transaction is confirmed but
+// not marked done; restarted, it pays bob once, with one transaction.
+func (x *exchangeCrashRun) withdrawalsSurviveLedgerCrashes() {
+	r, t := x.tronRig, x.t
 	for _, step := range []string{exchange.StepWithdrawSigned, exchange.StepWithdrawRecorded, exchange.StepWithdrawBroadcast, exchange.StepWithdrawLanded} {
 		r.startLedger(step)
-		nonce++
-		bobBefore := r.onTron(bob.Address())
-		w := r.withdrawRacingCrash(alice, bob.Address(), 1_000_000*nonce, nonce)
-		ledgerWant -= 1_000_000 * nonce
+		x.nonce++
+		bobBefore := r.onTron(x.bob)
+		w := r.withdrawRacingCrash(x.alice, x.bob, 1_000_000*x.nonce, x.nonce)
+		x.ledgerWant -= 1_000_000 * x.nonce
 		if step == exchange.StepWithdrawLanded {
 			r.eventually("the withdrawal sent", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalSent })
 			r.mine(3)
@@ -390,47 +432,55 @@ func TestExchangeCrashes(t *testing.T) {
 		if got.Attempts != 1 {
 			t.Fatalf("after a crash at %s: %d transactions for one withdrawal", step, got.Attempts)
 		}
-		if paid := r.onTron(bob.Address()) - bobBefore; paid != int64(1_000_000*nonce) {
-			t.Fatalf("after a crash at %s: bob received %d on TRON, want %d", step, paid, 1_000_000*nonce)
+		if paid := r.onTron(x.bob) - bobBefore; paid != int64(1_000_000*x.nonce) {
+			t.Fatalf("after a crash at %s: bob received %d on TRON, want %d", step, paid, 1_000_000*x.nonce)
 		}
-		if b := r.onLedger(alice.Address()); b != ledgerWant {
-			t.Fatalf("after a crash at %s: alice has %d on the ledger, want %d", step, b, ledgerWant)
+		if b := r.onLedger(x.alice.Address()); b != x.ledgerWant {
+			t.Fatalf("after a crash at %s: alice has %d on the ledger, want %d", step, b, x.ledgerWant)
 		}
-		r.settled("after a crash at "+step, total, accounts...)
+		r.settled("after a crash at "+step, exchangeCrashTotal, x.accounts...)
 		r.ledger.Kill()
 	}
+}
 
-	// The devnet dies: with a deposit in its pool (lost: it never
-	// happened, and alice still has her BTT), with a deposit in a block
-	// short of its confirmations, with a withdrawal in its pool (the
-	// exchange broadcasts it again), and with a withdrawal in a block
-	// short of its confirmations.
+// depositsSurviveDevnetCrashes: the devnet dies with a deposit in its pool
+// (lost: it never happened, and alice still has her BTT), and with a
+// deposit in a block short of its confirmations (credited once).
+func (x *exchangeCrashRun) depositsSurviveDevnetCrashes() {
+	r, t := x.tronRig, x.t
+	alice := x.alice.Address()
 	r.startLedger("")
-	aliceTron := r.onTron(alice.Address())
-	r.send(alice, r.exchange, 5_000_000)
+	aliceTron := r.onTron(alice)
+	r.send(x.alice, r.exchange, 5_000_000)
 	r.killTron()
 	r.mine(3)
 	r.scanned("the scans after the devnet lost its pool")
-	if r.onTron(alice.Address()) != aliceTron || r.onLedger(alice.Address()) != ledgerWant {
-		t.Fatalf("a deposit lost with the pool moved money: TRON %d (was %d), ledger %d (want %d)", r.onTron(alice.Address()), aliceTron, r.onLedger(alice.Address()), ledgerWant)
+	if r.onTron(alice) != aliceTron || r.onLedger(alice) != x.ledgerWant {
+		t.Fatalf("a deposit lost with the pool moved money: TRON %d (was %d), ledger %d (want %d)", r.onTron(alice), aliceTron, r.onLedger(alice), x.ledgerWant)
 	}
-	r.settled("after a deposit lost with the pool", total, accounts...)
+	r.settled("after a deposit lost with the pool", exchangeCrashTotal, x.accounts...)
 
-	txid := r.send(alice, r.exchange, 6_000_000)
+	txid := r.send(x.alice, r.exchange, 6_000_000)
 	r.mine(1)
 	r.killTron()
 	r.mine(2)
-	ledgerWant += 6_000_000
-	r.eventually("a deposit confirmed across a devnet restart", func() bool { return r.onLedger(alice.Address()) == ledgerWant })
-	if n := r.deposits(alice.Address())[txid]; n != 1 {
+	x.ledgerWant += 6_000_000
+	r.eventually("a deposit confirmed across a devnet restart", func() bool { return r.onLedger(alice) == x.ledgerWant })
+	if n := r.deposits(alice)[txid]; n != 1 {
 		t.Fatalf("%d credits for one deposit", n)
 	}
+}
 
+// withdrawalsSurviveDevnetCrashes: the devnet dies with a withdrawal in
+// its pool (the exchange broadcasts it again), and with a withdrawal in a
+// block short of its confirmations; bob is paid once, in one attempt.
+func (x *exchangeCrashRun) withdrawalsSurviveDevnetCrashes() {
+	r, t := x.tronRig, x.t
 	for i, landed := range []bool{false, true} {
-		nonce++
-		bobBefore := r.onTron(bob.Address())
-		w := r.withdraw(alice, bob.Address(), 2_000_000, nonce)
-		ledgerWant -= 2_000_000
+		x.nonce++
+		bobBefore := r.onTron(x.bob)
+		w := r.withdraw(x.alice, x.bob, 2_000_000, x.nonce)
+		x.ledgerWant -= 2_000_000
 		r.eventually("the withdrawal sent", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalSent })
 		if landed {
 			r.mine(1)
@@ -443,13 +493,9 @@ func TestExchangeCrashes(t *testing.T) {
 			r.mine(1)
 			return false
 		})
-		if paid := r.onTron(bob.Address()) - bobBefore; paid != 2_000_000 || r.withdrawal(w.ID).Attempts != 1 {
+		if paid := r.onTron(x.bob) - bobBefore; paid != 2_000_000 || r.withdrawal(w.ID).Attempts != 1 {
 			t.Fatalf("withdrawal across a devnet restart (landed %v): bob received %d, want 2000000; %d attempts", landed, paid, r.withdrawal(w.ID).Attempts)
 		}
-	}
-	r.settled("at the end", total, accounts...)
-	if b := r.onLedger(alice.Address()); b != ledgerWant {
-		t.Fatalf("alice has %d on the ledger, want %d", b, ledgerWant)
 	}
 }
 

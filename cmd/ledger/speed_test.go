@@ -106,6 +106,63 @@ func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := client.New(p.URL, nil)
+	bank, treasuryBefore := newRealBank(t, ctx, c)
+	s := simulateTwoPeers(t, ctx, bank, kind)
+
+	rs, ps := s.Requesters(), s.Providers()
+	if len(rs) != 1 || len(ps) != 1 {
+		t.Fatalf("%d requesters, %d providers", len(rs), len(ps))
+	}
+	r, pr := rs[0], ps[0]
+	recs := s.Channels()
+
+	// The simulator's audit, through the Bank: every channel on the ledger
+	// is one the requester opened, closed with the accepted state, and the
+	// balances follow.
+	if err := s.Reconcile(); err != nil {
+		t.Errorf("the real ledger disagrees with the simulation:\n%v", err)
+	}
+
+	// The same, asked of the ledger directly.
+	reqAcct, err := wallet.ParseAddress(r.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provAcct, err := wallet.ParseAddress(pr.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onLedger, closedPaid := channelsClosedAsAccepted(t, ctx, c, reqAcct, provAcct, recs)
+	balancesFollowTheChannels(t, ctx, bank, treasuryBefore, reqAcct, provAcct, closedPaid, r, pr)
+	checkHistory(ctx, t, c, reqAcct, provAcct, onLedger, bank.funded)
+
+	switch kind {
+	case sim.HonestRequester:
+		if r.Completed == 0 || r.Spent == 0 || len(recs) == 0 {
+			t.Errorf("the honest requester completed@%d, spent %d on %d channels: the test moves no money", r.Completed, r.Spent, len(recs))
+		}
+		refunded := false
+		for _, ch := range onLedger {
+			refunded = refunded || ch.Paid < ch.Deposit
+		}
+		if !refunded {
+			t.Error("every channel paid out its whole deposit: no refund was exercised")
+		}
+	case sim.NonPayer:
+		// The provider loses its exposure (M22, docs/speed-protocol.md
+		// section 8.3): one piece, or as many as fit in its 2 MiB.
+		pl := s.Scenario().PieceLen
+		k := speed.UnpaidPieces(speed.DefaultExposure, pl)
+		if s.Count(sim.EvProviderBan) != 1 || r.Spent != 0 || len(recs) != 0 || r.Pieces != k || pr.Unpaid[r.Name] != uint64(k)*pl {
+			t.Errorf("non-payer: %d bans, spent %d, %d channels, %d pieces, unpaid %v; want %d pieces of %d bytes lost", s.Count(sim.EvProviderBan), r.Spent, len(recs), r.Pieces, pr.Unpaid, k, pl)
+		}
+	}
+}
+
+// newRealBank is a realBank over the ledger behind c, funding from the
+// first development genesis key; it also returns that key's balance now.
+func newRealBank(t *testing.T, ctx context.Context, c *client.Client) (*realBank, uint64) {
+	t.Helper()
 	info, err := c.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +176,15 @@ func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bank, treasuryBefore
+}
 
+// simulateTwoPeers runs sim.TwoPeers with a requester of this kind against
+// bank, checking the ledger's invariant after every step, until done (a
+// non-payer also until it is banned, within 10 simulated minutes); no
+// anomaly may be reported. It logs what happened.
+func simulateTwoPeers(t *testing.T, ctx context.Context, bank *realBank, kind sim.RequesterKind) *sim.Sim {
+	t.Helper()
 	sc := sim.TwoPeers(1, kind)
 	sc.Start = time.Now()
 	sc.MaxSteps = 600 // 10 simulated minutes at most
@@ -145,37 +210,26 @@ func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 			t.Errorf("anomaly: %s", e)
 		}
 	}
+	if rs, ps := s.Requesters(), s.Providers(); len(rs) == 1 && len(ps) == 1 {
+		r, pr := rs[0], ps[0]
+		var paidSum uint64
+		for _, ch := range s.Channels() {
+			paidSum += ch.Accepted.Paid
+		}
+		t.Logf("%s requester: %d steps (%s simulated) in %s; pieces %d/%d, spent %d, earned %d, %d channels paying %d; unpaid %v",
+			kind, steps, time.Duration(steps)*time.Second, took.Round(time.Millisecond), r.Pieces, s.Scenario().Pieces, r.Spent, pr.Earned, len(s.Channels()), paidSum, pr.Unpaid)
+	}
+	return s
+}
 
-	rs, ps := s.Requesters(), s.Providers()
-	if len(rs) != 1 || len(ps) != 1 {
-		t.Fatalf("%d requesters, %d providers", len(rs), len(ps))
-	}
-	r, pr := rs[0], ps[0]
-	recs := s.Channels()
-	var paidSum uint64
-	for _, ch := range recs {
-		paidSum += ch.Accepted.Paid
-	}
-	t.Logf("%s requester: %d steps (%s simulated) in %s; pieces %d/%d, spent %d, earned %d, %d channels paying %d; unpaid %v",
-		kind, steps, time.Duration(steps)*time.Second, took.Round(time.Millisecond), r.Pieces, s.Scenario().Pieces, r.Spent, pr.Earned, len(recs), paidSum, pr.Unpaid)
-
-	// The simulator's audit, through the Bank: every channel on the ledger
-	// is one the requester opened, closed with the accepted state, and the
-	// balances follow.
-	if err := s.Reconcile(); err != nil {
-		t.Errorf("the real ledger disagrees with the simulation:\n%v", err)
-	}
-
-	// The same, asked of the ledger directly.
-	reqAcct, err := wallet.ParseAddress(r.Account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	provAcct, err := wallet.ParseAddress(pr.Account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	onLedger, err := c.ChannelsOf(ctx, reqAcct, 500)
+// channelsClosedAsAccepted checks the requester's channels on the ledger
+// behind c against recs, what its sessions signed and the provider's
+// accepted: the same channels, from req to prov, each closed by the state
+// the provider last accepted. It returns the channels on the ledger and
+// what they paid in all.
+func channelsClosedAsAccepted(t *testing.T, ctx context.Context, c *client.Client, req, prov wallet.Address, recs []sim.ChannelRecord) ([]api.Channel, uint64) {
+	t.Helper()
+	onLedger, err := c.ChannelsOf(ctx, req, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +252,7 @@ func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 		case !ok:
 			t.Errorf("channel %s on the ledger was not opened by the requester's sessions", ch.ID)
 			continue
-		case ch.Payer != reqAcct || ch.Payee != provAcct:
+		case ch.Payer != req || ch.Payee != prov:
 			t.Errorf("channel %s pays %s from %s", ch.ID, ch.Payee, ch.Payer)
 		case !ch.Closed || ch.CloseKind != "state":
 			t.Errorf("channel %s: closed %v (%q); want closed by its state", ch.ID, ch.Closed, ch.CloseKind)
@@ -208,11 +262,22 @@ func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 		}
 		closedPaid += uint64(ch.Paid)
 	}
-	provBal, err := c.Balance(ctx, provAcct)
+	return onLedger, closedPaid
+}
+
+// balancesFollowTheChannels checks the balances on bank's ledger: the
+// provider (prov) holds what the closed channels paid, which its sessions
+// earned and the requester's spent; the requester (req) what it was funded
+// minus that; the treasury what it had minus the funding; nothing stays in
+// escrow.
+func balancesFollowTheChannels(t *testing.T, ctx context.Context, bank *realBank, treasuryBefore uint64, req, prov wallet.Address, closedPaid uint64, r sim.RequesterResult, pr sim.ProviderResult) {
+	t.Helper()
+	c := bank.Client
+	provBal, err := c.Balance(ctx, prov)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqBal, err := c.Balance(ctx, reqAcct)
+	reqBal, err := c.Balance(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,29 +294,6 @@ func runTwoPeers(t *testing.T, kind sim.RequesterKind) {
 	inv, err := c.Invariant(ctx)
 	if err != nil || !inv.OK || inv.Escrow != 0 {
 		t.Errorf("invariant %+v (%v); want ok and nothing in escrow", inv, err)
-	}
-	checkHistory(ctx, t, c, reqAcct, provAcct, onLedger, bank.funded)
-
-	switch kind {
-	case sim.HonestRequester:
-		if r.Completed == 0 || r.Spent == 0 || len(recs) == 0 {
-			t.Errorf("the honest requester completed@%d, spent %d on %d channels: the test moves no money", r.Completed, r.Spent, len(recs))
-		}
-		refunded := false
-		for _, ch := range onLedger {
-			refunded = refunded || ch.Paid < ch.Deposit
-		}
-		if !refunded {
-			t.Error("every channel paid out its whole deposit: no refund was exercised")
-		}
-	case sim.NonPayer:
-		// The provider loses its exposure (M22, docs/speed-protocol.md
-		// section 8.3): one piece, or as many as fit in its 2 MiB.
-		pl := s.Scenario().PieceLen
-		k := speed.UnpaidPieces(speed.DefaultExposure, pl)
-		if s.Count(sim.EvProviderBan) != 1 || r.Spent != 0 || len(recs) != 0 || r.Pieces != k || pr.Unpaid[r.Name] != uint64(k)*pl {
-			t.Errorf("non-payer: %d bans, spent %d, %d channels, %d pieces, unpaid %v; want %d pieces of %d bytes lost", s.Count(sim.EvProviderBan), r.Spent, len(recs), r.Pieces, pr.Unpaid, k, pl)
-		}
 	}
 }
 

@@ -44,47 +44,15 @@ func TestNoWithdrawalBlocksTheOthers(t *testing.T) {
 		}
 		return r.lc.Withdraw(ctx, req)
 	}
-	nonce := uint64(0)
-	for range 70 {
-		nonce++
-		if w, err := try(r.exchange, nonce); api.CodeOf(err) != api.CodeBadRecipient {
-			t.Fatalf("withdrawal %d to the exchange's own address: %+v, %v; want code %s", nonce, w, err, api.CodeBadRecipient)
-		}
-	}
-	if b := r.onLedger(mallory.Address()); b != 100_000_000 {
-		t.Fatalf("mallory has %d on the ledger after refused withdrawals, want 100000000", b)
-	}
-	// Unfinished withdrawals (no blocks are made meanwhile): 8 per account.
-	for i := range 9 {
-		nonce++
-		_, err := try(mallory.Address(), nonce)
-		switch {
-		case i < 8 && err != nil:
-			t.Fatalf("withdrawal %d of 8: %v", i+1, err)
-		case i == 8 && api.CodeOf(err) != api.CodeTooManyPending:
-			t.Fatalf("a 9th unfinished withdrawal: %v; want code %s", err, api.CodeTooManyPending)
-		}
-	}
+	nonce := malloryCannotBlockTheQueue(t, r, try, mallory.Address())
 
 	w := r.withdraw(alice, alice.Address(), 5_000_000, 1)
-	r.eventually("alice's withdrawal done", func() bool {
-		if r.withdrawal(w.ID).Status == api.WithdrawalDone {
-			return true
-		}
-		r.mine(1)
-		return false
-	})
+	r.mineUntil("alice's withdrawal done", func() bool { return r.withdrawal(w.ID).Status == api.WithdrawalDone })
 	if got := r.onTron(alice.Address()); got != 1000_000_000-10_000_000+5_000_000 {
 		t.Fatalf("alice has %d BTT on TRON", got)
 	}
 	// Mallory's eight are paid too; then she may withdraw again.
-	r.eventually("mallory's withdrawals paid", func() bool {
-		if r.onTron(mallory.Address()) == 1000_000_000-100_000_000+8_000_000 {
-			return true
-		}
-		r.mine(1)
-		return false
-	})
+	r.mineUntil("mallory's withdrawals paid", func() bool { return r.onTron(mallory.Address()) == 1000_000_000-100_000_000+8_000_000 })
 	r.eventually("mallory's withdrawals done", func() bool {
 		inv, err := r.lc.Invariant(ctx)
 		r.mine(1)
@@ -94,13 +62,7 @@ func TestNoWithdrawalBlocksTheOthers(t *testing.T) {
 	if _, err := try(mallory.Address(), nonce); err != nil {
 		t.Fatalf("a withdrawal once the others are done: %v", err)
 	}
-	r.eventually("mallory's last withdrawal done", func() bool {
-		if r.onTron(mallory.Address()) == 1000_000_000-100_000_000+9_000_000 {
-			return true
-		}
-		r.mine(1)
-		return false
-	})
+	r.mineUntil("mallory's last withdrawal done", func() bool { return r.onTron(mallory.Address()) == 1000_000_000-100_000_000+9_000_000 })
 	r.mine(3)
 	r.eventually("nothing in flight", func() bool {
 		inv, err := r.lc.Invariant(ctx)
@@ -108,6 +70,38 @@ func TestNoWithdrawalBlocksTheOthers(t *testing.T) {
 		return err == nil && inv.Reserve != nil && inv.Reserve.Balance == inv.Reserve.Required
 	})
 	r.settled("at the end", total, accounts...)
+}
+
+// malloryCannotBlockTheQueue has mallory (at addr, with 100 BTT on the
+// ledger) try, through try, 70 withdrawals to the exchange's own address
+// (each refused: bad_recipient, her balance untouched) and 9 unfinished
+// ones to herself (the 9th refused: too_many_pending). It returns the last
+// nonce used.
+func malloryCannotBlockTheQueue(t *testing.T, r *tronRig, try func(wallet.Address, uint64) (api.WithdrawalStatus, error), addr wallet.Address) uint64 {
+	t.Helper()
+	nonce := uint64(0)
+	for range 70 {
+		nonce++
+		if w, err := try(r.exchange, nonce); api.CodeOf(err) != api.CodeBadRecipient {
+			t.Fatalf("withdrawal %d to the exchange's own address: %+v, %v; want code %s", nonce, w, err, api.CodeBadRecipient)
+		}
+	}
+	if b := r.onLedger(addr); b != 100_000_000 {
+		t.Fatalf("mallory has %d on the ledger after refused withdrawals, want 100000000", b)
+	}
+	// Unfinished withdrawals (no blocks are made meanwhile): 8 per account.
+	for i := range 9 {
+		nonce++
+		_, err := try(addr, nonce)
+		switch {
+		case i < 8 && err != nil:
+			t.Fatalf("withdrawal %d of 8: %v", i+1, err)
+		case i == 8 && api.CodeOf(err) != api.CodeTooManyPending:
+			t.Fatalf("a 9th unfinished withdrawal: %v; want code %s", err, api.CodeTooManyPending)
+		}
+	}
+
+	return nonce
 }
 
 // The ledger refuses plaintext gRPC to a TRON node off this machine,

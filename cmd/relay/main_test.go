@@ -47,6 +47,49 @@ func TestRelayProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	url := bannerNamesWhatIsBound(t, stdout)
+	// Nothing leaves the machine: no DHT node, and WebRTC without multicast
+	// DNS (it would query the LAN for browsers' .local candidates).
+	ports := waitUDPPorts(t, cmd.Process.Pid, 3)
+	for _, p := range ports {
+		if p == 5353 || p == 6881 {
+			t.Fatalf("the relay listens on UDP port %d (all: %v)", p, ports)
+		}
+	}
+	for path, want := range map[string]string{"/healthz": `"ok":true`, "/ledger/v1/info": `"ledger":"btspeed-devnet"`} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %s", path, b)
+		}
+	}
+	for _, ws := range trackerSocketsCapped(t, url) {
+		defer ws.Close()
+	}
+	devnetBehindTron(t, url)
+	exchangeWatchesTheDevnet(t, url)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay did not stop on SIGTERM")
+	}
+}
+
+// bannerNamesWhatIsBound reads the relay's stdout up to its address and
+// the seed's magnet link, and checks the banner (./build.sh run) names the
+// ports actually bound, and says the DHT is off. It returns the address.
+func bannerNamesWhatIsBound(t *testing.T, stdout io.Reader) string {
+	t.Helper()
 	lines := bufio.NewScanner(stdout)
 	var url, magnet, grpcAddr string
 	var banner []string
@@ -74,41 +117,35 @@ func TestRelayProcess(t *testing.T) {
 			t.Fatalf("banner lacks %q (devnet gRPC on %q):\n%s", want, grpcAddr, all)
 		}
 	}
-	// Nothing leaves the machine: no DHT node, and WebRTC without multicast
-	// DNS (it would query the LAN for browsers' .local candidates).
-	ports := waitUDPPorts(t, cmd.Process.Pid, 3)
-	for _, p := range ports {
-		if p == 5353 || p == 6881 {
-			t.Fatalf("the relay listens on UDP port %d (all: %v)", p, ports)
-		}
-	}
-	for path, want := range map[string]string{"/healthz": `"ok":true`, "/ledger/v1/info": `"ledger":"btspeed-devnet"`} {
-		resp, err := http.Get(url + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.Contains(string(b), want) {
-			t.Fatalf("%s: %s", path, b)
-		}
-	}
-	// -tracker-sockets 2: a third WebSocket from one address (not the
-	// seeder's own, 127.0.0.1) is refused.
+	return url
+}
+
+// trackerSocketsCapped checks -tracker-sockets 2: a third WebSocket from
+// one address (not the seeder's own, 127.0.0.1) is refused. It returns the
+// two accepted, for the caller to close.
+func trackerSocketsCapped(t *testing.T, url string) []*websocket.Conn {
+	t.Helper()
 	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	wd := &websocket.Dialer{NetDialContext: nd.DialContext}
+	var open []*websocket.Conn
 	for i := range 3 {
 		ws, resp, err := wd.Dial("ws"+strings.TrimPrefix(url, "http"), nil)
 		if i < 2 {
 			if err != nil {
 				t.Fatalf("WebSocket %d: %v", i+1, err)
 			}
-			defer ws.Close()
+			open = append(open, ws)
 		} else if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("a third WebSocket with -tracker-sockets 2: %v", err)
 		}
 	}
-	// The TRON devnet behind /tron/: TRON's HTTP API, blocks coming.
+	return open
+}
+
+// devnetBehindTron checks the TRON devnet behind /tron/: TRON's HTTP API,
+// blocks coming, BTT there.
+func devnetBehindTron(t *testing.T, url string) {
+	t.Helper()
 	var head struct {
 		BlockID string `json:"blockID"`
 		Header  struct {
@@ -137,8 +174,13 @@ func TestRelayProcess(t *testing.T) {
 	if !strings.Contains(string(b), `"precision":6`) || len(head.BlockID) != 64 {
 		t.Fatalf("devnet: head %+v, asset %s", head, b)
 	}
-	// The embedded ledger's exchange watches the devnet: the development
-	// exchange address, and the invariant with its reserve.
+}
+
+// exchangeWatchesTheDevnet checks the embedded ledger's exchange watches
+// the devnet: the development exchange address, and the invariant with
+// its reserve.
+func exchangeWatchesTheDevnet(t *testing.T, url string) {
+	t.Helper()
 	dev, _ := genesis.DevExchangeKey()
 	var ex api.ExchangeInfo
 	getJSON(t, url+"/ledger/v1/exchange", &ex)
@@ -149,17 +191,6 @@ func TestRelayProcess(t *testing.T) {
 	getJSON(t, url+"/ledger/v1/invariant", &inv)
 	if !inv.OK || inv.Reserve == nil || !inv.Reserve.OK || inv.Reserve.Balance != tronsetup.DevBacking {
 		t.Fatalf("invariant: %+v, reserve %+v", inv, inv.Reserve)
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the relay did not stop on SIGTERM")
 	}
 }
 

@@ -30,12 +30,7 @@ import (
 func TestSourceDownloadsThroughTheBridge(t *testing.T) {
 	data := make([]byte, 2<<20+999)
 	rand.Read(data)
-	info := metainfo.Info{Name: "s.bin", PieceLength: 256 << 10, Length: int64(len(data))}
-	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }); err != nil {
-		t.Fatal(err)
-	}
-	infoBytes, _ := bencode.Marshal(info)
-	ih := metainfo.HashBytes(infoBytes)
+	infoBytes, ih := torrentInfo(t, "s.bin", data)
 
 	seed, err := engine.New(engine.Config{})
 	if err != nil {
@@ -89,6 +84,26 @@ func TestSourceDownloadsThroughTheBridge(t *testing.T) {
 		t.Fatalf("trackers passed on: %v", gotTrackers)
 	}
 
+	downloadOnlyThroughTheBridge(t, cfg, ih, infoBytes, data)
+}
+
+// torrentInfo is the bencoded info of a one-file torrent of data called
+// name, in 256 KiB pieces, and its info hash.
+func torrentInfo(t *testing.T, name string, data []byte) ([]byte, metainfo.Hash) {
+	t.Helper()
+	info := metainfo.Info{Name: name, PieceLength: 256 << 10, Length: int64(len(data))}
+	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }); err != nil {
+		t.Fatal(err)
+	}
+	infoBytes, _ := bencode.Marshal(info)
+	return infoBytes, metainfo.HashBytes(infoBytes)
+}
+
+// downloadOnlyThroughTheBridge downloads torrent ih with a client whose
+// only peer source is the relay's bridge (cfg): data, over one bridged
+// WebRTC connection.
+func downloadOnlyThroughTheBridge(t *testing.T, cfg relaybridge.Config, ih metainfo.Hash, infoBytes, data []byte) {
+	t.Helper()
 	cl, err := engine.New(engine.Config{PeerSources: []engine.PeerSource{&relaybridge.Source{Config: cfg}}})
 	if err != nil {
 		t.Fatal(err)

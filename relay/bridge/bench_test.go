@@ -42,20 +42,11 @@ import (
 
 var benchSize = flag.Int64("bridge.size", 256<<20, "bytes BenchmarkBridge moves per download")
 
+// BenchmarkBridge: see the top of this file.
 func BenchmarkBridge(b *testing.B) {
 	data := make([]byte, *benchSize)
 	rand.Read(data)
-	info := metainfo.Info{Name: "bench.bin", PieceLength: 1 << 20, Length: int64(len(data))}
-	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
-	}); err != nil {
-		b.Fatal(err)
-	}
-	infoBytes, err := bencode.Marshal(info)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ih := metainfo.HashBytes(infoBytes)
+	infoBytes, ih := benchInfo(b, data)
 
 	seed, err := engine.New(engine.Config{UploadSlots: 8})
 	if err != nil {
@@ -68,6 +59,72 @@ func BenchmarkBridge(b *testing.B) {
 	}
 	go seed.Serve(ln)
 	seedAddr := netip.MustParseAddrPort(ln.Addr().String())
+	seedFromMemory(b, seed, ih, infoBytes, data)
+
+	br := bridge.New(bridge.Config{
+		Discovered:     func(h [20]byte, a netip.AddrPort) bool { return h == ih && a == seedAddr },
+		AllowPrivate:   true,
+		BytesPerSecond: 1 << 40,
+		RTC:            rtctest.Loopback(),
+	})
+	defer br.Close()
+	srv := httptest.NewServer(br)
+	defer srv.Close()
+	bb := &bridgeBench{ih: ih, infoBytes: infoBytes, size: len(data), seedAddr: seedAddr, relay: srv.URL}
+
+	var direct float64
+	// A first download warms the seed (its storage, buffers, the
+	// runtime) so the first measured run is not penalised.
+	bb.download(b, nil, engine.TorrentSpec{Peers: []string{seedAddr.String()}})
+	b.Run("direct", func(b *testing.B) {
+		for range b.N {
+			direct = bb.download(b, nil, engine.TorrentSpec{Peers: []string{seedAddr.String()}})
+		}
+	})
+	var directRTC float64
+	b.Run("direct-webrtc", func(b *testing.B) {
+		for range b.N {
+			directRTC = bb.download(b, func(ctx context.Context, cl *engine.Client) error {
+				a, c := rtcPair(b)
+				go seed.AddConn(ctx, a, ih)
+				return cl.AddConn(ctx, c, ih)
+			}, engine.TorrentSpec{})
+			b.ReportMetric(directRTC/direct, "ratio-to-direct")
+		}
+	})
+	for _, tr := range []string{relaybridge.WebSocket, relaybridge.WebRTC} {
+		b.Run("bridge-"+tr, func(b *testing.B) {
+			for range b.N {
+				if mbs := bb.download(b, bb.bridged(tr), engine.TorrentSpec{}); direct > 0 {
+					b.ReportMetric(mbs/direct, "ratio-to-direct")
+					if tr == relaybridge.WebRTC && directRTC > 0 {
+						b.ReportMetric(mbs/directRTC, "ratio-to-direct-webrtc")
+					}
+				}
+			}
+		})
+	}
+}
+
+// benchInfo is the bencoded info of a one-file torrent of data in 1 MiB
+// pieces, and its info hash.
+func benchInfo(b *testing.B, data []byte) ([]byte, metainfo.Hash) {
+	info := metainfo.Info{Name: "bench.bin", PieceLength: 1 << 20, Length: int64(len(data))}
+	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	infoBytes, err := bencode.Marshal(info)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return infoBytes, metainfo.HashBytes(infoBytes)
+}
+
+// seedFromMemory has seed seed torrent ih, data held in memory, and waits
+// until it has checked every piece.
+func seedFromMemory(b *testing.B, seed *engine.Client, ih metainfo.Hash, infoBytes, data []byte) {
 	st, err := seed.AddTorrent(engine.TorrentSpec{InfoHash: ih, InfoBytes: infoBytes, Check: true,
 		Storage: func(i *metainfo.Info) (engine.Storage, error) {
 			m, err := storage.NewMemory(i, 1<<32)
@@ -80,84 +137,58 @@ func BenchmarkBridge(b *testing.B) {
 		b.Fatal(err)
 	}
 	<-st.Complete()
+}
 
-	br := bridge.New(bridge.Config{
-		Discovered:     func(h [20]byte, a netip.AddrPort) bool { return h == ih && a == seedAddr },
-		AllowPrivate:   true,
-		BytesPerSecond: 1 << 40,
-		RTC:            rtctest.Loopback(),
-	})
-	defer br.Close()
-	srv := httptest.NewServer(br)
-	defer srv.Close()
+// bridgeBench is what BenchmarkBridge's downloads share: the torrent (ih,
+// infoBytes, size bytes), the seed's address and the relay's bridge URL.
+type bridgeBench struct {
+	ih        metainfo.Hash
+	infoBytes []byte
+	size      int
+	seedAddr  netip.AddrPort
+	relay     string
+}
 
-	var direct float64
-	download := func(b *testing.B, connect func(ctx context.Context, cl *engine.Client) error, spec engine.TorrentSpec) float64 {
-		cl, err := engine.New(engine.Config{})
-		if err != nil {
+// download downloads the torrent with a new client (spec says where the
+// peers are; connect, when set, adds a connection), reports its MB/s and
+// returns it.
+func (bb *bridgeBench) download(b *testing.B, connect func(ctx context.Context, cl *engine.Client) error, spec engine.TorrentSpec) float64 {
+	cl, err := engine.New(engine.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	spec.InfoHash, spec.InfoBytes = bb.ih, bb.infoBytes
+	spec.Storage = func(i *metainfo.Info) (engine.Storage, error) { return storage.NewMemory(i, 1<<32) }
+	start := time.Now()
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if connect != nil {
+		if err := connect(context.Background(), cl); err != nil {
 			b.Fatal(err)
 		}
-		defer cl.Close()
-		spec.InfoHash, spec.InfoBytes = ih, infoBytes
-		spec.Storage = func(i *metainfo.Info) (engine.Storage, error) { return storage.NewMemory(i, 1<<32) }
-		start := time.Now()
-		tor, err := cl.AddTorrent(spec)
+	}
+	select {
+	case <-tor.Complete():
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("incomplete: %+v", tor.Stats())
+	}
+	mbs := float64(bb.size) / time.Since(start).Seconds() / 1e6
+	b.ReportMetric(mbs, "MB/s")
+	return mbs
+}
+
+// bridged connects a client to the seed through the relay's bridge, over
+// transport, the relay dialling the seed by TCP.
+func (bb *bridgeBench) bridged(transport string) func(ctx context.Context, cl *engine.Client) error {
+	return func(ctx context.Context, cl *engine.Client) error {
+		c, err := relaybridge.Dial(ctx, relaybridge.Config{Relay: bb.relay, RTC: rtctest.Loopback()}, transport, bb.ih, bb.seedAddr.String(), "tcp")
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
-		if connect != nil {
-			if err := connect(context.Background(), cl); err != nil {
-				b.Fatal(err)
-			}
-		}
-		select {
-		case <-tor.Complete():
-		case <-time.After(10 * time.Minute):
-			b.Fatalf("incomplete: %+v", tor.Stats())
-		}
-		mbs := float64(len(data)) / time.Since(start).Seconds() / 1e6
-		b.ReportMetric(mbs, "MB/s")
-		return mbs
-	}
-	bridged := func(transport string) func(ctx context.Context, cl *engine.Client) error {
-		return func(ctx context.Context, cl *engine.Client) error {
-			c, err := relaybridge.Dial(ctx, relaybridge.Config{Relay: srv.URL, RTC: rtctest.Loopback()}, transport, ih, seedAddr.String(), "tcp")
-			if err != nil {
-				return err
-			}
-			return cl.AddConn(ctx, c, ih)
-		}
-	}
-	// A first download warms the seed (its storage, buffers, the
-	// runtime) so the first measured run is not penalised.
-	download(b, nil, engine.TorrentSpec{Peers: []string{seedAddr.String()}})
-	b.Run("direct", func(b *testing.B) {
-		for range b.N {
-			direct = download(b, nil, engine.TorrentSpec{Peers: []string{seedAddr.String()}})
-		}
-	})
-	var directRTC float64
-	b.Run("direct-webrtc", func(b *testing.B) {
-		for range b.N {
-			directRTC = download(b, func(ctx context.Context, cl *engine.Client) error {
-				a, c := rtcPair(b)
-				go seed.AddConn(ctx, a, ih)
-				return cl.AddConn(ctx, c, ih)
-			}, engine.TorrentSpec{})
-			b.ReportMetric(directRTC/direct, "ratio-to-direct")
-		}
-	})
-	for _, tr := range []string{relaybridge.WebSocket, relaybridge.WebRTC} {
-		b.Run("bridge-"+tr, func(b *testing.B) {
-			for range b.N {
-				if mbs := download(b, bridged(tr), engine.TorrentSpec{}); direct > 0 {
-					b.ReportMetric(mbs/direct, "ratio-to-direct")
-					if tr == relaybridge.WebRTC && directRTC > 0 {
-						b.ReportMetric(mbs/directRTC, "ratio-to-direct-webrtc")
-					}
-				}
-			}
-		})
+		return cl.AddConn(ctx, c, bb.ih)
 	}
 }
 

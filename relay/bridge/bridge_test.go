@@ -66,38 +66,8 @@ func TestBridgeToTransmission(t *testing.T) {
 		{relaybridge.WebSocket, "tcp"},
 	} {
 		t.Run(c.transport+"-"+c.network, func(t *testing.T) {
-			// Each bridge dials from its own loopback address:
-			// Transmission will not take a second download from an
-			// address it saw finish.
-			local := netip.MustParseAddr(btclientstest.LoopbackIP(t))
-			dials := 0
-			cfg := bridge.Config{
-				Discovered:   tr.Knows,
-				AllowPrivate: true, // everything here is on loopback
-				RTC:          rtctest.Loopback(),
-				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					dials++
-					d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IP(local.AsSlice())}}
-					return d.DialContext(ctx, network, addr)
-				},
-			}
-			if c.network == "utp" {
-				sock, err := engine.ListenUTP(netip.AddrPortFrom(local, 0).String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer sock.Close()
-				cfg.DialUTP = func(ctx context.Context, addr string) (net.Conn, error) {
-					dials++
-					tp := sock.Transport()
-					return tp.Dialer.DialContext(ctx, tp.Network, addr)
-				}
-			}
-			br := bridge.New(cfg)
-			defer br.Close()
-			srv := httptest.NewServer(br)
-			defer srv.Close()
-			rb := relaybridge.Config{Relay: srv.URL, RTC: rtctest.Loopback()}
+			br, url, dials := loopbackBridge(t, tr, c.network)
+			rb := relaybridge.Config{Relay: url, RTC: rtctest.Loopback()}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 
@@ -110,50 +80,97 @@ func TestBridgeToTransmission(t *testing.T) {
 			if err == nil {
 				t.Fatal("undiscovered address bridged")
 			}
-			if n := br.Stats().Refused; n != 1 || dials != 0 {
-				t.Fatalf("refusals %d, dials %d", n, dials)
+			if n := br.Stats().Refused; n != 1 || *dials != 0 {
+				t.Fatalf("refusals %d, dials %d", n, *dials)
 			}
 
 			conn, err := relaybridge.Dial(ctx, rb, c.transport, ih, seedAddr.String(), c.network)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cl, err := engine.New(engine.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			spec := engine.SpecFromMetaInfo(mi)
-			spec.Trackers = nil
-			out := t.TempDir()
-			spec.Storage = func(info *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(out, info) }
-			tor, err := cl.AddTorrent(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cl.AddConn(ctx, conn, ih); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-tor.Complete():
-			case <-time.After(60 * time.Second):
-				t.Fatalf("download through the bridge incomplete: %+v", tor.Stats())
-			}
-			got, err := os.ReadFile(filepath.Join(out, "b.bin"))
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("file differs (%v)", err)
-			}
+			tor := downloadOverConn(t, ctx, conn, mi, data)
 			if conns := tor.Stats().Connections; conns[c.transport] != 1 {
 				t.Fatalf("connections %v, want one over the bridge's %s", conns, c.transport)
 			}
 			if bridged := br.Stats().Bytes; bridged < uint64(len(data)) {
 				t.Fatalf("bridge piped %d bytes", bridged)
 			}
-			if dials != 1 {
-				t.Fatalf("%d dials", dials)
+			if *dials != 1 {
+				t.Fatalf("%d dials", *dials)
 			}
 		})
 	}
+}
+
+// loopbackBridge serves a bridge to the peers tr has seen, dialling from
+// a loopback address of its own (Transmission will not take a second
+// download from an address it saw finish), over network ("tcp" or "utp");
+// both close when t ends. It returns the bridge, its URL and how many
+// dials it made.
+func loopbackBridge(t *testing.T, tr *tracker.Server, network string) (*bridge.Bridge, string, *int) {
+	t.Helper()
+	local := netip.MustParseAddr(btclientstest.LoopbackIP(t))
+	dials := new(int)
+	cfg := bridge.Config{
+		Discovered:   tr.Knows,
+		AllowPrivate: true, // everything here is on loopback
+		RTC:          rtctest.Loopback(),
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			*dials++
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IP(local.AsSlice())}}
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	if network == "utp" {
+		sock, err := engine.ListenUTP(netip.AddrPortFrom(local, 0).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sock.Close() })
+		cfg.DialUTP = func(ctx context.Context, addr string) (net.Conn, error) {
+			*dials++
+			tp := sock.Transport()
+			return tp.Dialer.DialContext(ctx, tp.Network, addr)
+		}
+	}
+	br := bridge.New(cfg)
+	t.Cleanup(func() { br.Close() })
+	srv := httptest.NewServer(br)
+	t.Cleanup(srv.Close)
+	return br, srv.URL, dials
+}
+
+// downloadOverConn downloads mi with a new engine over conn alone, and
+// checks the file is data; the engine closes when t ends.
+func downloadOverConn(t *testing.T, ctx context.Context, conn net.Conn, mi *metainfo.MetaInfo, data []byte) *engine.Torrent {
+	t.Helper()
+	cl, err := engine.New(engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	ih := mi.HashInfoBytes()
+	spec := engine.SpecFromMetaInfo(mi)
+	spec.Trackers = nil
+	out := t.TempDir()
+	spec.Storage = func(info *metainfo.Info) (engine.Storage, error) { return storage.OpenFiles(out, info) }
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.AddConn(ctx, conn, ih); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("download through the bridge incomplete: %+v", tor.Stats())
+	}
+	got, err := os.ReadFile(filepath.Join(out, "b.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file differs (%v)", err)
+	}
+	return tor
 }
 
 // A handshake for another torrent is cut off.
@@ -307,38 +324,43 @@ func TestBridgeWaitsForThePeersHandshake(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bittorrent", func(t *testing.T) {
-		peer, got := fakePeer(t, func(c net.Conn) {
-			io.ReadFull(c, make([]byte, 68))
-			c.Write(append(testHandshake(ih), "after"...))
-			io.ReadFull(c, make([]byte, len(command)))
-		})
-		br := bridge.New(bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true})
-		defer br.Close()
-		srv := httptest.NewServer(br)
-		defer srv.Close()
-		ws := dialBridge(t, srv, ih, peer)
-		ws.WriteMessage(websocket.BinaryMessage, append(append([]byte(nil), hs...), command...))
-		ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-		var back []byte
-		for len(back) < 68+len("after") {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
-				t.Fatalf("after %q: %v", back, err)
-			}
-			back = append(back, m...)
-		}
-		if want := append(testHandshake(ih), "after"...); !bytes.Equal(back, want) {
-			t.Errorf("the client received %q, want %q", back, want)
-		}
-		ws.Close()
-		if b, want := <-got, append(append([]byte(nil), hs...), command...); !bytes.Equal(b, want) {
-			t.Errorf("the peer received %q, want %q", b, want)
-		}
-		if st := br.Stats(); st.PeerHandshakesRefused != 0 || st.ClientHandshakesRefused != 0 {
-			t.Errorf("stats %+v", st)
-		}
+	t.Run("bittorrent", func(t *testing.T) { bridgePassesABitTorrentPeer(t, ih, hs, command) })
+}
+
+// bridgePassesABitTorrentPeer has a peer answer the client's handshake
+// (hs, for torrent ih, sent with command) with its own: the bridge then
+// passes everything both ways.
+func bridgePassesABitTorrentPeer(t *testing.T, ih [20]byte, hs, command []byte) {
+	peer, got := fakePeer(t, func(c net.Conn) {
+		io.ReadFull(c, make([]byte, 68))
+		c.Write(append(testHandshake(ih), "after"...))
+		io.ReadFull(c, make([]byte, len(command)))
 	})
+	br := bridge.New(bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true})
+	defer br.Close()
+	srv := httptest.NewServer(br)
+	defer srv.Close()
+	ws := dialBridge(t, srv, ih, peer)
+	ws.WriteMessage(websocket.BinaryMessage, append(append([]byte(nil), hs...), command...))
+	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var back []byte
+	for len(back) < 68+len("after") {
+		_, m, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %q: %v", back, err)
+		}
+		back = append(back, m...)
+	}
+	if want := append(testHandshake(ih), "after"...); !bytes.Equal(back, want) {
+		t.Errorf("the client received %q, want %q", back, want)
+	}
+	ws.Close()
+	if b, want := <-got, append(append([]byte(nil), hs...), command...); !bytes.Equal(b, want) {
+		t.Errorf("the peer received %q, want %q", b, want)
+	}
+	if st := br.Stats(); st.PeerHandshakesRefused != 0 || st.ClientHandshakesRefused != 0 {
+		t.Errorf("stats %+v", st)
+	}
 }
 
 // clock is a settable clock for the rates.

@@ -174,66 +174,12 @@ func holdWSClients(tb testing.TB, n, swarms, offers int) heldResult {
 	}()
 
 	before, g0 := serverMem()
-
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWSClients$", "-test.count=1")
-	cmd.Env = append(os.Environ(),
-		wsHelperEnv+"=1",
-		wsAddrEnv+"="+ln.Addr().String(),
-		wsClientsEnv+"="+strconv.Itoa(n),
-		wsSwarmsEnv+"="+strconv.Itoa(swarms),
-		wsOffersEnv+"="+strconv.Itoa(offers),
-	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	exited := false
-	defer func() {
-		if !exited {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}()
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if l := sc.Text(); strings.HasPrefix(l, "wsclients ") {
-				lines <- strings.TrimPrefix(l, "wsclients ")
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	next := func(what string) string {
-		tb.Helper()
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				tb.Fatalf("the client process ended before %s: %s", what, stderr.String())
-			}
-			if msg, bad := strings.CutPrefix(l, "error "); bad {
-				tb.Fatalf("the client process: %s", msg)
-			}
-			return l
-		case <-time.After(2 * time.Minute):
-			tb.Fatalf("no %s from the client process in 2 minutes", what)
-		}
-		return ""
-	}
+	child := startWSClients(tb, ln.Addr().String(), n, swarms, offers)
+	defer child.kill()
 
 	var held int
 	var elapsed int64
-	if _, err := fmt.Sscanf(next("ready"), "ready %d %d", &held, &elapsed); err != nil || held != n {
+	if _, err := fmt.Sscanf(child.next("ready"), "ready %d %d", &held, &elapsed); err != nil || held != n {
 		tb.Fatalf("the client process held %d of %d clients (%v)", held, n, err)
 	}
 	st := s.Stats()
@@ -243,24 +189,15 @@ func holdWSClients(tb testing.TB, n, swarms, offers int) heldResult {
 	after, g1 := serverMem()
 
 	// Still all there after the measurement?
-	fmt.Fprintln(stdin, "check")
+	fmt.Fprintln(child.stdin, "check")
 	var closed int
-	if _, err := fmt.Sscanf(next("check"), "closed %d", &closed); err != nil || closed != 0 {
+	if _, err := fmt.Sscanf(child.next("check"), "closed %d", &closed); err != nil || closed != 0 {
 		tb.Fatalf("%d clients were disconnected while held (%v)", closed, err)
 	}
 	if st := s.Stats(); st.WebSockets != n {
 		tb.Fatalf("after the measurement the server holds %d WebSockets, not %d", st.WebSockets, n)
 	}
-
-	fmt.Fprintln(stdin, "quit")
-	stdin.Close()
-	for range lines {
-	}
-	err = cmd.Wait()
-	exited = true
-	if err != nil {
-		tb.Fatalf("the client process: %v: %s", err, stderr.String())
-	}
+	child.quit()
 	// The server notices every disconnect and forgets the peers.
 	deadline := time.Now().Add(30 * time.Second)
 	for st := s.Stats(); st.WebSockets != 0 || st.Peers != 0 || st.Swarms != 0; st = s.Stats() {
@@ -280,6 +217,100 @@ func holdWSClients(tb testing.TB, n, swarms, offers int) heldResult {
 		announcesPerSecond:  float64(n) / time.Duration(elapsed).Seconds(),
 		swarms:              swarms,
 		offersPerClient:     offers,
+	}
+}
+
+// wsClientsChild is the child process holding the WebSocket clients, as
+// holdWSClients drives it: its stdin, the "wsclients" lines of its stdout
+// (read by a goroutine that ends with it), and its stderr.
+type wsClientsChild struct {
+	tb     testing.TB
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr bytes.Buffer
+	exited bool
+}
+
+// startWSClients starts the child (this test binary, TestHelperWSClients)
+// holding n clients of the tracker at addr in swarms swarms, with offers
+// offers each. The caller defers kill.
+func startWSClients(tb testing.TB, addr string, n, swarms, offers int) *wsClientsChild {
+	tb.Helper()
+	c := &wsClientsChild{tb: tb, lines: make(chan string)}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperWSClients$", "-test.count=1")
+	c.cmd.Env = append(os.Environ(),
+		wsHelperEnv+"=1",
+		wsAddrEnv+"="+addr,
+		wsClientsEnv+"="+strconv.Itoa(n),
+		wsSwarmsEnv+"="+strconv.Itoa(swarms),
+		wsOffersEnv+"="+strconv.Itoa(offers),
+	)
+	c.cmd.Stderr = &c.stderr
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "wsclients ") {
+				c.lines <- strings.TrimPrefix(l, "wsclients ")
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	return c
+}
+
+// next is the child's next line (without "wsclients "), which should be
+// what; it fails tb if the child reports an error, ends, or says nothing
+// for 2 minutes.
+func (c *wsClientsChild) next(what string) string {
+	tb := c.tb
+	tb.Helper()
+	select {
+	case l, ok := <-c.lines:
+		if !ok {
+			tb.Fatalf("the client process ended before %s: %s", what, c.stderr.String())
+		}
+		if msg, bad := strings.CutPrefix(l, "error "); bad {
+			tb.Fatalf("the client process: %s", msg)
+		}
+		return l
+	case <-time.After(2 * time.Minute):
+		tb.Fatalf("no %s from the client process in 2 minutes", what)
+	}
+	return ""
+}
+
+// quit tells the child to close its clients and exit, and waits for it.
+func (c *wsClientsChild) quit() {
+	c.tb.Helper()
+	fmt.Fprintln(c.stdin, "quit")
+	c.stdin.Close()
+	for range c.lines {
+	}
+	err := c.cmd.Wait()
+	c.exited = true
+	if err != nil {
+		c.tb.Fatalf("the client process: %v: %s", err, c.stderr.String())
+	}
+}
+
+// kill kills the child unless it exited, and waits for it.
+func (c *wsClientsChild) kill() {
+	if !c.exited {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
 	}
 }
 
@@ -320,6 +351,10 @@ type wsAnswer struct {
 	Failure  string          `json:"failure reason"`
 }
 
+// runWSClients is the child's side of holdWSClients: it connects and
+// announces the clients the environment asks for, says "ready", answers
+// "check" with how many the server closed since, and returns on "quit" or
+// the end of in, closing them all.
 func runWSClients(in io.Reader, out io.Writer) error {
 	addr := os.Getenv(wsAddrEnv)
 	n, _ := strconv.Atoi(os.Getenv(wsClientsEnv))
@@ -333,10 +368,38 @@ func runWSClients(in io.Reader, out io.Writer) error {
 	} else if lim < uint64(n)+100 {
 		return fmt.Errorf("the open-file limit is %d; %d clients need %d", lim, n, n+100)
 	}
+	dialers, err := loopbackWSDialers()
+	if err != nil {
+		return err
+	}
+	c := &wsClients{dialers: dialers, url: "ws://" + addr + "/announce", swarms: swarms, offers: offers, conns: make([]*websocket.Conn, n)}
 
-	// Client addresses over 127.0.0.x, so that no one source address runs
-	// out of ephemeral ports; only those the OS has (Linux routes all of
-	// 127/8 to loopback, macOS only 127.0.0.1).
+	start := time.Now()
+	failed, firstErr := c.connectAll(n)
+	elapsed := time.Since(start)
+	defer c.closeAll()
+	if failed > 0 {
+		return fmt.Errorf("%d of %d clients failed; the first: %v", failed, n, firstErr)
+	}
+	fmt.Fprintf(out, "wsclients ready %d %d\n", n, elapsed.Nanoseconds())
+
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "check":
+			fmt.Fprintf(out, "wsclients closed %d\n", c.closed.Load())
+		case "quit":
+			return nil
+		}
+	}
+	return nil
+}
+
+// loopbackWSDialers is a WebSocket dialer for each client address over
+// 127.0.0.x, so that no one source address runs out of ephemeral ports;
+// only those the OS has (Linux routes all of 127/8 to loopback, macOS only
+// 127.0.0.1).
+func loopbackWSDialers() ([]*websocket.Dialer, error) {
 	var dialers []*websocket.Dialer
 	for i := 1; i <= wsSourceIPs; i++ {
 		ip := net.IPv4(127, 0, 0, byte(i))
@@ -350,85 +413,27 @@ func runWSClients(in io.Reader, out io.Writer) error {
 			ReadBufferSize: 1024, WriteBufferSize: 1024})
 	}
 	if len(dialers) == 0 {
-		return errors.New("cannot bind any 127.0.0.x address")
+		return nil, errors.New("cannot bind any 127.0.0.x address")
 	}
-	url := "ws://" + addr + "/announce"
+	return dialers, nil
+}
 
-	var quitting atomic.Bool
-	var closed atomic.Int64
-	conns := make([]*websocket.Conn, n)
-	// client connects client i, announces, and waits for the announce's
-	// answer; a goroutine then keeps reading (relayed offers, pings) for as
-	// long as the connection is held.
-	client := func(i int) error {
-		ws, _, err := dialers[i%len(dialers)].Dial(url, nil)
-		if err != nil {
-			return err
-		}
-		conns[i] = ws
-		ih, id := wsHash("swarm", i%swarms), wsHash("peer", i)
-		left := 1 << 20
-		if i%10 == 0 {
-			left = 0 // a seed in ten
-		}
-		offerList := make([]any, offers)
-		for k := range offerList {
-			oid := wsHash(fmt.Sprintf("offer %d", i), k)
-			offerList[k] = map[string]any{"offer": map[string]any{"type": "offer", "sdp": "v=0\r\no=- " + strconv.Itoa(i) + " 2 IN IP4 127.0.0.1\r\ns=-\r\n"},
-				"offer_id": webtorrent.BinString(oid[:])}
-		}
-		ihs := webtorrent.BinString(ih[:])
-		msg := map[string]any{"action": "announce", "info_hash": ihs, "peer_id": webtorrent.BinString(id[:]),
-			"numwant": offers, "uploaded": 0, "downloaded": 0, "left": left, "event": "started", "offers": offerList}
-		ws.SetWriteDeadline(time.Now().Add(20 * time.Second))
-		if err := ws.WriteJSON(msg); err != nil {
-			return err
-		}
-		ws.SetWriteDeadline(time.Time{})
-		answered := make(chan error, 1)
-		go func() {
-			done := false
-			for {
-				_, b, err := ws.ReadMessage()
-				if err != nil {
-					if !done {
-						answered <- err
-					} else if !quitting.Load() {
-						closed.Add(1)
-					}
-					return
-				}
-				if done {
-					continue // an offer relayed from another client
-				}
-				var a wsAnswer
-				if err := json.Unmarshal(b, &a); err != nil {
-					answered <- err
-					return
-				}
-				switch {
-				case a.Failure != "":
-					answered <- fmt.Errorf("the tracker refused: %s", a.Failure)
-					return
-				case a.Offer != nil:
-					continue // an offer that came before our own answer
-				case a.Action != "announce" || a.Interval == nil || *a.Interval <= 0 || a.InfoHash != ihs:
-					answered <- fmt.Errorf("not an announce answer: %s", b)
-					return
-				}
-				done = true
-				answered <- nil
-			}
-		}()
-		select {
-		case err := <-answered:
-			return err
-		case <-time.After(30 * time.Second):
-			return errors.New("no announce answer in 30 s")
-		}
-	}
+// wsClients are the child's clients of the tracker at url: client i
+// dials with dialers[i%len(dialers)] and announces in swarm i%swarms with
+// offers offers. closed counts the connections the server closed once
+// answered, until quitting.
+type wsClients struct {
+	dialers        []*websocket.Dialer
+	url            string
+	swarms, offers int
+	conns          []*websocket.Conn // client i's, written once by the dialer that connects it
+	quitting       atomic.Bool
+	closed         atomic.Int64
+}
 
-	start := time.Now()
+// connectAll connects clients 0..n-1, wsDialers at a time, and returns how
+// many failed and the first error.
+func (c *wsClients) connectAll(n int) (int, error) {
 	var (
 		mu       sync.Mutex
 		failed   int
@@ -439,7 +444,7 @@ func runWSClients(in io.Reader, out io.Writer) error {
 	for range min(wsDialers, n) {
 		wg.Go(func() {
 			for i := range todo {
-				if err := client(i); err != nil {
+				if err := c.client(i); err != nil {
 					mu.Lock()
 					if failed++; firstErr == nil {
 						firstErr = fmt.Errorf("client %d: %v", i, err)
@@ -454,29 +459,91 @@ func runWSClients(in io.Reader, out io.Writer) error {
 	}
 	close(todo)
 	wg.Wait()
-	elapsed := time.Since(start)
-	closeAll := func() {
-		quitting.Store(true)
-		for _, ws := range conns {
-			if ws != nil {
-				ws.Close()
-			}
-		}
-	}
-	defer closeAll()
-	if failed > 0 {
-		return fmt.Errorf("%d of %d clients failed; the first: %v", failed, n, firstErr)
-	}
-	fmt.Fprintf(out, "wsclients ready %d %d\n", n, elapsed.Nanoseconds())
+	return failed, firstErr
+}
 
-	sc := bufio.NewScanner(in)
-	for sc.Scan() {
-		switch sc.Text() {
-		case "check":
-			fmt.Fprintf(out, "wsclients closed %d\n", closed.Load())
-		case "quit":
-			return nil
+// closeAll closes every client, as quitting.
+func (c *wsClients) closeAll() {
+	c.quitting.Store(true)
+	for _, ws := range c.conns {
+		if ws != nil {
+			ws.Close()
 		}
 	}
-	return nil
+}
+
+// client connects client i, announces, and waits for the announce's
+// answer; a goroutine then keeps reading (relayed offers, pings) for as
+// long as the connection is held.
+func (c *wsClients) client(i int) error {
+	ws, _, err := c.dialers[i%len(c.dialers)].Dial(c.url, nil)
+	if err != nil {
+		return err
+	}
+	c.conns[i] = ws
+	ih, id := wsHash("swarm", i%c.swarms), wsHash("peer", i)
+	left := 1 << 20
+	if i%10 == 0 {
+		left = 0 // a seed in ten
+	}
+	offerList := make([]any, c.offers)
+	for k := range offerList {
+		oid := wsHash(fmt.Sprintf("offer %d", i), k)
+		offerList[k] = map[string]any{"offer": map[string]any{"type": "offer", "sdp": "v=0\r\no=- " + strconv.Itoa(i) + " 2 IN IP4 127.0.0.1\r\ns=-\r\n"},
+			"offer_id": webtorrent.BinString(oid[:])}
+	}
+	ihs := webtorrent.BinString(ih[:])
+	msg := map[string]any{"action": "announce", "info_hash": ihs, "peer_id": webtorrent.BinString(id[:]),
+		"numwant": c.offers, "uploaded": 0, "downloaded": 0, "left": left, "event": "started", "offers": offerList}
+	ws.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	if err := ws.WriteJSON(msg); err != nil {
+		return err
+	}
+	ws.SetWriteDeadline(time.Time{})
+	answered := make(chan error, 1)
+	go c.read(ws, ihs, answered)
+	select {
+	case err := <-answered:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("no announce answer in 30 s")
+	}
+}
+
+// read reads ws until it closes: first the answer to the announce in
+// swarm ihs, reported on answered (nil, or what was wrong), then whatever
+// comes (relayed offers), counting in closed a close not of our doing.
+func (c *wsClients) read(ws *websocket.Conn, ihs string, answered chan<- error) {
+	done := false
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			if !done {
+				answered <- err
+			} else if !c.quitting.Load() {
+				c.closed.Add(1)
+			}
+			return
+		}
+		if done {
+			continue // an offer relayed from another client
+		}
+		var a wsAnswer
+		if err := json.Unmarshal(b, &a); err != nil {
+			answered <- err
+			return
+		}
+		switch {
+		case a.Failure != "":
+			answered <- fmt.Errorf("the tracker refused: %s", a.Failure)
+			return
+		case a.Offer != nil:
+			continue // an offer that came before our own answer
+		case a.Action != "announce" || a.Interval == nil || *a.Interval <= 0 || a.InfoHash != ihs:
+			answered <- fmt.Errorf("not an announce answer: %s", b)
+			return
+		}
+		done = true
+		answered <- nil
+	}
 }

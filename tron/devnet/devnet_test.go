@@ -66,8 +66,37 @@ func TestGotronClientAgainstTheDevnet(t *testing.T) {
 	if err != nil || asset.Precision != 6 || string(asset.Abbr) != "BTT" {
 		t.Fatalf("asset: %v %v", asset, err)
 	}
+	tx, info := transferToANewAccount(t, clk, c, gc, alice, bob)
+	nodeRefusesWhatItShould(t, clk, gc, alice, bob, mallory)
+	trxTransferGoesThrough(t, clk, c, gc, mallory, bob)
 
-	// A TRC-10 transfer to a new account.
+	// A restart: the same state, the same history.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := devnet.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	gc2 := serve(t, c2)
+	if trx, a, _ := c2.Balance(bob.Address()); trx != 2_000_000 || a != 1_500_000 {
+		t.Fatalf("bob after a restart: %d sun, %d BTT", trx, a)
+	}
+	if info, err := gc2.GetTransactionInfoByID(hexOf(info.Id)); err != nil || info.BlockNumber != 1 {
+		t.Fatalf("history after a restart: %v %v", info, err)
+	}
+	if _, err := gc2.Broadcast(tx); err == nil || !strings.Contains(err.Error(), "duplicate transaction") {
+		t.Fatalf("a replay after a restart: %v", err)
+	}
+}
+
+// transferToANewAccount sends 1.5 BTT from alice to bob's new account: a
+// replay is refused in the pool and once mined; the next block holds it
+// and the balances move by the amount and the fee. It returns the
+// transaction and its info.
+func transferToANewAccount(t *testing.T, clk *devnettest.Clock, c *devnet.Chain, gc *client.GrpcClient, alice, bob *wallet.PrivateKey) (*core.Transaction, *core.TransactionInfo) {
+	t.Helper()
 	ext, err := gc.TransferAsset(alice.Address().String(), bob.Address().String(), btt, 1_500_000)
 	if err != nil {
 		t.Fatal(err)
@@ -96,9 +125,16 @@ func TestGotronClientAgainstTheDevnet(t *testing.T) {
 	if trx, a, _ := c.Balance(bob.Address()); trx != 0 || a != 1_500_000 {
 		t.Fatalf("bob after: %d sun, %d BTT", trx, a)
 	}
+	return tx, info
+}
 
+// nodeRefusesWhatItShould checks the node refuses a transfer signed by
+// someone else, more than the balance, one with no TRX for the fee, an
+// expired transaction and an unknown reference block.
+func nodeRefusesWhatItShould(t *testing.T, clk *devnettest.Clock, gc *client.GrpcClient, alice, bob, mallory *wallet.PrivateKey) {
+	t.Helper()
 	// Signed by someone else.
-	ext, err = gc.TransferAsset(alice.Address().String(), mallory.Address().String(), btt, 1)
+	ext, err := gc.TransferAsset(alice.Address().String(), mallory.Address().String(), btt, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +167,13 @@ func TestGotronClientAgainstTheDevnet(t *testing.T) {
 	if _, err := gc.Broadcast(sign(t, mallory, ext.Transaction)); err == nil || !strings.Contains(err.Error(), "reference block not found") {
 		t.Fatalf("an unknown reference block: %v", err)
 	}
-	// A TRX transfer that goes through.
-	ext, err = gc.Transfer(mallory.Address().String(), bob.Address().String(), 2_000_000)
+}
+
+// trxTransferGoesThrough sends 2 TRX from mallory to bob: the next block,
+// block 2, holds it.
+func trxTransferGoesThrough(t *testing.T, clk *devnettest.Clock, c *devnet.Chain, gc *client.GrpcClient, mallory, bob *wallet.PrivateKey) {
+	t.Helper()
+	ext, err := gc.Transfer(mallory.Address().String(), bob.Address().String(), 2_000_000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,26 +187,6 @@ func TestGotronClientAgainstTheDevnet(t *testing.T) {
 	now, err := gc.GetNowBlock()
 	if err != nil || now.BlockHeader.RawData.Number != 2 || len(now.Transactions) != 1 {
 		t.Fatalf("head block: %v %v", now, err)
-	}
-
-	// A restart: the same state, the same history.
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c2, err := devnet.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	gc2 := serve(t, c2)
-	if trx, a, _ := c2.Balance(bob.Address()); trx != 2_000_000 || a != 1_500_000 {
-		t.Fatalf("bob after a restart: %d sun, %d BTT", trx, a)
-	}
-	if info, err := gc2.GetTransactionInfoByID(hexOf(info.Id)); err != nil || info.BlockNumber != 1 {
-		t.Fatalf("history after a restart: %v %v", info, err)
-	}
-	if _, err := gc2.Broadcast(tx); err == nil || !strings.Contains(err.Error(), "duplicate transaction") {
-		t.Fatalf("a replay after a restart: %v", err)
 	}
 }
 
