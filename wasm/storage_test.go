@@ -120,7 +120,8 @@ const (
 
 // The browser peer's storage batches its IndexedDB transactions
 // (docs/browser-performance.md): seeding a file of n blocks stores it in
-// a few readwrite transactions, not n, and serving it reads a batch of
+// a few readwrite transactions, not n, downloading it stores it in
+// batches of 64 blocks, and serving it reads a batch of
 // the downloader's requests in one readonly transaction, not one a block;
 // the downloader checks every piece with the browser's SHA-1
 // (crypto.subtle.digest, off the page's main thread). The download is
@@ -161,6 +162,12 @@ func TestBrowserDownloadDataPath(t *testing.T) {
 	t.Logf("serving %d blocks: %+v transactions; downloading them: %+v", blocks, served, got)
 	if served.Readonly == 0 || served.Readonly > blocks/2 {
 		t.Errorf("serving %d blocks took %d readonly transactions, want at most %d (a batch of requests in one)", blocks, served.Readonly, blocks/2)
+	}
+	// The downloader's writer stores 64 chunks a transaction (5 here), and
+	// a smaller batch only when the download pauses for 200 ms or ends;
+	// taking what was queued each time, it made 12.
+	if got.Readwrite == 0 || got.Readwrite > blocks/32 {
+		t.Errorf("downloading %d blocks took %d readwrite transactions, want at most %d (batches of 64 chunks)", blocks, got.Readwrite, blocks/32)
 	}
 	var sha1s int
 	buyer.Eval(t, `window.sha1s`, &sha1s)
