@@ -323,12 +323,16 @@ func (s *Storage) writer() {
 func (s *Storage) waitForBatchLocked() {
 	for !s.closed && (len(s.queue) == 0 || len(s.queue) < maxBatch && s.flushes == 0 && !s.lingered) {
 		if len(s.queue) > 0 && s.timer == nil {
-			s.timer = time.AfterFunc(linger, func() {
+			var t *time.Timer
+			t = time.AfterFunc(linger, func() {
 				s.mu.Lock()
-				s.lingered = true
-				s.cond.Broadcast()
-				s.mu.Unlock()
+				defer s.mu.Unlock()
+				if s.timer == t { // not stopped meanwhile, for a batch that filled
+					s.lingered = true
+					s.cond.Broadcast()
+				}
 			})
+			s.timer = t
 		}
 		s.cond.Wait()
 	}
