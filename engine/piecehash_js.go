@@ -35,17 +35,35 @@ const (
 // nativeHash is a piece's buffer for the browser's SHA-1; its zero value
 // leaves the piece to Go's.
 type nativeHash struct {
-	buf js.Value // a Uint8Array of the torrent's piece length, from the pool
-	u   js.Value // its first n bytes: the piece
-	n   int64    // 0: not in use
-	t   *Torrent // whose nativeHashBytes count the buffer
+	buf *nativeBuf // from the pool
+	u   js.Value   // its first n bytes: the piece
+	n   int64      // 0: not in use
+	t   *Torrent   // whose nativeHashBytes count the buffer
+}
+
+// nativeBuf is a Uint8Array of the torrent's piece length with a view of
+// each block, made the first time a block is copied there and kept with
+// the buffer: a view made per block was one more JavaScript object for Go
+// to hold and finalize (and one more call) for each 16 KiB received.
+type nativeBuf struct {
+	a     js.Value
+	views []js.Value // block i's view, or undefined until made
+}
+
+// view is the view of the block at begin.
+func (b *nativeBuf) view(begin int64) js.Value {
+	i := begin / BlockSize
+	if b.views[i].IsUndefined() {
+		b.views[i] = b.a.Call("subarray", begin, min(begin+BlockSize, int64(b.a.Length())))
+	}
+	return b.views[i]
 }
 
 // nativePool keeps a torrent's spare piece buffers: allocating one per
 // piece cost about as much as the hashing it saved.
 type nativePool struct {
 	mu   sync.Mutex
-	free []js.Value
+	free []*nativeBuf
 }
 
 // subtle is the page's SubtleCrypto, or undefined outside a secure context.
@@ -78,15 +96,19 @@ func (t *Torrent) newNativeHash(n int64) nativeHash {
 	}
 	pool := &t.natPool
 	pool.mu.Lock()
-	var buf js.Value
+	var buf *nativeBuf
 	if k := len(pool.free); k > 0 {
 		buf, pool.free = pool.free[k-1], pool.free[:k-1]
 	}
 	pool.mu.Unlock()
-	if buf.IsUndefined() {
-		buf = uint8Array.New(size)
+	if buf == nil {
+		buf = &nativeBuf{a: uint8Array.New(size), views: make([]js.Value, (size+BlockSize-1)/BlockSize)}
 	}
-	return nativeHash{buf: buf, u: buf.Call("subarray", 0, n), n: n, t: t}
+	u := buf.a // a whole piece: no view needed
+	if n < size {
+		u = buf.a.Call("subarray", 0, n)
+	}
+	return nativeHash{buf: buf, u: u, n: n, t: t}
 }
 
 func (h *nativeHash) active() bool { return h.n > 0 }
@@ -97,11 +119,12 @@ func (h *nativeHash) add(begin int64, data []byte) bool {
 	if h.n == 0 {
 		return false
 	}
-	if begin == 0 {
-		js.CopyBytesToJS(h.u, data) // fills the start: no view needed
+	if begin%BlockSize != 0 || begin+int64(len(data)) > h.n || len(data) > BlockSize {
+		// Not a block (the engine writes only blocks): a view of its own.
+		js.CopyBytesToJS(h.u.Call("subarray", begin, begin+int64(len(data))), data)
 		return true
 	}
-	js.CopyBytesToJS(h.u.Call("subarray", begin, begin+int64(len(data))), data)
+	js.CopyBytesToJS(h.buf.view(begin), data)
 	return true
 }
 
@@ -192,5 +215,5 @@ func (h *nativeHash) release() {
 	}
 	pool.mu.Unlock()
 	h.t.nativeHashBytes.Add(-h.t.lay.pieceLength)
-	h.buf, h.u, h.n = js.Undefined(), js.Undefined(), 0
+	h.buf, h.u, h.n = nil, js.Undefined(), 0
 }

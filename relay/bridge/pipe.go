@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/btspeed/btspeed/engine/rtc"
 )
 
 // A BitTorrent handshake (BEP 3) is 68 bytes:
@@ -131,8 +133,11 @@ func (b *Bridge) count(c *uint64) {
 }
 
 // copyBuf is the most the bridge reads from one side before writing it to
-// the other.
-const copyBuf = 32 << 10
+// the other: a data channel's largest message (rtc.MessageSize), since each
+// read is one message toward a browser and each message costs the browser's
+// page an event (a bridged download of 64 MiB from Transmission came in
+// 2,000 messages of 32 KiB before, 1,000 of 64 KiB now).
+const copyBuf = rtc.MessageSize
 
 // limiter paces one direction of a bridged connection at BytesPerSecond,
 // in bursts of at most an eighth of a second's worth (and at least one

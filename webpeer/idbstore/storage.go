@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"syscall/js"
+	"time"
 )
 
 // How a Storage moves data (docs/browser-performance.md has the figures
@@ -17,10 +18,14 @@ import (
 // download to one database round trip per block and a seed to one per
 // block served, so:
 //   - Writes are queued in memory (as Uint8Arrays, one copy out of Go) and
-//     stored in the background by one writer goroutine, up to maxBatch
-//     chunks to a transaction. WriteAt waits only while maxQueued bytes
-//     are queued. ReadAt sees queued data; Flush waits until everything
-//     queued is stored; Close stores it before it lets the torrent go.
+//     stored in the background by one writer goroutine, maxBatch chunks to
+//     a transaction: it waits for a full batch, or up to linger for one,
+//     or for a Flush or Close. Taking what was queued at once gave a
+//     bridged download one transaction per 8 chunks (most of them 1 to 3),
+//     and each costs the page's main thread. WriteAt waits only while
+//     maxQueued bytes are queued. ReadAt sees queued data; Flush waits
+//     until everything queued is stored; Close stores it before it lets
+//     the torrent go.
 //   - Reads wait once per transaction (for it to complete), not once per
 //     chunk, and Prefetch reads the blocks a seed is about to send in one
 //     transaction into a cache (at most maxCached chunks, the oldest
@@ -29,6 +34,7 @@ const (
 	maxQueued = 4 << 20
 	maxBatch  = 64
 	maxCached = 64
+	linger    = 200 * time.Millisecond
 )
 
 // uint8Array is the Uint8Array constructor, looked up once: each lookup
@@ -49,15 +55,18 @@ type Storage struct {
 	rmw    sync.Mutex // serialises read-modify-write of partial chunks
 	done   chan struct{}
 
-	mu      sync.Mutex
-	cond    *sync.Cond         // signalled when the queue, the writer or err changes
-	queue   map[int64]js.Value // chunks to store: chunk -> Uint8Array
-	queued  int                // bytes in queue
-	writing map[int64]js.Value // the batch being stored, readable meanwhile
-	cache   map[int64]js.Value // chunks read ahead
-	cached  []int64            // cache's chunks, oldest first
-	err     error              // the first failed write: later writes and Flush return it
-	closed  bool
+	mu       sync.Mutex
+	cond     *sync.Cond         // signalled when the queue, the writer or err changes
+	queue    map[int64]js.Value // chunks to store: chunk -> Uint8Array
+	queued   int                // bytes in queue
+	writing  map[int64]js.Value // the batch being stored, readable meanwhile
+	cache    map[int64]js.Value // chunks read ahead
+	cached   []int64            // cache's chunks, oldest first
+	err      error              // the first failed write: later writes and Flush return it
+	closed   bool
+	flushes  int         // Flush calls waiting: the writer stores what is queued at once
+	timer    *time.Timer // wakes the writer linger after it began to wait for a batch
+	lingered bool        // the timer fired: store what is queued
 }
 
 func newStorage(d *DB, ns string, length int64, lk *lock) *Storage {
@@ -278,9 +287,7 @@ func (s *Storage) writer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
-		for len(s.queue) == 0 && !s.closed {
-			s.cond.Wait()
-		}
+		s.waitForBatchLocked()
 		if len(s.queue) == 0 {
 			return
 		}
@@ -310,13 +317,42 @@ func (s *Storage) writer() {
 	}
 }
 
+// waitForBatchLocked waits until maxBatch chunks are queued, or some are
+// and linger has passed since it began to wait for them, or a Flush waits,
+// or the storage closed.
+func (s *Storage) waitForBatchLocked() {
+	for !s.closed && (len(s.queue) == 0 || len(s.queue) < maxBatch && s.flushes == 0 && !s.lingered) {
+		if len(s.queue) > 0 && s.timer == nil {
+			var t *time.Timer
+			t = time.AfterFunc(linger, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if s.timer == t { // not stopped meanwhile, for a batch that filled
+					s.lingered = true
+					s.cond.Broadcast()
+				}
+			})
+			s.timer = t
+		}
+		s.cond.Wait()
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.lingered = false
+}
+
 // store writes batch in one transaction and waits for it to commit.
 func (s *Storage) store(batch map[int64]js.Value) error {
 	tx := s.d.db.Call("transaction", chunksStore, "readwrite")
 	st := tx.Call("objectStore", chunksStore)
+	// One key array for the batch: put reads its key when it is called.
+	key := s.key(0)
 	lo, hi := int64(-1), int64(-1)
 	for c, v := range batch {
-		st.Call("put", v, s.key(c))
+		key.SetIndex(1, float64(c))
+		st.Call("put", v, key)
 		if lo < 0 || c < lo {
 			lo = c
 		}
@@ -336,6 +372,9 @@ func (s *Storage) store(batch map[int64]js.Value) error {
 func (s *Storage) Flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flushes++
+	defer func() { s.flushes-- }()
+	s.cond.Broadcast()
 	for s.err == nil && (len(s.queue) > 0 || s.writing != nil) {
 		s.cond.Wait()
 	}
