@@ -138,18 +138,8 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec.Trackers = nil // the peer address is in the magnet
-	out := &memStore{}
-	spec.Storage = out.open
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor.Complete():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("download incomplete: %+v", tor.Stats())
-	}
-	if !bytes.Equal(out.data, data) {
+	tor, got := downloadAll(t, cl, spec, "download")
+	if !bytes.Equal(got, data) {
 		t.Fatal("data differs")
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -179,19 +169,9 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	}
 	spec2.Peers = nil
 	spec2.Trackers = [][]string{{"ws://" + ln.Addr().String()}}
-	out2 := &memStore{}
-	spec2.Storage = out2.open
-	tor2, err := cl2.AddTorrent(spec2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor2.Complete():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("WebRTC download incomplete: %+v", tor2.Stats())
-	}
-	if !bytes.Equal(out2.data, data) || tor2.Stats().Connections["webrtc"] != 1 {
-		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(out2.data, data), tor2.Stats().Connections)
+	tor2, got2 := downloadAll(t, cl2, spec2, "WebRTC download")
+	if !bytes.Equal(got2, data) || tor2.Stats().Connections["webrtc"] != 1 {
+		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(got2, data), tor2.Stats().Connections)
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for tor2.SpeedStats().Spent == 0 {
@@ -207,6 +187,25 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 			t.Fatalf("metrics lack %s:\n%s", want, body)
 		}
 	}
+}
+
+// downloadAll adds spec to cl with in-memory storage, waits for the torrent
+// to complete (what names the download when it does not) and returns it
+// with the bytes it downloaded.
+func downloadAll(t *testing.T, cl *engine.Client, spec engine.TorrentSpec, what string) (*engine.Torrent, []byte) {
+	t.Helper()
+	out := &memStore{}
+	spec.Storage = out.open
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s incomplete: %+v", what, tor.Stats())
+	}
+	return tor, out.data
 }
 
 // memStore is a byte-slice storage for the downloader.
@@ -291,20 +290,10 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 	}
 	defer cl.Close()
 	dl := engine.SpecFromMetaInfo(mi) // its tracker list names the other tracker
-	out := &memStore{}
-	dl.Storage = out.open
 	dl.Trackers = [][]string{{otherSrv.URL + "/announce"}}
-	tor, err := cl.AddTorrent(dl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor.Complete():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("bridged download incomplete: %+v", tor.Stats())
-	}
-	if c := tor.Stats().Connections; !bytes.Equal(out.data, data) || c["webrtc"] == 0 || len(c) != 1 {
-		t.Fatalf("data equal %v, connections %v: want only bridged WebRTC ones", bytes.Equal(out.data, data), c)
+	tor, got := downloadAll(t, cl, dl, "bridged download")
+	if c := tor.Stats().Connections; !bytes.Equal(got, data) || c["webrtc"] == 0 || len(c) != 1 {
+		t.Fatalf("data equal %v, connections %v: want only bridged WebRTC ones", bytes.Equal(got, data), c)
 	}
 	_, body := get(t, srv.URL+"/metrics")
 	if !strings.Contains(body, "btspeed_discover_peers 1") {
