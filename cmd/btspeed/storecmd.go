@@ -80,6 +80,20 @@ func (f *storeFlags) open(c *cli, ctx context.Context) (*storeSession, error) {
 	return &storeSession{key: key, ledger: lc, ledgerID: info.Ledger, state: st}, nil
 }
 
+// openRecord opens the session and finds the record of the object id
+// names (its first 8 characters or more).
+func (f *storeFlags) openRecord(c *cli, ctx context.Context, id string) (*storeSession, *store.Record, error) {
+	s, err := f.open(c, ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := s.state.find(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, rec, nil
+}
+
 func (s *storeSession) dial(ctx context.Context, addr string) (*store.Client, error) {
 	cl, err := store.Dial(ctx, addr, s.key, s.ledger, s.ledgerID)
 	if err != nil {
@@ -194,11 +208,7 @@ func storeGet(c *cli, args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	s, err := f.open(c, ctx)
-	if err != nil {
-		return err
-	}
-	rec, err := s.state.find(pos[0])
+	s, rec, err := f.openRecord(c, ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -363,11 +373,7 @@ func storeEnd(c *cli, args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	s, err := f.open(c, ctx)
-	if err != nil {
-		return err
-	}
-	rec, err := s.state.find(pos[0])
+	s, rec, err := f.openRecord(c, ctx, pos[0])
 	if err != nil {
 		return err
 	}
