@@ -6,19 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/ledger/client"
-	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -31,26 +26,13 @@ import (
 // meet the unlock screen where a wrong password is refused. Screenshots of
 // every main screen, wide and narrow, are saved.
 func TestWebApp(t *testing.T) {
-	browsertest.Require(t)
-	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
-		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir()) // one directory for every shot
-	}
-	ns := netnstest.New(t)
-	web := webDir(t)
+	ns, web := appEnv(t)
 
 	// A relay seeding a file with Speed, earning for its own key.
-	seedDir := t.TempDir()
-	data := make([]byte, 3<<20+123)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	seedPath := filepath.Join(seedDir, "relay-demo.bin")
-	os.WriteFile(seedPath, data, 0o644)
+	seedPath := filepath.Join(t.TempDir(), "relay-demo.bin")
+	data := writeRandomFile(t, seedPath, 3<<20+123, 1)
 	relayKey, _ := wallet.GenerateKey()
-	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
-		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
-	})
+	url := startSeedingRelay(t, ns, web, seedPath, relayKey, 1000)
 
 	b := browsertest.Start(t, ns.Command, url)
 	p := b.NewPage(t, url+"/")
