@@ -33,18 +33,14 @@ func (x *exchangeFlags) register(c *cli, node bool, fs interface {
 	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
 	x.where.register(fs, true, node)
-	fs.StringVar(&x.walletFile, "wallet", "", "keystore to sign with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.StringVar(&x.walletFile, "wallet", "", walletUsage("keystore to sign with"))
 	fs.BoolVar(&x.wait, "wait", true, "wait until it is done")
 	fs.DurationVar(&x.timeout, "timeout", 10*time.Minute, "how long to wait")
 	fs.BoolVar(&x.asJSON, "json", false, "print JSON")
 }
 
 func (x *exchangeFlags) open(c *cli) (*wallet.PrivateKey, *client.Client, string, error) {
-	path, err := c.walletPath(x.walletFile)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	key, err := unlockFile(c, path)
+	key, err := c.unlockWallet(x.walletFile)
 	if err != nil {
 		return nil, nil, "", err
 	}

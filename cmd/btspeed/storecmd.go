@@ -41,7 +41,7 @@ func (f *storeFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 }) {
 	f.where.register(fs, true, false)
-	fs.StringVar(&f.wallet, "wallet", "", "keystore to sign and derive storage keys with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.StringVar(&f.wallet, "wallet", "", walletUsage("keystore to sign and derive storage keys with"))
 	fs.StringVar(&f.state, "state", "", "the file of storage records (default $"+envStoreState+" or the user config dir's btspeed/store.json)")
 }
 
@@ -55,11 +55,7 @@ type storeSession struct {
 }
 
 func (f *storeFlags) open(c *cli, ctx context.Context) (*storeSession, error) {
-	path, err := c.walletPath(f.wallet)
-	if err != nil {
-		return nil, err
-	}
-	key, err := unlockFile(c, path)
+	key, err := c.unlockWallet(f.wallet)
 	if err != nil {
 		return nil, err
 	}
