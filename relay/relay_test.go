@@ -51,7 +51,7 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() }) // after the relay's close
 	web := filepath.Join(dir, "web")
 	os.MkdirAll(web, 0o755)
 	wasm := []byte("\x00asm\x01\x00\x00\x00")
@@ -71,21 +71,8 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	os.WriteFile(content, data, 0o644)
 	opKey, _ := wallet.GenerateKey()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := relay.New(relay.Config{Ledger: l, WebDir: web, Seed: []string{content}, Key: opKey, Reserve: 100_000,
-		PeerListen: "127.0.0.1:0", PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Loopback()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rl.Close()
-	srv := httptest.NewUnstartedServer(rl)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	rl, srv := serveRelay(t, relay.Config{Ledger: l, WebDir: web, Seed: []string{content}, Key: opKey, Reserve: 100_000,
+		PeerListen: "127.0.0.1:0", RTC: rtctest.Loopback()})
 
 	if resp, body := get(t, srv.URL+"/healthz"); resp.StatusCode != 200 || !strings.Contains(body, `"ok":true`) {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
@@ -168,7 +155,7 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec2.Peers = nil
-	spec2.Trackers = [][]string{{"ws://" + ln.Addr().String()}}
+	spec2.Trackers = [][]string{{"ws://" + srv.Listener.Addr().String()}}
 	tor2, got2 := downloadAll(t, cl2, spec2, "WebRTC download")
 	if !bytes.Equal(got2, data) || tor2.Stats().Connections["webrtc"] != 1 {
 		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(got2, data), tor2.Stats().Connections)
@@ -187,6 +174,31 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 			t.Fatalf("metrics lack %s:\n%s", want, body)
 		}
 	}
+}
+
+// serveRelay starts a relay with cfg, its PublicURL set to a new loopback
+// port's, and serves it there until t ends.
+func serveRelay(t *testing.T, cfg relay.Config) (*relay.Relay, *httptest.Server) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PublicURL = "http://" + ln.Addr().String()
+	rl, err := relay.New(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(rl)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		rl.Close()
+	})
+	return rl, srv
 }
 
 // downloadAll adds spec to cl with in-memory storage, waits for the torrent
@@ -267,20 +279,7 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 		}
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := relay.New(relay.Config{PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Loopback(), BridgeAllowPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rl.Close()
-	srv := httptest.NewUnstartedServer(rl)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	_, srv := serveRelay(t, relay.Config{RTC: rtctest.Loopback(), BridgeAllowPrivate: true})
 
 	// A browser-like peer: it cannot dial TCP; only the relay's bridge.
 	cl, err := engine.New(engine.Config{Transports: []engine.Transport{{Name: "none", Network: "tcp", Dialer: noDial{}}}, PeerSources: []engine.PeerSource{&relaybridge.Source{
