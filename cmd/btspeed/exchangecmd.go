@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -71,11 +72,7 @@ func ledgerDeposit(c *cli, args []string) error {
 	var x exchangeFlags
 	x.register(c, true, fs)
 	apiKey := fs.String("api-key", c.getenv("TRON_PRO_API_KEY"), "TronGrid API key ($TRON_PRO_API_KEY)")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
-	amount, err := amountArg(pos, "deposit")
+	amount, err := parseAmount(fs, args, "deposit")
 	if err != nil {
 		return err
 	}
@@ -163,11 +160,7 @@ func ledgerWithdraw(c *cli, args []string) error {
 	var x exchangeFlags
 	x.register(c, false, fs)
 	toFlag := fs.String("to", "", "TRON address to send the BTT to (default: the wallet's own)")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
-	amount, err := amountArg(pos, "withdraw")
+	amount, err := parseAmount(fs, args, "withdraw")
 	if err != nil {
 		return err
 	}
@@ -228,9 +221,13 @@ func ledgerWithdraw(c *cli, args []string) error {
 	return nil
 }
 
-// amountArg reads the command's one positional argument as a positive
-// amount of BTT; verb says what the amount is for in the usage message.
-func amountArg(pos []string, verb string) (uint64, error) {
+// parseAmount parses fs's flags in args and reads the one positional
+// argument, wherever it stands, as a positive BTT amount to verb.
+func parseAmount(fs *flag.FlagSet, args []string, verb string) (uint64, error) {
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return 0, err
+	}
 	if len(pos) != 1 {
 		return 0, usageError{"give the amount of BTT to " + verb + ", e.g. 12.5"}
 	}

@@ -25,11 +25,7 @@ func ledgerTransfer(c *cli, args []string) error {
 	toFlag := fs.String("to", "", "the ledger account (T...) to send the BTT to")
 	memo := fs.String("memo", "", fmt.Sprintf("what the transfer is for, kept in both accounts' ledger history (at most %d bytes)", api.MaxMemo))
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
-	amount, err := amountArg(pos, "send")
+	amount, err := parseAmount(fs, args, "send")
 	if err != nil {
 		return err
 	}
