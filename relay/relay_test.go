@@ -51,27 +51,14 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() }) // after the relay's close
 	web, wasm := writeWebDir(t, dir)
 	content := filepath.Join(dir, "demo.bin")
 	data := writeRandomFile(content, 1<<20+77, 3, 4)
 	opKey, _ := wallet.GenerateKey()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := relay.New(relay.Config{Ledger: l, WebDir: web, Seed: []string{content}, Key: opKey, Reserve: 100_000,
-		PeerListen: "127.0.0.1:0", PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Loopback()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rl.Close()
-	srv := httptest.NewUnstartedServer(rl)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	rl, srv := serveRelay(t, relay.Config{Ledger: l, WebDir: web, Seed: []string{content}, Key: opKey, Reserve: 100_000,
+		PeerListen: "127.0.0.1:0", RTC: rtctest.Loopback()})
 	relayAnswersHealthSeedsWasmAndLedger(t, srv.URL, wasm)
 
 	// A Speed peer pays the relay through the gateway.
@@ -90,7 +77,7 @@ func TestRelayServesSeedsAndGateways(t *testing.T) {
 	buyer2 := fundedKey(t, ctx, lc)
 	cl2 := speedClient(t, buyer2, lc, wstracker.New(wstracker.Config{RTC: rtctest.Loopback()}))
 	defer cl2.Close()
-	webRTCPeerDownloadsAndPays(t, cl2, seeds[0].Magnet, "ws://"+ln.Addr().String(), data)
+	webRTCPeerDownloadsAndPays(t, cl2, seeds[0].Magnet, "ws://"+srv.Listener.Addr().String(), data)
 
 	_, body := get(t, srv.URL+"/metrics")
 	for _, want := range []string{"btspeed_ledger_gateway_seconds_count ", "btspeed_seeder_earned_base_units_total ", "btspeed_tracker_peers ", "btspeed_tracker_rate_limited_total ", "btspeed_relay_http_requests_total ", "btspeed_bridge_bytes_total "} {
@@ -197,18 +184,8 @@ func peerDownloadsPayingTheSeed(t *testing.T, cl *engine.Client, seed relay.Seed
 		t.Fatal(err)
 	}
 	spec.Trackers = nil // the peer address is in the magnet
-	out := &memStore{}
-	spec.Storage = out.open
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor.Complete():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("download incomplete: %+v", tor.Stats())
-	}
-	if !bytes.Equal(out.data, data) {
+	tor, got := downloadAll(t, cl, spec, "download")
+	if !bytes.Equal(got, data) {
 		t.Fatal("data differs")
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -230,19 +207,9 @@ func webRTCPeerDownloadsAndPays(t *testing.T, cl *engine.Client, magnet, tracker
 	}
 	spec.Peers = nil
 	spec.Trackers = [][]string{{tracker}}
-	out := &memStore{}
-	spec.Storage = out.open
-	tor, err := cl.AddTorrent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor.Complete():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("WebRTC download incomplete: %+v", tor.Stats())
-	}
-	if !bytes.Equal(out.data, data) || tor.Stats().Connections["webrtc"] != 1 {
-		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(out.data, data), tor.Stats().Connections)
+	tor, got := downloadAll(t, cl, spec, "WebRTC download")
+	if !bytes.Equal(got, data) || tor.Stats().Connections["webrtc"] != 1 {
+		t.Fatalf("WebRTC download: data equal %v, connections %v", bytes.Equal(got, data), tor.Stats().Connections)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for tor.SpeedStats().Spent == 0 {
@@ -251,6 +218,50 @@ func webRTCPeerDownloadsAndPays(t *testing.T, cl *engine.Client, magnet, tracker
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// serveRelay starts a relay with cfg, its PublicURL set to a new loopback
+// port's, and serves it there until t ends.
+func serveRelay(t *testing.T, cfg relay.Config) (*relay.Relay, *httptest.Server) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PublicURL = "http://" + ln.Addr().String()
+	rl, err := relay.New(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(rl)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		rl.Close()
+	})
+	return rl, srv
+}
+
+// downloadAll adds spec to cl with in-memory storage, waits for the torrent
+// to complete (what names the download when it does not) and returns it
+// with the bytes it downloaded.
+func downloadAll(t *testing.T, cl *engine.Client, spec engine.TorrentSpec, what string) (*engine.Torrent, []byte) {
+	t.Helper()
+	out := &memStore{}
+	spec.Storage = out.open
+	tor, err := cl.AddTorrent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tor.Complete():
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s incomplete: %+v", what, tor.Stats())
+	}
+	return tor, out.data
 }
 
 // memStore is a byte-slice storage for the downloader.
@@ -303,20 +314,7 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 	// must find the seed, so the seed's announce comes first.
 	waitAnnounced(t, other, mi.HashInfoBytes())
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := relay.New(relay.Config{PublicURL: "http://" + ln.Addr().String(), RTC: rtctest.Loopback(), BridgeAllowPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rl.Close()
-	srv := httptest.NewUnstartedServer(rl)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	_, srv := serveRelay(t, relay.Config{RTC: rtctest.Loopback(), BridgeAllowPrivate: true})
 
 	// A browser-like peer: it cannot dial TCP; only the relay's bridge.
 	cl, err := engine.New(engine.Config{Transports: []engine.Transport{{Name: "none", Network: "tcp", Dialer: noDial{}}}, PeerSources: []engine.PeerSource{&relaybridge.Source{
@@ -326,20 +324,10 @@ func TestRelayBridgesPeersFromTheTorrentsTracker(t *testing.T) {
 	}
 	defer cl.Close()
 	dl := engine.SpecFromMetaInfo(mi) // its tracker list names the other tracker
-	out := &memStore{}
-	dl.Storage = out.open
 	dl.Trackers = [][]string{{otherSrv.URL + "/announce"}}
-	tor, err := cl.AddTorrent(dl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-tor.Complete():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("bridged download incomplete: %+v", tor.Stats())
-	}
-	if c := tor.Stats().Connections; !bytes.Equal(out.data, data) || c["webrtc"] == 0 || len(c) != 1 {
-		t.Fatalf("data equal %v, connections %v: want only bridged WebRTC ones", bytes.Equal(out.data, data), c)
+	tor, got := downloadAll(t, cl, dl, "bridged download")
+	if c := tor.Stats().Connections; !bytes.Equal(got, data) || c["webrtc"] == 0 || len(c) != 1 {
+		t.Fatalf("data equal %v, connections %v: want only bridged WebRTC ones", bytes.Equal(got, data), c)
 	}
 	_, body := get(t, srv.URL+"/metrics")
 	if !strings.Contains(body, "btspeed_discover_peers 1") {

@@ -134,18 +134,8 @@ func webTorrentSeedsBTSpeedDownloads(t *testing.T, cl *engine.Client, wt *browse
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &memStore{}
-	dl.Storage = out.open
-	down, err := cl.AddTorrent(dl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-down.Complete():
-	case <-time.After(90 * time.Second):
-		t.Fatalf("btspeed's download from WebTorrent incomplete: %+v", down.Stats())
-	}
-	if !bytes.Equal(out.data, seed.Data) || down.Stats().Connections["webrtc"] == 0 {
-		t.Fatalf("btspeed's download from WebTorrent: equal %v, connections %v", bytes.Equal(out.data, seed.Data), down.Stats().Connections)
+	down, got := downloadAll(t, cl, dl, "btspeed's download from WebTorrent")
+	if !bytes.Equal(got, seed.Data) || down.Stats().Connections["webrtc"] == 0 {
+		t.Fatalf("btspeed's download from WebTorrent: equal %v, connections %v", bytes.Equal(got, seed.Data), down.Stats().Connections)
 	}
 }

@@ -6,13 +6,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netnstest"
 	"github.com/btspeed/btspeed/ledger/client"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
@@ -26,12 +24,8 @@ import (
 // meet the unlock screen where a wrong password is refused. Screenshots of
 // every main screen, wide and narrow, are saved.
 func TestWebApp(t *testing.T) {
-	browsertest.Require(t)
-	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
-		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir()) // one directory for every shot
-	}
-	ns := netnstest.New(t)
-	url, data, relayKey := seedingRelay(t, ns, webDir(t), "relay-demo.bin", 3<<20+123, 1, 2)
+	ns, web := appEnv(t)
+	url, data, relayKey := seedingRelay(t, ns, web, "relay-demo.bin", 3<<20+123, 1)
 	b := browsertest.Start(t, ns.Command, url)
 	p := b.NewPage(t, url+"/")
 

@@ -3,38 +3,25 @@
 package main
 
 import (
-	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netnstest"
-	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
 // seedingRelay starts a relay in ns's host end serving the web app from
 // web and seeding a file called name with Speed, earning for its own key:
-// n bytes drawn from a PCG seeded with (s1, s2). It returns the relay's
+// n bytes from writeRandomFile(seed). It returns the relay's
 // URL, the file's bytes and the relay's key.
-func seedingRelay(t *testing.T, ns *netnstest.NS, web, name string, n int, s1, s2 uint64) (string, []byte, *wallet.PrivateKey) {
+func seedingRelay(t *testing.T, ns *netnstest.NS, web, name string, n int, seed uint64) (string, []byte, *wallet.PrivateKey) {
 	t.Helper()
-	seedDir := t.TempDir()
-	data := make([]byte, n)
-	r := rand.New(rand.NewPCG(s1, s2))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	seedPath := filepath.Join(seedDir, name)
-	os.WriteFile(seedPath, data, 0o644)
+	seedPath := filepath.Join(t.TempDir(), name)
+	data := writeRandomFile(t, seedPath, n, seed)
 	relayKey, _ := wallet.GenerateKey()
-	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
-		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
-	})
-	return url, data, relayKey
+	return startSeedingRelay(t, ns, web, seedPath, relayKey, 1000), data, relayKey
 }
 
 // visible is the selector of the element with this id while it is shown.

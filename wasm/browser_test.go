@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -125,6 +126,47 @@ func startRelayWith(t testing.TB, addr, web string, rtcCfg rtc.Config, edit func
 	}
 	t.Cleanup(func() { rl.Close() }) // after the server's close (cleanups run last first)
 	return browsertest.Serve(t, ln, rl).URL
+}
+
+// appEnv prepares a test of the web app in Chromium: it needs Chromium,
+// keeps the test's screenshots in one directory ($BTSPEED_SCREENSHOTS, a
+// temporary one when unset), and returns a new network namespace and the
+// web directory (webDir).
+func appEnv(t *testing.T) (ns *netnstest.NS, web string) {
+	t.Helper()
+	browsertest.Require(t)
+	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
+		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
+	}
+	return netnstest.New(t), webDir(t)
+}
+
+// startSeedingRelay starts a relay serving web on the namespace's host
+// address that seeds the file at seedPath there, with Speed earning for
+// key at reserve base units when key is set, and returns its URL.
+func startSeedingRelay(t *testing.T, ns *netnstest.NS, web, seedPath string, key *wallet.PrivateKey, reserve uint64) string {
+	t.Helper()
+	return startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
+		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, key, reserve, netip.AddrPortFrom(ns.HostIP, 0).String()
+	})
+}
+
+// writeRandomFile writes n pseudo-random bytes (the same for the same
+// seed) to path and returns them.
+func writeRandomFile(t testing.TB, path string, n int, seed uint64) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := 0; i < n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8 && i+j < n; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // nsBrowser starts a relay serving the browser peer on a new network

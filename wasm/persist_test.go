@@ -3,18 +3,14 @@
 package main
 
 import (
-	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
 	"github.com/btspeed/btspeed/internal/netnstest"
-	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
 
@@ -103,17 +99,10 @@ func TestBrowserTorrentsSurviveARestart(t *testing.T) {
 // Chromium in a network namespace.
 func relayWithFilm(t *testing.T) (*browsertest.Browser, string, []byte) {
 	ns := netnstest.New(t)
-	seedDir := t.TempDir()
-	data := make([]byte, 2<<20+321)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	os.WriteFile(filepath.Join(seedDir, "relay-film.bin"), data, 0o644)
+	seedPath := filepath.Join(t.TempDir(), "relay-film.bin")
+	data := writeRandomFile(t, seedPath, 2<<20+321, 3)
 	relayKey, _ := wallet.GenerateKey()
-	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), webDir(t), rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
-		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{filepath.Join(seedDir, "relay-film.bin")}, relayKey, 1000, netip.AddrPortFrom(ns.HostIP, 0).String()
-	})
+	url := startSeedingRelay(t, ns, webDir(t), seedPath, relayKey, 1000)
 	return browsertest.Start(t, ns.Command, url), url, data
 }
 

@@ -4,9 +4,7 @@ package main
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netnstest"
-	"github.com/btspeed/btspeed/relay"
 	"github.com/btspeed/btspeed/shared/speed"
 	"github.com/btspeed/btspeed/shared/wallet"
 )
@@ -35,12 +30,8 @@ import (
 // BTT and say Speed is on by default. Screenshots of the link, the
 // question, the locked torrent and the settings are saved.
 func TestWebAppOpenLink(t *testing.T) {
-	browsertest.Require(t)
-	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
-		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
-	}
-	ns := netnstest.New(t)
-	base, _, _ := seedingRelay(t, ns, webDir(t), "linked-film.bin", 1<<20+321, 3, 4)
+	ns, web := appEnv(t)
+	base, _, _ := seedingRelay(t, ns, web, "linked-film.bin", 1<<20+321, 3)
 	magnet := relayMagnet(t, base)
 	b := browsertest.Start(t, ns.Command, base)
 	p := b.NewPage(t, base+"/#"+url.QueryEscape(magnet))
@@ -284,29 +275,12 @@ func evalString(t *testing.T, p *browsertest.Page, expr string) string {
 // one, below what the finished download costs. A screenshot of the list
 // mid-download is saved (app-17-paying.png).
 func TestWebAppPaidDownloadInProgress(t *testing.T) {
-	browsertest.Require(t)
-	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
-		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
-	}
-	ns := netnstest.New(t)
-	web := webDir(t)
+	ns, web := appEnv(t)
 	const size, reserve = 64 << 20, 1000
-	data := make([]byte, size)
-	r := rand.New(rand.NewPCG(5, 6))
-	for i := 0; i < len(data); i += 8 {
-		v := r.Uint64()
-		for j := range 8 {
-			data[i+j] = byte(v >> (8 * j))
-		}
-	}
 	seedPath := filepath.Join(t.TempDir(), "paid-film.bin")
-	if err := os.WriteFile(seedPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeRandomFile(t, seedPath, size, 5)
 	relayKey, _ := wallet.GenerateKey()
-	base := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
-		c.Seed, c.Key, c.Reserve, c.PeerListen = []string{seedPath}, relayKey, reserve, netip.AddrPortFrom(ns.HostIP, 0).String()
-	})
+	base := startSeedingRelay(t, ns, web, seedPath, relayKey, reserve)
 	b := browsertest.Start(t, ns.Command, base)
 	p := b.NewPage(t, base+"/")
 	p.WaitFor(t, visible("screen-welcome"), 60*time.Second)

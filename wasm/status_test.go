@@ -3,8 +3,6 @@
 package main
 
 import (
-	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +10,7 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/engine"
-	"github.com/btspeed/btspeed/engine/rtc/rtctest"
 	"github.com/btspeed/btspeed/internal/browsertest"
-	"github.com/btspeed/btspeed/internal/netnstest"
-	"github.com/btspeed/btspeed/relay"
 )
 
 // A torrent's state in the web app, in Chromium against a relay: a .torrent
@@ -24,21 +19,14 @@ import (
 // the relay in the peers table, with its client name and transport (WebRTC,
 // or the relay's bridge), in the page and in torrent.peerList. Screenshots at 1280 and 390 px.
 func TestWebAppStatusAndPeers(t *testing.T) {
-	browsertest.Require(t)
-	if os.Getenv("BTSPEED_SCREENSHOTS") == "" {
-		t.Setenv("BTSPEED_SCREENSHOTS", t.TempDir())
-	}
-	ns := netnstest.New(t)
-	web := webDir(t)
+	ns, web := appEnv(t)
 	dir := t.TempDir()
 	seedPath := filepath.Join(dir, "relay-demo.bin")
-	os.WriteFile(seedPath, randomBytes(3<<20+321, 7), 0o644)
-	url := startRelayWith(t, netip.AddrPortFrom(ns.HostIP, 0).String(), web, rtctest.Interfaces(ns.HostIf), func(c *relay.Config) {
-		c.Seed, c.PeerListen = []string{seedPath}, netip.AddrPortFrom(ns.HostIP, 0).String()
-	})
+	writeRandomFile(t, seedPath, 3<<20+321, 7)
+	url := startSeedingRelay(t, ns, web, seedPath, nil, 0)
 	// The .torrent of a file only this test has.
 	lonely := filepath.Join(dir, "lonely.bin")
-	os.WriteFile(lonely, randomBytes(1<<20, 8), 0o644)
+	writeRandomFile(t, lonely, 1<<20, 8)
 	mi, err := engine.CreateTorrent(lonely, engine.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -102,13 +90,4 @@ func TestWebAppStatusAndPeers(t *testing.T) {
 	shot("peers")
 	p.SetViewport(t, 390, 844)
 	shot("peers-phone")
-}
-
-func randomBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -33,18 +34,14 @@ func (x *exchangeFlags) register(c *cli, node bool, fs interface {
 	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
 	x.where.register(fs, true, node)
-	fs.StringVar(&x.walletFile, "wallet", "", "keystore to sign with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.StringVar(&x.walletFile, "wallet", "", walletUsage("keystore to sign with"))
 	fs.BoolVar(&x.wait, "wait", true, "wait until it is done")
 	fs.DurationVar(&x.timeout, "timeout", 10*time.Minute, "how long to wait")
 	fs.BoolVar(&x.asJSON, "json", false, "print JSON")
 }
 
 func (x *exchangeFlags) open(c *cli) (*wallet.PrivateKey, *client.Client, string, error) {
-	path, err := c.walletPath(x.walletFile)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	key, err := unlockFile(c, path)
+	key, err := c.unlockWallet(x.walletFile)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -75,11 +72,7 @@ func ledgerDeposit(c *cli, args []string) error {
 	var x exchangeFlags
 	x.register(c, true, fs)
 	apiKey := fs.String("api-key", c.getenv("TRON_PRO_API_KEY"), "TronGrid API key ($TRON_PRO_API_KEY)")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
-	amount, err := amountArg(pos, "deposit")
+	amount, err := parseAmount(fs, args, "deposit")
 	if err != nil {
 		return err
 	}
@@ -167,11 +160,7 @@ func ledgerWithdraw(c *cli, args []string) error {
 	var x exchangeFlags
 	x.register(c, false, fs)
 	toFlag := fs.String("to", "", "TRON address to send the BTT to (default: the wallet's own)")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
-	amount, err := amountArg(pos, "withdraw")
+	amount, err := parseAmount(fs, args, "withdraw")
 	if err != nil {
 		return err
 	}
@@ -232,9 +221,13 @@ func ledgerWithdraw(c *cli, args []string) error {
 	return nil
 }
 
-// amountArg reads the command's one positional argument as a positive
-// amount of BTT; verb says what the amount is for in the usage message.
-func amountArg(pos []string, verb string) (uint64, error) {
+// parseAmount parses fs's flags in args and reads the one positional
+// argument, wherever it stands, as a positive BTT amount to verb.
+func parseAmount(fs *flag.FlagSet, args []string, verb string) (uint64, error) {
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return 0, err
+	}
 	if len(pos) != 1 {
 		return 0, usageError{"give the amount of BTT to " + verb + ", e.g. 12.5"}
 	}

@@ -16,17 +16,13 @@ func runFaucet(c *cli, args []string) error {
 	fs := c.newFlags("faucet", "btspeed faucet [--relay URL | --ledger URL] [--wallet FILE]")
 	var w where
 	w.register(fs, true, false)
-	walletFlag := fs.String("wallet", "", "keystore to claim for (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	walletFlag := fs.String("wallet", "", walletUsage("keystore to claim for"))
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	path, err := c.walletPath(*walletFlag)
+	key, err := c.unlockWallet(*walletFlag)
 	if err != nil {
 		return err
-	}
-	key, err := unlockFile(c, path)
-	if err != nil {
-		return noWallet(err, path)
 	}
 	url := w.ledgerURL(c)
 	ctx, cancel := interruptible()

@@ -40,7 +40,7 @@ func runFetch(c *cli, args []string) error {
 	fs.StringVar(&f.provider, "provider", "", "the paid proxy provider, HOST:PORT (default: the relay's, as its /proxy says)")
 	fs.StringVar(&f.maxPrice, "max-price", "1000", "most BTT per GiB to pay")
 	fs.StringVar(&f.budget, "budget", "", "most BTT this download may spend (default: 1% of the wallet's ledger balance)")
-	fs.StringVar(&f.wallet, "wallet", "", "keystore that pays (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.StringVar(&f.wallet, "wallet", "", walletUsage("keystore that pays"))
 	fs.BoolVar(&f.restart, "restart", false, "start again from the first chunk, dropping a partial download (after the file changed at its origin)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -122,12 +122,8 @@ func (f *fetchFlags) requesterConfig(ctx context.Context, c *cli) (requester.Con
 			return cfg, usageError{fmt.Sprintf("--budget %q: give an amount of BTT above 0", f.budget)}
 		}
 	}
-	p, err := c.walletPath(f.wallet)
-	if err != nil {
+	if cfg.Key, err = c.unlockWallet(f.wallet); err != nil {
 		return cfg, err
-	}
-	if cfg.Key, err = unlockFile(c, p); err != nil {
-		return cfg, noWallet(err, p)
 	}
 	lurl := f.where.ledgerURL(c)
 	lc := client.New(lurl, nil)

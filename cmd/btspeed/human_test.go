@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/btspeed/btspeed/shared/wallet"
 )
 
 // apiCode is a ledger error code (insufficient_funds): for the cause line.
@@ -15,7 +17,8 @@ var apiCode = regexp.MustCompile(`\b[a-z]+_[a-z_]+\b`)
 // says on its first line what went wrong and what to do, with the
 // technical cause (the ledger's code, the Go error chain) only on the
 // second, "cause: ...". The faucet's grant brings test TRX for TRON's
-// fees, and says so.
+// fees, and says so. Every command that signs says how to make a missing
+// wallet.
 func TestCLIErrorsForPeople(t *testing.T) {
 	relay := startRelay(t, "-tron", "devnet", "-tron-grpc", "127.0.0.1:0", "-tron-block", "200ms")
 	dir := t.TempDir()
@@ -58,9 +61,12 @@ func TestCLIErrorsForPeople(t *testing.T) {
 		t.Fatalf("no relay: %q / %q", first, rest)
 	}
 	none := map[string]string{envWallet: filepath.Join(dir, "none.json"), envPassword: "a good password", envRelay: relay}
-	first, rest = lines("no wallet", btspeed(t, none, "", "faucet"))
-	if first != "btspeed: there is no wallet at "+none[envWallet]+" yet: make one with 'btspeed wallet init' (or name another with --wallet PATH)" || !strings.Contains(rest, "no such file") {
-		t.Fatalf("no wallet: %q / %q", first, rest)
+	other, _ := wallet.GenerateKey()
+	for _, args := range [][]string{{"faucet"}, {"ledger", "transfer", "1", "--to", other.Address().String()}, {"store", "get", "0123456789abcdef", "-o", filepath.Join(dir, "got")}} {
+		first, rest = lines("no wallet", btspeed(t, none, "", args...))
+		if first != "btspeed: there is no wallet at "+none[envWallet]+" yet: make one with 'btspeed wallet init' (or name another with --wallet PATH)" || !strings.Contains(rest, "no such file") {
+			t.Fatalf("no wallet, %s: %q / %q", strings.Join(args, " "), first, rest)
+		}
 	}
 	bad := filepath.Join(dir, "bad.torrent")
 	if err := os.WriteFile(bad, []byte("this is not bencode"), 0o644); err != nil {

@@ -85,6 +85,26 @@ func (k *keySource) phrase(c *cli) (wallet.Mnemonic, error) {
 	return wallet.ParseMnemonic(text)
 }
 
+// walletUsage is the --wallet flag's help: what the keystore is for, then
+// where it is by default and where its password comes from.
+func walletUsage(what string) string {
+	return what + " (default $" + envWallet + " or the installed wallet; password from $" + envPassword + " or a prompt)"
+}
+
+// unlockWallet unlocks the wallet at flagValue, else where walletPath
+// finds it; a missing file is told with how to make one.
+func (c *cli) unlockWallet(flagValue string) (*wallet.PrivateKey, error) {
+	path, err := c.walletPath(flagValue)
+	if err != nil {
+		return nil, err
+	}
+	key, err := unlockFile(c, path)
+	if err != nil {
+		return nil, noWallet(err, path)
+	}
+	return key, nil
+}
+
 // unlockFile reads and decrypts a keystore file.
 func unlockFile(c *cli, path string) (*wallet.PrivateKey, error) {
 	data, err := wallet.ReadKeystoreFile(path)

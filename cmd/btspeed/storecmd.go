@@ -41,7 +41,7 @@ func (f *storeFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 }) {
 	f.where.register(fs, true, false)
-	fs.StringVar(&f.wallet, "wallet", "", "keystore to sign and derive storage keys with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.StringVar(&f.wallet, "wallet", "", walletUsage("keystore to sign and derive storage keys with"))
 	fs.StringVar(&f.state, "state", "", "the file of storage records (default $"+envStoreState+" or the user config dir's btspeed/store.json)")
 }
 
@@ -55,11 +55,7 @@ type storeSession struct {
 }
 
 func (f *storeFlags) open(c *cli, ctx context.Context) (*storeSession, error) {
-	path, err := c.walletPath(f.wallet)
-	if err != nil {
-		return nil, err
-	}
-	key, err := unlockFile(c, path)
+	key, err := c.unlockWallet(f.wallet)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +74,20 @@ func (f *storeFlags) open(c *cli, ctx context.Context) (*storeSession, error) {
 		return nil, err
 	}
 	return &storeSession{key: key, ledger: lc, ledgerID: info.Ledger, state: st}, nil
+}
+
+// openRecord opens the session and finds the record of the object id
+// names (its first 8 characters or more).
+func (f *storeFlags) openRecord(c *cli, ctx context.Context, id string) (*storeSession, *store.Record, error) {
+	s, err := f.open(c, ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := s.state.find(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, rec, nil
 }
 
 func (s *storeSession) dial(ctx context.Context, addr string) (*store.Client, error) {
@@ -194,11 +204,7 @@ func storeGet(c *cli, args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	s, err := f.open(c, ctx)
-	if err != nil {
-		return err
-	}
-	rec, err := s.state.find(pos[0])
+	s, rec, err := f.openRecord(c, ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -363,11 +369,7 @@ func storeEnd(c *cli, args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	s, err := f.open(c, ctx)
-	if err != nil {
-		return err
-	}
-	rec, err := s.state.find(pos[0])
+	s, rec, err := f.openRecord(c, ctx, pos[0])
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func storeServe(c *cli, args []string) error {
 	fs := c.newFlags("store serve", "btspeed store serve [--listen ADDR] [--dir DIR] [--quota-mib N] [--account-quota-mib N] [--price BTT] [--rate BTT]")
 	var w where
 	w.register(fs, true, false)
-	walletFile := fs.String("wallet", "", "keystore of the account that is paid (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	walletFile := fs.String("wallet", "", walletUsage("keystore of the account that is paid"))
 	listen := fs.String("listen", "127.0.0.1:6890", "TCP address to accept storage connections on")
 	dir := fs.String("dir", "", "directory for the stored data (default the user config dir's btspeed/storage)")
 	quota := fs.Uint64("quota-mib", 1024, "MiB stored for everyone together")
@@ -46,11 +46,7 @@ func storeServe(c *cli, args []string) error {
 		}
 		*dir = filepath.Join(cfg, "btspeed", "storage")
 	}
-	path, err := c.walletPath(*walletFile)
-	if err != nil {
-		return err
-	}
-	key, err := unlockFile(c, path)
+	key, err := c.unlockWallet(*walletFile)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func (p *peerFlags) register(fs *flag.FlagSet) {
 	fs.Var(&p.peers, "peer", "HOST:PORT of a peer to connect to (repeatable)")
 	fs.StringVar(&p.speedOn, "speed", "auto", "BitTorrent Speed: on, off, or auto (on when a wallet is installed)")
 	p.where.register(fs, true, false)
-	fs.StringVar(&p.wallet, "wallet", "", "keystore file paying and paid (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	fs.StringVar(&p.wallet, "wallet", "", walletUsage("keystore file paying and paid"))
 	fs.StringVar(&p.upload, "upload-limit", "0", "most to upload a second, over all peers: e.g. 500KiB or 2MiB (0: no limit); peers that pay are served first within it")
 	fs.BoolVar(&p.verbose, "v", false, "log what the engine does to standard error")
 }

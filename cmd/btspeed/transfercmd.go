@@ -21,15 +21,11 @@ func ledgerTransfer(c *cli, args []string) error {
 	fs := c.newFlags("transfer", "btspeed ledger transfer AMOUNT --to ADDRESS [--memo TEXT] [--wallet FILE] [--relay URL | --ledger URL] [--json]")
 	var w where
 	w.register(fs, true, false)
-	walletFile := fs.String("wallet", "", "keystore to sign with (default $"+envWallet+" or the installed wallet; password from $"+envPassword+" or a prompt)")
+	walletFile := fs.String("wallet", "", walletUsage("keystore to sign with"))
 	toFlag := fs.String("to", "", "the ledger account (T...) to send the BTT to")
 	memo := fs.String("memo", "", fmt.Sprintf("what the transfer is for, kept in both accounts' ledger history (at most %d bytes)", api.MaxMemo))
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
-	amount, err := amountArg(pos, "send")
+	amount, err := parseAmount(fs, args, "send")
 	if err != nil {
 		return err
 	}
@@ -43,11 +39,7 @@ func ledgerTransfer(c *cli, args []string) error {
 	if err := api.CheckMemo(*memo); err != nil {
 		return usageError{fmt.Sprintf("--memo: %v", err)}
 	}
-	path, err := c.walletPath(*walletFile)
-	if err != nil {
-		return err
-	}
-	key, err := unlockFile(c, path)
+	key, err := c.unlockWallet(*walletFile)
 	if err != nil {
 		return err
 	}

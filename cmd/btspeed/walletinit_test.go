@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,25 +18,8 @@ func startRelay(t *testing.T, tron ...string) string {
 	if len(tron) == 0 {
 		tron = []string{"-tron", "off"}
 	}
-	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0", "-data", dir, "-faucet-difficulty", "8", "-dht", "off", "-peer-listen", "127.0.0.1:0"}, tron...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		if u, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
-			go io.Copy(io.Discard, stdout)
-			return u
-		}
-	}
-	t.Fatal("the relay printed no address")
-	return ""
+	return ledgertest.StartWith(t, ledgertest.Options{Binary: bin},
+		append([]string{"-data", dir, "-faucet-difficulty", "8", "-dht", "off", "-peer-listen", "127.0.0.1:0"}, tron...)...).URL
 }
 
 // A newcomer's CLI: one command makes and installs the wallet, one claims

@@ -61,7 +61,7 @@ func TestCrashConsistency(t *testing.T) {
 			t.FailNow()
 		}
 		delay := time.Duration(50+killRNG.IntN(351)) * time.Millisecond
-		st := r.load(c, p, cycle, delay)
+		st := r.load([]*client.Client{c}, crashWorkers, p, cycle, delay)
 		hc.CloseIdleConnections()
 		cycles = append(cycles, st)
 		t.Logf("cycle %2d: killed after %3d ms: sent %4d, acknowledged %4d, in flight at kill %d (cycle with checks %v)",
@@ -394,13 +394,14 @@ type crashCycleStats struct {
 	sent, acked, inFlight int
 }
 
-// load runs crashWorkers goroutines sending requests until, after delay,
-// the ledger is killed with SIGKILL.
-func (r *crashRun) load(c *client.Client, p *ledgertest.Process, cycle int, delay time.Duration) crashCycleStats {
+// load runs workers goroutines, spread over the clients cs, sending
+// cycle's requests until, after delay, kill is killed with SIGKILL.
+func (r *crashRun) load(cs []*client.Client, workers int, kill *ledgertest.Process, cycle int, delay time.Duration) crashCycleStats {
 	var stop atomic.Bool
 	var inFlight, sent, acked atomic.Int64
 	var wg sync.WaitGroup
-	for range crashWorkers {
+	for i := range workers {
+		c := cs[i%len(cs)]
 		wg.Go(func() {
 			for !stop.Load() {
 				op := r.next(cycle)
@@ -417,7 +418,7 @@ func (r *crashRun) load(c *client.Client, p *ledgertest.Process, cycle int, dela
 	time.Sleep(delay)
 	stop.Store(true) // no new requests; those under way meet the kill
 	n := inFlight.Load()
-	p.Kill()
+	kill.Kill()
 	wg.Wait()
 	return crashCycleStats{sent: int(sent.Load()), acked: int(acked.Load()), inFlight: int(n)}
 }

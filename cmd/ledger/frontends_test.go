@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,7 +55,7 @@ func TestFrontEndsOnPostgres(t *testing.T) {
 		t.FailNow()
 	}
 
-	st := r.loadBoth([]*client.Client{ca, cb}, pa, 1500*time.Millisecond)
+	st := r.load([]*client.Client{ca, cb}, 2*crashWorkers, pa, 0, 1500*time.Millisecond)
 	t.Logf("killed front-end A under load: sent %d, acknowledged %d, in flight at the kill %d", st.sent, st.acked, st.inFlight)
 	if st.inFlight == 0 || st.acked == 0 {
 		t.Errorf("the kill came with %d requests in flight and %d acknowledged: not under load", st.inFlight, st.acked)
@@ -75,35 +74,6 @@ func TestFrontEndsOnPostgres(t *testing.T) {
 	t.Logf("%d operations applied exactly once (%d transfers, %d opens, %d closes)", sum.applied, sum.transfers, sum.opens, sum.closes)
 
 	expiresAfterKill(t, cb)
-}
-
-// loadBoth is load with the workers spread over the front-ends' clients;
-// kill is killed with SIGKILL after delay.
-func (r *crashRun) loadBoth(cs []*client.Client, kill *ledgertest.Process, delay time.Duration) crashCycleStats {
-	var stop atomic.Bool
-	var inFlight, sent, acked atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 2 * crashWorkers {
-		c := cs[i%len(cs)]
-		wg.Go(func() {
-			for !stop.Load() {
-				op := r.next(0)
-				sent.Add(1)
-				inFlight.Add(1)
-				ok := r.send(c, op, 0)
-				inFlight.Add(-1)
-				if ok {
-					acked.Add(1)
-				}
-			}
-		})
-	}
-	time.Sleep(delay)
-	stop.Store(true) // no new requests; those under way meet the kill
-	n := inFlight.Load()
-	kill.Kill()
-	wg.Wait()
-	return crashCycleStats{sent: int(sent.Load()), acked: int(acked.Load()), inFlight: int(n)}
 }
 
 // both sends one request through each front-end at the same moment.

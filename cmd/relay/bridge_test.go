@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,33 +25,13 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// startBridgeRelay builds dist/relay and runs it as an operator would, with
+// startBridgeRelay runs dist/relay as an operator would, with
 // no DHT, no TRON and a ledger elsewhere (the bridge needs neither), plus
 // args; it returns the relay's base URL.
 func startBridgeRelay(t *testing.T, args ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "relay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-dht", "off",
-		"-tron", "off", "-ledger", "http://127.0.0.1:9"}, args...)...)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		if u, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
-			go io.Copy(io.Discard, stdout)
-			return u
-		}
-	}
-	t.Fatal("the relay did not print its address")
-	return ""
+	return ledgertest.StartWith(t, ledgertest.Options{Binary: relayBinary(t)}, append([]string{"-data", filepath.Join(t.TempDir(), "data"), "-dht", "off",
+		"-tron", "off", "-ledger", "http://127.0.0.1:9"}, args...)...).URL
 }
 
 // fakeService is a line-based TCP service that is not BitTorrent (think

@@ -1,66 +1,39 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	actracker "github.com/anacrolix/torrent/tracker"
 	trHttp "github.com/anacrolix/torrent/tracker/http"
 	"github.com/anacrolix/torrent/types/infohash"
+	"github.com/btspeed/btspeed/ledger/ledgertest"
 	"github.com/btspeed/btspeed/relay/tracker/redisswarm/redistest"
 	"github.com/gorilla/websocket"
 )
 
 // relayProc is a dist/relay process.
-type relayProc struct {
-	cmd *exec.Cmd
-	url string // http://127.0.0.1:PORT
-}
+type relayProc struct{ *ledgertest.Process }
 
-func (p *relayProc) ws() string { return "ws" + strings.TrimPrefix(p.url, "http") }
+func (p relayProc) ws() string { return "ws" + strings.TrimPrefix(p.URL, "http") }
 
-// buildRelay builds dist/relay into dir.
-func buildRelay(t *testing.T, dir string) string {
+// relayBinary builds dist/relay once per test process.
+func relayBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "relay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return ledgertest.Build(t, "github.com/btspeed/btspeed/cmd/relay")
 }
 
-// startClusterProcess runs bin with $BTSPEED_REDIS set to redisURL, no
-// DHT, no TRON and a ledger elsewhere (the tracker needs none of them),
+// startClusterProcess runs dist/relay with $BTSPEED_REDIS set to redisURL,
+// no DHT, no TRON and a ledger elsewhere (the tracker needs none of them),
 // plus args.
-func startClusterProcess(t *testing.T, bin, redisURL string, args ...string) *relayProc {
+func startClusterProcess(t *testing.T, redisURL string, args ...string) relayProc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0", "-data", t.TempDir(), "-dht", "off", "-tron", "off",
-		"-ledger", "http://127.0.0.1:9", "-rtc-ip", "127.0.0.1"}, args...)...)
-	cmd.Env = append(os.Environ(), "BTSPEED_REDIS="+redisURL)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		if u, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
-			go io.Copy(io.Discard, stdout)
-			return &relayProc{cmd: cmd, url: u}
-		}
-	}
-	t.Fatal("the relay did not print its address")
-	return nil
+	return relayProc{ledgertest.StartWith(t, ledgertest.Options{Binary: relayBinary(t), Env: []string{"BTSPEED_REDIS=" + redisURL}},
+		append([]string{"-data", t.TempDir(), "-dht", "off", "-tron", "off", "-ledger", "http://127.0.0.1:9", "-rtc-ip", "127.0.0.1"}, args...)...)}
 }
 
 // httpAnnounce announces a classic peer with anacrolix's tracker client.
@@ -86,19 +59,17 @@ func httpAnnounce(t *testing.T, base string, ih, id [20]byte, port uint16) actra
 // downloader announcing to B alone downloads the whole torrent from it.
 func TestRelayProcessesShareSwarmsThroughRedis(t *testing.T) {
 	redis := redistest.Start(t)
-	dir := t.TempDir()
-	bin := buildRelay(t, dir)
-	a, b, c := startClusterProcess(t, bin, redis.URL), startClusterProcess(t, bin, redis.URL), startClusterProcess(t, bin, redis.URL)
+	a, b, c := startClusterProcess(t, redis.URL), startClusterProcess(t, redis.URL), startClusterProcess(t, redis.URL)
 
 	var ih, p1, p2 [20]byte
 	rand.Read(ih[:])
 	rand.Read(p1[:])
 	rand.Read(p2[:])
-	httpAnnounce(t, a.url, ih, p1, 6881)
-	if r := httpAnnounce(t, b.url, ih, p2, 6882); len(r.Peers) != 1 || r.Peers[0].Port != 6881 {
+	httpAnnounce(t, a.URL, ih, p1, 6881)
+	if r := httpAnnounce(t, b.URL, ih, p2, 6882); len(r.Peers) != 1 || r.Peers[0].Port != 6881 {
 		t.Fatalf("B's HTTP announce answer: %+v, want the peer announced on A", r)
 	}
-	sc, err := actracker.NewClient(c.url+"/announce", actracker.NewClientOpts{})
+	sc, err := actracker.NewClient(c.URL+"/announce", actracker.NewClientOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +78,7 @@ func TestRelayProcessesShareSwarmsThroughRedis(t *testing.T) {
 		t.Fatalf("C's scrape: %+v %v, want the 2 seeds announced on A and B", files, err)
 	}
 
-	redistest.Failover{WS: [3]string{a.ws(), b.ws(), c.ws()}, StopA: func() {
-		a.cmd.Process.Kill() // SIGKILL: no goodbye to Redis
-		a.cmd.Wait()
-	}}.Run(t)
+	redistest.Failover{WS: [3]string{a.ws(), b.ws(), c.ws()}, StopA: a.Kill}.Run(t) // SIGKILL: no goodbye to Redis
 }
 
 // A browser may list classic peers through relay A's /bridge/peers (A
@@ -120,13 +88,12 @@ func TestRelayProcessesShareSwarmsThroughRedis(t *testing.T) {
 // BitTorrent handshake). An address nobody discovered is still refused.
 func TestBridgeDiscoveredOnAnotherRelay(t *testing.T) {
 	redis := redistest.Start(t)
-	bin := buildRelay(t, t.TempDir())
-	a, b := startClusterProcess(t, bin, redis.URL, "-bridge-private"), startClusterProcess(t, bin, redis.URL, "-bridge-private")
+	a, b := startClusterProcess(t, redis.URL, "-bridge-private"), startClusterProcess(t, redis.URL, "-bridge-private")
 	peer, other := startFakeService(t), startFakeService(t)
 	ih := outsiderInfoHash()
-	waitBridgePeer(t, a.url, ih, peer.addr(), outsiderTracker(t, peer.addr()))
+	waitBridgePeer(t, a.URL, ih, peer.addr(), outsiderTracker(t, peer.addr()))
 
-	bridgeURL := "ws" + strings.TrimPrefix(b.url, "http") + "/bridge?info_hash=" + hex.EncodeToString(ih[:]) + "&peer="
+	bridgeURL := "ws" + strings.TrimPrefix(b.URL, "http") + "/bridge?info_hash=" + hex.EncodeToString(ih[:]) + "&peer="
 	if ws, _, err := websocket.DefaultDialer.Dial(bridgeURL+other.addr().String(), nil); err == nil {
 		ws.Close()
 		t.Fatal("B bridged to an address nobody discovered")

@@ -2,9 +2,11 @@ package rtc
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"io"
 	"testing"
+	"time"
 )
 
 // exchange writes size random bytes each way (odd write sizes, so message
@@ -43,4 +45,38 @@ func exchange(t testing.TB, a, b *Conn, size int) {
 	if !bytes.Equal(gotB, ab) || !bytes.Equal(gotA, ba) {
 		t.Fatal("bytes differ")
 	}
+}
+
+// pairConfigs opens a data channel between two peer connections in this
+// process (or page), the offerer configured by cfg and the answerer by acfg.
+func pairConfigs(t testing.TB, cfg, acfg Config) (offerer, answerer *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o, err := NewOffer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAnswer(ctx, acfg, o.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Accept(a.Local); err != nil {
+		t.Fatal(err)
+	}
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := a.Connect(ctx); ch <- res{c, err} }()
+	oc, err := o.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return oc, r.c
 }

@@ -31,34 +31,7 @@ func requireWebRTC(t testing.TB) {
 func pair(t testing.TB, cfg Config) (offerer, answerer *Conn) {
 	t.Helper()
 	requireWebRTC(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	o, err := NewOffer(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := NewAnswer(ctx, cfg, o.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Accept(a.Local); err != nil {
-		t.Fatal(err)
-	}
-	type res struct {
-		c   *Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { c, err := a.Connect(ctx); ch <- res{c, err} }()
-	oc, err := o.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return oc, r.c
+	return pairConfigs(t, cfg, cfg)
 }
 
 func TestJSStreamBothWays(t *testing.T) {

@@ -19,51 +19,24 @@ import (
 // loopbackConfig gathers host candidates on the loopback interface only:
 // tests reach nothing off the machine.
 func loopbackConfig(maxBuffered int) Config {
+	se := loopbackSettings()
+	return Config{API: webrtc.NewAPI(webrtc.WithSettingEngine(se)), MaxBuffered: maxBuffered}
+}
+
+// loopbackSettings is the setting engine of loopbackConfig, for tests that
+// change more of it.
+func loopbackSettings() webrtc.SettingEngine {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return Config{API: webrtc.NewAPI(webrtc.WithSettingEngine(se)), MaxBuffered: maxBuffered}
+	return se
 }
 
 // pair opens a data channel between two peer connections in this process.
 func pair(t testing.TB, cfg Config) (offerer, answerer *Conn) {
 	t.Helper()
 	return pairConfigs(t, cfg, cfg)
-}
-
-// pairConfigs is pair with the offerer configured by cfg and the answerer
-// by acfg.
-func pairConfigs(t testing.TB, cfg, acfg Config) (offerer, answerer *Conn) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	o, err := NewOffer(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := NewAnswer(ctx, acfg, o.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Accept(a.Local); err != nil {
-		t.Fatal(err)
-	}
-	type res struct {
-		c   *Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { c, err := a.Connect(ctx); ch <- res{c, err} }()
-	oc, err := o.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return oc, r.c
 }
 
 func TestStreamBothWays(t *testing.T) {
@@ -88,10 +61,7 @@ func TestStreamBothWays(t *testing.T) {
 // arrives whole both ways.
 func TestMessageSizeFollowsRemote(t *testing.T) {
 	small := loopbackConfig(0)
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se := loopbackSettings()
 	se.SetSCTPMaxMessageSize(20000) // advertised as a=max-message-size:20000
 	small.API = webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	a, b := pairConfigs(t, loopbackConfig(0), small)

@@ -204,14 +204,20 @@ type Page struct {
 	Timeout time.Duration
 }
 
-// NewPage opens url in a fresh context.
-func (b *Browser) NewPage(t testing.TB, url string) *Page {
-	t.Helper()
+// page makes the next page of b, with a new id and the default timeout;
+// the driver opens nothing until a command names it.
+func (b *Browser) page() *Page {
 	b.mu.Lock()
 	b.pages++
 	id := "p" + strconv.Itoa(b.pages)
 	b.mu.Unlock()
-	p := &Page{b: b, id: id, Timeout: 2 * time.Minute}
+	return &Page{b: b, id: id, Timeout: 2 * time.Minute}
+}
+
+// NewPage opens url in a fresh context.
+func (b *Browser) NewPage(t testing.TB, url string) *Page {
+	t.Helper()
+	p := b.page()
 	p.Do(t, map[string]any{"op": "newPage", "url": url})
 	return p
 }
@@ -222,11 +228,7 @@ func (b *Browser) NewPage(t testing.TB, url string) *Page {
 // user restarting the browser.
 func (b *Browser) NewProfilePage(t testing.TB, url, dir string) *Page {
 	t.Helper()
-	b.mu.Lock()
-	b.pages++
-	id := "p" + strconv.Itoa(b.pages)
-	b.mu.Unlock()
-	p := &Page{b: b, id: id, Timeout: 2 * time.Minute}
+	p := b.page()
 	p.Do(t, map[string]any{"op": "newProfilePage", "url": url, "userDataDir": dir})
 	return p
 }
@@ -236,11 +238,7 @@ func (b *Browser) NewProfilePage(t testing.TB, url, dir string) *Page {
 // user's gesture returns null there.
 func (b *Browser) NewPopupBlockingPage(t testing.TB, url, dir string) *Page {
 	t.Helper()
-	b.mu.Lock()
-	b.pages++
-	id := "p" + strconv.Itoa(b.pages)
-	b.mu.Unlock()
-	p := &Page{b: b, id: id, Timeout: 2 * time.Minute}
+	p := b.page()
 	p.Do(t, map[string]any{"op": "newProfilePage", "url": url, "userDataDir": dir, "popupBlocking": true})
 	return p
 }
@@ -249,11 +247,7 @@ func (b *Browser) NewPopupBlockingPage(t testing.TB, url, dir string) *Page {
 // profile and storage); closing it closes only the tab.
 func (p *Page) NewTab(t testing.TB, url string) *Page {
 	t.Helper()
-	p.b.mu.Lock()
-	p.b.pages++
-	id := "p" + strconv.Itoa(p.b.pages)
-	p.b.mu.Unlock()
-	tab := &Page{b: p.b, id: id, Timeout: 2 * time.Minute}
+	tab := p.b.page()
 	tab.Do(t, map[string]any{"op": "newTab", "of": p.id, "url": url})
 	return tab
 }
@@ -262,11 +256,8 @@ func (p *Page) NewTab(t testing.TB, url string) *Page {
 // waiting up to timeout for one; closing it closes only that window.
 func (p *Page) Popup(t testing.TB, timeout time.Duration) *Page {
 	t.Helper()
-	p.b.mu.Lock()
-	p.b.pages++
-	id := "p" + strconv.Itoa(p.b.pages)
-	p.b.mu.Unlock()
-	w := &Page{b: p.b, id: id, Timeout: timeout + time.Minute}
+	w := p.b.page()
+	w.Timeout = timeout + time.Minute
 	w.Do(t, map[string]any{"op": "popup", "of": p.id, "timeout": timeout.Milliseconds()})
 	w.Timeout = 2 * time.Minute
 	return w

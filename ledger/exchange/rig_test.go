@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/btspeed/btspeed/ledger"
+	"github.com/btspeed/btspeed/ledger/api"
+	"github.com/btspeed/btspeed/ledger/genesis"
 	"github.com/btspeed/btspeed/ledger/server"
+	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 	"github.com/btspeed/btspeed/tron/devnet/devnettest"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
@@ -38,4 +41,18 @@ func openLedger(t *testing.T, dir string, x *ledger.Exchange) *server.Ledger {
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// queueDevWithdrawal queues a withdrawal of 2 BTT from the first
+// development genesis account to the TRON address to, for the exchange to
+// pay.
+func queueDevWithdrawal(t *testing.T, l *server.Ledger, to wallet.Address) api.WithdrawalStatus {
+	t.Helper()
+	keys, _ := genesis.DevKeys()
+	req, _ := api.Withdrawal{Ledger: "btspeed-devnet", Account: keys[0].Address(), To: to, Amount: 2_000_000, Nonce: 1}.Sign(keys[0])
+	w, err := l.Withdraw(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/btspeed/btspeed/ledger"
 	"github.com/btspeed/btspeed/ledger/api"
 	"github.com/btspeed/btspeed/ledger/exchange"
-	"github.com/btspeed/btspeed/ledger/genesis"
 	"github.com/btspeed/btspeed/shared/wallet"
 	"github.com/btspeed/btspeed/tron/devnet"
 	"github.com/btspeed/btspeed/tron/devnet/devnettest"
@@ -51,12 +50,7 @@ func TestWithdrawalRefusesAWrongTxid(t *testing.T) {
 	dir := t.TempDir()
 	chain, gc := openDevnet(t, dir, nil, devnet.Account{Address: exch.Address(), TRX: 100_000_000, Asset: 10_000_000})
 	l := openLedger(t, dir, &ledger.Exchange{Address: exch.Address(), Token: btt, Backing: 10_000_000, Devnet: true})
-	keys, _ := genesis.DevKeys()
-	req, _ := api.Withdrawal{Ledger: "btspeed-devnet", Account: keys[0].Address(), To: bob.Address(), Amount: 2_000_000, Nonce: 1}.Sign(keys[0])
-	w, err := l.Withdraw(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := queueDevWithdrawal(t, l, bob.Address())
 	if err := chain.MakeBlock(); err != nil { // a head block to expire after
 		t.Fatal(err)
 	}
@@ -133,12 +127,7 @@ func TestLaggingNodeCannotMakeTheExchangePayTwice(t *testing.T) {
 		}
 	}
 	l := openLedger(t, dir, &ledger.Exchange{Address: exch.Address(), Token: btt, Backing: 10_000_000, Devnet: true})
-	keys, _ := genesis.DevKeys()
-	req, _ := api.Withdrawal{Ledger: "btspeed-devnet", Account: keys[0].Address(), To: bob.Address(), Amount: 2_000_000, Nonce: 1}.Sign(keys[0])
-	w, err := l.Withdraw(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := queueDevWithdrawal(t, l, bob.Address())
 	id := mustID(t, w.ID)
 	node := &laggingNode{Node: gc}
 	sol := &staleSolidity{WalletSolidityClient: solidity(gc), stale: true}

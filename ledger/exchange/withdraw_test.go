@@ -348,12 +348,7 @@ func TestWithdrawalRefusesWhatTheNodeChanged(t *testing.T) {
 	dir := t.TempDir()
 	_, gc := openDevnet(t, dir, nil, devnet.Account{Address: exch.Address(), TRX: 100_000_000, Asset: 10_000_000})
 	l := openLedger(t, dir, &ledger.Exchange{Address: exch.Address(), Token: btt, Backing: 10_000_000, Devnet: true})
-	keys, _ := genesis.DevKeys()
-	req, _ := api.Withdrawal{Ledger: "btspeed-devnet", Account: keys[0].Address(), To: alice.Address(), Amount: 2_000_000, Nonce: 1}.Sign(keys[0])
-	w, err := l.Withdraw(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := queueDevWithdrawal(t, l, alice.Address())
 	ex, _ := exchange.New(exchange.Config{Ledger: l.Ledger, Node: &lyingNode{Node: gc, to: mallory.Address()}, Solidity: solidity(gc), Key: exch, Token: btt})
 	if err := ex.Withdraw(ctx); err == nil || !strings.Contains(err.Error(), "refusing to sign") {
 		t.Fatalf("a changed recipient: %v", err)

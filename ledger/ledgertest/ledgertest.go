@@ -109,7 +109,8 @@ func StartWith(t testing.TB, o Options, args ...string) *Process {
 	}
 	cmd := exec.Command(o.Binary, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(append(os.Environ(), "BTSPEED_LEDGER_RATE=0"), o.Env...)
-	cmd.Stderr = &testLog{t: t}
+	name := filepath.Base(o.Binary)
+	cmd.Stderr = &testLog{t: t, name: name}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -137,10 +138,10 @@ func StartWith(t testing.TB, o Options, args ...string) *Process {
 	case p.URL = <-urlc:
 		return p
 	case <-p.exited:
-		t.Fatalf("ledger exited before serving: %v", p.exitErr)
+		t.Fatalf("%s exited before serving: %v", name, p.exitErr)
 	case <-time.After(30 * time.Second):
 		p.Kill()
-		t.Fatal("ledger did not start within 30 s")
+		t.Fatalf("%s did not start within 30 s", name)
 	}
 	return nil
 }
@@ -218,15 +219,16 @@ func (p *Process) Stop(ctx context.Context) error {
 
 // testLog sends the process's log lines to the test log.
 type testLog struct {
-	t  testing.TB
-	mu sync.Mutex
+	t    testing.TB
+	name string // the binary's
+	mu   sync.Mutex
 }
 
 func (l *testLog) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer func() { recover() }() // the test may have ended
-	l.t.Logf("ledger: %s", strings.TrimRight(string(b), "\n"))
+	l.t.Logf("%s: %s", l.name, strings.TrimRight(string(b), "\n"))
 	return len(b), nil
 }
 

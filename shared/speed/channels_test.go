@@ -42,13 +42,7 @@ func TestChannelClosedBeforeDeadline(t *testing.T) {
 }
 
 func TestRepayAfterChannelClosedRace(t *testing.T) {
-	p := newPair(t, 10_000_000)
-	p.grant(1, 400_000)
-	p.buy(0)
-	id := p.ledger.Channels()[0].ID
-	if _, err := p.prov.Close(p.ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	p, id := newPairOnClosedChannel(t)
 	// The requester pays piece 1 on the old channel before hearing of the close.
 	p.deliver(1)
 	pm, err := p.req.Verified(p.ctx, p.now, 1)
@@ -59,13 +53,7 @@ func TestRepayAfterChannelClosedRace(t *testing.T) {
 	if err != nil || rej == nil || rej.Reason != speed.ReasonChannelClosed {
 		t.Fatalf("payment on a closed channel: %+v %v", rej, err)
 	}
-	again, err := p.req.Rejected(p.ctx, p.now, *rej)
-	if err != nil || again == nil || again.State.Channel == id {
-		t.Fatalf("re-payment: %+v %v", again, err)
-	}
-	if rej, _ := p.prov.Receive(p.ctx, p.now, *again); rej != nil {
-		t.Fatalf("re-payment rejected: %+v", rej)
-	}
+	p.repayOnNewChannel(rej, id)
 	if p.req.Spent() != p.prov.Earned() {
 		t.Fatalf("requester counts %d spent, provider earned %d", p.req.Spent(), p.prov.Earned())
 	}
@@ -330,4 +318,32 @@ func hasDeposit(chs []speed.Channel, deposit uint64) bool {
 		}
 	}
 	return false
+}
+
+// newPairOnClosedChannel makes a pair whose requester bought piece 0 on a
+// channel the provider has since closed, and returns that channel's id.
+func newPairOnClosedChannel(t *testing.T) (*pair, speed.ChannelID) {
+	t.Helper()
+	p := newPair(t, 10_000_000)
+	p.grant(1, 400_000)
+	p.buy(0)
+	id := p.ledger.Channels()[0].ID
+	if _, err := p.prov.Close(p.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return p, id
+}
+
+// repayOnNewChannel hands the requester rej, a rejection for a payment on
+// the closed channel old, and checks that it pays again on another channel
+// and the provider accepts it.
+func (p *pair) repayOnNewChannel(rej *speed.PaymentRejected, old speed.ChannelID) {
+	p.t.Helper()
+	again, err := p.req.Rejected(p.ctx, p.now, *rej)
+	if err != nil || again == nil || again.State.Channel == old {
+		p.t.Fatalf("re-payment: %+v %v", again, err)
+	}
+	if rej, _ := p.prov.Receive(p.ctx, p.now, *again); rej != nil {
+		p.t.Fatalf("re-payment rejected: %+v", rej)
+	}
 }

@@ -119,13 +119,7 @@ func TestPipelinedPaymentsAfterLedgerOutage(t *testing.T) {
 // the provider closed; the repayment of the last on a new channel carries
 // the first one's amount too, and pays for both pieces.
 func TestPipelinedRepayAfterChannelClosed(t *testing.T) {
-	p := newPair(t, 10_000_000)
-	p.grant(1, 400_000)
-	p.buy(0)
-	id := p.ledger.Channels()[0].ID
-	if _, err := p.prov.Close(p.ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	p, id := newPairOnClosedChannel(t)
 	pms := p.verifyAll(1, 2)
 	var rejs []*speed.PaymentRejected
 	for _, pm := range pms {
@@ -138,13 +132,7 @@ func TestPipelinedRepayAfterChannelClosed(t *testing.T) {
 	if again, err := p.req.Rejected(p.ctx, p.now, *rejs[0]); again != nil || err != nil {
 		t.Fatalf("the earlier rejection: %+v %v", again, err)
 	}
-	again, err := p.req.Rejected(p.ctx, p.now, *rejs[1])
-	if err != nil || again == nil || again.State.Channel == id {
-		t.Fatalf("re-payment: %+v %v", again, err)
-	}
-	if rej, _ := p.prov.Receive(p.ctx, p.now, *again); rej != nil {
-		t.Fatalf("re-payment rejected: %+v", rej)
-	}
+	p.repayOnNewChannel(rejs[1], id)
 	if p.prov.Owed() != 0 || p.req.Spent() != p.prov.Earned() || p.prov.Earned() != 3*speed.Price(400_000, pieceLen) {
 		t.Fatalf("owed %d, spent %d, earned %d", p.prov.Owed(), p.req.Spent(), p.prov.Earned())
 	}

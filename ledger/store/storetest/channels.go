@@ -32,14 +32,7 @@ func testChannelRoundTrip(t testing.TB, s store.Store) {
 		}
 		return nil
 	})
-	update(t, s, func(tx store.Tx) error {
-		for _, c := range []store.Channel{open, closed, timedOut} {
-			if err := tx.PutChannel(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	putChannels(t, s, open, closed, timedOut)
 	view(t, s, func(tx store.Tx) error {
 		for _, c := range []store.Channel{open, closed, timedOut} {
 			checkChannel(t, tx, c)
@@ -187,14 +180,7 @@ func testChannelsOf(t testing.TB, s store.Store) {
 		newChannel(7, r, q, 5, base.Add(4*time.Hour), base.Add(5*time.Second)),
 	}
 	chs[3].Closed, chs[3].ClosedAt, chs[3].CloseKind = true, base.Add(time.Hour), store.ByState
-	update(t, s, func(tx store.Tx) error {
-		for _, c := range chs {
-			if err := tx.PutChannel(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	putChannels(t, s, chs...)
 	id := func(i int) speed.ChannelID { return chs[i].ID }
 	view(t, s, func(tx store.Tx) error {
 		for _, tc := range []struct {
@@ -241,14 +227,7 @@ func testExpired(t testing.TB, s store.Store) {
 		newChannel(5, b, a, 1, d.Add(time.Second), base),
 	}
 	chs[3].Closed, chs[3].ClosedAt, chs[3].CloseKind = true, d.Add(-3*time.Second), store.ByState
-	update(t, s, func(tx store.Tx) error {
-		for _, c := range chs {
-			if err := tx.PutChannel(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	putChannels(t, s, chs...)
 	id := func(i int) speed.ChannelID { return chs[i].ID }
 	view(t, s, func(tx store.Tx) error {
 		for _, tc := range []struct {

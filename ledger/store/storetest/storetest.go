@@ -125,6 +125,19 @@ func view(t testing.TB, s store.Store, fn func(store.Tx) error) {
 	}
 }
 
+// putChannels stores chs in one transaction.
+func putChannels(t testing.TB, s store.Store, chs ...store.Channel) {
+	t.Helper()
+	update(t, s, func(tx store.Tx) error {
+		for _, c := range chs {
+			if err := tx.PutChannel(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func addr(n byte) wallet.Address {
 	var a wallet.Address
 	a[0] = wallet.AddressPrefix
