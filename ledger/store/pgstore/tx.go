@@ -596,16 +596,7 @@ func (t *tx) Record(key []byte) ([]byte, error) {
 	if v, ok, err := t.prefetched(key); ok {
 		return v, err
 	}
-	t.lock('r', key)
-	var v []byte
-	err := t.queryRow("record", `SELECT value FROM records WHERE key = $1`, []any{key}, &v)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, store.ErrNotFound
-	case err != nil:
-		return nil, err
-	}
-	return nonNil(v), nil
+	return t.value("record", 'r', key, `SELECT value FROM records WHERE key = $1`, key)
 }
 
 func (t *tx) PutRecord(key, value []byte) error {
@@ -702,9 +693,15 @@ func (t *tx) Meta(key string) ([]byte, error) {
 	if err := text("meta key", key); err != nil {
 		return nil, err
 	}
-	t.lock('m', []byte(key))
+	return t.value("meta", 'm', []byte(key), `SELECT value FROM meta WHERE key = $1`, key)
+}
+
+// value locks lockKey in table, then reads the one value query selects
+// with arg as $1: store.ErrNotFound when there is no row.
+func (t *tx) value(what string, table byte, lockKey []byte, query string, arg any) ([]byte, error) {
+	t.lock(table, lockKey)
 	var v []byte
-	err := t.queryRow("meta", `SELECT value FROM meta WHERE key = $1`, []any{key}, &v)
+	err := t.queryRow(what, query, []any{arg}, &v)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, store.ErrNotFound
