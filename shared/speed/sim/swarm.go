@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -100,45 +101,19 @@ func DefaultSwarmParams() SwarmParams {
 // withDefaults fills zero fields from DefaultSwarmParams.
 func (p SwarmParams) withDefaults() SwarmParams {
 	d := DefaultSwarmParams()
-	set := func(v *float64, dv float64) {
-		if *v == 0 {
-			*v = dv
-		}
-	}
-	if p.Swarms == 0 {
-		p.Swarms = d.Swarms
-	}
-	if p.Days == 0 {
-		p.Days = d.Days
-	}
-	if p.Step == 0 {
-		p.Step = d.Step
-	}
 	if p.Chunks <= 0 || p.Chunks > 64 {
 		p.Chunks = d.Chunks
 	}
-	if p.SizeMiB == 0 {
-		p.SizeMiB = d.SizeMiB
+	p.Swarms, p.Days, p.Step = cmp.Or(p.Swarms, d.Swarms), cmp.Or(p.Days, d.Days), cmp.Or(p.Step, d.Step)
+	p.SizeMiB, p.HalfRate, p.Reserve = cmp.Or(p.SizeMiB, d.SizeMiB), cmp.Or(p.HalfRate, d.HalfRate), cmp.Or(p.Reserve, d.Reserve)
+	for _, f := range []struct{ v, d *float64 }{
+		{&p.DemandMedian, &d.DemandMedian}, {&p.DemandSigma, &d.DemandSigma}, {&p.TauHours, &d.TauHours},
+		{&p.SeedMeanH, &d.SeedMeanH}, {&p.PubMeanH, &d.PubMeanH}, {&p.OnH, &d.OnH}, {&p.OffH, &d.OffH},
+		{&p.HitAndRun, &d.HitAndRun}, {&p.Floor, &d.Floor}, {&p.PatienceH, &d.PatienceH},
+		{&p.UpMedianKiBs, &d.UpMedianKiBs}, {&p.UpSigma, &d.UpSigma}, {&p.DownRatio, &d.DownRatio},
+	} {
+		*f.v = cmp.Or(*f.v, *f.d)
 	}
-	if p.HalfRate == 0 {
-		p.HalfRate = d.HalfRate
-	}
-	if p.Reserve == 0 {
-		p.Reserve = d.Reserve
-	}
-	set(&p.DemandMedian, d.DemandMedian)
-	set(&p.DemandSigma, d.DemandSigma)
-	set(&p.TauHours, d.TauHours)
-	set(&p.SeedMeanH, d.SeedMeanH)
-	set(&p.PubMeanH, d.PubMeanH)
-	set(&p.OnH, d.OnH)
-	set(&p.OffH, d.OffH)
-	set(&p.HitAndRun, d.HitAndRun)
-	set(&p.Floor, d.Floor)
-	set(&p.PatienceH, d.PatienceH)
-	set(&p.UpMedianKiBs, d.UpMedianKiBs)
-	set(&p.UpSigma, d.UpSigma)
-	set(&p.DownRatio, d.DownRatio)
 	return p
 }
 
