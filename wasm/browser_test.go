@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"net/netip"
@@ -81,11 +80,7 @@ func writeBrotli(t testing.TB, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	w := brotli.NewWriterOptions(&b, brotli.WriterOptions{Quality: brotli.BestSpeed})
-	w.Write(raw)
-	w.Close()
-	if err := os.WriteFile(path+".br", b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path+".br", wasmbuild.BrotliAt(raw, brotli.BestSpeed), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
