@@ -406,7 +406,9 @@ var (
 // whole-ratio (the same ratio over whole downloads, waits included) and
 // udp-drops/op (datagrams the browser's namespace dropped for a full
 // socket buffer: what the data channel's sender lost).
-// BTSPEED_BENCH_LOGS=1 logs the browser's byte count over time;
+// BTSPEED_BENCH_LOGS=1 logs each op's rates and the browser's byte count
+// over time from a wall-clock start (to line up with what pion logs with
+// PION_LOG_DEBUG=sctp, e.g. its retransmission timeouts);
 // BTSPEED_BENCH_PROFILE=DIR profiles the page over each bridged download
 // (DIR/bridged.cpuprofile, and where its main thread spent the time).
 func BenchmarkBrowserBridge(b *testing.B) {
@@ -554,10 +556,13 @@ func browserDownload(b *testing.B, p *browsertest.Page, torrentFile string, data
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ms struct{ Wait, Moving float64 }
+	var ms struct {
+		Wait, Moving float64
+		Log          string
+	}
 	p.Eval(b, fmt.Sprintf(`(async () => {
 		const bytes = Uint8Array.from(atob(%q), c => c.charCodeAt(0))
-		const t0 = performance.now()
+		const t0 = performance.now(), wall = new Date().toISOString()
 		const t = await client.add(bytes)
 		const seen = []
 		let first = 0
@@ -571,11 +576,14 @@ func browserDownload(b *testing.B, p *browsertest.Page, torrentFile string, data
 		}
 		const end = performance.now()
 		if (!first) first = end
-		console.log('bench: bridged connections ' + JSON.stringify(t.connections) + ', bytes over time ' + seen.join(' '))
 		window.tor = t
-		return {wait: first - t0, moving: end - first}
+		const log = 'bridged connections ' + JSON.stringify(t.connections) + ', bytes over time from ' + wall + ': ' + seen.join(' ')
+		return {wait: first - t0, moving: end - first, log}
 	})()`, encodeBase64(torrentBytes)), &ms)
 	b.StopTimer()
+	if os.Getenv("BTSPEED_BENCH_LOGS") != "" {
+		b.Log(ms.Log)
+	}
 	var got string
 	p.Eval(b, sha256JS(`await (await tor.files[0].blob()).arrayBuffer()`), &got)
 	if want := sha256Hex(data); got != want {

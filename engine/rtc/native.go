@@ -19,20 +19,32 @@ import (
 // holds what is queued and what is in flight until acknowledged. Enough for
 // windowRate at the shortest round trip seen on the association, from
 // minWindow to maxWindow; writes resume when the buffer falls to half of
-// it. pion does not pace what it sends: a window it may send at once
-// toward a browser, whose WebRTC UDP socket has a 128 KiB receive buffer
-// (about 60 datagrams), overran it whenever the browser was not scheduled
-// for a few milliseconds, and each loss pion could not repair by fast
-// retransmission stalled the channel for its retransmission timeout. On
-// loopback a fixed 1 MiB window lost 150-580 datagrams per 16 MiB and
-// stalled about a second at the start of most downloads; 128 KiB lost
-// about 70 and did not stall, but would hold a 50 ms path to 2.6 MB/s.
-// The round trip scales the window between the two (docs/engine.md).
+// it. pion does not pace what it sends, nor limit a burst (SCTP's
+// Max.Burst): it sends what the window lets it at once. A browser's WebRTC
+// UDP socket has a 128 KiB receive buffer (about 60 datagrams), overrun
+// whenever the browser is not scheduled for a few milliseconds, and pion
+// repairs a lost retransmission only by its retransmission timeout (800
+// ms, SCTPRTOMax). On short paths the window is what bounds such a burst:
+// a Conn writes at most a message (MessageSize) above it, so with 32 KiB
+// at most 96 KiB is in flight toward the browser. Measured through the
+// relay's bridge on loopback (BenchmarkBrowserBridge, 6 ops of 64 MiB
+// each): 128 KiB lost 280-296 datagrams an op and stalled 3-5 times on
+// the timeout; 64 KiB 172 and 3; 48 KiB 52 and 3; 32 KiB 36-42 and none,
+// and the bridged download reached the native one's rate. pion to pion on
+// loopback (a bigger receive buffer) it costs some speed: 70-76 MB/s
+// against 87-91 with 128 KiB (docs/engine.md, the bridge). The round trip
+// scales the window above it: 1 MiB from 33 ms on.
 const (
-	minWindow  = 128 << 10
+	minWindow  = 32 << 10
 	maxWindow  = 1 << 20
 	windowRate = 32e6 // bytes a second
 )
+
+// sendWindow is the send window for a shortest smoothed round trip of
+// minRTT seconds (0: none measured yet).
+func sendWindow(minRTT float64) int {
+	return min(maxWindow, max(minWindow, int(minRTT*windowRate)))
+}
 
 // Natively the signalling types are pion's.
 type (
@@ -263,7 +275,7 @@ func (ch *pionChannel) highWater() int {
 			ch.minRTT = rtt
 		}
 	}
-	w := min(maxWindow, max(minWindow, int(ch.minRTT*windowRate)))
+	w := sendWindow(ch.minRTT)
 	if w != ch.window {
 		ch.window = w
 		ch.dc.SetBufferedAmountLowThreshold(uint64(w / 2))

@@ -158,3 +158,28 @@ func TestRejectsWrongDescriptions(t *testing.T) {
 		t.Fatal("connected without an answer")
 	}
 }
+
+// TestSendWindow: on a short path the window stays small enough that what a
+// Conn can have in flight (the window and one message) fits a browser's
+// 128 KiB UDP receive buffer; longer round trips scale it up to 1 MiB.
+func TestSendWindow(t *testing.T) {
+	for _, c := range []struct {
+		rtt  float64 // seconds
+		want int
+	}{
+		{0, 32 << 10},      // before the association measured a round trip
+		{0.0002, 32 << 10}, // loopback
+		{0.001, 32 << 10},  // 32 KB at 32 MB/s: still the floor
+		{0.002, 64000},     // a LAN
+		{0.010, 320000},    // a nearby relay
+		{0.050, 1 << 20},   // capped
+		{2, 1 << 20},       // a satellite link
+	} {
+		if got := sendWindow(c.rtt); got != c.want {
+			t.Errorf("sendWindow(%v s) = %d, want %d", c.rtt, got, c.want)
+		}
+	}
+	if inFlight := sendWindow(0.0002) + MessageSize; inFlight > 128<<10 {
+		t.Errorf("on loopback up to %d bytes can be in flight, more than a browser's 128 KiB receive buffer", inFlight)
+	}
+}
