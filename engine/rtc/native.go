@@ -30,9 +30,9 @@ import (
 // relay's bridge on loopback (BenchmarkBrowserBridge, 6 ops of 64 MiB
 // each): 128 KiB lost 280-296 datagrams an op and stalled 3-5 times on
 // the timeout; 64 KiB 172 and 3; 48 KiB 52 and 3; 32 KiB 36-42 and none,
-// and the bridged download reached the native one's rate. pion to pion on
-// loopback (a bigger receive buffer) it costs some speed: 70-76 MB/s
-// against 87-91 with 128 KiB (docs/engine.md, the bridge). The round trip
+// and the bridged download reached the native one's rate. It costs pion
+// to pion on loopback (a bigger receive buffer) some speed: direct WebRTC
+// 70-72 MB/s against 77-87 with 128 KiB (docs/engine.md, the bridge). The round trip
 // scales the window above it: 1 MiB from 33 ms on.
 const (
 	minWindow  = 32 << 10

@@ -271,6 +271,21 @@ func dialBridge(t *testing.T, srv *httptest.Server, ih [20]byte, peer netip.Addr
 	return ws
 }
 
+// openBridge serves a bridge with cfg, dials it for peer and torrent ih,
+// and sends first as the client's first message; reads time out after 30 s.
+// Both close when the test ends.
+func openBridge(t *testing.T, cfg bridge.Config, ih [20]byte, peer netip.AddrPort, first []byte) (*bridge.Bridge, *websocket.Conn) {
+	t.Helper()
+	br := bridge.New(cfg)
+	t.Cleanup(func() { br.Close() })
+	srv := httptest.NewServer(br)
+	t.Cleanup(srv.Close)
+	ws := dialBridge(t, srv, ih, peer)
+	ws.WriteMessage(websocket.BinaryMessage, first)
+	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	return br, ws
+}
+
 // A client sends its handshake and at once a command of another protocol;
 // the bridge hands the peer the handshake alone, and the rest only once the
 // peer has answered with a BitTorrent handshake for the same torrent.
@@ -296,14 +311,8 @@ func TestBridgeWaitsForThePeersHandshake(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			peer, got := fakePeer(t, c.act)
-			br := bridge.New(bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true,
-				HandshakeTimeout: 500 * time.Millisecond})
-			defer br.Close()
-			srv := httptest.NewServer(br)
-			defer srv.Close()
-			ws := dialBridge(t, srv, ih, peer)
-			ws.WriteMessage(websocket.BinaryMessage, append(append([]byte(nil), hs...), command...))
-			ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+			br, ws := openBridge(t, bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true,
+				HandshakeTimeout: 500 * time.Millisecond}, ih, peer, append(append([]byte(nil), hs...), command...))
 			var back []byte
 			for {
 				_, m, err := ws.ReadMessage()
@@ -336,13 +345,8 @@ func bridgePassesABitTorrentPeer(t *testing.T, ih [20]byte, hs, command []byte) 
 		c.Write(append(testHandshake(ih), "after"...))
 		io.ReadFull(c, make([]byte, len(command)))
 	})
-	br := bridge.New(bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true})
-	defer br.Close()
-	srv := httptest.NewServer(br)
-	defer srv.Close()
-	ws := dialBridge(t, srv, ih, peer)
-	ws.WriteMessage(websocket.BinaryMessage, append(append([]byte(nil), hs...), command...))
-	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br, ws := openBridge(t, bridge.Config{Discovered: func([20]byte, netip.AddrPort) bool { return true }, AllowPrivate: true},
+		ih, peer, append(append([]byte(nil), hs...), command...))
 	var back []byte
 	for len(back) < 68+len("after") {
 		_, m, err := ws.ReadMessage()
